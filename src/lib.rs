@@ -1,0 +1,8 @@
+//! Hindsight: automatic post-incident review of Microsoft Defender XDR incidents against
+//! MITRE ATT&CK.
+//!
+//! The pipeline (see ARCHITECTURE.md): sources → store → review → store → notify. This crate is
+//! the library; `src/main.rs` only parses the command line and calls into it.
+
+pub mod attack;
+pub mod cli;
