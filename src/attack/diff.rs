@@ -93,10 +93,7 @@ fn side(c: &Catalog) -> Side {
 }
 
 fn item(id: &str, name: &str) -> Item {
-    Item {
-        id: id.to_owned(),
-        name: name.to_owned(),
-    }
+    Item { id: id.to_owned(), name: name.to_owned() }
 }
 
 pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
@@ -125,28 +122,16 @@ pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
             }
             (None | Some(Lifecycle::Active | Lifecycle::Deprecated), Lifecycle::Revoked) => {
                 let replaced_by = new.resolve_technique(&n.id).map(|t| item(&t.id, &t.name));
-                d.revoked.push(Revoked {
-                    id: n.id.clone(),
-                    name: o.map_or(&n.name, |o| &o.name).clone(),
-                    replaced_by,
-                });
+                d.revoked.push(Revoked { id: n.id.clone(), name: o.map_or(&n.name, |o| &o.name).clone(), replaced_by });
             }
-            (None | Some(Lifecycle::Active), Lifecycle::Deprecated) => {
-                d.deprecated.push(item(&n.id, &n.name))
-            }
+            (None | Some(Lifecycle::Active), Lifecycle::Deprecated) => d.deprecated.push(item(&n.id, &n.name)),
             _ => {}
         }
-        let Some(o) =
-            o.filter(|o| o.lifecycle != Lifecycle::Revoked && n.lifecycle != Lifecycle::Revoked)
-        else {
+        let Some(o) = o.filter(|o| o.lifecycle != Lifecycle::Revoked && n.lifecycle != Lifecycle::Revoked) else {
             continue;
         };
         if o.name != n.name {
-            d.renamed.push(Renamed {
-                id: n.id.clone(),
-                old_name: o.name.clone(),
-                new_name: n.name.clone(),
-            });
+            d.renamed.push(Renamed { id: n.id.clone(), old_name: o.name.clone(), new_name: n.name.clone() });
         }
         if o.tactics != n.tactics {
             d.tactics_changed.push(TacticsChanged {
@@ -157,29 +142,12 @@ pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
             });
         }
     }
-    d.removed = old
-        .techniques()
-        .iter()
-        .filter(|o| new.technique(&o.id).is_none())
-        .map(|o| item(&o.id, &o.name))
-        .collect();
-    let shortnames = |c: &Catalog| {
-        c.tactics()
-            .iter()
-            .map(|t| t.shortname.clone())
-            .collect::<Vec<_>>()
-    };
+    d.removed =
+        old.techniques().iter().filter(|o| new.technique(&o.id).is_none()).map(|o| item(&o.id, &o.name)).collect();
+    let shortnames = |c: &Catalog| c.tactics().iter().map(|t| t.shortname.clone()).collect::<Vec<_>>();
     let (old_tactics, new_tactics) = (shortnames(old), shortnames(new));
-    d.tactics_added = new_tactics
-        .iter()
-        .filter(|t| !old_tactics.contains(t))
-        .cloned()
-        .collect();
-    d.tactics_removed = old_tactics
-        .iter()
-        .filter(|t| !new_tactics.contains(t))
-        .cloned()
-        .collect();
+    d.tactics_added = new_tactics.iter().filter(|t| !old_tactics.contains(t)).cloned().collect();
+    d.tactics_removed = old_tactics.iter().filter(|t| !new_tactics.contains(t)).cloned().collect();
     d.groups_added = new
         .data()
         .groups
@@ -195,4 +163,77 @@ pub fn diff(old: &Catalog, new: &Catalog) -> CatalogDiff {
         .map(|c| item(&c.id, &c.name))
         .collect();
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::catalog::Origin;
+    use crate::attack::model::{CatalogData, Group};
+    use std::path::Path;
+
+    fn mini() -> CatalogData {
+        let bytes = include_bytes!("../../tests/fixtures/attack/enterprise-attack-18.1-mini.json");
+        crate::attack::stix::import_bytes(bytes, Path::new("mini"), Some("mini-18.1.json")).unwrap().0
+    }
+
+    fn tech<'a>(d: &'a mut CatalogData, id: &str) -> &'a mut crate::attack::model::Technique {
+        d.techniques.iter_mut().find(|t| t.id == id).unwrap()
+    }
+
+    #[test]
+    fn identical_catalogs_have_no_changes() {
+        let a = Catalog::new(mini(), Origin::Embedded);
+        let b = Catalog::new(mini(), Origin::Embedded);
+        assert!(diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn reports_each_kind_of_change_once() {
+        let old = mini();
+        let mut new = old.clone();
+        tech(&mut new, "T1078").name = "Valid Accounts, renamed".into();
+        tech(&mut new, "T1003").lifecycle = Lifecycle::Deprecated;
+        let t = tech(&mut new, "T1566");
+        t.lifecycle = Lifecycle::Revoked;
+        t.revoked_by = Some("T1059".into());
+        tech(&mut new, "T1647").tactics.push("impact".into());
+        tech(&mut new, "T1064").lifecycle = Lifecycle::Active;
+        let mut added = new.techniques[0].clone();
+        added.id = "T1999".into();
+        added.name = "Brand New".into();
+        added.lifecycle = Lifecycle::Active;
+        new.techniques.push(added);
+        new.techniques.retain(|t| t.id != "T1195.002");
+        new.groups.push(Group {
+            id: "G9999".into(),
+            name: "New Group".into(),
+            lifecycle: Lifecycle::Active,
+            aliases: vec![],
+            techniques: vec![],
+            software: vec![],
+        });
+        new.tactics.pop();
+
+        let d = diff(&Catalog::new(old, Origin::Embedded), &Catalog::new(new, Origin::Embedded));
+        let ids = |v: &[Item]| v.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&d.added), ["T1999"]);
+        assert_eq!(ids(&d.reactivated), ["T1064"]);
+        assert_eq!(ids(&d.removed), ["T1195.002"]);
+        assert_eq!(ids(&d.deprecated), ["T1003"]);
+        assert_eq!(d.revoked.len(), 1);
+        assert_eq!(d.revoked[0].id, "T1566");
+        assert_eq!(d.revoked[0].name, "Phishing");
+        assert_eq!(d.revoked[0].replaced_by.as_ref().map(|i| i.id.as_str()), Some("T1059"));
+        assert_eq!(d.renamed.len(), 1);
+        assert_eq!(
+            (d.renamed[0].old_name.as_str(), d.renamed[0].new_name.as_str()),
+            ("Valid Accounts", "Valid Accounts, renamed")
+        );
+        assert_eq!(d.tactics_changed.len(), 1);
+        assert_eq!(d.tactics_changed[0].new, ["defense-evasion", "impact"]);
+        assert_eq!(d.tactics_removed, ["impact"]);
+        assert_eq!(ids(&d.groups_added), ["G9999"]);
+        assert!(d.campaigns_added.is_empty());
+    }
 }

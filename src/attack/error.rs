@@ -14,11 +14,7 @@ pub enum CatalogError {
     },
 
     #[error("{path} is {size} bytes, over the limit of {limit} bytes for an ATT&CK bundle")]
-    TooLarge {
-        path: PathBuf,
-        size: u64,
-        limit: u64,
-    },
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
 
     #[error("{path} is not valid JSON: {detail}")]
     NotJson { path: PathBuf, detail: String },

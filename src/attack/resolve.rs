@@ -55,15 +55,10 @@ const MAX_CHAIN: usize = 16;
 /// `" t1059/001 "` → `T1059.001`. Returns `None` for anything that is not shaped like a
 /// technique ID (`T` + 4 digits, optionally `.` + 3 digits).
 pub fn normalize(query: &str) -> Option<String> {
-    let s: String = query
-        .trim()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let s: String = query.trim().chars().filter(|c| !c.is_whitespace()).collect();
     let s = s.to_ascii_uppercase().replace(['/', '_'], ".");
     let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let ok = match b.len() {
         5 => b[0] == b'T' && digits(1..5),
         9 => b[0] == b'T' && digits(1..5) && b[5] == b'.' && digits(6..9),
@@ -109,8 +104,7 @@ impl Catalog {
                     if t.lifecycle != Lifecycle::Revoked {
                         r.technique = Some(ix);
                         if t.lifecycle == Lifecycle::Deprecated {
-                            r.note =
-                                Some(format!("replaced by {}, which is itself deprecated", t.id));
+                            r.note = Some(format!("replaced by {}, which is itself deprecated", t.id));
                         }
                         break;
                     }
@@ -124,10 +118,7 @@ impl Catalog {
                             ix = n
                         }
                         _ => {
-                            r.note = Some(format!(
-                                "{} is revoked and the catalog names no current replacement",
-                                t.id
-                            ));
+                            r.note = Some(format!("{} is revoked and the catalog names no current replacement", t.id));
                             break;
                         }
                     }
@@ -144,9 +135,16 @@ impl Catalog {
     }
 
     fn unknown_note(&self, id: &str) -> Option<String> {
-        let (parent, _) = id.split_once('.')?;
-        self.technique(parent)
-            .map(|p| format!("not in this catalog; its parent {} ({}) is", p.id, p.name))
+        let release = format!(
+            "ATT&CK {} {}",
+            self.meta().domain,
+            self.meta().attack_version.as_deref().unwrap_or("(version not stated)")
+        );
+        let parent = id.split_once('.').and_then(|(p, _)| self.technique(p));
+        Some(match parent {
+            Some(p) => format!("not in {release}; its parent {} ({}) is", p.id, p.name),
+            None => format!("not in {release}"),
+        })
     }
 }
 
@@ -165,19 +163,8 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_technique_id() {
-        for q in [
-            "",
-            "T",
-            "T105",
-            "T10590",
-            "T1059.01",
-            "T1059.0011",
-            "TA0001",
-            "G0016",
-            "1059",
-            "T1059.",
-            "T١٠٥٩",
-        ] {
+        for q in ["", "T", "T105", "T10590", "T1059.01", "T1059.0011", "TA0001", "G0016", "1059", "T1059.", "T١٠٥٩"]
+        {
             assert_eq!(normalize(q), None, "{q:?}");
         }
     }

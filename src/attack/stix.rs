@@ -39,51 +39,27 @@ pub struct ImportReport {
 /// The file is parsed as a stream: objects are kept only in the slim form the catalog needs,
 /// so memory stays a small fraction of the file's size whatever the size of the bundle.
 pub fn import_file(path: &Path, limit: u64) -> Result<(CatalogData, ImportReport)> {
-    let read_err = |source| CatalogError::Read {
-        path: path.to_owned(),
-        source,
-    };
+    let read_err = |source| CatalogError::Read { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
     if meta.is_dir() {
-        return Err(read_err(std::io::Error::other(
-            "it is a directory, not a file",
-        )));
+        return Err(read_err(std::io::Error::other("it is a directory, not a file")));
     }
     if meta.len() > limit {
-        return Err(CatalogError::TooLarge {
-            path: path.to_owned(),
-            size: meta.len(),
-            limit,
-        });
+        return Err(CatalogError::TooLarge { path: path.to_owned(), size: meta.len(), limit });
     }
     // The metadata size can lie (pipes, files still growing): cap the read itself as well.
-    let mut reader = HashingReader {
-        inner: file.take(limit + 1),
-        hasher: Sha256::new(),
-        read: 0,
-    };
-    let parsed = parse_bundle(
-        std::io::BufReader::with_capacity(1 << 16, &mut reader),
-        path,
-    );
+    let mut reader = HashingReader { inner: file.take(limit + 1), hasher: Sha256::new(), read: 0 };
+    let parsed = parse_bundle(std::io::BufReader::with_capacity(1 << 16, &mut reader), path);
     if reader.read > limit {
-        return Err(CatalogError::TooLarge {
-            path: path.to_owned(),
-            size: reader.read,
-            limit,
-        });
+        return Err(CatalogError::TooLarge { path: path.to_owned(), size: reader.read, limit });
     }
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     Builder::new(parsed?, path).build(file_name.as_deref(), hex(&reader.hasher.finalize()))
 }
 
 /// Imports a bundle already in memory (tests, fuzzing). `path` names it in errors.
-pub fn import_bytes(
-    bytes: &[u8],
-    path: &Path,
-    file_name: Option<&str>,
-) -> Result<(CatalogData, ImportReport)> {
+pub fn import_bytes(bytes: &[u8], path: &Path, file_name: Option<&str>) -> Result<(CatalogData, ImportReport)> {
     let parsed = parse_bundle(bytes, path)?;
     Builder::new(parsed, path).build(file_name, hex(&Sha256::digest(bytes)))
 }
@@ -110,27 +86,17 @@ fn hex(bytes: &[u8]) -> String {
 
 fn parse_bundle(reader: impl Read, path: &Path) -> Result<Parsed> {
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let bundle: Parsed =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e, path))?;
+    let bundle: Parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e, path))?;
     de.end().map_err(|e| CatalogError::NotJson {
         path: path.to_owned(),
         detail: format!("trailing data after the bundle: {e}"),
     })?;
     if bundle.kind.as_deref() != Some("bundle") {
-        let found = bundle
-            .kind
-            .as_deref()
-            .map_or("no \"type\"".to_owned(), |k| format!("\"type\" is {k:?}"));
-        return Err(CatalogError::NotBundle {
-            path: path.to_owned(),
-            reason: format!("{found}, expected \"bundle\""),
-        });
+        let found = bundle.kind.as_deref().map_or("no \"type\"".to_owned(), |k| format!("\"type\" is {k:?}"));
+        return Err(CatalogError::NotBundle { path: path.to_owned(), reason: format!("{found}, expected \"bundle\"") });
     }
     if !bundle.has_objects {
-        return Err(CatalogError::NotBundle {
-            path: path.to_owned(),
-            reason: "it has no \"objects\" array".into(),
-        });
+        return Err(CatalogError::NotBundle { path: path.to_owned(), reason: "it has no \"objects\" array".into() });
     }
     Ok(bundle)
 }
@@ -141,26 +107,11 @@ fn classify(err: serde_path_to_error::Error<serde_json::Error>, path: &Path) -> 
     let inner = err.into_inner();
     let path = path.to_owned();
     match inner.classify() {
-        Category::Eof => CatalogError::Truncated {
-            path,
-            detail: inner.to_string(),
-        },
-        Category::Syntax => CatalogError::NotJson {
-            path,
-            detail: inner.to_string(),
-        },
-        Category::Io => CatalogError::Read {
-            path,
-            source: std::io::Error::other(inner.to_string()),
-        },
-        Category::Data if at == "." || at.is_empty() => CatalogError::NotBundle {
-            path,
-            reason: inner.to_string(),
-        },
-        Category::Data => CatalogError::InvalidObject {
-            path,
-            reason: format!("at {at}: {inner}"),
-        },
+        Category::Eof => CatalogError::Truncated { path, detail: inner.to_string() },
+        Category::Syntax => CatalogError::NotJson { path, detail: inner.to_string() },
+        Category::Io => CatalogError::Read { path, source: std::io::Error::other(inner.to_string()) },
+        Category::Data if at == "." || at.is_empty() => CatalogError::NotBundle { path, reason: inner.to_string() },
+        Category::Data => CatalogError::InvalidObject { path, reason: format!("at {at}: {inner}") },
     }
 }
 
@@ -216,10 +167,7 @@ impl<'de> serde::de::Visitor<'de> for BundleVisitor {
         f.write_str("a STIX bundle (a JSON object with \"type\": \"bundle\" and \"objects\")")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Parsed, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Parsed, A::Error> {
         let mut p = Parsed {
             kind: None,
             spec_version: None,
@@ -261,26 +209,16 @@ impl<'de> serde::de::Visitor<'de> for ObjectsSeed<'_> {
         f.write_str("an array of STIX objects")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> std::result::Result<(), A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         let p = self.0;
         while let Some(o) = seq.next_element::<RawObject>()? {
             p.total += 1;
             if o.kind == "relationship" {
                 // Revoked or deprecated relationships no longer hold; incomplete ones say nothing.
-                if let (true, Some(kind), Some(source), Some(target)) = (
-                    o.lifecycle().is_active(),
-                    o.relationship_type,
-                    o.source_ref,
-                    o.target_ref,
-                ) {
-                    p.relationships.push(RawRelationship {
-                        kind,
-                        source,
-                        target,
-                    });
+                if let (true, Some(kind), Some(source), Some(target)) =
+                    (o.lifecycle().is_active(), o.relationship_type, o.source_ref, o.target_ref)
+                {
+                    p.relationships.push(RawRelationship { kind, source, target });
                 }
             } else if KEPT_TYPES.contains(&o.kind.as_str()) {
                 p.objects.push(o);
@@ -365,12 +303,7 @@ impl RawObject {
     fn attack_id(&self) -> Option<&str> {
         self.external_references
             .iter()
-            .find(|r| {
-                r.source_name
-                    .as_deref()
-                    .is_some_and(|s| s.starts_with("mitre-"))
-                    && r.external_id.is_some()
-            })
+            .find(|r| r.source_name.as_deref().is_some_and(|s| s.starts_with("mitre-")) && r.external_id.is_some())
             .and_then(|r| r.external_id.as_deref())
     }
 
@@ -401,28 +334,13 @@ struct Builder<'p> {
 
 impl<'p> Builder<'p> {
     fn new(parsed: Parsed, path: &'p Path) -> Self {
-        let by_stix_id = parsed
-            .objects
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.id.clone(), i))
-            .collect();
-        let report = ImportReport {
-            objects: parsed.total,
-            ..Default::default()
-        };
-        Builder {
-            path,
-            parsed,
-            by_stix_id,
-            report,
-        }
+        let by_stix_id = parsed.objects.iter().enumerate().map(|(i, o)| (o.id.clone(), i)).collect();
+        let report = ImportReport { objects: parsed.total, ..Default::default() };
+        Builder { path, parsed, by_stix_id, report }
     }
 
     fn get(&self, stix_id: &str) -> Option<&RawObject> {
-        self.by_stix_id
-            .get(stix_id)
-            .map(|&i| &self.parsed.objects[i])
+        self.by_stix_id.get(stix_id).map(|&i| &self.parsed.objects[i])
     }
 
     fn of_type<'s>(&'s self, kind: &'static str) -> impl Iterator<Item = &'s RawObject> + 's {
@@ -430,17 +348,10 @@ impl<'p> Builder<'p> {
     }
 
     fn incomplete(&self, missing: impl Into<String>) -> CatalogError {
-        CatalogError::Incomplete {
-            path: self.path.to_owned(),
-            missing: missing.into(),
-        }
+        CatalogError::Incomplete { path: self.path.to_owned(), missing: missing.into() }
     }
 
-    fn build(
-        mut self,
-        file_name: Option<&str>,
-        sha256: String,
-    ) -> Result<(CatalogData, ImportReport)> {
+    fn build(mut self, file_name: Option<&str>, sha256: String) -> Result<(CatalogData, ImportReport)> {
         let (matrix, domain) = self.matrix()?;
         let tactics = self.tactics(matrix)?;
         let matrix = matrix.name_or_id();
@@ -458,12 +369,7 @@ impl<'p> Builder<'p> {
                     .parsed
                     .spec_version
                     .as_deref()
-                    .or_else(|| {
-                        self.parsed
-                            .objects
-                            .iter()
-                            .find_map(|o| o.spec_version.as_deref())
-                    })
+                    .or_else(|| self.parsed.objects.iter().find_map(|o| o.spec_version.as_deref()))
                     .map(str::to_owned),
                 source_file: file_name.map(str::to_owned),
                 source_sha256: Some(sha256),
@@ -498,9 +404,7 @@ impl<'p> Builder<'p> {
             .filter(|m| m.lifecycle().is_active())
             .max_by_key(|m| m.tactic_refs.len())
             .ok_or_else(|| {
-                self.incomplete(
-                    "no active x-mitre-matrix object (it gives the tactics' kill-chain order)",
-                )
+                self.incomplete("no active x-mitre-matrix object (it gives the tactics' kill-chain order)")
             })?;
         let domain = matrix.attack_id().map(str::to_owned).ok_or_else(|| {
             self.incomplete(format!(
@@ -515,13 +419,12 @@ impl<'p> Builder<'p> {
         let mut tactics = Vec::with_capacity(matrix.tactic_refs.len());
         for r in &matrix.tactic_refs {
             let Some(t) = self.get(r).filter(|t| t.kind == "x-mitre-tactic") else {
-                return Err(self.incomplete(format!(
-                    "the matrix lists tactic {r}, which is not in the bundle"
-                )));
+                return Err(self.incomplete(format!("the matrix lists tactic {r}, which is not in the bundle")));
             };
-            let shortname = t.x_mitre_shortname.as_deref().ok_or_else(|| {
-                self.incomplete(format!("tactic {} has no x_mitre_shortname", t.id))
-            })?;
+            let shortname = t
+                .x_mitre_shortname
+                .as_deref()
+                .ok_or_else(|| self.incomplete(format!("tactic {} has no x_mitre_shortname", t.id)))?;
             tactics.push(Tactic {
                 id: t.attack_id().unwrap_or(&t.id).to_owned(),
                 shortname: shortname.to_owned(),
@@ -534,17 +437,9 @@ impl<'p> Builder<'p> {
         Ok(tactics)
     }
 
-    fn techniques(
-        &self,
-        tactics: &[Tactic],
-        rels: &Relationships,
-    ) -> Result<(Vec<Technique>, Vec<String>)> {
+    fn techniques(&self, tactics: &[Tactic], rels: &Relationships) -> Result<(Vec<Technique>, Vec<String>)> {
         let mut warnings = Vec::new();
-        let order: HashMap<&str, usize> = tactics
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.shortname.as_str(), i))
-            .collect();
+        let order: HashMap<&str, usize> = tactics.iter().enumerate().map(|(i, t)| (t.shortname.as_str(), i)).collect();
         let mut out: Vec<Technique> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for o in self.of_type("attack-pattern") {
@@ -560,13 +455,9 @@ impl<'p> Builder<'p> {
                 .collect();
             tactic_names.sort_by_key(|t| order.get(t.as_str()).copied().unwrap_or(usize::MAX));
             tactic_names.dedup();
-            let parent = rels
-                .one(&rels.subtechnique_of, &o.id)
-                .map(str::to_owned)
-                .or_else(|| {
-                    (o.x_mitre_is_subtechnique == Some(true))
-                        .then(|| id.split('.').next().unwrap_or(id).to_owned())
-                });
+            let parent = rels.one(&rels.subtechnique_of, &o.id).map(str::to_owned).or_else(|| {
+                (o.x_mitre_is_subtechnique == Some(true)).then(|| id.split('.').next().unwrap_or(id).to_owned())
+            });
             let t = Technique {
                 id: id.to_owned(),
                 name: o.name_or_id(),
@@ -685,10 +576,7 @@ impl<'p> Builder<'p> {
     }
 
     fn data_source_name(&self, o: &RawObject) -> Option<String> {
-        let r = o
-            .x_mitre_data_source_ref
-            .as_deref()
-            .filter(|r| !r.is_empty())?;
+        let r = o.x_mitre_data_source_ref.as_deref().filter(|r| !r.is_empty())?;
         self.get(r).map(|ds| ds.name_or_id())
     }
 
@@ -767,16 +655,11 @@ impl<'p> Builder<'p> {
             .filter_map(|(dc, techniques)| {
                 let dc = self.get(dc)?;
                 let key = self.data_component_key(dc);
-                Some(techniques.iter().map(move |t| Detects {
-                    data_component: key.clone(),
-                    technique: t.clone(),
-                }))
+                Some(techniques.iter().map(move |t| Detects { data_component: key.clone(), technique: t.clone() }))
             })
             .flatten()
             .collect();
-        out.sort_by(|a, b| {
-            (&a.technique, &a.data_component).cmp(&(&b.technique, &b.data_component))
-        });
+        out.sort_by(|a, b| (&a.technique, &a.data_component).cmp(&(&b.technique, &b.data_component)));
         out
     }
 
@@ -784,10 +667,7 @@ impl<'p> Builder<'p> {
     /// per-object bundles assembled from mitre/cti do not, and then the file name is the only
     /// hint (`enterprise-attack-18.1.json`).
     fn attack_version(&self, file_name: Option<&str>) -> Option<String> {
-        if let Some(v) = self
-            .of_type("x-mitre-collection")
-            .find_map(|c| c.x_mitre_version.as_deref())
-        {
+        if let Some(v) = self.of_type("x-mitre-collection").find_map(|c| c.x_mitre_version.as_deref()) {
             return Some(v.to_owned());
         }
         version_in_name(file_name?)
@@ -811,17 +691,13 @@ impl<'p> Builder<'p> {
             };
             let target_id = target.attack_id().map(str::to_owned);
             let map = match (kind, source.kind.as_ref(), target.kind.as_ref()) {
-                ("uses", "intrusion-set" | "campaign" | "malware" | "tool", "attack-pattern") => {
-                    &mut r.uses_technique
-                }
+                ("uses", "intrusion-set" | "campaign" | "malware" | "tool", "attack-pattern") => &mut r.uses_technique,
                 ("uses", "intrusion-set" | "campaign", "malware" | "tool") => &mut r.uses_software,
                 ("mitigates", "course-of-action", "attack-pattern") => &mut r.mitigates,
                 ("subtechnique-of", "attack-pattern", "attack-pattern") => &mut r.subtechnique_of,
                 ("revoked-by", "attack-pattern", "attack-pattern") => &mut r.revoked_by,
                 ("attributed-to", "campaign", "intrusion-set") => &mut r.attributed_to,
-                ("detects", "x-mitre-detection-strategy", "attack-pattern") => {
-                    &mut r.strategy_detects
-                }
+                ("detects", "x-mitre-detection-strategy", "attack-pattern") => &mut r.strategy_detects,
                 ("detects", "x-mitre-data-component", "attack-pattern") => &mut r.component_detects,
                 _ => continue,
             };
@@ -897,14 +773,10 @@ struct Relationships {
 
 impl Relationships {
     fn all(&self, map: &HashMap<String, BTreeSet<String>>, src: &str) -> Vec<String> {
-        map.get(src)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        map.get(src).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
     fn one<'m>(&self, map: &'m HashMap<String, BTreeSet<String>>, src: &str) -> Option<&'m str> {
-        map.get(src)
-            .and_then(|s| s.iter().next())
-            .map(String::as_str)
+        map.get(src).and_then(|s| s.iter().next()).map(String::as_str)
     }
 }
 
@@ -912,17 +784,93 @@ impl Relationships {
 mod tests {
     use super::*;
 
+    const MINI_18: &[u8] = include_bytes!("../../tests/fixtures/attack/enterprise-attack-18.1-mini.json");
+
+    fn import(bytes: &[u8]) -> Result<(CatalogData, ImportReport)> {
+        import_bytes(bytes, Path::new("bundle.json"), Some("bundle.json"))
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        match import(bytes) {
+            Ok(_) => panic!("imported {:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(80)])),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn version_from_file_names() {
-        assert_eq!(
-            version_in_name("enterprise-attack-18.1.json").as_deref(),
-            Some("18.1")
-        );
-        assert_eq!(
-            version_in_name("enterprise-attack-v17.0.json").as_deref(),
-            Some("17.0")
-        );
+        assert_eq!(version_in_name("enterprise-attack-18.1.json").as_deref(), Some("18.1"));
+        assert_eq!(version_in_name("enterprise-attack-v17.0.json").as_deref(), Some("17.0"));
         assert_eq!(version_in_name("ics-attack.json"), None);
         assert_eq!(version_in_name("bundle-2024.json"), None);
+    }
+
+    #[test]
+    fn refuses_what_is_not_json() {
+        let e = err(b"<html>not json</html>");
+        assert!(e.starts_with("bundle.json is not valid JSON"), "{e}");
+        assert!(err(b"").contains("ends before the JSON is complete"));
+    }
+
+    #[test]
+    fn refuses_json_that_is_not_a_bundle() {
+        let e = err(b"[1, 2]");
+        assert!(e.starts_with("bundle.json is not a STIX bundle"), "{e}");
+        let e = err(br#"{"type": "x-mitre-collection", "objects": []}"#);
+        assert!(e.contains(r#""type" is "x-mitre-collection", expected "bundle""#), "{e}");
+        let e = err(br#"{"type": "bundle", "id": "bundle--1"}"#);
+        assert!(e.contains(r#"no "objects" array"#), "{e}");
+        // A Navigator layer is a common wrong file to hand over.
+        let e = err(br#"{"name": "layer", "versions": {"layer": "4.5"}, "techniques": []}"#);
+        assert!(e.contains("no \"type\""), "{e}");
+    }
+
+    #[test]
+    fn names_the_path_of_a_malformed_object() {
+        let e = err(br#"{"type": "bundle", "objects": [{"type": "identity", "id": "identity--1"}, {"type": "attack-pattern", "id": "attack-pattern--1", "name": 5}]}"#);
+        assert!(e.contains("at objects[1].name"), "{e}");
+        assert!(e.contains("expected a string"), "{e}");
+    }
+
+    #[test]
+    fn reports_a_truncated_bundle_as_truncated() {
+        let e = err(&MINI_18[..MINI_18.len() / 2]);
+        assert!(e.contains("ends before the JSON is complete (truncated file?)"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_bundle_without_what_a_catalog_needs() {
+        let e = err(br#"{"type": "bundle", "objects": []}"#);
+        assert!(e.contains("lacks what an ATT&CK catalog needs: no active x-mitre-matrix"), "{e}");
+        // The real matrix and tactics, but no techniques.
+        let text = std::str::from_utf8(MINI_18).unwrap_or_default();
+        let mut bundle: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let objects = bundle["objects"].as_array_mut().map(std::mem::take).unwrap_or_default();
+        bundle["objects"] = objects.into_iter().filter(|o| o["type"] != "attack-pattern").collect();
+        let e = err(bundle.to_string().as_bytes());
+        assert!(e.contains("no active attack-pattern"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_file_over_the_limit_before_reading_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("big.json");
+        std::fs::write(&path, MINI_18).unwrap_or_else(|e| panic!("{e}"));
+        let e = import_file(&path, 1000).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(&format!("is {} bytes, over the limit of 1000 bytes", MINI_18.len())), "{e}");
+        assert!(import_file(&path, MINI_18.len() as u64).is_ok());
+    }
+
+    #[test]
+    fn ignores_unknown_object_types_and_fields() {
+        let text = std::str::from_utf8(MINI_18).unwrap_or_default();
+        let mut bundle: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        if let Some(objects) = bundle["objects"].as_array_mut() {
+            objects.push(serde_json::json!({"type": "x-mitre-new-thing", "id": "x-mitre-new-thing--1", "weird": [1, {"a": null}]}));
+            objects[0]["x_future_field"] = serde_json::json!({"nested": true});
+        }
+        let (data, report) = import(bundle.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.objects, 214);
+        assert_eq!(data.techniques.len(), 15);
     }
 }

@@ -37,24 +37,26 @@ pub fn imported_path(state_dir: &Path) -> PathBuf {
 pub fn in_use(state_dir: &Path) -> Result<Catalog> {
     let path = imported_path(state_dir);
     match std::fs::metadata(&path) {
-        Ok(_) => load_compact_file(&path).map(|d| Catalog::new(d, Origin::Imported(path))),
+        Ok(_) => match load_compact_file(&path) {
+            Ok(d) => Ok(Catalog::new(d, Origin::Imported(path))),
+            Err(CatalogError::Stored { path, reason }) => Err(CatalogError::Stored {
+                path,
+                reason: format!(
+                    "{reason}. `hindsight catalog reset` goes back to the embedded catalog; `hindsight catalog import` stores a new one"
+                ),
+            }),
+            Err(e) => Err(e),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded(),
         Err(source) => Err(CatalogError::Read { path, source }),
     }
 }
 
 pub fn load_compact_file(path: &Path) -> Result<CatalogData> {
-    let read_err = |source| CatalogError::Read {
-        path: path.to_owned(),
-        source,
-    };
+    let read_err = |source| CatalogError::Read { path: path.to_owned(), source };
     let len = std::fs::metadata(path).map_err(read_err)?.len();
     if len > MAX_STORED_BYTES {
-        return Err(CatalogError::TooLarge {
-            path: path.to_owned(),
-            size: len,
-            limit: MAX_STORED_BYTES,
-        });
+        return Err(CatalogError::TooLarge { path: path.to_owned(), size: len, limit: MAX_STORED_BYTES });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
     parse_compact(&bytes, path)
@@ -65,10 +67,7 @@ fn parse_compact(bytes: &[u8], path: &Path) -> Result<CatalogData> {
     struct Header {
         format: u32,
     }
-    let stored = |reason: String| CatalogError::Stored {
-        path: path.to_owned(),
-        reason,
-    };
+    let stored = |reason: String| CatalogError::Stored { path: path.to_owned(), reason };
     // Read the format first so that a file from a newer Hindsight gets a message that says so,
     // rather than a complaint about some unknown field.
     let header: Header = serde_json::from_slice(bytes).map_err(|e| stored(e.to_string()))?;
@@ -109,12 +108,7 @@ pub fn to_compact_json(data: &CatalogData) -> Vec<u8> {
     list(&mut out, "software", &data.software, false);
     list(&mut out, "mitigations", &data.mitigations, false);
     list(&mut out, "data_components", &data.data_components, false);
-    list(
-        &mut out,
-        "detection_strategies",
-        &data.detection_strategies,
-        false,
-    );
+    list(&mut out, "detection_strategies", &data.detection_strategies, false);
     list(&mut out, "detects", &data.detects, true);
     out.extend_from_slice(b"}\n");
     out
@@ -123,10 +117,7 @@ pub fn to_compact_json(data: &CatalogData) -> Vec<u8> {
 /// Writes `bytes` to `path` so that `path` holds either its old content or all of the new:
 /// temporary file in the same directory, fsync, rename over, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_err = |source| CatalogError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let write_err = |source| CatalogError::Write { path: path.to_owned(), source };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
@@ -135,16 +126,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(write_err)?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(write_err)?;
     }
     tmp.as_file().sync_all().map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
     // The rename is durable only once the directory entry is on disk.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(write_err)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(write_err)?;
     Ok(())
 }
 

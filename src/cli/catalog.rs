@@ -79,11 +79,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
                 Format::Text => print!("{}", info.text()),
             }
         }
-        CatalogCommand::Lookup {
-            ids,
-            catalog,
-            format,
-        } => {
+        CatalogCommand::Lookup { ids, catalog, format } => {
             let (c, _) = open(global, catalog.as_deref())?;
             let views: Vec<LookupView> = ids.iter().map(|q| LookupView::of(&c, q)).collect();
             match format {
@@ -95,12 +91,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
                 }
             }
         }
-        CatalogCommand::Import {
-            file,
-            dry_run,
-            allow_domain_change,
-            format,
-        } => {
+        CatalogCommand::Import { file, dry_run, allow_domain_change, format } => {
             import(global, &file, dry_run, allow_domain_change, format)?;
         }
         CatalogCommand::Diff { old, new, format } => {
@@ -117,10 +108,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
             if store::reset(&dir)? {
                 println!("Removed the imported catalog; the embedded one is in use again.");
             } else {
-                println!(
-                    "No imported catalog in {}; the embedded one is in use.",
-                    dir.display()
-                );
+                println!("No imported catalog in {}; the embedded one is in use.", dir.display());
             }
         }
         CatalogCommand::Export { file, output } => {
@@ -129,11 +117,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
             for w in &report.warnings {
                 eprintln!("hindsight: warning: {w}");
             }
-            println!(
-                "Wrote {} ({} techniques)",
-                output.display(),
-                data.techniques.len()
-            );
+            println!("Wrote {} ({} techniques)", output.display(), data.techniques.len());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -152,12 +136,7 @@ fn open(global: &GlobalArgs, bundle: Option<&Path>) -> anyhow::Result<(Catalog, 
 
 fn in_use(global: &GlobalArgs) -> anyhow::Result<Catalog> {
     let dir = global.state_dir()?;
-    store::in_use(&dir).with_context(|| {
-        format!(
-            "loading the catalog in use (state directory {})",
-            dir.display()
-        )
-    })
+    store::in_use(&dir).with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))
 }
 
 fn open_named(global: &GlobalArgs, name: &str) -> anyhow::Result<Catalog> {
@@ -198,11 +177,7 @@ fn import(
         );
     }
     let changes = diff(&current, &new);
-    let stored_at = if dry_run {
-        None
-    } else {
-        Some(store::store_imported(&dir, new.data())?)
-    };
+    let stored_at = if dry_run { None } else { Some(store::store_imported(&dir, new.data())?) };
     let view = ImportView {
         dry_run,
         stored_at: stored_at.clone(),
@@ -213,24 +188,14 @@ fn import(
     match format {
         Format::Json => print_json(&view)?,
         Format::Text => {
-            println!(
-                "{} {}",
-                if dry_run { "Would import" } else { "Imported" },
-                view.catalog.title()
-            );
+            println!("{} {}", if dry_run { "Would import" } else { "Imported" }, view.catalog.title());
             for w in &view.catalog.warnings {
                 println!("  warning: {w}");
             }
-            println!(
-                "Changes against the catalog in use ({}):",
-                view.previous.title()
-            );
+            println!("Changes against the catalog in use ({}):", view.previous.title());
             print!("{}", diff_text(&changes));
             match stored_at {
-                Some(p) => println!(
-                    "Stored at {}. A running daemon uses it from its next start.",
-                    p.display()
-                ),
+                Some(p) => println!("Stored at {}. A running daemon uses it from its next start.", p.display()),
                 None => println!("Dry run: nothing was stored; the catalog in use is unchanged."),
             }
         }
@@ -289,13 +254,7 @@ impl InfoView {
     }
 
     fn title(&self) -> String {
-        format!(
-            "ATT&CK {} {}",
-            self.domain,
-            self.attack_version
-                .as_deref()
-                .unwrap_or("(version not stated)")
-        )
+        format!("ATT&CK {} {}", self.domain, self.attack_version.as_deref().unwrap_or("(version not stated)"))
     }
 
     fn text(&self) -> String {
@@ -304,11 +263,7 @@ impl InfoView {
         if let (Some(f), Some(h)) = (&self.source_file, &self.source_sha256) {
             s += &format!("  from         {f} (sha256 {h})\n");
         }
-        s += &format!(
-            "  tactics      {}: {}\n",
-            self.tactics.len(),
-            self.tactics.join(" → ")
-        );
+        s += &format!("  tactics      {}: {}\n", self.tactics.len(), self.tactics.join(" → "));
         s += &format!(
             "  techniques   {} + {} sub-techniques active; {} revoked, {} deprecated\n",
             self.techniques, self.subtechniques, c.revoked_techniques, c.deprecated_techniques
@@ -380,17 +335,11 @@ impl LookupView {
             is_subtechnique: t.map(|(_, t)| t.parent.is_some()),
             parent: t.and_then(|(_, t)| t.parent.clone()),
             groups: ids(&|i| Catalog::active_ids(c.groups_using(i), |g| (&g.id, g.lifecycle))),
-            campaigns: ids(&|i| {
-                Catalog::active_ids(c.campaigns_using(i), |x| (&x.id, x.lifecycle))
-            }),
-            mitigations: ids(&|i| {
-                Catalog::active_ids(c.mitigations_of(i), |m| (&m.id, m.lifecycle))
-            }),
+            campaigns: ids(&|i| Catalog::active_ids(c.campaigns_using(i), |x| (&x.id, x.lifecycle))),
+            mitigations: ids(&|i| Catalog::active_ids(c.mitigations_of(i), |m| (&m.id, m.lifecycle))),
             revoked_chain: r.revoked_chain,
             note: r.note,
-            detection_strategies: ids(&|i| {
-                Catalog::active_ids(c.detection_strategies_of(i), |d| (&d.id, d.lifecycle))
-            }),
+            detection_strategies: ids(&|i| Catalog::active_ids(c.detection_strategies_of(i), |d| (&d.id, d.lifecycle))),
             data_components: t
                 .map(|(i, _)| {
                     c.data_components_for(i)
@@ -408,21 +357,13 @@ impl LookupView {
 
     fn text(&self, c: &Catalog) -> String {
         let (Some(id), Some(name)) = (&self.id, &self.name) else {
-            let why = self
-                .note
-                .as_deref()
-                .map(|n| format!(": {n}"))
-                .unwrap_or_default();
+            let why = self.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
             return format!("{}  {}{why}\n\n", self.query.trim(), self.status);
         };
         let mut s = match self.status {
             Status::Active => format!("{id}  {name}\n"),
             Status::Deprecated => format!("{id}  {name}  [deprecated]\n"),
-            _ => format!(
-                "{}  revoked → {id}  {name}  (via {})\n",
-                self.query.trim(),
-                self.revoked_chain.join(" → ")
-            ),
+            _ => format!("{}  revoked → {id}  {name}  (via {})\n", self.query.trim(), self.revoked_chain.join(" → ")),
         };
         if let Some(note) = &self.note {
             s += &format!("  note         {note}\n");
@@ -434,41 +375,16 @@ impl LookupView {
         }
         let named = |ids: &[String], name: &dyn Fn(&str) -> Option<String>| -> String {
             const SHOWN: usize = 12;
-            let mut parts: Vec<String> = ids
-                .iter()
-                .take(SHOWN)
-                .map(|i| format!("{i} {}", name(i).unwrap_or_default()))
-                .collect();
+            let mut parts: Vec<String> =
+                ids.iter().take(SHOWN).map(|i| format!("{i} {}", name(i).unwrap_or_default())).collect();
             if ids.len() > SHOWN {
-                parts.push(format!(
-                    "… and {} more (--format json lists all)",
-                    ids.len() - SHOWN
-                ));
+                parts.push(format!("… and {} more (--format json lists all)", ids.len() - SHOWN));
             }
-            format!(
-                "{}: {}",
-                ids.len(),
-                if parts.is_empty() {
-                    "none".to_owned()
-                } else {
-                    parts.join(", ")
-                }
-            )
+            format!("{}: {}", ids.len(), if parts.is_empty() { "none".to_owned() } else { parts.join(", ") })
         };
-        s += &format!(
-            "  groups       {}\n",
-            named(&self.groups, &|i| c.group(i).map(|g| g.name.clone()))
-        );
-        s += &format!(
-            "  campaigns    {}\n",
-            named(&self.campaigns, &|i| c.campaign(i).map(|x| x.name.clone()))
-        );
-        s += &format!(
-            "  mitigations  {}\n",
-            named(&self.mitigations, &|i| c
-                .mitigation(i)
-                .map(|m| m.name.clone()))
-        );
+        s += &format!("  groups       {}\n", named(&self.groups, &|i| c.group(i).map(|g| g.name.clone())));
+        s += &format!("  campaigns    {}\n", named(&self.campaigns, &|i| c.campaign(i).map(|x| x.name.clone())));
+        s += &format!("  mitigations  {}\n", named(&self.mitigations, &|i| c.mitigation(i).map(|m| m.name.clone())));
         let comps: Vec<String> = self
             .data_components
             .iter()
@@ -480,11 +396,7 @@ impl LookupView {
             .collect();
         s += &format!(
             "  detected by  {}\n\n",
-            if comps.is_empty() {
-                "no data component in ATT&CK".to_owned()
-            } else {
-                comps.join(", ")
-            }
+            if comps.is_empty() { "no data component in ATT&CK".to_owned() } else { comps.join(", ") }
         );
         s
     }
@@ -493,13 +405,7 @@ impl LookupView {
 // ---- diff ------------------------------------------------------------------------------------
 
 fn diff_text(d: &CatalogDiff) -> String {
-    let v = |s: &crate::attack::diff::Side| {
-        format!(
-            "{} {}",
-            s.domain,
-            s.attack_version.as_deref().unwrap_or("?")
-        )
-    };
+    let v = |s: &crate::attack::diff::Side| format!("{} {}", s.domain, s.attack_version.as_deref().unwrap_or("?"));
     let mut s = format!(
         "  {} ({} + {} sub-techniques) → {} ({} + {} sub-techniques)\n",
         v(&d.old),
@@ -527,12 +433,7 @@ fn diff_text(d: &CatalogDiff) -> String {
     if !d.revoked.is_empty() {
         s += &format!("  revoked ({}):\n", d.revoked.len());
         for r in &d.revoked {
-            let to = r
-                .replaced_by
-                .as_ref()
-                .map_or("no replacement".to_owned(), |t| {
-                    format!("→ {} {}", t.id, t.name)
-                });
+            let to = r.replaced_by.as_ref().map_or("no replacement".to_owned(), |t| format!("→ {} {}", t.id, t.name));
             s += &format!("    {}  {}  {to}\n", r.id, r.name);
         }
     }
@@ -546,21 +447,11 @@ fn diff_text(d: &CatalogDiff) -> String {
     if !d.tactics_changed.is_empty() {
         s += &format!("  tactics changed ({}):\n", d.tactics_changed.len());
         for t in &d.tactics_changed {
-            s += &format!(
-                "    {}  {}: {} → {}\n",
-                t.id,
-                t.name,
-                t.old.join(", "),
-                t.new.join(", ")
-            );
+            s += &format!("    {}  {}: {} → {}\n", t.id, t.name, t.old.join(", "), t.new.join(", "));
         }
     }
     if !d.tactics_added.is_empty() || !d.tactics_removed.is_empty() {
-        s += &format!(
-            "  matrix tactics: +[{}] -[{}]\n",
-            d.tactics_added.join(", "),
-            d.tactics_removed.join(", ")
-        );
+        s += &format!("  matrix tactics: +[{}] -[{}]\n", d.tactics_added.join(", "), d.tactics_removed.join(", "));
     }
     items(&mut s, "groups added", &d.groups_added);
     items(&mut s, "campaigns added", &d.campaigns_added);

@@ -28,13 +28,7 @@ pub struct GlobalArgs {
     pub state_dir: Option<PathBuf>,
 
     /// Log filter (tracing syntax, e.g. `info` or `hindsight=debug`); logs go to stderr.
-    #[arg(
-        long,
-        global = true,
-        env = "HINDSIGHT_LOG",
-        default_value = "warn",
-        value_name = "FILTER"
-    )]
+    #[arg(long, global = true, env = "HINDSIGHT_LOG", default_value = "warn", value_name = "FILTER")]
     pub log: String,
 }
 
@@ -43,19 +37,10 @@ impl GlobalArgs {
         if let Some(dir) = &self.state_dir {
             return Ok(dir.clone());
         }
-        let env_dir = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        let env_dir = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         // systemd may pass several directories separated by ':'; the first is ours.
         if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
-            let first = dirs
-                .to_string_lossy()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
+            let first = dirs.to_string_lossy().split(':').next().unwrap_or_default().to_owned();
             return Ok(PathBuf::from(first));
         }
         if let Some(xdg) = env_dir("XDG_STATE_HOME") {
@@ -89,16 +74,10 @@ pub enum Format {
 
 pub fn init_logging(global: &GlobalArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&global.log).unwrap_or_else(|e| {
-        eprintln!(
-            "hindsight: warning: invalid --log filter {:?} ({e}); using \"warn\"",
-            global.log
-        );
+        eprintln!("hindsight: warning: invalid --log filter {:?} ({e}); using \"warn\"", global.log);
         tracing_subscriber::EnvFilter::new("warn")
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// Prints a value as pretty JSON on stdout.

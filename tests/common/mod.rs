@@ -1,0 +1,63 @@
+//! Helpers shared by the integration tests: run the real `hindsight` binary, find the large
+//! data in ../shared when it is there.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// `../shared/attack/<name>` when present; `None` (after saying so on stderr) when the test
+/// runs on a clone without the shared data.
+pub fn shared_attack(name: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/attack").join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is not present (tests on the full ATT&CK bundles need ../shared)", p.display());
+        None
+    }
+}
+
+/// Runs the binary with its own state directory and no inherited Hindsight settings.
+pub fn hindsight(state_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(args)
+        .env_remove("HINDSIGHT_LOG")
+        .env_remove("STATE_DIRECTORY")
+        .env("HINDSIGHT_STATE_DIR", state_dir)
+        .output()
+        .expect("the hindsight binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and expects success; returns stdout.
+pub fn ok(state_dir: &Path, args: &[&str]) -> String {
+    let o = hindsight(state_dir, args);
+    assert!(o.status.success(), "hindsight {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Runs and expects failure; returns stderr.
+pub fn fails(state_dir: &Path, args: &[&str]) -> String {
+    let o = hindsight(state_dir, args);
+    assert!(!o.status.success(), "hindsight {args:?} should have failed; printed {}", stdout(&o));
+    stderr(&o)
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
