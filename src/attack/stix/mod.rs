@@ -7,6 +7,8 @@
 //! with the JSON path of the offending value, because a half-understood catalog is worse than
 //! the one already in use.
 
+mod scan;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
@@ -16,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{CatalogError, Result};
 use super::model::*;
+use scan::{Item, Position, ScanError, Scanner};
 
 /// Largest bundle we agree to read. Enterprise 18.1 is 37 MB; MITRE's STIX 2.1 bundles with
 /// the collection object are ~45 MB. Eight times that leaves room for growth and still refuses a
@@ -85,33 +88,102 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn parse_bundle(reader: impl Read, path: &Path) -> Result<Parsed> {
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let bundle: Parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e, path))?;
-    de.end().map_err(|e| CatalogError::NotJson {
-        path: path.to_owned(),
-        detail: format!("trailing data after the bundle: {e}"),
-    })?;
-    if bundle.kind.as_deref() != Some("bundle") {
-        let found = bundle.kind.as_deref().map_or("no \"type\"".to_owned(), |k| format!("\"type\" is {k:?}"));
+    let mut p = Parsed {
+        kind: None,
+        spec_version: None,
+        has_objects: false,
+        objects: Vec::new(),
+        relationships: Vec::new(),
+        total: 0,
+    };
+    Scanner::new(reader)
+        .run(|item, at| match item {
+            Item::Member { key: "type", value } => {
+                serde_json::from_slice(value).map(|v| p.kind = v).map_err(|e| format!("\"type\": {}", located(&e, at)))
+            }
+            Item::Member { key: "spec_version", value } => serde_json::from_slice(value)
+                .map(|v| p.spec_version = v)
+                .map_err(|e| format!("\"spec_version\": {}", located(&e, at))),
+            Item::Member { .. } => Ok(()),
+            Item::ObjectsStart => {
+                p.has_objects = true;
+                Ok(())
+            }
+            Item::Object { index, value } => p.add(index, value, at),
+        })
+        .map_err(|e| scan_error(e, path))?;
+    if p.kind.as_deref() != Some("bundle") {
+        let found = p.kind.as_deref().map_or("no \"type\"".to_owned(), |k| format!("\"type\" is {k:?}"));
         return Err(CatalogError::NotBundle { path: path.to_owned(), reason: format!("{found}, expected \"bundle\"") });
     }
-    if !bundle.has_objects {
+    if !p.has_objects {
         return Err(CatalogError::NotBundle { path: path.to_owned(), reason: "it has no \"objects\" array".into() });
     }
-    Ok(bundle)
+    Ok(p)
 }
 
-fn classify(err: serde_path_to_error::Error<serde_json::Error>, path: &Path) -> CatalogError {
-    use serde_json::error::Category;
-    let at = err.path().to_string();
-    let inner = err.into_inner();
+fn scan_error(e: ScanError, path: &Path) -> CatalogError {
     let path = path.to_owned();
-    match inner.classify() {
-        Category::Eof => CatalogError::Truncated { path, detail: inner.to_string() },
-        Category::Syntax => CatalogError::NotJson { path, detail: inner.to_string() },
-        Category::Io => CatalogError::Read { path, source: std::io::Error::other(inner.to_string()) },
-        Category::Data if at == "." || at.is_empty() => CatalogError::NotBundle { path, reason: inner.to_string() },
-        Category::Data => CatalogError::InvalidObject { path, reason: format!("at {at}: {inner}") },
+    match e {
+        ScanError::Io(source) => CatalogError::Read { path, source },
+        ScanError::Truncated { at, inside } => CatalogError::Truncated {
+            path,
+            detail: format!("the input ends at {at} (byte {}) inside {inside}", at.offset),
+        },
+        ScanError::Syntax { at, message } => CatalogError::NotJson { path, detail: format!("{message} at {at}") },
+        // Other JSON (an array, a string) is "not a bundle"; anything else is not JSON at all.
+        ScanError::NotAnObject { first, at }
+            if matches!(first, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') =>
+        {
+            CatalogError::NotBundle {
+                path,
+                reason: format!("it is JSON but not an object (it starts with '{}' at {at})", first as char),
+            }
+        }
+        ScanError::NotAnObject { first, at } => {
+            CatalogError::NotJson { path, detail: format!("unexpected {} at {at}", scan::show(first)) }
+        }
+        ScanError::Value { message } => CatalogError::InvalidObject { path, reason: message },
+    }
+}
+
+/// serde_json's message with its position made absolute: it counts lines and columns from the
+/// start of the value it was given, `at` is where that value starts in the file.
+fn located(e: &serde_json::Error, at: Position) -> String {
+    let msg = e.to_string();
+    let own = format!(" at line {} column {}", e.line(), e.column());
+    let msg = msg.strip_suffix(&own).unwrap_or(&msg);
+    let (line, column) = if e.line() <= 1 {
+        (at.line, at.column + e.column().saturating_sub(1) as u64)
+    } else {
+        (at.line + e.line() as u64 - 1, e.column() as u64)
+    };
+    format!("{msg} at line {line}, column {column}")
+}
+
+impl Parsed {
+    /// Parses one element of `objects` and keeps what the catalog needs of it.
+    fn add(&mut self, index: usize, bytes: &[u8], at: Position) -> std::result::Result<(), String> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let o: RawObject = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::new() } else { format!(".{field}") };
+                format!("objects[{index}]{field}: {}", located(e.inner(), at))
+            })
+            .and_then(|o| de.end().map(|()| o).map_err(|e| format!("objects[{index}]: {}", located(&e, at))))?;
+        self.total += 1;
+        if o.kind == "relationship" {
+            // Revoked or deprecated relationships no longer hold; incomplete ones say nothing.
+            if let (true, Some(kind), Some(source), Some(target)) =
+                (o.lifecycle().is_active(), o.relationship_type, o.source_ref, o.target_ref)
+            {
+                self.relationships.push(RawRelationship { kind, source, target });
+            }
+        } else if KEPT_TYPES.contains(&o.kind.as_str()) {
+            self.objects.push(o);
+        }
+        Ok(())
     }
 }
 
@@ -152,82 +224,6 @@ const KEPT_TYPES: &[&str] = &[
     "marking-definition",
 ];
 
-impl<'de> Deserialize<'de> for Parsed {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
-        de.deserialize_map(BundleVisitor)
-    }
-}
-
-struct BundleVisitor;
-
-impl<'de> serde::de::Visitor<'de> for BundleVisitor {
-    type Value = Parsed;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a STIX bundle (a JSON object with \"type\": \"bundle\" and \"objects\")")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Parsed, A::Error> {
-        let mut p = Parsed {
-            kind: None,
-            spec_version: None,
-            has_objects: false,
-            objects: Vec::new(),
-            relationships: Vec::new(),
-            total: 0,
-        };
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "type" => p.kind = map.next_value()?,
-                "spec_version" => p.spec_version = map.next_value()?,
-                "objects" => {
-                    p.has_objects = true;
-                    map.next_value_seed(ObjectsSeed(&mut p))?;
-                }
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(p)
-    }
-}
-
-struct ObjectsSeed<'p>(&'p mut Parsed);
-
-impl<'de> serde::de::DeserializeSeed<'de> for ObjectsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> std::result::Result<(), D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for ObjectsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of STIX objects")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        let p = self.0;
-        while let Some(o) = seq.next_element::<RawObject>()? {
-            p.total += 1;
-            if o.kind == "relationship" {
-                // Revoked or deprecated relationships no longer hold; incomplete ones say nothing.
-                if let (true, Some(kind), Some(source), Some(target)) =
-                    (o.lifecycle().is_active(), o.relationship_type, o.source_ref, o.target_ref)
-                {
-                    p.relationships.push(RawRelationship { kind, source, target });
-                }
-            } else if KEPT_TYPES.contains(&o.kind.as_str()) {
-                p.objects.push(o);
-            }
-        }
-        Ok(())
-    }
-}
-
 #[derive(Deserialize)]
 struct RawObject {
     #[serde(rename = "type")]
@@ -238,7 +234,7 @@ struct RawObject {
     revoked: Option<bool>,
     x_mitre_deprecated: Option<bool>,
     #[serde(default)]
-    external_references: Vec<ExternalRef>,
+    external_references: AttackId,
     #[serde(default)]
     kill_chain_phases: Vec<KillChainPhase>,
     #[serde(default)]
@@ -268,9 +264,39 @@ struct RawObject {
 }
 
 #[derive(Deserialize)]
-struct ExternalRef {
-    source_name: Option<String>,
-    external_id: Option<String>,
+struct ExternalRef<'a> {
+    #[serde(borrow)]
+    source_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    external_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The ATT&CK ID out of `external_references`: the first reference whose source is one of
+/// MITRE's own (`mitre-attack`, `mitre-mobile-attack`, ...). Only that one is kept: objects carry
+/// up to a hundred citations each, and allocating them all was a tenth of an import.
+#[derive(Default)]
+struct AttackId(Option<String>);
+
+impl<'de> Deserialize<'de> for AttackId {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AttackId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of external references")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AttackId, A::Error> {
+                let mut found = None;
+                while let Some(r) = seq.next_element::<ExternalRef<'de>>()? {
+                    if found.is_none() && r.source_name.as_deref().is_some_and(|s| s.starts_with("mitre-")) {
+                        found = r.external_id.map(|id| id.into_owned());
+                    }
+                }
+                Ok(AttackId(found))
+            }
+        }
+        de.deserialize_seq(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -301,10 +327,7 @@ impl RawObject {
     /// The ATT&CK ID (`T1059`, `G0016`, `DC0001`, ...). MITRE puts it in the first external
     /// reference whose source is one of its own (`mitre-attack`, `mitre-mobile-attack`, ...).
     fn attack_id(&self) -> Option<&str> {
-        self.external_references
-            .iter()
-            .find(|r| r.source_name.as_deref().is_some_and(|s| s.starts_with("mitre-")) && r.external_id.is_some())
-            .and_then(|r| r.external_id.as_deref())
+        self.external_references.0.as_deref()
     }
 
     fn lifecycle(&self) -> Lifecycle {
@@ -784,7 +807,7 @@ impl Relationships {
 mod tests {
     use super::*;
 
-    const MINI_18: &[u8] = include_bytes!("../../tests/fixtures/attack/enterprise-attack-18.1-mini.json");
+    const MINI_18: &[u8] = include_bytes!("../../../tests/fixtures/attack/enterprise-attack-18.1-mini.json");
 
     fn import(bytes: &[u8]) -> Result<(CatalogData, ImportReport)> {
         import_bytes(bytes, Path::new("bundle.json"), Some("bundle.json"))
@@ -828,8 +851,11 @@ mod tests {
     #[test]
     fn names_the_path_of_a_malformed_object() {
         let e = err(br#"{"type": "bundle", "objects": [{"type": "identity", "id": "identity--1"}, {"type": "attack-pattern", "id": "attack-pattern--1", "name": 5}]}"#);
-        assert!(e.contains("at objects[1].name"), "{e}");
-        assert!(e.contains("expected a string"), "{e}");
+        // The position is the file's, not the object's: the `5` is at column 137.
+        assert!(
+            e.ends_with("objects[1].name: invalid type: integer `5`, expected a string at line 1, column 137"),
+            "{e}"
+        );
     }
 
     #[test]
