@@ -6,3 +6,7 @@
 
 pub mod attack;
 pub mod cli;
+pub mod clock;
+pub mod model;
+pub mod source;
+pub mod store;

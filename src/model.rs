@@ -1,0 +1,464 @@
+//! Incidents and alerts in Hindsight's normalized form, and the lenient reading of Microsoft
+//! Graph's JSON into it.
+//!
+//! Real Graph payloads are untidy: enums in camelCase and PascalCase, two spellings of some
+//! determinations, `tags` for `customTags`, members the service added after we were written.
+//! The rule here is that one odd field never costs the incident: enums keep unknown values as
+//! they came, a field of the wrong type is left empty and noted in `warnings`, and only a missing
+//! `id` or a missing update time (without which an incident cannot be tracked) refuses it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Declares a Graph enum: known members with their wire value (and accepted aliases), plus
+/// `Other(String)` for anything the service adds later. Parsing ignores case.
+macro_rules! graph_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $wire:literal $(| $alias:literal)*),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version of Hindsight does not know, kept as received.
+            Other(String),
+        }
+
+        impl $name {
+            pub fn parse(s: &str) -> Self {
+                $(
+                    if s.eq_ignore_ascii_case($wire) $(|| s.eq_ignore_ascii_case($alias))* {
+                        return $name::$variant;
+                    }
+                )+
+                $name::Other(s.to_owned())
+            }
+            /// The Graph wire value (camelCase).
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $wire,)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok($name::parse(&s))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+graph_enum!(
+    /// Incident status.
+    IncidentStatus { Active => "active", Resolved => "resolved", InProgress => "inProgress", Redirected => "redirected",
+        AwaitingAction => "awaitingAction", UnknownFutureValue => "unknownFutureValue" }
+);
+
+graph_enum!(
+    /// Severity of an incident or alert, in increasing order of the known members.
+    Severity { Unknown => "unknown", Informational => "informational", Low => "low", Medium => "medium", High => "high",
+        UnknownFutureValue => "unknownFutureValue" }
+);
+
+graph_enum!(
+    Classification { Unknown => "unknown", FalsePositive => "falsePositive", TruePositive => "truePositive",
+        InformationalExpectedActivity => "informationalExpectedActivity", UnknownFutureValue => "unknownFutureValue" }
+);
+
+graph_enum!(
+    /// The enum table's wire values; the property tables' spellings are accepted as aliases.
+    Determination { Unknown => "unknown", Apt => "apt", Malware => "malware", SecurityPersonnel => "securityPersonnel",
+        SecurityTesting => "securityTesting", UnwantedSoftware => "unwantedSoftware", Other_ => "other",
+        MultiStagedAttack => "multiStagedAttack", CompromisedAccount => "compromisedAccount" | "compromisedUser",
+        Phishing => "phishing", MaliciousUserActivity => "maliciousUserActivity", NotMalicious => "notMalicious" | "clean",
+        NotEnoughDataToValidate => "notEnoughDataToValidate" | "insufficientData",
+        ConfirmedActivity => "confirmedActivity" | "confirmedUserActivity",
+        LineOfBusinessApplication => "lineOfBusinessApplication", UnknownFutureValue => "unknownFutureValue" }
+);
+
+graph_enum!(
+    AlertStatus { Unknown => "unknown", New => "new", InProgress => "inProgress", Resolved => "resolved",
+        UnknownFutureValue => "unknownFutureValue" }
+);
+
+impl Severity {
+    /// Rank for "at least this severe" comparisons; unknown values rank lowest.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Severity::High => 4,
+            Severity::Medium => 3,
+            Severity::Low => 2,
+            Severity::Informational => 1,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: IncidentStatus,
+    pub severity: Severity,
+    pub classification: Classification,
+    pub determination: Determination,
+    pub assigned_to: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub last_update: DateTime<Utc>,
+    pub url: Option<String>,
+    /// Set when the incident was merged into another one.
+    pub redirect_incident_id: Option<String>,
+    pub custom_tags: Vec<String>,
+    pub system_tags: Vec<String>,
+    pub resolving_comment: Option<String>,
+    pub priority_score: Option<u32>,
+    pub comments: Vec<Comment>,
+    pub alerts: Vec<Alert>,
+    /// Fields that could not be read, with why; the rest of the incident is still used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub comment: String,
+    pub author: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    /// Defender's category: tactic-like (`CredentialAccess`) or a product category (`Malware`).
+    pub category: Option<String>,
+    /// ATT&CK technique IDs exactly as received (possibly revoked, odd case, stray spaces).
+    pub mitre_techniques: Vec<String>,
+    pub service_source: Option<String>,
+    pub detection_source: Option<String>,
+    pub product_name: Option<String>,
+    /// Microsoft's actor name for the activity (e.g. "Midnight Blizzard").
+    pub actor: Option<String>,
+    pub threat_display_name: Option<String>,
+    pub threat_family_name: Option<String>,
+    pub url: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub first_activity: Option<DateTime<Utc>>,
+    pub last_activity: Option<DateTime<Utc>>,
+    pub resolved: Option<DateTime<Utc>>,
+    pub last_update: Option<DateTime<Utc>>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// One evidence item, reduced to what a review shows; the full object stays in the raw snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The `@odata.type` without its namespace: `deviceEvidence`, `processEvidence`, ...
+    pub kind: String,
+    pub verdict: Option<String>,
+    pub roles: Vec<String>,
+    /// The identifying value of the entity (host name, UPN, file name, URL, IP address, ...).
+    pub entity: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("incident without an \"id\"")]
+    MissingId,
+    #[error("incident {id}: neither \"lastUpdateDateTime\" nor \"createdDateTime\" is a valid date-time")]
+    MissingUpdateTime { id: String },
+}
+
+/// Reads fields out of a JSON object, noting what had the wrong shape.
+struct Reader<'a, 'w> {
+    obj: &'a serde_json::Map<String, Value>,
+    warnings: &'w mut Vec<String>,
+    prefix: String,
+}
+
+impl<'a> Reader<'a, '_> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+    fn warn(&mut self, key: &str, expected: &str) {
+        self.warnings.push(format!("{}{key}: expected {expected}; ignored", self.prefix));
+    }
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => {
+                self.warn(key, "a string");
+                None
+            }
+        }
+    }
+    fn strings(&mut self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            None => vec![],
+            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(_) => {
+                self.warn(key, "an array of strings");
+                vec![]
+            }
+        }
+    }
+    fn time(&mut self, key: &str) -> Option<DateTime<Utc>> {
+        let s = self.string(key)?;
+        match DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                self.warn(key, "an ISO-8601 date-time");
+                None
+            }
+        }
+    }
+    fn array(&mut self, key: &str) -> Vec<&'a serde_json::Map<String, Value>> {
+        match self.get(key) {
+            None => vec![],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).collect(),
+            Some(_) => {
+                self.warn(key, "an array");
+                vec![]
+            }
+        }
+    }
+}
+
+impl Incident {
+    /// Reads one incident as Graph returns it (with `alerts` when expanded).
+    pub fn from_graph(v: &Value) -> Result<Incident, ParseError> {
+        let obj = v.as_object().ok_or(ParseError::NotAnObject)?;
+        let mut warnings = Vec::new();
+        let mut r = Reader { obj, warnings: &mut warnings, prefix: String::new() };
+        let id = r.string("id").filter(|s| !s.trim().is_empty()).ok_or(ParseError::MissingId)?;
+        let created = r.time("createdDateTime");
+        let last_update =
+            r.time("lastUpdateDateTime").or(created).ok_or_else(|| ParseError::MissingUpdateTime { id: id.clone() })?;
+        let comments = r
+            .array("comments")
+            .into_iter()
+            .filter_map(|c| {
+                Some(Comment {
+                    comment: c.get("comment")?.as_str()?.to_owned(),
+                    author: ["createdByDisplayName", "createdBy"]
+                        .iter()
+                        .find_map(|k| c.get(*k)?.as_str().map(str::to_owned)),
+                    created: ["createdDateTime", "createdTime"]
+                        .iter()
+                        .find_map(|k| DateTime::parse_from_rfc3339(c.get(*k)?.as_str()?).ok())
+                        .map(|t| t.with_timezone(&Utc)),
+                })
+            })
+            .collect();
+        let alert_objs = r.array("alerts");
+        let mut incident = Incident {
+            tenant_id: r.string("tenantId"),
+            title: r.string("displayName").unwrap_or_else(|| format!("Incident {id}")),
+            description: r.string("description"),
+            status: r.string("status").map_or(IncidentStatus::Other(String::new()), |s| IncidentStatus::parse(&s)),
+            severity: r.string("severity").map_or(Severity::Unknown, |s| Severity::parse(&s)),
+            classification: r.string("classification").map_or(Classification::Unknown, |s| Classification::parse(&s)),
+            determination: r.string("determination").map_or(Determination::Unknown, |s| Determination::parse(&s)),
+            assigned_to: r.string("assignedTo"),
+            url: r.string("incidentWebUrl"),
+            redirect_incident_id: r.string("redirectIncidentId"),
+            custom_tags: if r.get("customTags").is_some() { r.strings("customTags") } else { r.strings("tags") },
+            system_tags: r.strings("systemTags"),
+            resolving_comment: r.string("resolvingComment"),
+            priority_score: r.get("priorityScore").and_then(Value::as_u64).map(|n| n.min(100) as u32),
+            comments,
+            created,
+            last_update,
+            alerts: vec![],
+            warnings: vec![],
+            id,
+        };
+        incident.alerts =
+            alert_objs.into_iter().enumerate().map(|(i, a)| Alert::from_graph(a, i, &mut warnings)).collect();
+        incident.warnings = warnings;
+        Ok(incident)
+    }
+
+    /// Earliest activity of any alert, else the earliest alert, else the incident's creation.
+    pub fn first_activity(&self) -> Option<DateTime<Utc>> {
+        self.alerts.iter().filter_map(|a| a.first_activity.or(a.created)).min().or(self.created)
+    }
+
+    /// Earliest alert creation: when the organisation first knew.
+    pub fn first_alert(&self) -> Option<DateTime<Utc>> {
+        self.alerts.iter().filter_map(|a| a.created).min()
+    }
+}
+
+impl Alert {
+    fn from_graph(obj: &serde_json::Map<String, Value>, index: usize, warnings: &mut Vec<String>) -> Alert {
+        let mut r = Reader { obj, warnings, prefix: format!("alerts[{index}].") };
+        let id = r.string("id").unwrap_or_else(|| format!("alert-{index}"));
+        let evidence = r.array("evidence").into_iter().map(Evidence::from_graph).collect();
+        Alert {
+            title: r.string("title").unwrap_or_else(|| format!("Alert {id}")),
+            description: r.string("description"),
+            status: r.string("status").map_or(AlertStatus::Unknown, |s| AlertStatus::parse(&s)),
+            severity: r.string("severity").map_or(Severity::Unknown, |s| Severity::parse(&s)),
+            category: r.string("category"),
+            mitre_techniques: r.strings("mitreTechniques"),
+            service_source: r.string("serviceSource"),
+            detection_source: r.string("detectionSource"),
+            product_name: r.string("productName"),
+            actor: r.string("actorDisplayName"),
+            threat_display_name: r.string("threatDisplayName"),
+            threat_family_name: r.string("threatFamilyName"),
+            url: r.string("alertWebUrl"),
+            created: r.time("createdDateTime"),
+            first_activity: r.time("firstActivityDateTime"),
+            last_activity: r.time("lastActivityDateTime"),
+            resolved: r.time("resolvedDateTime"),
+            last_update: r.time("lastUpdateDateTime"),
+            evidence,
+            id,
+        }
+    }
+}
+
+/// Which property names the identifying value of each evidence type, in order of preference.
+const ENTITY_KEYS: &[&str] = &[
+    "deviceDnsName",
+    "hostName",
+    "userPrincipalName",
+    "processCommandLine",
+    "fileName",
+    "url",
+    "ipAddress",
+    "primaryAddress",
+    "recipientEmailAddress",
+    "subject",
+    "displayName",
+    "registryKey",
+    "registryValueName",
+    "appName",
+    "name",
+];
+
+impl Evidence {
+    fn from_graph(obj: &serde_json::Map<String, Value>) -> Evidence {
+        let kind = obj
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
+            .unwrap_or_else(|| "evidence".to_owned());
+        // Some entities nest their identity (userEvidence.userAccount, fileEvidence.fileDetails).
+        let nested = ["userAccount", "fileDetails", "imageFile"]
+            .iter()
+            .filter_map(|k| obj.get(*k)?.as_object())
+            .flat_map(|o| ENTITY_KEYS.iter().filter_map(move |k| o.get(*k)?.as_str()));
+        let entity = ENTITY_KEYS.iter().filter_map(|k| obj.get(*k)?.as_str()).chain(nested).next().map(str::to_owned);
+        Evidence {
+            kind,
+            verdict: obj.get("verdict").and_then(Value::as_str).map(str::to_owned),
+            roles: obj
+                .get("roles")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            entity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn enums_ignore_case_accept_both_spellings_and_keep_unknown_values() {
+        assert_eq!(Severity::parse("High"), Severity::High);
+        assert_eq!(Classification::parse("TruePositive"), Classification::TruePositive);
+        assert_eq!(Determination::parse("compromisedUser"), Determination::CompromisedAccount);
+        assert_eq!(Determination::parse("clean").as_str(), "notMalicious");
+        assert_eq!(IncidentStatus::parse("awaitingAction"), IncidentStatus::AwaitingAction);
+        let future = IncidentStatus::parse("escalatedToSomeone");
+        assert_eq!(future, IncidentStatus::Other("escalatedToSomeone".into()));
+        assert_eq!(serde_json::to_value(&future).unwrap(), json!("escalatedToSomeone"));
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        let text = include_str!("../tests/fixtures/graph/list-incidents-expand-alerts.json");
+        let list: Value = serde_json::from_str(text).unwrap();
+        let i = Incident::from_graph(&list["value"][0]).unwrap();
+        assert_eq!(i.id, "29");
+        assert_eq!(i.status, IncidentStatus::Active);
+        assert_eq!(i.severity, Severity::High);
+        assert_eq!(i.determination, Determination::MultiStagedAttack);
+        assert_eq!(i.custom_tags, ["Demo"]);
+        assert_eq!(i.alerts[0].mitre_techniques, ["T1546.003"]);
+        assert_eq!(i.alerts[0].category.as_deref(), Some("Persistence"));
+        assert_eq!(i.alerts[0].evidence[0].kind, "deviceEvidence");
+        assert_eq!(i.alerts[0].evidence[0].entity.as_deref(), Some("w11pro-test"));
+        assert_eq!(i.last_update.to_rfc3339(), "2026-02-25T16:29:33.100+00:00");
+        assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+    }
+
+    #[test]
+    fn one_odd_field_never_costs_the_incident() {
+        let v = json!({
+            "id": 7, "status": "Resolved", "severity": 3, "lastUpdateDateTime": "2026-11-01T10:00:00Z",
+            "tags": ["vip"], "customTags": null, "comments": [{"comment": "done", "createdBy": "ann", "createdTime": "2026-11-01T09:00:00Z"}],
+            "alerts": [{"id": "a1", "mitreTechniques": "T1059", "createdDateTime": "yesterday", "evidence": [{"@odata.type": "#microsoft.graph.security.somethingNewEvidence", "verdict": "malicious"}]}],
+            "newField": {"x": 1}
+        });
+        let i = Incident::from_graph(&v).unwrap();
+        assert_eq!(i.id, "7");
+        assert_eq!(i.status, IncidentStatus::Resolved);
+        // A number where a string was expected is kept as an unknown value, like a new enum member.
+        assert_eq!(i.severity, Severity::Other("3".into()));
+        assert_eq!(i.custom_tags, ["vip"]);
+        assert_eq!(i.comments[0].author.as_deref(), Some("ann"));
+        assert_eq!(i.alerts[0].mitre_techniques, Vec::<String>::new());
+        assert_eq!(i.alerts[0].created, None);
+        assert_eq!(i.alerts[0].evidence[0].kind, "somethingNewEvidence");
+        assert_eq!(
+            i.warnings,
+            [
+                "alerts[0].mitreTechniques: expected an array of strings; ignored",
+                "alerts[0].createdDateTime: expected an ISO-8601 date-time; ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_only_what_cannot_be_tracked() {
+        assert_eq!(Incident::from_graph(&json!([1])), Err(ParseError::NotAnObject));
+        assert_eq!(Incident::from_graph(&json!({"status": "resolved"})), Err(ParseError::MissingId));
+        assert_eq!(
+            Incident::from_graph(&json!({"id": "9", "lastUpdateDateTime": "soon"})),
+            Err(ParseError::MissingUpdateTime { id: "9".into() })
+        );
+        let created_only =
+            Incident::from_graph(&json!({"id": "9", "createdDateTime": "2026-11-01T10:00:00Z"})).unwrap();
+        assert_eq!(created_only.last_update, created_only.created.unwrap());
+    }
+}

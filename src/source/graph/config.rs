@@ -1,0 +1,143 @@
+//! Settings of one Microsoft Graph source (one tenant), validated before anything is built.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Microsoft's clouds, each with its own sign-in and Graph hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    /// Commercial and GCC (moderate) tenants.
+    #[default]
+    Global,
+    /// US Government GCC High (L4).
+    UsGov,
+    /// US Government DoD (L5).
+    UsGovDod,
+    /// China, operated by 21Vianet: the incidents API is not offered there.
+    China,
+}
+
+impl Cloud {
+    fn hosts(self) -> (&'static str, &'static str) {
+        match self {
+            Cloud::Global => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+            Cloud::UsGov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+            Cloud::UsGovDod => ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us"),
+            Cloud::China => ("https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn"),
+        }
+    }
+}
+
+fn default_page_size() -> u32 {
+    50
+}
+fn default_overlap() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_attempts() -> u32 {
+    6
+}
+fn default_retry_base() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_page_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Unique name of the source; it keys the cursor and the incidents in the store.
+    pub name: String,
+    /// Directory (tenant) ID or verified domain.
+    pub tenant_id: String,
+    /// Application (client) ID of the app registration with SecurityIncident.Read.All.
+    pub client_id: String,
+    pub client_secret: SecretString,
+    #[serde(default)]
+    pub cloud: Cloud,
+    /// Overrides the cloud's Graph host (mirrors, tests).
+    #[serde(default)]
+    pub graph_url: Option<Url>,
+    /// Overrides the cloud's sign-in host (mirrors, tests).
+    #[serde(default)]
+    pub login_url: Option<Url>,
+    /// `$top` of each page. The documentation states no maximum; a 400 halves it.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// How far each pass reads back before the cursor, to catch updates that show up late.
+    #[serde(default = "default_overlap", with = "humantime_serde")]
+    pub overlap: Duration,
+    /// How far back the very first pass reads. Default: nothing before the first start.
+    #[serde(default, with = "humantime_serde")]
+    pub backfill: Duration,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Attempts per request before the pass gives up (it is tried again at the next poll).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// First back-off delay after a failed attempt; doubled each time, with jitter.
+    #[serde(default = "default_retry_base", with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest wait between attempts, `Retry-After` included.
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Largest response body accepted for one page.
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: u64,
+}
+
+impl GraphConfig {
+    /// Checks what can be checked without a network; errors name the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("name: must not be empty".into());
+        }
+        if self.cloud == Cloud::China && self.graph_url.is_none() {
+            return Err(
+                "cloud: the Microsoft Graph security incidents API is not available in the China (21Vianet) cloud"
+                    .into(),
+            );
+        }
+        for (key, value) in [("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
+            if value.trim().is_empty() {
+                return Err(format!("{key}: must not be empty"));
+            }
+        }
+        if self.tenant_id.contains(['/', '?', '#']) {
+            return Err("tenant_id: must be a tenant ID or domain, not a URL".into());
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return Err(format!("page_size: {} is outside 1..=1000", self.page_size));
+        }
+        if self.max_attempts == 0 {
+            return Err("max_attempts: must be at least 1".into());
+        }
+        for (key, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
+            if let Some(u) = url
+                && !matches!(u.scheme(), "https" | "http")
+            {
+                return Err(format!("{key}: {u} is not an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn login_base(&self) -> String {
+        self.login_url.as_ref().map_or(self.cloud.hosts().0.to_owned(), |u| u.as_str().trim_end_matches('/').to_owned())
+    }
+
+    pub fn graph_base(&self) -> String {
+        self.graph_url.as_ref().map_or(self.cloud.hosts().1.to_owned(), |u| u.as_str().trim_end_matches('/').to_owned())
+    }
+}

@@ -1,0 +1,189 @@
+//! The durable store: sled trees that hold every stage's work, so that each stage hands work to
+//! the next only through here and can crash at any line without losing or doubling it.
+//!
+//! Trees (keys are byte strings; `\0` separates parts, numbers are big-endian so keys sort):
+//! - `meta`: `schema_version` → u32. Opening a store written by a newer Hindsight is refused.
+//! - `incidents`: `source\0incident id` → [`IncidentRecord`], the latest snapshot seen (raw JSON
+//!   as received, and the normalized form), with its status and how many resolutions it had.
+//! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
+//!   resolution: what the review is made from.
+//! - `pending`: same keys → nothing: resolutions not reviewed yet (the reviewer's queue).
+//! - `cursors`: `source` → [`Cursor`], how far each source has read.
+//! - `files`: `source\0sha256` → [`FileRecord`], files a directory source has handled.
+//!
+//! Every write that changes more than one tree is one sled transaction; anything acknowledged
+//! (a cursor moved) is flushed to disk first.
+
+mod incidents;
+
+pub use incidents::{
+    Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
+};
+
+use std::path::{Path, PathBuf};
+
+/// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} is in use by another Hindsight process (its lock is held); stop that one first")]
+    Locked { path: PathBuf },
+    #[error("cannot open the store at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the store at {path} has schema version {found}, newer than this Hindsight's {SCHEMA_VERSION}; refusing to downgrade it"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("store I/O failed at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("corrupt record in tree {tree} of the store at {path} (key {key}): {reason}")]
+    Corrupt { path: PathBuf, tree: &'static str, key: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    incidents: sled::Tree,
+    resolutions: sled::Tree,
+    pending: sled::Tree,
+    cursors: sled::Tree,
+    files: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = sled::Config::new().path(path).open().map_err(|source| {
+            if is_lock_error(&source) {
+                StoreError::Locked { path: path.to_owned() }
+            } else {
+                StoreError::Open { path: path.to_owned(), source }
+            }
+        })?;
+        let io = |source| StoreError::Io { path: path.to_owned(), source };
+        let store = Store {
+            meta: db.open_tree("meta").map_err(io)?,
+            incidents: db.open_tree("incidents").map_err(io)?,
+            resolutions: db.open_tree("resolutions").map_err(io)?,
+            pending: db.open_tree("pending").map_err(io)?,
+            cursors: db.open_tree("cursors").map_err(io)?,
+            files: db.open_tree("files").map_err(io)?,
+            path: path.to_owned(),
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: sled::Error) -> StoreError {
+        StoreError::Io { path: self.path.clone(), source }
+    }
+
+    pub(crate) fn corrupt(&self, tree: &'static str, key: &[u8], reason: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            tree,
+            key: String::from_utf8_lossy(key).replace('\0', "/"),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Brings an older store up to [`SCHEMA_VERSION`], one version at a time; refuses newer ones.
+    fn migrate(&self) -> Result<()> {
+        let found = match self.meta.get("schema_version").map_err(|e| self.io(e))? {
+            Some(v) => {
+                let bytes: [u8; 4] =
+                    v.as_ref().try_into().map_err(|_| self.corrupt("meta", b"schema_version", "not a u32"))?;
+                u32::from_be_bytes(bytes)
+            }
+            None => 0,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: self.path.clone(), found });
+        }
+        // Version 0 is a new, empty store; there is nothing older to migrate from yet.
+        if found < SCHEMA_VERSION {
+            self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every earlier write durable (one log for all trees, so one flush covers them all).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+
+    /// The same as [`Store::flush`], for async callers: sled's flush blocks on fsync.
+    pub async fn flush_async(&self) -> Result<()> {
+        self.db.flush_async().await.map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+pub(crate) fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another Hindsight process"));
+    }
+
+    #[test]
+    fn refuses_a_store_from_a_newer_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.meta.insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("refusing to downgrade"), "{err}");
+    }
+}
