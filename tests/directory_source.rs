@@ -1,0 +1,104 @@
+//! The directory source with real files and a real sled store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hindsight::clock::ManualClock;
+use hindsight::source::Source;
+use hindsight::source::directory::{DirectoryConfig, DirectorySource};
+use hindsight::store::{FileOutcome, Store};
+use serde_json::json;
+
+fn source(path: &std::path::Path) -> Source {
+    Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "drop".into(),
+        path: path.to_owned(),
+        max_file_bytes: 1 << 20,
+    }))
+}
+
+fn incident(id: &str, status: &str, updated: &str) -> serde_json::Value {
+    json!({"id": id, "status": status, "displayName": format!("Incident {id}"), "lastUpdateDateTime": updated, "alerts": []})
+}
+
+#[tokio::test]
+async fn each_file_once_broken_ones_set_aside_the_rest_go_on() {
+    let inbox = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    let p = inbox.path();
+    std::fs::write(p.join("a-single.json"), incident("1", "resolved", "2026-11-24T10:00:00Z").to_string()).unwrap();
+    std::fs::write(
+        p.join("b-list.json"),
+        json!({"value": [incident("2", "resolved", "2026-11-24T10:00:00Z"), incident("3", "active", "2026-11-24T10:00:00Z")]})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("c-export.ndjson"),
+        format!(
+            "{}\n{}\n",
+            incident("4", "resolved", "2026-11-24T10:00:00Z"),
+            incident("5", "resolved", "2026-11-24T10:00:00Z")
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("d-broken.json"), b"{\"id\": \"6\", \"status\": ").unwrap();
+    std::fs::write(p.join("notes.txt"), b"not an incident").unwrap();
+    std::fs::write(p.join(".hidden.json"), b"garbage").unwrap();
+
+    let mut src = source(p);
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!((r.fetched, r.resolutions), (5, 4), "{r:?}");
+    assert_eq!(r.rejected.len(), 1);
+    assert!(r.rejected[0].starts_with("d-broken.json: not valid JSON: EOF while parsing"), "{:?}", r.rejected);
+
+    // Nothing is read twice; the broken file is not reported again while it is unchanged.
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!((r.requests, r.fetched, r.rejected.len()), (0, 0, 0));
+
+    // Fixing the file changes its hash: it is read again.
+    std::fs::write(p.join("d-broken.json"), incident("6", "resolved", "2026-11-24T11:00:00Z").to_string()).unwrap();
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!((r.requests, r.resolutions), (1, 1));
+
+    // A copy of a file already read is skipped by its hash; the same incident in a different
+    // file (a re-export, pretty-printed) is read but is not a new resolution.
+    std::fs::copy(p.join("a-single.json"), p.join("a-copy.json")).unwrap();
+    assert_eq!(src.poll(&store, &clock).await.unwrap().requests, 0);
+    let pretty = serde_json::to_string_pretty(&incident("1", "resolved", "2026-11-24T10:00:00Z")).unwrap();
+    std::fs::write(p.join("e-again.json"), pretty).unwrap();
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!((r.fetched, r.unchanged, r.resolutions), (1, 1, 0));
+    assert_eq!(store.pending_count(), 5);
+}
+
+#[tokio::test]
+async fn records_rejections_with_their_reason_and_refuses_oversized_files() {
+    let inbox = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    let bad = b"[{\"status\": \"resolved\"}]";
+    std::fs::write(inbox.path().join("no-id.json"), bad).unwrap();
+    let big = inbox.path().join("huge.json");
+    std::fs::File::create(&big).unwrap().set_len(2 << 20).unwrap();
+
+    let mut src = source(inbox.path());
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!(r.rejected.len(), 2, "{:?}", r.rejected);
+    assert!(r.rejected.iter().any(|m| m.contains("huge.json: 2097152 bytes, over the limit")));
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(bad).iter().map(|b| format!("{b:02x}")).collect();
+    let rec = store.file("drop", &hash).unwrap().unwrap();
+    assert_eq!(rec.outcome, FileOutcome::Rejected { reason: "incident 0: incident without an \"id\"".into() });
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_an_error_naming_it() {
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    let mut src = source(std::path::Path::new("/nonexistent/incidents"));
+    let err = src.poll(&store, &clock).await.unwrap_err().to_string();
+    assert!(err.contains("cannot list the incident directory /nonexistent/incidents"), "{err}");
+}
