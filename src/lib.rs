@@ -7,6 +7,9 @@
 pub mod attack;
 pub mod cli;
 pub mod clock;
+pub mod controls;
+pub mod inventory;
 pub mod model;
+pub mod review;
 pub mod source;
 pub mod store;

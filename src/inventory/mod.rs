@@ -1,0 +1,1 @@
+//! Detection inventories: what the organisation can detect, read from the formats people keep.

@@ -1,0 +1,3 @@
+//! The post-incident review.
+
+pub mod layer;
