@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     hindsight::cli::init_logging(&cli.global);
     let result = match cli.command {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
+        Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! (the mini-redis `cmd/` pattern): the enum parses and delegates, the modules do the work.
 
 pub mod catalog;
+pub mod review;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,8 @@ pub enum Command {
     /// Show, look up, import and compare MITRE ATT&CK catalogs.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Review incident files offline and print the reviews (no daemon, no tenant).
+    Review(review::ReviewArgs),
 }
 
 /// Output format of the commands that print something.

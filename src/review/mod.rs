@@ -1,3 +1,267 @@
-//! The post-incident review.
+//! The post-incident review: a pure function of (incident, catalog, detection inventory, history
+//! of earlier reviews). No clock, no network, no store: everything comes in as arguments, so a
+//! review is deterministic, fast, snapshot-testable and safe to re-run.
+//!
+//! [`Engine`] holds what is derived once per catalog (the attribution index); [`Engine::review`]
+//! makes one review. The analyses each live in their own module: [`mapping`] (alerts → ATT&CK,
+//! kill chain), [`gaps`] (coverage, blind stages, late detections), [`attribution`],
+//! [`knowledge`], [`follow_ups`], [`layer`]; [`render`] turns a review into text, Markdown and HTML.
 
+pub mod attribution;
+mod follow_ups;
+mod gaps;
+mod knowledge;
 pub mod layer;
+mod mapping;
+pub mod model;
+mod navigator;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+pub use model::*;
+
+use crate::attack::Catalog;
+use crate::model::Incident;
+
+/// What the organisation can detect, as far as the review needs to know: the seam to the
+/// detection inventory readers (`crate::inventory`).
+pub trait DetectionInventory {
+    /// Whether a rule covers the technique (a canonical, current ATT&CK ID).
+    fn covers(&self, catalog: &Catalog, technique: &str) -> bool;
+    /// Files or rule sets the inventory was read from.
+    fn source_count(&self) -> usize;
+    /// Techniques named by at least one rule.
+    fn technique_count(&self) -> usize;
+}
+
+/// One security capability's use against one technique.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlRef {
+    pub capability_id: String,
+    pub description: String,
+    pub group: String,
+    /// protect, detect or respond.
+    pub category: String,
+    /// minimal, partial or significant.
+    pub score: String,
+    pub licence: Option<String>,
+}
+
+/// Security capabilities mapped to techniques: the seam to the Microsoft 365 mappings
+/// (`crate::controls`).
+pub trait ControlCatalog {
+    fn controls_for(&self, technique: &str) -> Vec<ControlRef>;
+    /// The ATT&CK release the mappings were made against.
+    fn mapped_attack_version(&self) -> String;
+}
+
+/// What the organisation has met before: the techniques of earlier reviews.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    pub techniques_seen: HashSet<String>,
+    pub reviews: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// An alert raised this long after its activity began is a late detection.
+    pub late_detection: Duration,
+    /// How many groups and campaigns the attribution lists.
+    pub attribution_top: usize,
+    /// How many likely techniques each blind stage lists.
+    pub likely_per_stage: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { late_detection: Duration::from_secs(3600), attribution_top: 10, likely_per_stage: 5 }
+    }
+}
+
+/// Everything a review needs besides the incident, built once and shared by every review.
+pub struct Engine<'a> {
+    pub catalog: &'a Catalog,
+    pub inventory: Option<&'a dyn DetectionInventory>,
+    pub controls: Option<&'a dyn ControlCatalog>,
+    pub settings: Settings,
+    attribution: attribution::Index,
+}
+
+/// Which resolution of which incident is being reviewed.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub incident: &'a Incident,
+    pub source: &'a str,
+    pub revision: u32,
+}
+
+pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns whose known ATT&CK techniques resemble this incident's, weighted by how rare each shared technique is. Technique overlap alone does not attribute an intrusion.";
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        catalog: &'a Catalog,
+        inventory: Option<&'a dyn DetectionInventory>,
+        controls: Option<&'a dyn ControlCatalog>,
+        settings: Settings,
+    ) -> Self {
+        Engine { catalog, inventory, controls, settings, attribution: attribution::Index::new(catalog) }
+    }
+
+    pub fn attribution_index(&self) -> &attribution::Index {
+        &self.attribution
+    }
+
+    pub fn review(&self, subject: &Subject, history: &History) -> Review {
+        let incident = subject.incident;
+        let catalog = self.catalog;
+        let mut mapped = mapping::map(incident, catalog);
+        if let Some(inv) = self.inventory {
+            for t in mapped.techniques.iter_mut().filter(|t| t.name.is_some()) {
+                t.covered = Some(inv.covers(catalog, &t.id));
+            }
+        }
+        let observed: Vec<usize> = mapped.catalog_ix.iter().flatten().copied().collect();
+        let vector = attribution::vector(catalog, observed.iter().copied());
+        let actors: Vec<String> =
+            incident.alerts.iter().filter_map(|a| a.actor.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let attribution = self.attribution.rank(catalog, &vector, &actors, self.settings.attribution_top);
+        let gaps = gaps::find(self, incident, &mapped, &vector);
+        let mitigations = mitigations(catalog, &observed);
+        let controls = self.controls.map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
+        let knowledge_gaps = knowledge::find(catalog, &mapped, history);
+        let summary = summary(incident, subject);
+        let metrics = metrics(incident);
+        let mut review = Review {
+            schema_version: SCHEMA_VERSION,
+            basis: Basis {
+                attack_domain: catalog.meta().domain.clone(),
+                attack_version: catalog.meta().attack_version.clone(),
+                inventory: self
+                    .inventory
+                    .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
+                controls_attack_version: self.controls.map(|c| c.mapped_attack_version()),
+            },
+            incident: summary,
+            metrics,
+            techniques: mapped.techniques,
+            tactics: mapped.tactics,
+            gaps,
+            mitigations,
+            controls,
+            attribution,
+            attribution_note: ATTRIBUTION_NOTE.to_owned(),
+            knowledge_gaps,
+            follow_ups: vec![],
+            layer: serde_json::Value::Null,
+        };
+        review.follow_ups = follow_ups::derive(&review);
+        review.layer = navigator::for_review(&review);
+        review
+    }
+}
+
+fn summary(incident: &Incident, subject: &Subject) -> IncidentSummary {
+    let mut tags = incident.custom_tags.clone();
+    tags.extend(incident.system_tags.iter().cloned());
+    IncidentSummary {
+        id: incident.id.clone(),
+        source: subject.source.to_owned(),
+        revision: subject.revision,
+        title: incident.title.clone(),
+        severity: incident.severity.as_str().to_owned(),
+        classification: incident.classification.as_str().to_owned(),
+        determination: incident.determination.as_str().to_owned(),
+        status: incident.status.as_str().to_owned(),
+        owner: incident.assigned_to.clone(),
+        tenant_id: incident.tenant_id.clone(),
+        created: incident.created,
+        resolved: resolved_at(incident),
+        url: incident.url.clone(),
+        tags,
+        resolving_comment: incident.resolving_comment.clone(),
+        alerts: incident.alerts.len(),
+    }
+}
+
+/// Graph has no incident resolution time: the latest alert resolution, else the last update
+/// of the resolved incident.
+fn resolved_at(incident: &Incident) -> Option<chrono::DateTime<chrono::Utc>> {
+    if incident.status != crate::model::IncidentStatus::Resolved {
+        return None;
+    }
+    incident.alerts.iter().filter_map(|a| a.resolved).max().or(Some(incident.last_update))
+}
+
+fn metrics(incident: &Incident) -> Metrics {
+    let first_activity = incident.first_activity();
+    let first_alert = incident.first_alert();
+    let secs = |a: Option<chrono::DateTime<chrono::Utc>>, b: Option<chrono::DateTime<chrono::Utc>>| match (a, b) {
+        (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds()),
+        _ => None,
+    };
+    Metrics {
+        first_activity,
+        first_alert,
+        time_to_detect_s: secs(first_activity, first_alert),
+        time_to_resolve_s: secs(incident.created.or(first_alert), resolved_at(incident)),
+    }
+}
+
+/// ATT&CK mitigations of the observed techniques, those covering most techniques first.
+fn mitigations(catalog: &Catalog, observed: &[usize]) -> Vec<MitigationFinding> {
+    let mut by: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for &t in observed {
+        for m in catalog.mitigations_of(t).filter(|m| m.lifecycle.is_active()) {
+            by.entry(m.id.clone())
+                .or_insert_with(|| (m.name.clone(), BTreeSet::new()))
+                .1
+                .insert(catalog.techniques()[t].id.clone());
+        }
+    }
+    let mut out: Vec<MitigationFinding> = by
+        .into_iter()
+        .map(|(id, (name, ts))| MitigationFinding { id, name, techniques: ts.into_iter().collect() })
+        .collect();
+    out.sort_by(|a, b| b.techniques.len().cmp(&a.techniques.len()).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+/// Microsoft 365 capabilities against the observed techniques and those likely in blind stages.
+fn controls(controls: &dyn ControlCatalog, catalog: &Catalog, observed: &[usize], gaps: &Gaps) -> Vec<ControlFinding> {
+    let mut targets: Vec<(String, bool)> =
+        observed.iter().map(|&t| (catalog.techniques()[t].id.clone(), true)).collect();
+    for stage in &gaps.blind_stages {
+        targets.extend(stage.likely.iter().map(|l| (l.id.clone(), false)));
+    }
+    let mut by: BTreeMap<String, ControlFinding> = BTreeMap::new();
+    for (id, observed) in targets {
+        for c in controls.controls_for(&id) {
+            let f = by.entry(c.capability_id.clone()).or_insert_with(|| ControlFinding {
+                capability_id: c.capability_id.clone(),
+                description: c.description.clone(),
+                group: c.group.clone(),
+                licence: c.licence.clone(),
+                techniques: vec![],
+            });
+            if !f.techniques.iter().any(|u| u.technique == id && u.category == c.category) {
+                f.techniques.push(ControlUse {
+                    technique: id.clone(),
+                    category: c.category.clone(),
+                    score: c.score.clone(),
+                    observed,
+                });
+            }
+        }
+    }
+    let mut out: Vec<ControlFinding> = by.into_values().collect();
+    let weight = |f: &ControlFinding| f.techniques.iter().filter(|u| u.observed).count();
+    out.sort_by(|a, b| {
+        weight(b)
+            .cmp(&weight(a))
+            .then(b.techniques.len().cmp(&a.techniques.len()))
+            .then_with(|| a.capability_id.cmp(&b.capability_id))
+    });
+    out
+}

@@ -1,0 +1,89 @@
+//! `hindsight review`: review incident files offline and print the reviews, no daemon needed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::GlobalArgs;
+use crate::attack::{Catalog, store};
+use crate::review::{Engine, History, Review, Settings, Subject, render};
+use crate::source::directory::parse_file;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Incident file in Graph's JSON format (one incident, a list response, or NDJSON).
+    #[arg(long, short, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Detection inventory: a Navigator layer, Sigma or Elastic rules (file or folder), or a
+    /// list of technique IDs. Repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Vec<PathBuf>,
+    /// Review against this ATT&CK STIX bundle instead of the catalog in use.
+    #[arg(long, value_name = "STIX_FILE")]
+    pub catalog: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ReviewFormat,
+    /// Also write the incident's ATT&CK Navigator layer to this file.
+    #[arg(long, value_name = "OUT")]
+    pub layer: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let catalog = match &args.catalog {
+        Some(path) => crate::attack::from_bundle(path)?.0,
+        None => {
+            let dir = global.state_dir()?;
+            store::in_use(&dir)
+                .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
+        }
+    };
+    let reviews = review_file(&catalog, &args.input, &args.inventory)?;
+    if let Some(out) = &args.layer {
+        let layers: Vec<&serde_json::Value> = reviews.iter().map(|r| &r.layer).collect();
+        let json = if layers.len() == 1 {
+            serde_json::to_string_pretty(layers[0])?
+        } else {
+            serde_json::to_string_pretty(&layers)?
+        };
+        std::fs::write(out, json + "\n").with_context(|| format!("writing the layer to {}", out.display()))?;
+    }
+    match args.format {
+        ReviewFormat::Json if reviews.len() == 1 => println!("{}", serde_json::to_string_pretty(&reviews[0])?),
+        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&reviews)?),
+        ReviewFormat::Text => reviews.iter().for_each(|r| println!("{}", render::text(r))),
+        ReviewFormat::Markdown => reviews.iter().for_each(|r| println!("{}", render::markdown(r))),
+        ReviewFormat::Html => reviews.iter().for_each(|r| print!("{}", render::html(r))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reviews every incident of a file. Offline there is no history: every technique counts as
+/// met for the first time.
+pub fn review_file(catalog: &Catalog, input: &Path, inventory: &[PathBuf]) -> anyhow::Result<Vec<Review>> {
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let (observed, problems) = parse_file(&bytes)
+        .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
+    for p in &problems {
+        eprintln!("hindsight: warning: {}: {p}", input.display());
+    }
+    if !inventory.is_empty() {
+        anyhow::bail!("--inventory is not supported by this build yet");
+    }
+    let engine = Engine::new(catalog, None, None, Settings::default());
+    let history = History::default();
+    Ok(observed
+        .iter()
+        .map(|o| engine.review(&Subject { incident: &o.incident, source: "file", revision: 1 }, &history))
+        .collect())
+}

@@ -1,0 +1,132 @@
+//! Coverage gaps: observed techniques no detection covers, blind stages of the kill chain with
+//! the techniques most likely used there, what would detect them, and late detections.
+
+use std::collections::BTreeSet;
+
+use super::Engine;
+use super::attribution::Vector;
+use super::mapping::Mapped;
+use super::model::*;
+use crate::attack::Catalog;
+use crate::model::Incident;
+
+pub(crate) fn data_components(catalog: &Catalog, t: usize) -> Vec<DataComponentRef> {
+    catalog
+        .data_components_for(t)
+        .filter(|d| d.lifecycle.is_active())
+        .map(|d| DataComponentRef { id: d.id.clone(), name: d.name.clone(), data_source: d.data_source.clone() })
+        .collect()
+}
+
+fn strategies(catalog: &Catalog, t: usize) -> Vec<String> {
+    let set: BTreeSet<String> =
+        catalog.detection_strategies_of(t).filter(|s| s.lifecycle.is_active()).map(|s| s.id.clone()).collect();
+    set.into_iter().collect()
+}
+
+pub(crate) fn find(engine: &Engine, incident: &Incident, mapped: &Mapped, vector: &Vector) -> Gaps {
+    let catalog = engine.catalog;
+    let uncovered = match engine.inventory {
+        None => vec![],
+        Some(_) => mapped
+            .techniques
+            .iter()
+            .zip(&mapped.catalog_ix)
+            .filter(|(t, _)| t.covered == Some(false))
+            .filter_map(|(t, ix)| {
+                let ix = (*ix)?;
+                Some(UncoveredTechnique {
+                    id: t.id.clone(),
+                    name: t.name.clone().unwrap_or_default(),
+                    alerts: t.alerts.clone(),
+                    data_components: data_components(catalog, ix),
+                    detection_strategies: strategies(catalog, ix),
+                })
+            })
+            .collect(),
+    };
+    Gaps {
+        uncovered,
+        blind_stages: blind_stages(engine, mapped, vector),
+        late_detections: late(engine, incident, mapped),
+    }
+}
+
+/// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
+/// incident use most (similarity-weighted), excluding what was observed.
+fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector) -> Vec<BlindStage> {
+    let catalog = engine.catalog;
+    let blind: Vec<&TacticState> = mapped.tactics.iter().filter(|t| t.state == StageState::Blind).collect();
+    if blind.is_empty() {
+        return vec![];
+    }
+    let index = engine.attribution_index();
+    let (likelihood, contributors) = index.likely(vector, 20);
+    blind
+        .into_iter()
+        .map(|stage| {
+            let mut cands: Vec<(usize, f64)> = catalog
+                .techniques()
+                .iter()
+                .enumerate()
+                .filter(|(i, t)| {
+                    t.lifecycle.is_active()
+                        && t.tactics.contains(&stage.shortname)
+                        && !vector.contains_key(&(*i as u32))
+                })
+                .filter_map(|(i, _)| likelihood.get(&(i as u32)).map(|&l| (i, l)))
+                .collect();
+            cands.sort_by(|a, b| {
+                b.1.total_cmp(&a.1).then_with(|| catalog.techniques()[a.0].id.cmp(&catalog.techniques()[b.0].id))
+            });
+            cands.truncate(engine.settings.likely_per_stage);
+            let likely = cands
+                .into_iter()
+                .map(|(i, l)| {
+                    let t = &catalog.techniques()[i];
+                    LikelyTechnique {
+                        id: t.id.clone(),
+                        name: t.name.clone(),
+                        likelihood: (l * 1000.0).round() / 1000.0,
+                        used_by: contributors
+                            .iter()
+                            .filter(|(ei, _)| index.entry_uses(*ei, i as u32))
+                            .take(3)
+                            .map(|(ei, _)| index.entry_label(*ei))
+                            .collect(),
+                        covered: engine.inventory.map(|inv| inv.covers(catalog, &t.id)),
+                        data_components: data_components(catalog, i),
+                    }
+                })
+                .collect();
+            BlindStage { tactic: stage.shortname.clone(), name: stage.name.clone(), likely }
+        })
+        .collect()
+}
+
+fn late(engine: &Engine, incident: &Incident, mapped: &Mapped) -> Vec<LateDetection> {
+    let threshold = chrono::Duration::from_std(engine.settings.late_detection).unwrap_or(chrono::Duration::hours(1));
+    let mut out: Vec<LateDetection> = incident
+        .alerts
+        .iter()
+        .filter_map(|a| {
+            let (first, created) = (a.first_activity?, a.created?);
+            let delay = created - first;
+            (delay > threshold).then(|| LateDetection {
+                alert: a.id.clone(),
+                title: a.title.clone(),
+                first_activity: first,
+                created,
+                delay_s: delay.num_seconds(),
+                techniques: mapped
+                    .techniques
+                    .iter()
+                    .filter(|t| t.alerts.contains(&a.id))
+                    .map(|t| t.id.clone())
+                    .collect(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.delay_s.cmp(&a.delay_s).then_with(|| a.alert.cmp(&b.alert)));
+    out
+}
