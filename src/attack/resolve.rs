@@ -70,6 +70,17 @@ pub fn normalize(query: &str) -> Option<String> {
 impl Catalog {
     /// Resolves one technique ID as it was received.
     pub fn resolve(&self, query: &str) -> Resolution {
+        // Fast path: most alerts carry current IDs exactly as the catalog spells them.
+        if let Some(ix) = self.technique_ix(query).filter(|&i| self.techniques()[i].lifecycle == Lifecycle::Active) {
+            return Resolution {
+                query: query.to_owned(),
+                normalized: Some(query.to_owned()),
+                status: Status::Active,
+                technique: Some(ix),
+                revoked_chain: Vec::new(),
+                note: None,
+            };
+        }
         let mut r = Resolution {
             query: query.to_owned(),
             normalized: normalize(query),

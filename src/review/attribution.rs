@@ -24,17 +24,28 @@ struct Entry {
     name: String,
     kind: CandidateKind,
     names: Vec<String>,
-    vector: Vector,
+    /// Sorted by technique index.
+    vector: Vec<(u32, f64)>,
     norm: f64,
 }
 
-/// Built once per catalog; reviews only read it.
+impl Entry {
+    fn uses(&self, t: u32) -> bool {
+        self.vector.binary_search_by_key(&t, |e| e.0).is_ok_and(|i| self.vector[i].1 >= 1.0)
+    }
+}
+
+/// Built once per catalog; reviews only read it. Plain vectors indexed by position, not hash
+/// maps: a review's similarity pass touches every posting of every incident technique.
 pub struct Index {
     entries: Vec<Entry>,
     idf: Vec<f64>,
-    /// technique index → candidates whose vector holds it.
-    postings: HashMap<u32, Vec<u32>>,
+    /// technique index → (candidate, membership) of every candidate whose vector holds it.
+    postings: Vec<Vec<(u32, f64)>>,
 }
+
+/// Cosine similarity of the incident with every candidate (by candidate position).
+pub struct Similarities(Vec<f64>);
 
 /// `"Midnight Blizzard"`, `"midnight-blizzard"`, `"MIDNIGHT_BLIZZARD"` all compare equal.
 pub fn normalize_name(s: &str) -> String {
@@ -55,6 +66,12 @@ pub fn vector(catalog: &Catalog, techniques: impl IntoIterator<Item = usize>) ->
     v
 }
 
+fn sorted(v: Vector) -> Vec<(u32, f64)> {
+    let mut s: Vec<(u32, f64)> = v.into_iter().collect();
+    s.sort_by_key(|e| e.0);
+    s
+}
+
 impl Index {
     pub fn new(catalog: &Catalog) -> Index {
         let mut entries = Vec::new();
@@ -71,7 +88,7 @@ impl Index {
                 name: g.name.clone(),
                 kind: CandidateKind::Group,
                 names,
-                vector: vector(catalog, ixs),
+                vector: sorted(vector(catalog, ixs)),
                 norm: 0.0,
             });
         }
@@ -89,82 +106,88 @@ impl Index {
                 name: c.name.clone(),
                 kind: CandidateKind::Campaign,
                 names,
-                vector: vector(catalog, ixs),
+                vector: sorted(vector(catalog, ixs)),
                 norm: 0.0,
             });
         }
         let n = entries.len() as f64;
         let mut df = vec![0.0f64; catalog.techniques().len()];
-        let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (ei, e) in entries.iter().enumerate() {
-            for &t in e.vector.keys() {
+        for e in &entries {
+            for &(t, _) in &e.vector {
                 df[t as usize] += 1.0;
-                postings.entry(t).or_default().push(ei as u32);
             }
         }
         // Smoothed IDF: a technique every candidate uses weighs near zero, an unused one the most.
         let idf: Vec<f64> = df.iter().map(|&d| ((n + 1.0) / (d + 1.0)).ln()).collect();
-        for e in &mut entries {
-            e.norm = norm(&e.vector, &idf);
+        Index::assemble(entries, idf)
+    }
+
+    fn assemble(mut entries: Vec<Entry>, idf: Vec<f64>) -> Index {
+        let mut postings = vec![Vec::new(); idf.len()];
+        for (ei, e) in entries.iter_mut().enumerate() {
+            e.norm = e.vector.iter().map(|&(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt();
+            for &(t, b) in &e.vector {
+                postings[t as usize].push((ei as u32, b));
+            }
         }
         Index { entries, idf, postings }
     }
 
-    /// How many candidates (groups and campaigns) use a technique, as a share of all: the
-    /// prevalence used for "likely" techniques.
+    /// Number of candidates (active groups and campaigns).
     pub fn candidates(&self) -> usize {
         self.entries.len()
     }
 
-    /// Candidates ranked by weighted cosine similarity, best first, ties by ID; at most `top`.
-    /// `actors` are alerts' `actorDisplayName`s: a candidate whose name or alias matches one is
-    /// marked and ranked first, since Microsoft's own actor attribution is stronger evidence
-    /// than technique overlap.
-    pub fn rank(&self, catalog: &Catalog, incident: &Vector, actors: &[String], top: usize) -> Vec<Candidate> {
+    /// Weighted cosine of the incident with every candidate, in one pass over the postings of
+    /// the incident's techniques.
+    pub fn similarities(&self, incident: &Vector) -> Similarities {
         let inorm = norm(incident, &self.idf);
-        let wanted: Vec<(String, &String)> = actors.iter().map(|a| (normalize_name(a), a)).collect();
-        let mut scores: HashMap<u32, f64> = HashMap::new();
+        let mut dots = vec![0.0f64; self.entries.len()];
         for (&t, &a) in incident {
             let w = self.idf[t as usize];
-            for &ei in self.postings.get(&t).map(Vec::as_slice).unwrap_or_default() {
-                let b = self.entries[ei as usize].vector[&t];
-                *scores.entry(ei).or_default() += a * b * w * w;
+            for &(ei, b) in &self.postings[t as usize] {
+                dots[ei as usize] += a * b * w * w;
             }
         }
+        for (ei, d) in dots.iter_mut().enumerate() {
+            let denom = inorm * self.entries[ei].norm;
+            *d = if denom > 0.0 { *d / denom } else { 0.0 };
+        }
+        Similarities(dots)
+    }
+
+    /// Candidates ranked by similarity, best first, ties by ID; at most `top`. `actors` are
+    /// alerts' `actorDisplayName`s: a candidate whose name or alias matches one is marked and
+    /// ranked first, since Microsoft's own actor attribution is stronger evidence than
+    /// technique overlap.
+    pub fn rank(
+        &self,
+        catalog: &Catalog,
+        incident: &Vector,
+        sims: &Similarities,
+        actors: &[String],
+        top: usize,
+    ) -> Vec<Candidate> {
+        let wanted: Vec<(String, &String)> = actors.iter().map(|a| (normalize_name(a), a)).collect();
         let mut out: Vec<Candidate> = Vec::new();
-        let mut matched: Vec<u32> = Vec::new();
+        let mut matched = vec![false; self.entries.len()];
         for (ei, e) in self.entries.iter().enumerate() {
             if let Some((_, actor)) = wanted.iter().find(|(n, _)| !n.is_empty() && e.names.contains(n)) {
-                matched.push(ei as u32);
-                out.push(self.candidate(
-                    catalog,
-                    ei,
-                    incident,
-                    scores.get(&(ei as u32)).copied().unwrap_or(0.0),
-                    inorm,
-                    Some((*actor).clone()),
-                ));
+                matched[ei] = true;
+                out.push(self.candidate(catalog, ei, incident, sims.0[ei], Some((*actor).clone())));
             }
         }
-        // Rank by the normalized score (cosine), not the raw dot product, which favours large sets.
-        let mut ranked: Vec<(u32, f64, f64)> = scores
-            .into_iter()
-            .filter(|(ei, _)| !matched.contains(ei))
-            .map(|(ei, dot)| {
-                let d = inorm * self.entries[ei as usize].norm;
-                (ei, dot, if d > 0.0 { dot / d } else { 0.0 })
-            })
-            .collect();
-        ranked.sort_by(|a, b| {
-            b.2.total_cmp(&a.2).then_with(|| self.entries[a.0 as usize].id.cmp(&self.entries[b.0 as usize].id))
+        let mut ranked: Vec<usize> = (0..self.entries.len()).filter(|&ei| !matched[ei] && sims.0[ei] > 0.0).collect();
+        ranked.sort_by(|&a, &b| {
+            sims.0[b].total_cmp(&sims.0[a]).then_with(|| self.entries[a].id.cmp(&self.entries[b].id))
         });
-        for (ei, dot, _) in ranked {
-            if out.len() >= top.max(matched.len()) {
+        let limit = top.max(out.len());
+        for ei in ranked {
+            if out.len() >= limit {
                 break;
             }
-            out.push(self.candidate(catalog, ei as usize, incident, dot, inorm, None));
+            out.push(self.candidate(catalog, ei, incident, sims.0[ei], None));
         }
-        out.retain(|c| c.score > 0.0 || c.actor_match.is_some());
         out
     }
 
@@ -173,17 +196,14 @@ impl Index {
         catalog: &Catalog,
         ei: usize,
         incident: &Vector,
-        dot: f64,
-        inorm: f64,
+        score: f64,
         actor: Option<String>,
     ) -> Candidate {
         let e = &self.entries[ei];
-        let denom = inorm * e.norm;
-        let score = if denom > 0.0 { dot / denom } else { 0.0 };
         // Shared: techniques the incident has that the candidate uses itself (not only via a parent).
         let mut shared: Vec<String> = incident
             .iter()
-            .filter(|&(t, &a)| a >= 1.0 && e.vector.get(t).is_some_and(|&b| b >= 1.0))
+            .filter(|&(&t, &a)| a >= 1.0 && e.uses(t))
             .map(|(&t, _)| catalog.techniques()[t as usize].id.clone())
             .collect();
         shared.sort();
@@ -197,38 +217,25 @@ impl Index {
         }
     }
 
-    /// Likelihood of each technique given the incident: the similarity-weighted share of
-    /// candidates that use it ("what groups that did this also do"), with the best contributors.
-    pub fn likely(&self, incident: &Vector, limit_contributors: usize) -> (HashMap<u32, f64>, Vec<(u32, f64)>) {
-        let inorm = norm(incident, &self.idf);
-        let mut sims: Vec<(u32, f64)> = Vec::new();
-        let mut dots: HashMap<u32, f64> = HashMap::new();
-        for (&t, &a) in incident {
-            let w = self.idf[t as usize];
-            for &ei in self.postings.get(&t).map(Vec::as_slice).unwrap_or_default() {
-                *dots.entry(ei).or_default() += a * self.entries[ei as usize].vector[&t] * w * w;
-            }
-        }
-        for (ei, dot) in dots {
-            let d = inorm * self.entries[ei as usize].norm;
-            if d > 0.0 {
-                sims.push((ei, dot / d));
-            }
-        }
-        sims.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let total: f64 = sims.iter().map(|s| s.1).sum();
-        let mut likelihood: HashMap<u32, f64> = HashMap::new();
+    /// Likelihood of each technique (by catalog index) given the incident: the
+    /// similarity-weighted share of candidates that use it ("what groups that did this also
+    /// do"), and the best `contributors` candidates.
+    pub fn likely(&self, sims: &Similarities, techniques: usize, contributors: usize) -> (Vec<f64>, Vec<u32>) {
+        let total: f64 = sims.0.iter().sum();
+        let mut likelihood = vec![0.0f64; techniques];
         if total > 0.0 {
-            for &(ei, s) in &sims {
-                for (&t, &b) in &self.entries[ei as usize].vector {
+            for (ei, &s) in sims.0.iter().enumerate().filter(|(_, s)| **s > 0.0) {
+                for &(t, b) in &self.entries[ei].vector {
                     if b >= 1.0 {
-                        *likelihood.entry(t).or_default() += s / total;
+                        likelihood[t as usize] += s / total;
                     }
                 }
             }
         }
-        sims.truncate(limit_contributors);
-        (likelihood, sims)
+        let mut best: Vec<u32> = (0..self.entries.len() as u32).filter(|&ei| sims.0[ei as usize] > 0.0).collect();
+        best.sort_by(|&a, &b| sims.0[b as usize].total_cmp(&sims.0[a as usize]).then(a.cmp(&b)));
+        best.truncate(contributors);
+        (likelihood, best)
     }
 
     pub fn entry_label(&self, ei: u32) -> String {
@@ -237,7 +244,7 @@ impl Index {
     }
 
     pub fn entry_uses(&self, ei: u32, t: u32) -> bool {
-        self.entries[ei as usize].vector.get(&t).is_some_and(|&b| b >= 1.0)
+        self.entries[ei as usize].uses(t)
     }
 
     /// Plain Jaccard similarity of exact technique sets, the baseline the weighting must beat.
@@ -247,8 +254,8 @@ impl Index {
             .entries
             .iter()
             .map(|e| {
-                let inter = a.iter().filter(|t| e.vector.get(t).is_some_and(|&b| b >= 1.0)).count() as f64;
-                let b_len = e.vector.values().filter(|&&b| b >= 1.0).count() as f64;
+                let inter = a.iter().filter(|&&t| e.uses(t)).count() as f64;
+                let b_len = e.vector.iter().filter(|x| x.1 >= 1.0).count() as f64;
                 let union = a.len() as f64 + b_len - inter;
                 (e.id.clone(), if union > 0.0 { inter / union } else { 0.0 })
             })
@@ -257,17 +264,18 @@ impl Index {
         out
     }
 
-    /// Ranked IDs by the weighted score, groups only, for the evaluation.
+    /// Ranked IDs of one kind by the weighted score, for the evaluation.
     pub fn weighted_rank_ids(&self, catalog: &Catalog, incident: &Vector, kind: CandidateKind) -> Vec<String> {
-        let mut all = self.rank(catalog, incident, &[], usize::MAX);
+        let sims = self.similarities(incident);
+        let mut all = self.rank(catalog, incident, &sims, &[], usize::MAX);
         all.retain(|c| c.kind == kind);
         all.into_iter().map(|c| c.id).collect()
     }
 
-    /// Replaces one candidate's vector (the evaluation removes a campaign's techniques from its
-    /// group before ranking); weights are left as they are.
+    /// A copy with one candidate's vector replaced (the evaluation removes a campaign's
+    /// techniques from its group); weights are kept.
     pub fn with_vector(&self, id: &str, vector: Vector) -> Index {
-        let mut entries: Vec<Entry> = self
+        let entries: Vec<Entry> = self
             .entries
             .iter()
             .map(|e| Entry {
@@ -275,18 +283,11 @@ impl Index {
                 name: e.name.clone(),
                 kind: e.kind,
                 names: e.names.clone(),
-                vector: if e.id == id { vector.clone() } else { e.vector.clone() },
-                norm: e.norm,
+                vector: if e.id == id { sorted(vector.clone()) } else { e.vector.clone() },
+                norm: 0.0,
             })
             .collect();
-        let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (ei, e) in entries.iter_mut().enumerate() {
-            e.norm = norm(&e.vector, &self.idf);
-            for &t in e.vector.keys() {
-                postings.entry(t).or_default().push(ei as u32);
-            }
-        }
-        Index { entries, idf: self.idf.clone(), postings }
+        Index::assemble(entries, self.idf.clone())
     }
 }
 

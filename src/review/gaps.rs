@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Engine;
-use super::attribution::Vector;
+use super::attribution::{Similarities, Vector};
 use super::mapping::Mapped;
 use super::model::*;
 use crate::attack::Catalog;
@@ -24,7 +24,13 @@ fn strategies(catalog: &Catalog, t: usize) -> Vec<String> {
     set.into_iter().collect()
 }
 
-pub(crate) fn find(engine: &Engine, incident: &Incident, mapped: &Mapped, vector: &Vector) -> Gaps {
+pub(crate) fn find(
+    engine: &Engine,
+    incident: &Incident,
+    mapped: &Mapped,
+    vector: &Vector,
+    sims: &Similarities,
+) -> Gaps {
     let catalog = engine.catalog;
     let uncovered = match engine.inventory {
         None => vec![],
@@ -47,34 +53,30 @@ pub(crate) fn find(engine: &Engine, incident: &Incident, mapped: &Mapped, vector
     };
     Gaps {
         uncovered,
-        blind_stages: blind_stages(engine, mapped, vector),
+        blind_stages: blind_stages(engine, mapped, vector, sims),
         late_detections: late(engine, incident, mapped),
     }
 }
 
 /// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
 /// incident use most (similarity-weighted), excluding what was observed.
-fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector) -> Vec<BlindStage> {
+fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Similarities) -> Vec<BlindStage> {
     let catalog = engine.catalog;
     let blind: Vec<&TacticState> = mapped.tactics.iter().filter(|t| t.state == StageState::Blind).collect();
     if blind.is_empty() {
         return vec![];
     }
     let index = engine.attribution_index();
-    let (likelihood, contributors) = index.likely(vector, 20);
+    let (likelihood, contributors) = index.likely(sims, catalog.techniques().len(), 20);
     blind
         .into_iter()
         .map(|stage| {
-            let mut cands: Vec<(usize, f64)> = catalog
-                .techniques()
+            let position = catalog.tactic_position(&stage.shortname).unwrap_or(usize::MAX);
+            let mut cands: Vec<(usize, f64)> = engine
+                .techniques_of_tactic(position)
                 .iter()
-                .enumerate()
-                .filter(|(i, t)| {
-                    t.lifecycle.is_active()
-                        && t.tactics.contains(&stage.shortname)
-                        && !vector.contains_key(&(*i as u32))
-                })
-                .filter_map(|(i, _)| likelihood.get(&(i as u32)).map(|&l| (i, l)))
+                .filter(|&&i| !vector.contains_key(&(i as u32)) && likelihood[i] > 0.0)
+                .map(|&i| (i, likelihood[i]))
                 .collect();
             cands.sort_by(|a, b| {
                 b.1.total_cmp(&a.1).then_with(|| catalog.techniques()[a.0].id.cmp(&catalog.techniques()[b.0].id))
@@ -90,9 +92,9 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector) -> Vec<BlindS
                         likelihood: (l * 1000.0).round() / 1000.0,
                         used_by: contributors
                             .iter()
-                            .filter(|(ei, _)| index.entry_uses(*ei, i as u32))
+                            .filter(|&&ei| index.entry_uses(ei, i as u32))
                             .take(3)
-                            .map(|(ei, _)| index.entry_label(*ei))
+                            .map(|&ei| index.entry_label(ei))
                             .collect(),
                         covered: engine.inventory.map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),

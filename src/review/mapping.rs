@@ -30,11 +30,13 @@ pub(crate) fn category_tactic<'c>(catalog: &'c Catalog, category: &str) -> Optio
     catalog.tactics().iter().find(|t| t.shortname.replace('-', "") == key).map(|t| t.shortname.as_str())
 }
 
-struct Acc {
+/// Per technique while alerts are walked; alerts are kept as indexes into the incident's list,
+/// turned into IDs once at the end (a review runs thousands of times a second).
+struct Acc<'i> {
     status: TechniqueStatus,
-    received: BTreeSet<String>,
-    tactics: BTreeSet<usize>,
-    alerts: BTreeSet<String>,
+    received: Vec<&'i str>,
+    tactics: Vec<usize>,
+    alerts: Vec<usize>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     ix: Option<usize>,
@@ -58,14 +60,20 @@ fn rank(s: TechniqueStatus) -> u8 {
     }
 }
 
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
 pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut stage_alerts: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut stage_alerts: Vec<Vec<usize>> = vec![Vec::new(); catalog.tactics().len()];
     let mut unmapped = Vec::new();
-    let mut outdated: BTreeMap<String, (Option<String>, BTreeSet<String>)> = BTreeMap::new();
-    let mut unknown: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut outdated: BTreeMap<String, (Option<String>, BTreeSet<usize>)> = BTreeMap::new();
+    let mut unknown: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
 
-    for alert in &incident.alerts {
+    for (ai, alert) in incident.alerts.iter().enumerate() {
         let category_tactic = alert.category.as_deref().and_then(|c| category_tactic(catalog, c));
         let mut mapped_any = false;
         for received in &alert.mitre_techniques {
@@ -80,24 +88,28 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
                 Status::Unknown => TechniqueStatus::Unknown,
             };
             let tech = r.technique.map(|i| &catalog.techniques()[i]);
-            let key = tech.map(|t| t.id.clone()).or(r.normalized.clone()).unwrap_or_else(|| received.trim().to_owned());
             match status {
                 TechniqueStatus::Unknown => {
-                    unknown.entry(received.clone()).or_default().insert(alert.id.clone());
+                    unknown.entry(received.clone()).or_default().insert(ai);
                 }
                 TechniqueStatus::Revoked | TechniqueStatus::Deprecated => {
                     let e = outdated
                         .entry(received.trim().to_owned())
-                        .or_insert((tech.map(|t| t.id.clone()), BTreeSet::new()));
-                    e.1.insert(alert.id.clone());
+                        .or_insert_with(|| (tech.map(|t| t.id.clone()), BTreeSet::new()));
+                    e.1.insert(ai);
                 }
                 TechniqueStatus::Active => {}
             }
+            let key = match (tech, r.normalized) {
+                (Some(t), _) => t.id.clone(),
+                (None, Some(n)) => n,
+                (None, None) => received.trim().to_owned(),
+            };
             let entry = acc.entry(key).or_insert_with(|| Acc {
                 status,
-                received: BTreeSet::new(),
-                tactics: BTreeSet::new(),
-                alerts: BTreeSet::new(),
+                received: Vec::new(),
+                tactics: Vec::new(),
+                alerts: Vec::new(),
                 first: None,
                 last: None,
                 ix: r.technique,
@@ -105,43 +117,54 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             if rank(status) < rank(entry.status) {
                 entry.status = status;
             }
-            entry.received.insert(received.clone());
-            entry.alerts.insert(alert.id.clone());
+            push_unique(&mut entry.received, received.as_str());
+            push_unique(&mut entry.alerts, ai);
             entry.first = earliest(entry.first, alert.first_activity.or(alert.created));
             entry.last = entry.last.max(alert.last_activity.or(alert.created));
             if let Some(t) = tech {
                 mapped_any = true;
                 // The alert's category says which of a multi-tactic technique's tactics it saw.
-                let positions: Vec<usize> = match category_tactic.filter(|c| t.tactics.iter().any(|x| x == c)) {
-                    Some(c) => catalog.tactic_position(c).into_iter().collect(),
-                    None => t.tactics.iter().filter_map(|x| catalog.tactic_position(x)).collect(),
+                let seen = category_tactic.filter(|c| t.tactics.iter().any(|x| x == c));
+                let tactics: Vec<&str> = match seen {
+                    Some(c) => vec![c],
+                    None => t.tactics.iter().map(String::as_str).collect(),
                 };
-                for p in positions {
-                    entry.tactics.insert(p);
-                    stage_alerts.entry(p).or_default().insert(alert.id.clone());
+                for p in tactics.into_iter().filter_map(|x| catalog.tactic_position(x)) {
+                    push_unique(&mut entry.tactics, p);
+                    push_unique(&mut stage_alerts[p], ai);
                 }
             }
         }
         if !mapped_any {
             match category_tactic.and_then(|c| catalog.tactic_position(c)) {
-                Some(p) => {
-                    stage_alerts.entry(p).or_default().insert(alert.id.clone());
-                }
+                Some(p) => push_unique(&mut stage_alerts[p], ai),
                 None => unmapped.push((alert.id.clone(), alert.title.clone(), alert.category.clone())),
             }
         }
     }
 
+    let alert_ids = |ixs: &mut Vec<usize>| -> Vec<String> {
+        let mut ids: Vec<String> = ixs.iter().map(|&i| incident.alerts[i].id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
     let mut techniques = Vec::with_capacity(acc.len());
     let mut catalog_ix = Vec::with_capacity(acc.len());
-    for (id, a) in acc {
+    let mut by_stage: Vec<Vec<String>> = vec![Vec::new(); catalog.tactics().len()];
+    for (id, mut a) in acc {
         let t = a.ix.map(|i| &catalog.techniques()[i]);
+        a.tactics.sort_unstable();
+        a.received.sort_unstable();
+        for &p in &a.tactics {
+            by_stage[p].push(id.clone());
+        }
         techniques.push(TechniqueFinding {
             name: t.map(|t| t.name.clone()),
             status: a.status,
-            received_ids: a.received.into_iter().collect(),
+            received_ids: a.received.iter().map(|s| (*s).to_owned()).collect(),
             tactics: a.tactics.iter().map(|&p| catalog.tactics()[p].shortname.clone()).collect(),
-            alerts: a.alerts.into_iter().collect(),
+            alerts: alert_ids(&mut a.alerts),
             first_seen: a.first,
             last_seen: a.last,
             covered: None,
@@ -150,14 +173,15 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
         });
         catalog_ix.push(a.ix);
     }
-    let tactics = stages(catalog, &techniques, &stage_alerts);
+    let tactics = stages(catalog, by_stage, &mut stage_alerts, &alert_ids);
+    let to_ids = |set: BTreeSet<usize>| -> Vec<String> { alert_ids(&mut set.into_iter().collect()) };
     Mapped {
         techniques,
         catalog_ix,
         tactics,
         unmapped,
-        outdated: outdated.into_iter().map(|(r, (c, a))| (r, c, a.into_iter().collect())).collect(),
-        unknown: unknown.into_iter().map(|(r, a)| (r, a.into_iter().collect())).collect(),
+        outdated: outdated.into_iter().map(|(r, (c, a))| (r, c, to_ids(a))).collect(),
+        unknown: unknown.into_iter().map(|(r, a)| (r, to_ids(a))).collect(),
     }
 }
 
@@ -167,17 +191,19 @@ pub(crate) fn technique_url(id: &str) -> String {
 
 fn stages(
     catalog: &Catalog,
-    techniques: &[TechniqueFinding],
-    alerts: &BTreeMap<usize, BTreeSet<String>>,
+    by_stage: Vec<Vec<String>>,
+    alerts: &mut [Vec<usize>],
+    alert_ids: &dyn Fn(&mut Vec<usize>) -> Vec<String>,
 ) -> Vec<TacticState> {
-    let first = alerts.keys().next().copied();
-    let last = alerts.keys().next_back().copied();
+    let first = alerts.iter().position(|a| !a.is_empty());
+    let last = alerts.iter().rposition(|a| !a.is_empty());
     catalog
         .tactics()
         .iter()
+        .zip(by_stage)
         .enumerate()
-        .map(|(p, t)| {
-            let state = match (alerts.contains_key(&p), first, last) {
+        .map(|(p, (t, techniques))| {
+            let state = match (!alerts[p].is_empty(), first, last) {
                 (true, _, _) => StageState::Observed,
                 (false, Some(f), Some(l)) if f < p && p < l => StageState::Blind,
                 _ => StageState::Outside,
@@ -186,12 +212,8 @@ fn stages(
                 shortname: t.shortname.clone(),
                 name: t.name.clone(),
                 state,
-                techniques: techniques
-                    .iter()
-                    .filter(|x| x.tactics.contains(&t.shortname))
-                    .map(|x| x.id.clone())
-                    .collect(),
-                alerts: alerts.get(&p).map(|a| a.iter().cloned().collect()).unwrap_or_default(),
+                techniques,
+                alerts: alert_ids(&mut alerts[p]),
             }
         })
         .collect()

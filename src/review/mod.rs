@@ -87,6 +87,8 @@ pub struct Engine<'a> {
     pub controls: Option<&'a dyn ControlCatalog>,
     pub settings: Settings,
     attribution: attribution::Index,
+    /// Active techniques of each tactic, by kill-chain position: the candidates for blind stages.
+    by_tactic: Vec<Vec<usize>>,
 }
 
 /// Which resolution of which incident is being reviewed.
@@ -106,11 +108,21 @@ impl<'a> Engine<'a> {
         controls: Option<&'a dyn ControlCatalog>,
         settings: Settings,
     ) -> Self {
-        Engine { catalog, inventory, controls, settings, attribution: attribution::Index::new(catalog) }
+        let mut by_tactic = vec![Vec::new(); catalog.tactics().len()];
+        for (i, t) in catalog.techniques().iter().enumerate().filter(|(_, t)| t.lifecycle.is_active()) {
+            for p in t.tactics.iter().filter_map(|x| catalog.tactic_position(x)) {
+                by_tactic[p].push(i);
+            }
+        }
+        Engine { catalog, inventory, controls, settings, attribution: attribution::Index::new(catalog), by_tactic }
     }
 
     pub fn attribution_index(&self) -> &attribution::Index {
         &self.attribution
+    }
+
+    pub(crate) fn techniques_of_tactic(&self, position: usize) -> &[usize] {
+        self.by_tactic.get(position).map(Vec::as_slice).unwrap_or_default()
     }
 
     pub fn review(&self, subject: &Subject, history: &History) -> Review {
@@ -126,8 +138,9 @@ impl<'a> Engine<'a> {
         let vector = attribution::vector(catalog, observed.iter().copied());
         let actors: Vec<String> =
             incident.alerts.iter().filter_map(|a| a.actor.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let attribution = self.attribution.rank(catalog, &vector, &actors, self.settings.attribution_top);
-        let gaps = gaps::find(self, incident, &mapped, &vector);
+        let sims = self.attribution.similarities(&vector);
+        let attribution = self.attribution.rank(catalog, &vector, &sims, &actors, self.settings.attribution_top);
+        let gaps = gaps::find(self, incident, &mapped, &vector, &sims);
         let mitigations = mitigations(catalog, &observed);
         let controls = self.controls.map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
         let knowledge_gaps = knowledge::find(catalog, &mapped, history);

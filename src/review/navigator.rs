@@ -2,7 +2,7 @@
 //! cover, and those likely in blind stages, each scored (so layers stay combinable with the
 //! organisation's own) and commented, with a legend and links back to the incident.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::model::*;
 
@@ -33,37 +33,51 @@ fn pairs(items: &[(String, String)], key: &str, value: &str) -> Value {
 
 /// A format 4.5 layer (shared/specs/navigator-layer-4.5.md). Every technique carries a score,
 /// since the Navigator drops unannotated entries on re-export and scores keep layers combinable.
-fn build(spec: &LayerSpec) -> Value {
-    let mut techniques: Vec<&LayerTechnique> = spec.techniques.iter().collect();
+/// Built as `Value`s moved into place: `json!` would serialize (copy) every nested array again.
+fn build(spec: LayerSpec) -> Value {
+    let mut techniques = spec.techniques;
     techniques.sort_by(|a, b| (&a.id, &a.tactic).cmp(&(&b.id, &b.tactic)));
     let mut versions = json!({"layer": "4.5", "navigator": "5.1.0"});
     if let Some(major) = spec.attack_version.as_deref().and_then(|v| v.split('.').next()) {
-        versions["attack"] = json!(major);
+        versions["attack"] = Value::String(major.to_owned());
     }
-    json!({
-        "name": spec.name,
-        "versions": versions,
-        "domain": spec.domain,
-        "description": spec.description,
-        "sorting": 3,
-        "layout": {"layout": "side", "showID": true, "showName": true, "expandedSubtechniques": "annotated"},
-        "hideDisabled": false,
-        "techniques": techniques.iter().map(|t| {
-            let mut v = json!({
-                "techniqueID": t.id,
-                "score": t.score,
-                "comment": t.comment,
-                "enabled": t.enabled,
-                "metadata": pairs(&t.metadata, "name", "value"),
-            });
-            if let Some(tactic) = &t.tactic { v["tactic"] = json!(tactic); }
-            if let Some(color) = &t.color { v["color"] = json!(color); }
-            v
-        }).collect::<Vec<_>>(),
-        "legendItems": spec.legend.iter().map(|(l, c)| json!({"label": l, "color": c})).collect::<Vec<_>>(),
-        "metadata": pairs(&spec.metadata, "name", "value"),
-        "links": pairs(&spec.links, "label", "url"),
-    })
+    let techniques: Vec<Value> = techniques
+        .into_iter()
+        .map(|t| {
+            let mut m = Map::new();
+            m.insert("techniqueID".into(), Value::String(t.id));
+            if let Some(tactic) = t.tactic {
+                m.insert("tactic".into(), Value::String(tactic));
+            }
+            m.insert("score".into(), json!(t.score));
+            if let Some(color) = t.color {
+                m.insert("color".into(), Value::String(color));
+            }
+            m.insert("comment".into(), Value::String(t.comment));
+            m.insert("enabled".into(), Value::Bool(t.enabled));
+            m.insert("metadata".into(), pairs(&t.metadata, "name", "value"));
+            Value::Object(m)
+        })
+        .collect();
+    let mut layer = Map::new();
+    layer.insert("name".into(), Value::String(spec.name));
+    layer.insert("versions".into(), versions);
+    layer.insert("domain".into(), Value::String(spec.domain));
+    layer.insert("description".into(), Value::String(spec.description));
+    layer.insert("sorting".into(), json!(3));
+    layer.insert(
+        "layout".into(),
+        json!({"layout": "side", "showID": true, "showName": true, "expandedSubtechniques": "annotated"}),
+    );
+    layer.insert("hideDisabled".into(), Value::Bool(false));
+    layer.insert("techniques".into(), Value::Array(techniques));
+    layer.insert(
+        "legendItems".into(),
+        Value::Array(spec.legend.iter().map(|(l, c)| json!({"label": l, "color": c})).collect()),
+    );
+    layer.insert("metadata".into(), pairs(&spec.metadata, "name", "value"));
+    layer.insert("links".into(), pairs(&spec.links, "label", "url"));
+    Value::Object(layer)
 }
 
 pub const OBSERVED: &str = "#fd8d3c";
@@ -116,7 +130,7 @@ pub(crate) fn for_review(r: &Review) -> Value {
     if let Some(url) = i.url.as_ref().filter(|u| u.starts_with("https://")) {
         links.push(("Incident in Microsoft Defender".to_owned(), url.clone()));
     }
-    build(&LayerSpec {
+    build(LayerSpec {
         name: format!("Incident {}: {}", i.id, i.title),
         description: format!(
             "Post-incident review by Hindsight of incident {} (source {}, resolution {}). Severity {}, classification {}.",
