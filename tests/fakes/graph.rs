@@ -335,6 +335,7 @@ async fn incidents(State(state): State<Shared>, RawQuery(query): RawQuery, heade
 }
 
 /// The normal answer: a page of incidents, or the error the request deserves.
+#[allow(clippy::result_large_err)]
 fn page(state: &Shared, query: &str, bearer: Option<&str>) -> Result<(StatusCode, String), Response> {
     let s = lock(state);
     if !bearer.is_some_and(|b| s.tokens.contains(b)) {
