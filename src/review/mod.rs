@@ -138,9 +138,26 @@ impl<'a> Engine<'a> {
         let vector = attribution::vector(catalog, observed.iter().copied());
         let actors: Vec<String> =
             incident.alerts.iter().filter_map(|a| a.actor.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        // A false positive or expected activity was no attack: its "gaps" and "attribution"
+        // would be noise that a reader has to discount. Its review is about tuning.
+        let benign = matches!(
+            incident.classification,
+            crate::model::Classification::FalsePositive | crate::model::Classification::InformationalExpectedActivity
+        );
+        if benign {
+            for t in mapped.tactics.iter_mut().filter(|t| t.state == StageState::Blind) {
+                t.state = StageState::Outside;
+            }
+        }
         let sims = self.attribution.similarities(&vector);
-        let attribution = self.attribution.rank(catalog, &vector, &sims, &actors, self.settings.attribution_top);
-        let gaps = gaps::find(self, incident, &mapped, &vector, &sims);
+        let (attribution, gaps) = if benign {
+            (vec![], Gaps { uncovered: vec![], blind_stages: vec![], late_detections: vec![] })
+        } else {
+            (
+                self.attribution.rank(catalog, &vector, &sims, &actors, self.settings.attribution_top),
+                gaps::find(self, incident, &mapped, &vector, &sims),
+            )
+        };
         let mitigations = mitigations(catalog, &observed);
         let controls = self.controls.map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
         let knowledge_gaps = knowledge::find(catalog, &mapped, history);

@@ -55,7 +55,12 @@ fn outline(r: &Review) -> Vec<Block> {
         duration(r.metrics.time_to_detect_s),
         duration(r.metrics.time_to_resolve_s)
     )];
+    let benign = matches!(i.classification.as_str(), "falsePositive" | "informationalExpectedActivity");
     summary.push(match &r.basis.inventory {
+        _ if benign => format!(
+            "Classified {}: coverage gaps and attribution are not assessed; the follow-ups are about tuning.",
+            i.classification
+        ),
         None => "Detection coverage not assessed: no detection inventory is configured.".into(),
         Some(_) => format!(
             "{} of the observed techniques are covered by no rule of the detection inventory.",
@@ -308,8 +313,13 @@ fn truncate(s: &str, w: usize) -> String {
 /// or HTML into a ticket.
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    // `(` only means something after `]`, `#` and `-` only at the start of a line: escaping
+    // `[`, `]` and a leading character is enough, and keeps the text readable as plain text.
+    if s.starts_with(['#', '-', '+', '=']) {
+        out.push('\\');
+    }
     for c in s.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '(' | ')' | '{' | '}') {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|') {
             out.push('\\');
         }
         if c == '\n' || c == '\r' {
