@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::GlobalArgs;
 use crate::attack::{Catalog, store};
+use crate::inventory::Inventory;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
 
@@ -77,10 +78,14 @@ pub fn review_file(catalog: &Catalog, input: &Path, inventory: &[PathBuf]) -> an
     for p in &problems {
         eprintln!("hindsight: warning: {}: {p}", input.display());
     }
-    if !inventory.is_empty() {
-        anyhow::bail!("--inventory is not supported by this build yet");
+    let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, catalog)?) };
+    if let Some(inv) = &inventory {
+        for p in inv.problems() {
+            eprintln!("hindsight: warning: inventory: {p}");
+        }
     }
-    let engine = Engine::new(catalog, None, None, Settings::default());
+    let inventory_ref = inventory.as_ref().map(|i| i as &dyn crate::review::DetectionInventory);
+    let engine = Engine::new(catalog, inventory_ref, None, Settings::default());
     let history = History::default();
     Ok(observed
         .iter()
