@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hindsight::attack::store;
+use hindsight::controls::Controls;
 use hindsight::model::Incident;
 use hindsight::review::{Engine, History, Review, Settings, StageState, Subject, TechniqueStatus, render};
 use rand::{Rng, SeedableRng};
@@ -17,7 +18,8 @@ fn example(name: &str) -> Incident {
 
 fn review(incident: &Incident) -> Review {
     let catalog = store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let controls = Controls::embedded(&catalog).unwrap();
+    let engine = Engine::new(&catalog, None, Some(&controls), Settings::default());
     engine.review(&Subject { incident, source: "examples", revision: 1 }, &History::default())
 }
 
@@ -233,4 +235,18 @@ fn attacker_controlled_text_is_escaped_in_markdown_and_html() {
     // Markdown neutralizes by escaping: every `<` and `[` from the incident carries a backslash.
     assert_eq!(md.matches("<img").count(), md.matches("\\<img").count(), "{md}");
     assert!(!md.contains("[click](") && md.contains("\\[click\\]"), "{md}");
+}
+
+#[test]
+fn microsoft_365_controls_for_observed_techniques() {
+    let r = review(&example("phishing-credential-theft"));
+    assert_eq!(r.basis.controls_attack_version.as_deref(), Some("16.1"));
+    // Every control listed is mapped to a technique of the incident or of a blind stage.
+    let mut targets: Vec<String> = r.techniques.iter().map(|t| t.id.clone()).collect();
+    targets.extend(r.gaps.blind_stages.iter().flat_map(|s| s.likely.iter().map(|l| l.id.clone())));
+    assert!(!r.controls.is_empty());
+    for c in &r.controls {
+        assert!(c.techniques.iter().all(|u| targets.contains(&u.technique)), "{c:?}");
+    }
+    assert!(r.controls.iter().any(|c| c.techniques.iter().any(|u| u.technique == "T1566.002" && u.observed)));
 }

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::GlobalArgs;
 use crate::attack::{Catalog, store};
+use crate::controls::Controls;
 use crate::inventory::Inventory;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
@@ -85,7 +86,16 @@ pub fn review_file(catalog: &Catalog, input: &Path, inventory: &[PathBuf]) -> an
         }
     }
     let inventory_ref = inventory.as_ref().map(|i| i as &dyn crate::review::DetectionInventory);
-    let engine = Engine::new(catalog, inventory_ref, None, Settings::default());
+    // The mappings are built in; if they cannot be read the review goes on without them.
+    let controls = match Controls::embedded(catalog) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("hindsight: warning: {e}");
+            None
+        }
+    };
+    let controls_ref = controls.as_ref().map(|c| c as &dyn crate::review::ControlCatalog);
+    let engine = Engine::new(catalog, inventory_ref, controls_ref, Settings::default());
     let history = History::default();
     Ok(observed
         .iter()
