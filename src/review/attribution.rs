@@ -22,6 +22,8 @@ pub type Vector = HashMap<u32, f64>;
 struct Entry {
     id: String,
     name: String,
+    /// "G0016 APT29", as reviews print it.
+    label: String,
     kind: CandidateKind,
     names: Vec<String>,
     /// Sorted by technique index.
@@ -84,6 +86,7 @@ impl Index {
             let mut names = vec![normalize_name(&g.name)];
             names.extend(g.aliases.iter().map(|a| normalize_name(a)));
             entries.push(Entry {
+                label: format!("{} {}", g.id, g.name),
                 id: g.id.clone(),
                 name: g.name.clone(),
                 kind: CandidateKind::Group,
@@ -102,6 +105,7 @@ impl Index {
             let mut names = vec![normalize_name(&c.name)];
             names.extend(c.aliases.iter().map(|a| normalize_name(a)));
             entries.push(Entry {
+                label: format!("{} {}", c.id, c.name),
                 id: c.id.clone(),
                 name: c.name.clone(),
                 kind: CandidateKind::Campaign,
@@ -239,8 +243,7 @@ impl Index {
     }
 
     pub fn entry_label(&self, ei: u32) -> String {
-        let e = &self.entries[ei as usize];
-        format!("{} {}", e.id, e.name)
+        self.entries[ei as usize].label.clone()
     }
 
     pub fn entry_uses(&self, ei: u32, t: u32) -> bool {
@@ -279,6 +282,7 @@ impl Index {
             .entries
             .iter()
             .map(|e| Entry {
+                label: e.label.clone(),
                 id: e.id.clone(),
                 name: e.name.clone(),
                 kind: e.kind,

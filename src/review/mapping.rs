@@ -26,8 +26,13 @@ pub(crate) struct Mapped {
 /// Defender's `category` names a tactic in PascalCase (`CredentialAccess`); the catalog's
 /// shortnames are kebab-case. Compare both with case and punctuation removed.
 pub(crate) fn category_tactic<'c>(catalog: &'c Catalog, category: &str) -> Option<&'c str> {
-    let key: String = category.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
-    catalog.tactics().iter().find(|t| t.shortname.replace('-', "") == key).map(|t| t.shortname.as_str())
+    // Compared character by character without allocating: this runs for every alert.
+    let key = || category.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase());
+    catalog
+        .tactics()
+        .iter()
+        .find(|t| t.shortname.chars().filter(|&c| c != '-').map(|c| c.to_ascii_lowercase()).eq(key()))
+        .map(|t| t.shortname.as_str())
 }
 
 /// Per technique while alerts are walked; alerts are kept as indexes into the incident's list,
@@ -80,7 +85,19 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             if received.trim().is_empty() {
                 continue;
             }
-            let r = catalog.resolve(received);
+            // Most IDs are current and spelled as the catalog spells them: skip the full
+            // resolution (and its allocations) for those.
+            let r = match catalog.technique_ix(received) {
+                Some(ix) if catalog.techniques()[ix].lifecycle.is_active() => crate::attack::Resolution {
+                    query: String::new(),
+                    normalized: None,
+                    status: Status::Active,
+                    technique: Some(ix),
+                    revoked_chain: Vec::new(),
+                    note: None,
+                },
+                _ => catalog.resolve(received),
+            };
             let status = match r.status {
                 Status::Active => TechniqueStatus::Active,
                 Status::Revoked => TechniqueStatus::Revoked,

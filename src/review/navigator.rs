@@ -84,6 +84,15 @@ pub const OBSERVED: &str = "#fd8d3c";
 pub const UNCOVERED: &str = "#d62728";
 pub const LIKELY: &str = "#9e9ac8";
 
+fn status_name(s: TechniqueStatus) -> &'static str {
+    match s {
+        TechniqueStatus::Active => "active",
+        TechniqueStatus::Revoked => "revoked",
+        TechniqueStatus::Deprecated => "deprecated",
+        TechniqueStatus::Unknown => "unknown",
+    }
+}
+
 pub(crate) fn for_review(r: &Review) -> Value {
     let mut techniques = Vec::new();
     for t in r.techniques.iter().filter(|t| t.name.is_some()) {
@@ -103,7 +112,7 @@ pub(crate) fn for_review(r: &Review) -> Value {
                 color: Some(if uncovered { UNCOVERED } else { OBSERVED }.to_owned()),
                 comment: comment.clone(),
                 enabled: true,
-                metadata: vec![("status".into(), format!("{:?}", t.status).to_lowercase())],
+                metadata: vec![("status".into(), status_name(t.status).into())],
             });
         }
     }
