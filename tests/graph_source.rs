@@ -323,3 +323,34 @@ async fn keeps_going_through_a_storm_of_faults() {
     assert_eq!(ids.len(), expected, "every incident resolved exactly once ({failures} passes failed)");
     assert_eq!(rig.store.resolutions().count(), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_while_paging_is_caught_by_the_next_pass() {
+    // The hazard the contract describes: an item updated while the pages are read moves to the
+    // front (most recent first) and shifts the rest, so one item falls between two pages.
+    let rig = Rig::new().await;
+    for n in 0..6 {
+        rig.fake.upsert(incident(&n.to_string(), "resolved", 1 + n));
+    }
+    let mut src = rig.source(json!({"page_size": 2}));
+    rig.fake.push_fault(Fault::Delay(Duration::ZERO));
+    rig.fake.push_fault(Fault::Delay(Duration::from_millis(1500)));
+    let poll = async { rig.poll(&mut src).await };
+    let update = async {
+        // While the second page waits, incident 0 (the oldest) is updated and moves to the front.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        rig.fake.upsert(incident("0", "resolved", 30));
+    };
+    let (first, ()) = tokio::join!(poll, update);
+    let first = first.unwrap();
+    let seen_first: std::collections::BTreeSet<String> =
+        rig.store.resolutions().map(|r| r.unwrap().incident_id).collect();
+    // Pages [5 4] [3 2] [1 0] became [5 4] [4 3] [2 1]: incident 0 was missed, 4 seen twice.
+    assert_eq!(first.resolutions, 5);
+    assert!(!seen_first.contains("0"), "{seen_first:?}");
+    // The next pass starts from the last update stored minus the overlap: it finds incident 0.
+    rig.poll(&mut src).await.unwrap();
+    let ids: std::collections::BTreeSet<String> = rig.store.resolutions().map(|r| r.unwrap().incident_id).collect();
+    assert_eq!(ids.len(), 6, "first pass saw {seen_first:?}");
+    assert_eq!(rig.store.resolutions().count(), 6, "no resolution twice");
+}
