@@ -44,6 +44,9 @@ fn every_example_matches_its_snapshots_and_the_schema() {
         assert!(errors.is_empty(), "{name}: {errors:#?}");
         insta::assert_json_snapshot!(format!("{name}.json"), json);
         insta::assert_snapshot!(format!("{name}.md"), render::markdown(&r));
+        insta::assert_snapshot!(format!("{name}.txt"), render::text(&r));
+        let layer_problems = hindsight::review::layer::validate(&r.layer);
+        assert!(layer_problems.is_empty(), "{name}: layer: {layer_problems:#?}");
         // The three renderings say the same things: every follow-up title is in each.
         let (text, html) = (render::text(&r), render::html(&r));
         for f in &r.follow_ups {

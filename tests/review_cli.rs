@@ -1,0 +1,62 @@
+//! `hindsight review` as a user runs it: the real binary on the sample incidents.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+fn example(name: &str) -> String {
+    repo().join("examples/incidents").join(name).to_str().unwrap().to_owned()
+}
+
+#[test]
+fn reviews_a_sample_incident_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = example("human-operated-ransomware.json");
+    let text = ok(dir.path(), &["review", "--input", &input]);
+    assert!(text.starts_with("Post-incident review: Human-operated ransomware attack on multiple endpoints"), "{text}");
+    assert!(text.contains("Follow-ups") && text.contains("Attribution hypothesis"), "{text}");
+    let md = ok(dir.path(), &["review", "--input", &input, "--format", "markdown"]);
+    assert!(md.starts_with("# Post-incident review:"), "{md}");
+    let html = ok(dir.path(), &["review", "--input", &input, "--format", "html"]);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    let layer_path = dir.path().join("layer.json");
+    let json = json(&ok(
+        dir.path(),
+        &["review", "--input", &input, "--format", "json", "--layer", layer_path.to_str().unwrap()],
+    ));
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["incident"]["id"], "1077");
+    let layer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&layer_path).unwrap()).unwrap();
+    assert_eq!(layer, json["layer"]);
+    assert_eq!(layer["versions"]["layer"], "4.5");
+}
+
+#[test]
+fn an_inventory_changes_what_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = example("phishing-credential-theft.json");
+    let without = json(&ok(dir.path(), &["review", "--input", &input, "--format", "json"]));
+    assert!(without["basis"]["inventory"].is_null());
+    assert_eq!(without["gaps"]["uncovered"], serde_json::json!([]));
+    let inv = repo().join("tests/fixtures/inventory");
+    let out =
+        hindsight(dir.path(), &["review", "--input", &input, "--format", "json", "--inventory", inv.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("warning: inventory:"), "problems are reported on stderr");
+    let with = json(&stdout(&out));
+    let uncovered: Vec<&str> =
+        with["gaps"]["uncovered"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    // The fixture inventory covers T1566.002 (layer) and T1557 (CSV) of this incident's seven.
+    assert_eq!(uncovered, ["T1114.002", "T1204.001", "T1539", "T1550.004", "T1564.008"]);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, b"{\"id\": ").unwrap();
+    let err = fails(dir.path(), &["review", "--input", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.json is not a usable incident file: not valid JSON"), "{err}");
+    let err = fails(dir.path(), &["review", "--input", "/nonexistent.json"]);
+    assert!(err.contains("reading /nonexistent.json"), "{err}");
+}
