@@ -72,8 +72,8 @@ pub fn validate(layer: &Value) -> Vec<String> {
         }
     }
     for (i, m) in obj.get("metadata").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let divider = m.get("divider").is_some();
-        if !divider && !(m.get("name").is_some_and(Value::is_string) && m.get("value").is_some_and(Value::is_string)) {
+        let named = m.get("name").is_some_and(Value::is_string) && m.get("value").is_some_and(Value::is_string);
+        if m.get("divider").is_none() && !named {
             p.push(format!("$.metadata[{i}]: needs a name and a value (strings)"));
         }
     }
