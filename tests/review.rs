@@ -45,7 +45,7 @@ fn every_example_matches_its_snapshots_and_the_schema() {
         insta::assert_json_snapshot!(format!("{name}.json"), json);
         insta::assert_snapshot!(format!("{name}.md"), render::markdown(&r));
         insta::assert_snapshot!(format!("{name}.txt"), render::text(&r));
-        let layer_problems = hindsight::review::layer::validate(&r.layer);
+        let layer_problems = hindsight::review::layer::validate(&serde_json::to_value(&r.layer).unwrap());
         assert!(layer_problems.is_empty(), "{name}: layer: {layer_problems:#?}");
         // The three renderings say the same things: every follow-up title is in each.
         let (text, html) = (render::text(&r), render::html(&r));

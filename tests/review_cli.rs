@@ -28,6 +28,7 @@ fn reviews_a_sample_incident_in_every_format() {
     assert_eq!(json["incident"]["id"], "1077");
     let layer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&layer_path).unwrap()).unwrap();
     assert_eq!(layer, json["layer"]);
+    assert!(hindsight::review::layer::validate(&layer).is_empty());
     assert_eq!(layer["versions"]["layer"], "4.5");
 }
 

@@ -52,7 +52,7 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
     };
     let reviews = review_file(&catalog, &args.input, &args.inventory)?;
     if let Some(out) = &args.layer {
-        let layers: Vec<&serde_json::Value> = reviews.iter().map(|r| &r.layer).collect();
+        let layers: Vec<&crate::review::navigator::Layer> = reviews.iter().map(|r| &r.layer).collect();
         let json = if layers.len() == 1 {
             serde_json::to_string_pretty(layers[0])?
         } else {

@@ -14,7 +14,7 @@ mod knowledge;
 pub mod layer;
 mod mapping;
 pub mod model;
-mod navigator;
+pub mod navigator;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -184,7 +184,7 @@ impl<'a> Engine<'a> {
             attribution_note: ATTRIBUTION_NOTE.to_owned(),
             knowledge_gaps,
             follow_ups: vec![],
-            layer: serde_json::Value::Null,
+            layer: navigator::Layer::empty(),
         };
         review.follow_ups = follow_ups::derive(&review);
         review.layer = navigator::for_review(&review);

@@ -24,7 +24,7 @@ pub struct Review {
     pub knowledge_gaps: Vec<KnowledgeGap>,
     pub follow_ups: Vec<FollowUp>,
     /// ATT&CK Navigator layer (format 4.5) of the incident.
-    pub layer: serde_json::Value,
+    pub layer: super::navigator::Layer,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,82 +2,84 @@
 //! cover, and those likely in blind stages, each scored (so layers stay combinable with the
 //! organisation's own) and commented, with a legend and links back to the incident.
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::model::*;
 
-struct LayerTechnique {
-    id: String,
-    tactic: Option<String>,
-    score: f64,
-    color: Option<String>,
-    comment: String,
-    enabled: bool,
-    metadata: Vec<(String, String)>,
+/// An ATT&CK Navigator layer, format 4.5 (shared/specs/navigator-layer-4.5.md), as Hindsight
+/// writes it. Typed rather than a JSON value: a review builds one per incident, thousands of
+/// times a second, and field names are spelled once, here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer {
+    pub name: String,
+    pub versions: Versions,
+    pub domain: String,
+    pub description: String,
+    /// 3: by score, descending.
+    pub sorting: u8,
+    pub layout: Layout,
+    pub hide_disabled: bool,
+    pub techniques: Vec<LayerTechnique>,
+    pub legend_items: Vec<LegendItem>,
+    pub metadata: Vec<NameValue>,
+    pub links: Vec<Link>,
 }
 
-struct LayerSpec {
-    name: String,
-    description: String,
-    domain: String,
-    attack_version: Option<String>,
-    techniques: Vec<LayerTechnique>,
-    legend: Vec<(String, String)>,
-    metadata: Vec<(String, String)>,
-    links: Vec<(String, String)>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Versions {
+    pub layer: String,
+    pub navigator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<String>,
 }
 
-fn pairs(items: &[(String, String)], key: &str, value: &str) -> Value {
-    Value::Array(items.iter().map(|(k, v)| json!({ key: k, value: v })).collect())
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layout {
+    pub layout: String,
+    #[serde(rename = "showID")]
+    pub show_id: bool,
+    pub show_name: bool,
+    pub expanded_subtechniques: String,
 }
 
-/// A format 4.5 layer (shared/specs/navigator-layer-4.5.md). Every technique carries a score,
-/// since the Navigator drops unannotated entries on re-export and scores keep layers combinable.
-/// Built as `Value`s moved into place: `json!` would serialize (copy) every nested array again.
-fn build(spec: LayerSpec) -> Value {
-    let mut techniques = spec.techniques;
-    techniques.sort_by(|a, b| (&a.id, &a.tactic).cmp(&(&b.id, &b.tactic)));
-    let mut versions = json!({"layer": "4.5", "navigator": "5.1.0"});
-    if let Some(major) = spec.attack_version.as_deref().and_then(|v| v.split('.').next()) {
-        versions["attack"] = Value::String(major.to_owned());
-    }
-    let techniques: Vec<Value> = techniques
-        .into_iter()
-        .map(|t| {
-            let mut m = Map::new();
-            m.insert("techniqueID".into(), Value::String(t.id));
-            if let Some(tactic) = t.tactic {
-                m.insert("tactic".into(), Value::String(tactic));
-            }
-            m.insert("score".into(), json!(t.score));
-            if let Some(color) = t.color {
-                m.insert("color".into(), Value::String(color));
-            }
-            m.insert("comment".into(), Value::String(t.comment));
-            m.insert("enabled".into(), Value::Bool(t.enabled));
-            m.insert("metadata".into(), pairs(&t.metadata, "name", "value"));
-            Value::Object(m)
-        })
-        .collect();
-    let mut layer = Map::new();
-    layer.insert("name".into(), Value::String(spec.name));
-    layer.insert("versions".into(), versions);
-    layer.insert("domain".into(), Value::String(spec.domain));
-    layer.insert("description".into(), Value::String(spec.description));
-    layer.insert("sorting".into(), json!(3));
-    layer.insert(
-        "layout".into(),
-        json!({"layout": "side", "showID": true, "showName": true, "expandedSubtechniques": "annotated"}),
-    );
-    layer.insert("hideDisabled".into(), Value::Bool(false));
-    layer.insert("techniques".into(), Value::Array(techniques));
-    layer.insert(
-        "legendItems".into(),
-        Value::Array(spec.legend.iter().map(|(l, c)| json!({"label": l, "color": c})).collect()),
-    );
-    layer.insert("metadata".into(), pairs(&spec.metadata, "name", "value"));
-    layer.insert("links".into(), pairs(&spec.links, "label", "url"));
-    Value::Object(layer)
+/// Every technique carries a score: the Navigator drops unannotated entries on re-export, and
+/// scores keep our layers combinable with the organisation's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerTechnique {
+    #[serde(rename = "techniqueID")]
+    pub technique_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tactic: Option<String>,
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    pub comment: String,
+    pub enabled: bool,
+    pub metadata: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegendItem {
+    pub label: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+fn nv(name: &str, value: impl Into<String>) -> NameValue {
+    NameValue { name: name.to_owned(), value: value.into() }
 }
 
 pub const OBSERVED: &str = "#fd8d3c";
@@ -93,7 +95,7 @@ fn status_name(s: TechniqueStatus) -> &'static str {
     }
 }
 
-pub(crate) fn for_review(r: &Review) -> Value {
+pub(crate) fn for_review(r: &Review) -> Layer {
     let mut techniques = Vec::new();
     for t in r.techniques.iter().filter(|t| t.name.is_some()) {
         let uncovered = t.covered == Some(false);
@@ -106,20 +108,20 @@ pub(crate) fn for_review(r: &Review) -> Value {
         }
         for tactic in &t.tactics {
             techniques.push(LayerTechnique {
-                id: t.id.clone(),
+                technique_id: t.id.clone(),
                 tactic: Some(tactic.clone()),
                 score: if uncovered { 3.0 } else { 2.0 },
                 color: Some(if uncovered { UNCOVERED } else { OBSERVED }.to_owned()),
                 comment: comment.clone(),
                 enabled: true,
-                metadata: vec![("status".into(), status_name(t.status).into())],
+                metadata: vec![nv("status", status_name(t.status))],
             });
         }
     }
     for stage in &r.gaps.blind_stages {
         for l in &stage.likely {
             techniques.push(LayerTechnique {
-                id: l.id.clone(),
+                technique_id: l.id.clone(),
                 tactic: Some(stage.tactic.clone()),
                 score: 1.0,
                 color: Some(LIKELY.to_owned()),
@@ -134,32 +136,71 @@ pub(crate) fn for_review(r: &Review) -> Value {
             });
         }
     }
+    techniques.sort_by(|a, b| (&a.technique_id, &a.tactic).cmp(&(&b.technique_id, &b.tactic)));
     let i = &r.incident;
-    let mut links = Vec::new();
-    if let Some(url) = i.url.as_ref().filter(|u| u.starts_with("https://")) {
-        links.push(("Incident in Microsoft Defender".to_owned(), url.clone()));
-    }
-    build(LayerSpec {
+    let links = i
+        .url
+        .iter()
+        .filter(|u| u.starts_with("https://"))
+        .map(|u| Link { label: "Incident in Microsoft Defender".into(), url: u.clone() })
+        .collect();
+    Layer {
         name: format!("Incident {}: {}", i.id, i.title),
+        versions: Versions {
+            layer: "4.5".into(),
+            navigator: "5.1.0".into(),
+            attack: r.basis.attack_version.as_deref().and_then(|v| v.split('.').next()).map(str::to_owned),
+        },
+        domain: r.basis.attack_domain.clone(),
         description: format!(
             "Post-incident review by Hindsight of incident {} (source {}, resolution {}). Severity {}, classification {}.",
             i.id, i.source, i.revision, i.severity, i.classification
         ),
-        domain: r.basis.attack_domain.clone(),
-        attack_version: r.basis.attack_version.clone(),
+        sorting: 3,
+        layout: Layout {
+            layout: "side".into(),
+            show_id: true,
+            show_name: true,
+            expanded_subtechniques: "annotated".into(),
+        },
+        hide_disabled: false,
         techniques,
-        legend: vec![
-            ("Observed (alerted)".into(), OBSERVED.into()),
-            ("Observed, not covered by the detection inventory".into(), UNCOVERED.into()),
-            ("Likely in a blind stage".into(), LIKELY.into()),
+        legend_items: vec![
+            LegendItem { label: "Observed (alerted)".into(), color: OBSERVED.into() },
+            LegendItem { label: "Observed, not covered by the detection inventory".into(), color: UNCOVERED.into() },
+            LegendItem { label: "Likely in a blind stage".into(), color: LIKELY.into() },
         ],
         metadata: vec![
-            ("incident".into(), i.id.clone()),
-            ("source".into(), i.source.clone()),
-            ("revision".into(), i.revision.to_string()),
-            ("severity".into(), i.severity.clone()),
-            ("classification".into(), i.classification.clone()),
+            nv("incident", i.id.clone()),
+            nv("source", i.source.clone()),
+            nv("revision", i.revision.to_string()),
+            nv("severity", i.severity.clone()),
+            nv("classification", i.classification.clone()),
         ],
         links,
-    })
+    }
+}
+
+impl Layer {
+    /// A placeholder while the rest of a review is assembled; never published.
+    pub(crate) fn empty() -> Layer {
+        Layer {
+            name: String::new(),
+            versions: Versions { layer: "4.5".into(), navigator: "5.1.0".into(), attack: None },
+            domain: String::new(),
+            description: String::new(),
+            sorting: 3,
+            layout: Layout {
+                layout: "side".into(),
+                show_id: true,
+                show_name: true,
+                expanded_subtechniques: "annotated".into(),
+            },
+            hide_disabled: false,
+            techniques: vec![],
+            legend_items: vec![],
+            metadata: vec![],
+            links: vec![],
+        }
+    }
 }
