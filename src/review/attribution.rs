@@ -32,6 +32,26 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(
+        catalog: &Catalog,
+        id: &str,
+        name: &str,
+        aliases: &[String],
+        kind: CandidateKind,
+        techniques: impl Iterator<Item = usize>,
+    ) -> Entry {
+        let names = std::iter::once(name).chain(aliases.iter().map(String::as_str)).map(normalize_name).collect();
+        Entry {
+            label: format!("{id} {name}"),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            kind,
+            names,
+            vector: sorted(vector(catalog, techniques)),
+            norm: 0.0,
+        }
+    }
+
     fn uses(&self, t: u32) -> bool {
         self.vector.binary_search_by_key(&t, |e| e.0).is_ok_and(|i| self.vector[i].1 >= 1.0)
     }
@@ -77,42 +97,14 @@ fn sorted(v: Vector) -> Vec<(u32, f64)> {
 impl Index {
     pub fn new(catalog: &Catalog) -> Index {
         let mut entries = Vec::new();
+        let active = |ix: &usize| catalog.techniques()[*ix].lifecycle.is_active();
         for g in catalog.data().groups.iter().filter(|g| g.lifecycle.is_active()) {
-            let ixs: Vec<usize> = catalog
-                .group_techniques(&g.id)
-                .filter(|t| t.lifecycle.is_active())
-                .filter_map(|t| catalog.technique_ix(&t.id))
-                .collect();
-            let mut names = vec![normalize_name(&g.name)];
-            names.extend(g.aliases.iter().map(|a| normalize_name(a)));
-            entries.push(Entry {
-                label: format!("{} {}", g.id, g.name),
-                id: g.id.clone(),
-                name: g.name.clone(),
-                kind: CandidateKind::Group,
-                names,
-                vector: sorted(vector(catalog, ixs)),
-                norm: 0.0,
-            });
+            let ixs = catalog.group_techniques(&g.id).filter_map(|t| catalog.technique_ix(&t.id)).filter(active);
+            entries.push(Entry::new(catalog, &g.id, &g.name, &g.aliases, CandidateKind::Group, ixs));
         }
         for c in catalog.data().campaigns.iter().filter(|c| c.lifecycle.is_active()) {
-            let ixs: Vec<usize> = c
-                .techniques
-                .iter()
-                .filter_map(|t| catalog.technique_ix(t))
-                .filter(|&i| catalog.techniques()[i].lifecycle.is_active())
-                .collect();
-            let mut names = vec![normalize_name(&c.name)];
-            names.extend(c.aliases.iter().map(|a| normalize_name(a)));
-            entries.push(Entry {
-                label: format!("{} {}", c.id, c.name),
-                id: c.id.clone(),
-                name: c.name.clone(),
-                kind: CandidateKind::Campaign,
-                names,
-                vector: sorted(vector(catalog, ixs)),
-                norm: 0.0,
-            });
+            let ixs = c.techniques.iter().filter_map(|t| catalog.technique_ix(t)).filter(active);
+            entries.push(Entry::new(catalog, &c.id, &c.name, &c.aliases, CandidateKind::Campaign, ixs));
         }
         let n = entries.len() as f64;
         let mut df = vec![0.0f64; catalog.techniques().len()];

@@ -78,6 +78,19 @@ pub struct Link {
     pub url: String,
 }
 
+impl Default for Versions {
+    fn default() -> Self {
+        Versions { layer: "4.5".into(), navigator: "5.1.0".into(), attack: None }
+    }
+}
+
+impl Default for Layout {
+    /// Side layout with IDs and names, sub-techniques expanded where annotated.
+    fn default() -> Self {
+        Layout { layout: "side".into(), show_id: true, show_name: true, expanded_subtechniques: "annotated".into() }
+    }
+}
+
 fn nv(name: &str, value: impl Into<String>) -> NameValue {
     NameValue { name: name.to_owned(), value: value.into() }
 }
@@ -147,9 +160,8 @@ pub(crate) fn for_review(r: &Review) -> Layer {
     Layer {
         name: format!("Incident {}: {}", i.id, i.title),
         versions: Versions {
-            layer: "4.5".into(),
-            navigator: "5.1.0".into(),
             attack: r.basis.attack_version.as_deref().and_then(|v| v.split('.').next()).map(str::to_owned),
+            ..Versions::default()
         },
         domain: r.basis.attack_domain.clone(),
         description: format!(
@@ -157,12 +169,7 @@ pub(crate) fn for_review(r: &Review) -> Layer {
             i.id, i.source, i.revision, i.severity, i.classification
         ),
         sorting: 3,
-        layout: Layout {
-            layout: "side".into(),
-            show_id: true,
-            show_name: true,
-            expanded_subtechniques: "annotated".into(),
-        },
+        layout: Layout::default(),
         hide_disabled: false,
         techniques,
         legend_items: vec![
@@ -186,16 +193,11 @@ impl Layer {
     pub(crate) fn empty() -> Layer {
         Layer {
             name: String::new(),
-            versions: Versions { layer: "4.5".into(), navigator: "5.1.0".into(), attack: None },
+            versions: Versions::default(),
             domain: String::new(),
             description: String::new(),
             sorting: 3,
-            layout: Layout {
-                layout: "side".into(),
-                show_id: true,
-                show_name: true,
-                expanded_subtechniques: "annotated".into(),
-            },
+            layout: Layout::default(),
             hide_disabled: false,
             techniques: vec![],
             legend_items: vec![],
