@@ -11,5 +11,6 @@ pub mod controls;
 pub mod inventory;
 pub mod model;
 pub mod review;
+pub mod reviewer;
 pub mod source;
 pub mod store;

@@ -10,11 +10,15 @@
 //! - `pending`: same keys → nothing: resolutions not reviewed yet (the reviewer's queue).
 //! - `cursors`: `source` → [`Cursor`], how far each source has read.
 //! - `files`: `source\0sha256` → [`FileRecord`], files a directory source has handled.
+//! - `reviews`: resolution key → the review (JSON, `schemas/review.v1.json`).
+//! - `seen`: `source\0technique` → when a review of that source first saw the technique: the
+//!   organisation's history, from which reviews tell what is new to it.
 //!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
 
 mod incidents;
+mod reviews;
 
 pub use incidents::{
     Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
@@ -61,6 +65,8 @@ pub struct Store {
     pending: sled::Tree,
     cursors: sled::Tree,
     files: sled::Tree,
+    reviews: sled::Tree,
+    seen: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,6 +101,8 @@ impl Store {
             pending: db.open_tree("pending").map_err(io)?,
             cursors: db.open_tree("cursors").map_err(io)?,
             files: db.open_tree("files").map_err(io)?,
+            reviews: db.open_tree("reviews").map_err(io)?,
+            seen: db.open_tree("seen").map_err(io)?,
             path: path.to_owned(),
             db,
         };
@@ -106,7 +114,7 @@ impl Store {
         &self.path
     }
 
-    fn io(&self, source: sled::Error) -> StoreError {
+    pub(crate) fn io(&self, source: sled::Error) -> StoreError {
         StoreError::Io { path: self.path.clone(), source }
     }
 

@@ -1,0 +1,52 @@
+//! The review stage: takes queued resolutions from the store, reviews each against the source's
+//! history, and stores the review. The review itself is pure ([`crate::review`]); this is the
+//! I/O around it.
+
+use chrono::{DateTime, Utc};
+
+use crate::review::{Engine, Subject};
+use crate::store::{Result, Store};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReviewPass {
+    pub reviewed: usize,
+    /// Queued resolutions whose record could not be read (reported, left queued).
+    pub failed: Vec<String>,
+}
+
+/// Reviews up to `limit` queued resolutions, oldest key first, and flushes once at the end.
+pub fn review_pending(store: &Store, engine: &Engine, limit: usize, now: DateTime<Utc>) -> Result<ReviewPass> {
+    let mut pass = ReviewPass::default();
+    let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
+    for k in keys {
+        let resolution = match store.resolution(&k) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                pass.failed.push(format!("{}: queued without a resolution record", String::from_utf8_lossy(&k.0)));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                pass.failed.push(e.to_string());
+                continue;
+            }
+        };
+        // History is read per review: an earlier review in this pass may have taught something.
+        let history = store.history(&resolution.source)?;
+        let subject =
+            Subject { incident: &resolution.incident, source: &resolution.source, revision: resolution.revision };
+        let review = engine.review(&subject, &history);
+        if store.record_review(&k, &resolution.source, &review, now)? {
+            pass.reviewed += 1;
+            tracing::info!(
+                incident_id = %resolution.incident_id,
+                source = %resolution.source,
+                revision = resolution.revision,
+                follow_ups = review.follow_ups.len(),
+                "review stored"
+            );
+        }
+    }
+    store.flush()?;
+    Ok(pass)
+}

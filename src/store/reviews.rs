@@ -1,0 +1,64 @@
+//! Reviews out of the queue: each review is stored, its resolution leaves the queue, and the
+//! techniques it saw join the source's history — in one transaction, so a crash at any point
+//! leaves the resolution either queued (reviewed again on restart, with the same result: the
+//! review is a pure function) or reviewed, never half of each.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{ResolutionKey, Result, Store, key};
+use crate::review::{History, Review};
+
+impl Store {
+    /// What this source's earlier reviews saw: each organisation (source) has its own history.
+    pub fn history(&self, source: &str) -> Result<History> {
+        let prefix = key(&[source.as_bytes(), b""]);
+        let mut techniques_seen = HashSet::new();
+        for item in self.seen.scan_prefix(&prefix).keys() {
+            let k = item.map_err(|e| self.io(e))?;
+            techniques_seen.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        let reviews = self.reviews.scan_prefix(&prefix).count();
+        Ok(History { techniques_seen, reviews })
+    }
+
+    /// Stores the review of a queued resolution. Returns `false` (and changes nothing) when the
+    /// resolution is no longer queued: another worker, or an earlier run, already recorded it.
+    pub fn record_review(&self, k: &ResolutionKey, source: &str, review: &Review, now: DateTime<Utc>) -> Result<bool> {
+        let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let at = now.to_rfc3339();
+        let techniques: Vec<&str> =
+            review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
+        let result = (&self.pending, &self.reviews, &self.seen).transaction(|(pending, reviews, seen)| {
+            if pending.remove(k.0.as_slice())?.is_none() {
+                return Ok(false);
+            }
+            reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+            for t in &techniques {
+                let sk = key(&[source.as_bytes(), t.as_bytes()]);
+                if seen.get(&sk)?.is_none() {
+                    seen.insert(sk, at.as_bytes())?;
+                }
+            }
+            Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.io(e),
+        })
+    }
+
+    pub fn review(&self, k: &ResolutionKey) -> Result<Option<Review>> {
+        match self.reviews.get(&k.0).map_err(|e| self.io(e))? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("reviews", &k.0, e)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn review_count(&self) -> usize {
+        self.reviews.len()
+    }
+}

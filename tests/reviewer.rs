@@ -1,0 +1,59 @@
+//! The review stage over a real store: the sample incidents come in through the directory
+//! source, are reviewed once each, and build the organisation's history as they go.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hindsight::attack::store as catalog_store;
+use hindsight::clock::{Clock, ManualClock};
+use hindsight::review::{Engine, KnowledgeGap, Settings};
+use hindsight::reviewer::review_pending;
+use hindsight::source::Source;
+use hindsight::source::directory::{DirectoryConfig, DirectorySource};
+use hindsight::store::{ResolutionKey, Store};
+
+fn first_seen(r: &hindsight::review::Review) -> Vec<String> {
+    r.knowledge_gaps
+        .iter()
+        .filter_map(|g| match g {
+            KnowledgeGap::FirstSeen { technique, .. } => Some(technique.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
+    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "examples".into(),
+        path: examples,
+        max_file_bytes: 1 << 20,
+    }));
+    assert_eq!(source.poll(&store, &clock).await.unwrap().resolutions, 6);
+
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let pass = review_pending(&store, &engine, 100, clock.now()).unwrap();
+    assert_eq!((pass.reviewed, pass.failed.len()), (6, 0));
+    assert_eq!((store.pending_count(), store.review_count()), (0, 6));
+    // Nothing is reviewed twice.
+    assert_eq!(review_pending(&store, &engine, 100, clock.now()).unwrap().reviewed, 0);
+
+    // Reviews run in key order (incident 1042 first). By incident 1130, T1003.001 had been met
+    // in incident 1077; the other five techniques of 1130 are new to the organisation.
+    let r = store.review(&ResolutionKey::new("examples", "1130", 1)).unwrap().unwrap();
+    let mut new = first_seen(&r);
+    new.sort();
+    assert_eq!(new, ["T1059.001", "T1064", "T1204.002", "T1566.001", "T1647"]);
+    let first = store.review(&ResolutionKey::new("examples", "1042", 1)).unwrap().unwrap();
+    assert_eq!(first_seen(&first).len(), 7, "the first review meets everything for the first time");
+    let history = store.history("examples").unwrap();
+    assert_eq!(history.reviews, 6);
+    assert!(history.techniques_seen.contains("T1486"));
+    // Another source (another tenant) has a history of its own.
+    assert!(store.history("other-tenant").unwrap().techniques_seen.is_empty());
+    // Recording a review that is no longer queued changes nothing.
+    assert!(!store.record_review(&ResolutionKey::new("examples", "1042", 1), "examples", &first, clock.now()).unwrap());
+}
