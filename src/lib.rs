@@ -10,6 +10,7 @@ pub mod clock;
 pub mod controls;
 pub mod inventory;
 pub mod model;
+pub mod notify;
 pub mod review;
 pub mod reviewer;
 pub mod source;

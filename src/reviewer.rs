@@ -14,8 +14,15 @@ pub struct ReviewPass {
     pub failed: Vec<String>,
 }
 
-/// Reviews up to `limit` queued resolutions, oldest key first, and flushes once at the end.
-pub fn review_pending(store: &Store, engine: &Engine, limit: usize, now: DateTime<Utc>) -> Result<ReviewPass> {
+/// Reviews up to `limit` queued resolutions, oldest key first, enqueues a notification of each
+/// review for every destination, and flushes once at the end.
+pub fn review_pending(
+    store: &Store,
+    engine: &Engine,
+    destinations: &[String],
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<ReviewPass> {
     let mut pass = ReviewPass::default();
     let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
     for k in keys {
@@ -36,7 +43,8 @@ pub fn review_pending(store: &Store, engine: &Engine, limit: usize, now: DateTim
         let subject =
             Subject { incident: &resolution.incident, source: &resolution.source, revision: resolution.revision };
         let review = engine.review(&subject, &history);
-        if store.record_review(&k, &resolution.source, &review, now)? {
+        let outbox = crate::notify::entries_for(&k, &review, destinations, now);
+        if store.record_review(&k, &resolution.source, &review, &outbox, now)? {
             pass.reviewed += 1;
             tracing::info!(
                 incident_id = %resolution.incident_id,

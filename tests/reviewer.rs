@@ -35,11 +35,11 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
 
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
-    let pass = review_pending(&store, &engine, 100, clock.now()).unwrap();
+    let pass = review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
     assert_eq!((pass.reviewed, pass.failed.len()), (6, 0));
     assert_eq!((store.pending_count(), store.review_count()), (0, 6));
     // Nothing is reviewed twice.
-    assert_eq!(review_pending(&store, &engine, 100, clock.now()).unwrap().reviewed, 0);
+    assert_eq!(review_pending(&store, &engine, &[], 100, clock.now()).unwrap().reviewed, 0);
 
     // Reviews run in key order (incident 1042 first). By incident 1130, T1003.001 had been met
     // in incident 1077; the other five techniques of 1130 are new to the organisation.
@@ -55,5 +55,7 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     // Another source (another tenant) has a history of its own.
     assert!(store.history("other-tenant").unwrap().techniques_seen.is_empty());
     // Recording a review that is no longer queued changes nothing.
-    assert!(!store.record_review(&ResolutionKey::new("examples", "1042", 1), "examples", &first, clock.now()).unwrap());
+    assert!(
+        !store.record_review(&ResolutionKey::new("examples", "1042", 1), "examples", &first, &[], clock.now()).unwrap()
+    );
 }

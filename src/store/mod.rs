@@ -13,11 +13,14 @@
 //! - `reviews`: resolution key → the review (JSON, `schemas/review.v1.json`).
 //! - `seen`: `source\0technique` → when a review of that source first saw the technique: the
 //!   organisation's history, from which reviews tell what is new to it.
+//! - `outbox`: idempotency key → [`crate::notify::OutboxEntry`]: notifications to deliver,
+//!   delivered or dead-lettered; written with their review in one transaction.
 //!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
 
 mod incidents;
+mod outbox;
 mod reviews;
 
 pub use incidents::{
@@ -67,6 +70,7 @@ pub struct Store {
     files: sled::Tree,
     reviews: sled::Tree,
     seen: sled::Tree,
+    outbox: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,6 +107,7 @@ impl Store {
             files: db.open_tree("files").map_err(io)?,
             reviews: db.open_tree("reviews").map_err(io)?,
             seen: db.open_tree("seen").map_err(io)?,
+            outbox: db.open_tree("outbox").map_err(io)?,
             path: path.to_owned(),
             db,
         };

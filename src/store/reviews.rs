@@ -10,6 +10,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{ResolutionKey, Result, Store, key};
+use crate::notify::OutboxEntry;
 use crate::review::{History, Review};
 
 impl Store {
@@ -27,24 +28,45 @@ impl Store {
 
     /// Stores the review of a queued resolution. Returns `false` (and changes nothing) when the
     /// resolution is no longer queued: another worker, or an earlier run, already recorded it.
-    pub fn record_review(&self, k: &ResolutionKey, source: &str, review: &Review, now: DateTime<Utc>) -> Result<bool> {
+    /// The review's notifications (`outbox`) are enqueued in the same transaction.
+    pub fn record_review(
+        &self,
+        k: &ResolutionKey,
+        source: &str,
+        review: &Review,
+        outbox: &[OutboxEntry],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let entries: Vec<(String, Vec<u8>)> = outbox
+            .iter()
+            .map(|e| serde_json::to_vec(e).map(|b| (e.id.clone(), b)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.corrupt("outbox", &k.0, e))?;
         let at = now.to_rfc3339();
         let techniques: Vec<&str> =
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
-        let result = (&self.pending, &self.reviews, &self.seen).transaction(|(pending, reviews, seen)| {
-            if pending.remove(k.0.as_slice())?.is_none() {
-                return Ok(false);
-            }
-            reviews.insert(k.0.as_slice(), bytes.as_slice())?;
-            for t in &techniques {
-                let sk = key(&[source.as_bytes(), t.as_bytes()]);
-                if seen.get(&sk)?.is_none() {
-                    seen.insert(sk, at.as_bytes())?;
+        let result =
+            (&self.pending, &self.reviews, &self.seen, &self.outbox).transaction(|(pending, reviews, seen, out)| {
+                if pending.remove(k.0.as_slice())?.is_none() {
+                    return Ok(false);
                 }
-            }
-            Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
-        });
+                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                for (id, entry) in &entries {
+                    // An entry already there (a review recorded, then its resolution re-queued by
+                    // hand) keeps its delivery state.
+                    if out.get(id.as_bytes())?.is_none() {
+                        out.insert(id.as_bytes(), entry.as_slice())?;
+                    }
+                }
+                for t in &techniques {
+                    let sk = key(&[source.as_bytes(), t.as_bytes()]);
+                    if seen.get(&sk)?.is_none() {
+                        seen.insert(sk, at.as_bytes())?;
+                    }
+                }
+                Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),

@@ -1,0 +1,181 @@
+//! The generic webhook: a POST of the event as JSON, signed per Standard Webhooks
+//! (`webhook-id`, `webhook-timestamp`, `webhook-signature`: HMAC-SHA256 over
+//! `id.timestamp.body` with a `whsec_` key), so receivers can check it with any Standard Webhooks
+//! library. Redirects are never followed, and the URL — a Power Automate URL carries its `sig` —
+//! never appears in a log line or an error.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use super::{DeliveryError, OutboxEntry};
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The full URL, a secret when it carries a `sig` (Power Automate, Logic Apps, Teams Workflows).
+    pub url: SecretString,
+    /// Standard Webhooks signing key, `whsec_` + base64; unsigned without it.
+    #[serde(default)]
+    pub signing_secret: Option<SecretString>,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Allows plain `http://` to a loopback address (local receivers, tests). Anything else must
+    /// be `https://`.
+    #[serde(default)]
+    pub insecure_loopback: bool,
+}
+
+pub struct WebhookSink {
+    url: SecretString,
+    key: Option<Vec<u8>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink").field("url", &"[redacted]").finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// Validates the settings (errors name the setting, never its secret value) and builds the sink.
+    pub fn new(cfg: &WebhookConfig) -> Result<WebhookSink, String> {
+        let url = url::Url::parse(cfg.url.expose_secret()).map_err(|e| format!("url: not a valid URL ({e})"))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback && cfg.insecure_loopback => {}
+            "http" if loopback => return Err("url: plain http needs insecure_loopback = true".into()),
+            _ => return Err("url: must be https://".into()),
+        }
+        let key = match &cfg.signing_secret {
+            Some(s) => {
+                let b64 = s.expose_secret().strip_prefix("whsec_").unwrap_or(s.expose_secret());
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| "signing_secret: expected whsec_ followed by base64".to_owned())?;
+                Some(key)
+            }
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(WebhookSink { url: cfg.url.clone(), key, http })
+    }
+
+    /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+    pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(&entry.body)
+            .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
+        let timestamp = now.timestamp();
+        let mut req = self
+            .http
+            .post(self.url.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &entry.id)
+            .header("webhook-timestamp", timestamp.to_string());
+        if let Some(key) = &self.key {
+            req = req.header("webhook-signature", Self::signature(key, &entry.id, timestamp, &body));
+        }
+        let resp = req.body(body).send().await.map_err(|e| DeliveryError::Retry {
+            after: None,
+            // without_url: the URL may carry the SAS signature.
+            reason: format!("{}", e.without_url()),
+        })?;
+        classify(resp.status(), resp.headers())
+    }
+}
+
+#[cold]
+fn unreachable_hmac() -> Hmac<Sha256> {
+    // Hmac::new_from_slice only fails for fixed-key-size MACs; SHA-256 HMAC takes any key.
+    panic!("HMAC-SHA256 rejected a key")
+}
+
+/// Any 2xx is delivered; 408, 429 and 5xx are tried again (honouring `Retry-After`); 410 means
+/// "stop"; a redirect and other 4xx are permanent: the receiver or the configuration must change.
+fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    match status.as_u16() {
+        408 | 429 | 500..=599 => Err(DeliveryError::Retry { after, reason: format!("HTTP {status}") }),
+        410 => Err(DeliveryError::Permanent { reason: "HTTP 410 Gone: the receiver wants no more deliveries".into() }),
+        300..=399 => Err(DeliveryError::Permanent { reason: format!("HTTP {status}: redirects are not followed") }),
+        _ => Err(DeliveryError::Permanent { reason: format!("HTTP {status}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_sorted_into_retry_and_permanent() {
+        let h = reqwest::header::HeaderMap::new();
+        assert!(classify(StatusCode::ACCEPTED, &h).is_ok());
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), &h), Err(DeliveryError::Retry { .. })), "{s}");
+        }
+        for s in [301, 400, 401, 403, 404, 410, 413] {
+            assert!(
+                matches!(classify(StatusCode::from_u16(s).unwrap(), &h), Err(DeliveryError::Permanent { .. })),
+                "{s}"
+            );
+        }
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "2.5".parse().unwrap());
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &h),
+            Err(DeliveryError::Retry {
+                after: Some(Duration::from_millis(2500)),
+                reason: "HTTP 429 Too Many Requests".into()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_unsafe_destinations() {
+        let cfg = |url: &str, loopback: bool| WebhookConfig {
+            url: url.to_owned().into(),
+            signing_secret: None,
+            timeout: Duration::from_secs(1),
+            insecure_loopback: loopback,
+        };
+        assert!(WebhookSink::new(&cfg("https://prod-01.westeurope.logic.azure.com/x?sig=abc", false)).is_ok());
+        assert_eq!(WebhookSink::new(&cfg("http://example.com/hook", true)).unwrap_err(), "url: must be https://");
+        assert!(WebhookSink::new(&cfg("http://127.0.0.1:9/hook", false)).unwrap_err().contains("insecure_loopback"));
+        assert!(WebhookSink::new(&cfg("http://127.0.0.1:9/hook", true)).is_ok());
+        let e = WebhookSink::new(&cfg("not a url?sig=SECRETVALUE", false)).unwrap_err();
+        assert!(!e.contains("SECRETVALUE"), "{e}");
+    }
+}

@@ -1,0 +1,212 @@
+//! Reviews to a webhook receiver on 127.0.0.1 through the durable outbox: signatures checked by
+//! the standardwebhooks crate (not our signing code), retries, Retry-After, dead letters, and
+//! nothing lost across a store reopen.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use hindsight::attack::store as catalog_store;
+use hindsight::clock::ManualClock;
+use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
+use hindsight::notify::{Destination, EntryState, RetryPolicy, Sink, deliver_due};
+use hindsight::review::{Engine, Settings};
+use hindsight::reviewer::review_pending;
+use hindsight::source::Source;
+use hindsight::source::directory::{DirectoryConfig, DirectorySource};
+use hindsight::store::Store;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Clone)]
+enum Answer {
+    Status(u16),
+    RetryAfter(u16, &'static str),
+    Hang(Duration),
+}
+
+#[derive(Default)]
+struct Receiver {
+    answers: VecDeque<Answer>,
+    received: Vec<(HeaderMap, Bytes)>,
+}
+
+type Shared = Arc<Mutex<Receiver>>;
+
+async fn hook(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = {
+        let mut s = state.lock().unwrap();
+        s.received.push((headers, body));
+        s.answers.pop_front().unwrap_or(Answer::Status(202))
+    };
+    match answer {
+        Answer::Status(n) => StatusCode::from_u16(n).unwrap().into_response(),
+        Answer::RetryAfter(n, after) => (StatusCode::from_u16(n).unwrap(), [("retry-after", after)]).into_response(),
+        Answer::Hang(d) => {
+            tokio::time::sleep(d).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn receiver() -> (Shared, String) {
+    let state: Shared = Arc::default();
+    let app = Router::new().route("/hook", post(hook)).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (state, url)
+}
+
+fn destination(url: &str, timeout: Duration) -> Destination {
+    let cfg = WebhookConfig {
+        url: url.to_owned().into(),
+        signing_secret: Some(SECRET.to_owned().into()),
+        timeout,
+        insecure_loopback: true,
+    };
+    Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }
+}
+
+/// Six sample incidents ingested and reviewed, each review with one outbox entry for "soc-hook".
+async fn reviewed(store: &Store, now: DateTime<Utc>) {
+    let clock = ManualClock::new(now);
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
+    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "examples".into(),
+        path: examples,
+        max_file_bytes: 1 << 20,
+    }));
+    source.poll(store, &clock).await.unwrap();
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    assert_eq!(review_pending(store, &engine, &["soc-hook".into()], 100, now).unwrap().reviewed, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_review_arrives_signed_with_a_stable_id() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = Utc::now();
+    reviewed(&store, now).await;
+    assert_eq!(store.outbox_entries().unwrap().len(), 6);
+
+    state.lock().unwrap().answers.extend([Answer::RetryAfter(503, "120"), Answer::Status(500)]);
+    let dest = [destination(&url, Duration::from_secs(5))];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 16, now).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (4, 2, 0));
+    // Not due yet: nothing is sent again before the delay (Retry-After: 120 s at least).
+    assert_eq!(deliver_due(&store, &dest, &RetryPolicy::default(), 16, now).await.unwrap(), Default::default());
+    let later = now + chrono::Duration::seconds(200);
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 16, later).await.unwrap();
+    assert_eq!(pass.delivered, 2);
+
+    let received = state.lock().unwrap().received.clone();
+    assert_eq!(received.len(), 8);
+    let verifier = standardwebhooks::Webhook::new(SECRET).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../schemas/webhook-event.v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut ids = std::collections::BTreeMap::<String, usize>::new();
+    for (headers, body) in &received {
+        verifier.verify(body, headers).expect("a valid Standard Webhooks signature");
+        let id = headers["webhook-id"].to_str().unwrap().to_owned();
+        let event: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(event["id"], id.as_str(), "the body's id is the webhook-id");
+        assert_eq!(event["event"], "review.created");
+        assert_eq!(event["schema_version"], 1);
+        *ids.entry(id).or_default() += 1;
+    }
+    // Six reviews; the two retried ones arrived twice with the same id.
+    assert_eq!(ids.len(), 6);
+    assert_eq!(ids.values().filter(|&&n| n == 2).count(), 2);
+    assert!(store.outbox_entries().unwrap().iter().all(|e| matches!(e.state, EntryState::Delivered { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failures_and_spent_budgets_are_dead_lettered() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = Utc::now();
+    reviewed(&store, now).await;
+    state.lock().unwrap().answers.extend([
+        Answer::Status(400),
+        Answer::Status(410),
+        Answer::Status(301),
+        Answer::Hang(Duration::from_secs(3)),
+        Answer::Status(503),
+        Answer::Status(202),
+    ]);
+    let dest = [destination(&url, Duration::from_millis(300))];
+    let short = RetryPolicy { schedule: vec![Duration::from_secs(1)], budget: Duration::from_secs(3600) };
+    let pass = deliver_due(&store, &dest, &short, 1, now).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (1, 2, 3));
+    let reasons: Vec<String> = store
+        .outbox_entries()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.state {
+            EntryState::Dead { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r == "HTTP 400 Bad Request"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("HTTP 410 Gone")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("redirects are not followed")), "{reasons:?}");
+
+    // The schedule has one retry: the two entries that failed again are dead-lettered, saying why.
+    state.lock().unwrap().answers.extend([Answer::Status(500), Answer::Status(502)]);
+    let pass = deliver_due(&store, &dest, &short, 4, now + chrono::Duration::seconds(10)).await.unwrap();
+    assert_eq!((pass.delivered, pass.dead), (0, 2));
+    let entries = store.outbox_entries().unwrap();
+    let dead = entries.iter().filter(|e| matches!(e.state, EntryState::Dead { .. })).count();
+    let delivered = entries.iter().filter(|e| matches!(e.state, EntryState::Delivered { .. })).count();
+    assert_eq!((dead, delivered), (5, 1), "created = delivered + pending + dead");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.last_error.as_deref().is_some_and(|r| r.starts_with("retry budget spent after 2 attempts")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_deliveries_survive_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        reviewed(&store, now).await;
+        // The receiver is down: nothing is delivered.
+        state.lock().unwrap().answers.extend(std::iter::repeat_n(Answer::Status(503), 6));
+        let dest = [destination(&url, Duration::from_secs(5))];
+        assert_eq!(deliver_due(&store, &dest, &RetryPolicy::default(), 16, now).await.unwrap().retried, 6);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let later = now + chrono::Duration::minutes(1);
+    // A destination that is no longer configured leaves its entries pending, and says so.
+    let other = [Destination { name: "elsewhere".into(), ..destination(&url, Duration::from_secs(1)) }];
+    assert_eq!(deliver_due(&store, &other, &RetryPolicy::default(), 1, later).await.unwrap().orphaned, 6);
+    let dest = [destination(&url, Duration::from_secs(5))];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 16, later).await.unwrap();
+    assert_eq!(pass.delivered, 6);
+    // The reviews are not made (or enqueued) again after the restart.
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    assert_eq!(review_pending(&store, &engine, &["soc-hook".into()], 100, now).unwrap().reviewed, 0);
+    assert_eq!(store.outbox_entries().unwrap().len(), 6);
+}
