@@ -141,3 +141,42 @@ impl GraphConfig {
         self.graph_url.as_ref().map_or(self.cloud.hosts().1.to_owned(), |u| u.as_str().trim_end_matches('/').to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: serde_json::Value) -> GraphConfig {
+        let mut v = serde_json::json!({"name": "contoso", "tenant_id": "t", "client_id": "c", "client_secret": "s"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn clouds_and_overrides_give_the_hosts() {
+        let c = cfg(serde_json::json!({}));
+        assert_eq!((c.login_base(), c.graph_base()), ("https://login.microsoftonline.com".into(), "https://graph.microsoft.com".into()));
+        let c = cfg(serde_json::json!({"cloud": "us-gov-dod"}));
+        assert_eq!(c.graph_base(), "https://dod-graph.microsoft.us");
+        assert_eq!(c.login_base(), "https://login.microsoftonline.us");
+        let c = cfg(serde_json::json!({"graph_url": "http://127.0.0.1:8080/", "overlap": "2m", "backfill": "7d"}));
+        assert_eq!(c.graph_base(), "http://127.0.0.1:8080");
+        assert_eq!((c.overlap.as_secs(), c.backfill.as_secs()), (120, 7 * 86_400));
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let china = cfg(serde_json::json!({"cloud": "china"})).validate().unwrap_err();
+        assert!(china.starts_with("cloud: the Microsoft Graph security incidents API is not available"), "{china}");
+        assert!(cfg(serde_json::json!({"page_size": 0})).validate().unwrap_err().starts_with("page_size:"));
+        assert!(cfg(serde_json::json!({"tenant_id": "https://x/y"})).validate().unwrap_err().starts_with("tenant_id:"));
+        assert!(cfg(serde_json::json!({"graph_url": "ftp://x"})).validate().unwrap_err().starts_with("graph_url:"));
+        let unknown = serde_json::from_value::<GraphConfig>(serde_json::json!({"name": "n", "tenant_id": "t", "client_id": "c", "client_secret": "s", "pagesize": 5}));
+        assert!(unknown.unwrap_err().to_string().contains("unknown field `pagesize`"));
+        // The secret never shows in Debug output.
+        let c = cfg(serde_json::json!({"client_secret": "hunter2-very-secret"}));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
