@@ -19,7 +19,7 @@ pub struct ReviewPass {
 pub fn review_pending(
     store: &Store,
     engine: &Engine,
-    destinations: &[String],
+    subscriptions: &[crate::notify::Subscription],
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<ReviewPass> {
@@ -43,7 +43,7 @@ pub fn review_pending(
         let subject =
             Subject { incident: &resolution.incident, source: &resolution.source, revision: resolution.revision };
         let review = engine.review(&subject, &history);
-        let outbox = crate::notify::entries_for(&k, &review, destinations, now);
+        let outbox = crate::notify::entries_for(&k, &review, subscriptions, now);
         if store.record_review(&k, &resolution.source, &review, &outbox, now)? {
             pass.reviewed += 1;
             tracing::info!(

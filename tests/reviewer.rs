@@ -59,3 +59,36 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
         !store.record_review(&ResolutionKey::new("examples", "1042", 1), "examples", &first, &[], clock.now()).unwrap()
     );
 }
+
+#[tokio::test]
+async fn routes_decide_which_reviews_go_where() {
+    use hindsight::notify::{Route, Subscription};
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
+    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "examples".into(),
+        path: examples,
+        max_file_bytes: 1 << 20,
+    }));
+    source.poll(&store, &clock).await.unwrap();
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let high_tp =
+        Route { min_severity: Some("high".into()), classifications: vec!["truePositive".into()], ..Route::default() };
+    let ransomware = Route { tags: vec!["ransomware".into()], ..Route::default() };
+    assert!(Route { min_severity: Some("urgent".into()), ..Route::default() }.validate().is_err());
+    let subs = [
+        Subscription { destination: "soc-lead".into(), route: high_tp },
+        Subscription { destination: "ir-team".into(), route: ransomware },
+        Subscription::everything("archive"),
+    ];
+    review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
+    let count = |d: &str| store.outbox_entries().unwrap().iter().filter(|e| e.destination == d).count();
+    // High true positives among the samples: phishing 1042, ransomware 1077, BEC 1103, kiosk 1145.
+    assert_eq!(count("soc-lead"), 4);
+    // Tagged "Ransomware" (case does not matter): 1077 only.
+    assert_eq!(count("ir-team"), 1);
+    assert_eq!(count("archive"), 6);
+}

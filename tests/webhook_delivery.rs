@@ -88,7 +88,12 @@ async fn reviewed(store: &Store, now: DateTime<Utc>) {
     source.poll(store, &clock).await.unwrap();
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
-    assert_eq!(review_pending(store, &engine, &["soc-hook".into()], 100, now).unwrap().reviewed, 6);
+    assert_eq!(
+        review_pending(store, &engine, &[hindsight::notify::Subscription::everything("soc-hook")], 100, now)
+            .unwrap()
+            .reviewed,
+        6
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,6 +212,11 @@ async fn pending_deliveries_survive_a_restart() {
     // The reviews are not made (or enqueued) again after the restart.
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
-    assert_eq!(review_pending(&store, &engine, &["soc-hook".into()], 100, now).unwrap().reviewed, 0);
+    assert_eq!(
+        review_pending(&store, &engine, &[hindsight::notify::Subscription::everything("soc-hook")], 100, now)
+            .unwrap()
+            .reviewed,
+        0
+    );
     assert_eq!(store.outbox_entries().unwrap().len(), 6);
 }

@@ -8,7 +8,10 @@
 //!
 //! One module per sink, each with its own typed config; [`Sink`] names them.
 
+pub mod route;
 pub mod webhook;
+
+pub use route::{Route, Subscription};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,17 +87,19 @@ pub fn entry_id(resolution: &ResolutionKey, destination: &str) -> String {
     format!("hs_{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// The outbox entries of a new review, one per destination.
+/// The outbox entries of a new review: one per destination whose route accepts it.
 pub fn entries_for(
     resolution: &ResolutionKey,
     review: &Review,
-    destinations: &[String],
+    subscriptions: &[Subscription],
     now: DateTime<Utc>,
 ) -> Vec<OutboxEntry> {
     let event = if review.incident.revision > 1 { "review.revised" } else { "review.created" };
-    destinations
+    subscriptions
         .iter()
-        .map(|d| {
+        .filter(|s| s.route.accepts(event, review))
+        .map(|s| {
+            let d = &s.destination;
             let id = entry_id(resolution, d);
             let body = serde_json::json!({
                 "schema_version": EVENT_SCHEMA_VERSION,

@@ -157,7 +157,10 @@ mod tests {
     #[test]
     fn clouds_and_overrides_give_the_hosts() {
         let c = cfg(serde_json::json!({}));
-        assert_eq!((c.login_base(), c.graph_base()), ("https://login.microsoftonline.com".into(), "https://graph.microsoft.com".into()));
+        assert_eq!(
+            (c.login_base(), c.graph_base()),
+            ("https://login.microsoftonline.com".into(), "https://graph.microsoft.com".into())
+        );
         let c = cfg(serde_json::json!({"cloud": "us-gov-dod"}));
         assert_eq!(c.graph_base(), "https://dod-graph.microsoft.us");
         assert_eq!(c.login_base(), "https://login.microsoftonline.us");
@@ -173,7 +176,9 @@ mod tests {
         assert!(cfg(serde_json::json!({"page_size": 0})).validate().unwrap_err().starts_with("page_size:"));
         assert!(cfg(serde_json::json!({"tenant_id": "https://x/y"})).validate().unwrap_err().starts_with("tenant_id:"));
         assert!(cfg(serde_json::json!({"graph_url": "ftp://x"})).validate().unwrap_err().starts_with("graph_url:"));
-        let unknown = serde_json::from_value::<GraphConfig>(serde_json::json!({"name": "n", "tenant_id": "t", "client_id": "c", "client_secret": "s", "pagesize": 5}));
+        let unknown = serde_json::from_value::<GraphConfig>(
+            serde_json::json!({"name": "n", "tenant_id": "t", "client_id": "c", "client_secret": "s", "pagesize": 5}),
+        );
         assert!(unknown.unwrap_err().to_string().contains("unknown field `pagesize`"));
         // The secret never shows in Debug output.
         let c = cfg(serde_json::json!({"client_secret": "hunter2-very-secret"}));

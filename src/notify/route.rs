@@ -1,0 +1,78 @@
+//! Routing: which events and which incidents a destination receives. Every condition that is
+//! set must hold; an empty route takes everything.
+
+use serde::Deserialize;
+
+use crate::model::Severity;
+use crate::review::Review;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Events to send (`review.created`, `review.revised`); empty = all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Lowest severity sent (`informational`, `low`, `medium`, `high`).
+    #[serde(default)]
+    pub min_severity: Option<String>,
+    /// Graph classifications sent (e.g. `truePositive`); empty = all.
+    #[serde(default)]
+    pub classifications: Vec<String>,
+    #[serde(default)]
+    pub determinations: Vec<String>,
+    /// Source (tenant) names sent; empty = all.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Incidents carrying at least one of these tags; empty = all.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A destination and the route to it, as the review stage needs them.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub destination: String,
+    pub route: Route,
+}
+
+impl Subscription {
+    pub fn everything(destination: &str) -> Subscription {
+        Subscription { destination: destination.to_owned(), route: Route::default() }
+    }
+}
+
+fn any_eq(list: &[String], value: &str) -> bool {
+    list.is_empty() || list.iter().any(|x| x.eq_ignore_ascii_case(value))
+}
+
+impl Route {
+    /// Checks the route's settings; errors name the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(s) = &self.min_severity
+            && Severity::parse(s).rank() == 0
+        {
+            return Err(format!("min_severity: {s:?} is not informational, low, medium or high"));
+        }
+        for e in &self.events {
+            if !matches!(e.as_str(), "review.created" | "review.revised") {
+                return Err(format!("events: {e:?} is not review.created or review.revised"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn accepts(&self, event: &str, review: &Review) -> bool {
+        let i = &review.incident;
+        let severe_enough = self
+            .min_severity
+            .as_deref()
+            .is_none_or(|m| Severity::parse(&i.severity).rank() >= Severity::parse(m).rank());
+        let tagged = self.tags.is_empty() || i.tags.iter().any(|t| any_eq(&self.tags, t));
+        any_eq(&self.events, event)
+            && severe_enough
+            && any_eq(&self.classifications, &i.classification)
+            && any_eq(&self.determinations, &i.determination)
+            && any_eq(&self.sources, &i.source)
+            && tagged
+    }
+}
