@@ -72,6 +72,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         signing_secret: Some(SECRET.to_owned().into()),
         timeout,
         insecure_loopback: true,
+        format: hindsight::notify::webhook::Format::Generic,
     };
     Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }
 }

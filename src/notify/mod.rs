@@ -8,6 +8,7 @@
 //!
 //! One module per sink, each with its own typed config; [`Sink`] names them.
 
+pub mod presets;
 pub mod route;
 pub mod webhook;
 

@@ -34,11 +34,26 @@ pub struct WebhookConfig {
     /// be `https://`.
     #[serde(default)]
     pub insecure_loopback: bool,
+    /// The body: the generic event (`schemas/webhook-event.v1.json`), or a preset for Power
+    /// Automate / Logic Apps, Teams (Workflows) or Slack.
+    #[serde(default)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    #[default]
+    Generic,
+    PowerAutomate,
+    Teams,
+    Slack,
 }
 
 pub struct WebhookSink {
     url: SecretString,
     key: Option<Vec<u8>>,
+    format: Format,
     http: reqwest::Client,
 }
 
@@ -75,7 +90,7 @@ impl WebhookSink {
             .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(WebhookSink { url: cfg.url.clone(), key, http })
+        Ok(WebhookSink { url: cfg.url.clone(), key, format: cfg.format, http })
     }
 
     /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
@@ -88,8 +103,13 @@ impl WebhookSink {
     }
 
     pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(&entry.body)
-            .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
+        let body = match self.format {
+            Format::Generic => serde_json::to_vec(&entry.body),
+            Format::PowerAutomate => serde_json::to_vec(&super::presets::power_automate(&entry.body)),
+            Format::Teams => serde_json::to_vec(&super::presets::teams(&entry.body)),
+            Format::Slack => serde_json::to_vec(&super::presets::slack(&entry.body)),
+        }
+        .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
         let timestamp = now.timestamp();
         let mut req = self
             .http
@@ -170,6 +190,7 @@ mod tests {
             signing_secret: None,
             timeout: Duration::from_secs(1),
             insecure_loopback: loopback,
+            format: Format::Generic,
         };
         assert!(WebhookSink::new(&cfg("https://prod-01.westeurope.logic.azure.com/x?sig=abc", false)).is_ok());
         assert_eq!(WebhookSink::new(&cfg("http://example.com/hook", true)).unwrap_err(), "url: must be https://");

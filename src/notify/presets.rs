@@ -1,0 +1,145 @@
+//! Bodies for the receivers people already use, built from the generic event at delivery time:
+//! a compact payload for Power Automate / Logic Apps flow conditions, a Teams Adaptive Card (the
+//! Workflows webhook), and a Slack Block Kit message. Each summarises and links; none carries
+//! the whole review (Teams refuses posts over about 28 KB).
+
+use serde_json::{Value, json};
+
+/// Largest Teams post we send; Teams refuses about 28 KB, and leaves room for its envelope.
+pub const TEAMS_MAX_BYTES: usize = 24 * 1024;
+
+fn s(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_default()
+}
+
+fn top_techniques(review: &Value, n: usize) -> Vec<String> {
+    review["techniques"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["name"].is_string())
+        .take(n)
+        .map(|t| format!("{} {}", s(&t["id"]), s(&t["name"])))
+        .collect()
+}
+
+fn follow_up_titles(review: &Value, n: usize) -> Vec<String> {
+    review["follow_ups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(n)
+        .map(|f| format!("[{}] {}", s(&f["priority"]), s(&f["title"])))
+        .collect()
+}
+
+/// Flat fields a flow's conditions can test without parsing the whole review.
+pub fn power_automate(event: &Value) -> Value {
+    let r = &event["review"];
+    let i = &r["incident"];
+    json!({
+        "schema_version": event["schema_version"],
+        "event": event["event"],
+        "id": event["id"],
+        "occurred_at": event["occurred_at"],
+        "source": event["source"],
+        "incident_id": i["id"],
+        "title": i["title"],
+        "severity": i["severity"],
+        "classification": i["classification"],
+        "determination": i["determination"],
+        "owner": i["owner"],
+        "incident_url": i["url"],
+        "revision": i["revision"],
+        "time_to_detect_s": r["metrics"]["time_to_detect_s"],
+        "time_to_resolve_s": r["metrics"]["time_to_resolve_s"],
+        "techniques": r["techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
+        "uncovered_techniques": r["gaps"]["uncovered"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
+        "blind_stages": r["gaps"]["blind_stages"].as_array().into_iter().flatten().map(|t| t["tactic"].clone()).collect::<Vec<_>>(),
+        "late_detections": r["gaps"]["late_detections"].as_array().map_or(0, Vec::len),
+        "top_attribution": r["attribution"].get(0).map(|c| format!("{} {}", s(&c["id"]), s(&c["name"]))),
+        "follow_ups": r["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
+            "id": f["id"], "priority": f["priority"], "title": f["title"]
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`].
+pub fn teams(event: &Value) -> Value {
+    let mut follow_ups = 8;
+    loop {
+        let card = teams_card(event, follow_ups);
+        if follow_ups == 0 || serde_json::to_vec(&card).map_or(0, |b| b.len()) <= TEAMS_MAX_BYTES {
+            return card;
+        }
+        follow_ups /= 2;
+    }
+}
+
+fn teams_card(event: &Value, follow_ups: usize) -> Value {
+    let r = &event["review"];
+    let i = &r["incident"];
+    let blind: Vec<String> =
+        r["gaps"]["blind_stages"].as_array().into_iter().flatten().map(|b| s(&b["name"])).collect();
+    let mut body = vec![
+        json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
+            "text": format!("Post-incident review: {}", s(&i["title"]))}),
+        json!({"type": "FactSet", "facts": [
+            {"title": "Incident", "value": format!("{} ({})", s(&i["id"]), s(&event["source"]))},
+            {"title": "Severity", "value": s(&i["severity"])},
+            {"title": "Classification", "value": format!("{} / {}", s(&i["classification"]), s(&i["determination"]))},
+            {"title": "Techniques", "value": top_techniques(r, 5).join(", ")},
+            {"title": "Blind stages", "value": if blind.is_empty() { "none".to_owned() } else { blind.join(", ") }},
+            {"title": "Not covered", "value": r["gaps"]["uncovered"].as_array().map_or(0, Vec::len).to_string()},
+        ]}),
+    ];
+    let items = follow_up_titles(r, follow_ups);
+    if !items.is_empty() {
+        body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Follow-ups", "wrap": true}));
+        body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
+    }
+    let mut actions = vec![];
+    if let Some(url) = i["url"].as_str().filter(|u| u.starts_with("https://")) {
+        actions.push(json!({"type": "Action.OpenUrl", "title": "Open in Microsoft Defender", "url": url}));
+    }
+    json!({"type": "message", "attachments": [{
+        "contentType": "application/vnd.microsoft.card.adaptive",
+        "contentUrl": null,
+        "content": {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+            "version": "1.4", "body": body, "actions": actions}
+    }]})
+}
+
+/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
+fn slack_escape(t: &str) -> String {
+    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn clip(t: &str, max: usize) -> String {
+    if t.chars().count() <= max { t.to_owned() } else { format!("{}…", t.chars().take(max - 1).collect::<String>()) }
+}
+
+/// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks.
+pub fn slack(event: &Value) -> Value {
+    let r = &event["review"];
+    let i = &r["incident"];
+    let title = slack_escape(&s(&i["title"]));
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&format!("Post-incident review: {}", s(&i["title"])), 150)}}),
+        json!({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": format!("*Incident*\n{} ({})", slack_escape(&s(&i["id"])), slack_escape(&s(&event["source"])))},
+            {"type": "mrkdwn", "text": format!("*Severity*\n{}", slack_escape(&s(&i["severity"])))},
+            {"type": "mrkdwn", "text": format!("*Classification*\n{}", slack_escape(&s(&i["classification"])))},
+            {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
+        ]}),
+    ];
+    let items = follow_up_titles(r, 10);
+    if !items.is_empty() {
+        let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Follow-ups*\n{text}"), 2900)}}));
+    }
+    if let Some(url) = i["url"].as_str().filter(|u| u.starts_with("https://")) {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(url))}]}));
+    }
+    json!({"text": clip(&format!("Post-incident review: {title}"), 3000), "blocks": blocks})
+}

@@ -1,0 +1,70 @@
+//! The Power Automate, Teams and Slack bodies built from a sample review's event.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hindsight::attack::store;
+use hindsight::model::Incident;
+use hindsight::notify::presets::{TEAMS_MAX_BYTES, power_automate, slack, teams};
+use hindsight::notify::{Subscription, entries_for};
+use hindsight::review::{Engine, History, Settings, Subject};
+use hindsight::store::ResolutionKey;
+use serde_json::Value;
+
+fn event(name: &str, inflate: usize) -> Value {
+    let path = format!("{}/examples/incidents/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let raw: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let incident = Incident::from_graph(&raw).unwrap();
+    let catalog = store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let mut review =
+        engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let template = review.follow_ups[0].clone();
+    for n in 0..inflate {
+        let mut f = template.clone();
+        f.id = format!("FU-{n}");
+        f.title = format!("{} <b>&</b> {}", "x".repeat(200), n);
+        review.follow_ups.push(f);
+    }
+    let key = ResolutionKey::new("contoso", &incident.id, 1);
+    let now = "2026-11-24T12:00:00Z".parse().unwrap();
+    entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0).body
+}
+
+#[test]
+fn power_automate_gets_flat_fields_for_conditions() {
+    let pa = power_automate(&event("human-operated-ransomware", 0));
+    assert_eq!(pa["severity"], "high");
+    assert_eq!(pa["classification"], "truePositive");
+    assert_eq!(pa["incident_id"], "1077");
+    assert!(pa["techniques"].as_array().unwrap().iter().any(|t| t == "T1486"));
+    assert_eq!(pa["blind_stages"], serde_json::json!(["persistence", "privilege-escalation", "command-and-control"]));
+    assert_eq!(pa["top_attribution"], "G1015 Scattered Spider");
+    insta::assert_json_snapshot!("power-automate", pa);
+}
+
+#[test]
+fn teams_gets_an_adaptive_card_within_its_size_limit() {
+    let card = teams(&event("human-operated-ransomware", 0));
+    let content = &card["attachments"][0]["content"];
+    assert_eq!(card["type"], "message");
+    assert_eq!(card["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(content["type"], "AdaptiveCard");
+    assert_eq!(content["actions"][0]["type"], "Action.OpenUrl");
+    insta::assert_json_snapshot!("teams", card);
+    // A review with 500 long follow-ups still fits.
+    let big = teams(&event("human-operated-ransomware", 500));
+    assert!(serde_json::to_vec(&big).unwrap().len() <= TEAMS_MAX_BYTES);
+}
+
+#[test]
+fn slack_gets_block_kit_within_its_limits_and_escaped() {
+    let msg = slack(&event("human-operated-ransomware", 500));
+    let blocks = msg["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 50);
+    for b in blocks {
+        if let Some(t) = b["text"]["text"].as_str() {
+            assert!(t.chars().count() <= 3000, "{}", t.len());
+            assert!(!t.contains("<b>"), "Slack control characters are escaped");
+        }
+    }
+    assert!(msg["text"].as_str().unwrap().starts_with("Post-incident review:"));
+}
