@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
         Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
+        Command::Outbox(cmd) => hindsight::cli::outbox::run(&cli.global, cmd),
     };
     match result {
         Ok(code) => code,

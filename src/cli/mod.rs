@@ -2,6 +2,7 @@
 //! (the mini-redis `cmd/` pattern): the enum parses and delegates, the modules do the work.
 
 pub mod catalog;
+pub mod outbox;
 pub mod review;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
     Catalog(catalog::CatalogCommand),
     /// Review incident files offline and print the reviews (no daemon, no tenant).
     Review(review::ReviewArgs),
+    /// List, show, retry and purge notifications in the outbox.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 /// Output format of the commands that print something.

@@ -44,3 +44,9 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    pub fn remove_outbox(&self, id: &str) -> Result<()> {
+        self.outbox.remove(id.as_bytes()).map(|_| ()).map_err(|e| self.io(e))
+    }
+}
