@@ -8,6 +8,7 @@
 //!
 //! One module per sink, each with its own typed config; [`Sink`] names them.
 
+pub mod email;
 pub mod presets;
 pub mod route;
 pub mod webhook;
@@ -36,12 +37,14 @@ pub struct Destination {
 
 pub enum Sink {
     Webhook(webhook::WebhookSink),
+    Email(Box<email::EmailSink>),
 }
 
 impl Sink {
     async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
         match self {
             Sink::Webhook(w) => w.deliver(entry, now).await,
+            Sink::Email(e) => e.deliver(entry, now).await,
         }
     }
 }

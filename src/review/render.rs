@@ -377,6 +377,15 @@ pub fn html(r: &Review) -> String {
     let mut s = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Post-incident review</title></head><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px\">\n",
     );
+    s += &html_fragment(r);
+    s += "</body></html>\n";
+    s
+}
+
+/// The review as HTML elements, for embedding in a page or an e-mail template; everything from
+/// the incident is escaped.
+pub fn html_fragment(r: &Review) -> String {
+    let mut s = String::new();
     for block in outline(r) {
         match block {
             Block::Heading(level, t) => s += &format!("<h{level}>{}</h{level}>\n", html_escape(&t)),
@@ -404,6 +413,5 @@ pub fn html(r: &Review) -> String {
             }
         }
     }
-    s += "</body></html>\n";
     s
 }

@@ -1,0 +1,196 @@
+//! E-mail over SMTP with lettre: STARTTLS by default, implicit TLS, or plain text only to a
+//! loopback relay or when the configuration says so explicitly — never a silent fall-back to
+//! plain text. Each review is a multipart message (plain text and HTML from the templates in
+//! `templates/`, everything from the incident escaped) with the Navigator layer attached, and a
+//! Message-ID derived from the notification's idempotency key, so a repeated delivery is
+//! recognisable as the same message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{DeliveryError, OutboxEntry};
+use crate::review::{Review, render};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only to a loopback relay, or with `allow_plain = true`.
+    Plain,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub host: String,
+    /// Defaults from `security`: 587, 465 or 25.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: Security,
+    /// Allows `security = "plain"` to a host that is not loopback.
+    #[serde(default)]
+    pub allow_plain: bool,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// A folder whose `review.subject.j2`, `review.txt.j2` or `review.html.j2` replace the
+    /// built-in templates.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+}
+
+pub struct EmailSink {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    templates: minijinja::Environment<'static>,
+}
+
+const SUBJECT: &str = include_str!("../../templates/review.subject.j2");
+const TEXT: &str = include_str!("../../templates/review.txt.j2");
+const HTML: &str = include_str!("../../templates/review.html.j2");
+
+fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, String> {
+    let mut env = minijinja::Environment::new();
+    for (name, builtin) in [("review.subject.j2", SUBJECT), ("review.txt.j2", TEXT), ("review.html.j2", HTML)] {
+        let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+            Some(path) => {
+                std::fs::read_to_string(&path).map_err(|e| format!("templates_dir: {}: {e}", path.display()))?
+            }
+            None => builtin.to_owned(),
+        };
+        env.add_template_owned(name, source).map_err(|e| format!("templates_dir: {name}: {e}"))?;
+    }
+    // minijinja escapes HTML in templates whose name ends in .html; ours end in .html.j2.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html.j2") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
+    });
+    Ok(env)
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+impl EmailSink {
+    /// Validates the settings (errors name the setting, never the password) and builds the sink.
+    pub fn new(cfg: &EmailConfig) -> Result<EmailSink, String> {
+        let from: Mailbox = cfg.from.parse().map_err(|e| format!("from: {e}"))?;
+        if cfg.to.is_empty() {
+            return Err("to: at least one recipient".into());
+        }
+        let to = cfg
+            .to
+            .iter()
+            .map(|t| t.parse::<Mailbox>().map_err(|e| format!("to: {t:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = || TlsParameters::new(cfg.host.clone()).map_err(|e| format!("host: {e}"));
+        let (tls, port) = match cfg.security {
+            Security::Starttls => (Tls::Required(tls()?), 587),
+            Security::Tls => (Tls::Wrapper(tls()?), 465),
+            Security::Plain if is_loopback(&cfg.host) || cfg.allow_plain => (Tls::None, 25),
+            Security::Plain => {
+                return Err(format!(
+                    "security: plain SMTP to {} would send reviews (and any password) unencrypted; use starttls or tls, or set allow_plain = true",
+                    cfg.host
+                ));
+            }
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .port(cfg.port.unwrap_or(port))
+            .tls(tls)
+            .timeout(Some(cfg.timeout));
+        match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => {
+                builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()))
+            }
+            (None, None) => {}
+            _ => return Err("username and password: set both or neither".into()),
+        }
+        Ok(EmailSink { transport: builder.build(), from, to, templates: templates(cfg.templates_dir.as_ref())? })
+    }
+
+    /// The message for an outbox entry (public for tests and previews).
+    pub fn message(&self, entry: &OutboxEntry) -> Result<Message, String> {
+        let review: Review = serde_json::from_value(entry.body["review"].clone())
+            .map_err(|e| format!("the event holds no review: {e}"))?;
+        let render = |name: &str, body: String| {
+            self.templates
+                .get_template(name)
+                .and_then(|t| t.render(minijinja::context! { review => &review, id => &entry.id, body => body }))
+                .map_err(|e| format!("template {name}: {e}"))
+        };
+        let subject: String =
+            render("review.subject.j2", String::new())?.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = render("review.txt.j2", render::text(&review))?;
+        let html = render("review.html.j2", render::html_fragment(&review))?;
+        let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
+        let domain = self.from.email.domain().to_owned();
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(format!("<{}@{domain}>", entry.id)));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        let part = |ct: ContentType, body: String| {
+            SinglePart::builder().header(ct).header(ContentTransferEncoding::Base64).body(body)
+        };
+        builder
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(
+                        MultiPart::alternative()
+                            .singlepart(part(ContentType::TEXT_PLAIN, text))
+                            .singlepart(part(ContentType::TEXT_HTML, html)),
+                    )
+                    .singlepart(
+                        Attachment::new("layer.json".into()).body(
+                            Body::new_with_encoding(layer, ContentTransferEncoding::Base64)
+                                .map_err(|_| "cannot encode the layer".to_owned())?,
+                            ContentType::parse("application/json").map_err(|e| e.to_string())?,
+                        ),
+                    ),
+            )
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+
+    pub(super) async fn deliver(&self, entry: &OutboxEntry, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
+        let message = self.message(entry).map_err(|reason| DeliveryError::Permanent { reason })?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // 5xx: the server refuses this message for good; anything else may pass later.
+            Err(e) if e.is_permanent() => Err(DeliveryError::Permanent { reason: format!("SMTP: {e}") }),
+            Err(e) => Err(DeliveryError::Retry { after: None, reason: format!("SMTP: {e}") }),
+        }
+    }
+}
+
+impl std::fmt::Debug for EmailSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSink").field("from", &self.from).field("to", &self.to).finish_non_exhaustive()
+    }
+}

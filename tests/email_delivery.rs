@@ -1,0 +1,142 @@
+//! Reviews by e-mail to an SMTP server on 127.0.0.1 (tests/fakes/smtp.rs), checked as received:
+//! envelope, authentication, headers, both parts, the attachment, escaping, retries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fakes;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::Utc;
+use fakes::smtp::{DataAnswer, FakeSmtp};
+use hindsight::attack::store as catalog_store;
+use hindsight::model::Incident;
+use hindsight::notify::email::{EmailConfig, EmailSink};
+use hindsight::notify::{Destination, EntryState, RetryPolicy, Sink, Subscription, deliver_due, entries_for};
+use hindsight::review::{Engine, History, Settings, Subject};
+use hindsight::store::{ResolutionKey, Store};
+use serde_json::json;
+
+const PASSWORD: &str = "Pa55-smtp-secret!";
+
+fn config(port: u16) -> EmailConfig {
+    serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": port, "security": "plain",
+        "username": "hindsight@contoso.com", "password": PASSWORD,
+        "from": "Hindsight <hindsight@contoso.com>", "to": ["soc@contoso.com", "Lead <lead@contoso.com>"],
+        "timeout": "5s"
+    }))
+    .unwrap()
+}
+
+/// A store holding one queued notification of a review whose incident title is hostile.
+fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
+    let raw = json!({"id": "2001", "status": "resolved", "severity": "high", "classification": "truePositive",
+        "displayName": "Invoice <script>alert('x')</script> & more", "lastUpdateDateTime": "2026-11-20T10:00:00Z",
+        "incidentWebUrl": "https://security.microsoft.com/incident2/2001/overview",
+        "alerts": [{"id": "a1", "title": "<img src=x onerror=alert(1)>", "category": "Execution",
+            "mitreTechniques": ["T1059.001"], "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"}]});
+    let incident = Incident::from_graph(&raw).unwrap();
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let key = ResolutionKey::new("contoso", "2001", 1);
+    let entry = entries_for(&key, &review, &[Subscription::everything("mail")], Utc::now()).remove(0);
+    let store = Store::open(dir).unwrap();
+    store.update_outbox(&entry).unwrap();
+    (store, entry.id)
+}
+
+fn part(data: &str, content_type: &str) -> String {
+    let start = data
+        .find(&format!("Content-Type: {content_type}"))
+        .unwrap_or_else(|| panic!("no {content_type} part:\n{data}"));
+    let rest = &data[start..];
+    let body_start = rest.find("\n\n").unwrap() + 2;
+    let encoded: String = rest[body_start..].lines().take_while(|l| !l.starts_with("--")).collect();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_arrives_as_a_multipart_message_with_the_layer() {
+    let smtp = FakeSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_entry(dir.path());
+    let dest = [Destination {
+        name: "mail".into(),
+        sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&config(smtp.port)).unwrap()))),
+    }];
+    // A temporary refusal first: the resend must be the same message.
+    smtp.answer(DataAnswer::Reply("451 4.3.0 Try again later"));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 4, Utc::now()).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried), (0, 1));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 4, Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, 1);
+
+    let m = smtp.messages().remove(0);
+    assert_eq!(m.mail_from, "<hindsight@contoso.com>");
+    assert_eq!(m.rcpt_to, ["<soc@contoso.com>", "<lead@contoso.com>"]);
+    assert_eq!(m.auth, Some(("hindsight@contoso.com".into(), PASSWORD.into())));
+    // Headers may be folded over several lines (RFC 5322): unfold them before reading.
+    let unfolded = m.data.replace("\n ", " ");
+    let d = &unfolded;
+    assert!(d.contains(&format!("Message-ID: <{id}@contoso.com>")), "{d}");
+    assert!(
+        d.contains(
+            "Subject: [Hindsight] high - truePositive - incident 2001: Invoice <script>alert('x')</script> & more"
+        ),
+        "{d}"
+    );
+    assert!(d.contains("Content-Type: multipart/alternative") && d.contains("Content-Type: multipart/mixed"));
+    assert!(d.contains("Content-Disposition: attachment; filename=\"layer.json\""), "{d}");
+
+    let d = &m.data;
+    let text = part(d, "text/plain");
+    assert!(text.starts_with("Post-incident review: Invoice <script>"), "plain text carries the title as is");
+    let html = part(d, "text/html");
+    assert!(html.contains("Invoice &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"), "{html}");
+    assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+    let layer: serde_json::Value = serde_json::from_str(&part(d, "application/json")).unwrap();
+    assert_eq!(layer["versions"]["layer"], "4.5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_dropped_connections() {
+    let smtp = FakeSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_entry(dir.path());
+    let dest = [Destination {
+        name: "mail".into(),
+        sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&config(smtp.port)).unwrap()))),
+    }];
+    smtp.answer(DataAnswer::Drop);
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
+    assert_eq!(pass.retried, 1, "a connection dropped after DATA is retried");
+    smtp.answer(DataAnswer::Reply("550 5.7.1 Relaying denied"));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(pass.dead, 1, "a 5xx is permanent");
+    let entry = store.outbox_entry(&id).unwrap().unwrap();
+    let EntryState::Dead { reason, .. } = entry.state else { panic!("{entry:?}") };
+    assert!(reason.contains("550") && !reason.contains(PASSWORD), "{reason}");
+}
+
+#[test]
+fn unencrypted_smtp_is_refused_unless_loopback_or_explicit() {
+    let mut cfg = config(25);
+    cfg.host = "smtp.contoso.com".into();
+    let err = EmailSink::new(&cfg).unwrap_err();
+    assert!(err.starts_with("security: plain SMTP to smtp.contoso.com"), "{err}");
+    cfg.allow_plain = true;
+    assert!(EmailSink::new(&cfg).is_ok());
+    let starttls: EmailConfig =
+        serde_json::from_value(json!({"host": "smtp.office365.com", "from": "a@b.c", "to": ["d@e.f"]})).unwrap();
+    assert!(EmailSink::new(&starttls).is_ok(), "STARTTLS on 587 is the default");
+    let mut bad = config(25);
+    bad.to = vec![];
+    assert_eq!(EmailSink::new(&bad).unwrap_err(), "to: at least one recipient");
+    assert!(!format!("{:?}", config(25)).contains(PASSWORD), "the password is redacted in Debug output");
+}
