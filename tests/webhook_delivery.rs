@@ -24,6 +24,8 @@ use hindsight::source::Source;
 use hindsight::source::directory::{DirectoryConfig, DirectorySource};
 use hindsight::store::Store;
 
+mod fakes;
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[derive(Clone)]
@@ -73,6 +75,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         timeout,
         insecure_loopback: true,
         format: hindsight::notify::webhook::Format::Generic,
+        oauth: None,
     };
     Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }
 }
@@ -220,4 +223,40 @@ async fn pending_deliveries_survive_a_restart() {
         0
     );
     assert_eq!(store.outbox_entries().unwrap().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let login = fakes::graph::FakeGraph::start(fakes::graph::Credentials {
+        tenant: "contoso.onmicrosoft.com".into(),
+        client_id: "flow-caller".into(),
+        client_secret: "flow-secret".into(),
+    })
+    .await;
+    let (state, url) = receiver().await;
+    let cfg: WebhookConfig = serde_json::from_value(serde_json::json!({
+        "url": url, "insecure_loopback": true, "format": "power-automate",
+        "oauth": {"tenant_id": "contoso.onmicrosoft.com", "client_id": "flow-caller", "client_secret": "flow-secret",
+                  "login_url": login.login_url()}
+    }))
+    .unwrap();
+    let dest = [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }];
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = Utc::now();
+    reviewed(&store, now).await;
+    // The first answer refuses the token: a new one is fetched for the next attempt.
+    state.lock().unwrap().answers.push_back(Answer::Status(401));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, now).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried), (5, 1));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, now + chrono::Duration::minutes(1)).await.unwrap();
+    assert_eq!(pass.delivered, 1);
+    assert_eq!(login.token_requests(), 2, "one token cached for all deliveries, one after the refusal");
+    let received = state.lock().unwrap().received.clone();
+    for (headers, body) in &received {
+        assert!(headers["authorization"].to_str().unwrap().starts_with("Bearer fake-token-"));
+        let flat: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert!(flat["severity"].is_string() && flat["review"].is_null(), "the compact Power Automate body");
+    }
 }

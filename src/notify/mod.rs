@@ -9,6 +9,7 @@
 //! One module per sink, each with its own typed config; [`Sink`] names them.
 
 pub mod email;
+pub mod oauth;
 pub mod presets;
 pub mod route;
 pub mod webhook;

@@ -38,6 +38,10 @@ pub struct WebhookConfig {
     /// Automate / Logic Apps, Teams (Workflows) or Slack.
     #[serde(default)]
     pub format: Format,
+    /// Send an Entra ID bearer token (flows restricted to users of a tenant) instead of, or
+    /// as well as, a SAS `sig` in the URL.
+    #[serde(default)]
+    pub oauth: Option<super::oauth::OAuthConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -55,6 +59,7 @@ pub struct WebhookSink {
     key: Option<Vec<u8>>,
     format: Format,
     http: reqwest::Client,
+    oauth: Option<super::oauth::TokenSource>,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -90,7 +95,8 @@ impl WebhookSink {
             .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(WebhookSink { url: cfg.url.clone(), key, format: cfg.format, http })
+        let oauth = cfg.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
+        Ok(WebhookSink { url: cfg.url.clone(), key, format: cfg.format, http, oauth })
     }
 
     /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
@@ -120,12 +126,27 @@ impl WebhookSink {
         if let Some(key) = &self.key {
             req = req.header("webhook-signature", Self::signature(key, &entry.id, timestamp, &body));
         }
+        if let Some(oauth) = &self.oauth {
+            let token = oauth.token().await.map_err(|reason| DeliveryError::Retry { after: None, reason })?;
+            req = req.bearer_auth(token.expose_secret());
+        }
         let resp = req.body(body).send().await.map_err(|e| DeliveryError::Retry {
             after: None,
             // without_url: the URL may carry the SAS signature.
             reason: format!("{}", e.without_url()),
         })?;
-        classify(resp.status(), resp.headers())
+        let outcome = classify(resp.status(), resp.headers());
+        if resp.status() == StatusCode::UNAUTHORIZED
+            && let Some(oauth) = &self.oauth
+        {
+            // A refused token may just have been revoked: the next attempt gets a fresh one. A
+            // second refusal means the app lacks access, which retrying will not change.
+            oauth.forget().await;
+            if entry.attempts == 0 {
+                return Err(DeliveryError::Retry { after: None, reason: "HTTP 401: the bearer token was refused".into() });
+            }
+        }
+        outcome
     }
 }
 
@@ -191,6 +212,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             insecure_loopback: loopback,
             format: Format::Generic,
+            oauth: None,
         };
         assert!(WebhookSink::new(&cfg("https://prod-01.westeurope.logic.azure.com/x?sig=abc", false)).is_ok());
         assert_eq!(WebhookSink::new(&cfg("http://example.com/hook", true)).unwrap_err(), "url: must be https://");
