@@ -241,7 +241,8 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
                   "login_url": login.login_url()}
     }))
     .unwrap();
-    let dest = [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }];
+    let dest =
+        [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }];
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let now = Utc::now();
@@ -250,7 +251,8 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
     state.lock().unwrap().answers.push_back(Answer::Status(401));
     let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, now).await.unwrap();
     assert_eq!((pass.delivered, pass.retried), (5, 1));
-    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, now + chrono::Duration::minutes(1)).await.unwrap();
+    let pass =
+        deliver_due(&store, &dest, &RetryPolicy::default(), 1, now + chrono::Duration::minutes(1)).await.unwrap();
     assert_eq!(pass.delivered, 1);
     assert_eq!(login.token_requests(), 2, "one token cached for all deliveries, one after the refusal");
     let received = state.lock().unwrap().received.clone();

@@ -62,7 +62,8 @@ impl TokenSource {
             ("client_secret", self.cfg.client_secret.expose_secret()),
             ("scope", self.cfg.scope.as_str()),
         ];
-        let resp = self.http.post(&url).form(&form).send().await.map_err(|e| format!("token request: {}", e.without_url()))?;
+        let resp =
+            self.http.post(&url).form(&form).send().await.map_err(|e| format!("token request: {}", e.without_url()))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| format!("token request: {}", e.without_url()))?;
         if !status.is_success() {

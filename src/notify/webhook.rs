@@ -143,7 +143,10 @@ impl WebhookSink {
             // second refusal means the app lacks access, which retrying will not change.
             oauth.forget().await;
             if entry.attempts == 0 {
-                return Err(DeliveryError::Retry { after: None, reason: "HTTP 401: the bearer token was refused".into() });
+                return Err(DeliveryError::Retry {
+                    after: None,
+                    reason: "HTTP 401: the bearer token was refused".into(),
+                });
             }
         }
         outcome
