@@ -111,7 +111,7 @@ async fn no_secret_in_any_log_line() {
         "username": "hindsight", "password": SMTP_PASSWORD, "from": "h@contoso.com", "to": ["soc@contoso.com"]}))
     .unwrap();
     let dests = [
-        Destination { name: "flow".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&hook).unwrap())) },
+        Destination { name: "flow".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&hook).unwrap()))) },
         Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&mail).unwrap()))) },
     ];
     // The flow URL points at a closed port: every webhook attempt fails with a connection error.

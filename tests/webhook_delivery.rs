@@ -77,7 +77,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
     };
-    Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }
+    Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))) }
 }
 
 /// Six sample incidents ingested and reviewed, each review with one outbox entry for "soc-hook".
@@ -242,7 +242,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
     }))
     .unwrap();
     let dest =
-        [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(WebhookSink::new(&cfg).unwrap())) }];
+        [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))) }];
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let now = Utc::now();

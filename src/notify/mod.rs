@@ -37,7 +37,7 @@ pub struct Destination {
 }
 
 pub enum Sink {
-    Webhook(webhook::WebhookSink),
+    Webhook(Box<webhook::WebhookSink>),
     Email(Box<email::EmailSink>),
 }
 
