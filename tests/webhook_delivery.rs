@@ -241,8 +241,10 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
                   "login_url": login.login_url()}
     }))
     .unwrap();
-    let dest =
-        [Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))) }];
+    let dest = [Destination {
+        name: "soc-hook".into(),
+        sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))),
+    }];
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let now = Utc::now();
