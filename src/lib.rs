@@ -15,3 +15,10 @@ pub mod review;
 pub mod reviewer;
 pub mod source;
 pub mod store;
+
+/// Makes ring the process's rustls crypto provider. reqwest is built without a default provider
+/// (pure-Rust TLS, no C crypto), and building a client before one is installed panics; every
+/// place that builds one calls this first. Installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

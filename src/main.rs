@@ -8,6 +8,7 @@ use hindsight::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    hindsight::install_crypto_provider();
     hindsight::cli::init_logging(&cli.global);
     let result = match cli.command {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),

@@ -89,6 +89,7 @@ impl WebhookSink {
             }
             None => None,
         };
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())

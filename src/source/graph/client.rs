@@ -49,6 +49,7 @@ enum Attempt<T> {
 
 impl Client {
     pub fn new(cfg: &GraphConfig) -> Result<Client, GraphError> {
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
