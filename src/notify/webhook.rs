@@ -134,7 +134,7 @@ impl WebhookSink {
         let resp = req.body(body).send().await.map_err(|e| DeliveryError::Retry {
             after: None,
             // without_url: the URL may carry the SAS signature.
-            reason: format!("{}", e.without_url()),
+            reason: error_chain(&e.without_url()),
         })?;
         let outcome = classify(resp.status(), resp.headers());
         if resp.status() == StatusCode::UNAUTHORIZED
@@ -152,6 +152,17 @@ impl WebhookSink {
         }
         outcome
     }
+}
+
+/// "error sending request: connection refused", not just the outermost message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s += &format!(": {inner}");
+        cur = inner.source();
+    }
+    s
 }
 
 #[cold]
