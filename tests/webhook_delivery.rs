@@ -264,3 +264,38 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
         assert!(flat["severity"].is_string() && flat["review"].is_null(), "the compact Power Automate body");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_and_closed_connections_are_retried() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = Utc::now();
+    reviewed(&store, now).await;
+    state.lock().unwrap().answers.push_back(Answer::RetryAfter(429, "3600"));
+    let pass = deliver_due(&store, &[destination(&url, Duration::from_secs(5))], &RetryPolicy::default(), 1, now)
+        .await
+        .unwrap();
+    assert_eq!((pass.delivered, pass.retried), (5, 1));
+    let waiting = store.outbox_entries().unwrap().into_iter().find(|e| e.state == EntryState::Pending).unwrap();
+    assert!(waiting.next_attempt_at >= now + chrono::Duration::seconds(3600), "Retry-After: 3600 was honoured");
+
+    // A receiver that accepts the connection and closes it without answering.
+    let closer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closer_url = format!("http://{}/hook", closer.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = closer.accept().await {
+            drop(sock);
+        }
+    });
+    let later = now + chrono::Duration::hours(2);
+    let pass =
+        deliver_due(&store, &[destination(&closer_url, Duration::from_secs(5))], &RetryPolicy::default(), 1, later)
+            .await
+            .unwrap();
+    assert_eq!(pass.retried, 1);
+    let e = store.outbox_entry(&waiting.id).unwrap().unwrap();
+    assert_eq!(e.attempts, 2);
+    assert!(e.last_error.as_deref().unwrap().contains("error sending request"), "{:?}", e.last_error);
+}

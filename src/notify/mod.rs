@@ -204,12 +204,15 @@ pub async fn deliver_due(
         entry.attempts += 1;
         match result {
             Ok(()) => {
+                metrics::counter!("hindsight_deliveries_total", "destination" => entry.destination.clone(), "outcome" => "delivered").increment(1);
                 entry.state = EntryState::Delivered { at: now };
                 entry.last_error = None;
                 pass.delivered += 1;
                 tracing::info!(destination = %entry.destination, id = %entry.id, attempts = entry.attempts, "delivered");
             }
             Err(DeliveryError::Permanent { reason }) => {
+                metrics::counter!("hindsight_dead_letters_total", "destination" => entry.destination.clone())
+                    .increment(1);
                 tracing::error!(destination = %entry.destination, id = %entry.id, "dead-lettered: {reason}");
                 entry.state = EntryState::Dead { at: now, reason: reason.clone() };
                 entry.last_error = Some(reason);
@@ -219,12 +222,15 @@ pub async fn deliver_due(
                 let age = (now - entry.created_at).to_std().unwrap_or_default();
                 match policy.next_delay(entry.attempts, age, after) {
                     Some(delay) => {
+                        metrics::counter!("hindsight_deliveries_total", "destination" => entry.destination.clone(), "outcome" => "retry").increment(1);
                         entry.next_attempt_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
                         tracing::warn!(destination = %entry.destination, id = %entry.id, attempts = entry.attempts, "{reason}; retrying in {delay:?}");
                         entry.last_error = Some(reason);
                         pass.retried += 1;
                     }
                     None => {
+                        metrics::counter!("hindsight_dead_letters_total", "destination" => entry.destination.clone())
+                            .increment(1);
                         let reason = format!("retry budget spent after {} attempts; last: {reason}", entry.attempts);
                         tracing::error!(destination = %entry.destination, id = %entry.id, "dead-lettered: {reason}");
                         entry.state = EntryState::Dead { at: now, reason: reason.clone() };
