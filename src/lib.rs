@@ -7,6 +7,7 @@
 pub mod attack;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod controls;
 pub mod inventory;
 pub mod model;

@@ -1,0 +1,303 @@
+//! The configuration: a TOML file, overridden by `HINDSIGHT__SECTION__KEY` environment
+//! variables, with secrets read from files (`*_file` keys, relative to systemd's
+//! `$CREDENTIALS_DIRECTORY` when set). Every setting has a default; unknown keys and bad values
+//! stop start-up with the key's full path in the message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::notify::Route;
+use crate::notify::email::EmailConfig;
+use crate::notify::webhook::WebhookConfig;
+use crate::source::directory::DirectoryConfig;
+use crate::source::graph::GraphConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration: {0}")]
+    Load(String),
+    #[error("configuration key {key}: {message}")]
+    Key { key: String, message: String },
+    #[error("configuration key {key}: cannot read the secret file {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn default_poll_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_late() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_top() -> usize {
+    10
+}
+fn default_concurrency() -> usize {
+    16
+}
+fn default_budget() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_listen() -> String {
+    "127.0.0.1:9187".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store and the imported catalog live; see the CLI's `--state-dir` for the default.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub review: ReviewConfig,
+    #[serde(default)]
+    pub destinations: Vec<DestinationConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Graph(GraphConfig),
+    Directory(DirectoryConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// How often the source is polled (`poll_interval`, default 60 s).
+    pub poll_interval: Duration,
+}
+
+/// A `[[sources]]` or `[[destinations]]` table: the keys every kind shares are taken out, and the
+/// rest goes to the kind's own config, which rejects unknown keys. (serde's `flatten` cannot be
+/// combined with `deny_unknown_fields`, and a misspelt key must not pass silently.)
+fn split_table<E: serde::de::Error>(
+    mut table: serde_json::Map<String, Value>,
+    kinds: &[&str],
+) -> Result<(String, serde_json::Map<String, Value>), E> {
+    let kind = match table.remove("type") {
+        Some(Value::String(t)) if kinds.contains(&t.as_str()) => t,
+        Some(other) => return Err(E::custom(format!("type: {other} is not one of {}", kinds.join(", ")))),
+        None => return Err(E::custom(format!("type: missing (one of {})", kinds.join(", ")))),
+    };
+    Ok((kind, table))
+}
+
+fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    table: &mut serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, E> {
+    table.remove(key).map(|v| serde_json::from_value(v).map_err(|e| E::custom(format!("{key}: {e}")))).transpose()
+}
+
+fn rest<T: serde::de::DeserializeOwned, E: serde::de::Error>(table: serde_json::Map<String, Value>) -> Result<T, E> {
+    serde_json::from_value(Value::Object(table)).map_err(E::custom)
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = serde_json::Map::deserialize(d)?;
+        let (kind, mut table) = split_table::<D::Error>(table, &["graph", "directory"])?;
+        let poll_interval = match take::<String, D::Error>(&mut table, "poll_interval")? {
+            Some(s) => {
+                humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("poll_interval: {e}")))?
+            }
+            None => default_poll_interval(),
+        };
+        let kind = match kind.as_str() {
+            "graph" => SourceKind::Graph(rest(table)?),
+            _ => SourceKind::Directory(rest(table)?),
+        };
+        Ok(SourceConfig { kind, poll_interval })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// An alert raised this long after its activity began is a late detection.
+    #[serde(default = "default_late", with = "humantime_serde")]
+    pub late_detection: Duration,
+    #[serde(default = "default_top")]
+    pub attribution_top: usize,
+    /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
+    #[serde(default)]
+    pub inventory: Vec<PathBuf>,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig { late_detection: default_late(), attribution_top: default_top(), inventory: vec![] }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    Webhook(WebhookConfig),
+    Email(EmailConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    pub name: String,
+    pub sink: SinkKind,
+    pub route: Route,
+}
+
+impl<'de> Deserialize<'de> for DestinationConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = serde_json::Map::deserialize(d)?;
+        let (kind, mut table) = split_table::<D::Error>(table, &["webhook", "email"])?;
+        let name =
+            take::<String, D::Error>(&mut table, "name")?.ok_or_else(|| serde::de::Error::custom("name: missing"))?;
+        let route = take::<Route, D::Error>(&mut table, "route")?.unwrap_or_default();
+        let sink = match kind.as_str() {
+            "webhook" => SinkKind::Webhook(rest(table)?),
+            _ => SinkKind::Email(rest(table)?),
+        };
+        Ok(DestinationConfig { name, sink, route })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long a notification is retried before it is dead-lettered.
+    #[serde(default = "default_budget", with = "humantime_serde")]
+    pub retry_budget: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig { concurrency: default_concurrency(), retry_budget: default_budget() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of /healthz, /readyz and /metrics; loopback by default.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: default_listen() }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), applies `HINDSIGHT__…` variables from `env`, resolves `*_file`
+    /// secrets, and validates. `env` is passed in so tests need not touch the process's.
+    pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(p) = path {
+            builder = builder.add_source(config::File::from(p).format(config::FileFormat::Toml).required(true));
+        }
+        let vars: config::Map<String, String> = env.iter().cloned().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("HINDSIGHT")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let raw: Value =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError::Load(e.to_string()))?;
+        let credentials = env.iter().find(|(k, _)| k == "CREDENTIALS_DIRECTORY").map(|(_, v)| PathBuf::from(v));
+        let resolved = resolve_secret_files(raw, "", credentials.as_deref())?;
+        let config: Config = serde_path_to_error::deserialize(resolved)
+            .map_err(|e| ConfigError::Key { key: e.path().to_string(), message: e.into_inner().to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let key = |k: String, message: String| ConfigError::Key { key: k, message };
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let name = match &s.kind {
+                SourceKind::Graph(g) => {
+                    g.validate().map_err(|m| key(format!("sources[{i}]"), m))?;
+                    &g.name
+                }
+                SourceKind::Directory(d) => &d.name,
+            };
+            if !names.insert(name.clone()) {
+                return Err(key(
+                    format!("sources[{i}].name"),
+                    format!("{name:?} is used twice; each source needs its own"),
+                ));
+            }
+        }
+        let mut dests = std::collections::HashSet::new();
+        for (i, d) in self.destinations.iter().enumerate() {
+            if !dests.insert(d.name.clone()) {
+                return Err(key(format!("destinations[{i}].name"), format!("{:?} is used twice", d.name)));
+            }
+            d.route.validate().map_err(|m| key(format!("destinations[{i}].route"), m))?;
+        }
+        if self.delivery.concurrency == 0 {
+            return Err(key("delivery.concurrency".into(), "must be at least 1".into()));
+        }
+        self.http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        Ok(())
+    }
+}
+
+/// Replaces every `name_file = "path"` with `name = <the file's content>` (trailing newline
+/// removed), anywhere in the tree. Relative paths are read from `credentials` (systemd's
+/// `LoadCredential=` directory) when it is set.
+fn resolve_secret_files(v: Value, at: &str, credentials: Option<&Path>) -> Result<Value, ConfigError> {
+    match v {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                match (k.strip_suffix("_file"), &v) {
+                    (Some(name), Value::String(p)) if !name.is_empty() => {
+                        let path = match credentials {
+                            Some(dir) if Path::new(p).is_relative() => dir.join(p),
+                            _ => PathBuf::from(p),
+                        };
+                        let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                            key: here,
+                            path,
+                            source,
+                        })?;
+                        out.insert(name.to_owned(), Value::String(content.trim_end_matches(['\n', '\r']).to_owned()));
+                    }
+                    _ => {
+                        out.insert(k, resolve_secret_files(v, &here, credentials)?);
+                    }
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| resolve_secret_files(v, &format!("{at}[{i}]"), credentials))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,116 @@
+//! The configuration file, environment overrides, secret files and error messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use hindsight::config::{Config, SinkKind, SourceKind};
+use secrecy::ExposeSecret;
+
+fn documented() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/hindsight.toml")
+}
+
+/// A credentials directory holding the secrets config/hindsight.toml names.
+fn credentials() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("graph-client-secret", "graph-secret\n"),
+        ("soc-flow-url", "https://prod-01.westeurope.logic.azure.com/workflows/1?sig=abc\n"),
+        ("webhook-signing-key", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"),
+        ("smtp-password", "p@ss\n"),
+    ] {
+        std::fs::write(dir.path().join(name), value).unwrap();
+    }
+    dir
+}
+
+fn env(creds: &tempfile::TempDir, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v = vec![("CREDENTIALS_DIRECTORY".to_owned(), creds.path().to_str().unwrap().to_owned())];
+    v.extend(extra.iter().map(|(k, x)| ((*k).to_owned(), (*x).to_owned())));
+    v
+}
+
+#[test]
+fn the_documented_file_loads_with_its_secrets_from_the_credentials_directory() {
+    let creds = credentials();
+    let c = Config::load(Some(&documented()), &env(&creds, &[])).unwrap();
+    assert_eq!(c.sources.len(), 2);
+    let SourceKind::Graph(g) = &c.sources[0].kind else { panic!() };
+    assert_eq!(g.client_secret.expose_secret(), "graph-secret", "read from the file, newline dropped");
+    assert_eq!(g.overlap.as_secs(), 300);
+    let SinkKind::Webhook(w) = &c.destinations[0].sink else { panic!() };
+    assert!(w.url.expose_secret().ends_with("sig=abc"));
+    assert_eq!(c.destinations[0].route.min_severity.as_deref(), Some("medium"));
+    let SinkKind::Email(e) = &c.destinations[1].sink else { panic!() };
+    assert_eq!(e.password.as_ref().unwrap().expose_secret(), "p@ss");
+    assert_eq!(c.http.listen, "127.0.0.1:9187");
+    assert_eq!(c.delivery.retry_budget.as_secs(), 86_400);
+    // No secret in Debug output.
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("graph-secret") && !debug.contains("sig=abc") && !debug.contains("p@ss"), "{debug}");
+}
+
+#[test]
+fn environment_variables_override_keys() {
+    let creds = credentials();
+    let c = Config::load(
+        Some(&documented()),
+        &env(
+            &creds,
+            &[
+                ("HINDSIGHT__HTTP__LISTEN", "0.0.0.0:9999"),
+                ("HINDSIGHT__DELIVERY__CONCURRENCY", "4"),
+                ("HINDSIGHT__REVIEW__LATE_DETECTION", "30m"),
+            ],
+        ),
+    )
+    .unwrap();
+    assert_eq!(c.http.listen, "0.0.0.0:9999");
+    assert_eq!(c.delivery.concurrency, 4);
+    assert_eq!(c.review.late_detection.as_secs(), 1800);
+    // No file at all: every default.
+    let empty = Config::load(None, &[]).unwrap();
+    assert!(empty.sources.is_empty() && empty.destinations.is_empty());
+}
+
+#[test]
+fn errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |body: &str| {
+        let p = dir.path().join("h.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let err = |body: &str| Config::load(Some(&write(body)), &[]).unwrap_err().to_string();
+    assert!(err("[http]\nlisen = \"x\"\n").contains("http"), "unknown key");
+    assert!(err("[http]\nlisen = \"x\"\n").contains("unknown field `lisen`"));
+    let e = err("[delivery]\nretry_budget = \"soon\"\n");
+    assert!(e.starts_with("configuration key delivery.retry_budget:"), "{e}");
+    let e = err(
+        "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\ncloud = \"china\"\n",
+    );
+    assert!(
+        e.starts_with(
+            "configuration key sources[0]: cloud: the Microsoft Graph security incidents API is not available"
+        ),
+        "{e}"
+    );
+    let e = err(
+        "[[destinations]]\ntype = \"webhook\"\nname = \"d\"\nurl = \"https://x\"\n[destinations.route]\nmin_severity = \"urgent\"\n",
+    );
+    assert!(e.starts_with("configuration key destinations[0].route: min_severity"), "{e}");
+    let e = err(
+        "[[sources]]\ntype = \"directory\"\nname = \"x\"\npath = \"/a\"\n[[sources]]\ntype = \"directory\"\nname = \"x\"\npath = \"/b\"\n",
+    );
+    assert!(e.starts_with("configuration key sources[1].name: \"x\" is used twice"), "{e}");
+    let e = err(
+        "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret_file = \"/nonexistent/secret\"\n",
+    );
+    assert!(
+        e.starts_with(
+            "configuration key sources[0].client_secret_file: cannot read the secret file /nonexistent/secret"
+        ),
+        "{e}"
+    );
+    assert!(err("[http]\nlisten = \"everywhere\"\n").starts_with("configuration key http.listen:"));
+}
