@@ -69,7 +69,7 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub enum SourceKind {
-    Graph(GraphConfig),
+    Graph(Box<GraphConfig>),
     Directory(DirectoryConfig),
 }
 
@@ -117,7 +117,7 @@ impl<'de> Deserialize<'de> for SourceConfig {
             None => default_poll_interval(),
         };
         let kind = match kind.as_str() {
-            "graph" => SourceKind::Graph(rest(table)?),
+            "graph" => SourceKind::Graph(Box::new(rest(table)?)),
             _ => SourceKind::Directory(rest(table)?),
         };
         Ok(SourceConfig { kind, poll_interval })
