@@ -47,6 +47,10 @@ fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
     (store, entry.id)
 }
 
+fn mail_destination(port: u16) -> [Destination; 1] {
+    [Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&config(port)).unwrap()))) }]
+}
+
 fn part(data: &str, content_type: &str) -> String {
     let start = data
         .find(&format!("Content-Type: {content_type}"))
@@ -62,10 +66,7 @@ async fn a_review_arrives_as_a_multipart_message_with_the_layer() {
     let smtp = FakeSmtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (store, id) = store_with_entry(dir.path());
-    let dest = [Destination {
-        name: "mail".into(),
-        sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&config(smtp.port)).unwrap()))),
-    }];
+    let dest = mail_destination(smtp.port);
     // A temporary refusal first: the resend must be the same message.
     smtp.answer(DataAnswer::Reply("451 4.3.0 Try again later"));
     let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 4, Utc::now()).await.unwrap();
@@ -107,10 +108,7 @@ async fn refusals_and_dropped_connections() {
     let smtp = FakeSmtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (store, id) = store_with_entry(dir.path());
-    let dest = [Destination {
-        name: "mail".into(),
-        sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&config(smtp.port)).unwrap()))),
-    }];
+    let dest = mail_destination(smtp.port);
     smtp.answer(DataAnswer::Drop);
     let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
     assert_eq!(pass.retried, 1, "a connection dropped after DATA is retried");

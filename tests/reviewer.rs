@@ -2,12 +2,13 @@
 //! source, are reviewed once each, and build the organisation's history as they go.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::ingest_examples;
+
 use hindsight::attack::store as catalog_store;
 use hindsight::clock::{Clock, ManualClock};
 use hindsight::review::{Engine, KnowledgeGap, Settings};
 use hindsight::reviewer::review_pending;
-use hindsight::source::Source;
-use hindsight::source::directory::{DirectoryConfig, DirectorySource};
 use hindsight::store::{ResolutionKey, Store};
 
 fn first_seen(r: &hindsight::review::Review) -> Vec<String> {
@@ -25,13 +26,7 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(state.path()).unwrap();
     let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
-    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
-    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
-        name: "examples".into(),
-        path: examples,
-        max_file_bytes: 1 << 20,
-    }));
-    assert_eq!(source.poll(&store, &clock).await.unwrap().resolutions, 6);
+    assert_eq!(ingest_examples(&store, &clock).await, 6);
 
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
@@ -66,13 +61,7 @@ async fn routes_decide_which_reviews_go_where() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(state.path()).unwrap();
     let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
-    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
-    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
-        name: "examples".into(),
-        path: examples,
-        max_file_bytes: 1 << 20,
-    }));
-    source.poll(&store, &clock).await.unwrap();
+    ingest_examples(&store, &clock).await;
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
     let high_tp =

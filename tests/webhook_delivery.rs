@@ -20,10 +20,9 @@ use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
 use hindsight::notify::{Destination, EntryState, RetryPolicy, Sink, deliver_due};
 use hindsight::review::{Engine, Settings};
 use hindsight::reviewer::review_pending;
-use hindsight::source::Source;
-use hindsight::source::directory::{DirectoryConfig, DirectorySource};
 use hindsight::store::Store;
 
+mod common;
 mod fakes;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -83,13 +82,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
 /// Six sample incidents ingested and reviewed, each review with one outbox entry for "soc-hook".
 async fn reviewed(store: &Store, now: DateTime<Utc>) {
     let clock = ManualClock::new(now);
-    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/incidents");
-    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
-        name: "examples".into(),
-        path: examples,
-        max_file_bytes: 1 << 20,
-    }));
-    source.poll(store, &clock).await.unwrap();
+    common::ingest_examples(store, &clock).await;
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(&catalog, None, None, Settings::default());
     assert_eq!(

@@ -68,3 +68,16 @@ pub fn fails(state_dir: &Path, args: &[&str]) -> String {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
+
+/// Ingests the sample incidents (examples/incidents) into `store` through the directory source
+/// named "examples"; returns the number of new resolutions.
+pub async fn ingest_examples(store: &hindsight::store::Store, clock: &dyn hindsight::clock::Clock) -> usize {
+    use hindsight::source::Source;
+    use hindsight::source::directory::{DirectoryConfig, DirectorySource};
+    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "examples".into(),
+        path: repo().join("examples/incidents"),
+        max_file_bytes: 1 << 20,
+    }));
+    source.poll(store, clock).await.unwrap().resolutions
+}
