@@ -138,3 +138,43 @@ fn unencrypted_smtp_is_refused_unless_loopback_or_explicit() {
     assert_eq!(EmailSink::new(&bad).unwrap_err(), "to: at least one recipient");
     assert!(!format!("{:?}", config(25)).contains(PASSWORD), "the password is redacted in Debug output");
 }
+
+/// The same message over an encrypted connection: STARTTLS or implicit TLS to a server whose
+/// certificate comes from a private CA named in `ca_file`.
+async fn deliver_over_tls(
+    mode: fakes::smtp::TlsMode,
+    security: &str,
+) -> (FakeSmtp, hindsight::notify::DeliveryPass, Store, tempfile::TempDir) {
+    let smtp = FakeSmtp::start_with(mode).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &smtp.ca_pem).unwrap();
+    let mut cfg = config(smtp.port);
+    cfg.security = serde_json::from_value(json!(security)).unwrap();
+    cfg.ca_file = Some(ca);
+    let (store, _) = store_with_entry(&dir.path().join("store"));
+    let dest =
+        [Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&cfg).unwrap()))) }];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
+    (smtp, pass, store, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_implicit_tls_with_a_private_ca() {
+    let (smtp, pass, _, _dir) = deliver_over_tls(fakes::smtp::TlsMode::Starttls, "starttls").await;
+    assert_eq!(pass.delivered, 1, "{pass:?}");
+    assert_eq!(smtp.messages()[0].auth, Some(("hindsight@contoso.com".into(), PASSWORD.into())), "AUTH after STARTTLS");
+    let (smtp, pass, _, _dir2) = deliver_over_tls(fakes::smtp::TlsMode::Implicit, "tls").await;
+    assert_eq!(pass.delivered, 1, "{pass:?}");
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_silent_fall_back_to_plain_text() {
+    // STARTTLS required, but the server does not offer it: nothing is sent in the clear.
+    let (smtp, pass, store, _dir) = deliver_over_tls(fakes::smtp::TlsMode::Plain, "starttls").await;
+    assert_eq!((pass.delivered, pass.retried), (0, 1));
+    assert!(smtp.messages().is_empty());
+    let e = store.outbox_entries().unwrap().remove(0);
+    assert!(e.last_error.unwrap().starts_with("SMTP"), "the reason is kept");
+}

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -56,6 +56,9 @@ pub struct EmailConfig {
     pub to: Vec<String>,
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// PEM certificate of a private CA to trust, besides the built-in roots (internal relays).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// A folder whose `review.subject.j2`, `review.txt.j2` or `review.html.j2` replace the
     /// built-in templates.
     #[serde(default)]
@@ -107,7 +110,20 @@ impl EmailSink {
             .iter()
             .map(|t| t.parse::<Mailbox>().map_err(|e| format!("to: {t:?}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let tls = || TlsParameters::new(cfg.host.clone()).map_err(|e| format!("host: {e}"));
+        let ca = match &cfg.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("ca_file: {}: {e}", path.display()))?;
+                Some(Certificate::from_pem(&pem).map_err(|e| format!("ca_file: {}: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        let tls = || {
+            let mut b = TlsParameters::builder(cfg.host.clone());
+            if let Some(c) = ca.clone() {
+                b = b.add_root_certificate(c);
+            }
+            b.build().map_err(|e| format!("host: {e}"))
+        };
         let (tls, port) = match cfg.security {
             Security::Starttls => (Tls::Required(tls()?), 587),
             Security::Tls => (Tls::Wrapper(tls()?), 465),
