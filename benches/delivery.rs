@@ -12,7 +12,7 @@ use axum::routing::post;
 use chrono::Utc;
 use hindsight::model::Incident;
 use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
-use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due, entries_for};
+use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due, entries_for, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::{ResolutionKey, Store};
 
@@ -51,7 +51,7 @@ async fn main() {
     for n in 0..N {
         let key = ResolutionKey::new("bench", &n.to_string(), 1);
         for e in entries_for(&key, &review, &[Subscription::everything("hook")], now) {
-            store.update_outbox(&e).unwrap_or_else(|e| fail(e));
+            store.update_outbox(&with_review(e, &review)).unwrap_or_else(|e| fail(e));
         }
     }
     let cfg: WebhookConfig = serde_json::from_value(serde_json::json!({"url": url, "insecure_loopback": true,

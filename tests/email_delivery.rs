@@ -12,7 +12,9 @@ use fakes::smtp::{DataAnswer, FakeSmtp};
 use hindsight::attack::store as catalog_store;
 use hindsight::model::Incident;
 use hindsight::notify::email::{EmailConfig, EmailSink};
-use hindsight::notify::{Destination, EntryState, RetryPolicy, Sink, Subscription, deliver_due, entries_for};
+use hindsight::notify::{
+    Destination, EntryState, RetryPolicy, Sink, Subscription, deliver_due, entries_for, with_review,
+};
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::{ResolutionKey, Store};
 use serde_json::json;
@@ -41,7 +43,8 @@ fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
     let engine = Engine::new(&catalog, None, None, Settings::default());
     let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
     let key = ResolutionKey::new("contoso", "2001", 1);
-    let entry = entries_for(&key, &review, &[Subscription::everything("mail")], Utc::now()).remove(0);
+    let entry =
+        with_review(entries_for(&key, &review, &[Subscription::everything("mail")], Utc::now()).remove(0), &review);
     let store = Store::open(dir).unwrap();
     store.update_outbox(&entry).unwrap();
     (store, entry.id)

@@ -10,7 +10,7 @@ use axum::routing::post;
 use chrono::Utc;
 use hindsight::model::Incident;
 use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
-use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due, entries_for};
+use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due, entries_for, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::{ResolutionKey, Store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -47,7 +47,7 @@ async fn deliveries_and_dead_letters_are_counted() {
         for e in
             entries_for(&ResolutionKey::new("s", &n.to_string(), 1), &review, &[Subscription::everything("hook")], now)
         {
-            store.update_outbox(&e).unwrap();
+            store.update_outbox(&with_review(e, &review)).unwrap();
         }
     }
     let cfg: WebhookConfig =

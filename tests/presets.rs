@@ -4,7 +4,7 @@
 use hindsight::attack::store;
 use hindsight::model::Incident;
 use hindsight::notify::presets::{TEAMS_MAX_BYTES, power_automate, slack, teams};
-use hindsight::notify::{Subscription, entries_for};
+use hindsight::notify::{Subscription, entries_for, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::ResolutionKey;
 use serde_json::Value;
@@ -26,7 +26,7 @@ fn event(name: &str, inflate: usize) -> Value {
     }
     let key = ResolutionKey::new("contoso", &incident.id, 1);
     let now = "2026-11-24T12:00:00Z".parse().unwrap();
-    entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0).body
+    with_review(entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0), &review).body
 }
 
 #[test]

@@ -82,7 +82,8 @@ pub struct OutboxEntry {
     #[serde(flatten)]
     pub state: EntryState,
     pub last_error: Option<String>,
-    /// The event body as published (`schemas/webhook-event.v1.json`).
+    /// The event body as published (`schemas/webhook-event.v1.json`). Entries written with their
+    /// review leave the review out (it is in the store already) and it is joined at delivery.
     pub body: serde_json::Value,
 }
 
@@ -92,7 +93,8 @@ pub fn entry_id(resolution: &ResolutionKey, destination: &str) -> String {
     format!("hs_{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// The outbox entries of a new review: one per destination whose route accepts it.
+/// The outbox entries of a new review: one per destination whose route accepts it. The review
+/// itself stays out of the entries (the store keeps it once); [`deliver_due`] joins it.
 pub fn entries_for(
     resolution: &ResolutionKey,
     review: &Review,
@@ -112,7 +114,6 @@ pub fn entries_for(
                 "id": id,
                 "occurred_at": now,
                 "source": review.incident.source,
-                "review": review,
             });
             OutboxEntry {
                 id,
@@ -130,6 +131,25 @@ pub fn entries_for(
             }
         })
         .collect()
+}
+
+/// The entry with the review in its body, as it is sent (previews, tests, entries written
+/// without their review in the store).
+pub fn with_review(mut entry: OutboxEntry, review: &Review) -> OutboxEntry {
+    entry.body["review"] = serde_json::to_value(review).unwrap_or_default();
+    entry
+}
+
+/// Joins the stored review to an entry that left it out; `Err` says why it cannot be sent.
+fn complete(store: &Store, entry: OutboxEntry) -> crate::store::Result<Result<OutboxEntry, (OutboxEntry, String)>> {
+    if entry.body.get("review").is_some() {
+        return Ok(Ok(entry));
+    }
+    let key = ResolutionKey::new(&entry.source, &entry.incident_id, entry.revision);
+    Ok(match store.review(&key)? {
+        Some(review) => Ok(with_review(entry, &review)),
+        None => Err((entry, "the review this notification carries is not in the store".to_owned())),
+    })
 }
 
 /// When to try again: Standard Webhooks' schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h,
@@ -185,7 +205,26 @@ pub async fn deliver_due(
     let due = store.outbox_due(now)?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    // Entries whose review was joined for sending; they are stored slim again afterwards.
+    let mut slim = std::collections::HashSet::new();
     for entry in due {
+        let had_review = entry.body.get("review").is_some();
+        let entry = match complete(store, entry)? {
+            Ok(e) => {
+                if !had_review {
+                    slim.insert(e.id.clone());
+                }
+                e
+            }
+            Err((mut e, reason)) => {
+                tracing::error!(id = %e.id, "dead-lettered: {reason}");
+                e.state = EntryState::Dead { at: now, reason: reason.clone() };
+                e.last_error = Some(reason);
+                pass.dead += 1;
+                store.update_outbox(&e)?;
+                continue;
+            }
+        };
         let Some(dest) = destinations.iter().find(|d| d.name == entry.destination) else {
             pass.orphaned += 1;
             tracing::warn!(destination = %entry.destination, id = %entry.id, "no such destination configured; entry left pending");
@@ -239,6 +278,12 @@ pub async fn deliver_due(
                     }
                 }
             }
+        }
+        // The review was joined for sending; the stored entry keeps the slim envelope.
+        if slim.contains(&entry.id)
+            && let Some(body) = entry.body.as_object_mut()
+        {
+            body.remove("review");
         }
         store.update_outbox(&entry)?;
     }
