@@ -61,11 +61,11 @@ async fn main() {
         name: "hook".into(),
         sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap_or_else(|e| fail(e))))),
     }];
-    let body = serde_json::to_vec(
-        &entries_for(&ResolutionKey::new("b", "x", 1), &review, &[Subscription::everything("hook")], now)[0].body,
-    )
-    .map(|b| b.len())
-    .unwrap_or(0);
+    let sample = with_review(
+        entries_for(&ResolutionKey::new("b", "x", 1), &review, &[Subscription::everything("hook")], now).remove(0),
+        &review,
+    );
+    let body = serde_json::to_vec(&sample.body).map(|b| b.len()).unwrap_or(0);
     let t = Instant::now();
     let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 16, now).await.unwrap_or_else(|e| fail(e));
     let secs = t.elapsed().as_secs_f64();
