@@ -90,13 +90,21 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = sled::Config::new().path(path).open().map_err(|source| {
-            if is_lock_error(&source) {
-                StoreError::Locked { path: path.to_owned() }
-            } else {
-                StoreError::Open { path: path.to_owned(), source }
+        // sled releases its directory lock from its flusher thread, a moment after the last
+        // handle is dropped: a reopen right after a close (a restart in the same process) can
+        // find it still held. Another process holding it for good is reported after a second.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => break db,
+                Err(source) if is_lock_error(&source) && attempts < 10 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(source) if is_lock_error(&source) => return Err(StoreError::Locked { path: path.to_owned() }),
+                Err(source) => return Err(StoreError::Open { path: path.to_owned(), source }),
             }
-        })?;
+        };
         let io = |source| StoreError::Io { path: path.to_owned(), source };
         let store = Store {
             meta: db.open_tree("meta").map_err(io)?,
