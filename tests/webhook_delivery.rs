@@ -80,6 +80,17 @@ fn destination(url: &str, timeout: Duration) -> Destination {
 }
 
 /// Six sample incidents ingested and reviewed, each review with one outbox entry for "soc-hook".
+/// A receiver, and a store in which the six sample incidents were reviewed for "soc-hook".
+async fn reviewed_with_receiver() -> (Shared, String, tempfile::TempDir, Store, DateTime<Utc>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (state, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = Utc::now();
+    reviewed(&store, now).await;
+    (state, url, dir, store, now)
+}
+
 async fn reviewed(store: &Store, now: DateTime<Utc>) {
     let clock = ManualClock::new(now);
     common::ingest_examples(store, &clock).await;
@@ -95,12 +106,7 @@ async fn reviewed(store: &Store, now: DateTime<Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_review_arrives_signed_with_a_stable_id() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (state, url) = receiver().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let now = Utc::now();
-    reviewed(&store, now).await;
+    let (state, url, _dir, store, now) = reviewed_with_receiver().await;
     assert_eq!(store.outbox_entries().unwrap().len(), 6);
 
     state.lock().unwrap().answers.extend([Answer::RetryAfter(503, "120"), Answer::Status(500)]);
@@ -138,12 +144,7 @@ async fn every_review_arrives_signed_with_a_stable_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_failures_and_spent_budgets_are_dead_lettered() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (state, url) = receiver().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let now = Utc::now();
-    reviewed(&store, now).await;
+    let (state, url, _dir, store, now) = reviewed_with_receiver().await;
     state.lock().unwrap().answers.extend([
         Answer::Status(400),
         Answer::Status(410),
@@ -260,12 +261,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_and_closed_connections_are_retried() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (state, url) = receiver().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let now = Utc::now();
-    reviewed(&store, now).await;
+    let (state, url, _dir, store, now) = reviewed_with_receiver().await;
     state.lock().unwrap().answers.push_back(Answer::RetryAfter(429, "3600"));
     let pass = deliver_due(&store, &[destination(&url, Duration::from_secs(5))], &RetryPolicy::default(), 1, now)
         .await
