@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::notify::Route;
 use crate::notify::email::EmailConfig;
+use crate::notify::folder::FolderConfig;
 use crate::notify::webhook::WebhookConfig;
 use crate::source::directory::DirectoryConfig;
 use crate::source::graph::GraphConfig;
@@ -65,6 +66,97 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub digest: DigestConfig,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_schedule() -> String {
+    crate::digest::schedule::DEFAULT_CRON.into()
+}
+fn default_zone() -> String {
+    "local".into()
+}
+fn default_period() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Cron expression: five fields (minute hour day-of-month month day-of-week) or six
+    /// (seconds first).
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// IANA time zone of the schedule, or "local" (the machine's).
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+    /// The period a digest covers, up to its scheduled time; compared with the period before.
+    #[serde(default = "default_period", with = "humantime_serde")]
+    pub period: Duration,
+    /// Entries per ranked list.
+    #[serde(default = "default_top")]
+    pub top: usize,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            enabled: true,
+            schedule: default_schedule(),
+            time_zone: default_zone(),
+            period: default_period(),
+            top: default_top(),
+        }
+    }
+}
+
+fn default_shutdown() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_stall() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_outbox_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_batch() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// After SIGTERM: how long in-flight polls and deliveries may take to finish.
+    #[serde(default = "default_shutdown", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// A worker busy this long on one step counts as stuck: /readyz says so and the systemd
+    /// watchdog stops being fed, so systemd restarts the daemon.
+    #[serde(default = "default_stall", with = "humantime_serde")]
+    pub stall_timeout: Duration,
+    /// How often the outbox is checked for retries that came due (new notifications are sent at once).
+    #[serde(default = "default_outbox_interval", with = "humantime_serde")]
+    pub outbox_interval: Duration,
+    /// Reviews made per store transaction batch.
+    #[serde(default = "default_batch")]
+    pub review_batch: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            shutdown_timeout: default_shutdown(),
+            stall_timeout: default_stall(),
+            outbox_interval: default_outbox_interval(),
+            review_batch: default_batch(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +239,7 @@ impl Default for ReviewConfig {
 pub enum SinkKind {
     Webhook(WebhookConfig),
     Email(EmailConfig),
+    Folder(FolderConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -159,13 +252,14 @@ pub struct DestinationConfig {
 impl<'de> Deserialize<'de> for DestinationConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = serde_json::Map::deserialize(d)?;
-        let (kind, mut table) = split_table::<D::Error>(table, &["webhook", "email"])?;
+        let (kind, mut table) = split_table::<D::Error>(table, &["webhook", "email", "folder"])?;
         let name =
             take::<String, D::Error>(&mut table, "name")?.ok_or_else(|| serde::de::Error::custom("name: missing"))?;
         let route = take::<Route, D::Error>(&mut table, "route")?.unwrap_or_default();
         let sink = match kind.as_str() {
             "webhook" => SinkKind::Webhook(rest(table)?),
-            _ => SinkKind::Email(rest(table)?),
+            "email" => SinkKind::Email(rest(table)?),
+            _ => SinkKind::Folder(rest(table)?),
         };
         Ok(DestinationConfig { name, sink, route })
     }
@@ -190,7 +284,7 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address of /healthz, /readyz and /metrics; loopback by default.
+    /// Address of /healthz, /readyz and /metrics; loopback by default; "" turns the listener off.
     #[serde(default = "default_listen")]
     pub listen: String,
 }
@@ -255,10 +349,26 @@ impl Config {
         if self.delivery.concurrency == 0 {
             return Err(key("delivery.concurrency".into(), "must be at least 1".into()));
         }
-        self.http
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        if !self.http.listen.is_empty() {
+            self.http
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        }
+        crate::digest::schedule::Zone::parse(&self.digest.time_zone).map_err(|m| key("digest.time_zone".into(), m))?;
+        crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC")
+            .map_err(|m| key("digest.schedule".into(), m))?;
+        if self.digest.period.is_zero() {
+            return Err(key("digest.period".into(), "must be longer than 0s".into()));
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            if s.poll_interval.is_zero() {
+                return Err(key(format!("sources[{i}].poll_interval"), "must be longer than 0s".into()));
+            }
+        }
+        if self.daemon.review_batch == 0 {
+            return Err(key("daemon.review_batch".into(), "must be at least 1".into()));
+        }
         Ok(())
     }
 }

@@ -9,11 +9,16 @@ use hindsight::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     hindsight::install_crypto_provider();
-    hindsight::cli::init_logging(&cli.global);
+    let default_log = if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" };
+    hindsight::cli::init_logging(&cli.global, default_log);
     let result = match cli.command {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
         Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
         Command::Outbox(cmd) => hindsight::cli::outbox::run(&cli.global, cmd),
+        Command::Run(args) => hindsight::cli::run::run_daemon(&cli.global, args),
+        Command::Check(args) => hindsight::cli::check::run(&cli.global, args),
+        Command::Digest(args) => hindsight::cli::digest::run(&cli.global, args),
+        Command::Completions(args) => hindsight::cli::completions(&args),
     };
     match result {
         Ok(code) => code,

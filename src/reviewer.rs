@@ -46,6 +46,7 @@ pub fn review_pending(
         let outbox = crate::notify::entries_for(&k, &review, subscriptions, now);
         if store.record_review(&k, &resolution.source, &review, &outbox, now)? {
             pass.reviewed += 1;
+            metrics::counter!("hindsight_reviews_total", "source" => resolution.source.clone()).increment(1);
             tracing::info!(
                 incident_id = %resolution.incident_id,
                 source = %resolution.source,

@@ -23,6 +23,7 @@ fn entry(id: &str, state: EntryState, days_ago: i64) -> OutboxEntry {
         state,
         last_error: None,
         body: serde_json::json!({"id": id}),
+        digest: None,
     }
 }
 

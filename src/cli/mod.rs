@@ -2,8 +2,11 @@
 //! (the mini-redis `cmd/` pattern): the enum parses and delegates, the modules do the work.
 
 pub mod catalog;
+pub mod check;
+pub mod digest;
 pub mod outbox;
 pub mod review;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -30,8 +33,23 @@ pub struct GlobalArgs {
     pub state_dir: Option<PathBuf>,
 
     /// Log filter (tracing syntax, e.g. `info` or `hindsight=debug`); logs go to stderr.
-    #[arg(long, global = true, env = "HINDSIGHT_LOG", default_value = "warn", value_name = "FILTER")]
-    pub log: String,
+    /// Default: `info` for `run`, `warn` for the other commands.
+    #[arg(long, global = true, env = "HINDSIGHT_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Log format: `auto` (journald's under systemd, else text), `text`, `json` (one object
+    /// per line) or `journald` (syslog priority prefixes, no timestamps: journald adds its own).
+    #[arg(long, global = true, env = "HINDSIGHT_LOG_FORMAT", value_enum, default_value_t, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Text,
+    Json,
+    Journald,
 }
 
 impl GlobalArgs {
@@ -67,6 +85,55 @@ pub enum Command {
     /// List, show, retry and purge notifications in the outbox.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Run the daemon: poll the sources, review resolved incidents, send reviews and digests.
+    Run(run::RunArgs),
+    /// Validate the configuration and try every endpoint without sending anything.
+    Check(check::CheckArgs),
+    /// Print the digest of a period from the stored reviews, or send it.
+    Digest(digest::DigestArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// A shell, or `man` for the man page (roff).
+    #[arg(value_name = "SHELL|man")]
+    pub target: String,
+}
+
+/// Prints completions for a shell, or the man page.
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<std::process::ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout();
+    if args.target == "man" {
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+    } else {
+        let shell: clap_complete::Shell = args.target.parse().map_err(|_| {
+            anyhow::anyhow!("{:?}: not a shell (bash, zsh, fish, elvish, powershell) or \"man\"", args.target)
+        })?;
+        clap_complete::generate(shell, &mut cmd, "hindsight", &mut out);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Loads the configuration with the process's environment (overrides, credentials directory).
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
+    if !path.is_file() {
+        anyhow::bail!("no configuration file at {} (pass --config FILE or set HINDSIGHT_CONFIG)", path.display());
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Ok(crate::config::Config::load(Some(path), &env)?)
+}
+
+/// `--state-dir` (or `HINDSIGHT_STATE_DIR`) first, then the configuration's `state_dir`, then
+/// the defaults of [`GlobalArgs::state_dir`].
+pub fn state_dir_for(global: &GlobalArgs, cfg: &crate::config::Config) -> anyhow::Result<PathBuf> {
+    match (&global.state_dir, &cfg.state_dir) {
+        (Some(d), _) | (None, Some(d)) => Ok(d.clone()),
+        (None, None) => global.state_dir(),
+    }
 }
 
 /// Output format of the commands that print something.
@@ -79,13 +146,28 @@ pub enum Format {
     Json,
 }
 
-pub fn init_logging(global: &GlobalArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&global.log).unwrap_or_else(|e| {
-        eprintln!("hindsight: warning: invalid --log filter {:?} ({e}); using \"warn\"", global.log);
-        tracing_subscriber::EnvFilter::new("warn")
+/// Logs to stderr. `default` is the filter when `--log` is not given.
+pub fn init_logging(global: &GlobalArgs, default: &str) {
+    let wanted = global.log.as_deref().unwrap_or(default);
+    let filter = tracing_subscriber::EnvFilter::try_new(wanted).unwrap_or_else(|e| {
+        eprintln!("hindsight: warning: invalid --log filter {wanted:?} ({e}); using \"{default}\"");
+        tracing_subscriber::EnvFilter::new(default)
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let format = match global.log_format {
+        // systemd connects stderr to the journal and says so in $JOURNAL_STREAM.
+        LogFormat::Auto if std::env::var_os("JOURNAL_STREAM").is_some() => LogFormat::Journald,
+        LogFormat::Auto => LogFormat::Text,
+        f => f,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Journald => builder.event_format(journald::Journald).init(),
+        _ => builder.init(),
+    }
 }
+
+mod journald;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

@@ -67,18 +67,30 @@ pub struct EmailConfig {
 
 pub struct EmailSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    composer: Composer,
+    host: String,
+}
+
+/// Turns outbox entries into e-mail messages: the sender, the recipients and the templates.
+/// The SMTP sink sends them; the folder sink writes them as .eml files.
+pub struct Composer {
     from: Mailbox,
     to: Vec<Mailbox>,
     templates: minijinja::Environment<'static>,
 }
 
-const SUBJECT: &str = include_str!("../../templates/review.subject.j2");
-const TEXT: &str = include_str!("../../templates/review.txt.j2");
-const HTML: &str = include_str!("../../templates/review.html.j2");
+const TEMPLATES: [(&str, &str); 6] = [
+    ("review.subject.j2", include_str!("../../templates/review.subject.j2")),
+    ("review.txt.j2", include_str!("../../templates/review.txt.j2")),
+    ("review.html.j2", include_str!("../../templates/review.html.j2")),
+    ("digest.subject.j2", include_str!("../../templates/digest.subject.j2")),
+    ("digest.txt.j2", include_str!("../../templates/digest.txt.j2")),
+    ("digest.html.j2", include_str!("../../templates/digest.html.j2")),
+];
 
 fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, String> {
     let mut env = minijinja::Environment::new();
-    for (name, builtin) in [("review.subject.j2", SUBJECT), ("review.txt.j2", TEXT), ("review.html.j2", HTML)] {
+    for (name, builtin) in TEMPLATES {
         let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
             Some(path) => {
                 std::fs::read_to_string(&path).map_err(|e| format!("templates_dir: {}: {e}", path.display()))?
@@ -98,18 +110,83 @@ fn is_loopback(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
 }
 
-impl EmailSink {
-    /// Validates the settings (errors name the setting, never the password) and builds the sink.
-    pub fn new(cfg: &EmailConfig) -> Result<EmailSink, String> {
-        let from: Mailbox = cfg.from.parse().map_err(|e| format!("from: {e}"))?;
-        if cfg.to.is_empty() {
+impl Composer {
+    pub fn new(from: &str, to: &[String], templates_dir: Option<&PathBuf>) -> Result<Composer, String> {
+        let from: Mailbox = from.parse().map_err(|e| format!("from: {e}"))?;
+        if to.is_empty() {
             return Err("to: at least one recipient".into());
         }
-        let to = cfg
-            .to
+        let to = to
             .iter()
             .map(|t| t.parse::<Mailbox>().map_err(|e| format!("to: {t:?}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(Composer { from, to, templates: templates(templates_dir)? })
+    }
+
+    /// The message for an outbox entry whose body holds its review or digest.
+    pub fn message(&self, entry: &OutboxEntry) -> Result<Message, String> {
+        // Each template sees `review` or `digest` (the published JSON), `id`, and `body` (the
+        // rendered text or HTML of the whole document).
+        let (kind, value, text, html, layer) = if entry.body.get("digest").is_some() {
+            let digest: crate::digest::Digest = serde_json::from_value(entry.body["digest"].clone())
+                .map_err(|e| format!("the event holds no digest: {e}"))?;
+            let layer = serde_json::to_vec_pretty(&digest.layer).map_err(|e| e.to_string())?;
+            let (text, html) = (crate::digest::render::text(&digest), crate::digest::render::html_fragment(&digest));
+            ("digest", minijinja::Value::from_serialize(&digest), text, html, layer)
+        } else {
+            let review: Review = serde_json::from_value(entry.body["review"].clone())
+                .map_err(|e| format!("the event holds no review: {e}"))?;
+            let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
+            let (text, html) = (render::text(&review), render::html_fragment(&review));
+            ("review", minijinja::Value::from_serialize(&review), text, html, layer)
+        };
+        let render = |part: &str, body: String| {
+            let name = format!("{kind}.{part}.j2");
+            let ctx = minijinja::Value::from_iter([
+                (kind, value.clone()),
+                ("id", minijinja::Value::from(entry.id.as_str())),
+                ("body", minijinja::Value::from(body)),
+            ]);
+            self.templates.get_template(&name).and_then(|t| t.render(ctx)).map_err(|e| format!("template {name}: {e}"))
+        };
+        let subject: String = render("subject", String::new())?.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = render("txt", text)?;
+        let html = render("html", html)?;
+        let domain = self.from.email.domain().to_owned();
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(format!("<{}@{domain}>", entry.id)));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        let part = |ct: ContentType, body: String| {
+            SinglePart::builder().header(ct).header(ContentTransferEncoding::Base64).body(body)
+        };
+        builder
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(
+                        MultiPart::alternative()
+                            .singlepart(part(ContentType::TEXT_PLAIN, text))
+                            .singlepart(part(ContentType::TEXT_HTML, html)),
+                    )
+                    .singlepart(
+                        Attachment::new("layer.json".into()).body(
+                            Body::new_with_encoding(layer, ContentTransferEncoding::Base64)
+                                .map_err(|_| "cannot encode the layer".to_owned())?,
+                            ContentType::parse("application/json").map_err(|e| e.to_string())?,
+                        ),
+                    ),
+            )
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+}
+
+impl EmailSink {
+    /// Validates the settings (errors name the setting, never the password) and builds the sink.
+    pub fn new(cfg: &EmailConfig) -> Result<EmailSink, String> {
+        let composer = Composer::new(&cfg.from, &cfg.to, cfg.templates_dir.as_ref())?;
         let ca = match &cfg.ca_file {
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|e| format!("ca_file: {}: {e}", path.display()))?;
@@ -146,52 +223,21 @@ impl EmailSink {
             (None, None) => {}
             _ => return Err("username and password: set both or neither".into()),
         }
-        Ok(EmailSink { transport: builder.build(), from, to, templates: templates(cfg.templates_dir.as_ref())? })
+        Ok(EmailSink { transport: builder.build(), composer, host: cfg.host.clone() })
     }
 
     /// The message for an outbox entry (public for tests and previews).
     pub fn message(&self, entry: &OutboxEntry) -> Result<Message, String> {
-        let review: Review = serde_json::from_value(entry.body["review"].clone())
-            .map_err(|e| format!("the event holds no review: {e}"))?;
-        let render = |name: &str, body: String| {
-            self.templates
-                .get_template(name)
-                .and_then(|t| t.render(minijinja::context! { review => &review, id => &entry.id, body => body }))
-                .map_err(|e| format!("template {name}: {e}"))
-        };
-        let subject: String =
-            render("review.subject.j2", String::new())?.split_whitespace().collect::<Vec<_>>().join(" ");
-        let text = render("review.txt.j2", render::text(&review))?;
-        let html = render("review.html.j2", render::html_fragment(&review))?;
-        let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
-        let domain = self.from.email.domain().to_owned();
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .subject(subject)
-            .message_id(Some(format!("<{}@{domain}>", entry.id)));
-        for to in &self.to {
-            builder = builder.to(to.clone());
+        self.composer.message(entry)
+    }
+
+    /// Connects, says EHLO, upgrades to TLS and authenticates as a delivery would, then quits.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(format!("SMTP server {} reachable; TLS and sign-in as configured", self.host)),
+            Ok(false) => Err(format!("SMTP server {} did not answer NOOP", self.host)),
+            Err(e) => Err(format!("SMTP server {}: {e}", self.host)),
         }
-        let part = |ct: ContentType, body: String| {
-            SinglePart::builder().header(ct).header(ContentTransferEncoding::Base64).body(body)
-        };
-        builder
-            .multipart(
-                MultiPart::mixed()
-                    .multipart(
-                        MultiPart::alternative()
-                            .singlepart(part(ContentType::TEXT_PLAIN, text))
-                            .singlepart(part(ContentType::TEXT_HTML, html)),
-                    )
-                    .singlepart(
-                        Attachment::new("layer.json".into()).body(
-                            Body::new_with_encoding(layer, ContentTransferEncoding::Base64)
-                                .map_err(|_| "cannot encode the layer".to_owned())?,
-                            ContentType::parse("application/json").map_err(|e| e.to_string())?,
-                        ),
-                    ),
-            )
-            .map_err(|e| format!("cannot build the message: {e}"))
     }
 
     pub(super) async fn deliver(&self, entry: &OutboxEntry, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
@@ -207,6 +253,9 @@ impl EmailSink {
 
 impl std::fmt::Debug for EmailSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmailSink").field("from", &self.from).field("to", &self.to).finish_non_exhaustive()
+        f.debug_struct("EmailSink")
+            .field("from", &self.composer.from)
+            .field("to", &self.composer.to)
+            .finish_non_exhaustive()
     }
 }

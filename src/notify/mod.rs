@@ -9,6 +9,7 @@
 //! One module per sink, each with its own typed config; [`Sink`] names them.
 
 pub mod email;
+pub mod folder;
 pub mod oauth;
 pub mod presets;
 pub mod route;
@@ -39,6 +40,7 @@ pub struct Destination {
 pub enum Sink {
     Webhook(Box<webhook::WebhookSink>),
     Email(Box<email::EmailSink>),
+    Folder(Box<folder::FolderSink>),
 }
 
 impl Sink {
@@ -46,9 +48,22 @@ impl Sink {
         match self {
             Sink::Webhook(w) => w.deliver(entry, now).await,
             Sink::Email(e) => e.deliver(entry, now).await,
+            Sink::Folder(f) => f.deliver(entry, now).await,
+        }
+    }
+
+    /// Tries to reach the destination without delivering anything (`hindsight check`).
+    pub async fn probe(&self) -> Result<String, String> {
+        match self {
+            Sink::Webhook(w) => w.probe().await,
+            Sink::Email(e) => e.probe().await,
+            Sink::Folder(f) => f.probe(),
         }
     }
 }
+
+/// The event name of digests (whatever their schedule: the name is part of the published contract).
+pub const DIGEST_EVENT: &str = "digest.weekly";
 
 /// Why an attempt failed, and whether another attempt can help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +100,9 @@ pub struct OutboxEntry {
     /// The event body as published (`schemas/webhook-event.v1.json`). Entries written with their
     /// review leave the review out (it is in the store already) and it is joined at delivery.
     pub body: serde_json::Value,
+    /// For a digest: its id in the store, joined at delivery like a review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The idempotency key of a resolution's notification to a destination.
@@ -128,6 +146,48 @@ pub fn entries_for(
                 state: EntryState::Pending,
                 last_error: None,
                 body,
+                digest: None,
+            }
+        })
+        .collect()
+}
+
+/// The outbox entries of a digest: one per destination whose route takes digests and whose
+/// sources are the digest's scope (each destination gets the digest of what it is routed).
+pub fn entries_for_digest(
+    digest: &crate::digest::Digest,
+    subscriptions: &[Subscription],
+    now: DateTime<Utc>,
+) -> Vec<OutboxEntry> {
+    subscriptions
+        .iter()
+        .filter(|s| s.route.takes(DIGEST_EVENT) && s.route.scope() == digest.scope)
+        .map(|s| {
+            let d = &s.destination;
+            let h = Sha256::digest([digest.id.as_bytes(), b"\0", d.as_bytes()].concat());
+            let id = format!("hs_{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
+            let source = if digest.scope.is_empty() { "*".to_owned() } else { digest.scope.join(",") };
+            let body = serde_json::json!({
+                "schema_version": EVENT_SCHEMA_VERSION,
+                "event": DIGEST_EVENT,
+                "id": id,
+                "occurred_at": now,
+                "source": source,
+            });
+            OutboxEntry {
+                id,
+                destination: d.clone(),
+                event: DIGEST_EVENT.to_owned(),
+                source,
+                incident_id: String::new(),
+                revision: 0,
+                created_at: now,
+                attempts: 0,
+                next_attempt_at: now,
+                state: EntryState::Pending,
+                last_error: None,
+                body,
+                digest: Some(digest.id.clone()),
             }
         })
         .collect()
@@ -140,10 +200,27 @@ pub fn with_review(mut entry: OutboxEntry, review: &Review) -> OutboxEntry {
     entry
 }
 
-/// Joins the stored review to an entry that left it out; `Err` says why it cannot be sent.
+/// The entry with the digest in its body, as it is sent.
+pub fn with_digest(mut entry: OutboxEntry, digest: &crate::digest::Digest) -> OutboxEntry {
+    entry.body["digest"] = serde_json::to_value(digest).unwrap_or_default();
+    entry
+}
+
+/// Whether the entry's body holds what it carries (a review or a digest), as it is sent.
+fn is_complete(entry: &OutboxEntry) -> bool {
+    entry.body.get("review").is_some() || entry.body.get("digest").is_some()
+}
+
+/// Joins the stored review or digest to an entry that left it out; `Err` says why it cannot be sent.
 fn complete(store: &Store, entry: OutboxEntry) -> crate::store::Result<Result<OutboxEntry, (OutboxEntry, String)>> {
-    if entry.body.get("review").is_some() {
+    if is_complete(&entry) {
         return Ok(Ok(entry));
+    }
+    if let Some(id) = entry.digest.clone() {
+        return Ok(match store.digest(&id)? {
+            Some(d) => Ok(with_digest(entry, &d)),
+            None => Err((entry, format!("the digest {id} this notification carries is not in the store"))),
+        });
     }
     let key = ResolutionKey::new(&entry.source, &entry.incident_id, entry.revision);
     Ok(match store.review(&key)? {
@@ -208,7 +285,7 @@ pub async fn deliver_due(
     // Entries whose review was joined for sending; they are stored slim again afterwards.
     let mut slim = std::collections::HashSet::new();
     for entry in due {
-        let had_review = entry.body.get("review").is_some();
+        let had_review = is_complete(&entry);
         let entry = match complete(store, entry)? {
             Ok(e) => {
                 if !had_review {
@@ -284,6 +361,7 @@ pub async fn deliver_due(
             && let Some(body) = entry.body.as_object_mut()
         {
             body.remove("review");
+            body.remove("digest");
         }
         store.update_outbox(&entry)?;
     }

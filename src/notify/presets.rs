@@ -33,8 +33,61 @@ fn follow_up_titles(review: &Value, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Flat fields a flow's conditions can test without parsing the whole review.
+fn digest_techniques(d: &Value, field: &str, n: usize) -> Vec<String> {
+    d[field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(n)
+        .map(|t| format!("{} {} ({})", s(&t["id"]), s(&t["name"]), t["incidents"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+fn digest_follow_ups(d: &Value, n: usize) -> Vec<String> {
+    d["follow_ups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(n)
+        .map(|f| {
+            format!("[{}] {} ({} incident(s))", s(&f["priority"]), s(&f["title"]), f["incidents"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+fn digest_title(d: &Value) -> String {
+    let day = |v: &Value| s(v).chars().take(10).collect::<String>();
+    format!("Hindsight digest {} to {}", day(&d["period"]["start"]), day(&d["period"]["end"]))
+}
+
+/// Flat fields a flow's conditions can test without parsing the whole review (or digest).
 pub fn power_automate(event: &Value) -> Value {
+    if event.get("digest").is_some() {
+        let d = &event["digest"];
+        return json!({
+            "schema_version": event["schema_version"],
+            "event": event["event"],
+            "id": event["id"],
+            "occurred_at": event["occurred_at"],
+            "source": event["source"],
+            "period_start": d["period"]["start"],
+            "period_end": d["period"]["end"],
+            "incidents": d["incidents"]["total"],
+            "previous_incidents": d["previous_incidents"]["total"],
+            "false_positives": d["incidents"]["benign"],
+            "by_severity": d["incidents"]["by_severity"],
+            "mttd_median_s": d["time_to_detect"]["median_s"],
+            "mttd_p90_s": d["time_to_detect"]["p90_s"],
+            "mttr_median_s": d["time_to_resolve"]["median_s"],
+            "mttr_p90_s": d["time_to_resolve"]["p90_s"],
+            "top_techniques": d["top_techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
+            "new_techniques": d["new_techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
+            "recurring_gaps": d["recurring_gaps"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
+            "follow_ups": d["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
+                "id": f["id"], "priority": f["priority"], "title": f["title"], "incidents": f["incidents"]
+            })).collect::<Vec<_>>(),
+        });
+    }
     let r = &event["review"];
     let i = &r["incident"];
     json!({
@@ -76,7 +129,31 @@ pub fn teams(event: &Value) -> Value {
     }
 }
 
+fn teams_digest_body(event: &Value, follow_ups: usize) -> Vec<Value> {
+    let d = &event["digest"];
+    let n = |v: &Value| v.as_u64().unwrap_or(0).to_string();
+    let mut body = vec![
+        json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "text": digest_title(d)}),
+        json!({"type": "FactSet", "facts": [
+            {"title": "Incidents", "value": format!("{} (before: {})", n(&d["incidents"]["total"]), n(&d["previous_incidents"]["total"]))},
+            {"title": "False positives", "value": n(&d["incidents"]["benign"])},
+            {"title": "Top techniques", "value": digest_techniques(d, "top_techniques", 5).join(", ")},
+            {"title": "Rising", "value": digest_techniques(d, "rising", 3).join(", ")},
+            {"title": "Recurring gaps", "value": d["recurring_gaps"].as_array().map_or(0, Vec::len).to_string()},
+        ]}),
+    ];
+    let items = digest_follow_ups(d, follow_ups);
+    if !items.is_empty() {
+        body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Open follow-ups", "wrap": true}));
+        body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
+    }
+    body
+}
+
 fn teams_card(event: &Value, follow_ups: usize) -> Value {
+    if event.get("digest").is_some() {
+        return teams_message(teams_digest_body(event, follow_ups), vec![]);
+    }
     let r = &event["review"];
     let i = &r["incident"];
     let blind: Vec<String> =
@@ -102,6 +179,10 @@ fn teams_card(event: &Value, follow_ups: usize) -> Value {
     if let Some(url) = i["url"].as_str().filter(|u| u.starts_with("https://")) {
         actions.push(json!({"type": "Action.OpenUrl", "title": "Open in Microsoft Defender", "url": url}));
     }
+    teams_message(body, actions)
+}
+
+fn teams_message(body: Vec<Value>, actions: Vec<Value>) -> Value {
     json!({"type": "message", "attachments": [{
         "contentType": "application/vnd.microsoft.card.adaptive",
         "contentUrl": null,
@@ -121,6 +202,23 @@ fn clip(t: &str, max: usize) -> String {
 
 /// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks.
 pub fn slack(event: &Value) -> Value {
+    if event.get("digest").is_some() {
+        let d = &event["digest"];
+        let title = digest_title(d);
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": clip(&title, 150)}}),
+            json!({"type": "section", "fields": [
+                {"type": "mrkdwn", "text": format!("*Incidents*\n{} (before: {})", d["incidents"]["total"].as_u64().unwrap_or(0), d["previous_incidents"]["total"].as_u64().unwrap_or(0))},
+                {"type": "mrkdwn", "text": format!("*Top techniques*\n{}", slack_escape(&clip(&digest_techniques(d, "top_techniques", 5).join(", "), 1900)))},
+            ]}),
+        ];
+        let items = digest_follow_ups(d, 10);
+        if !items.is_empty() {
+            let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Open follow-ups*\n{text}"), 2900)}}));
+        }
+        return json!({"text": clip(&title, 3000), "blocks": blocks});
+    }
     let r = &event["review"];
     let i = &r["incident"];
     let title = slack_escape(&s(&i["title"]));

@@ -9,7 +9,7 @@ use crate::review::Review;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// Events to send (`review.created`, `review.revised`); empty = all.
+    /// Events to send (`review.created`, `review.revised`, `digest.weekly`); empty = all.
     #[serde(default)]
     pub events: Vec<String>,
     /// Lowest severity sent (`informational`, `low`, `medium`, `high`).
@@ -54,11 +54,24 @@ impl Route {
             return Err(format!("min_severity: {s:?} is not informational, low, medium or high"));
         }
         for e in &self.events {
-            if !matches!(e.as_str(), "review.created" | "review.revised") {
-                return Err(format!("events: {e:?} is not review.created or review.revised"));
+            if !matches!(e.as_str(), "review.created" | "review.revised" | super::DIGEST_EVENT) {
+                return Err(format!("events: {e:?} is not review.created, review.revised or digest.weekly"));
             }
         }
         Ok(())
+    }
+
+    pub fn takes(&self, event: &str) -> bool {
+        any_eq(&self.events, event)
+    }
+
+    /// The sources a digest for this route covers (sorted; empty = all). Severity, classification
+    /// and tag filters choose single incidents and do not apply to digests.
+    pub fn scope(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.sources.clone();
+        s.sort();
+        s.dedup();
+        s
     }
 
     pub fn accepts(&self, event: &str, review: &Review) -> bool {

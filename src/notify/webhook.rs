@@ -109,14 +109,32 @@ impl WebhookSink {
         format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
     }
 
-    pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let body = match self.format {
-            Format::Generic => serde_json::to_vec(&entry.body),
-            Format::PowerAutomate => serde_json::to_vec(&super::presets::power_automate(&entry.body)),
-            Format::Teams => serde_json::to_vec(&super::presets::teams(&entry.body)),
-            Format::Slack => serde_json::to_vec(&super::presets::slack(&entry.body)),
+    /// A HEAD request (no body: a flow trigger does not run on it) and, with OAuth, a token:
+    /// DNS, TCP, TLS and the receiver's answer, without delivering anything. Any HTTP answer
+    /// counts as reachable; only the host is named, never the URL (it may carry a `sig`).
+    pub async fn probe(&self) -> Result<String, String> {
+        let host = url::Url::parse(self.url.expose_secret())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "the receiver".into());
+        if let Some(oauth) = &self.oauth {
+            oauth.token().await.map_err(|e| format!("bearer token for {host}: {e}"))?;
         }
-        .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
+        match self.http.head(self.url.expose_secret()).send().await {
+            Ok(resp) => {
+                Ok(format!("{host} reachable over {} (HTTP {} to HEAD)", self.scheme(), resp.status().as_u16()))
+            }
+            Err(e) => Err(format!("{host}: {}", error_chain(&e.without_url()))),
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.url.expose_secret().starts_with("https://") { "TLS" } else { "plain HTTP" }
+    }
+
+    pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(&body(self.format, &entry.body))
+            .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
         let timestamp = now.timestamp();
         let mut req = self
             .http
@@ -151,6 +169,17 @@ impl WebhookSink {
             }
         }
         outcome
+    }
+}
+
+/// The body a receiver of `format` gets for an event.
+pub fn body(format: Format, event: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    use std::borrow::Cow;
+    match format {
+        Format::Generic => Cow::Borrowed(event),
+        Format::PowerAutomate => Cow::Owned(super::presets::power_automate(event)),
+        Format::Teams => Cow::Owned(super::presets::teams(event)),
+        Format::Slack => Cow::Owned(super::presets::slack(event)),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::model::Incident;
 
 /// What the organisation can detect, as far as the review needs to know: the seam to the
 /// detection inventory readers (`crate::inventory`).
-pub trait DetectionInventory {
+pub trait DetectionInventory: Send + Sync {
     /// Whether a rule covers the technique (a canonical, current ATT&CK ID).
     fn covers(&self, catalog: &Catalog, technique: &str) -> bool;
     /// Files or rule sets the inventory was read from.
@@ -51,7 +51,7 @@ pub struct ControlRef {
 
 /// Security capabilities mapped to techniques: the seam to the Microsoft 365 mappings
 /// (`crate::controls`).
-pub trait ControlCatalog {
+pub trait ControlCatalog: Send + Sync {
     fn controls_for(&self, technique: &str) -> Vec<ControlRef>;
     /// The ATT&CK release the mappings were made against.
     fn mapped_attack_version(&self) -> String;

@@ -24,6 +24,17 @@ pub struct Layer {
     pub legend_items: Vec<LegendItem>,
     pub metadata: Vec<NameValue>,
     pub links: Vec<Link>,
+    /// Colours for scores (heat maps); incident layers colour each technique themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient: Option<Gradient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gradient {
+    pub colors: Vec<String>,
+    pub min_value: f64,
+    pub max_value: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,6 +196,7 @@ pub(crate) fn for_review(r: &Review) -> Layer {
             nv("classification", i.classification.clone()),
         ],
         links,
+        gradient: None,
     }
 }
 
@@ -203,6 +215,7 @@ impl Layer {
             legend_items: vec![],
             metadata: vec![],
             links: vec![],
+            gradient: None,
         }
     }
 }

@@ -7,7 +7,8 @@
 
 use super::model::*;
 
-enum Block {
+/// One element of an outline; the digest builds its outlines from the same blocks.
+pub(crate) enum Block {
     Heading(u8, String),
     Para(String),
     Bullets(Vec<String>),
@@ -266,8 +267,12 @@ fn knowledge_line(g: &KnowledgeGap) -> String {
 }
 
 pub fn text(r: &Review) -> String {
+    blocks_text(outline(r))
+}
+
+pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
     let mut s = String::new();
-    for block in outline(r) {
+    for block in blocks {
         match block {
             Block::Heading(1, t) => s += &format!("{t}\n{}\n", "=".repeat(t.chars().count().min(100))),
             Block::Heading(2, t) => s += &format!("\n{t}\n{}\n", "-".repeat(t.chars().count())),
@@ -332,8 +337,12 @@ pub fn md_escape(s: &str) -> String {
 }
 
 pub fn markdown(r: &Review) -> String {
+    blocks_markdown(outline(r))
+}
+
+pub(crate) fn blocks_markdown(blocks: Vec<Block>) -> String {
     let mut s = String::new();
-    for block in outline(r) {
+    for block in blocks {
         match block {
             Block::Heading(level, t) => s += &format!("{} {}\n\n", "#".repeat(level as usize), md_escape(&t)),
             Block::Para(p) => s += &format!("{}\n\n", md_escape(&p)),
@@ -374,19 +383,25 @@ pub fn html_escape(s: &str) -> String {
 }
 
 pub fn html(r: &Review) -> String {
-    let mut s = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Post-incident review</title></head><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px\">\n",
-    );
-    s += &html_fragment(r);
-    s += "</body></html>\n";
-    s
+    html_page("Post-incident review", &html_fragment(r))
+}
+
+pub(crate) fn html_page(title: &str, fragment: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px\">\n{fragment}</body></html>\n",
+        html_escape(title)
+    )
 }
 
 /// The review as HTML elements, for embedding in a page or an e-mail template; everything from
 /// the incident is escaped.
 pub fn html_fragment(r: &Review) -> String {
+    blocks_html(outline(r))
+}
+
+pub(crate) fn blocks_html(blocks: Vec<Block>) -> String {
     let mut s = String::new();
-    for block in outline(r) {
+    for block in blocks {
         match block {
             Block::Heading(level, t) => s += &format!("<h{level}>{}</h{level}>\n", html_escape(&t)),
             Block::Para(p) => s += &format!("<p>{}</p>\n", html_escape(&p)),

@@ -55,6 +55,13 @@ impl DirectorySource {
         &self.cfg.name
     }
 
+    /// Whether the folder can be listed (`hindsight check`).
+    pub fn probe(&self) -> Result<String, String> {
+        self.candidates()
+            .map(|f| format!("{}: {} incident file(s)", self.cfg.path.display(), f.len()))
+            .map_err(|e| e.to_string())
+    }
+
     /// Files to consider, in name order: JSON and NDJSON, not hidden, not half-written temporaries.
     fn candidates(&self) -> Result<Vec<PathBuf>, DirectoryError> {
         let list_err = |source| DirectoryError::List { path: self.cfg.path.clone(), source };

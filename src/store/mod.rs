@@ -15,13 +15,20 @@
 //!   organisation's history, from which reviews tell what is new to it.
 //! - `outbox`: idempotency key → [`crate::notify::OutboxEntry`]: notifications to deliver,
 //!   delivered or dead-lettered; written with their review in one transaction.
+//! - `summaries`: resolution time (ms, big-endian) `\0` resolution key → [`crate::digest::Summary`],
+//!   the few facts of each review the digest counts; written with the review.
+//! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
+//!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
 
+mod digests;
 mod incidents;
 mod outbox;
 mod reviews;
+
+pub use digests::DigestMark;
 
 pub use incidents::{
     Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
@@ -30,7 +37,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,6 +78,8 @@ pub struct Store {
     reviews: sled::Tree,
     seen: sled::Tree,
     outbox: sled::Tree,
+    summaries: sled::Tree,
+    digests: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,6 +125,8 @@ impl Store {
             reviews: db.open_tree("reviews").map_err(io)?,
             seen: db.open_tree("seen").map_err(io)?,
             outbox: db.open_tree("outbox").map_err(io)?,
+            summaries: db.open_tree("summaries").map_err(io)?,
+            digests: db.open_tree("digests").map_err(io)?,
             path: path.to_owned(),
             db,
         };
@@ -153,12 +164,22 @@ impl Store {
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: self.path.clone(), found });
         }
-        // Version 0 is a new, empty store; there is nothing older to migrate from yet.
+        // Version 0 is a new, empty store. Version 1 had no review summaries: build them from
+        // the stored reviews, so that digests cover what was reviewed before the upgrade.
+        if found == 1 {
+            let n = self.build_summaries()?;
+            tracing::info!(path = %self.path.display(), reviews = n, "store upgraded from schema 1 to 2");
+        }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// A cheap read that fails when the store does (`/readyz`).
+    pub fn check(&self) -> Result<()> {
+        self.meta.get("schema_version").map(|_| ()).map_err(|e| self.io(e))
     }
 
     /// Makes every earlier write durable (one log for all trees, so one flush covers them all).

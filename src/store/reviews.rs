@@ -43,15 +43,19 @@ impl Store {
             .map(|e| serde_json::to_vec(e).map(|b| (e.id.clone(), b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("outbox", &k.0, e))?;
+        let summary = crate::digest::Summary::of(review, now);
+        let summary_key = super::digests::summary_key(summary.resolved, &k.0);
+        let summary = serde_json::to_vec(&summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
         let at = now.to_rfc3339();
         let techniques: Vec<&str> =
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
-        let result =
-            (&self.pending, &self.reviews, &self.seen, &self.outbox).transaction(|(pending, reviews, seen, out)| {
+        let result = (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries).transaction(
+            |(pending, reviews, seen, out, summaries)| {
                 if pending.remove(k.0.as_slice())?.is_none() {
                     return Ok(false);
                 }
                 reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                summaries.insert(summary_key.as_slice(), summary.as_slice())?;
                 for (id, entry) in &entries {
                     // An entry already there (a review recorded, then its resolution re-queued by
                     // hand) keeps its delivery state.
@@ -66,7 +70,8 @@ impl Store {
                     }
                 }
                 Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
-            });
+            },
+        );
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),

@@ -73,39 +73,35 @@ impl Client {
         })
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently or runs out of attempts.
-    async fn with_retries<T>(
-        &mut self,
+    /// What to do after attempt number `n` of `what`: its value, or how long to wait before the
+    /// next, or the error that ends it. (A loop in each caller rather than a retry function
+    /// taking an async closure: such closures make the poll's future lose `Send`.)
+    fn after_attempt<T>(
+        &self,
+        n: u32,
+        delay: &mut Duration,
         what: &str,
-        mut attempt: impl AsyncFnMut(&mut Self) -> Result<Attempt<T>, GraphError>,
-    ) -> Result<T, GraphError> {
-        let mut delay = self.retry_base;
-        for n in 1..=self.max_attempts {
-            match attempt(self).await? {
-                Attempt::Done(v) => return Ok(v),
-                Attempt::Retry { after, why } => {
-                    if n == self.max_attempts {
-                        return Err(GraphError::Exhausted { what: what.to_owned(), attempts: n, last: why });
-                    }
-                    // Full jitter on our own back-off; Retry-After is the server's word and kept.
-                    let wait = match after {
-                        Some(d) => d.min(self.retry_max),
-                        None => {
-                            let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
-                            delay = (delay * 2).min(self.retry_max);
-                            jittered
-                        }
-                    };
-                    tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, "{what}: {why}; retrying");
-                    tokio::time::sleep(wait).await;
+        attempt: Attempt<T>,
+    ) -> Result<Result<T, Duration>, GraphError> {
+        match attempt {
+            Attempt::Done(v) => Ok(Ok(v)),
+            Attempt::Retry { after, why } => {
+                if n >= self.max_attempts {
+                    return Err(GraphError::Exhausted { what: what.to_owned(), attempts: n, last: why });
                 }
+                // Full jitter on our own back-off; Retry-After is the server's word and kept.
+                let wait = match after {
+                    Some(d) => d.min(self.retry_max),
+                    None => {
+                        let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
+                        *delay = (*delay * 2).min(self.retry_max);
+                        jittered
+                    }
+                };
+                tracing::warn!(attempt = n, wait_ms = wait.as_millis() as u64, "{what}: {why}; retrying");
+                Ok(Err(wait))
             }
         }
-        Err(GraphError::Exhausted {
-            what: what.to_owned(),
-            attempts: self.max_attempts,
-            last: "no attempt made".into(),
-        })
     }
 
     /// A valid access token, from the cache or freshly requested.
@@ -115,8 +111,16 @@ impl Client {
         {
             return Ok(t.clone());
         }
-        let (token, lifetime) =
-            self.with_retries("token request", async |c: &mut Client| c.token_attempt().await).await?;
+        let mut delay = self.retry_base;
+        let mut n = 0;
+        let (token, lifetime) = loop {
+            n += 1;
+            let attempt = self.token_attempt().await?;
+            match self.after_attempt(n, &mut delay, "token request", attempt)? {
+                Ok(v) => break v,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        };
         self.token = Some((token.clone(), Instant::now() + lifetime));
         Ok(token)
     }
@@ -164,7 +168,7 @@ impl Client {
     pub async fn get_json(&mut self, url: &str) -> Result<serde_json::Value, GraphError> {
         let mut refreshed = false;
         loop {
-            let result = self.with_retries("incidents request", async |c: &mut Client| c.get_attempt(url).await).await;
+            let result = self.get_with_retries(url).await;
             match result {
                 Err(GraphError::Unauthorized { .. }) if !refreshed => {
                     tracing::info!("Graph answered 401; requesting a new token once");
@@ -172,6 +176,19 @@ impl Client {
                     refreshed = true;
                 }
                 other => return other,
+            }
+        }
+    }
+
+    async fn get_with_retries(&mut self, url: &str) -> Result<serde_json::Value, GraphError> {
+        let mut delay = self.retry_base;
+        let mut n = 0;
+        loop {
+            n += 1;
+            let attempt = self.get_attempt(url).await?;
+            match self.after_attempt(n, &mut delay, "incidents request", attempt)? {
+                Ok(v) => return Ok(v),
+                Err(wait) => tokio::time::sleep(wait).await,
             }
         }
     }

@@ -91,6 +91,22 @@ impl GraphSource {
         Ok(link.to_owned())
     }
 
+    /// Signs in and reads one incident, storing nothing (`hindsight check`).
+    pub async fn probe(&mut self, now: DateTime<Utc>) -> Result<String, GraphError> {
+        let saved = self.page_size;
+        self.page_size = 1;
+        let url = self.first_page(now - chrono::Duration::days(30));
+        self.page_size = saved;
+        let page = self.client.get_json(&url).await?;
+        let (items, _) = split_page(&page)?;
+        Ok(format!(
+            "signed in to {}; {} answered ({} incident(s) updated in the last 30 days on the first page of one)",
+            self.cfg.login_base(),
+            self.cfg.graph_base(),
+            items.len()
+        ))
+    }
+
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {
         let now = clock.now();
         let name = self.cfg.name.clone();

@@ -1,0 +1,124 @@
+//! `hindsight check`: validates the configuration and tries every endpoint — signs in to each
+//! Graph tenant and reads one incident, opens each SMTP session up to authentication, reaches
+//! each webhook receiver with a HEAD request — without storing or delivering anything. One line
+//! per item, `ok` or `failed` with the reason; exit status 1 if anything failed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::daemon::pipeline::Pipeline;
+use crate::source::Source;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = "/etc/hindsight/hindsight.toml")]
+    pub config: PathBuf,
+    /// Validate only; do not contact any endpoint.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+struct Report {
+    failed: usize,
+}
+
+impl Report {
+    fn line(&mut self, what: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => println!("ok      {what:<28} {detail}"),
+            Err(reason) => {
+                self.failed += 1;
+                println!("failed  {what:<28} {reason}");
+            }
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut report = Report { failed: 0 };
+    let cfg = match super::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            report.line("configuration", Err(format!("{e:#}")));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    report.line(
+        "configuration",
+        Ok(format!(
+            "{} ({} source(s), {} destination(s))",
+            args.config.display(),
+            cfg.sources.len(),
+            cfg.destinations.len()
+        )),
+    );
+    let state_dir = super::state_dir_for(global, &cfg)?;
+    let pipeline = match Pipeline::build(&cfg, &state_dir) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in errors.0 {
+                report.line("configuration", Err(e));
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for w in &pipeline.warnings {
+        println!("warning {:<28} {w}", "review");
+    }
+    let meta = pipeline.catalog.meta();
+    report.line(
+        "catalog",
+        Ok(format!("{} {}", meta.domain, meta.attack_version.as_deref().unwrap_or("(version unknown)"))),
+    );
+    report.line(
+        "inventory",
+        Ok(match pipeline.engine.inventory {
+            Some(i) => format!("{} source(s), {} technique(s) covered", i.source_count(), i.technique_count()),
+            None => "none configured: coverage is not assessed".into(),
+        }),
+    );
+    let store_path = crate::daemon::store_path(&state_dir);
+    report.line(
+        "store",
+        match crate::store::Store::open(&store_path) {
+            Ok(s) => Ok(format!("{} ({} review(s))", store_path.display(), s.review_count())),
+            Err(crate::store::StoreError::Locked { .. }) => {
+                Ok(format!("{} (in use by a running Hindsight)", store_path.display()))
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    );
+    if let Some(s) = &pipeline.schedule {
+        let next = s.next_after(chrono::Utc::now());
+        report.line(
+            "digest",
+            Ok(format!(
+                "{:?} in {}; next {}",
+                s.expression,
+                cfg.digest.time_zone,
+                next.map_or("never".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            )),
+        );
+    }
+    if args.offline {
+        return Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        for (source, _) in pipeline.sources {
+            let what = format!("source {}", source.name());
+            let result = match source {
+                Source::Graph(mut g) => g.probe(chrono::Utc::now()).await.map_err(|e| e.to_string()),
+                Source::Directory(d) => d.probe(),
+            };
+            report.line(&what, result);
+        }
+        for d in &pipeline.destinations {
+            report.line(&format!("destination {}", d.name), d.sink.probe().await);
+        }
+    });
+    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,211 @@
+//! What the daemon knows of its own health, shared by the workers (which report), `/readyz`
+//! (which judges), the systemd watchdog (which is fed only while workers make progress) and the
+//! status line.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceHealth {
+    pub poll_interval_s: u64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: bool,
+    started: Option<DateTime<Utc>>,
+    sources: BTreeMap<String, SourceHealth>,
+    /// Worker name → since when it has been busy on its current step (absent: idle).
+    busy: BTreeMap<String, DateTime<Utc>>,
+    store_error: Option<String>,
+    reviewed: u64,
+    outbox: OutboxCounts,
+    next_digest: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: usize,
+    pub delivered: usize,
+    pub dead: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Health(Mutex<State>);
+
+/// The verdict of `/readyz`, each check with what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Health {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn add_source(&self, name: &str, interval: Duration) {
+        self.with(|s| {
+            s.sources.insert(
+                name.to_owned(),
+                SourceHealth {
+                    poll_interval_s: interval.as_secs(),
+                    last_success: None,
+                    last_error: None,
+                    last_error_at: None,
+                    consecutive_failures: 0,
+                },
+            )
+        });
+    }
+
+    pub fn set_ready(&self, now: DateTime<Utc>) {
+        self.with(|s| {
+            s.ready = true;
+            s.started = Some(now);
+        });
+    }
+
+    pub fn poll_succeeded(&self, name: &str, now: DateTime<Utc>) {
+        self.with(|s| {
+            if let Some(h) = s.sources.get_mut(name) {
+                h.last_success = Some(now);
+                h.consecutive_failures = 0;
+            }
+        });
+    }
+
+    pub fn poll_failed(&self, name: &str, error: &str, now: DateTime<Utc>) {
+        self.with(|s| {
+            if let Some(h) = s.sources.get_mut(name) {
+                h.last_error = Some(error.to_owned());
+                h.last_error_at = Some(now);
+                h.consecutive_failures += 1;
+            }
+        });
+    }
+
+    pub fn busy(&self, worker: &str, now: DateTime<Utc>) {
+        self.with(|s| s.busy.insert(worker.to_owned(), now));
+    }
+
+    pub fn idle(&self, worker: &str) {
+        self.with(|s| s.busy.remove(worker));
+    }
+
+    /// A store operation failed (disk full, read-only, I/O error) or, with `None`, worked again.
+    pub fn store_result(&self, error: Option<String>) {
+        self.with(|s| s.store_error = error);
+    }
+
+    pub fn reviewed(&self, n: usize) {
+        self.with(|s| s.reviewed += n as u64);
+    }
+
+    pub fn reviewed_total(&self) -> u64 {
+        self.with(|s| s.reviewed)
+    }
+
+    pub fn set_outbox(&self, counts: OutboxCounts) {
+        self.with(|s| s.outbox = counts);
+    }
+
+    pub fn set_next_digest(&self, at: Option<DateTime<Utc>>) {
+        self.with(|s| s.next_digest = at);
+    }
+
+    /// The systemd status line: what the daemon is doing, in one line.
+    pub fn status_line(&self) -> String {
+        self.with(|s| {
+            let failing = s.sources.values().filter(|h| h.consecutive_failures > 0).count();
+            let mut line = format!(
+                "{} source(s){}; {} review(s) since start; outbox {} pending, {} dead",
+                s.sources.len(),
+                if failing > 0 { format!(" ({failing} failing)") } else { String::new() },
+                s.reviewed,
+                s.outbox.pending,
+                s.outbox.dead
+            );
+            if let Some(t) = s.next_digest {
+                line += &format!("; next digest {}", t.format("%Y-%m-%d %H:%M UTC"));
+            }
+            if let Some(e) = &s.store_error {
+                line += &format!("; STORE FAILING: {e}");
+            }
+            line
+        })
+    }
+
+    /// Workers busy on one step for longer than `limit`.
+    pub fn stalled(&self, now: DateTime<Utc>, limit: Duration) -> Vec<String> {
+        let limit = chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+        self.with(|s| s.busy.iter().filter(|(_, since)| now - **since > limit).map(|(w, _)| w.clone()).collect())
+    }
+
+    pub fn sources(&self) -> BTreeMap<String, SourceHealth> {
+        self.with(|s| s.sources.clone())
+    }
+
+    /// Ready when start-up is done, the store works, no worker is stuck, and every source has
+    /// been polled successfully recently: within three poll intervals plus a minute (time for a
+    /// pass with retries), counted from the start for a source not yet polled.
+    pub fn readiness(&self, now: DateTime<Utc>, stall_limit: Duration, store_ok: Result<(), String>) -> Readiness {
+        let stalled = self.stalled(now, stall_limit);
+        self.with(|s| {
+            let mut checks = vec![Check {
+                name: "started".into(),
+                ok: s.ready,
+                detail: if s.ready { "start-up complete; catalog loaded".into() } else { "starting".into() },
+            }];
+            let store = match (&store_ok, &s.store_error) {
+                (Err(e), _) | (Ok(()), Some(e)) => (false, e.clone()),
+                (Ok(()), None) => (true, "open and writable".into()),
+            };
+            checks.push(Check { name: "store".into(), ok: store.0, detail: store.1 });
+            checks.push(Check {
+                name: "workers".into(),
+                ok: stalled.is_empty(),
+                detail: if stalled.is_empty() {
+                    "all making progress".into()
+                } else {
+                    format!("stuck for over {}: {}", humantime::format_duration(stall_limit), stalled.join(", "))
+                },
+            });
+            for (name, h) in &s.sources {
+                let allowed = chrono::Duration::seconds(3 * h.poll_interval_s as i64 + 60);
+                let since = h.last_success.or(s.started);
+                let ok = since.is_some_and(|t| now - t <= allowed);
+                let detail = match (&h.last_success, &h.last_error) {
+                    (Some(t), None) => format!("last successful poll {t}"),
+                    (Some(t), Some(e)) if h.consecutive_failures == 0 => {
+                        format!("last successful poll {t} (earlier error: {e})")
+                    }
+                    (last, Some(e)) => format!(
+                        "{} failed poll(s) in a row, last: {e}; last success {}",
+                        h.consecutive_failures,
+                        last.map_or("never".to_owned(), |t| t.to_string())
+                    ),
+                    (None, None) => "not polled yet".into(),
+                };
+                checks.push(Check { name: format!("source {name}"), ok, detail });
+            }
+            Readiness { ready: checks.iter().all(|c| c.ok), checks }
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! `hindsight run`: the pipeline as a long-running service. Start-up opens the store, builds
+//! the pipeline from the configuration (every problem reported at once), binds the HTTP
+//! listener, and starts the workers ([`workers`]): a poller per source, the reviewer, the
+//! deliverer, the digest job, and the systemd status and watchdog. Then it waits for a signal
+//! ([`shutdown`]) or for a worker to die, gives in-flight work `daemon.shutdown_timeout` to
+//! finish, flushes the store and returns.
+//!
+//! Nothing needs saving at shutdown: every stage hands work on only through the store, so a
+//! stop at any point — even SIGKILL — leaves work that the next start picks up.
+
+pub mod health;
+pub mod pipeline;
+pub mod shutdown;
+pub mod systemd;
+pub mod workers;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+use health::Health;
+use pipeline::Pipeline;
+use workers::Ctx;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the configuration cannot be used:\n{0}")]
+    Build(#[from] pipeline::BuildErrors),
+    #[error("configuration key http.listen: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("worker {0} stopped unexpectedly; the daemon stops so that its supervisor restarts it")]
+    WorkerDied(String),
+}
+
+pub struct Options {
+    /// One pass of everything (poll each source, review, deliver what is due, the digest if
+    /// due), then return: for cron-driven runs and trials.
+    pub once: bool,
+    pub clock: Arc<dyn Clock>,
+    /// Handle signals (off when a test drives the stop token itself).
+    pub signals: bool,
+    /// Cancel to stop the daemon as a signal would.
+    pub stop: CancellationToken,
+}
+
+impl Options {
+    pub fn new(clock: Arc<dyn Clock>) -> Options {
+        Options { once: false, clock, signals: true, stop: CancellationToken::new() }
+    }
+}
+
+pub fn store_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("store")
+}
+
+pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), DaemonError> {
+    let clock = opts.clock.clone();
+    let store = Store::open(&store_path(state_dir))?;
+    let pipeline = Pipeline::build(&cfg, state_dir)?;
+    for w in &pipeline.warnings {
+        tracing::warn!("{w}");
+    }
+    let meta = pipeline.catalog.meta();
+    tracing::info!(
+        state_dir = %state_dir.display(),
+        attack = %format!("{} {}", meta.domain, meta.attack_version.as_deref().unwrap_or("?")),
+        sources = pipeline.sources.len(),
+        destinations = pipeline.destinations.len(),
+        "starting"
+    );
+    metrics::gauge!("hindsight_build_info", "version" => env!("CARGO_PKG_VERSION"), "attack_version" => meta.attack_version.clone().unwrap_or_default()).set(1.0);
+    let health = Arc::new(Health::default());
+    for (s, interval) in &pipeline.sources {
+        health.add_source(s.name(), *interval);
+    }
+    let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, .. } = pipeline;
+    let ctx = Ctx {
+        store: store.clone(),
+        engine,
+        subscriptions: Arc::new(subscriptions),
+        destinations: Arc::new(destinations),
+        policy,
+        cfg: Arc::new(cfg),
+        health: health.clone(),
+        clock: clock.clone(),
+        review_wake: Arc::new(Notify::new()),
+        deliver_wake: Arc::new(Notify::new()),
+        stop: opts.stop.clone(),
+    };
+    if opts.once {
+        return run_once(&ctx, sources, schedule.as_ref()).await;
+    }
+
+    if opts.signals {
+        shutdown::listen(ctx.stop.clone()).map_err(DaemonError::Signals)?;
+    }
+    let tracker = TaskTracker::new();
+    let mut handles = Vec::new();
+    let listen = ctx.cfg.http.listen.clone();
+    if !listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
+        tracing::info!(addr = %listener.local_addr().map_or(listen.clone(), |a| a.to_string()), "serving /healthz, /readyz, /metrics");
+        let state = crate::http::HttpState {
+            health: health.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            stall_limit: ctx.cfg.daemon.stall_timeout,
+            metrics: crate::http::metrics_handle(),
+        };
+        tracker.spawn(crate::http::serve(listener, state, ctx.stop.clone()));
+    }
+    for (source, interval) in sources {
+        let name = format!("poll {}", source.name());
+        handles.push((name, tracker.spawn(workers::poll_loop(ctx.clone(), source, interval))));
+    }
+    handles.push(("review".into(), tracker.spawn(workers::review_loop(ctx.clone()))));
+    handles.push(("deliver".into(), tracker.spawn(workers::deliver_loop(ctx.clone()))));
+    if let Some(s) = schedule {
+        handles.push(("digest".into(), tracker.spawn(workers::digest_loop(ctx.clone(), s))));
+    }
+    tracker.spawn(workers::status_loop(ctx.clone()));
+    tracker.spawn(systemd::watchdog(health.clone(), clock.clone(), ctx.cfg.daemon.stall_timeout, ctx.stop.clone()));
+    tracker.close();
+    health.set_ready(clock.now());
+    systemd::ready(&health.status_line());
+    tracing::info!("ready");
+
+    let died = supervise(&ctx.stop, handles).await;
+    systemd::stopping();
+    let bound = ctx.cfg.daemon.shutdown_timeout;
+    if tokio::time::timeout(bound, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            "in-flight work did not finish within {}; it is left to the next start",
+            humantime::format_duration(bound)
+        );
+    }
+    store.flush_async().await?;
+    tracing::info!("stopped; the store is flushed");
+    match died {
+        Some(name) => Err(DaemonError::WorkerDied(name)),
+        None => Ok(()),
+    }
+}
+
+/// Waits for the stop token, or for a worker to end on its own (a panic): then stops the rest
+/// and names it.
+async fn supervise(stop: &CancellationToken, handles: Vec<(String, tokio::task::JoinHandle<()>)>) -> Option<String> {
+    let mut set = tokio::task::JoinSet::new();
+    for (name, h) in handles {
+        set.spawn(async move { (name, h.await) });
+    }
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => None,
+        Some(Ok((name, result))) = set.join_next() => {
+            // Workers end when told to stop; only an end before that is a failure.
+            if stop.is_cancelled() {
+                return None;
+            }
+            match result {
+                Err(e) => tracing::error!(worker = %name, "worker failed: {e}"),
+                Ok(()) => tracing::error!(worker = %name, "worker ended"),
+            }
+            stop.cancel();
+            Some(name)
+        }
+    }
+}
+
+async fn run_once(
+    ctx: &Ctx,
+    sources: Vec<(crate::source::Source, std::time::Duration)>,
+    schedule: Option<&crate::digest::schedule::Schedule>,
+) -> Result<(), DaemonError> {
+    for (mut source, _) in sources {
+        workers::poll_once(ctx, &mut source).await;
+    }
+    let reviewed = workers::review_all(ctx).await;
+    if let Some(s) = schedule {
+        workers::digest_once(ctx, s);
+    }
+    workers::deliver_once(ctx).await;
+    ctx.store.flush_async().await?;
+    tracing::info!(reviewed, "one pass done");
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The pipeline assembled from the configuration: the catalog and review engine, the sources,
+//! the destinations with their routes, the retry policy and the digest schedule. `hindsight run`,
+//! `check` and `digest --send` all build it the same way. Every setting is validated before
+//! anything runs, and every problem is reported at once, each with its key.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attack::Catalog;
+use crate::config::{Config, SinkKind, SourceKind};
+use crate::controls::Controls;
+use crate::digest::schedule::Schedule;
+use crate::inventory::Inventory;
+use crate::notify::{Destination, RetryPolicy, Sink, Subscription};
+use crate::review::{Engine, Settings};
+use crate::source::Source;
+
+/// Everything the configuration names, built and checked.
+pub struct Pipeline {
+    pub catalog: &'static Catalog,
+    pub engine: &'static Engine<'static>,
+    pub sources: Vec<(Source, Duration)>,
+    pub destinations: Vec<Destination>,
+    pub subscriptions: Vec<Subscription>,
+    pub policy: RetryPolicy,
+    pub schedule: Option<Schedule>,
+    /// Warnings worth a log line (inventory files that could not be read, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Every configuration problem found, each naming its key.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct BuildErrors(pub Vec<String>);
+
+impl Pipeline {
+    /// Builds the pipeline. The catalog, the inventory and the engine live as long as the
+    /// process (they are made once and shared by every worker).
+    pub fn build(cfg: &Config, state_dir: &Path) -> Result<Pipeline, BuildErrors> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let catalog = match crate::attack::store::in_use(state_dir) {
+            Ok(c) => &*Box::leak(Box::new(c)),
+            Err(e) => {
+                return Err(BuildErrors(vec![format!(
+                    "the ATT&CK catalog in use (state directory {}): {e}",
+                    state_dir.display()
+                )]));
+            }
+        };
+        let inventory = if cfg.review.inventory.is_empty() {
+            None
+        } else {
+            match Inventory::load(&cfg.review.inventory, catalog) {
+                Ok(inv) => {
+                    warnings.extend(inv.problems().iter().map(|p| format!("review.inventory: {p}")));
+                    Some(&*Box::leak(Box::new(inv)))
+                }
+                Err(e) => {
+                    errors.push(format!("configuration key review.inventory: {e}"));
+                    None
+                }
+            }
+        };
+        let controls = match Controls::embedded(catalog) {
+            Ok(c) => Some(&*Box::leak(Box::new(c))),
+            Err(e) => {
+                warnings.push(format!("Microsoft 365 controls left out of reviews: {e}"));
+                None
+            }
+        };
+        let settings = Settings {
+            late_detection: cfg.review.late_detection,
+            attribution_top: cfg.review.attribution_top,
+            ..Settings::default()
+        };
+        let engine: &'static Engine<'static> = Box::leak(Box::new(Engine::new(
+            catalog,
+            inventory.map(|i| i as &dyn crate::review::DetectionInventory),
+            controls.map(|c| c as &dyn crate::review::ControlCatalog),
+            settings,
+        )));
+
+        let mut sources = Vec::new();
+        for (i, s) in cfg.sources.iter().enumerate() {
+            match &s.kind {
+                SourceKind::Graph(g) => match crate::source::graph::GraphSource::new((**g).clone()) {
+                    Ok(src) => sources.push((Source::Graph(Box::new(src)), s.poll_interval)),
+                    Err(e) => errors.push(format!("configuration key sources[{i}]: {e}")),
+                },
+                SourceKind::Directory(d) => sources.push((
+                    Source::Directory(crate::source::directory::DirectorySource::new(d.clone())),
+                    s.poll_interval,
+                )),
+            }
+        }
+
+        let mut destinations = Vec::new();
+        let mut subscriptions = Vec::new();
+        for (i, d) in cfg.destinations.iter().enumerate() {
+            let sink = match &d.sink {
+                SinkKind::Webhook(w) => crate::notify::webhook::WebhookSink::new(w).map(|s| Sink::Webhook(Box::new(s))),
+                SinkKind::Email(e) => crate::notify::email::EmailSink::new(e).map(|s| Sink::Email(Box::new(s))),
+                SinkKind::Folder(f) => crate::notify::folder::FolderSink::new(f).map(|s| Sink::Folder(Box::new(s))),
+            };
+            match sink {
+                Ok(sink) => {
+                    destinations.push(Destination { name: d.name.clone(), sink: Arc::new(sink) });
+                    subscriptions.push(Subscription { destination: d.name.clone(), route: d.route.clone() });
+                }
+                Err(m) => errors.push(format!("configuration key destinations[{i}] ({:?}): {m}", d.name)),
+            }
+        }
+
+        let schedule = if cfg.digest.enabled {
+            match Schedule::parse(&cfg.digest.schedule, &cfg.digest.time_zone) {
+                Ok(s) => Some(s),
+                Err(m) => {
+                    errors.push(format!("configuration key digest.schedule: {m}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if !errors.is_empty() {
+            return Err(BuildErrors(errors));
+        }
+        let policy = RetryPolicy { budget: cfg.delivery.retry_budget, ..RetryPolicy::default() };
+        Ok(Pipeline { catalog, engine, sources, destinations, subscriptions, policy, schedule, warnings })
+    }
+}

@@ -1,0 +1,185 @@
+//! The digest for people: text, Markdown and HTML from one outline, with the blocks and escaping
+//! of the review's renderings (incident titles and follow-up texts come from incidents).
+
+use super::{Counts, Digest, Percentiles, Ranked};
+use crate::review::render::{Block, blocks_html, blocks_markdown, blocks_text, duration, html_page};
+
+fn day(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn breakdown(map: &std::collections::BTreeMap<String, usize>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    v.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn change(now: usize, before: usize) -> String {
+    match now as i64 - before as i64 {
+        0 => "unchanged".into(),
+        d if d > 0 => format!("+{d}"),
+        d => d.to_string(),
+    }
+}
+
+fn pct(p: &Percentiles, prev: &Percentiles) -> String {
+    if p.samples == 0 {
+        return "no data".into();
+    }
+    format!(
+        "median {}, p90 {} ({} incident(s); the period before: median {}, p90 {})",
+        duration(p.median_s),
+        duration(p.p90_s),
+        p.samples,
+        duration(prev.median_s),
+        duration(prev.p90_s)
+    )
+}
+
+fn counts_lines(c: &Counts, prev: &Counts) -> Vec<String> {
+    vec![
+        format!(
+            "{} incident(s) resolved ({} the period before, {}); {} false positive(s) or expected activity",
+            c.total,
+            prev.total,
+            change(c.total, prev.total),
+            c.benign
+        ),
+        format!("By severity: {}", breakdown(&c.by_severity)),
+        format!("By classification: {}", breakdown(&c.by_classification)),
+        format!("By determination: {}", breakdown(&c.by_determination)),
+        format!("By source: {}", breakdown(&c.by_source)),
+    ]
+}
+
+fn ranked_rows(items: &[Ranked]) -> Vec<Vec<String>> {
+    items.iter().map(|r| vec![r.id.clone(), r.name.clone(), r.incidents.to_string(), r.previous.to_string()]).collect()
+}
+
+fn outline(d: &Digest) -> Vec<Block> {
+    let scope = if d.scope.is_empty() { "all sources".to_owned() } else { d.scope.join(", ") };
+    let mut b = vec![
+        Block::Heading(
+            1,
+            format!("Hindsight digest: {} to {}", d.period.start.format("%Y-%m-%d"), d.period.end.format("%Y-%m-%d")),
+        ),
+        Block::Para(format!(
+            "Incidents resolved from {} to {} ({scope}), compared with the {} days before.",
+            day(d.period.start),
+            day(d.period.end),
+            (d.period.end - d.period.start).num_days()
+        )),
+        Block::Heading(2, "Incidents".into()),
+        Block::Bullets(counts_lines(&d.incidents, &d.previous_incidents)),
+        Block::Heading(2, "Time to detect and to resolve".into()),
+        Block::Bullets(vec![
+            format!("Time to detect: {}", pct(&d.time_to_detect, &d.previous_time_to_detect)),
+            format!("Time to resolve: {}", pct(&d.time_to_resolve, &d.previous_time_to_resolve)),
+        ]),
+    ];
+    b.push(Block::Heading(2, "Open follow-ups".into()));
+    if d.follow_ups.is_empty() {
+        b.push(Block::Para("None.".into()));
+    } else {
+        b.push(Block::Numbered(
+            d.follow_ups
+                .iter()
+                .map(|f| {
+                    format!(
+                        "[{:?}] {} — {} incident(s){} ({})",
+                        f.priority,
+                        f.title,
+                        f.incidents,
+                        if f.recurring { ", raised the period before too" } else { "" },
+                        f.id
+                    )
+                })
+                .collect(),
+        ));
+    }
+    let head = || vec!["ID".to_owned(), "Name".to_owned(), "Incidents".to_owned(), "Before".to_owned()];
+    if !d.top_techniques.is_empty() {
+        b.push(Block::Heading(2, "Top techniques".into()));
+        b.push(Block::Table(head(), ranked_rows(&d.top_techniques)));
+    }
+    if !d.top_tactics.is_empty() {
+        b.push(Block::Heading(2, "Top tactics".into()));
+        b.push(Block::Table(head(), ranked_rows(&d.top_tactics)));
+    }
+    if !d.rising.is_empty() || !d.falling.is_empty() {
+        b.push(Block::Heading(2, "Rising and falling techniques".into()));
+        let line = |r: &Ranked| format!("{} {}: {} → {}", r.id, r.name, r.previous, r.incidents);
+        b.push(Block::Bullets(
+            d.rising
+                .iter()
+                .map(|r| format!("Rising: {}", line(r)))
+                .chain(d.falling.iter().map(|r| format!("Falling: {}", line(r))))
+                .collect(),
+        ));
+    }
+    if !d.new_techniques.is_empty() {
+        b.push(Block::Heading(2, "New to the organisation".into()));
+        b.push(Block::Bullets(
+            d.new_techniques
+                .iter()
+                .map(|n| format!("{} {} — first met in {}/{}", n.id, n.name, n.source, n.incident_id))
+                .collect(),
+        ));
+    }
+    if !d.recurring_gaps.is_empty() {
+        b.push(Block::Heading(2, "Recurring coverage gaps".into()));
+        b.push(Block::Bullets(
+            d.recurring_gaps
+                .iter()
+                .map(|g| {
+                    let what =
+                        if g.kind == "uncovered" { "not covered by the detection inventory" } else { "blind stage" };
+                    format!(
+                        "{} {} ({what}): {} incident(s), {} the period before; e.g. {}",
+                        g.id,
+                        g.name,
+                        g.incidents,
+                        g.previous,
+                        g.examples.join(", ")
+                    )
+                })
+                .collect(),
+        ));
+    }
+    if !d.attribution.is_empty() {
+        b.push(Block::Heading(2, "Attribution hypotheses".into()));
+        b.push(Block::Para(d.attribution_note.clone()));
+        b.push(Block::Bullets(
+            d.attribution
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} ({}): best match of {}, among the closest of {} incident(s); best score {:.2}",
+                        a.id, a.name, a.kind, a.first, a.incidents, a.best_score
+                    )
+                })
+                .collect(),
+        ));
+    }
+    b.push(Block::Para("The ATT&CK Navigator heat map of the period is attached as layer.json.".into()));
+    b
+}
+
+pub fn text(d: &Digest) -> String {
+    blocks_text(outline(d))
+}
+
+pub fn markdown(d: &Digest) -> String {
+    blocks_markdown(outline(d))
+}
+
+pub fn html_fragment(d: &Digest) -> String {
+    blocks_html(outline(d))
+}
+
+pub fn html(d: &Digest) -> String {
+    html_page("Hindsight digest", &html_fragment(d))
+}

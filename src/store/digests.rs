@@ -1,0 +1,119 @@
+//! What digests are made from and what they made: review summaries by resolution time, the
+//! digests sent, and the occurrence of the schedule the last digest was for — written together
+//! with the digest's outbox entries in one transaction, so a digest is enqueued exactly once per
+//! occurrence whatever the daemon was doing when it stopped.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{Result, Store, key};
+use crate::digest::{Digest, Summary};
+use crate::notify::OutboxEntry;
+
+const MARK: &str = "digest_schedule";
+
+/// The schedule's state: which occurrence the last digest was sent for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestMark {
+    /// The occurrence the last digest was for; before the first digest, when the daemon first ran.
+    pub last: DateTime<Utc>,
+    pub sent: u64,
+}
+
+/// `summaries` key: resolution time (ms, big-endian, so keys sort by time) then the review's key.
+pub(crate) fn summary_key(resolved: DateTime<Utc>, review_key: &[u8]) -> Vec<u8> {
+    let ms = u64::try_from(resolved.timestamp_millis()).unwrap_or(0);
+    key(&[&ms.to_be_bytes(), review_key])
+}
+
+impl Store {
+    /// The summaries of the reviews of incidents resolved in `[start, end)`, oldest first.
+    pub fn summaries_between(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Summary>> {
+        let from = summary_key(start, b"");
+        let to = summary_key(end, b"");
+        let mut out = Vec::new();
+        for item in self.summaries.range(from..to) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            out.push(serde_json::from_slice(&v).map_err(|e| self.corrupt("summaries", &k, e))?);
+        }
+        Ok(out)
+    }
+
+    pub fn digest_mark(&self) -> Result<Option<DigestMark>> {
+        match self.meta.get(MARK).map_err(|e| self.io(e))? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("meta", MARK.as_bytes(), e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets the mark without a digest (the first start: nothing was missed before it).
+    pub fn set_digest_mark(&self, mark: &DigestMark) -> Result<()> {
+        let bytes = serde_json::to_vec(mark).map_err(|e| self.corrupt("meta", MARK.as_bytes(), e))?;
+        self.meta.insert(MARK, bytes).map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// Stores digests and their outbox entries and, when `mark` is given, moves the schedule's
+    /// mark — all or nothing — then flushes. Entries already there keep their delivery state.
+    pub fn record_digests(&self, digests: &[Digest], outbox: &[OutboxEntry], mark: Option<&DigestMark>) -> Result<()> {
+        let enc = |tree: &'static str, id: &str, v: serde_json::Result<Vec<u8>>| {
+            v.map_err(|e| self.corrupt(tree, id.as_bytes(), e))
+        };
+        let digests: Vec<(String, Vec<u8>)> = digests
+            .iter()
+            .map(|d| Ok((d.id.clone(), enc("digests", &d.id, serde_json::to_vec(d))?)))
+            .collect::<Result<_>>()?;
+        let entries: Vec<(String, Vec<u8>)> = outbox
+            .iter()
+            .map(|e| Ok((e.id.clone(), enc("outbox", &e.id, serde_json::to_vec(e))?)))
+            .collect::<Result<_>>()?;
+        let mark = mark.map(|m| enc("meta", MARK, serde_json::to_vec(m))).transpose()?;
+        let result = (&self.digests, &self.outbox, &self.meta).transaction(|(dt, out, meta)| {
+            for (id, d) in &digests {
+                dt.insert(id.as_bytes(), d.as_slice())?;
+            }
+            for (id, e) in &entries {
+                if out.get(id.as_bytes())?.is_none() {
+                    out.insert(id.as_bytes(), e.as_slice())?;
+                }
+            }
+            if let Some(m) = &mark {
+                meta.insert(MARK, m.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<super::StoreError>>(())
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.io(e),
+        })?;
+        self.flush()
+    }
+
+    pub fn digest(&self, id: &str) -> Result<Option<Digest>> {
+        match self.digests.get(id.as_bytes()).map_err(|e| self.io(e))? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("digests", id.as_bytes(), e)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn digest_count(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Fills `summaries` from the stored reviews (schema 1 → 2). Each review is read once.
+    pub(super) fn build_summaries(&self) -> Result<usize> {
+        let mut n = 0;
+        for item in self.reviews.iter() {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            let review: crate::review::Review =
+                serde_json::from_slice(&v).map_err(|e| self.corrupt("reviews", &k, e))?;
+            let s = Summary::of(&review, review.incident.created.unwrap_or_default());
+            let bytes = serde_json::to_vec(&s).map_err(|e| self.corrupt("summaries", &k, e))?;
+            self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
