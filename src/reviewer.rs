@@ -23,9 +23,25 @@ pub fn review_pending(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<ReviewPass> {
+    review_pending_until(store, engine, subscriptions, limit, now, &|| false)
+}
+
+/// [`review_pending`], stopping early (after the review in hand) once `stop` says so: a
+/// shutdown is not held up by a long batch, and what is left stays queued.
+pub fn review_pending_until(
+    store: &Store,
+    engine: &Engine,
+    subscriptions: &[crate::notify::Subscription],
+    limit: usize,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<ReviewPass> {
     let mut pass = ReviewPass::default();
     let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
     for k in keys {
+        if stop() {
+            break;
+        }
         let resolution = match store.resolution(&k) {
             Ok(Some(r)) => r,
             Ok(None) => {

@@ -3,16 +3,9 @@
 //! nothing lost across a store reopen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use chrono::{DateTime, Utc};
 use hindsight::attack::store as catalog_store;
 use hindsight::clock::ManualClock;
@@ -27,45 +20,7 @@ mod fakes;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-#[derive(Clone)]
-enum Answer {
-    Status(u16),
-    RetryAfter(u16, &'static str),
-    Hang(Duration),
-}
-
-#[derive(Default)]
-struct Receiver {
-    answers: VecDeque<Answer>,
-    received: Vec<(HeaderMap, Bytes)>,
-}
-
-type Shared = Arc<Mutex<Receiver>>;
-
-async fn hook(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let answer = {
-        let mut s = state.lock().unwrap();
-        s.received.push((headers, body));
-        s.answers.pop_front().unwrap_or(Answer::Status(202))
-    };
-    match answer {
-        Answer::Status(n) => StatusCode::from_u16(n).unwrap().into_response(),
-        Answer::RetryAfter(n, after) => (StatusCode::from_u16(n).unwrap(), [("retry-after", after)]).into_response(),
-        Answer::Hang(d) => {
-            tokio::time::sleep(d).await;
-            StatusCode::OK.into_response()
-        }
-    }
-}
-
-async fn receiver() -> (Shared, String) {
-    let state: Shared = Arc::default();
-    let app = Router::new().route("/hook", post(hook)).with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (state, url)
-}
+use fakes::receiver::{Answer, Shared, start as receiver};
 
 fn destination(url: &str, timeout: Duration) -> Destination {
     let cfg = WebhookConfig {

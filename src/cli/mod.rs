@@ -159,7 +159,9 @@ pub fn init_logging(global: &GlobalArgs, default: &str) {
         LogFormat::Auto => LogFormat::Text,
         f => f,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let colour = format == LogFormat::Text && std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
         LogFormat::Journald => builder.event_format(journald::Journald).init(),

@@ -40,6 +40,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("source {0}: {1}")]
+    Source(String, crate::source::SourceError),
     #[error("cannot watch for signals: {0}")]
     Signals(std::io::Error),
     #[error("worker {0} stopped unexpectedly; the daemon stops so that its supervisor restarts it")]
@@ -88,6 +90,9 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         health.add_source(s.name(), *interval);
     }
     let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, .. } = pipeline;
+    for (s, _) in &sources {
+        s.start(&store, &*clock).await.map_err(|e| DaemonError::Source(s.name().to_owned(), e))?;
+    }
     let ctx = Ctx {
         store: store.clone(),
         engine,

@@ -67,6 +67,7 @@ fn jitter(d: Duration, spread: f64) -> Duration {
 pub async fn poll_once(ctx: &Ctx, source: &mut Source) {
     let name = source.name().to_owned();
     let worker = format!("poll {name}");
+    tracing::trace!(source = %name, "polling");
     ctx.health.busy(&worker, ctx.clock.now());
     let started = Instant::now();
     let result = source.poll(&ctx.store, &*ctx.clock).await;
@@ -177,12 +178,13 @@ pub async fn review_loop(ctx: Ctx) {
 /// One delivery pass; returns whether anything was attempted.
 pub async fn deliver_once(ctx: &Ctx) -> bool {
     ctx.health.busy("deliver", ctx.clock.now());
-    let result = crate::notify::deliver_due(
+    let result = crate::notify::deliver_due_until(
         &ctx.store,
         &ctx.destinations,
         &ctx.policy,
         ctx.cfg.delivery.concurrency,
         ctx.clock.now(),
+        &ctx.stop,
     )
     .await;
     ctx.health.idle("deliver");

@@ -278,6 +278,19 @@ pub async fn deliver_due(
     concurrency: usize,
     now: DateTime<Utc>,
 ) -> crate::store::Result<DeliveryPass> {
+    deliver_due_until(store, destinations, policy, concurrency, now, &tokio_util::sync::CancellationToken::new()).await
+}
+
+/// [`deliver_due`], starting no new attempt once `stop` is cancelled: attempts under way are
+/// finished and recorded, the entries not yet tried stay pending as they were.
+pub async fn deliver_due_until(
+    store: &Store,
+    destinations: &[Destination],
+    policy: &RetryPolicy,
+    concurrency: usize,
+    now: DateTime<Utc>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> crate::store::Result<DeliveryPass> {
     let mut pass = DeliveryPass::default();
     let due = store.outbox_due(now)?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
@@ -309,14 +322,19 @@ pub async fn deliver_due(
         };
         let sink = dest.sink.clone();
         let permit = semaphore.clone().acquire_owned();
+        let stop = stop.clone();
         tasks.spawn(async move {
-            let _permit = permit.await;
+            let _permit = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return (entry, None),
+                p = permit => p,
+            };
             let result = sink.deliver(&entry, now).await;
-            (entry, result)
+            (entry, Some(result))
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let Ok((mut entry, result)) = joined else { continue };
+        let Ok((mut entry, Some(result))) = joined else { continue };
         entry.attempts += 1;
         match result {
             Ok(()) => {

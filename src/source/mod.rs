@@ -51,6 +51,15 @@ impl Source {
         }
     }
 
+    /// Makes the source's starting point durable (the Graph source's floor) before its first
+    /// poll, so that nothing resolved between the daemon's start and that poll is missed.
+    pub async fn start(&self, store: &Store, clock: &dyn Clock) -> Result<(), SourceError> {
+        match self {
+            Source::Graph(s) => s.start(store, clock.now()).await.map(|_| ()),
+            Source::Directory(_) => Ok(()),
+        }
+    }
+
     /// One pass: read what is new since the stored cursor and store it. On error nothing that
     /// was not stored is acknowledged, so the next pass reads it again.
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {

@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod graph;
+pub mod receiver;
 pub mod smtp;

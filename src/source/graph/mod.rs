@@ -91,6 +91,19 @@ impl GraphSource {
         Ok(link.to_owned())
     }
 
+    /// The stored cursor; on the very first start, the floor fixed at `now` minus the backfill
+    /// window, durably, so that a failing first pass does not push it forward and lose what was
+    /// resolved in between. The daemon calls this at start-up, before the first poll is due.
+    pub async fn start(&self, store: &Store, now: DateTime<Utc>) -> Result<Cursor, SourceError> {
+        if let Some(c) = store.cursor(&self.cfg.name)? {
+            return Ok(c);
+        }
+        let backfill = chrono::Duration::from_std(self.cfg.backfill).unwrap_or_default();
+        let c = Cursor { floor: now - backfill, last_update: None, passes: 0, updated_at: now };
+        store.advance_cursor(&self.cfg.name, &c).await?;
+        Ok(c)
+    }
+
     /// Signs in and reads one incident, storing nothing (`hindsight check`).
     pub async fn probe(&mut self, now: DateTime<Utc>) -> Result<String, GraphError> {
         let saved = self.page_size;
@@ -110,17 +123,7 @@ impl GraphSource {
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {
         let now = clock.now();
         let name = self.cfg.name.clone();
-        let cursor = match store.cursor(&name)? {
-            Some(c) => c,
-            None => {
-                // Fix the floor at the first start, durably, so that a failing first pass does
-                // not push it forward and lose what was resolved in between.
-                let backfill = chrono::Duration::from_std(self.cfg.backfill).unwrap_or_default();
-                let c = Cursor { floor: now - backfill, last_update: None, passes: 0, updated_at: now };
-                store.advance_cursor(&name, &c).await?;
-                c
-            }
-        };
+        let cursor = self.start(store, now).await?;
         let overlap = chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default();
         let from = cursor.next_from(overlap);
         let requests_before = self.client.requests;

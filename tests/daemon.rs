@@ -1,0 +1,489 @@
+//! `hindsight run`, the real binary, end to end: against the Graph fake, an SMTP server and a
+//! webhook receiver on 127.0.0.1; stopped with SIGTERM in the middle of a backlog and started
+//! again; under a fake systemd notify socket; and `hindsight check` against the same endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod fakes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fakes::graph::{Credentials, FakeGraph};
+use fakes::smtp::FakeSmtp;
+use serde_json::{Value, json};
+
+const SECRET: &str = "graph-Secret~e2e.value";
+const SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn creds() -> Credentials {
+    Credentials { tenant: "contoso.onmicrosoft.com".into(), client_id: "app-1".into(), client_secret: SECRET.into() }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A resolved incident last updated now (the daemon's first start sets its floor to its start
+/// time: anything older would be backfill).
+fn resolved(id: &str) -> Value {
+    let now = Utc::now();
+    let at = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    json!({
+        "id": id, "tenantId": "t", "displayName": format!("Incident {id}"), "status": "resolved",
+        "severity": "high", "classification": "truePositive", "determination": "malware",
+        "createdDateTime": at(60), "lastUpdateDateTime": at(0),
+        "alerts": [{
+            "id": format!("a-{id}"), "title": "Suspicious PowerShell command line", "category": "Execution",
+            "mitreTechniques": ["T1059.001", "T1003.001"], "createdDateTime": at(59), "resolvedDateTime": at(0),
+            "firstActivityDateTime": at(70), "lastActivityDateTime": at(65), "evidence": []
+        }]
+    })
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    http: u16,
+}
+
+impl Rig {
+    /// A configuration with the Graph source (its secret from a credentials directory, as
+    /// systemd's LoadCredential= passes it), a signed webhook and an e-mail destination.
+    fn new(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>, extra: &str) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("credentials")).unwrap();
+        std::fs::write(dir.path().join("credentials/graph-secret"), format!("{SECRET}\n")).unwrap();
+        let http = free_port();
+        let mail = smtp.map_or(String::new(), |s| {
+            format!(
+                r#"
+[[destinations]]
+type = "email"
+name = "soc-mail"
+host = "127.0.0.1"
+port = {}
+security = "plain"
+from = "Hindsight <hindsight@example.test>"
+to = ["soc@example.test"]
+"#,
+                s.port
+            )
+        });
+        let config = format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http}"
+
+[[sources]]
+type = "graph"
+name = "contoso"
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "app-1"
+client_secret_file = "graph-secret"
+graph_url = "{graph}"
+login_url = "{login}"
+poll_interval = "2s"
+retry_base = "50ms"
+retry_max = "1s"
+request_timeout = "5s"
+page_size = 50
+
+[[destinations]]
+type = "webhook"
+name = "soc-hook"
+url = "{hook}"
+insecure_loopback = true
+signing_secret = "{SIGNING}"
+timeout = "5s"
+{mail}
+{extra}
+"#,
+            graph = graph.graph_url(),
+            login = graph.login_url(),
+        );
+        let path = dir.path().join("hindsight.toml");
+        std::fs::write(&path, config).unwrap();
+        Rig { config: path, http, dir }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn start(&self, extra_env: &[(&str, &str)]) -> Daemon {
+        Daemon::start(&self.state(), &self.config, self.dir.path(), extra_env)
+    }
+}
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(state: &Path, config: &Path, dir: &Path, extra_env: &[(&str, &str)]) -> Daemon {
+        let n = std::fs::read_dir(dir).unwrap().count();
+        let log = dir.join(format!("daemon-{n}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hindsight"));
+        cmd.args(["run", "--config"])
+            .arg(config)
+            .env("HINDSIGHT_STATE_DIR", state)
+            .env("HINDSIGHT_LOG", "hindsight=trace")
+            .env("CREDENTIALS_DIRECTORY", dir.join("credentials"))
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Daemon { child: cmd.spawn().expect("the hindsight binary starts"), log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Waits for the process to exit; returns its status and how long that took.
+    async fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(started.elapsed() < limit, "the daemon did not exit within {limit:?}; its log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` (and the log) after `limit`.
+async fn until(limit: Duration, what: &str, daemon: &Daemon, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; the daemon's log:\n{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    hindsight::install_crypto_provider();
+    match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// The incident ids of the webhook events received, with how often each event id came.
+fn hook_events(state: &fakes::receiver::Shared) -> (BTreeSet<String>, BTreeMap<String, usize>) {
+    let mut incidents = BTreeSet::new();
+    let mut ids = BTreeMap::new();
+    for (headers, body) in &state.lock().unwrap().received {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        let id = headers["webhook-id"].to_str().unwrap().to_owned();
+        assert_eq!(v["id"], id.as_str(), "the body's id is the webhook-id");
+        *ids.entry(id).or_default() += 1;
+        if let Some(i) = v["review"]["incident"]["id"].as_str() {
+            incidents.insert(i.to_owned());
+        }
+    }
+    (incidents, ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
+    let graph = FakeGraph::start(creds()).await;
+    let (hook, url) = fakes::receiver::start().await;
+    let smtp = FakeSmtp::start().await;
+    let rig = Rig::new(&graph, &url, Some(&smtp), "");
+    let daemon = rig.start(&[]);
+    ready(rig.http, &daemon).await;
+
+    // The daemon is polling; resolve two incidents in Defender.
+    graph.upsert(resolved("5001"));
+    graph.upsert(resolved("5002"));
+    let poll_interval = Duration::from_secs(2);
+    let took = until(Duration::from_secs(15), "both reviews by webhook and by e-mail", &daemon, || {
+        hook_events(&hook).0.len() == 2 && smtp.messages().len() == 2
+    })
+    .await;
+    eprintln!("resolved → e-mail and webhook received in {took:?} (poll interval {poll_interval:?})");
+    // One interval (±10 % jitter) for the next poll to come round, plus the review and the sends.
+    assert!(took <= poll_interval.mul_f64(1.1) + Duration::from_millis(1500), "took {took:?}");
+
+    let (_, body) = {
+        let r = hook.lock().unwrap();
+        r.received[0].clone()
+    };
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["event"], "review.created");
+    assert_eq!(event["source"], "contoso");
+    let mail = &smtp.messages()[0];
+    assert!(mail.data.contains("Subject: [Hindsight] high"), "{}", mail.data);
+
+    let (status, ready) = get(rig.http, "/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    // The receiver has the messages a moment before the daemon has recorded their delivery.
+    let needles = [
+        "hindsight_reviews_total{source=\"contoso\"} 2",
+        "hindsight_deliveries_total{destination=\"soc-hook\",outcome=\"delivered\"} 2",
+        "hindsight_deliveries_total{destination=\"soc-mail\",outcome=\"delivered\"} 2",
+        "hindsight_poll_duration_seconds_count{source=\"contoso\"}",
+        "hindsight_outbox_entries{destination=\"soc-hook\",state=\"delivered\"} 2",
+    ];
+    let started = Instant::now();
+    loop {
+        let (_, metrics) = get(rig.http, "/metrics").await;
+        let missing: Vec<&str> = needles.iter().copied().filter(|n| !metrics.contains(n)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "/metrics lacks {missing:?}:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = daemon.log();
+    assert!(!log.contains(SECRET), "the client secret is in the log");
+}
+
+/// Waits until `/readyz` answers 200.
+async fn ready(port: u16, daemon: &Daemon) {
+    let started = Instant::now();
+    while get(port, "/readyz").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20), "not ready within 20 s; log:\n{}", daemon.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_a_backlog_loses_nothing() {
+    let graph = FakeGraph::start(creds()).await;
+    let (hook, url) = fakes::receiver::start().await;
+    // A slow receiver: the backlog takes seconds to deliver, so the signal lands mid-work.
+    hook.lock().unwrap().delay = Some(Duration::from_millis(40));
+    let rig = Rig::new(&graph, &url, None, "[delivery]\nconcurrency = 2\n\n[daemon]\nshutdown_timeout = \"5s\"\n");
+    let mut daemon = rig.start(&[]);
+    ready(rig.http, &daemon).await;
+    let total = 150;
+    for n in 0..total {
+        graph.upsert(resolved(&format!("7{n:03}")));
+    }
+    until(Duration::from_secs(30), "the first deliveries", &daemon, || hook.lock().unwrap().received.len() >= 10).await;
+    daemon.signal("-TERM");
+    let (status, took) = daemon.wait(Duration::from_secs(10)).await;
+    assert!(status.success(), "exit {status:?}; log:\n{}", daemon.log());
+    let before = hook_events(&hook).0.len();
+    eprintln!("SIGTERM after {before} of {total} webhooks; exited in {took:?}");
+    if std::env::var_os("SHOW_LOG").is_some() {
+        eprintln!("{}", daemon.log());
+    }
+    assert!(before < total, "the signal should have come mid-work");
+    assert!(daemon.log().contains("stopped; the store is flushed"), "{}", daemon.log());
+
+    let daemon = rig.start(&[]);
+    until(Duration::from_secs(60), "every incident's webhook after the restart", &daemon, || {
+        hook_events(&hook).0.len() == total
+    })
+    .await;
+    drop(daemon);
+    let (incidents, ids) = hook_events(&hook);
+    assert_eq!(incidents.len(), total);
+    let repeats: usize = ids.values().map(|n| n - 1).sum();
+    eprintln!("{} events, {} distinct, {repeats} repeated (same webhook-id)", ids.values().sum::<usize>(), ids.len());
+    assert_eq!(ids.len(), total, "one event id per resolution");
+
+    // In the store: exactly one review per resolution, every notification delivered.
+    let store = hindsight::store::Store::open(&rig.state().join("store")).unwrap();
+    assert_eq!(store.review_count(), total);
+    assert_eq!(store.pending_count(), 0);
+    let entries = store.outbox_entries().unwrap();
+    assert_eq!(entries.len(), total);
+    assert!(entries.iter().all(|e| matches!(e.state, hindsight::notify::EntryState::Delivered { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_systemd_ready_status_watchdog_and_stopping_and_logs_for_journald() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    std::fs::create_dir(dir.path().join("incoming")).unwrap();
+    std::fs::create_dir(dir.path().join("credentials")).unwrap();
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"\"\n\n[[sources]]\ntype = \"directory\"\nname = \"drop\"\npath = \"{}\"\npoll_interval = \"1s\"\n",
+            dir.path().join("incoming").display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(
+        &dir.path().join("state"),
+        &config,
+        dir.path(),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+            ("JOURNAL_STREAM", "8:12345"),
+            ("HINDSIGHT_LOG", "info"),
+        ],
+    );
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    while messages.iter().filter(|m: &&String| m.contains("WATCHDOG=1")).count() < 2 {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification ({e}); got {messages:?}; log:\n{}", daemon.log()));
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let ready = messages.iter().find(|m| m.contains("READY=1")).expect("READY=1");
+    assert!(ready.contains("STATUS=1 source(s); 0 review(s) since start"), "{ready}");
+    let ready_at = messages.iter().position(|m| m.contains("READY=1")).unwrap();
+    let first_ping = messages.iter().position(|m| m.contains("WATCHDOG=1")).unwrap();
+    assert!(ready_at <= first_ping + 1, "{messages:?}");
+    daemon.signal("-TERM");
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING=1");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    let (status, _) = daemon.wait(Duration::from_secs(10)).await;
+    assert!(status.success());
+    // Journald's format: a syslog priority, no timestamp, no colours.
+    let log = daemon.log();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(first.starts_with("<6>hindsight::daemon: "), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in the journal: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tries_every_endpoint_and_names_what_fails() {
+    let graph = FakeGraph::start(creds()).await;
+    let (hook, url) = fakes::receiver::start().await;
+    let smtp = FakeSmtp::start().await;
+    let rig = Rig::new(&graph, &url, Some(&smtp), "");
+    let check = |config: PathBuf, state: PathBuf, creds: PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_hindsight"))
+                .args(["check", "--config"])
+                .arg(config)
+                .env("HINDSIGHT_STATE_DIR", state)
+                .env("CREDENTIALS_DIRECTORY", creds)
+                .output()
+                .unwrap()
+        })
+    };
+    let creds_dir = rig.dir.path().join("credentials");
+    let out = check(rig.config.clone(), rig.state(), creds_dir.clone()).await.unwrap();
+    let stdout = common::stdout(&out);
+    assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
+    for line in [
+        "ok      source contoso",
+        "ok      destination soc-hook",
+        "ok      destination soc-mail",
+        "ok      store",
+        "ok      digest",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    // Nothing was delivered, nothing stored.
+    assert!(hook.lock().unwrap().received.is_empty());
+    assert!(smtp.messages().is_empty());
+    assert_eq!(graph.incident_count(), 0);
+
+    // A wrong client secret and an SMTP server that is gone.
+    std::fs::write(creds_dir.join("graph-secret"), "wrong-Secret-value").unwrap();
+    drop(smtp);
+    let out = check(rig.config.clone(), rig.state(), creds_dir).await.unwrap();
+    let stdout = common::stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failed  source contoso") && stdout.contains("sign-in failed"), "{stdout}");
+    assert!(stdout.contains("failed  destination soc-mail"), "{stdout}");
+    assert!(stdout.contains("ok      destination soc-hook"), "{stdout}");
+    assert!(!stdout.contains("wrong-Secret-value") && !stdout.contains(SECRET), "{stdout}");
+}
+
+#[test]
+fn a_bad_configuration_stops_start_up_and_names_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(&config, "[digest]\nschedule = \"every monday\"\n").unwrap();
+    let err = common::fails(dir.path(), &["run", "--config", config.to_str().unwrap()]);
+    assert!(err.contains("configuration key digest.schedule") && err.contains("not a cron expression"), "{err}");
+
+    std::fs::write(&config, "[digest]\nshedule = \"0 8 * * Mon\"\n").unwrap();
+    let err = common::fails(dir.path(), &["run", "--config", config.to_str().unwrap()]);
+    assert!(err.contains("shedule"), "{err}");
+
+    std::fs::write(
+        &config,
+        "[[destinations]]\ntype = \"webhook\"\nname = \"a\"\nurl = \"http://example.com/x?sig=SECRETSIG\"\n\n[[destinations]]\ntype = \"email\"\nname = \"b\"\nhost = \"smtp.example.com\"\nfrom = \"not an address\"\nto = [\"x@example.com\"]\n",
+    )
+    .unwrap();
+    let err = common::fails(dir.path(), &["run", "--config", config.to_str().unwrap()]);
+    assert!(err.contains("destinations[0]") && err.contains("must be https://"), "{err}");
+    assert!(err.contains("destinations[1]") && err.contains("from:"), "both problems at once: {err}");
+    assert!(!err.contains("SECRETSIG"), "{err}");
+
+    let err = common::fails(dir.path(), &["run", "--config", dir.path().join("missing.toml").to_str().unwrap()]);
+    assert!(err.contains("no configuration file at"), "{err}");
+}
+
+#[test]
+fn the_demo_configuration_reviews_the_samples_with_no_tenant_and_no_server() {
+    // Run as the README says, from a folder that has the repository's examples/ (the demo's
+    // paths are relative to where it runs).
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(common::repo().join("examples"), dir.path().join("examples")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["run", "--once", "--config"])
+        .arg(common::repo().join("config/demo.toml"))
+        .current_dir(dir.path())
+        .env_remove("HINDSIGHT_STATE_DIR")
+        .env_remove("STATE_DIRECTORY")
+        .output()
+        .unwrap();
+    let stdout = common::stdout(&out);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let samples = std::fs::read_dir(common::repo().join("examples/incidents")).unwrap().count();
+    // One line per e-mail written (the webhook destination does not print).
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("review.created examples/")).count(), samples, "{stdout}");
+    let outbox = dir.path().join("target/hindsight-demo/outbox");
+    let files: Vec<String> =
+        std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files.iter().filter(|f| f.ends_with(".eml")).count(), samples, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.ends_with(".json")).count(), samples, "{files:?}");
+    let json = files.iter().find(|f| f.contains("-1077-") && f.ends_with(".json")).unwrap();
+    let body = common::json(&std::fs::read_to_string(outbox.join(json)).unwrap());
+    assert_eq!(body["incident_id"], "1077", "the Power Automate preset's flat fields");
+    assert!(dir.path().join("target/hindsight-demo/state/store").is_dir());
+
+    // A second run finds nothing new: no file is written twice.
+    let again = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["run", "--once", "--config"])
+        .arg(common::repo().join("config/demo.toml"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(common::stdout(&again), "");
+}

@@ -1,0 +1,282 @@
+//! The digest: figures checked by hand on made-up summaries, and a simulated week (and a
+//! simulated outage) driven through the injected clock on a real sled store, with the digest
+//! delivered through the outbox to a folder sink and checked against the published schema.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use hindsight::clock::{Clock, ManualClock};
+use hindsight::digest::job::{Tick, tick};
+use hindsight::digest::schedule::Schedule;
+use hindsight::digest::summary::{Candidate, FollowUpRef};
+use hindsight::digest::{Period, Settings, Summary, compute};
+use hindsight::model::Incident;
+use hindsight::notify::folder::{FolderConfig, FolderSink};
+use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription};
+use hindsight::review::{Engine, Priority};
+use hindsight::store::{Observed, Store};
+use serde_json::Value;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn settings() -> Settings {
+    Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: Some("18.1".into()) }
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.into(), b.into())
+}
+
+fn summary(id: &str, rev: u32, resolved: &str, ttd: i64, techniques: &[&str]) -> Summary {
+    Summary {
+        source: "contoso".into(),
+        incident_id: id.into(),
+        revision: rev,
+        title: format!("incident {id}"),
+        severity: "high".into(),
+        classification: "truePositive".into(),
+        determination: "malware".into(),
+        resolved: t(resolved),
+        time_to_detect_s: Some(ttd),
+        time_to_resolve_s: Some(ttd * 10),
+        benign: false,
+        techniques: techniques.iter().map(|x| pair(x, &format!("name of {x}"))).collect(),
+        tactics: vec![pair("execution", "Execution")],
+        uncovered: vec![],
+        blind_stages: vec![],
+        late_detections: 0,
+        first_seen: vec![],
+        attribution: vec![],
+        follow_ups: vec![],
+    }
+}
+
+#[test]
+fn figures_checked_by_hand() {
+    let period = Period::ending(t("2026-11-09T07:00:00Z"), Duration::days(7));
+    let mut s = vec![
+        // The period before: T1059 twice, T1566 once.
+        summary("1", 1, "2026-10-27T10:00:00Z", 60, &["T1059", "T1566"]),
+        summary("2", 1, "2026-10-28T10:00:00Z", 120, &["T1059"]),
+        // This period: T1059 once, T1003 three times.
+        summary("3", 1, "2026-11-03T10:00:00Z", 100, &["T1059", "T1003"]),
+        summary("4", 1, "2026-11-04T10:00:00Z", 200, &["T1003"]),
+        summary("5", 1, "2026-11-05T10:00:00Z", 300, &["T1003"]),
+        // Incident 5 re-opened and resolved again in the period: it counts once, as revision 2.
+        summary("5", 2, "2026-11-06T10:00:00Z", 400, &["T1003", "T1021"]),
+        // Outside both periods.
+        summary("6", 1, "2026-11-09T07:00:00Z", 5, &["T1486"]),
+    ];
+    let mut fp = summary("7", 1, "2026-11-07T10:00:00Z", 50, &["T1072"]);
+    fp.benign = true;
+    fp.classification = "falsePositive".into();
+    s.push(fp);
+    s[2].uncovered = vec![pair("T1003", "OS Credential Dumping")];
+    s[3].uncovered = vec![pair("T1003", "OS Credential Dumping")];
+    s[3].blind_stages = vec![pair("discovery", "Discovery")];
+    s[2].first_seen = vec![pair("T1003", "OS Credential Dumping")];
+    let fu = |id: &str, p: Priority| FollowUpRef {
+        id: id.into(),
+        kind: "detect".into(),
+        priority: p,
+        title: format!("do {id}"),
+    };
+    s[2].follow_ups = vec![fu("FU-a", Priority::Medium), fu("FU-b", Priority::High)];
+    s[3].follow_ups = vec![fu("FU-a", Priority::Medium)];
+    s[0].follow_ups = vec![fu("FU-a", Priority::Medium)];
+    let cand =
+        |id: &str, score: f64| Candidate { id: id.into(), name: format!("group {id}"), kind: "group".into(), score };
+    s[2].attribution = vec![cand("G1", 0.4), cand("G2", 0.3)];
+    s[3].attribution = vec![cand("G2", 0.5), cand("G1", 0.2)];
+    s[4].attribution = vec![cand("G2", 0.1)];
+
+    let d = compute(&s, period, &[], &settings());
+    // 3, 4, 5 (as r2) and the false positive 7.
+    assert_eq!((d.incidents.total, d.incidents.benign), (4, 1));
+    assert_eq!(d.previous_incidents.total, 2);
+    assert_eq!(d.incidents.by_classification.get("falsePositive"), Some(&1));
+    // TTD of 3, 4, 5r2, 7: 50, 100, 200, 400 → median 150, p90 at rank 2.7: 200 + 0.7 × 200 = 340.
+    assert_eq!(
+        (d.time_to_detect.samples, d.time_to_detect.median_s, d.time_to_detect.p90_s),
+        (4, Some(150), Some(340))
+    );
+    let top: Vec<(&str, usize, usize)> =
+        d.top_techniques.iter().map(|r| (r.id.as_str(), r.incidents, r.previous)).collect();
+    // The false positive's T1072 is not among them; incident 5's revision 1 is not counted twice.
+    assert_eq!(top, vec![("T1003", 3, 0), ("T1021", 1, 0), ("T1059", 1, 2)]);
+    assert_eq!(d.rising.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["T1003", "T1021"]);
+    assert_eq!(
+        d.falling.iter().map(|r| (r.id.as_str(), r.incidents, r.previous)).collect::<Vec<_>>(),
+        vec![("T1059", 1, 2), ("T1566", 0, 1)]
+    );
+    // T1003 uncovered in two incidents: recurring; the blind stage only once and not before: not.
+    assert_eq!(d.recurring_gaps.len(), 1);
+    assert_eq!((d.recurring_gaps[0].id.as_str(), d.recurring_gaps[0].incidents), ("T1003", 2));
+    assert_eq!(d.recurring_gaps[0].examples, vec!["contoso/3", "contoso/4"]);
+    assert_eq!(d.new_techniques.len(), 1);
+    // High first, then by incidents; FU-a was raised the period before too.
+    let f: Vec<(&str, usize, bool)> = d.follow_ups.iter().map(|f| (f.id.as_str(), f.incidents, f.recurring)).collect();
+    assert_eq!(f, vec![("FU-b", 1, false), ("FU-a", 2, true)]);
+    // G2: best match of incident 4 (and 5r2 had none); among the closest of 3 and 4.
+    assert_eq!(d.attribution[0].id, "G2");
+    assert_eq!((d.attribution[0].first, d.attribution[0].incidents), (1, 2));
+    assert!((d.attribution[0].best_score - 0.5).abs() < 1e-9);
+    // The heat map: one entry per technique, scored by incidents, with a gradient up to the max.
+    let scores: Vec<(&str, f64)> = d.layer.techniques.iter().map(|t| (t.technique_id.as_str(), t.score)).collect();
+    assert_eq!(scores, vec![("T1003", 3.0), ("T1021", 1.0), ("T1059", 1.0)]);
+    assert_eq!(d.layer.gradient.as_ref().unwrap().max_value, 3.0);
+
+    // A scope keeps to its sources.
+    assert_eq!(compute(&s, period, &["fabrikam".into()], &settings()).incidents.total, 0);
+}
+
+/// A copy of a sample incident, renumbered, with every timestamp moved so that it was
+/// resolved at `resolved`.
+fn incident_resolved_at(sample: &Value, id: &str, resolved: DateTime<Utc>) -> Observed {
+    let last = t(sample["lastUpdateDateTime"].as_str().unwrap());
+    let shift = resolved - last;
+    fn walk(v: &mut Value, shift: Duration) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k.ends_with("DateTime")
+                        && let Some(s) = x.as_str()
+                        && let Ok(d) = DateTime::parse_from_rfc3339(s)
+                    {
+                        *x = Value::String((d.with_timezone(&Utc) + shift).to_rfc3339());
+                    } else {
+                        walk(x, shift);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, shift)),
+            _ => {}
+        }
+    }
+    let mut raw = sample.clone();
+    walk(&mut raw, shift);
+    raw["id"] = Value::String(id.into());
+    let incident = Incident::from_graph(&raw).unwrap();
+    Observed { raw, incident }
+}
+
+fn folder_destination(dir: &Path) -> Destination {
+    let cfg: FolderConfig = serde_json::from_value(serde_json::json!({"path": dir, "print": false})).unwrap();
+    Destination { name: "soc".into(), sink: Arc::new(Sink::Folder(Box::new(FolderSink::new(&cfg).unwrap()))) }
+}
+
+#[tokio::test]
+async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let catalog = hindsight::attack::store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+    let subscriptions = vec![Subscription::everything("soc")];
+    let destinations = vec![folder_destination(&out)];
+    let schedule = Schedule::parse("0 8 * * Mon", "Europe/Berlin").unwrap();
+    let samples: Vec<Value> =
+        ["phishing-credential-theft.json", "human-operated-ransomware.json", "business-email-compromise.json"]
+            .iter()
+            .map(|f| common::json(&std::fs::read_to_string(common::repo().join("examples/incidents").join(f)).unwrap()))
+            .collect();
+
+    // Monday 2 November 2026, 09:00 in Berlin (CET, UTC+1): the daemon's first start.
+    let clock = ManualClock::new(t("2026-11-02T08:00:00Z"));
+    let mut store = Store::open(&dir.path().join("store")).unwrap();
+    let mut ticks = Vec::new();
+    let mut resolved = 0;
+    // A week and a few hours, an hour at a time; an incident resolved every 7 hours.
+    for hour in 0..(7 * 24 + 4) {
+        let now = clock.now();
+        if hour % 7 == 3 {
+            let o = incident_resolved_at(&samples[resolved % 3], &format!("9{hour:03}"), now - Duration::minutes(10));
+            store.ingest("contoso", &[o], None, None, now).unwrap();
+            resolved += 1;
+        }
+        hindsight::reviewer::review_pending(&store, &engine, &subscriptions, 100, now).unwrap();
+        let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), now).unwrap();
+        if !matches!(tk, Tick::Waiting { .. }) {
+            ticks.push((now, tk));
+        }
+        if hour == 100 {
+            // A restart in the middle of the week changes nothing.
+            drop(store);
+            store = Store::open(&dir.path().join("store")).unwrap();
+        }
+        clock.advance(Duration::hours(1));
+    }
+    assert_eq!(ticks.len(), 2, "{ticks:?}");
+    assert!(matches!(ticks[0].1, Tick::Started { next: Some(n) } if n == t("2026-11-09T07:00:00Z")), "{ticks:?}");
+    assert_eq!(ticks[1].0, t("2026-11-09T07:00:00Z"));
+    assert_eq!(ticks[1].1, Tick::Sent { occurrence: t("2026-11-09T07:00:00Z"), digests: 1, notifications: 1 });
+
+    let pass =
+        hindsight::notify::deliver_due(&store, &destinations, &RetryPolicy::default(), 4, clock.now()).await.unwrap();
+    // Every review of the week, and the digest.
+    assert_eq!(pass.delivered, resolved + 1);
+    let files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("digest-"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let json = files.iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("the digest's .json");
+    let event = common::json(&std::fs::read_to_string(json).unwrap());
+    let schema: Value = serde_json::from_str(include_str!("../schemas/webhook-event.v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(&event).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(event["event"], "digest.weekly");
+    let d = &event["digest"];
+    // The incidents resolved from Mon 07:00 UTC to the next Mon 07:00 UTC: hours 3, 10, …, 164
+    // of the loop, each resolved ten minutes before its hour.
+    let expected = (0..(7 * 24 + 4)).filter(|h| h % 7 == 3).filter(|h| *h >= 1 && *h <= 167).count();
+    assert_eq!(d["incidents"]["total"].as_u64().unwrap() as usize, expected);
+    assert_eq!(d["period"]["end"], "2026-11-09T07:00:00Z");
+    let eml = files.iter().find(|p| p.extension().is_some_and(|e| e == "eml")).expect("the digest's .eml");
+    let eml = std::fs::read_to_string(eml).unwrap();
+    assert!(eml.contains("Subject: [Hindsight] Digest 2026-11-02 to 2026-11-09:"), "{eml}");
+    assert!(eml.contains("layer.json"));
+
+    // Down from Monday 9 until Wednesday 25 November: two Mondays missed, one digest at start.
+    clock.set(t("2026-11-25T10:00:00Z"));
+    let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    assert_eq!(tk, Tick::Sent { occurrence: t("2026-11-23T07:00:00Z"), digests: 1, notifications: 1 });
+    let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    assert_eq!(tk, Tick::Waiting { next: Some(t("2026-11-30T07:00:00Z")) });
+    assert_eq!(store.digest_count(), 2);
+}
+
+#[tokio::test]
+async fn a_store_of_schema_1_gets_summaries_for_its_reviews() {
+    // A store written before digests existed: reviews, no summaries, schema_version 1.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let clock = ManualClock::new(t("2026-11-20T12:00:00Z"));
+    {
+        let store = Store::open(&path).unwrap();
+        common::ingest_examples(&store, &clock).await;
+        let catalog = hindsight::attack::store::embedded().unwrap();
+        let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+        hindsight::reviewer::review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let db = sled::open(&path).unwrap();
+        db.open_tree("meta").unwrap().insert("schema_version", &1u32.to_be_bytes()).unwrap();
+        db.drop_tree("summaries").unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let all = store.summaries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z")).unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().any(|s| s.incident_id == "1077" && s.severity == "high"));
+}
