@@ -13,55 +13,18 @@ use std::time::Instant;
 use hindsight::attack::store;
 use hindsight::model::Incident;
 use hindsight::review::{Engine, History, Settings, Subject};
-use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::json;
 
-fn incident(rng: &mut impl Rng, pool: &[String], id: usize, alerts: usize) -> Incident {
-    let base = chrono::DateTime::parse_from_rfc3339("2026-11-02T08:00:00Z").map(|t| t.to_utc()).unwrap_or_default();
-    let alerts: Vec<serde_json::Value> = (0..alerts)
-        .map(|a| {
-            let n = rng.random_range(1..=3);
-            let mut ids: Vec<String> = (0..n).filter_map(|_| pool.choose(rng).cloned()).collect();
-            if rng.random_bool(0.05) {
-                ids.push("T1086".into());
-            }
-            if rng.random_bool(0.02) {
-                ids.push("T1999".into());
-            }
-            let at = |m: i64| (base + chrono::Duration::minutes(m)).to_rfc3339();
-            let start = (a as i64) * 7;
-            json!({
-                "id": format!("a{id}-{a}"), "title": "Suspicious activity", "category": "Execution",
-                "mitreTechniques": ids, "createdDateTime": at(start + rng.random_range(1..90)),
-                "firstActivityDateTime": at(start), "lastActivityDateTime": at(start + 3), "evidence": []
-            })
-        })
-        .collect();
-    let raw = json!({
-        "id": id.to_string(), "displayName": "Generated incident", "status": "resolved", "severity": "high",
-        "classification": "truePositive", "createdDateTime": base.to_rfc3339(),
-        "lastUpdateDateTime": (base + chrono::Duration::days(1)).to_rfc3339(), "alerts": alerts
-    });
-    match Incident::from_graph(&raw) {
-        Ok(i) => i,
-        Err(e) => panic!("generated incident does not parse: {e}"),
-    }
-}
+#[path = "support/incidents.rs"]
+mod support;
+use support::incident;
 
 fn main() {
     let catalog = match store::embedded() {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
-    // Techniques as groups use them, so that attribution has real work to do.
-    let mut pool: Vec<String> = catalog
-        .data()
-        .groups
-        .iter()
-        .flat_map(|g| catalog.group_techniques(&g.id).map(|t| t.id.clone()).collect::<Vec<_>>())
-        .collect();
-    pool.sort();
+    let pool = support::pool(&catalog);
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let incidents: Vec<Incident> = (0..2000)
         .map(|i| {

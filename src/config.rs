@@ -195,7 +195,11 @@ fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
 }
 
 fn rest<T: serde::de::DeserializeOwned, E: serde::de::Error>(table: serde_json::Map<String, Value>) -> Result<T, E> {
-    serde_json::from_value(Value::Object(table)).map_err(E::custom)
+    // The kind's own keys are deserialized here, out of sight of the outer path: name the key.
+    serde_path_to_error::deserialize(Value::Object(table)).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { E::custom(e.into_inner()) } else { E::custom(format!("{path}: {}", e.into_inner())) }
+    })
 }
 
 impl<'de> Deserialize<'de> for SourceConfig {

@@ -114,3 +114,53 @@ fn errors_name_the_key() {
     );
     assert!(err("[http]\nlisten = \"everywhere\"\n").starts_with("configuration key http.listen:"));
 }
+
+#[test]
+fn the_documented_digest_daemon_and_folder_keys_load() {
+    let creds = credentials();
+    let c = Config::load(Some(&documented()), &env(&creds, &[])).unwrap();
+    assert_eq!((c.digest.schedule.as_str(), c.digest.time_zone.as_str()), ("0 8 * * Mon", "local"));
+    assert_eq!(c.digest.period.as_secs(), 7 * 86_400);
+    assert_eq!(c.daemon.shutdown_timeout.as_secs(), 30);
+    let SinkKind::Folder(f) = &c.destinations[2].sink else { panic!("the third destination is the folder") };
+    assert_eq!(f.path, PathBuf::from("/var/lib/hindsight/sent"));
+}
+
+#[test]
+fn digest_settings_are_checked_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |toml: &str| {
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, toml).unwrap();
+        Config::load(Some(&p), &[]).map(|_| ()).unwrap_err().to_string()
+    };
+    let e = load("[digest]\ntime_zone = \"Europe/Atlantis\"\n");
+    assert!(e.contains("digest.time_zone") && e.contains("IANA"), "{e}");
+    let e = load("[digest]\nschedule = \"0 8 * *\"\n");
+    assert!(e.contains("digest.schedule"), "{e}");
+    let e = load("[digest]\nperiod = \"0s\"\n");
+    assert!(e.contains("digest.period"), "{e}");
+    let e = load("[[destinations]]\ntype = \"folder\"\nname = \"x\"\npath = \"/tmp/x\"\nformat = \"xml\"\n");
+    assert!(e.contains("format") && e.contains("xml"), "{e}");
+    let e = load(
+        "[[destinations]]\ntype = \"webhook\"\nname = \"x\"\nurl = \"https://example.com\"\n[destinations.route]\nevents = [\"digest.daily\"]\n",
+    );
+    assert!(e.contains("destinations[0].route") && e.contains("digest.weekly"), "{e}");
+}
+
+/// The configurations shipped for compose and Kubernetes load as they are.
+#[test]
+fn the_deployment_configurations_load() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let creds = credentials();
+    Config::load(Some(&repo.join("deploy/compose/hindsight.toml")), &env(&creds, &[])).unwrap();
+    // The ConfigMap carries its TOML as a YAML block scalar.
+    let yaml = std::fs::read_to_string(repo.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let toml = doc["data"]["hindsight.toml"].as_str().expect("data.hindsight.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("hindsight.toml");
+    std::fs::write(&p, toml).unwrap();
+    let c = Config::load(Some(&p), &env(&creds, &[])).unwrap();
+    assert_eq!(c.digest.time_zone, "Europe/Berlin");
+}

@@ -13,8 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use hindsight::clock::{Clock, ManualClock};
 use hindsight::digest::job::{Tick, tick};
 use hindsight::digest::schedule::Schedule;
-use hindsight::digest::summary::{Candidate, FollowUpRef};
-use hindsight::digest::{Period, Settings, Summary, compute};
+use hindsight::digest::summary::FollowUpInfo;
+use hindsight::digest::{Names, Period, Settings, Summary, compute};
 use hindsight::model::Incident;
 use hindsight::notify::folder::{FolderConfig, FolderSink};
 use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription};
@@ -30,8 +30,27 @@ fn settings() -> Settings {
     Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: Some("18.1".into()) }
 }
 
-fn pair(a: &str, b: &str) -> (String, String) {
-    (a.into(), b.into())
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+/// Names as a catalog and a store would give them.
+struct TestNames;
+
+impl Names for TestNames {
+    fn technique(&self, id: &str) -> Option<String> {
+        Some(format!("name of {id}"))
+    }
+    fn tactic(&self, shortname: &str) -> Option<String> {
+        Some(shortname.to_uppercase())
+    }
+    fn candidate(&self, id: &str) -> Option<(String, &'static str)> {
+        Some((format!("group {id}"), "group"))
+    }
+    fn follow_up(&self, id: &str) -> Option<FollowUpInfo> {
+        // The priority here is the text's; the digest ranks by the reviews' own.
+        Some(FollowUpInfo { kind: "detect".into(), priority: Priority::Low, title: format!("do {id}") })
+    }
 }
 
 fn summary(id: &str, rev: u32, resolved: &str, ttd: i64, techniques: &[&str]) -> Summary {
@@ -39,7 +58,6 @@ fn summary(id: &str, rev: u32, resolved: &str, ttd: i64, techniques: &[&str]) ->
         source: "contoso".into(),
         incident_id: id.into(),
         revision: rev,
-        title: format!("incident {id}"),
         severity: "high".into(),
         classification: "truePositive".into(),
         determination: "malware".into(),
@@ -47,8 +65,8 @@ fn summary(id: &str, rev: u32, resolved: &str, ttd: i64, techniques: &[&str]) ->
         time_to_detect_s: Some(ttd),
         time_to_resolve_s: Some(ttd * 10),
         benign: false,
-        techniques: techniques.iter().map(|x| pair(x, &format!("name of {x}"))).collect(),
-        tactics: vec![pair("execution", "Execution")],
+        techniques: ids(techniques),
+        tactics: ids(&["execution"]),
         uncovered: vec![],
         blind_stages: vec![],
         late_detections: 0,
@@ -78,26 +96,21 @@ fn figures_checked_by_hand() {
     fp.benign = true;
     fp.classification = "falsePositive".into();
     s.push(fp);
-    s[2].uncovered = vec![pair("T1003", "OS Credential Dumping")];
-    s[3].uncovered = vec![pair("T1003", "OS Credential Dumping")];
-    s[3].blind_stages = vec![pair("discovery", "Discovery")];
-    s[2].first_seen = vec![pair("T1003", "OS Credential Dumping")];
-    let fu = |id: &str, p: Priority| FollowUpRef {
-        id: id.into(),
-        kind: "detect".into(),
-        priority: p,
-        title: format!("do {id}"),
-    };
+    s[2].uncovered = ids(&["T1003"]);
+    s[3].uncovered = ids(&["T1003"]);
+    s[3].blind_stages = ids(&["discovery"]);
+    s[2].first_seen = ids(&["T1003"]);
+    let fu = |id: &str, p: Priority| (id.to_string(), p);
     s[2].follow_ups = vec![fu("FU-a", Priority::Medium), fu("FU-b", Priority::High)];
     s[3].follow_ups = vec![fu("FU-a", Priority::Medium)];
     s[0].follow_ups = vec![fu("FU-a", Priority::Medium)];
-    let cand =
-        |id: &str, score: f64| Candidate { id: id.into(), name: format!("group {id}"), kind: "group".into(), score };
+    let cand = |id: &str, score: f64| (id.to_string(), score);
     s[2].attribution = vec![cand("G1", 0.4), cand("G2", 0.3)];
     s[3].attribution = vec![cand("G2", 0.5), cand("G1", 0.2)];
     s[4].attribution = vec![cand("G2", 0.1)];
 
-    let d = compute(&s, period, &[], &settings());
+    let views: Vec<_> = s.iter().map(Summary::view).collect();
+    let d = compute(&views, period, &[], &settings(), &TestNames);
     // 3, 4, 5 (as r2) and the false positive 7.
     assert_eq!((d.incidents.total, d.incidents.benign), (4, 1));
     assert_eq!(d.previous_incidents.total, 2);
@@ -119,11 +132,14 @@ fn figures_checked_by_hand() {
     // T1003 uncovered in two incidents: recurring; the blind stage only once and not before: not.
     assert_eq!(d.recurring_gaps.len(), 1);
     assert_eq!((d.recurring_gaps[0].id.as_str(), d.recurring_gaps[0].incidents), ("T1003", 2));
+    assert_eq!(d.recurring_gaps[0].name, "name of T1003");
     assert_eq!(d.recurring_gaps[0].examples, vec!["contoso/3", "contoso/4"]);
     assert_eq!(d.new_techniques.len(), 1);
     // High first, then by incidents; FU-a was raised the period before too.
     let f: Vec<(&str, usize, bool)> = d.follow_ups.iter().map(|f| (f.id.as_str(), f.incidents, f.recurring)).collect();
     assert_eq!(f, vec![("FU-b", 1, false), ("FU-a", 2, true)]);
+    assert_eq!(d.follow_ups[1].title, "do FU-a");
+    assert_eq!(d.top_tactics[0].name, "EXECUTION");
     // G2: best match of incident 4 (and 5r2 had none); among the closest of 3 and 4.
     assert_eq!(d.attribution[0].id, "G2");
     assert_eq!((d.attribution[0].first, d.attribution[0].incidents), (1, 2));
@@ -134,7 +150,7 @@ fn figures_checked_by_hand() {
     assert_eq!(d.layer.gradient.as_ref().unwrap().max_value, 3.0);
 
     // A scope keeps to its sources.
-    assert_eq!(compute(&s, period, &["fabrikam".into()], &settings()).incidents.total, 0);
+    assert_eq!(compute(&views, period, &["fabrikam".into()], &settings(), &TestNames).incidents.total, 0);
 }
 
 /// A copy of a sample incident, renumbered, with every timestamp moved so that it was
@@ -201,7 +217,7 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
             resolved += 1;
         }
         hindsight::reviewer::review_pending(&store, &engine, &subscriptions, 100, now).unwrap();
-        let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), now).unwrap();
+        let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), now).unwrap();
         if !matches!(tk, Tick::Waiting { .. }) {
             ticks.push((now, tk));
         }
@@ -248,9 +264,9 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
 
     // Down from Monday 9 until Wednesday 25 November: two Mondays missed, one digest at start.
     clock.set(t("2026-11-25T10:00:00Z"));
-    let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
     assert_eq!(tk, Tick::Sent { occurrence: t("2026-11-23T07:00:00Z"), digests: 1, notifications: 1 });
-    let tk = tick(&store, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
     assert_eq!(tk, Tick::Waiting { next: Some(t("2026-11-30T07:00:00Z")) });
     assert_eq!(store.digest_count(), 2);
 }
@@ -279,4 +295,73 @@ async fn a_store_of_schema_1_gets_summaries_for_its_reviews() {
     let all = store.summaries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z")).unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().any(|s| s.incident_id == "1077" && s.severity == "high"));
+}
+
+#[tokio::test]
+async fn ids_that_json_must_escape_are_read_back_too() {
+    // Summaries are read borrowing their bytes; a string with escapes cannot be borrowed.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let catalog = hindsight::attack::store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+    let sample = common::json(
+        &std::fs::read_to_string(common::repo().join("examples/incidents/human-operated-ransomware.json")).unwrap(),
+    );
+    let now = t("2026-11-20T12:00:00Z");
+    let o = incident_resolved_at(&sample, "odd \"id\" \\ with ünïcode", now - Duration::hours(1));
+    store.ingest("tenant \"q\"", &[o], None, None, now).unwrap();
+    hindsight::reviewer::review_pending(&store, &engine, &[], 10, now).unwrap();
+    let period = Period::ending(now, Duration::days(7));
+    let d = hindsight::digest::job::for_period(&store, &catalog, &[vec![]], period, &settings()).unwrap().remove(0);
+    assert_eq!(d.incidents.total, 1);
+    assert_eq!(d.incidents.by_source.keys().collect::<Vec<_>>(), vec!["tenant \"q\""]);
+    assert!(
+        d.follow_ups.iter().any(|f| f.examples == vec!["tenant \"q\"/odd \"id\" \\ with ünïcode".to_string()]),
+        "{:?}",
+        d.follow_ups
+    );
+}
+
+#[test]
+fn hindsight_digest_prints_and_sends_from_the_stored_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"\"\n\n[[sources]]\ntype = \"directory\"\nname = \"examples\"\npath = \"{}\"\n\n\
+             [[destinations]]\ntype = \"folder\"\nname = \"soc\"\npath = \"{}\"\nprint = false\n\
+             [destinations.route]\nevents = [\"digest.weekly\"]\n",
+            common::repo().join("examples/incidents").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    common::ok(dir.path(), &["run", "--once", "--config", cfg]);
+    // The route takes digests only: no review was sent.
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+    let until = ["--until", "2026-11-30T00:00:00Z", "--since", "60d"];
+    let text = common::ok(dir.path(), &[&["digest"][..], &until].concat());
+    assert!(text.contains("6 incident(s) resolved (0 the period before, +6); 1 false positive(s)"), "{text}");
+    assert!(text.contains("Open follow-ups"), "{text}");
+    let layer = dir.path().join("layer.json");
+    let json = common::json(&common::ok(
+        dir.path(),
+        &[&["digest", "--format", "json", "--layer", layer.to_str().unwrap()][..], &until].concat(),
+    ));
+    assert_eq!(json["incidents"]["by_source"]["examples"], 6);
+    assert_eq!(common::json(&std::fs::read_to_string(&layer).unwrap())["versions"]["layer"], "4.5");
+    let md = common::ok(dir.path(), &[&["digest", "--format", "markdown"][..], &until].concat());
+    assert!(md.starts_with("# Hindsight digest: 2026-10-01 to 2026-11-30"), "{md}");
+
+    let sent = common::ok(dir.path(), &[&["digest", "--send", "--config", cfg][..], &until].concat());
+    assert!(sent.contains("1 digest(s), 1 notification(s): 1 delivered"), "{sent}");
+    let files: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(files.iter().filter(|f| f.starts_with("digest-")).count(), 2, "{files:?}");
+    // Sending the same period again is the same digest, and the same notification.
+    common::ok(dir.path(), &[&["digest", "--send", "--config", cfg][..], &until].concat());
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
 }

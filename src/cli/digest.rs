@@ -79,7 +79,7 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
         if scopes.is_empty() {
             anyhow::bail!("no destination takes digests for these sources (route.events and route.sources)");
         }
-        let digests = job::for_period(&store, &scopes, period, &settings)?;
+        let digests = job::for_period(&store, &catalog, &scopes, period, &settings)?;
         let now = chrono::Utc::now();
         let entries: Vec<_> =
             digests.iter().flat_map(|d| crate::notify::entries_for_digest(d, &pipeline.subscriptions, now)).collect();
@@ -105,7 +105,7 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
 
     let mut scope = args.sources.clone();
     scope.sort();
-    let digest = job::for_period(&store, std::slice::from_ref(&scope), period, &settings)?.remove(0);
+    let digest = job::for_period(&store, &catalog, std::slice::from_ref(&scope), period, &settings)?.remove(0);
     if let Some(out) = &args.layer {
         std::fs::write(out, serde_json::to_string_pretty(&digest.layer)? + "\n")
             .with_context(|| format!("writing the layer to {}", out.display()))?;

@@ -209,3 +209,47 @@ impl Health {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn readiness_follows_start_up_sources_workers_and_the_store() {
+        let h = Health::default();
+        h.add_source("contoso", Duration::from_secs(60));
+        let stall = Duration::from_secs(600);
+        let r = h.readiness(t("2026-12-01T10:00:00Z"), stall, Ok(()));
+        assert!(!r.ready, "not before start-up is done");
+        h.set_ready(t("2026-12-01T10:00:00Z"));
+        // Not polled yet, but within three intervals and a minute of the start.
+        assert!(h.readiness(t("2026-12-01T10:03:00Z"), stall, Ok(())).ready);
+        let late = h.readiness(t("2026-12-01T10:04:01Z"), stall, Ok(()));
+        assert!(!late.ready);
+        assert!(late.checks.iter().any(|c| c.name == "source contoso" && !c.ok && c.detail == "not polled yet"));
+        h.poll_succeeded("contoso", t("2026-12-01T10:04:00Z"));
+        assert!(h.readiness(t("2026-12-01T10:04:01Z"), stall, Ok(())).ready);
+        // Failing polls: ready until the last success is too old, and the error is shown.
+        h.poll_failed("contoso", "sign-in failed (HTTP 401)", t("2026-12-01T10:05:00Z"));
+        let r = h.readiness(t("2026-12-01T10:09:00Z"), stall, Ok(()));
+        assert!(!r.ready);
+        assert!(
+            r.checks.iter().any(|c| c.detail.starts_with("1 failed poll(s) in a row, last: sign-in failed")),
+            "{r:?}"
+        );
+        h.poll_succeeded("contoso", t("2026-12-01T10:09:30Z"));
+        // A worker stuck on one step, and a failing store.
+        h.busy("deliver", t("2026-12-01T10:00:00Z"));
+        assert!(!h.readiness(t("2026-12-01T10:10:01Z"), stall, Ok(())).ready);
+        assert_eq!(h.stalled(t("2026-12-01T10:10:01Z"), stall), vec!["deliver".to_owned()]);
+        h.idle("deliver");
+        assert!(h.readiness(t("2026-12-01T10:10:01Z"), stall, Ok(())).ready);
+        assert!(!h.readiness(t("2026-12-01T10:10:01Z"), stall, Err("disk full".into())).ready);
+        h.store_result(Some("No space left on device".into()));
+        assert!(h.status_line().contains("STORE FAILING: No space left on device"));
+    }
+}

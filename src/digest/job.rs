@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::schedule::{Due, Schedule};
-use super::{Digest, Period, Settings, compute};
+use super::summary::FollowUpInfo;
+use super::{Digest, Names, Period, Settings, View, compute};
+use crate::attack::Catalog;
 use crate::notify::{DIGEST_EVENT, Subscription, entries_for_digest};
 use crate::store::{DigestMark, Result, Store};
 
@@ -18,10 +20,67 @@ pub fn scopes(subscriptions: &[Subscription]) -> Vec<Vec<String>> {
     out
 }
 
-/// The digests of `period` for each scope, from the stored summaries.
-pub fn for_period(store: &Store, scopes: &[Vec<String>], period: Period, settings: &Settings) -> Result<Vec<Digest>> {
-    let summaries = store.summaries_between(period.previous().start, period.end)?;
-    Ok(scopes.iter().map(|scope| compute(&summaries, period, scope, settings)).collect())
+/// Names from the catalog, follow-up texts from the store.
+struct StoreNames<'a> {
+    catalog: &'a Catalog,
+    store: &'a Store,
+}
+
+impl Names for StoreNames<'_> {
+    fn technique(&self, id: &str) -> Option<String> {
+        Names::technique(self.catalog, id)
+    }
+    fn tactic(&self, shortname: &str) -> Option<String> {
+        self.catalog.tactic(shortname)
+    }
+    fn candidate(&self, id: &str) -> Option<(String, &'static str)> {
+        self.catalog.candidate(id)
+    }
+    fn follow_up(&self, id: &str) -> Option<FollowUpInfo> {
+        self.store.follow_up(id).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            None
+        })
+    }
+}
+
+/// The digests of `period` for each scope, from the stored summaries (read once for all).
+pub fn for_period(
+    store: &Store,
+    catalog: &Catalog,
+    scopes: &[Vec<String>],
+    period: Period,
+    settings: &Settings,
+) -> Result<Vec<Digest>> {
+    let records = store.summary_records_between(period.previous().start, period.end)?;
+    let summaries = decode(store, &records)?;
+    let names = StoreNames { catalog, store };
+    Ok(scopes.iter().map(|scope| compute(&summaries, period, scope, settings, &names)).collect())
+}
+
+/// Decodes summaries borrowed from their stored bytes, spread over the machine's cores: the
+/// decoding is most of a digest's time.
+fn decode<'a>(store: &Store, records: &'a [(sled::IVec, sled::IVec)]) -> Result<Vec<View<'a>>> {
+    let one = |part: &'a [(sled::IVec, sled::IVec)]| -> Result<Vec<View<'a>>> {
+        part.iter().map(|(k, v)| serde_json::from_slice(v).map_err(|e| store.corrupt_summary(k, e))).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = records.len().div_ceil(threads).max(2048);
+    if records.len() <= chunk {
+        return one(records);
+    }
+    let parts: Vec<Result<Vec<View<'a>>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = records.chunks(chunk).map(|part| scope.spawn(move || one(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(store.corrupt_summary(b"", "a decoding thread panicked"))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(records.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +105,7 @@ pub enum Tick {
 /// were missed).
 pub fn tick(
     store: &Store,
+    catalog: &Catalog,
     schedule: &Schedule,
     subscriptions: &[Subscription],
     period_length: chrono::Duration,
@@ -61,7 +121,7 @@ pub fn tick(
         Due::Send(o) => o,
     };
     let period = Period::ending(occurrence, period_length);
-    let digests = for_period(store, &scopes(subscriptions), period, settings)?;
+    let digests = for_period(store, catalog, &scopes(subscriptions), period, settings)?;
     let entries: Vec<_> = digests.iter().flat_map(|d| entries_for_digest(d, subscriptions, now)).collect();
     let mark = DigestMark { last: occurrence, sent: mark.sent + 1 };
     store.record_digests(&digests, &entries, Some(&mark))?;

@@ -18,13 +18,20 @@ pub mod render;
 pub mod schedule;
 pub mod summary;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// The counting maps are keyed by IDs from our own reviews and hashed millions of times per
+// digest: foldhash is several times faster than the standard SipHash on such short keys.
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use summary::Summary;
+
+/// A summary as the digest reads it: borrowed from the stored bytes.
+pub type View<'a> = Summary<summary::Text<'a>>;
 
 use crate::review::Priority;
 use crate::review::navigator::{Layer, LayerTechnique, Layout, NameValue, Versions};
@@ -166,6 +173,33 @@ pub struct Settings {
     pub attack_version: Option<String>,
 }
 
+/// Where the digest takes names and texts from: the catalog for techniques, tactics, groups
+/// and campaigns, the store for follow-up texts. Summaries keep IDs only.
+pub trait Names {
+    fn technique(&self, id: &str) -> Option<String>;
+    fn tactic(&self, shortname: &str) -> Option<String>;
+    /// Name and kind (`group`, `campaign`).
+    fn candidate(&self, id: &str) -> Option<(String, &'static str)>;
+    fn follow_up(&self, id: &str) -> Option<summary::FollowUpInfo>;
+}
+
+impl Names for crate::attack::Catalog {
+    fn technique(&self, id: &str) -> Option<String> {
+        crate::attack::Catalog::technique(self, id).map(|t| t.name.clone())
+    }
+    fn tactic(&self, shortname: &str) -> Option<String> {
+        self.tactics().iter().find(|t| t.shortname == shortname).map(|t| t.name.clone())
+    }
+    fn candidate(&self, id: &str) -> Option<(String, &'static str)> {
+        self.group(id)
+            .map(|g| (g.name.clone(), "group"))
+            .or_else(|| self.campaign(id).map(|c| (c.name.clone(), "campaign")))
+    }
+    fn follow_up(&self, _id: &str) -> Option<summary::FollowUpInfo> {
+        None
+    }
+}
+
 /// The id of the digest of `scope` for the period ending at `end`.
 pub fn digest_id(scope: &[String], end: DateTime<Utc>) -> String {
     let h = Sha256::digest(format!("{}\0{}", scope.join(","), end.timestamp_millis()).as_bytes());
@@ -173,58 +207,55 @@ pub fn digest_id(scope: &[String], end: DateTime<Utc>) -> String {
 }
 
 /// Keeps the latest revision of each incident, and only the sources of `scope` (empty = all).
-fn latest<'a>(summaries: impl Iterator<Item = &'a Summary>, scope: &[String]) -> Vec<&'a Summary> {
-    let mut by: HashMap<(&str, &str), &Summary> = HashMap::new();
-    for s in summaries.filter(|s| scope.is_empty() || scope.iter().any(|x| x == &s.source)) {
-        let slot = by.entry((s.source.as_str(), s.incident_id.as_str())).or_insert(s);
+fn latest<'a>(summaries: impl Iterator<Item = &'a View<'a>>, scope: &[String]) -> Vec<&'a View<'a>> {
+    let mut by: HashMap<(&str, &str), &View> = HashMap::default();
+    for s in summaries.filter(|s| scope.is_empty() || scope.iter().any(|x| x.as_str() == &*s.source)) {
+        let slot = by.entry((&*s.source, &*s.incident_id)).or_insert(s);
         if s.revision > slot.revision {
             *slot = s;
         }
     }
-    let mut out: Vec<&Summary> = by.into_values().collect();
+    let mut out: Vec<&View> = by.into_values().collect();
     out.sort_by(|a, b| (a.resolved, &a.source, &a.incident_id).cmp(&(b.resolved, &b.source, &b.incident_id)));
     out
 }
 
 /// The digest of `period` (compared with the period before it) over `summaries`, which may hold
 /// more than both periods: what is outside them is ignored.
-pub fn compute(summaries: &[Summary], period: Period, scope: &[String], settings: &Settings) -> Digest {
+pub fn compute(
+    summaries: &[View<'_>],
+    period: Period,
+    scope: &[String],
+    settings: &Settings,
+    names: &dyn Names,
+) -> Digest {
     let previous_period = period.previous();
     let cur = latest(summaries.iter().filter(|s| period.contains(s.resolved)), scope);
     let prev = latest(summaries.iter().filter(|s| previous_period.contains(s.resolved)), scope);
     let (cur_a, prev_a) = (attacks(&cur), attacks(&prev));
     let top = settings.top;
+    let technique_name = |id: &str| names.technique(id).unwrap_or_else(|| id.to_owned());
+    let tactic_name = |id: &str| names.tactic(id).unwrap_or_else(|| id.to_owned());
 
-    let techniques = tally(&cur_a, |s| &s.techniques);
-    let previous_techniques = tally(&prev_a, |s| &s.techniques);
-    let tactics = tally(&cur_a, |s| &s.tactics);
-    let previous_tactics = tally(&prev_a, |s| &s.tactics);
-    let ranked = |now: &Tally, before: &Tally| -> Vec<Ranked> {
-        let mut ids: BTreeSet<&String> = now.keys().collect();
-        ids.extend(before.keys());
-        ids.into_iter()
-            .map(|id| {
-                let (name, n) = now.get(id).map_or_else(|| (before[id].0.clone(), 0), |(name, n)| (name.clone(), *n));
-                Ranked { id: id.clone(), name, incidents: n, previous: before.get(id).map_or(0, |x| x.1) }
-            })
+    let all_techniques = ranked(&tally(&cur_a, |s| &s.techniques), &tally(&prev_a, |s| &s.techniques));
+    let mut top_techniques: Vec<&(&str, usize, usize)> = all_techniques.iter().filter(|r| r.1 > 0).collect();
+    top_techniques.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let layer = heat_map(&top_techniques, period, scope, settings, &technique_name);
+    let named = |items: &[&(&str, usize, usize)], name: &dyn Fn(&str) -> String| -> Vec<Ranked> {
+        items
+            .iter()
+            .take(top)
+            .map(|(id, n, p)| Ranked { id: (*id).to_owned(), name: name(id), incidents: *n, previous: *p })
             .collect()
     };
-    let all_techniques = ranked(&techniques, &previous_techniques);
-    let mut top_techniques: Vec<Ranked> = all_techniques.iter().filter(|r| r.incidents > 0).cloned().collect();
-    top_techniques.sort_by(|a, b| b.incidents.cmp(&a.incidents).then_with(|| a.id.cmp(&b.id)));
-    let layer = heat_map(&top_techniques, period, scope, settings);
-    top_techniques.truncate(top);
-    let mut top_tactics: Vec<Ranked> =
-        ranked(&tactics, &previous_tactics).into_iter().filter(|r| r.incidents > 0).collect();
-    top_tactics.sort_by(|a, b| b.incidents.cmp(&a.incidents).then_with(|| a.id.cmp(&b.id)));
-    top_tactics.truncate(top);
-    let change = |r: &Ranked| r.incidents as i64 - r.previous as i64;
-    let mut rising: Vec<Ranked> = all_techniques.iter().filter(|r| change(r) > 0).cloned().collect();
-    rising.sort_by(|a, b| change(b).cmp(&change(a)).then(b.incidents.cmp(&a.incidents)).then_with(|| a.id.cmp(&b.id)));
-    rising.truncate(top);
-    let mut falling: Vec<Ranked> = all_techniques.iter().filter(|r| change(r) < 0).cloned().collect();
-    falling.sort_by(|a, b| change(a).cmp(&change(b)).then(b.previous.cmp(&a.previous)).then_with(|| a.id.cmp(&b.id)));
-    falling.truncate(top);
+    let all_tactics = ranked(&tally(&cur_a, |s| &s.tactics), &tally(&prev_a, |s| &s.tactics));
+    let mut top_tactics: Vec<&(&str, usize, usize)> = all_tactics.iter().filter(|r| r.1 > 0).collect();
+    top_tactics.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let change = |r: &(&str, usize, usize)| r.1 as i64 - r.2 as i64;
+    let mut rising: Vec<&(&str, usize, usize)> = all_techniques.iter().filter(|r| change(r) > 0).collect();
+    rising.sort_by(|a, b| change(b).cmp(&change(a)).then(b.1.cmp(&a.1)).then_with(|| a.0.cmp(b.0)));
+    let mut falling: Vec<&(&str, usize, usize)> = all_techniques.iter().filter(|r| change(r) < 0).collect();
+    falling.sort_by(|a, b| change(a).cmp(&change(b)).then(b.2.cmp(&a.2)).then_with(|| a.0.cmp(b.0)));
 
     Digest {
         schema_version: SCHEMA_VERSION,
@@ -238,48 +269,65 @@ pub fn compute(summaries: &[Summary], period: Period, scope: &[String], settings
         time_to_resolve: percentiles(cur.iter().filter_map(|s| s.time_to_resolve_s)),
         previous_time_to_detect: percentiles(prev.iter().filter_map(|s| s.time_to_detect_s)),
         previous_time_to_resolve: percentiles(prev.iter().filter_map(|s| s.time_to_resolve_s)),
-        top_tactics,
-        top_techniques,
-        rising,
-        falling,
-        new_techniques: new_techniques(&cur_a, top * 3),
-        recurring_gaps: recurring_gaps(&cur_a, &prev_a, top),
-        attribution: attribution(&cur_a, top),
+        top_tactics: named(&top_tactics, &tactic_name),
+        top_techniques: named(&top_techniques, &technique_name),
+        rising: named(&rising, &technique_name),
+        falling: named(&falling, &technique_name),
+        new_techniques: new_techniques(&cur_a, top * 3, &technique_name),
+        recurring_gaps: recurring_gaps(&cur_a, &prev_a, top, &technique_name, &tactic_name),
+        attribution: attribution(&cur_a, top, names),
         attribution_note: ATTRIBUTION_NOTE.to_owned(),
-        follow_ups: follow_ups(&cur, &prev, top * 2),
+        follow_ups: follow_ups(&cur, &prev, top * 2, names),
         layer,
     }
 }
 
-fn attacks<'a>(v: &[&'a Summary]) -> Vec<&'a Summary> {
+fn attacks<'a>(v: &[&'a View<'a>]) -> Vec<&'a View<'a>> {
     v.iter().filter(|s| !s.benign).copied().collect()
 }
 
-/// Per ID: its name and how many of the summaries have it.
-type Tally = BTreeMap<String, (String, usize)>;
-
-fn tally(summaries: &[&Summary], field: impl Fn(&Summary) -> &Vec<(String, String)>) -> Tally {
-    let mut out = Tally::new();
+/// Per ID: how many of the summaries have it. A summary's lists hold each ID once
+/// ([`Summary::of`] sees to it), so every entry counts.
+fn tally<'a>(
+    summaries: &[&'a View<'a>],
+    field: impl Fn(&'a View<'a>) -> &'a Vec<summary::Text<'a>>,
+) -> HashMap<&'a str, usize> {
+    let mut out: HashMap<&str, usize> = HashMap::default();
     for s in summaries {
-        // An incident counts once per ID even if a list repeats it.
-        let ids: BTreeSet<&(String, String)> = field(s).iter().collect();
-        for (id, name) in ids {
-            out.entry(id.clone()).or_insert_with(|| (name.clone(), 0)).1 += 1;
+        for id in field(s) {
+            *out.entry(&**id).or_default() += 1;
         }
     }
     out
 }
 
-fn counts(summaries: &[&Summary]) -> Counts {
-    let mut c = Counts { total: summaries.len(), ..Counts::default() };
+/// (ID, this period, the period before) for every ID of either, in ID order.
+fn ranked<'a>(now: &HashMap<&'a str, usize>, before: &HashMap<&'a str, usize>) -> Vec<(&'a str, usize, usize)> {
+    let mut ids: Vec<&str> = now.keys().chain(before.keys()).copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter().map(|id| (id, now.get(id).copied().unwrap_or(0), before.get(id).copied().unwrap_or(0))).collect()
+}
+
+fn counts(summaries: &[&View]) -> Counts {
+    let mut maps: [HashMap<&str, usize>; 4] = Default::default();
+    let mut benign = 0;
     for s in summaries {
-        c.benign += usize::from(s.benign);
-        *c.by_severity.entry(s.severity.clone()).or_default() += 1;
-        *c.by_classification.entry(s.classification.clone()).or_default() += 1;
-        *c.by_determination.entry(s.determination.clone()).or_default() += 1;
-        *c.by_source.entry(s.source.clone()).or_default() += 1;
+        benign += usize::from(s.benign);
+        for (map, key) in maps.iter_mut().zip([&*s.severity, &*s.classification, &*s.determination, &*s.source]) {
+            *map.entry(key).or_default() += 1;
+        }
     }
-    c
+    let [severity, classification, determination, source] =
+        maps.map(|m| m.into_iter().map(|(k, n)| (k.to_owned(), n)).collect::<BTreeMap<String, usize>>());
+    Counts {
+        total: summaries.len(),
+        benign,
+        by_severity: severity,
+        by_classification: classification,
+        by_determination: determination,
+        by_source: source,
+    }
 }
 
 fn percentiles(values: impl Iterator<Item = i64>) -> Percentiles {
@@ -297,114 +345,148 @@ fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
     Some((sorted[lo] as f64 + (sorted[hi] - sorted[lo]) as f64 * frac).round() as i64)
 }
 
-fn example(s: &Summary) -> String {
+fn example(s: &View) -> String {
     format!("{}/{}", s.source, s.incident_id)
 }
 
-fn new_techniques(summaries: &[&Summary], max: usize) -> Vec<NewTechnique> {
+fn new_techniques(summaries: &[&View], max: usize, name: &dyn Fn(&str) -> String) -> Vec<NewTechnique> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for s in summaries {
-        for (id, name) in &s.first_seen {
-            if seen.insert((s.source.clone(), id.clone())) {
+        for id in &s.first_seen {
+            if out.len() < max && seen.insert((&*s.source, &**id)) {
                 out.push(NewTechnique {
-                    id: id.clone(),
-                    name: name.clone(),
-                    source: s.source.clone(),
-                    incident_id: s.incident_id.clone(),
+                    id: id.to_string(),
+                    name: name(id),
+                    source: s.source.to_string(),
+                    incident_id: s.incident_id.to_string(),
                 });
             }
         }
     }
-    out.truncate(max);
     out
 }
 
-fn recurring_gaps(cur: &[&Summary], prev: &[&Summary], max: usize) -> Vec<RecurringGap> {
+/// Gives the display name of an ID.
+type Namer<'n> = &'n dyn Fn(&str) -> String;
+
+/// One of a summary's ID lists.
+type Field = for<'a> fn(&'a View<'a>) -> &'a Vec<summary::Text<'a>>;
+
+/// The list a kind of gap is read from.
+fn gap_field(kind: &str) -> Field {
+    if kind == "uncovered" { |s| &s.uncovered } else { |s| &s.blind_stages }
+}
+
+fn recurring_gaps(
+    cur: &[&View],
+    prev: &[&View],
+    max: usize,
+    technique: &dyn Fn(&str) -> String,
+    tactic: &dyn Fn(&str) -> String,
+) -> Vec<RecurringGap> {
     let mut out = Vec::new();
-    for (kind, field) in [
-        ("uncovered", (|s: &Summary| &s.uncovered) as fn(&Summary) -> &Vec<(String, String)>),
-        ("blind_stage", |s: &Summary| &s.blind_stages),
-    ] {
+    let kinds: [(&str, Namer); 2] = [("uncovered", technique), ("blind_stage", tactic)];
+    for (kind, name) in kinds {
+        let field = gap_field(kind);
         let before = tally(prev, field);
-        for (id, (name, n)) in tally(cur, field) {
-            let previous = before.get(&id).map_or(0, |x| x.1);
+        let mut now: Vec<(&str, usize)> = tally(cur, field).into_iter().collect();
+        now.sort_unstable();
+        for (id, n) in now {
+            let previous = before.get(id).copied().unwrap_or(0);
             // Recurring: more than one incident this period, or this one and the period before.
             if n < 2 && previous == 0 {
                 continue;
             }
-            let examples =
-                cur.iter().filter(|s| field(s).iter().any(|(x, _)| x == &id)).take(5).map(|s| example(s)).collect();
-            out.push(RecurringGap { kind: kind.to_owned(), id, name, incidents: n, previous, examples });
+            out.push(RecurringGap {
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+                name: String::new(),
+                incidents: n,
+                previous,
+                examples: vec![],
+            });
+        }
+        for g in out.iter_mut().filter(|g| g.kind == kind) {
+            g.name = name(&g.id);
         }
     }
     out.sort_by(|a, b| b.incidents.cmp(&a.incidents).then(b.previous.cmp(&a.previous)).then_with(|| a.id.cmp(&b.id)));
     out.truncate(max);
+    for g in &mut out {
+        let field = gap_field(&g.kind);
+        g.examples = cur.iter().filter(|s| field(s).iter().any(|x| **x == *g.id)).take(5).map(|s| example(s)).collect();
+    }
     out
 }
 
-fn attribution(summaries: &[&Summary], max: usize) -> Vec<AttributionTrend> {
-    let mut by: BTreeMap<String, AttributionTrend> = BTreeMap::new();
+fn attribution(summaries: &[&View], max: usize, names: &dyn Names) -> Vec<AttributionTrend> {
+    // (first, incidents, best score) per candidate.
+    let mut by: HashMap<&str, (usize, usize, f64)> = HashMap::default();
     for s in summaries {
-        for (rank, c) in s.attribution.iter().enumerate() {
-            let t = by.entry(c.id.clone()).or_insert_with(|| AttributionTrend {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                kind: c.kind.clone(),
-                incidents: 0,
-                first: 0,
-                best_score: 0.0,
-            });
-            t.incidents += 1;
-            t.first += usize::from(rank == 0);
-            t.best_score = t.best_score.max(c.score);
+        for (rank, (id, score)) in s.attribution.iter().enumerate() {
+            let t = by.entry(&**id).or_insert((0, 0, 0.0));
+            t.0 += usize::from(rank == 0);
+            t.1 += 1;
+            t.2 = t.2.max(*score);
         }
     }
-    let mut out: Vec<AttributionTrend> = by.into_values().collect();
-    out.sort_by(|a, b| {
-        b.first
-            .cmp(&a.first)
-            .then(b.incidents.cmp(&a.incidents))
-            .then(b.best_score.total_cmp(&a.best_score))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    out.truncate(max);
-    out
+    let mut out: Vec<(&str, (usize, usize, f64))> = by.into_iter().collect();
+    out.sort_by(|(a, x), (b, y)| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(y.2.total_cmp(&x.2)).then_with(|| a.cmp(b)));
+    out.into_iter()
+        .take(max)
+        .map(|(id, (first, incidents, best_score))| {
+            let (name, kind) = names.candidate(id).unwrap_or_else(|| (id.to_owned(), "group"));
+            AttributionTrend { id: id.to_owned(), name, kind: kind.to_owned(), incidents, first, best_score }
+        })
+        .collect()
 }
 
-fn follow_ups(cur: &[&Summary], prev: &[&Summary], max: usize) -> Vec<OpenFollowUp> {
-    let before: BTreeSet<&str> = prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| f.id.as_str())).collect();
-    let mut by: BTreeMap<&str, OpenFollowUp> = BTreeMap::new();
+fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> Vec<OpenFollowUp> {
+    let before: foldhash::HashSet<&str> = prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| &*f.0)).collect();
+    // Per follow-up: its highest priority, how many incidents raised it, and the first five.
+    let mut by: HashMap<&str, (Priority, usize, Vec<&View>)> = HashMap::default();
     for s in cur {
-        for f in &s.follow_ups {
-            let o = by.entry(f.id.as_str()).or_insert_with(|| OpenFollowUp {
-                id: f.id.clone(),
-                kind: f.kind.clone(),
-                priority: f.priority,
-                title: f.title.clone(),
-                incidents: 0,
-                recurring: before.contains(f.id.as_str()),
-                examples: vec![],
-            });
-            o.incidents += 1;
-            o.priority = o.priority.min(f.priority);
-            if o.examples.len() < 5 {
-                o.examples.push(example(s));
+        for (id, priority) in &s.follow_ups {
+            let e = by.entry(&**id).or_insert((*priority, 0, Vec::new()));
+            e.0 = e.0.min(*priority);
+            e.1 += 1;
+            if e.2.len() < 5 {
+                e.2.push(s);
             }
         }
     }
-    let mut out: Vec<OpenFollowUp> = by.into_values().collect();
-    out.sort_by(|a, b| {
-        (a.priority, std::cmp::Reverse(a.incidents), &a.id).cmp(&(b.priority, std::cmp::Reverse(b.incidents), &b.id))
-    });
-    out.truncate(max);
-    out
+    let mut ranked: Vec<_> = by.into_iter().collect();
+    ranked.sort_by(|(a, x), (b, y)| (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b)));
+    // Texts are looked up for the listed ones only.
+    ranked
+        .into_iter()
+        .take(max)
+        .map(|(id, (priority, incidents, raised_by))| {
+            let info = names.follow_up(id);
+            OpenFollowUp {
+                id: id.to_owned(),
+                kind: info.as_ref().map_or_else(String::new, |i| i.kind.clone()),
+                priority,
+                title: info.map_or_else(|| id.to_owned(), |i| i.title),
+                incidents,
+                recurring: before.contains(id),
+                examples: raised_by.iter().map(|s| example(s)).collect(),
+            }
+        })
+        .collect()
 }
 
 /// White to red by incidents per technique; the Navigator spreads the colours between 0 and
 /// the period's maximum.
-fn heat_map(techniques: &[Ranked], period: Period, scope: &[String], settings: &Settings) -> Layer {
-    let max = techniques.iter().map(|t| t.incidents).max().unwrap_or(0).max(1);
+fn heat_map(
+    techniques: &[&(&str, usize, usize)],
+    period: Period,
+    scope: &[String],
+    settings: &Settings,
+    name: &dyn Fn(&str) -> String,
+) -> Layer {
+    let max = techniques.iter().map(|t| t.1).max().unwrap_or(0).max(1);
     let nv = |name: &str, value: String| NameValue { name: name.to_owned(), value };
     let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
     let scope_text = if scope.is_empty() { "all sources".to_owned() } else { scope.join(", ") };
@@ -425,12 +507,12 @@ fn heat_map(techniques: &[Ranked], period: Period, scope: &[String], settings: &
         hide_disabled: false,
         techniques: techniques
             .iter()
-            .map(|t| LayerTechnique {
-                technique_id: t.id.clone(),
+            .map(|(id, n, previous)| LayerTechnique {
+                technique_id: (*id).to_owned(),
                 tactic: None,
-                score: t.incidents as f64,
+                score: *n as f64,
                 color: None,
-                comment: format!("{} incident(s) in the period, {} in the period before.", t.incidents, t.previous),
+                comment: format!("{}: {n} incident(s) in the period, {previous} in the period before.", name(id)),
                 enabled: true,
                 metadata: vec![],
             })

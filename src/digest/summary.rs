@@ -1,7 +1,10 @@
 //! What the digest needs of one review, stored beside it (store tree `summaries`, keyed by the
-//! resolution time) when the review is recorded. A digest reads these few hundred bytes per
-//! incident instead of whole reviews (tens of kilobytes each, layer included): that is what makes
-//! a digest over 100,000 reviews a matter of a fraction of a second.
+//! resolution time) when the review is recorded: IDs and figures only, a few hundred bytes. The
+//! names come from the catalog and the follow-up titles from the `follow_ups` tree when a digest
+//! is made, so a digest over 100,000 reviews reads some tens of megabytes, not the gigabytes
+//! the reviews themselves take.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,15 +14,16 @@ use crate::review::{KnowledgeGap, Priority, Review, StageState, TechniqueStatus}
 /// How many attribution candidates of each review the digest looks at.
 pub const ATTRIBUTION_PER_REVIEW: usize = 3;
 
+/// Stored with owned strings; the digest reads it as `Summary<Text>`, borrowing every string
+/// from the stored bytes instead of allocating some fifty per review.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub source: String,
-    pub incident_id: String,
+pub struct Summary<S = String> {
+    pub source: S,
+    pub incident_id: S,
     pub revision: u32,
-    pub title: String,
-    pub severity: String,
-    pub classification: String,
-    pub determination: String,
+    pub severity: S,
+    pub classification: S,
+    pub determination: S,
     /// When the incident was resolved (the review's time if Graph gave none): what places a
     /// review in a digest period.
     pub resolved: DateTime<Utc>,
@@ -27,47 +31,121 @@ pub struct Summary {
     pub time_to_resolve_s: Option<i64>,
     /// A false positive or expected activity: counted, but kept out of technique trends and gaps.
     pub benign: bool,
-    /// Known techniques observed: (ID, name).
-    pub techniques: Vec<(String, String)>,
-    /// Tactics observed: (shortname, name).
-    pub tactics: Vec<(String, String)>,
-    /// Observed techniques the detection inventory does not cover: (ID, name).
-    pub uncovered: Vec<(String, String)>,
-    /// Blind stages: (shortname, name).
-    pub blind_stages: Vec<(String, String)>,
+    /// Known techniques observed (current IDs).
+    pub techniques: Vec<S>,
+    /// Tactics observed (shortnames).
+    pub tactics: Vec<S>,
+    /// Observed techniques the detection inventory does not cover.
+    pub uncovered: Vec<S>,
+    /// Tactics of the blind stages.
+    pub blind_stages: Vec<S>,
     pub late_detections: usize,
-    /// Techniques this review met for the first time in its organisation: (ID, name).
-    pub first_seen: Vec<(String, String)>,
-    pub attribution: Vec<Candidate>,
-    pub follow_ups: Vec<FollowUpRef>,
+    /// Techniques this review met for the first time in its organisation.
+    pub first_seen: Vec<S>,
+    /// The best attribution candidates with their scores.
+    pub attribution: Vec<(S, f64)>,
+    /// The follow-ups the review raised, with their priority (their text is in the
+    /// `follow_ups` tree).
+    pub follow_ups: Vec<(S, Priority)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub score: f64,
+/// A string borrowed from the bytes it was decoded from, or owned where JSON escapes made that
+/// impossible (an incident ID with a quote in it, say).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A follow-up's text, kept once per follow-up ID (the latest review that raised it wins).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FollowUpRef {
-    pub id: String,
+pub struct FollowUpInfo {
     pub kind: String,
     pub priority: Priority,
     pub title: String,
 }
 
-impl Summary {
+/// Each ID once, in first-seen order (the digest counts every entry).
+fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+impl Summary<String> {
+    /// The same summary, borrowed (what [`super::compute`] takes).
+    pub fn view(&self) -> Summary<Text<'_>> {
+        fn t(x: &str) -> Text<'_> {
+            Text(Cow::Borrowed(x))
+        }
+        fn v(x: &[String]) -> Vec<Text<'_>> {
+            x.iter().map(|s| t(s)).collect()
+        }
+        Summary {
+            source: t(&self.source),
+            incident_id: t(&self.incident_id),
+            revision: self.revision,
+            severity: t(&self.severity),
+            classification: t(&self.classification),
+            determination: t(&self.determination),
+            resolved: self.resolved,
+            time_to_detect_s: self.time_to_detect_s,
+            time_to_resolve_s: self.time_to_resolve_s,
+            benign: self.benign,
+            techniques: v(&self.techniques),
+            tactics: v(&self.tactics),
+            uncovered: v(&self.uncovered),
+            blind_stages: v(&self.blind_stages),
+            late_detections: self.late_detections,
+            first_seen: v(&self.first_seen),
+            attribution: self.attribution.iter().map(|(a, b)| (t(a), *b)).collect(),
+            follow_ups: self.follow_ups.iter().map(|(a, b)| (t(a), *b)).collect(),
+        }
+    }
+
     /// The summary of a review; `recorded` stands in for a resolution time Graph did not give.
     pub fn of(review: &Review, recorded: DateTime<Utc>) -> Summary {
         let i = &review.incident;
-        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
         Summary {
             source: i.source.clone(),
             incident_id: i.id.clone(),
             revision: i.revision,
-            title: i.title.clone(),
             severity: i.severity.clone(),
             classification: i.classification.clone(),
             determination: i.determination.clone(),
@@ -75,53 +153,37 @@ impl Summary {
             time_to_detect_s: review.metrics.time_to_detect_s,
             time_to_resolve_s: review.metrics.time_to_resolve_s,
             benign: matches!(i.classification.as_str(), "falsePositive" | "informationalExpectedActivity"),
-            techniques: review
-                .techniques
-                .iter()
-                .filter(|t| t.status != TechniqueStatus::Unknown)
-                .filter_map(|t| t.name.as_deref().map(|n| pair(&t.id, n)))
-                .collect(),
-            tactics: review
-                .tactics
-                .iter()
-                .filter(|t| t.state == StageState::Observed)
-                .map(|t| pair(&t.shortname, &t.name))
-                .collect(),
-            uncovered: review.gaps.uncovered.iter().map(|u| pair(&u.id, &u.name)).collect(),
-            blind_stages: review.gaps.blind_stages.iter().map(|b| pair(&b.tactic, &b.name)).collect(),
+            techniques: unique(
+                review
+                    .techniques
+                    .iter()
+                    .filter(|t| t.status != TechniqueStatus::Unknown && t.name.is_some())
+                    .map(|t| t.id.clone()),
+            ),
+            tactics: unique(
+                review.tactics.iter().filter(|t| t.state == StageState::Observed).map(|t| t.shortname.clone()),
+            ),
+            uncovered: unique(review.gaps.uncovered.iter().map(|u| u.id.clone())),
+            blind_stages: unique(review.gaps.blind_stages.iter().map(|b| b.tactic.clone())),
             late_detections: review.gaps.late_detections.len(),
-            first_seen: review
-                .knowledge_gaps
-                .iter()
-                .filter_map(|g| match g {
-                    KnowledgeGap::FirstSeen { technique, name } => Some(pair(technique, name)),
-                    _ => None,
-                })
-                .collect(),
+            first_seen: unique(review.knowledge_gaps.iter().filter_map(|g| match g {
+                KnowledgeGap::FirstSeen { technique, .. } => Some(technique.clone()),
+                _ => None,
+            })),
             attribution: review
                 .attribution
                 .iter()
                 .take(ATTRIBUTION_PER_REVIEW)
-                .map(|c| Candidate {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    kind: match c.kind {
-                        crate::review::CandidateKind::Group => "group".into(),
-                        crate::review::CandidateKind::Campaign => "campaign".into(),
-                    },
-                    score: c.score,
-                })
+                .map(|c| (c.id.clone(), (c.score * 1000.0).round() / 1000.0))
                 .collect(),
-            follow_ups: review
-                .follow_ups
-                .iter()
-                .map(|f| FollowUpRef {
-                    id: f.id.clone(),
-                    kind: f.kind.clone(),
-                    priority: f.priority,
-                    title: f.title.clone(),
-                })
-                .collect(),
+            follow_ups: review.follow_ups.iter().map(|f| (f.id.clone(), f.priority)).collect(),
         }
+    }
+
+    /// The follow-ups' texts, for the `follow_ups` tree.
+    pub fn follow_up_texts(review: &Review) -> impl Iterator<Item = (&str, FollowUpInfo)> {
+        review.follow_ups.iter().map(|f| {
+            (f.id.as_str(), FollowUpInfo { kind: f.kind.clone(), priority: f.priority, title: f.title.clone() })
+        })
     }
 }

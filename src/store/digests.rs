@@ -29,16 +29,29 @@ pub(crate) fn summary_key(resolved: DateTime<Utc>, review_key: &[u8]) -> Vec<u8>
 }
 
 impl Store {
-    /// The summaries of the reviews of incidents resolved in `[start, end)`, oldest first.
+    /// The stored summaries of the reviews of incidents resolved in `[start, end)`, oldest
+    /// first, as (key, JSON) — for readers that decode them borrowed ([`crate::digest::View`]).
+    pub fn summary_records_between(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(sled::IVec, sled::IVec)>> {
+        self.summaries
+            .range(summary_key(start, b"")..summary_key(end, b""))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.io(e))
+    }
+
+    /// The summaries of `[start, end)`, decoded.
     pub fn summaries_between(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Summary>> {
-        let from = summary_key(start, b"");
-        let to = summary_key(end, b"");
-        let mut out = Vec::new();
-        for item in self.summaries.range(from..to) {
-            let (k, v) = item.map_err(|e| self.io(e))?;
-            out.push(serde_json::from_slice(&v).map_err(|e| self.corrupt("summaries", &k, e))?);
-        }
-        Ok(out)
+        self.summary_records_between(start, end)?
+            .iter()
+            .map(|(k, v)| serde_json::from_slice(v).map_err(|e| self.corrupt("summaries", k, e)))
+            .collect()
+    }
+
+    pub(crate) fn corrupt_summary(&self, key: &[u8], reason: impl ToString) -> super::StoreError {
+        self.corrupt("summaries", key, reason)
     }
 
     pub fn digest_mark(&self) -> Result<Option<DigestMark>> {
@@ -98,6 +111,14 @@ impl Store {
         }
     }
 
+    /// A follow-up's text, as the latest review that raised it wrote it.
+    pub fn follow_up(&self, id: &str) -> Result<Option<crate::digest::summary::FollowUpInfo>> {
+        match self.follow_ups.get(id.as_bytes()).map_err(|e| self.io(e))? {
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e)),
+            None => Ok(None),
+        }
+    }
+
     pub fn digest_count(&self) -> usize {
         self.digests.len()
     }
@@ -112,6 +133,10 @@ impl Store {
             let s = Summary::of(&review, review.incident.created.unwrap_or_default());
             let bytes = serde_json::to_vec(&s).map_err(|e| self.corrupt("summaries", &k, e))?;
             self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;
+            for (id, info) in Summary::follow_up_texts(&review) {
+                let bytes = serde_json::to_vec(&info).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e))?;
+                self.follow_ups.insert(id.as_bytes(), bytes).map_err(|e| self.io(e))?;
+            }
             n += 1;
         }
         Ok(n)

@@ -17,6 +17,8 @@
 //!   delivered or dead-lettered; written with their review in one transaction.
 //! - `summaries`: resolution time (ms, big-endian) `\0` resolution key → [`crate::digest::Summary`],
 //!   the few facts of each review the digest counts; written with the review.
+//! - `follow_ups`: follow-up id → [`crate::digest::summary::FollowUpInfo`], its text as the
+//!   latest review that raised it put it (summaries keep the id only); written with the review.
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
@@ -79,6 +81,7 @@ pub struct Store {
     seen: sled::Tree,
     outbox: sled::Tree,
     summaries: sled::Tree,
+    follow_ups: sled::Tree,
     digests: sled::Tree,
 }
 
@@ -126,6 +129,7 @@ impl Store {
             seen: db.open_tree("seen").map_err(io)?,
             outbox: db.open_tree("outbox").map_err(io)?,
             summaries: db.open_tree("summaries").map_err(io)?,
+            follow_ups: db.open_tree("follow_ups").map_err(io)?,
             digests: db.open_tree("digests").map_err(io)?,
             path: path.to_owned(),
             db,

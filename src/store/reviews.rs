@@ -46,32 +46,38 @@ impl Store {
         let summary = crate::digest::Summary::of(review, now);
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let summary = serde_json::to_vec(&summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
+        let follow_ups: Vec<(&str, Vec<u8>)> = crate::digest::Summary::follow_up_texts(review)
+            .map(|(id, info)| serde_json::to_vec(&info).map(|b| (id, b)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let at = now.to_rfc3339();
         let techniques: Vec<&str> =
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
-        let result = (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries).transaction(
-            |(pending, reviews, seen, out, summaries)| {
-                if pending.remove(k.0.as_slice())?.is_none() {
-                    return Ok(false);
+        let trees = (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries, &self.follow_ups);
+        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts)| {
+            if pending.remove(k.0.as_slice())?.is_none() {
+                return Ok(false);
+            }
+            reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+            summaries.insert(summary_key.as_slice(), summary.as_slice())?;
+            for (id, info) in &follow_ups {
+                texts.insert(id.as_bytes(), info.as_slice())?;
+            }
+            for (id, entry) in &entries {
+                // An entry already there (a review recorded, then its resolution re-queued by
+                // hand) keeps its delivery state.
+                if out.get(id.as_bytes())?.is_none() {
+                    out.insert(id.as_bytes(), entry.as_slice())?;
                 }
-                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
-                summaries.insert(summary_key.as_slice(), summary.as_slice())?;
-                for (id, entry) in &entries {
-                    // An entry already there (a review recorded, then its resolution re-queued by
-                    // hand) keeps its delivery state.
-                    if out.get(id.as_bytes())?.is_none() {
-                        out.insert(id.as_bytes(), entry.as_slice())?;
-                    }
+            }
+            for t in &techniques {
+                let sk = key(&[source.as_bytes(), t.as_bytes()]);
+                if seen.get(&sk)?.is_none() {
+                    seen.insert(sk, at.as_bytes())?;
                 }
-                for t in &techniques {
-                    let sk = key(&[source.as_bytes(), t.as_bytes()]);
-                    if seen.get(&sk)?.is_none() {
-                        seen.insert(sk, at.as_bytes())?;
-                    }
-                }
-                Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
-            },
-        );
+            }
+            Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
