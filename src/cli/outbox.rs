@@ -78,7 +78,7 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
                         .map(|e| {
                             serde_json::json!({"id": e.id, "destination": e.destination, "event": e.event,
                                 "source": e.source, "incident_id": e.incident_id, "revision": e.revision,
-                                "state": state_name(e), "attempts": e.attempts, "created_at": e.created_at,
+                                "digest": e.digest, "state": state_name(e), "attempts": e.attempts, "created_at": e.created_at,
                                 "next_attempt_at": e.next_attempt_at, "last_error": e.last_error})
                         })
                         .collect();
@@ -93,14 +93,15 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
                             EntryState::Delivered { at } => format!("delivered {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
                             EntryState::Dead { reason, .. } => reason.clone(),
                         };
+                        let what = match &e.digest {
+                            Some(d) => format!("digest {d} ({})", e.source),
+                            None => format!("{} incident {} r{}", e.source, e.incident_id, e.revision),
+                        };
                         println!(
-                            "{}  {:<9}  {:<16}  {} incident {} r{}  attempts {}  {detail}",
+                            "{}  {:<9}  {:<16}  {what}  attempts {}  {detail}",
                             e.id,
                             state_name(e),
                             e.destination,
-                            e.source,
-                            e.incident_id,
-                            e.revision,
                             e.attempts
                         );
                     }

@@ -107,8 +107,41 @@ pub struct OutboxEntry {
 
 /// The idempotency key of a resolution's notification to a destination.
 pub fn entry_id(resolution: &ResolutionKey, destination: &str) -> String {
-    let h = Sha256::digest([resolution.0.as_slice(), b"\0", destination.as_bytes()].concat());
+    hashed_id(&resolution.0, destination)
+}
+
+fn hashed_id(subject: &[u8], destination: &str) -> String {
+    let h = Sha256::digest([subject, b"\0", destination.as_bytes()].concat());
     format!("hs_{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+impl OutboxEntry {
+    /// A new pending entry whose body is the event's envelope (`schema_version`, `event`, `id`,
+    /// `occurred_at`, `source`); what it carries is joined at delivery.
+    fn pending(id: String, destination: &str, event: &str, source: String, now: DateTime<Utc>) -> OutboxEntry {
+        let body = serde_json::json!({
+            "schema_version": EVENT_SCHEMA_VERSION,
+            "event": event,
+            "id": id,
+            "occurred_at": now,
+            "source": source,
+        });
+        OutboxEntry {
+            id,
+            destination: destination.to_owned(),
+            event: event.to_owned(),
+            source,
+            incident_id: String::new(),
+            revision: 0,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            state: EntryState::Pending,
+            last_error: None,
+            body,
+            digest: None,
+        }
+    }
 }
 
 /// The outbox entries of a new review: one per destination whose route accepts it. The review
@@ -123,31 +156,16 @@ pub fn entries_for(
     subscriptions
         .iter()
         .filter(|s| s.route.accepts(event, review))
-        .map(|s| {
-            let d = &s.destination;
-            let id = entry_id(resolution, d);
-            let body = serde_json::json!({
-                "schema_version": EVENT_SCHEMA_VERSION,
-                "event": event,
-                "id": id,
-                "occurred_at": now,
-                "source": review.incident.source,
-            });
-            OutboxEntry {
-                id,
-                destination: d.clone(),
-                event: event.to_owned(),
-                source: review.incident.source.clone(),
-                incident_id: review.incident.id.clone(),
-                revision: review.incident.revision,
-                created_at: now,
-                attempts: 0,
-                next_attempt_at: now,
-                state: EntryState::Pending,
-                last_error: None,
-                body,
-                digest: None,
-            }
+        .map(|s| OutboxEntry {
+            incident_id: review.incident.id.clone(),
+            revision: review.incident.revision,
+            ..OutboxEntry::pending(
+                entry_id(resolution, &s.destination),
+                &s.destination,
+                event,
+                review.incident.source.clone(),
+                now,
+            )
         })
         .collect()
 }
@@ -163,31 +181,16 @@ pub fn entries_for_digest(
         .iter()
         .filter(|s| s.route.takes(DIGEST_EVENT) && s.route.scope() == digest.scope)
         .map(|s| {
-            let d = &s.destination;
-            let h = Sha256::digest([digest.id.as_bytes(), b"\0", d.as_bytes()].concat());
-            let id = format!("hs_{}", h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>());
             let source = if digest.scope.is_empty() { "*".to_owned() } else { digest.scope.join(",") };
-            let body = serde_json::json!({
-                "schema_version": EVENT_SCHEMA_VERSION,
-                "event": DIGEST_EVENT,
-                "id": id,
-                "occurred_at": now,
-                "source": source,
-            });
             OutboxEntry {
-                id,
-                destination: d.clone(),
-                event: DIGEST_EVENT.to_owned(),
-                source,
-                incident_id: String::new(),
-                revision: 0,
-                created_at: now,
-                attempts: 0,
-                next_attempt_at: now,
-                state: EntryState::Pending,
-                last_error: None,
-                body,
                 digest: Some(digest.id.clone()),
+                ..OutboxEntry::pending(
+                    hashed_id(digest.id.as_bytes(), &s.destination),
+                    &s.destination,
+                    DIGEST_EVENT,
+                    source,
+                    now,
+                )
             }
         })
         .collect()
