@@ -272,7 +272,7 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
 }
 
 #[tokio::test]
-async fn a_store_of_schema_1_gets_summaries_for_its_reviews() {
+async fn a_store_of_schema_1_gets_summaries_and_due_notifications_indexed() {
     // A store written before digests existed: reviews, no summaries, schema_version 1.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
@@ -282,16 +282,21 @@ async fn a_store_of_schema_1_gets_summaries_for_its_reviews() {
         common::ingest_examples(&store, &clock).await;
         let catalog = hindsight::attack::store::embedded().unwrap();
         let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
-        hindsight::reviewer::review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
+        let subs = vec![Subscription::everything("soc")];
+        hindsight::reviewer::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
         store.flush().unwrap();
     }
     {
         let db = sled::open(&path).unwrap();
         db.open_tree("meta").unwrap().insert("schema_version", &1u32.to_be_bytes()).unwrap();
         db.drop_tree("summaries").unwrap();
+        db.drop_tree("follow_ups").unwrap();
+        db.drop_tree("due").unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(&path).unwrap();
+    // The pending notifications of the old store are due: none is left out of the new index.
+    assert_eq!(store.outbox_due(clock.now()).unwrap().len(), 6);
     let all = store.summaries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z")).unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().any(|s| s.incident_id == "1077" && s.severity == "high"));

@@ -15,7 +15,7 @@ use super::health::{Health, OutboxCounts};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::digest::job::Tick;
-use crate::notify::{Destination, EntryState, RetryPolicy, Subscription};
+use crate::notify::{Destination, RetryPolicy, Subscription};
 use crate::review::Engine;
 use crate::source::{Source, SourceError};
 use crate::store::Store;
@@ -199,7 +199,13 @@ pub async fn deliver_once(ctx: &Ctx) -> bool {
 
 /// Outbox entries by destination and state, as gauges and for the status line.
 pub fn count_outbox(ctx: &Ctx) {
-    let Ok(entries) = ctx.store.outbox_entries() else { return };
+    let states = match ctx.store.outbox_states() {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.store_failed(&e);
+            return;
+        }
+    };
     let mut total = OutboxCounts::default();
     let mut by: std::collections::BTreeMap<(String, &'static str), usize> = Default::default();
     for d in ctx.destinations.iter() {
@@ -207,22 +213,13 @@ pub fn count_outbox(ctx: &Ctx) {
             by.insert((d.name.clone(), state), 0);
         }
     }
-    for e in &entries {
-        let state = match e.state {
-            EntryState::Pending => {
-                total.pending += 1;
-                "pending"
-            }
-            EntryState::Delivered { .. } => {
-                total.delivered += 1;
-                "delivered"
-            }
-            EntryState::Dead { .. } => {
-                total.dead += 1;
-                "dead"
-            }
-        };
-        *by.entry((e.destination.clone(), state)).or_default() += 1;
+    for (destination, state) in states {
+        match state {
+            "pending" => total.pending += 1,
+            "delivered" => total.delivered += 1,
+            _ => total.dead += 1,
+        }
+        *by.entry((destination, state)).or_default() += 1;
     }
     for ((destination, state), n) in by {
         metrics::gauge!("hindsight_outbox_entries", "destination" => destination, "state" => state).set(n as f64);

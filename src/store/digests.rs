@@ -78,19 +78,15 @@ impl Store {
             .iter()
             .map(|d| Ok((d.id.clone(), enc("digests", &d.id, serde_json::to_vec(d))?)))
             .collect::<Result<_>>()?;
-        let entries: Vec<(String, Vec<u8>)> = outbox
-            .iter()
-            .map(|e| Ok((e.id.clone(), enc("outbox", &e.id, serde_json::to_vec(e))?)))
-            .collect::<Result<_>>()?;
+        let entries: Vec<(&OutboxEntry, Vec<u8>)> =
+            outbox.iter().map(|e| Ok((e, enc("outbox", &e.id, serde_json::to_vec(e))?))).collect::<Result<_>>()?;
         let mark = mark.map(|m| enc("meta", MARK, serde_json::to_vec(m))).transpose()?;
-        let result = (&self.digests, &self.outbox, &self.meta).transaction(|(dt, out, meta)| {
+        let result = (&self.digests, &self.outbox, &self.meta, &self.due).transaction(|(dt, out, meta, due)| {
             for (id, d) in &digests {
                 dt.insert(id.as_bytes(), d.as_slice())?;
             }
-            for (id, e) in &entries {
-                if out.get(id.as_bytes())?.is_none() {
-                    out.insert(id.as_bytes(), e.as_slice())?;
-                }
+            for (entry, bytes) in &entries {
+                super::outbox::insert_new(out, due, entry, bytes)?;
             }
             if let Some(m) = &mark {
                 meta.insert(MARK, m.as_slice())?;

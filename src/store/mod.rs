@@ -15,6 +15,8 @@
 //!   organisation's history, from which reviews tell what is new to it.
 //! - `outbox`: idempotency key → [`crate::notify::OutboxEntry`]: notifications to deliver,
 //!   delivered or dead-lettered; written with their review in one transaction.
+//! - `due`: next attempt (ms, big-endian) `\0` id → nothing: the pending outbox entries by
+//!   when they are due, changed with the entry in one transaction.
 //! - `summaries`: resolution time (ms, big-endian) `\0` resolution key → [`crate::digest::Summary`],
 //!   the few facts of each review the digest counts; written with the review.
 //! - `follow_ups`: follow-up id → [`crate::digest::summary::FollowUpInfo`], its text as the
@@ -80,6 +82,7 @@ pub struct Store {
     reviews: sled::Tree,
     seen: sled::Tree,
     outbox: sled::Tree,
+    due: sled::Tree,
     summaries: sled::Tree,
     follow_ups: sled::Tree,
     digests: sled::Tree,
@@ -128,6 +131,7 @@ impl Store {
             reviews: db.open_tree("reviews").map_err(io)?,
             seen: db.open_tree("seen").map_err(io)?,
             outbox: db.open_tree("outbox").map_err(io)?,
+            due: db.open_tree("due").map_err(io)?,
             summaries: db.open_tree("summaries").map_err(io)?,
             follow_ups: db.open_tree("follow_ups").map_err(io)?,
             digests: db.open_tree("digests").map_err(io)?,
@@ -168,11 +172,13 @@ impl Store {
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: self.path.clone(), found });
         }
-        // Version 0 is a new, empty store. Version 1 had no review summaries: build them from
-        // the stored reviews, so that digests cover what was reviewed before the upgrade.
+        // Version 0 is a new, empty store. Version 1 had no review summaries and no index of due
+        // notifications: build both from what is stored, so that digests cover what was
+        // reviewed before the upgrade and nothing pending is left undelivered.
         if found == 1 {
             let n = self.build_summaries()?;
-            tracing::info!(path = %self.path.display(), reviews = n, "store upgraded from schema 1 to 2");
+            let due = self.build_due_index()?;
+            tracing::info!(path = %self.path.display(), reviews = n, pending = due, "store upgraded from schema 1 to 2");
         }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;

@@ -38,9 +38,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
-        let entries: Vec<(String, Vec<u8>)> = outbox
+        let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
             .iter()
-            .map(|e| serde_json::to_vec(e).map(|b| (e.id.clone(), b)))
+            .map(|e| serde_json::to_vec(e).map(|b| (e, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("outbox", &k.0, e))?;
         let summary = crate::digest::Summary::of(review, now);
@@ -53,8 +53,9 @@ impl Store {
         let at = now.to_rfc3339();
         let techniques: Vec<&str> =
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
-        let trees = (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries, &self.follow_ups);
-        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts)| {
+        let trees =
+            (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries, &self.follow_ups, &self.due);
+        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due)| {
             if pending.remove(k.0.as_slice())?.is_none() {
                 return Ok(false);
             }
@@ -63,12 +64,10 @@ impl Store {
             for (id, info) in &follow_ups {
                 texts.insert(id.as_bytes(), info.as_slice())?;
             }
-            for (id, entry) in &entries {
+            for (entry, bytes) in &entries {
                 // An entry already there (a review recorded, then its resolution re-queued by
                 // hand) keeps its delivery state.
-                if out.get(id.as_bytes())?.is_none() {
-                    out.insert(id.as_bytes(), entry.as_slice())?;
-                }
+                super::outbox::insert_new(out, due, entry, bytes)?;
             }
             for t in &techniques {
                 let sk = key(&[source.as_bytes(), t.as_bytes()]);
