@@ -444,25 +444,33 @@ fn attribution(summaries: &[&View], max: usize, names: &dyn Names) -> Vec<Attrib
 
 fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> Vec<OpenFollowUp> {
     let before: foldhash::HashSet<&str> = prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| &*f.0)).collect();
-    // Per follow-up: its highest priority, how many incidents raised it, and the first five.
-    let mut by: HashMap<&str, (Priority, usize, Vec<&View>)> = HashMap::default();
+    // Per follow-up: its highest priority and how many incidents raised it. Many follow-ups
+    // are raised once (per incident); examples are gathered afterwards, for the listed ones only.
+    let mut by: HashMap<&str, (Priority, usize)> = HashMap::default();
     for s in cur {
         for (id, priority) in &s.follow_ups {
-            let e = by.entry(&**id).or_insert((*priority, 0, Vec::new()));
+            let e = by.entry(&**id).or_insert((*priority, 0));
             e.0 = e.0.min(*priority);
             e.1 += 1;
-            if e.2.len() < 5 {
-                e.2.push(s);
+        }
+    }
+    let mut ranked: Vec<(&str, (Priority, usize))> = by.into_iter().collect();
+    ranked.sort_unstable_by(|(a, x), (b, y)| (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b)));
+    ranked.truncate(max);
+    let mut examples: HashMap<&str, Vec<String>> = ranked.iter().map(|(id, _)| (*id, Vec::new())).collect();
+    for s in cur {
+        for (id, _) in &s.follow_ups {
+            if let Some(v) = examples.get_mut(&**id)
+                && v.len() < 5
+            {
+                v.push(example(s));
             }
         }
     }
-    let mut ranked: Vec<_> = by.into_iter().collect();
-    ranked.sort_by(|(a, x), (b, y)| (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b)));
     // Texts are looked up for the listed ones only.
     ranked
         .into_iter()
-        .take(max)
-        .map(|(id, (priority, incidents, raised_by))| {
+        .map(|(id, (priority, incidents))| {
             let info = names.follow_up(id);
             OpenFollowUp {
                 id: id.to_owned(),
@@ -471,7 +479,7 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> V
                 title: info.map_or_else(|| id.to_owned(), |i| i.title),
                 incidents,
                 recurring: before.contains(id),
-                examples: raised_by.iter().map(|s| example(s)).collect(),
+                examples: examples.remove(id).unwrap_or_default(),
             }
         })
         .collect()
