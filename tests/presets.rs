@@ -68,3 +68,49 @@ fn slack_gets_block_kit_within_its_limits_and_escaped() {
     }
     assert!(msg["text"].as_str().unwrap().starts_with("Post-incident review:"));
 }
+
+/// A digest event of the six samples, with as many follow-ups as a busy week brings.
+fn digest_event() -> Value {
+    let catalog = store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let mut summaries = Vec::new();
+    for f in std::fs::read_dir(format!("{}/examples/incidents", env!("CARGO_MANIFEST_DIR"))).unwrap() {
+        let raw: Value = serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
+        let incident = Incident::from_graph(&raw).unwrap();
+        let review =
+            engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+        summaries.push(hindsight::digest::Summary::of(&review, incident.last_update));
+    }
+    let views: Vec<_> = summaries.iter().map(hindsight::digest::Summary::view).collect();
+    let end = "2026-11-30T00:00:00Z".parse().unwrap();
+    let settings =
+        hindsight::digest::Settings { top: 40, attack_domain: "enterprise-attack".into(), attack_version: None };
+    let digest = hindsight::digest::compute(
+        &views,
+        hindsight::digest::Period::ending(end, chrono::Duration::days(90)),
+        &[],
+        &settings,
+        &catalog,
+    );
+    let entry = hindsight::notify::entries_for_digest(&digest, &[Subscription::everything("d")], end).remove(0);
+    hindsight::notify::with_digest(entry, &digest).body
+}
+
+#[test]
+fn digests_get_their_own_flat_fields_card_and_message() {
+    let event = digest_event();
+    assert_eq!(event["event"], "digest.weekly");
+    let pa = power_automate(&event);
+    assert_eq!(pa["incidents"], 6);
+    assert_eq!(pa["false_positives"], 1);
+    assert_eq!(pa["period_end"], "2026-11-30T00:00:00Z");
+    assert!(pa["follow_ups"].as_array().unwrap().len() > 10);
+    assert!(pa["top_techniques"].as_array().unwrap().iter().any(|t| t == "T1003.001"));
+    let card = teams(&event);
+    assert!(serde_json::to_vec(&card).unwrap().len() <= TEAMS_MAX_BYTES);
+    let text = card.to_string();
+    assert!(text.contains("Hindsight digest 2026-09-01 to 2026-11-30") && text.contains("Open follow-ups"), "{text}");
+    let s = slack(&event);
+    assert!(s["blocks"].as_array().unwrap().len() <= 50);
+    assert!(s["text"].as_str().unwrap().starts_with("Hindsight digest"));
+}

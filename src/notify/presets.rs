@@ -60,61 +60,77 @@ fn digest_title(d: &Value) -> String {
     format!("Hindsight digest {} to {}", day(&d["period"]["start"]), day(&d["period"]["end"]))
 }
 
-/// Flat fields a flow's conditions can test without parsing the whole review (or digest).
-pub fn power_automate(event: &Value) -> Value {
-    if event.get("digest").is_some() {
-        let d = &event["digest"];
-        return json!({
-            "schema_version": event["schema_version"],
-            "event": event["event"],
-            "id": event["id"],
-            "occurred_at": event["occurred_at"],
-            "source": event["source"],
-            "period_start": d["period"]["start"],
-            "period_end": d["period"]["end"],
-            "incidents": d["incidents"]["total"],
-            "previous_incidents": d["previous_incidents"]["total"],
-            "false_positives": d["incidents"]["benign"],
-            "by_severity": d["incidents"]["by_severity"],
-            "mttd_median_s": d["time_to_detect"]["median_s"],
-            "mttd_p90_s": d["time_to_detect"]["p90_s"],
-            "mttr_median_s": d["time_to_resolve"]["median_s"],
-            "mttr_p90_s": d["time_to_resolve"]["p90_s"],
-            "top_techniques": d["top_techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
-            "new_techniques": d["new_techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
-            "recurring_gaps": d["recurring_gaps"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
-            "follow_ups": d["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
-                "id": f["id"], "priority": f["priority"], "title": f["title"], "incidents": f["incidents"]
-            })).collect::<Vec<_>>(),
-        });
-    }
-    let r = &event["review"];
-    let i = &r["incident"];
-    json!({
+/// The `field` (an ID) of every object of the array `list`.
+fn pluck(list: &Value, field: &str) -> Vec<Value> {
+    list.as_array().into_iter().flatten().map(|t| t[field].clone()).collect()
+}
+
+/// The envelope of every event and `fields`, flat.
+fn flat(event: &Value, fields: Value) -> Value {
+    let mut out = json!({
         "schema_version": event["schema_version"],
         "event": event["event"],
         "id": event["id"],
         "occurred_at": event["occurred_at"],
         "source": event["source"],
-        "incident_id": i["id"],
-        "title": i["title"],
-        "severity": i["severity"],
-        "classification": i["classification"],
-        "determination": i["determination"],
-        "owner": i["owner"],
-        "incident_url": i["url"],
-        "revision": i["revision"],
-        "time_to_detect_s": r["metrics"]["time_to_detect_s"],
-        "time_to_resolve_s": r["metrics"]["time_to_resolve_s"],
-        "techniques": r["techniques"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
-        "uncovered_techniques": r["gaps"]["uncovered"].as_array().into_iter().flatten().map(|t| t["id"].clone()).collect::<Vec<_>>(),
-        "blind_stages": r["gaps"]["blind_stages"].as_array().into_iter().flatten().map(|t| t["tactic"].clone()).collect::<Vec<_>>(),
-        "late_detections": r["gaps"]["late_detections"].as_array().map_or(0, Vec::len),
-        "top_attribution": r["attribution"].get(0).map(|c| format!("{} {}", s(&c["id"]), s(&c["name"]))),
-        "follow_ups": r["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
-            "id": f["id"], "priority": f["priority"], "title": f["title"]
-        })).collect::<Vec<_>>(),
-    })
+    });
+    if let (Some(o), Value::Object(f)) = (out.as_object_mut(), fields) {
+        o.extend(f);
+    }
+    out
+}
+
+/// Flat fields a flow's conditions can test without parsing the whole review (or digest).
+pub fn power_automate(event: &Value) -> Value {
+    if event.get("digest").is_some() {
+        let d = &event["digest"];
+        return flat(
+            event,
+            json!({
+                "period_start": d["period"]["start"],
+                "period_end": d["period"]["end"],
+                "incidents": d["incidents"]["total"],
+                "previous_incidents": d["previous_incidents"]["total"],
+                "false_positives": d["incidents"]["benign"],
+                "by_severity": d["incidents"]["by_severity"],
+                "mttd_median_s": d["time_to_detect"]["median_s"],
+                "mttd_p90_s": d["time_to_detect"]["p90_s"],
+                "mttr_median_s": d["time_to_resolve"]["median_s"],
+                "mttr_p90_s": d["time_to_resolve"]["p90_s"],
+                "top_techniques": pluck(&d["top_techniques"], "id"),
+                "new_techniques": pluck(&d["new_techniques"], "id"),
+                "recurring_gaps": pluck(&d["recurring_gaps"], "id"),
+                "follow_ups": d["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
+                    "id": f["id"], "priority": f["priority"], "title": f["title"], "incidents": f["incidents"]
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    let r = &event["review"];
+    let i = &r["incident"];
+    flat(
+        event,
+        json!({
+            "incident_id": i["id"],
+            "title": i["title"],
+            "severity": i["severity"],
+            "classification": i["classification"],
+            "determination": i["determination"],
+            "owner": i["owner"],
+            "incident_url": i["url"],
+            "revision": i["revision"],
+            "time_to_detect_s": r["metrics"]["time_to_detect_s"],
+            "time_to_resolve_s": r["metrics"]["time_to_resolve_s"],
+            "techniques": pluck(&r["techniques"], "id"),
+            "uncovered_techniques": pluck(&r["gaps"]["uncovered"], "id"),
+            "blind_stages": pluck(&r["gaps"]["blind_stages"], "tactic"),
+            "late_detections": r["gaps"]["late_detections"].as_array().map_or(0, Vec::len),
+            "top_attribution": r["attribution"].get(0).map(|c| format!("{} {}", s(&c["id"]), s(&c["name"]))),
+            "follow_ups": r["follow_ups"].as_array().into_iter().flatten().map(|f| json!({
+                "id": f["id"], "priority": f["priority"], "title": f["title"]
+            })).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 /// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`].
