@@ -15,37 +15,56 @@ use crate::review::{KnowledgeGap, Priority, Review, StageState, TechniqueStatus}
 pub const ATTRIBUTION_PER_REVIEW: usize = 3;
 
 /// Stored with owned strings; the digest reads it as `Summary<Text>`, borrowing every string
-/// from the stored bytes instead of allocating some fifty per review.
+/// from the stored bytes instead of allocating some fifty per review. The stored keys are short
+/// (a digest parses every summary of two periods; the names are a fifth of the bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary<S = String> {
+    #[serde(rename = "s")]
     pub source: S,
+    #[serde(rename = "i")]
     pub incident_id: S,
+    #[serde(rename = "r")]
     pub revision: u32,
+    #[serde(rename = "sev")]
     pub severity: S,
+    #[serde(rename = "cls")]
     pub classification: S,
+    #[serde(rename = "det")]
     pub determination: S,
     /// When the incident was resolved (the review's time if Graph gave none): what places a
     /// review in a digest period.
+    #[serde(rename = "at")]
     pub resolved: DateTime<Utc>,
+    #[serde(rename = "ttd")]
     pub time_to_detect_s: Option<i64>,
+    #[serde(rename = "ttr")]
     pub time_to_resolve_s: Option<i64>,
     /// A false positive or expected activity: counted, but kept out of technique trends and gaps.
+    #[serde(rename = "fp")]
     pub benign: bool,
     /// Known techniques observed (current IDs).
+    #[serde(rename = "t")]
     pub techniques: Vec<S>,
     /// Tactics observed (shortnames).
+    #[serde(rename = "ta")]
     pub tactics: Vec<S>,
     /// Observed techniques the detection inventory does not cover.
+    #[serde(rename = "u")]
     pub uncovered: Vec<S>,
     /// Tactics of the blind stages.
+    #[serde(rename = "b")]
     pub blind_stages: Vec<S>,
+    #[serde(rename = "l")]
     pub late_detections: usize,
     /// Techniques this review met for the first time in its organisation.
+    #[serde(rename = "n")]
     pub first_seen: Vec<S>,
     /// The best attribution candidates with their scores.
+    #[serde(rename = "a")]
     pub attribution: Vec<(S, f64)>,
     /// The follow-ups the review raised, with their priority (their text is in the
     /// `follow_ups` tree).
+    #[serde(rename = "f")]
     pub follow_ups: Vec<(S, Priority)>,
 }
 
