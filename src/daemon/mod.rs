@@ -71,6 +71,9 @@ pub fn store_path(state_dir: &Path) -> PathBuf {
 
 pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), DaemonError> {
     let clock = opts.clock.clone();
+    // Opening may upgrade an older store (reading every review) and the inventory may be large:
+    // ask systemd for more than its default start-up time before either.
+    systemd::extend_start(std::time::Duration::from_secs(300));
     let store = Store::open(&store_path(state_dir))?;
     let pipeline = Pipeline::build(&cfg, state_dir)?;
     for w in &pipeline.warnings {
