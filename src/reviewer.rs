@@ -23,11 +23,13 @@ pub fn review_pending(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<ReviewPass> {
-    review_pending_until(store, engine, subscriptions, limit, now, &|| false)
+    review_pending_until(store, engine, subscriptions, limit, now, &|| false, &|| {})
 }
 
 /// [`review_pending`], stopping early (after the review in hand) once `stop` says so: a
-/// shutdown is not held up by a long batch, and what is left stays queued.
+/// shutdown is not held up by a long batch, and what is left stays queued. `stored` is called
+/// after each review is committed, so that its notifications can go out while the batch goes
+/// on (a batch of a backlog takes seconds; its first notification should not wait for it).
 pub fn review_pending_until(
     store: &Store,
     engine: &Engine,
@@ -35,6 +37,7 @@ pub fn review_pending_until(
     limit: usize,
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
+    stored: &dyn Fn(),
 ) -> Result<ReviewPass> {
     let mut pass = ReviewPass::default();
     let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
@@ -62,6 +65,7 @@ pub fn review_pending_until(
         let outbox = crate::notify::entries_for(&k, &review, subscriptions, now);
         if store.record_review(&k, &resolution.source, &review, &outbox, now)? {
             pass.reviewed += 1;
+            stored();
             metrics::counter!("hindsight_reviews_total", "source" => resolution.source.clone()).increment(1);
             tracing::info!(
                 incident_id = %resolution.incident_id,

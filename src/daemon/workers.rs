@@ -136,10 +136,14 @@ pub async fn review_all(ctx: &Ctx) -> usize {
     let mut total = 0;
     loop {
         let (store, engine, subs, now) = (ctx.store.clone(), ctx.engine, ctx.subscriptions.clone(), ctx.clock.now());
+        let (stop, wake) = (ctx.stop.clone(), ctx.deliver_wake.clone());
         ctx.health.busy("review", now);
-        let pass =
-            tokio::task::spawn_blocking(move || crate::reviewer::review_pending(&store, engine, &subs, batch, now))
-                .await;
+        let pass = tokio::task::spawn_blocking(move || {
+            crate::reviewer::review_pending_until(&store, engine, &subs, batch, now, &|| stop.is_cancelled(), &|| {
+                wake.notify_one()
+            })
+        })
+        .await;
         ctx.health.idle("review");
         match pass {
             Ok(Ok(p)) => {
@@ -189,7 +193,10 @@ pub async fn deliver_once(ctx: &Ctx) -> bool {
     .await;
     ctx.health.idle("deliver");
     match result {
-        Ok(p) => p.delivered + p.retried + p.dead > 0,
+        Ok(p) => {
+            ctx.health.deliveries(&p.outcomes, ctx.clock.now());
+            p.delivered + p.retried + p.dead > 0
+        }
         Err(e) => {
             ctx.store_failed(&e);
             false
@@ -222,6 +229,7 @@ pub fn count_outbox(ctx: &Ctx) {
         *by.entry((destination, state)).or_default() += 1;
     }
     for ((destination, state), n) in by {
+        ctx.health.set_destination_count(&destination, state, n);
         metrics::gauge!("hindsight_outbox_entries", "destination" => destination, "state" => state).set(n as f64);
     }
     ctx.health.set_outbox(total);
