@@ -126,6 +126,9 @@ fn default_stall() -> Duration {
 fn default_outbox_interval() -> Duration {
     Duration::from_secs(5)
 }
+fn default_delivery_grace() -> Duration {
+    Duration::from_secs(10 * 60)
+}
 fn default_batch() -> usize {
     100
 }
@@ -146,6 +149,10 @@ pub struct DaemonConfig {
     /// Reviews made per store transaction batch.
     #[serde(default = "default_batch")]
     pub review_batch: usize,
+    /// How long a destination may fail every delivery attempt before /readyz reports not
+    /// ready (notifications are kept and retried meanwhile; this only makes the outage visible).
+    #[serde(default = "default_delivery_grace", with = "humantime_serde")]
+    pub delivery_grace: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -155,6 +162,7 @@ impl Default for DaemonConfig {
             stall_timeout: default_stall(),
             outbox_interval: default_outbox_interval(),
             review_batch: default_batch(),
+            delivery_grace: default_delivery_grace(),
         }
     }
 }

@@ -18,11 +18,26 @@ pub struct SourceHealth {
     pub consecutive_failures: u32,
 }
 
+/// What the deliverer found of one destination.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DestinationHealth {
+    pub last_success: Option<DateTime<Utc>>,
+    /// When the current run of passes in which every attempt failed began (`None`: not failing).
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub failed_passes: u32,
+    pub pending: usize,
+    pub dead: usize,
+}
+
 #[derive(Debug, Default)]
 struct State {
     ready: bool,
     started: Option<DateTime<Utc>>,
     sources: BTreeMap<String, SourceHealth>,
+    destinations: BTreeMap<String, DestinationHealth>,
+    /// How long a destination may refuse every attempt before `/readyz` reports not ready.
+    delivery_grace: Duration,
     /// Worker name → since when it has been busy on its current step (absent: idle).
     busy: BTreeMap<String, DateTime<Utc>>,
     store_error: Option<String>,
@@ -72,6 +87,49 @@ impl Health {
                     consecutive_failures: 0,
                 },
             )
+        });
+    }
+
+    pub fn add_destination(&self, name: &str) {
+        self.with(|s| s.destinations.insert(name.to_owned(), DestinationHealth::default()));
+    }
+
+    pub fn set_delivery_grace(&self, grace: Duration) {
+        self.with(|s| s.delivery_grace = grace);
+    }
+
+    /// The outcome of a delivery pass per destination tried: `None` when something went
+    /// through, else the last failure.
+    pub fn deliveries(&self, outcomes: &BTreeMap<String, Option<String>>, now: DateTime<Utc>) {
+        self.with(|s| {
+            for (name, outcome) in outcomes {
+                let h = s.destinations.entry(name.clone()).or_default();
+                match outcome {
+                    None => {
+                        h.last_success = Some(now);
+                        h.failing_since = None;
+                        h.failed_passes = 0;
+                    }
+                    Some(e) => {
+                        h.failing_since.get_or_insert(now);
+                        h.last_error = Some(e.clone());
+                        h.failed_passes += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Outbox entries of one destination in one state ("pending", "delivered", "dead").
+    pub fn set_destination_count(&self, name: &str, state: &str, n: usize) {
+        self.with(|s| {
+            if let Some(h) = s.destinations.get_mut(name) {
+                match state {
+                    "pending" => h.pending = n,
+                    "dead" => h.dead = n,
+                    _ => {}
+                }
+            }
         });
     }
 
@@ -205,6 +263,22 @@ impl Health {
                 };
                 checks.push(Check { name: format!("source {name}"), ok, detail });
             }
+            let grace = chrono::Duration::from_std(s.delivery_grace).unwrap_or(chrono::Duration::MAX);
+            for (name, h) in &s.destinations {
+                let queue = format!("{} pending, {} dead-lettered", h.pending, h.dead);
+                let last = h.last_success.map_or("never".to_owned(), |t| t.to_string());
+                let (ok, detail) = match (h.failing_since, &h.last_error) {
+                    (Some(since), Some(e)) => (
+                        now - since <= grace,
+                        format!(
+                            "every attempt failing since {since} ({} pass(es)), last: {e}; {queue}; last delivery {last}",
+                            h.failed_passes
+                        ),
+                    ),
+                    _ => (true, format!("{queue}; last delivery {last}")),
+                };
+                checks.push(Check { name: format!("destination {name}"), ok, detail });
+            }
             Readiness { ready: checks.iter().all(|c| c.ok), checks }
         })
     }
@@ -250,6 +324,24 @@ mod tests {
         assert!(h.readiness(t("2026-12-01T10:10:01Z"), stall, Ok(())).ready);
         assert!(!h.readiness(t("2026-12-01T10:10:01Z"), stall, Err("disk full".into())).ready);
         h.store_result(Some("No space left on device".into()));
+        h.store_result(None);
+
+        // A destination refusing every attempt: ready through the grace, then not, until one
+        // attempt goes through.
+        h.add_destination("soc-hook");
+        h.set_delivery_grace(Duration::from_secs(600));
+        let failed = BTreeMap::from([("soc-hook".to_owned(), Some("HTTP 503".to_owned()))]);
+        h.deliveries(&failed, t("2026-12-01T10:11:00Z"));
+        h.set_destination_count("soc-hook", "pending", 7);
+        let r = h.readiness(t("2026-12-01T10:20:00Z"), stall, Ok(()));
+        let check = r.checks.iter().find(|c| c.name == "destination soc-hook").unwrap();
+        assert!(r.ready && check.ok, "{r:?}");
+        assert!(check.detail.starts_with("every attempt failing since 2026-12-01 10:11:00 UTC"), "{}", check.detail);
+        assert!(check.detail.contains("HTTP 503; 7 pending"), "{}", check.detail);
+        h.deliveries(&failed, t("2026-12-01T10:21:00Z"));
+        assert!(!h.readiness(t("2026-12-01T10:21:01Z"), stall, Ok(())).ready);
+        h.deliveries(&BTreeMap::from([("soc-hook".to_owned(), None)]), t("2026-12-01T10:22:00Z"));
+        assert!(h.readiness(t("2026-12-01T10:22:01Z"), stall, Ok(())).ready);
         assert!(h.status_line().contains("STORE FAILING: No space left on device"));
     }
 }

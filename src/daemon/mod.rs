@@ -92,6 +92,10 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     for (s, interval) in &pipeline.sources {
         health.add_source(s.name(), *interval);
     }
+    for d in &pipeline.destinations {
+        health.add_destination(&d.name);
+    }
+    health.set_delivery_grace(cfg.daemon.delivery_grace);
     let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, .. } = pipeline;
     for (s, _) in &sources {
         s.start(&store, &*clock).await.map_err(|e| DaemonError::Source(s.name().to_owned(), e))?;

@@ -271,6 +271,9 @@ pub struct DeliveryPass {
     pub dead: usize,
     /// Entries for a destination that is no longer configured (left pending, reported).
     pub orphaned: usize,
+    /// Per destination tried in this pass: `None` when at least one attempt went through,
+    /// otherwise the last failure (what `/readyz` reports of a destination that is down).
+    pub outcomes: std::collections::BTreeMap<String, Option<String>>,
 }
 
 /// Delivers every due entry, at most `concurrency` at once, and records each outcome durably.
@@ -339,6 +342,15 @@ pub async fn deliver_due_until(
     while let Some(joined) = tasks.join_next().await {
         let Ok((mut entry, Some(result))) = joined else { continue };
         entry.attempts += 1;
+        let outcome = pass.outcomes.entry(entry.destination.clone()).or_insert_with(|| Some(String::new()));
+        match &result {
+            Ok(()) => *outcome = None,
+            Err(DeliveryError::Permanent { reason } | DeliveryError::Retry { reason, .. }) => {
+                if outcome.is_some() {
+                    *outcome = Some(reason.clone());
+                }
+            }
+        }
         match result {
             Ok(()) => {
                 metrics::counter!("hindsight_deliveries_total", "destination" => entry.destination.clone(), "outcome" => "delivered").increment(1);
