@@ -103,6 +103,12 @@ fn is_lock_error(e: &sled::Error) -> bool {
     }
 }
 
+/// sled's page cache. Its default is 1 GiB, which a daemon left running for months would grow
+/// into as the store grows (the soak in RELIABILITY.md saw resident memory climb with the store
+/// at that default); the working set — recent reviews, the outbox, the summaries of the weeks a
+/// digest compares — is far smaller, and older pages are read back from the OS's file cache.
+pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         // sled releases its directory lock from its flusher thread, a moment after the last
@@ -110,7 +116,7 @@ impl Store {
         // find it still held. Another process holding it for good is reported after a second.
         let mut attempts = 0;
         let db = loop {
-            match sled::Config::new().path(path).open() {
+            match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open() {
                 Ok(db) => break db,
                 Err(source) if is_lock_error(&source) && attempts < 10 => {
                     attempts += 1;
