@@ -5,207 +5,16 @@
 
 mod common;
 mod fakes;
+mod rig;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use fakes::graph::{Credentials, FakeGraph};
+use fakes::graph::FakeGraph;
 use fakes::smtp::FakeSmtp;
-use serde_json::{Value, json};
-
-const SECRET: &str = "graph-Secret~e2e.value";
-const SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn creds() -> Credentials {
-    Credentials { tenant: "contoso.onmicrosoft.com".into(), client_id: "app-1".into(), client_secret: SECRET.into() }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A resolved incident last updated now (the daemon's first start sets its floor to its start
-/// time: anything older would be backfill).
-fn resolved(id: &str) -> Value {
-    let now = Utc::now();
-    let at = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    json!({
-        "id": id, "tenantId": "t", "displayName": format!("Incident {id}"), "status": "resolved",
-        "severity": "high", "classification": "truePositive", "determination": "malware",
-        "createdDateTime": at(60), "lastUpdateDateTime": at(0),
-        "alerts": [{
-            "id": format!("a-{id}"), "title": "Suspicious PowerShell command line", "category": "Execution",
-            "mitreTechniques": ["T1059.001", "T1003.001"], "createdDateTime": at(59), "resolvedDateTime": at(0),
-            "firstActivityDateTime": at(70), "lastActivityDateTime": at(65), "evidence": []
-        }]
-    })
-}
-
-struct Rig {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    http: u16,
-}
-
-impl Rig {
-    /// A configuration with the Graph source (its secret from a credentials directory, as
-    /// systemd's LoadCredential= passes it), a signed webhook and an e-mail destination.
-    fn new(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>, extra: &str) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("credentials")).unwrap();
-        std::fs::write(dir.path().join("credentials/graph-secret"), format!("{SECRET}\n")).unwrap();
-        let http = free_port();
-        let mail = smtp.map_or(String::new(), |s| {
-            format!(
-                r#"
-[[destinations]]
-type = "email"
-name = "soc-mail"
-host = "127.0.0.1"
-port = {}
-security = "plain"
-from = "Hindsight <hindsight@example.test>"
-to = ["soc@example.test"]
-"#,
-                s.port
-            )
-        });
-        let config = format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http}"
-
-[[sources]]
-type = "graph"
-name = "contoso"
-tenant_id = "contoso.onmicrosoft.com"
-client_id = "app-1"
-client_secret_file = "graph-secret"
-graph_url = "{graph}"
-login_url = "{login}"
-poll_interval = "2s"
-retry_base = "50ms"
-retry_max = "1s"
-request_timeout = "5s"
-page_size = 50
-
-[[destinations]]
-type = "webhook"
-name = "soc-hook"
-url = "{hook}"
-insecure_loopback = true
-signing_secret = "{SIGNING}"
-timeout = "5s"
-{mail}
-{extra}
-"#,
-            graph = graph.graph_url(),
-            login = graph.login_url(),
-        );
-        let path = dir.path().join("hindsight.toml");
-        std::fs::write(&path, config).unwrap();
-        Rig { config: path, http, dir }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn start(&self, extra_env: &[(&str, &str)]) -> Daemon {
-        Daemon::start(&self.state(), &self.config, self.dir.path(), extra_env)
-    }
-}
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(state: &Path, config: &Path, dir: &Path, extra_env: &[(&str, &str)]) -> Daemon {
-        let n = std::fs::read_dir(dir).unwrap().count();
-        let log = dir.join(format!("daemon-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hindsight"));
-        cmd.args(["run", "--config"])
-            .arg(config)
-            .env("HINDSIGHT_STATE_DIR", state)
-            .env("HINDSIGHT_LOG", "hindsight=trace")
-            .env("CREDENTIALS_DIRECTORY", dir.join("credentials"))
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        Daemon { child: cmd.spawn().expect("the hindsight binary starts"), log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap().success();
-        assert!(ok, "kill {sig}");
-    }
-
-    /// Waits for the process to exit; returns its status and how long that took.
-    async fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
-            }
-            assert!(started.elapsed() < limit, "the daemon did not exit within {limit:?}; its log:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` (and the log) after `limit`.
-async fn until(limit: Duration, what: &str, daemon: &Daemon, mut cond: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !cond() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}; the daemon's log:\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
-}
-
-async fn get(port: u16, path: &str) -> (u16, String) {
-    hindsight::install_crypto_provider();
-    match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
-        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
-        Err(_) => (0, String::new()),
-    }
-}
-
-/// The incident ids of the webhook events received, with how often each event id came.
-fn hook_events(state: &fakes::receiver::Shared) -> (BTreeSet<String>, BTreeMap<String, usize>) {
-    let mut incidents = BTreeSet::new();
-    let mut ids = BTreeMap::new();
-    for (headers, body) in &state.lock().unwrap().received {
-        let v: Value = serde_json::from_slice(body).unwrap();
-        let id = headers["webhook-id"].to_str().unwrap().to_owned();
-        assert_eq!(v["id"], id.as_str(), "the body's id is the webhook-id");
-        *ids.entry(id).or_default() += 1;
-        if let Some(i) = v["review"]["incident"]["id"].as_str() {
-            incidents.insert(i.to_owned());
-        }
-    }
-    (incidents, ids)
-}
+use rig::{Daemon, Rig, SECRET, creds, get, hook_events, ready, resolved, until};
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
@@ -260,15 +69,6 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
     }
     let log = daemon.log();
     assert!(!log.contains(SECRET), "the client secret is in the log");
-}
-
-/// Waits until `/readyz` answers 200.
-async fn ready(port: u16, daemon: &Daemon) {
-    let started = Instant::now();
-    while get(port, "/readyz").await.0 != 200 {
-        assert!(started.elapsed() < Duration::from_secs(20), "not ready within 20 s; log:\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,10 @@ pub enum Fault {
     Malformed,
     /// Answer 401 InvalidAuthenticationToken as if the bearer token had expired.
     ExpiredToken,
+    /// Answer normally, but with the page starting this many items later (items skipped) or,
+    /// negative, earlier (items of the page before repeated), as when the list changes while
+    /// it is paged. Incidents endpoint only.
+    ShiftPage(isize),
 }
 
 /// One request as the fake received it.
@@ -190,6 +194,11 @@ impl FakeGraph {
     /// tokens issued from now on.
     pub fn set_token_lifetime(&self, secs: u64) {
         lock(&self.state).token_lifetime = secs;
+    }
+
+    /// Every access token issued so far (for tests that look for them where they must not be).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state).tokens.keys().cloned().collect()
     }
 
     /// Requests to the token endpoint with POST, faulted ones included.
@@ -544,6 +553,8 @@ async fn token_fault(
             format!("The provided client secret keys for app '{client_id}' are expired."),
         )
         .respond(),
+        // Pages are an incidents matter; the token endpoint answers normally.
+        Fault::ShiftPage(_) => return None,
     })
 }
 
@@ -703,7 +714,7 @@ async fn incidents_endpoint(state: &Shared, query: &str, headers: &HeaderMap, fa
     }
     let page = {
         let mut s = lock(state);
-        s.check_bearer(headers).and_then(|()| s.list(query, wants_unknown_enum_members(headers)))
+        s.check_bearer(headers).and_then(|()| s.list(query, wants_unknown_enum_members(headers), 0))
     };
     match page {
         Ok(page) => reply(StatusCode::OK, GRAPH_JSON, page.to_string()),
@@ -733,13 +744,23 @@ async fn incidents_fault(state: &Shared, query: &str, headers: &HeaderMap, fault
         }
         Fault::TruncatedBody => {
             // The fault comes before the token is checked, so the page is cut whatever the token.
-            let normal = lock(state).list(query, wants_unknown_enum_members(headers));
+            let normal = lock(state).list(query, wants_unknown_enum_members(headers), 0);
             let normal = normal.unwrap_or_else(|_| json!({"value": []}));
             truncated(&normal, GRAPH_JSON)
         }
         Fault::Malformed => malformed(),
         Fault::ExpiredToken => {
             GraphError::unauthorized("Lifetime validation failed, the token is expired.").respond(headers)
+        }
+        Fault::ShiftPage(shift) => {
+            let page = {
+                let mut s = lock(state);
+                s.check_bearer(headers).and_then(|()| s.list(query, wants_unknown_enum_members(headers), shift))
+            };
+            match page {
+                Ok(page) => reply(StatusCode::OK, GRAPH_JSON, page.to_string()),
+                Err(e) => e.respond(headers),
+            }
         }
     })
 }
@@ -756,10 +777,10 @@ fn wants_unknown_enum_members(headers: &HeaderMap) -> bool {
 
 impl FakeState {
     /// One page of incidents for a query string: matching, most recently updated first.
-    fn list(&mut self, raw_query: &str, unknown_enum_members: bool) -> Result<Value, GraphError> {
+    fn list(&mut self, raw_query: &str, unknown_enum_members: bool, shift: isize) -> Result<Value, GraphError> {
         let query = ListQuery::parse(raw_query)?;
         let top = self.page_size(query.top)?;
-        let offset = query.skip.unwrap_or(0) + self.skip_token_offset(&query)?;
+        let offset = (query.skip.unwrap_or(0) + self.skip_token_offset(&query)?).saturating_add_signed(shift);
         let matching = self.matching(&query.filter);
         let total = matching.len();
         let value: Vec<Value> = matching

@@ -91,6 +91,41 @@ impl FakeSmtp {
     pub fn messages(&self) -> Vec<Received> {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).messages.clone()
     }
+
+    /// The Subject header of every message taken (cheap to poll).
+    pub fn subjects(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .messages
+            .iter()
+            .filter_map(|m| m.data.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix("Subject: ")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// How many messages were taken, without copying them.
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).messages.len()
+    }
+
+    /// The distinct Message-IDs taken, with how often each came (read without copying the
+    /// messages: a test polling this while the daemon works must not starve it).
+    pub fn message_ids(&self) -> std::collections::BTreeMap<String, usize> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = std::collections::BTreeMap::new();
+        for m in &state.messages {
+            let id = m
+                .data
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix("Message-ID: ").or_else(|| l.strip_prefix("Message-Id: ")))
+                .unwrap_or("(none)")
+                .trim()
+                .to_owned();
+            *ids.entry(id).or_default() += 1;
+        }
+        ids
+    }
 }
 
 fn b64(s: &str) -> String {
