@@ -1,0 +1,203 @@
+//! The real `hindsight run` binary (built with the bench profile) end to end against the Graph
+//! fake and a webhook receiver on 127.0.0.1, measured from the outside:
+//!
+//!     cargo bench --bench load -- backlog 10000   # a backlog of resolved incidents: time,
+//!                                                 # incidents/s, peak and idle RSS
+//!     cargo bench --bench load -- idle            # RSS of an idle daemon with the catalog loaded
+//!     cargo bench --bench load -- soak 3600       # seconds of steady traffic with faults: RSS
+//!                                                 # sampled every 30 s
+//!
+//! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/fakes/mod.rs"]
+mod fakes;
+#[path = "../tests/rig/mod.rs"]
+mod rig;
+
+use std::time::{Duration, Instant};
+
+use fakes::graph::{FakeGraph, Fault};
+use fakes::receiver::Answer;
+use rig::{Daemon, Rig, creds, hook_ids, resolved_ago};
+
+const QUIET: [(&str, &str); 1] = [("HINDSIGHT_LOG", "hindsight=info")];
+
+#[tokio::main]
+async fn main() {
+    hindsight::install_crypto_provider();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let number = |default: u64| args.get(1).and_then(|v| v.parse().ok()).unwrap_or(default);
+    match args.first().map(String::as_str) {
+        Some("backlog") | None => backlog(number(10_000) as usize).await,
+        Some("idle") => idle().await,
+        Some("soak") => soak(Duration::from_secs(number(3600))).await,
+        Some(other) => panic!("unknown mode {other:?}: backlog [N] | idle | soak [SECONDS]"),
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn wait_ready(rig: &Rig, daemon: &Daemon) {
+    rig::ready(rig.http, daemon).await;
+}
+
+/// N resolved incidents already in Defender at the first start (backfill), each reviewed and
+/// sent to one webhook.
+async fn backlog(total: usize) {
+    let graph = FakeGraph::start(creds()).await;
+    for n in 0..total {
+        graph.upsert(resolved_ago(&format!("8{n:06}"), (n % 1400) as i64, 1 + n % 3));
+    }
+    let (hook, url) = fakes::receiver::start().await;
+    let rig = Rig::with_source(&graph, &url, None, "backfill = \"1d\"\npage_size = 500", "");
+    let started = Instant::now();
+    let mut daemon = rig.start(&QUIET);
+    let mut peak = 0;
+    let mut reviewed_at = None;
+    let mut marks = Vec::new();
+    loop {
+        let received = hook_ids(&hook).len();
+        if let Some((_, hwm)) = daemon.rss_kib() {
+            peak = peak.max(hwm);
+        }
+        if reviewed_at.is_none() && marks.len() < 10 && received >= (marks.len() + 1) * total / 10 {
+            marks.push((received, started.elapsed()));
+        }
+        if received == total {
+            reviewed_at = Some(started.elapsed());
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3600), "not done within an hour: {received} of {total}");
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!("the daemon exited ({status}); its log:\n{}", daemon.log());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = reviewed_at.unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (idle_after, hwm) = daemon.rss_kib().unwrap_or_default();
+    peak = peak.max(hwm);
+    daemon.signal("-TERM");
+    let _ = daemon.wait(Duration::from_secs(30)).await;
+    let store_bytes = dir_size(&rig.state().join("store"));
+    println!("backlog of {total} resolved incidents → {total} webhooks received: {took:.1?}");
+    println!("  {:.0} incidents/s end to end (fetch, store, review, deliver)", total as f64 / took.as_secs_f64());
+    for (n, at) in marks {
+        println!("  {n:>6} delivered at {at:>8.1?}");
+    }
+    println!("  peak RSS {:.1} MiB; RSS 15 s after the backlog {:.1} MiB", mib(peak), mib(idle_after));
+    println!(
+        "  store on disk: {:.0} MiB ({:.1} KiB per review)",
+        store_bytes as f64 / 1048576.0,
+        store_bytes as f64 / 1024.0 / total as f64
+    );
+}
+
+/// A daemon with nothing to do: the catalog loaded, the store open, polling an empty tenant.
+async fn idle() {
+    let graph = FakeGraph::start(creds()).await;
+    let (_hook, url) = fakes::receiver::start().await;
+    let rig = Rig::new(&graph, &url, None, "");
+    let daemon = rig.start(&QUIET);
+    wait_ready(&rig, &daemon).await;
+    for s in [5u64, 30, 60] {
+        let at = Instant::now();
+        while at.elapsed() < Duration::from_secs(if s == 5 { 5 } else { s / 2 }) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (rss, hwm) = daemon.rss_kib().unwrap_or_default();
+        println!(
+            "idle daemon (embedded catalog, empty tenant, 2 s polls): RSS {:.1} MiB, peak {:.1} MiB",
+            mib(rss),
+            mib(hwm)
+        );
+    }
+}
+
+/// Steady traffic for `length`: a resolved incident every 2 s, and every 5 minutes a round of
+/// faults (Graph throttling, 503s, an expired token, a cut page; the receiver failing with 500
+/// and 429). RSS every 30 s; memory should be flat once the caches are warm.
+async fn soak(length: Duration) {
+    let graph = FakeGraph::start(creds()).await;
+    let (hook, url) = fakes::receiver::start().await;
+    let rig = Rig::new(&graph, &url, None, "");
+    let daemon = rig.start(&QUIET);
+    wait_ready(&rig, &daemon).await;
+    let started = Instant::now();
+    let mut n = 0usize;
+    let mut samples: Vec<(u64, u64, usize)> = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    let mut next_faults = Duration::from_secs(60);
+    while started.elapsed() < length {
+        graph.upsert(resolved_ago(&format!("6{n:06}"), 0, 1 + n % 3));
+        n += 1;
+        let at = started.elapsed();
+        if at >= next_faults {
+            for f in [
+                Fault::TooManyRequests { retry_after: Some("1".into()) },
+                Fault::Unavailable { retry_after: None },
+                Fault::Status(502),
+                Fault::ExpiredToken,
+                Fault::TruncatedBody,
+                Fault::Malformed,
+            ] {
+                graph.push_fault(f);
+            }
+            let mut h = hook.lock().unwrap();
+            h.answers.extend([
+                Answer::Status(500),
+                Answer::Status(500),
+                Answer::RetryAfter(429, "1"),
+                Answer::Status(503),
+            ]);
+            // The receiver keeps every body; a soak only needs the headers' count.
+            h.received.clear();
+            next_faults += Duration::from_secs(300);
+        }
+        if at >= next_sample {
+            let (rss, hwm) = daemon.rss_kib().expect("the daemon is running");
+            samples.push((rss, hwm, n));
+            println!(
+                "{:>6.0} s  {:>5} incidents  RSS {:>6.1} MiB  peak {:>6.1} MiB",
+                at.as_secs_f64(),
+                n,
+                mib(rss),
+                mib(hwm)
+            );
+            next_sample += Duration::from_secs(30);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let store = rig.state().join("store");
+    let tenth = (samples.len() / 6).max(1);
+    let early = samples.iter().skip(tenth).take(tenth).map(|s| s.0).max().unwrap_or_default();
+    let late = samples.iter().rev().take(tenth).map(|s| s.0).max().unwrap_or_default();
+    println!(
+        "soak {length:?}: {n} incidents; RSS {:.1} MiB early (max of samples {}..{}), {:.1} MiB at the end (max of the last {}); store {:.0} MiB",
+        mib(early),
+        tenth,
+        2 * tenth,
+        mib(late),
+        tenth,
+        dir_size(&store) as f64 / 1048576.0
+    );
+    drop(daemon);
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
