@@ -46,6 +46,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("worker {0} stopped unexpectedly; the daemon stops so that its supervisor restarts it")]
     WorkerDied(String),
+    #[error("stopped because the store cannot be written: {0}")]
+    StoreFailed(String),
 }
 
 pub struct Options {
@@ -112,6 +114,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         review_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
         stop: opts.stop.clone(),
+        fatal: Arc::default(),
     };
     if opts.once {
         return run_once(&ctx, sources, schedule.as_ref()).await;
@@ -162,6 +165,10 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
             humantime::format_duration(bound)
         );
     }
+    if let Some(e) = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // A flush would fail the same way; what was committed before the failure is on disk.
+        return Err(DaemonError::StoreFailed(e));
+    }
     store.flush_async().await?;
     tracing::info!("stopped; the store is flushed");
     match died {
@@ -208,6 +215,9 @@ async fn run_once(
         workers::digest_once(ctx, s);
     }
     workers::deliver_once(ctx).await;
+    if let Some(e) = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(DaemonError::StoreFailed(e));
+    }
     ctx.store.flush_async().await?;
     tracing::info!(reviewed, "one pass done");
     Ok(())

@@ -34,6 +34,9 @@ pub struct Ctx {
     pub review_wake: Arc<Notify>,
     pub deliver_wake: Arc<Notify>,
     pub stop: CancellationToken,
+    /// A store write that failed at the disk (full, read-only, I/O error): the daemon stops and
+    /// exits non-zero with it rather than poll and deliver on without a durable record.
+    pub fatal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Ctx {
@@ -56,6 +59,17 @@ impl Ctx {
     fn store_failed(&self, e: &crate::store::StoreError) {
         tracing::error!("{e}");
         self.health.store_result(Some(e.to_string()));
+        if matches!(e, crate::store::StoreError::Io { .. }) {
+            // What is already stored stays consistent (each write is one transaction); going
+            // on would only fetch and send what cannot be recorded. Supervisors (systemd's
+            // Restart=on-failure, Kubernetes) see the exit and restart with backoff.
+            let mut fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+            if fatal.is_none() {
+                *fatal = Some(e.to_string());
+                tracing::error!("the store cannot be written; stopping");
+            }
+            self.stop.cancel();
+        }
     }
 }
 
