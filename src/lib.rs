@@ -11,6 +11,8 @@ pub mod config;
 pub mod controls;
 pub mod daemon;
 pub mod digest;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod inventory;
 pub mod model;

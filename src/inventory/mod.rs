@@ -8,8 +8,9 @@
 
 mod elastic;
 mod list;
-mod navigator;
-mod sigma;
+// `pub(crate)` so that `crate::fuzzing` can hand the two readers to the fuzz targets.
+pub(crate) mod navigator;
+pub(crate) mod sigma;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,18 @@ use serde_yaml_ng::Value;
 
 use super::{Found, technique_like};
 
+/// How deep `[` / `{` may nest before a file is refused unparsed. serde_yaml_ng refuses anything
+/// deeper than 128 levels anyway, but only after libyaml has scanned the whole document, and its
+/// scanner is quadratic in flow nesting: 100 KB of `[` took 29 s (found by tests/fuzz_regressions.rs). The count is
+/// of raw brackets, quoted or not, so the limit leaves room for brackets inside strings.
+const MAX_FLOW_DEPTH: usize = 1000;
+
 pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
+    if let Some(line) = flow_depth_over(text, MAX_FLOW_DEPTH) {
+        return Err(format!(
+            "not valid YAML: '[' and '{{' nested more than {MAX_FLOW_DEPTH} levels deep at line {line}"
+        ));
+    }
     let mut found = Vec::new();
     let mut notes = Vec::new();
     for (n, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -38,6 +49,25 @@ pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), 
         }
     }
     Ok((found, notes))
+}
+
+/// The line at which unclosed `[` and `{` first exceed `limit`, if they do.
+fn flow_depth_over(text: &str, limit: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1);
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,0 +1,11 @@
+//! Sigma rule files (YAML, one or more documents), as the detection inventory reads `.yml`
+//! files. The inventory reads files as UTF-8 text, so other bytes never reach the reader.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = hindsight::fuzzing::sigma_rules(text, "rules/windows/fuzz.yml");
+    }
+});
