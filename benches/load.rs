@@ -52,7 +52,7 @@ async fn backlog(total: usize) {
         graph.upsert(resolved_ago(&format!("8{n:06}"), (n % 1400) as i64, 1 + n % 3));
     }
     let (hook, url) = fakes::receiver::start().await;
-    let rig = Rig::with_source(&graph, &url, None, "backfill = \"1d\"\npage_size = 500", "");
+    let rig = Rig::with_source(&graph, &url, None, "backfill = \"1d\"", "");
     let started = Instant::now();
     let mut daemon = rig.start(&QUIET);
     let mut peak = 0;
