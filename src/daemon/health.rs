@@ -324,6 +324,7 @@ mod tests {
         assert!(h.readiness(t("2026-12-01T10:10:01Z"), stall, Ok(())).ready);
         assert!(!h.readiness(t("2026-12-01T10:10:01Z"), stall, Err("disk full".into())).ready);
         h.store_result(Some("No space left on device".into()));
+        assert!(h.status_line().contains("STORE FAILING: No space left on device"));
         h.store_result(None);
 
         // A destination refusing every attempt: ready through the grace, then not, until one
@@ -333,6 +334,7 @@ mod tests {
         let failed = BTreeMap::from([("soc-hook".to_owned(), Some("HTTP 503".to_owned()))]);
         h.deliveries(&failed, t("2026-12-01T10:11:00Z"));
         h.set_destination_count("soc-hook", "pending", 7);
+        h.poll_succeeded("contoso", t("2026-12-01T10:19:00Z"));
         let r = h.readiness(t("2026-12-01T10:20:00Z"), stall, Ok(()));
         let check = r.checks.iter().find(|c| c.name == "destination soc-hook").unwrap();
         assert!(r.ready && check.ok, "{r:?}");
@@ -342,6 +344,5 @@ mod tests {
         assert!(!h.readiness(t("2026-12-01T10:21:01Z"), stall, Ok(())).ready);
         h.deliveries(&BTreeMap::from([("soc-hook".to_owned(), None)]), t("2026-12-01T10:22:00Z"));
         assert!(h.readiness(t("2026-12-01T10:22:01Z"), stall, Ok(())).ready);
-        assert!(h.status_line().contains("STORE FAILING: No space left on device"));
     }
 }
