@@ -148,10 +148,7 @@ impl GraphSource {
                 report.fetched += 1;
                 match Incident::from_graph(raw) {
                     Ok(incident) => {
-                        // A time ahead of our clock (Defender's clock skewed, or a bad record)
-                        // must not carry the cursor past incidents updated meanwhile: the
-                        // cursor never goes beyond now; the store takes the incident as it is.
-                        newest = newest.max(Some(incident.last_update.min(now)));
+                        newest = newest.max(Some(incident.last_update));
                         observed.push(Observed { raw: raw.clone(), incident });
                     }
                     Err(e) => {
