@@ -162,6 +162,16 @@ outbox_interval = "1s"
     graph.push_fault(Fault::ShiftPage(15));
     arrived("pages repeating and skipping items", &hook, &smtp, &mut daemon, &backlog).await;
 
+    // Defender's clock ten minutes ahead of ours for one incident: the next, stamped with the
+    // right time, is not passed over.
+    let mut ahead = resolved_ago("f8-1", 0, 1);
+    ahead["lastUpdateDateTime"] = Value::from(
+        (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    graph.upsert(ahead);
+    arrived("an incident stamped 10 minutes ahead", &hook, &smtp, &mut daemon, &["f8-1".to_owned()]).await;
+    round("the next, stamped right", &graph, &hook, &smtp, &mut daemon, &["f8-2".to_owned()]).await;
+
     // The receiver refusing with 503 and the SMTP server with 451: /readyz turns not ready once
     // every attempt has failed for longer than the grace, and ready again when they recover.
     {
@@ -223,7 +233,7 @@ outbox_interval = "1s"
     let store = hindsight::store::Store::open(&rig.state().join("store")).unwrap();
     let reviews = store.review_count();
     assert_eq!(reviews, store.resolutions().count(), "one review per resolution");
-    let expected = 3 * 6 + 1 + 120 + 3 + 1;
+    let expected = 3 * 6 + 1 + 120 + 2 + 3 + 1;
     assert_eq!(reviews, expected, "reviews");
     assert_eq!(store.pending_count(), 0);
     let states: Vec<_> = store.outbox_states().unwrap();

@@ -93,6 +93,12 @@ async fn every_resolved_incident_across_pages_once() {
     assert_eq!(r.requests, 6);
     assert_eq!(rig.fake.token_requests(), 1);
     assert_eq!(rig.store.pending_count(), 80);
+    // Every incident is stamped after the clock (t0): the cursor stays at the clock, not beyond.
+    assert_eq!(rig.cursor_last(), Some(t0()));
+    // Once the clock has passed them, the cursor follows the newest update.
+    rig.clock.set(t0() + chrono::Duration::hours(3));
+    let r = rig.poll(&mut src).await.unwrap();
+    assert_eq!((r.stored, r.resolutions), (0, 0));
     assert_eq!(rig.cursor_last(), Some(t0() + chrono::Duration::minutes(120)));
     let prefer: Vec<_> = rig.fake.requests().into_iter().filter_map(|r| r.prefer).collect();
     assert!(prefer.iter().all(|p| p == "include-unknown-enum-members") && !prefer.is_empty());
@@ -230,6 +236,7 @@ async fn a_failed_pass_leaves_the_cursor_and_the_next_pass_recovers() {
     assert!(err.contains("failed 2 times; last: HTTP 500"), "{err}");
     assert_eq!(rig.cursor_last(), before, "the cursor did not move on a failed pass");
 
+    rig.clock.set(t0() + chrono::Duration::hours(1));
     let r = rig.poll(&mut src).await.unwrap();
     assert_eq!(rig.store.pending_count(), 5, "{r:?}");
     assert_eq!(rig.cursor_last(), Some(t0() + chrono::Duration::minutes(5)));
@@ -353,4 +360,28 @@ async fn an_update_while_paging_is_caught_by_the_next_pass() {
     let ids: std::collections::BTreeSet<String> = rig.store.resolutions().map(|r| r.unwrap().incident_id).collect();
     assert_eq!(ids.len(), 6, "first pass saw {seen_first:?}");
     assert_eq!(rig.store.resolutions().count(), 6, "no resolution twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_stamped_ahead_of_the_clock_does_not_carry_the_cursor_past_later_ones() {
+    // Defender's clock (or one bad record) a day ahead of ours. Were the cursor taken from that
+    // stamp, the next pass would ask only for updates after tomorrow and miss every incident
+    // resolved in between with a right stamp.
+    let rig = Rig::new().await;
+    rig.clock.set(t0() + chrono::Duration::minutes(10));
+    let mut src = rig.source(json!({}));
+    rig.poll(&mut src).await.unwrap();
+    rig.clock.set(t0() + chrono::Duration::minutes(30));
+    rig.fake.upsert(incident("ahead", "resolved", 24 * 60));
+    rig.fake.upsert(incident("right", "resolved", 25));
+    assert_eq!(rig.poll(&mut src).await.unwrap().resolutions, 2);
+    assert_eq!(rig.cursor_last(), Some(t0() + chrono::Duration::minutes(30)), "the cursor stops at the clock");
+
+    rig.clock.set(t0() + chrono::Duration::minutes(40));
+    rig.fake.upsert(incident("later", "resolved", 35));
+    let r = rig.poll(&mut src).await.unwrap();
+    assert_eq!(r.resolutions, 1, "{r:?}");
+    let ids: std::collections::BTreeSet<String> = rig.store.resolutions().map(|r| r.unwrap().incident_id).collect();
+    assert_eq!(ids, ["ahead", "later", "right"].map(String::from).into(), "no resolution twice");
+    assert_eq!(rig.store.resolutions().count(), 3);
 }

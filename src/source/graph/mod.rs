@@ -129,6 +129,7 @@ impl GraphSource {
         let requests_before = self.client.requests;
         let mut report = PollReport { source: name.clone(), ..Default::default() };
         let mut newest = cursor.last_update;
+        let mut ahead = 0usize;
         let mut url = self.first_page(from);
         let mut first = true;
         loop {
@@ -148,7 +149,14 @@ impl GraphSource {
                 report.fetched += 1;
                 match Incident::from_graph(raw) {
                     Ok(incident) => {
-                        newest = newest.max(Some(incident.last_update));
+                        // A timestamp ahead of our clock (Defender's clock skewed, or a bad
+                        // record) must not carry the cursor past incidents that are updated
+                        // later with a right timestamp: the cursor never goes beyond now.
+                        // Re-reading the skewed window costs a few unchanged items per pass.
+                        if incident.last_update > now + chrono::Duration::minutes(5) {
+                            ahead += 1;
+                        }
+                        newest = newest.max(Some(incident.last_update.min(now)));
                         observed.push(Observed { raw: raw.clone(), incident });
                     }
                     Err(e) => {
@@ -166,6 +174,13 @@ impl GraphSource {
                 Some(link) => url = self.check_next_link(&link)?,
                 None => break,
             }
+        }
+        if ahead > 0 {
+            tracing::warn!(
+                source = %name,
+                incidents = ahead,
+                "incident(s) stamped more than 5 minutes ahead of this host's clock; the cursor stays at the host's time (check NTP on this host)"
+            );
         }
         let done = Cursor { last_update: newest, passes: cursor.passes + 1, updated_at: now, ..cursor };
         store.advance_cursor(&name, &done).await?;
