@@ -132,6 +132,9 @@ fn default_delivery_grace() -> Duration {
 fn default_batch() -> usize {
     100
 }
+fn default_store_reserve() -> bytesize::ByteSize {
+    bytesize::ByteSize(crate::store::DEFAULT_RESERVE)
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +156,10 @@ pub struct DaemonConfig {
     /// ready (notifications are kept and retried meanwhile; this only makes the outage visible).
     #[serde(default = "default_delivery_grace", with = "humantime_serde")]
     pub delivery_grace: Duration,
+    /// Free space the store's disk keeps: below it, the daemon writes nothing more and exits
+    /// with an error naming the disk ("64 MiB", "1 GB", or bytes; 0 turns the check off).
+    #[serde(default = "default_store_reserve")]
+    pub store_reserve: bytesize::ByteSize,
 }
 
 impl Default for DaemonConfig {
@@ -163,6 +170,7 @@ impl Default for DaemonConfig {
             outbox_interval: default_outbox_interval(),
             review_batch: default_batch(),
             delivery_grace: default_delivery_grace(),
+            store_reserve: default_store_reserve(),
         }
     }
 }

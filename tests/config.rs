@@ -61,10 +61,12 @@ fn environment_variables_override_keys() {
                 ("HINDSIGHT__HTTP__LISTEN", "0.0.0.0:9999"),
                 ("HINDSIGHT__DELIVERY__CONCURRENCY", "4"),
                 ("HINDSIGHT__REVIEW__LATE_DETECTION", "30m"),
+                ("HINDSIGHT__DAEMON__STORE_RESERVE", "1 GiB"),
             ],
         ),
     )
     .unwrap();
+    assert_eq!(c.daemon.store_reserve.as_u64(), 1 << 30);
     assert_eq!(c.http.listen, "0.0.0.0:9999");
     assert_eq!(c.delivery.concurrency, 4);
     assert_eq!(c.review.late_detection.as_secs(), 1800);
@@ -113,6 +115,8 @@ fn errors_name_the_key() {
         "{e}"
     );
     assert!(err("[http]\nlisten = \"everywhere\"\n").starts_with("configuration key http.listen:"));
+    let e = err("[daemon]\nstore_reserve = \"lots\"\n");
+    assert!(e.starts_with("configuration key daemon.store_reserve:"), "{e}");
 }
 
 #[test]
@@ -122,6 +126,11 @@ fn the_documented_digest_daemon_and_folder_keys_load() {
     assert_eq!((c.digest.schedule.as_str(), c.digest.time_zone.as_str()), ("0 8 * * Mon", "local"));
     assert_eq!(c.digest.period.as_secs(), 7 * 86_400);
     assert_eq!(c.daemon.shutdown_timeout.as_secs(), 30);
+    assert_eq!(c.daemon.store_reserve.as_u64(), 64 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("h.toml"), "[daemon]\nstore_reserve = 1000000\n").unwrap();
+    let bytes = Config::load(Some(&dir.path().join("h.toml")), &[]).unwrap();
+    assert_eq!(bytes.daemon.store_reserve.as_u64(), 1_000_000);
     let SinkKind::Folder(f) = &c.destinations[2].sink else { panic!("the third destination is the folder") };
     assert_eq!(f.path, PathBuf::from("/var/lib/hindsight/sent"));
 }

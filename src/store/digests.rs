@@ -63,6 +63,7 @@ impl Store {
 
     /// Sets the mark without a digest (the first start: nothing was missed before it).
     pub fn set_digest_mark(&self, mark: &DigestMark) -> Result<()> {
+        self.ensure_room()?;
         let bytes = serde_json::to_vec(mark).map_err(|e| self.corrupt("meta", MARK.as_bytes(), e))?;
         self.meta.insert(MARK, bytes).map_err(|e| self.io(e))?;
         self.flush()
@@ -71,6 +72,7 @@ impl Store {
     /// Stores digests and their outbox entries and, when `mark` is given, moves the schedule's
     /// mark — all or nothing — then flushes. Entries already there keep their delivery state.
     pub fn record_digests(&self, digests: &[Digest], outbox: &[OutboxEntry], mark: Option<&DigestMark>) -> Result<()> {
+        self.ensure_room()?;
         let enc = |tree: &'static str, id: &str, v: serde_json::Result<Vec<u8>>| {
             v.map_err(|e| self.corrupt(tree, id.as_bytes(), e))
         };

@@ -121,6 +121,7 @@ impl Store {
         file: Option<(&str, &FileRecord)>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome> {
+        self.ensure_room()?;
         // Oldest first, so that an incident seen twice in one batch moves through its states in order.
         let mut order: Vec<&Observed> = observed.iter().collect();
         order.sort_by_key(|o| o.incident.last_update);
@@ -196,6 +197,7 @@ impl Store {
     /// Records a finished pass and makes it durable together with every incident stored before
     /// it: the cursor never gets ahead of what is on disk.
     pub async fn advance_cursor(&self, source: &str, cursor: &Cursor) -> Result<()> {
+        self.ensure_room()?;
         self.cursors.insert(source.as_bytes(), encode(cursor)).map_err(|e| self.io(e))?;
         self.flush_async().await
     }
@@ -245,6 +247,7 @@ impl Store {
     }
 
     pub fn record_file(&self, source: &str, sha256: &str, record: &FileRecord) -> Result<()> {
+        self.ensure_room()?;
         let k = key(&[source.as_bytes(), sha256.as_bytes()]);
         self.files.insert(k, encode(record)).map(|_| ()).map_err(|e| self.io(e))
     }

@@ -63,6 +63,10 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error(
+        "the disk holding the store at {path} has {free} free, less than the {reserve} kept in reserve (daemon.store_reserve); nothing more is written until there is room: free some space or move the store"
+    )]
+    Full { path: PathBuf, free: bytesize::ByteSize, reserve: bytesize::ByteSize },
     #[error("corrupt record in tree {tree} of the store at {path} (key {key}): {reason}")]
     Corrupt { path: PathBuf, tree: &'static str, key: String, reason: String },
 }
@@ -86,6 +90,7 @@ pub struct Store {
     summaries: sled::Tree,
     follow_ups: sled::Tree,
     digests: sled::Tree,
+    reserve: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,6 +113,13 @@ fn is_lock_error(e: &sled::Error) -> bool {
 /// at that default); the working set — recent reviews, the outbox, the summaries of the weeks a
 /// digest compares — is far smaller, and older pages are read back from the OS's file cache.
 pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Free space below which the store refuses writes. sled 0.34 does not fail a write that meets
+/// a full disk: its writers block for good (RELIABILITY.md), so the daemon would hang with its
+/// health endpoints still answering. Refusing while there is room left turns that into a clear
+/// error and a clean exit. The largest single write is a review batch (100 reviews with their
+/// outbox entries, a few MB), well inside this.
+pub const DEFAULT_RESERVE: u64 = 64 * 1024 * 1024;
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
@@ -141,6 +153,7 @@ impl Store {
             summaries: db.open_tree("summaries").map_err(io)?,
             follow_ups: db.open_tree("follow_ups").map_err(io)?,
             digests: db.open_tree("digests").map_err(io)?,
+            reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
             db,
         };
@@ -150,6 +163,34 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The same store with another free-space reserve (`daemon.store_reserve`; 0 turns the
+    /// check off).
+    pub fn with_reserve(mut self, bytes: u64) -> Store {
+        self.reserve = bytes;
+        self
+    }
+
+    /// Fails with [`StoreError::Full`] when the store's disk has less free space than the
+    /// reserve. Called before every write; one statvfs, a microsecond or two. A file system
+    /// that cannot tell its free space is not checked.
+    pub fn ensure_room(&self) -> Result<()> {
+        if self.reserve == 0 {
+            return Ok(());
+        }
+        let Ok(st) = rustix::fs::statvfs(&self.path) else {
+            return Ok(());
+        };
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        if free < self.reserve {
+            return Err(StoreError::Full {
+                path: self.path.clone(),
+                free: bytesize::ByteSize(free),
+                reserve: bytesize::ByteSize(self.reserve),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn io(&self, source: sled::Error) -> StoreError {

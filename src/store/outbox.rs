@@ -56,6 +56,7 @@ impl Store {
 
     /// Records an entry's new state, moving its `due` key with it.
     pub fn update_outbox(&self, entry: &OutboxEntry) -> Result<()> {
+        self.ensure_room()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| self.corrupt("outbox", entry.id.as_bytes(), e))?;
         let result = (&self.outbox, &self.due).transaction(|(out, due)| {
             if let Some(old) = out.insert(entry.id.as_bytes(), bytes.as_slice())? {
@@ -115,6 +116,7 @@ impl Store {
     }
 
     pub fn remove_outbox(&self, id: &str) -> Result<()> {
+        self.ensure_room()?;
         let Some(entry) = self.outbox_entry(id)? else { return Ok(()) };
         let result = (&self.outbox, &self.due).transaction(|(out, due)| {
             out.remove(id.as_bytes())?;

@@ -37,6 +37,7 @@ impl Store {
         outbox: &[OutboxEntry],
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        self.ensure_room()?;
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
             .iter()
