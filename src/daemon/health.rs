@@ -99,13 +99,18 @@ impl Health {
     }
 
     /// The outcome of a delivery pass per destination tried: `None` when something went
-    /// through, else the last failure.
-    pub fn deliveries(&self, outcomes: &BTreeMap<String, Option<String>>, now: DateTime<Utc>) {
+    /// through, else the last failure. Returns the destinations that were failing and now
+    /// took a delivery: their backlog can go out at once.
+    pub fn deliveries(&self, outcomes: &BTreeMap<String, Option<String>>, now: DateTime<Utc>) -> Vec<String> {
         self.with(|s| {
+            let mut recovered = Vec::new();
             for (name, outcome) in outcomes {
                 let h = s.destinations.entry(name.clone()).or_default();
                 match outcome {
                     None => {
+                        if h.failing_since.is_some() {
+                            recovered.push(name.clone());
+                        }
                         h.last_success = Some(now);
                         h.failing_since = None;
                         h.failed_passes = 0;
@@ -117,7 +122,8 @@ impl Health {
                     }
                 }
             }
-        });
+            recovered
+        })
     }
 
     /// Outbox entries of one destination in one state ("pending", "delivered", "dead").

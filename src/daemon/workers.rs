@@ -208,7 +208,21 @@ pub async fn deliver_once(ctx: &Ctx) -> bool {
     ctx.health.idle("deliver");
     match result {
         Ok(p) => {
-            ctx.health.deliveries(&p.outcomes, ctx.clock.now());
+            let now = ctx.clock.now();
+            let mut expedited = 0;
+            for name in ctx.health.deliveries(&p.outcomes, now) {
+                match ctx.store.expedite_outbox(&name, now) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(destination = %name, pending = n, "the destination answers again; its waiting notifications go now");
+                        expedited += n;
+                    }
+                    Err(e) => ctx.store_failed(&e),
+                }
+            }
+            if expedited > 0 {
+                ctx.deliver_wake.notify_one();
+            }
             p.delivered + p.retried + p.dead > 0
         }
         Err(e) => {

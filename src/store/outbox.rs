@@ -54,6 +54,30 @@ impl Store {
         Ok(due)
     }
 
+    /// Brings every pending entry of `destination` due after `now` forward to `now`: called when
+    /// the destination answers again after failing, so that its backlog goes out in the next
+    /// pass instead of at each entry's next backoff step (up to hours later). The attempt
+    /// count is kept, and with it the budget. Returns how many were brought forward.
+    pub fn expedite_outbox(&self, destination: &str, now: DateTime<Utc>) -> Result<usize> {
+        let from = u64::try_from(now.timestamp_millis()).unwrap_or(0).saturating_add(1);
+        let mut later = Vec::new();
+        for item in self.due.range(from.to_be_bytes().to_vec()..) {
+            let (k, _) = item.map_err(|e| self.io(e))?;
+            let id = String::from_utf8_lossy(k.get(9..).unwrap_or_default()).into_owned();
+            later.push(id);
+        }
+        let mut n = 0;
+        for id in later {
+            let Some(mut entry) = self.outbox_entry(&id)? else { continue };
+            if entry.destination == destination && entry.state == EntryState::Pending && entry.next_attempt_at > now {
+                entry.next_attempt_at = now;
+                self.update_outbox(&entry)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Records an entry's new state, moving its `due` key with it.
     pub fn update_outbox(&self, entry: &OutboxEntry) -> Result<()> {
         self.ensure_room()?;

@@ -52,12 +52,16 @@ async fn hook(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
 
 /// Starts a receiver on the current runtime; returns its state and its URL (`…/hook`).
 pub async fn start() -> (Shared, String) {
+    match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => serve(l),
+        Err(e) => panic!("receiver: cannot bind 127.0.0.1:0: {e}"),
+    }
+}
+
+/// A receiver on a listener the caller made (a port held closed during an outage, then opened).
+pub fn serve(listener: tokio::net::TcpListener) -> (Shared, String) {
     let state: Shared = Arc::default();
     let app = Router::new().route("/hook", post(hook)).with_state(state.clone());
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("receiver: cannot bind 127.0.0.1:0: {e}"),
-    };
     let url = match listener.local_addr() {
         Ok(a) => format!("http://{a}/hook"),
         Err(e) => panic!("receiver: no local address: {e}"),

@@ -59,8 +59,12 @@ impl FakeSmtp {
     }
 
     pub async fn start_with(mode: TlsMode) -> FakeSmtp {
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.expect("bind"), mode)
+    }
+
+    /// A server on a listener the caller made (a port held closed during an outage, then opened).
+    pub fn serve(listener: TcpListener, mode: TlsMode) -> FakeSmtp {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let (acceptor, ca_pem) = tls_acceptor();
         let acceptor = (mode != TlsMode::Plain).then_some(acceptor);

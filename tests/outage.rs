@@ -1,0 +1,220 @@
+//! The webhook receiver and the SMTP server both down for an hour of simulated time, through
+//! the daemon's own workers (in process, on a manual clock that the test moves a minute at a
+//! time): nothing is lost, `/readyz` tells the truth all along, and when both are back the
+//! waiting notifications go out on their own, each exactly once.
+//!
+//! "Down" is a closed port: the test holds each port bound but not listening (connections are
+//! refused), then starts listening on the same port for the recovery.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod fakes;
+mod rig;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fakes::smtp::{FakeSmtp, TlsMode};
+use hindsight::clock::{Clock, ManualClock};
+use serde_json::Value;
+
+fn closed_port() -> tokio::net::TcpSocket {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    s
+}
+
+async fn readyz(port: u16) -> (u16, Value) {
+    let (status, body) = rig::get(port, "/readyz").await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn detail(ready: &Value, name: &str) -> String {
+    ready["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .map(|c| format!("{} {}", c["ok"], c["detail"]))
+        .unwrap_or_default()
+}
+
+fn hook_incidents(hook: &fakes::receiver::Shared) -> Vec<String> {
+    let r = hook.lock().unwrap();
+    r.received
+        .iter()
+        .filter_map(|(_, b)| {
+            serde_json::from_slice::<Value>(b).ok()?["review"]["incident"]["id"].as_str().map(String::from)
+        })
+        .collect()
+}
+
+fn drop_incident(dir: &std::path::Path, id: &str) {
+    let tmp = dir.join(format!(".{id}.tmp"));
+    std::fs::write(&tmp, rig::resolved_ago(id, 0, 2).to_string()).unwrap();
+    std::fs::rename(tmp, dir.join(format!("{id}.json"))).unwrap();
+}
+
+/// Polls `f` every 50 ms of real time for up to 30 s.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads /readyz every 50 ms of real time until `f` holds, for up to 30 s.
+async fn readyz_until(port: u16, what: &str, f: impl Fn(u16, &Value) -> bool) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(port).await;
+        if f(status, &body) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for: {what}; last: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hour_without_webhook_and_smtp_loses_nothing_and_recovers_on_its_own() {
+    hindsight::install_crypto_provider();
+    let hook_sock = closed_port();
+    let smtp_sock = closed_port();
+    let hook_port = hook_sock.local_addr().unwrap().port();
+    let smtp_port = smtp_sock.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    let http = rig::free_port();
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+listen = "127.0.0.1:{http}"
+
+[daemon]
+outbox_interval = "50ms"
+delivery_grace = "10m"
+
+[[sources]]
+type = "directory"
+name = "drop"
+path = "{incoming}"
+poll_interval = "100ms"
+
+[[destinations]]
+type = "webhook"
+name = "soc-hook"
+url = "http://127.0.0.1:{hook_port}/hook"
+insecure_loopback = true
+timeout = "2s"
+
+[[destinations]]
+type = "email"
+name = "soc-mail"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "plain"
+from = "Hindsight <hindsight@example.test>"
+to = ["soc@example.test"]
+timeout = "2s"
+"#,
+            incoming = incoming.display()
+        ),
+    )
+    .unwrap();
+    let cfg = hindsight::config::Config::load(Some(&config), &[]).unwrap();
+    let t0 = Utc::now();
+    let clock = Arc::new(ManualClock::new(t0));
+    let mut opts = hindsight::daemon::Options::new(clock.clone());
+    opts.signals = false;
+    let stop = opts.stop.clone();
+    let state = dir.path().join("state");
+    let daemon = tokio::spawn(async move { hindsight::daemon::run(cfg, &state, opts).await });
+    let ready_deadline = Instant::now() + Duration::from_secs(30);
+    while readyz(http).await.0 == 0 {
+        assert!(Instant::now() < ready_deadline, "the daemon did not start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Five incidents resolved as the outage begins: reviewed, every attempt refused.
+    let first: Vec<String> = (0..5).map(|n| format!("o{n}")).collect();
+    for id in &first {
+        drop_incident(&incoming, id);
+    }
+    readyz_until(http, "five notifications pending per destination", |_, body| {
+        detail(body, "destination soc-hook").contains("5 pending")
+            && detail(body, "destination soc-mail").contains("5 pending")
+    })
+    .await;
+
+    // The hour, a minute at a time. /readyz stays ready within the grace (10 min) and turns
+    // not ready after it, naming both destinations and the last failure.
+    let mut not_ready_from = None;
+    for minute in 1..=60 {
+        clock.set(t0 + chrono::Duration::minutes(minute));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let (status, body) = readyz(http).await;
+        if minute <= 9 {
+            assert_eq!(status, 200, "minute {minute}: within the grace: {body}");
+        }
+        if status == 503 && not_ready_from.is_none() {
+            not_ready_from = Some(minute);
+            for d in ["destination soc-hook", "destination soc-mail"] {
+                let text = detail(&body, d);
+                assert!(text.starts_with("false") && text.contains("every attempt failing since"), "{d}: {text}");
+                assert!(text.contains("5 pending, 0 dead-lettered"), "{d}: {text}");
+            }
+        }
+        if minute >= 12 {
+            assert_eq!(status, 503, "minute {minute}: still down: {body}");
+        }
+    }
+    assert!(not_ready_from.is_some_and(|m| (10..=11).contains(&m)), "not ready from minute {not_ready_from:?}");
+
+    // Both come back at minute 60, on the same ports.
+    let (hook, _) = fakes::receiver::serve(hook_sock.listen(64).unwrap());
+    let smtp = FakeSmtp::serve(smtp_sock.listen(64).unwrap(), TlsMode::Plain);
+    // The backoff schedule (5 s, 5 min, 30 min, 2 h, …) put each retry at about 2 h 35 min;
+    // ten more minutes pass with nothing attempted, and /readyz still reports the last known.
+    for minute in 61..=70 {
+        clock.set(t0 + chrono::Duration::minutes(minute));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(hook_incidents(&hook).is_empty() && smtp.count() == 0, "nothing is due before its retry");
+    assert_eq!(readyz(http).await.0, 503);
+
+    // A new incident: its first attempt goes through, the destination counts as recovered,
+    // and what waited goes out in the next pass instead of an hour and a half later.
+    drop_incident(&incoming, "o5");
+    let all: BTreeSet<String> = (0..6).map(|n| format!("o{n}")).collect();
+    until("every incident at the receiver and the SMTP server", || {
+        hook_incidents(&hook).into_iter().collect::<BTreeSet<_>>() == all && smtp.count() >= 6
+    })
+    .await;
+    assert_eq!(clock.now(), t0 + chrono::Duration::minutes(70), "delivered without waiting for the backoff");
+    readyz_until(http, "/readyz ready again", |status, _| status == 200).await;
+
+    // Hours later (every old retry time passed): nothing is sent twice.
+    for hours in 1..=6 {
+        clock.set(t0 + chrono::Duration::hours(hours) + chrono::Duration::minutes(70));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = hook_incidents(&hook);
+    assert_eq!(got.len(), 6, "one webhook per incident: {got:?}");
+    let ids = rig::hook_ids(&hook);
+    assert_eq!(ids.len(), 6, "distinct idempotency keys");
+    assert_eq!(smtp.count(), 6, "one message per incident: {:?}", smtp.subjects());
+    assert_eq!(smtp.message_ids().len(), 6);
+    let (status, body) = readyz(http).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(detail(&body, "destination soc-hook").contains("0 pending, 0 dead-lettered"), "{body}");
+    assert!(detail(&body, "destination soc-mail").contains("0 pending, 0 dead-lettered"), "{body}");
+
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+}
