@@ -181,3 +181,23 @@ async fn no_silent_fall_back_to_plain_text() {
     let e = store.outbox_entries().unwrap().remove(0);
     assert!(e.last_error.unwrap().starts_with("SMTP"), "the reason is kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_certificate_not_trusted_is_retried_and_nothing_is_sent() {
+    // STARTTLS offered, but the certificate's CA is not named in ca_file (nor in the system's
+    // roots): the handshake fails, no password and no message go over the connection.
+    let smtp = FakeSmtp::start_with(fakes::smtp::TlsMode::Starttls).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(smtp.port);
+    cfg.security = serde_json::from_value(json!("starttls")).unwrap();
+    let (store, id) = store_with_entry(&dir.path().join("store"));
+    let dest =
+        [Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&cfg).unwrap()))) }];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (0, 1, 0), "{pass:?}");
+    assert!(smtp.messages().is_empty());
+    let e = store.outbox_entry(&id).unwrap().unwrap();
+    let reason = e.last_error.unwrap();
+    assert!(reason.to_lowercase().contains("certificate"), "the reason names the certificate: {reason}");
+    assert!(!reason.contains(PASSWORD), "{reason}");
+}

@@ -243,3 +243,55 @@ async fn too_many_requests_and_closed_connections_are_retried() {
     assert_eq!(e.attempts, 2);
     assert!(e.last_error.as_deref().unwrap().contains("error sending request"), "{:?}", e.last_error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_and_never_sent_in_clear() {
+    let (_state, _url, _dir, store, now) = reviewed_with_receiver().await;
+    // An HTTPS receiver whose certificate comes from a CA nobody trusts (as with a proxy's
+    // self-signed certificate, or an expired chain): the handshake must fail, and the body
+    // must never reach it.
+    let (acceptor, _ca) = fakes::smtp::tls_acceptor();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/hook?sig=Sas5ignatureValue_xyz987", listener.local_addr().unwrap());
+    let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let plain_bytes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (h, p) = (handshakes.clone(), plain_bytes.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (acceptor, h, p) = (acceptor.clone(), h.clone(), p.clone());
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                if let Ok(mut tls) = acceptor.accept(sock).await {
+                    h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut buf = [0u8; 1024];
+                    let n = tls.read(&mut buf).await.unwrap_or(0);
+                    p.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let cfg = WebhookConfig {
+        url: url.clone().into(),
+        signing_secret: Some(SECRET.to_owned().into()),
+        timeout: Duration::from_secs(5),
+        insecure_loopback: false,
+        format: hindsight::notify::webhook::Format::Generic,
+        oauth: None,
+    };
+    let dest = [Destination {
+        name: "soc-hook".into(),
+        sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))),
+    }];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 4, now).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (0, 6, 0), "a TLS failure is retried, not dropped");
+    let reason = pass.outcomes["soc-hook"].clone().expect("the destination is reported failing");
+    assert!(reason.to_lowercase().contains("certificate"), "the reason names the certificate: {reason}");
+    assert!(!reason.contains("Sas5ignatureValue_xyz987"), "{reason}");
+    for e in store.outbox_entries().unwrap() {
+        assert_eq!(e.state, EntryState::Pending);
+        let err = e.last_error.unwrap();
+        assert!(err.to_lowercase().contains("certificate") && !err.contains("Sas5ignature"), "{err}");
+    }
+    assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 0, "no handshake completed");
+    assert_eq!(plain_bytes.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

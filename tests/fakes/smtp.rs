@@ -140,8 +140,8 @@ fn b64(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A certificate for 127.0.0.1 issued by a throw-away CA, and the CA's PEM.
-fn tls_acceptor() -> (TlsAcceptor, String) {
+/// A TLS acceptor for 127.0.0.1 with a certificate from a throw-away CA, and that CA's PEM.
+pub fn tls_acceptor() -> (TlsAcceptor, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
