@@ -102,3 +102,21 @@ async fn a_missing_directory_is_an_error_naming_it() {
     let err = src.poll(&store, &clock).await.unwrap_err().to_string();
     assert!(err.contains("cannot list the incident directory /nonexistent/incidents"), "{err}");
 }
+
+#[tokio::test]
+async fn a_50_mb_incident_file_is_refused_by_the_default_limit_without_being_read() {
+    let inbox = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    // A sparse file: 50 MB as the directory lists it, nothing on the disk.
+    std::fs::File::create(inbox.path().join("export.json")).unwrap().set_len(50_000_000).unwrap();
+    std::fs::write(inbox.path().join("small.json"), incident("7", "resolved", "2026-11-24T12:30:00Z").to_string())
+        .unwrap();
+    let cfg: DirectoryConfig =
+        serde_json::from_value(serde_json::json!({"name": "drop", "path": inbox.path()})).unwrap();
+    let mut src = Source::Directory(DirectorySource::new(cfg));
+    let r = src.poll(&store, &clock).await.unwrap();
+    assert_eq!(r.resolutions, 1, "the other file is read: {r:?}");
+    assert_eq!(r.rejected, ["export.json: 50000000 bytes, over the limit of 16777216 bytes (max_file_bytes)"]);
+}

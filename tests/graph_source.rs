@@ -385,3 +385,53 @@ async fn an_incident_stamped_ahead_of_the_clock_does_not_carry_the_cursor_past_l
     assert_eq!(ids, ["ahead", "later", "right"].map(String::from).into(), "no resolution twice");
     assert_eq!(rig.store.resolutions().count(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_too_large_for_any_page_is_refused_by_name_and_the_rest_are_read() {
+    // An incident with 100,000 alerts (26.7 MB as JSON) among ordinary ones, with
+    // the default max_page_bytes (16 MiB): the pass reads smaller pages past it, refuses it by
+    // id without holding it in memory, and reviews every other incident.
+    let rig = Rig::new().await;
+    for n in 0..10 {
+        rig.fake.upsert(incident(&n.to_string(), "resolved", 1 + n));
+    }
+    let mut big = incident("big", "resolved", 2);
+    let alert = big["alerts"][0].clone();
+    big["alerts"] = Value::Array(
+        (0..100_000)
+            .map(|i| {
+                let mut a = alert.clone();
+                a["id"] = Value::from(format!("big-{i}"));
+                a
+            })
+            .collect(),
+    );
+    let size = big.to_string().len();
+    eprintln!("the large incident: {size} bytes as JSON");
+    assert!(size > 16 << 20, "the incident is larger than the default limit");
+    rig.fake.upsert(big);
+    // The fake takes seconds to write 27 MB in a debug build.
+    let mut src = rig.source(json!({"page_size": 8, "request_timeout": "60s"}));
+    // First started at t0 (its floor), polled an hour later, every stamp in the past.
+    src.start(&rig.store, &rig.clock).await.unwrap();
+    rig.clock.set(t0() + chrono::Duration::hours(1));
+    let r = rig.poll(&mut src).await.unwrap();
+    assert_eq!(r.resolutions, 10, "{r:?}");
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    let why = &r.rejected[0];
+    assert!(
+        why.starts_with("incident big (updated ") && why.contains("larger than max_page_bytes (16777216 bytes)"),
+        "{why}"
+    );
+    assert!(why.contains("Raise max_page_bytes"), "{why}");
+    let ids: std::collections::BTreeSet<String> = rig.store.resolutions().map(|r| r.unwrap().incident_id).collect();
+    assert!(!ids.contains("big") && ids.len() == 10, "{ids:?}");
+    assert_eq!(rig.cursor_last(), Some(t0() + chrono::Duration::minutes(10)));
+
+    // The next pass starts with the configured page size again and reads only what is new.
+    rig.fake.upsert(incident("11", "resolved", 40));
+    let r = rig.poll(&mut src).await.unwrap();
+    assert_eq!((r.resolutions, r.rejected.len()), (1, 0), "{r:?}");
+    let last = rig.fake.requests().last().map(|r| r.query.clone()).unwrap_or_default();
+    assert!(last.contains("$top=8") || last.contains("%24top=8"), "{last}");
+}

@@ -18,8 +18,9 @@ use crate::clock::Clock;
 use crate::model::Incident;
 use crate::store::{FileOutcome, FileRecord, Observed, Store};
 
+/// As a Graph source's `max_page_bytes`: a file is parsed whole, several times its size.
 fn default_max_file_bytes() -> u64 {
-    50 * 1024 * 1024
+    16 * 1024 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]

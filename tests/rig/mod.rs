@@ -134,7 +134,17 @@ impl Daemon {
     pub fn start(state: &Path, config: &Path, dir: &Path, extra_env: &[(&str, &str)]) -> Daemon {
         let n = std::fs::read_dir(dir).unwrap().count();
         let log = dir.join(format!("daemon-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hindsight"));
+        // HINDSIGHT_RIG_WRAPPER runs the daemon under a profiler (e.g. "heaptrack -o /tmp/ht");
+        // the RSS then read is the wrapper's, so figures are taken without it.
+        let mut cmd = match std::env::var("HINDSIGHT_RIG_WRAPPER") {
+            Ok(w) if !w.trim().is_empty() => {
+                let mut words = w.split_whitespace();
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(env!("CARGO_BIN_EXE_hindsight"));
+                c
+            }
+            _ => Command::new(env!("CARGO_BIN_EXE_hindsight")),
+        };
         cmd.args(["run", "--config"])
             .arg(config)
             .env("HINDSIGHT_STATE_DIR", state)

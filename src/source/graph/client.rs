@@ -148,7 +148,7 @@ impl Client {
         let body = read_limited(resp, 1 << 20).await;
         let body = match body {
             Ok(b) => b,
-            Err(why) => return Ok(Attempt::Retry { after: None, why }),
+            Err(why) => return Ok(Attempt::Retry { after: None, why: why.to_string() }),
         };
         if !status.is_success() {
             return Err(GraphError::Auth { status: status.as_u16(), detail: aad_error(&body) });
@@ -214,7 +214,9 @@ impl Client {
         }
         let body = match read_limited(resp, self.max_body).await {
             Ok(b) => b,
-            Err(why) => return Ok(Attempt::Retry { after: None, why }),
+            // The same page would be as large again: not retried; the source pages smaller.
+            Err(BodyError::TooLarge(limit)) if status.is_success() => return Err(GraphError::TooLarge { limit }),
+            Err(why) => return Ok(Attempt::Retry { after: None, why: why.to_string() }),
         };
         match status {
             s if s.is_success() => match serde_json::from_slice(&body) {
@@ -261,21 +263,37 @@ pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
-async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, String> {
+pub(super) enum BodyError {
+    TooLarge(u64),
+    Read(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge(limit) => write!(f, "response larger than {limit} bytes"),
+            BodyError::Read(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The body, read in chunks and given up on as soon as it passes `limit`: an oversized answer
+/// never sits in memory whole.
+async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(format!("response larger than {limit} bytes"));
+        return Err(BodyError::TooLarge(limit));
     }
     let mut body = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() as u64 + chunk.len() as u64 > limit {
-                    return Err(format!("response larger than {limit} bytes"));
+                    return Err(BodyError::TooLarge(limit));
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err(format!("reading the response failed: {e}")),
+            Err(e) => return Err(BodyError::Read(format!("reading the response failed: {e}"))),
         }
     }
 }

@@ -50,8 +50,10 @@ fn default_retry_base() -> Duration {
 fn default_retry_max() -> Duration {
     Duration::from_secs(60)
 }
+/// A page is parsed whole, and parsed JSON takes several times its text: 16 MiB bounds a pass
+/// at about a hundred MB. A typical page of 50 incidents with their alerts is about a MB.
 fn default_max_page_bytes() -> u64 {
-    64 * 1024 * 1024
+    16 * 1024 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]

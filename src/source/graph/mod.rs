@@ -42,18 +42,23 @@ pub enum GraphError {
     Exhausted { what: String, attempts: u32, last: String },
     #[error("unexpected response: {0}")]
     Protocol(String),
+    #[error("the response is larger than max_page_bytes ({limit} bytes)")]
+    TooLarge { limit: u64 },
 }
 
 pub struct GraphSource {
     cfg: GraphConfig,
     client: client::Client,
     page_size: u32,
+    /// The page size before this pass read smaller pages past a large incident; restored at
+    /// the start of the next pass.
+    full_page_size: Option<u32>,
 }
 
 impl GraphSource {
     pub fn new(cfg: GraphConfig) -> Result<GraphSource, GraphError> {
         cfg.validate().map_err(GraphError::Setup)?;
-        Ok(GraphSource { client: client::Client::new(&cfg)?, page_size: cfg.page_size, cfg })
+        Ok(GraphSource { client: client::Client::new(&cfg)?, page_size: cfg.page_size, full_page_size: None, cfg })
     }
 
     pub fn name(&self) -> &str {
@@ -74,6 +79,45 @@ impl GraphSource {
             self.cfg.graph_base(),
             self.page_size
         )
+    }
+
+    /// A page starting at `position` in this pass's window, paged with `$skip` from there on;
+    /// without `expand` the incidents come without their alerts (small whatever their size).
+    fn page_at(&self, from: DateTime<Utc>, position: usize, expand: bool) -> String {
+        let url = self.first_page(from);
+        let url = if expand { url } else { url.replace("&$expand=alerts", "") };
+        format!("{url}&$skip={position}")
+    }
+
+    /// The incident at `position` is larger than `limit` with its alerts: reads it without
+    /// them to name it, and moves the cursor past it like any incident read.
+    async fn refuse_oversized(
+        &mut self,
+        from: DateTime<Utc>,
+        position: usize,
+        limit: u64,
+        now: DateTime<Utc>,
+        newest: &mut Option<DateTime<Utc>>,
+    ) -> Result<String, GraphError> {
+        let saved = self.page_size;
+        self.page_size = 1;
+        let url = self.page_at(from, position, false);
+        self.page_size = saved;
+        let page = self.client.get_json(&url).await?;
+        let (items, _) = split_page(&page)?;
+        let Some(raw) = items.first() else {
+            return Ok(format!(
+                "an incident at position {position} of the window was larger than max_page_bytes ({limit} bytes) with its alerts and is gone now; not reviewed"
+            ));
+        };
+        let id = raw.get("id").and_then(Value::as_str).unwrap_or("?");
+        let updated = raw.get("lastUpdateDateTime").and_then(Value::as_str).unwrap_or("?");
+        if let Ok(i) = Incident::from_graph(raw) {
+            *newest = (*newest).max(Some(i.last_update.min(now)));
+        }
+        Ok(format!(
+            "incident {id} (updated {updated}) is larger than max_page_bytes ({limit} bytes) with its alerts; refused, not reviewed. Raise max_page_bytes for this source to review it"
+        ))
     }
 
     /// A nextLink is followed as it is, but only on the Graph host we were configured for: the
@@ -127,11 +171,17 @@ impl GraphSource {
         let overlap = chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default();
         let from = cursor.next_from(overlap);
         let requests_before = self.client.requests;
+        if let Some(p) = self.full_page_size.take() {
+            self.page_size = p;
+        }
         let mut report = PollReport { source: name.clone(), ..Default::default() };
         let mut newest = cursor.last_update;
         let mut ahead = 0usize;
         let mut url = self.first_page(from);
         let mut first = true;
+        // Items read so far in this pass: where a smaller page starts again ($skip) after a
+        // page too large for max_page_bytes.
+        let mut position = 0usize;
         loop {
             let page = match self.client.get_json(&url).await {
                 Err(GraphError::BadRequest { detail }) if first && self.page_size > 1 => {
@@ -140,10 +190,31 @@ impl GraphSource {
                     url = self.first_page(from);
                     continue;
                 }
+                Err(GraphError::TooLarge { limit }) if self.page_size > 1 => {
+                    // One very large incident (thousands of alerts) must not hold the source
+                    // back for good: smaller pages from where this one began.
+                    self.full_page_size.get_or_insert(self.page_size);
+                    self.page_size /= 2;
+                    tracing::warn!(source = %name, page_size = self.page_size, "a page was larger than max_page_bytes ({limit} bytes); reading smaller pages for the rest of this pass");
+                    url = self.page_at(from, position, true);
+                    continue;
+                }
+                Err(GraphError::TooLarge { limit }) => {
+                    // A single incident with its alerts is over the limit: refused by name, and
+                    // the pass goes on past it.
+                    let why = self.refuse_oversized(from, position, limit, now, &mut newest).await?;
+                    tracing::error!(source = %name, "{why}");
+                    report.fetched += 1;
+                    report.rejected.push(why);
+                    position += 1;
+                    url = self.page_at(from, position, true);
+                    continue;
+                }
                 other => other?,
             };
             first = false;
             let (items, next) = split_page(&page)?;
+            position += items.len();
             let mut observed = Vec::with_capacity(items.len());
             for (i, raw) in items.iter().enumerate() {
                 report.fetched += 1;
