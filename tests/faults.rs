@@ -11,7 +11,6 @@ mod rig;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use fakes::graph::{FakeGraph, Fault};
 use fakes::receiver::Answer;
 use fakes::smtp::{DataAnswer, FakeSmtp};
@@ -19,16 +18,6 @@ use rig::{Daemon, Rig, SECRET, SIGNING, creds, get, hook_ids, resolved_ago};
 use serde_json::Value;
 
 const SAS_SIG: &str = "Sas5ignatureValue_xyz987";
-
-fn forms(secret: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut v =
-        vec![secret.to_owned(), b64.encode(secret), url::form_urlencoded::byte_serialize(secret.as_bytes()).collect()];
-    if let Some(k) = secret.strip_prefix("whsec_") {
-        v.push(k.to_owned());
-    }
-    v
-}
 
 /// The incident ids the receiver got a review for (any destination on it).
 fn notified(hook: &fakes::receiver::Shared) -> std::collections::BTreeSet<String> {
@@ -252,7 +241,7 @@ outbox_interval = "1s"
     secrets.extend(graph.issued_tokens());
     let mut hits = Vec::new();
     for secret in &secrets {
-        for form in forms(secret) {
+        for form in common::secret_forms(secret) {
             for line in logs.lines().filter(|l| l.contains(&form)) {
                 hits.push(format!("{form:?} in: {line}"));
             }

@@ -3,13 +3,13 @@
 //! Each is looked for as is, base64-encoded and URL-encoded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 mod fakes;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::Utc;
 use fakes::graph::{Credentials, FakeGraph, Fault};
 use fakes::smtp::{DataAnswer, FakeSmtp};
@@ -40,16 +40,6 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn forms(secret: &str) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut v =
-        vec![secret.to_owned(), b64.encode(secret), url::form_urlencoded::byte_serialize(secret.as_bytes()).collect()];
-    if let Some(k) = secret.strip_prefix("whsec_") {
-        v.push(k.to_owned());
-    }
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +119,7 @@ async fn no_secret_in_any_log_line() {
     let token_like = logs.contains("fake-token-");
     assert!(!token_like, "a bearer token appears in the logs");
     for secret in [CLIENT_SECRET, SAS_SIG, HMAC_KEY, SMTP_PASSWORD] {
-        for form in forms(secret) {
+        for form in common::secret_forms(secret) {
             assert!(!logs.contains(&form), "{form:?} (a form of a secret) appears in the logs:\n{logs}");
         }
     }

@@ -81,3 +81,16 @@ pub async fn ingest_examples(store: &hindsight::store::Store, clock: &dyn hindsi
     }));
     source.poll(store, clock).await.unwrap().resolutions
 }
+
+/// A secret as it could leak into a log line: as is, base64-encoded, URL-encoded, and for a
+/// Standard Webhooks key (`whsec_…`) its key part alone.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut v =
+        vec![secret.to_owned(), b64.encode(secret), url::form_urlencoded::byte_serialize(secret.as_bytes()).collect()];
+    if let Some(k) = secret.strip_prefix("whsec_") {
+        v.push(k.to_owned());
+    }
+    v
+}
