@@ -214,6 +214,15 @@ fn is_complete(entry: &OutboxEntry) -> bool {
     entry.body.get("review").is_some() || entry.body.get("digest").is_some()
 }
 
+/// What a delivery task did with its entry.
+enum Attempted {
+    /// The daemon was stopping before a permit came: nothing sent, the entry stays as it was.
+    Stopped,
+    /// Its review or digest is not in the store: it can never be sent.
+    Unsendable(String),
+    Sent(Result<(), DeliveryError>),
+}
+
 /// Joins the stored review or digest to an entry that left it out; `Err` says why it cannot be sent.
 fn complete(store: &Store, entry: OutboxEntry) -> crate::store::Result<Result<OutboxEntry, (OutboxEntry, String)>> {
     if is_complete(&entry) {
@@ -301,26 +310,7 @@ pub async fn deliver_due_until(
     let due = store.outbox_due(now)?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    // Entries whose review was joined for sending; they are stored slim again afterwards.
-    let mut slim = std::collections::HashSet::new();
     for entry in due {
-        let had_review = is_complete(&entry);
-        let entry = match complete(store, entry)? {
-            Ok(e) => {
-                if !had_review {
-                    slim.insert(e.id.clone());
-                }
-                e
-            }
-            Err((mut e, reason)) => {
-                tracing::error!(id = %e.id, "dead-lettered: {reason}");
-                e.state = EntryState::Dead { at: now, reason: reason.clone() };
-                e.last_error = Some(reason);
-                pass.dead += 1;
-                store.update_outbox(&e)?;
-                continue;
-            }
-        };
         let Some(dest) = destinations.iter().find(|d| d.name == entry.destination) else {
             pass.orphaned += 1;
             tracing::warn!(destination = %entry.destination, id = %entry.id, "no such destination configured; entry left pending");
@@ -329,18 +319,44 @@ pub async fn deliver_due_until(
         let sink = dest.sink.clone();
         let permit = semaphore.clone().acquire_owned();
         let stop = stop.clone();
+        let store = store.clone();
         tasks.spawn(async move {
             let _permit = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return (entry, None),
+                _ = stop.cancelled() => return Ok((entry, Attempted::Stopped)),
                 p = permit => p,
             };
+            // The review is joined only once a permit is held: at most `concurrency` full
+            // bodies are in memory, not one per due entry (a backlog of 10,000 held them all,
+            // about 1.5 GB).
+            let had_review = is_complete(&entry);
+            let mut entry = match complete(&store, entry)? {
+                Ok(e) => e,
+                Err((e, reason)) => return Ok((e, Attempted::Unsendable(reason))),
+            };
             let result = sink.deliver(&entry, now).await;
-            (entry, Some(result))
+            // The stored entry keeps the slim envelope; the review stays in its own tree.
+            if !had_review && let Some(body) = entry.body.as_object_mut() {
+                body.remove("review");
+                body.remove("digest");
+            }
+            Ok::<_, crate::store::StoreError>((entry, Attempted::Sent(result)))
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let Ok((mut entry, Some(result))) = joined else { continue };
+        let Ok(done) = joined else { continue };
+        let (mut entry, result) = match done? {
+            (_, Attempted::Stopped) => continue,
+            (mut e, Attempted::Unsendable(reason)) => {
+                tracing::error!(id = %e.id, "dead-lettered: {reason}");
+                e.state = EntryState::Dead { at: now, reason: reason.clone() };
+                e.last_error = Some(reason);
+                pass.dead += 1;
+                store.update_outbox(&e)?;
+                continue;
+            }
+            (e, Attempted::Sent(result)) => (e, result),
+        };
         entry.attempts += 1;
         let outcome = pass.outcomes.entry(entry.destination.clone()).or_insert_with(|| Some(String::new()));
         match &result {
@@ -388,13 +404,6 @@ pub async fn deliver_due_until(
                     }
                 }
             }
-        }
-        // The review was joined for sending; the stored entry keeps the slim envelope.
-        if slim.contains(&entry.id)
-            && let Some(body) = entry.body.as_object_mut()
-        {
-            body.remove("review");
-            body.remove("digest");
         }
         store.update_outbox(&entry)?;
     }
