@@ -45,7 +45,7 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     let first = store.review(&ResolutionKey::new("examples", "1042", 1)).unwrap().unwrap();
     assert_eq!(first_seen(&first).len(), 7, "the first review meets everything for the first time");
     let history = store.history("examples").unwrap();
-    assert_eq!(history.reviews, 6);
+    assert_eq!(store.review_count(), 6);
     assert!(history.techniques_seen.contains("T1486"));
     // Another source (another tenant) has a history of its own.
     assert!(store.history("other-tenant").unwrap().techniques_seen.is_empty());

@@ -61,7 +61,6 @@ pub trait ControlCatalog: Send + Sync {
 #[derive(Debug, Default, Clone)]
 pub struct History {
     pub techniques_seen: HashSet<String>,
-    pub reviews: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -22,8 +22,10 @@ impl Store {
             let k = item.map_err(|e| self.io(e))?;
             techniques_seen.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
         }
-        let reviews = self.reviews.scan_prefix(&prefix).count();
-        Ok(History { techniques_seen, reviews })
+        // Only the `seen` keys: the history must not cost a read of every stored review (it is
+        // taken for each review, and a scan of the reviews tree also pulled all of it into
+        // sled's cache, which is what made memory grow with the store).
+        Ok(History { techniques_seen })
     }
 
     /// Stores the review of a queued resolution. Returns `false` (and changes nothing) when the
@@ -91,6 +93,7 @@ impl Store {
         }
     }
 
+    /// Counts by reading the whole tree: for `hindsight check` and tests, not for a loop.
     pub fn review_count(&self) -> usize {
         self.reviews.len()
     }
