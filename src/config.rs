@@ -132,6 +132,9 @@ fn default_delivery_grace() -> Duration {
 fn default_batch() -> usize {
     100
 }
+fn default_store_cache() -> bytesize::ByteSize {
+    bytesize::ByteSize(crate::store::CACHE_BYTES)
+}
 fn default_store_reserve() -> bytesize::ByteSize {
     bytesize::ByteSize(crate::store::DEFAULT_RESERVE)
 }
@@ -160,6 +163,9 @@ pub struct DaemonConfig {
     /// with an error naming the disk ("64 MiB", "1 GB", or bytes; 0 turns the check off).
     #[serde(default = "default_store_reserve")]
     pub store_reserve: bytesize::ByteSize,
+    /// The store's page cache; resident memory is about twice this above the idle daemon.
+    #[serde(default = "default_store_cache")]
+    pub store_cache: bytesize::ByteSize,
 }
 
 impl Default for DaemonConfig {
@@ -171,6 +177,7 @@ impl Default for DaemonConfig {
             review_batch: default_batch(),
             delivery_grace: default_delivery_grace(),
             store_reserve: default_store_reserve(),
+            store_cache: default_store_cache(),
         }
     }
 }

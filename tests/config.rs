@@ -127,6 +127,7 @@ fn the_documented_digest_daemon_and_folder_keys_load() {
     assert_eq!(c.digest.period.as_secs(), 7 * 86_400);
     assert_eq!(c.daemon.shutdown_timeout.as_secs(), 30);
     assert_eq!(c.daemon.store_reserve.as_u64(), 64 << 20);
+    assert_eq!(c.daemon.store_cache.as_u64(), 8 << 20);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("h.toml"), "[daemon]\nstore_reserve = 1000000\n").unwrap();
     let bytes = Config::load(Some(&dir.path().join("h.toml")), &[]).unwrap();

@@ -76,7 +76,8 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     // Opening may upgrade an older store (reading every review) and the inventory may be large:
     // ask systemd for more than its default start-up time before either.
     systemd::extend_start(std::time::Duration::from_secs(300));
-    let store = Store::open(&store_path(state_dir))?.with_reserve(cfg.daemon.store_reserve.as_u64());
+    let store = Store::open_with_cache(&store_path(state_dir), cfg.daemon.store_cache.as_u64())?
+        .with_reserve(cfg.daemon.store_reserve.as_u64());
     // A disk already too full is reported at start, not after the first fetch.
     store.ensure_room()?;
     let pipeline = Pipeline::build(&cfg, state_dir)?;

@@ -108,11 +108,13 @@ fn is_lock_error(e: &sled::Error) -> bool {
     }
 }
 
-/// sled's page cache. Its default is 1 GiB, which a daemon left running for months would grow
-/// into as the store grows (the soak in RELIABILITY.md saw resident memory climb with the store
-/// at that default); the working set — recent reviews, the outbox, the summaries of the weeks a
-/// digest compares — is far smaller, and older pages are read back from the OS's file cache.
-pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// sled's page cache (`daemon.store_cache`). sled's default is 1 GiB, which a daemon left
+/// running for months grows into as the store grows. The figure counts pages as stored, and
+/// sled's in-memory size is about twice that: the soak in RELIABILITY.md rose to about 64 MiB
+/// above idle at 32 MiB and leveled near 35 MiB above idle at 8 MiB. The working set (recent
+/// reviews, the outbox, a digest's summaries) is read back from the OS's file cache when
+/// evicted.
+pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Free space below which the store refuses writes. sled 0.34 does not fail a write that meets
 /// a full disk: its writers block for good (RELIABILITY.md), so the daemon would hang with its
@@ -123,12 +125,17 @@ pub const DEFAULT_RESERVE: u64 = 64 * 1024 * 1024;
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with_cache(path, CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with another page cache size (bytes).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store> {
         // sled releases its directory lock from its flusher thread, a moment after the last
         // handle is dropped: a reopen right after a close (a restart in the same process) can
         // find it still held. Another process holding it for good is reported after a second.
         let mut attempts = 0;
         let db = loop {
-            match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open() {
+            match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
                 Ok(db) => break db,
                 Err(source) if is_lock_error(&source) && attempts < 10 => {
                     attempts += 1;
