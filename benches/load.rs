@@ -7,6 +7,9 @@
 //!     cargo bench --bench load -- soak 3600       # seconds of steady traffic with faults: RSS
 //!                                                 # sampled every 30 s
 //!
+//! HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
+//! /tmp/ht") runs the daemon under a profiler.
+//!
 //! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -126,6 +129,11 @@ async fn soak(length: Duration) {
     let rig = Rig::new(&graph, &url, None, "");
     let daemon = rig.start(&QUIET);
     wait_ready(&rig, &daemon).await;
+    // HINDSIGHT_SOAK_EVERY_MS: the pace of new incidents (2 s by default), faster to look for
+    // growth per incident in less time.
+    let every = Duration::from_millis(
+        std::env::var("HINDSIGHT_SOAK_EVERY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+    );
     let started = Instant::now();
     let mut n = 0usize;
     let mut samples: Vec<(u64, u64, usize)> = Vec::new();
@@ -169,7 +177,7 @@ async fn soak(length: Duration) {
             );
             next_sample += Duration::from_secs(30);
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(every).await;
     }
     let store = rig.state().join("store");
     let tenth = (samples.len() / 6).max(1);
