@@ -39,6 +39,10 @@ async fn sigkill_at_random_moments_loses_no_review_and_no_notification() {
         graph.upsert(resolved_ago(&format!("9{n:05}"), (n % 1200) as i64, 1 + n % 3));
     }
     let (hook, url) = fakes::receiver::start().await;
+    // A receiver taking 100 ms an answer (4 at a time: at most 40 webhooks/s) keeps the work
+    // going across the kills: without it the backlog was all delivered after about 40 of them,
+    // and the rest would hit an idle daemon.
+    hook.lock().unwrap().delay = Some(Duration::from_millis(100));
     let smtp = FakeSmtp::start().await;
     let rig = Rig::with_source(&graph, &url, Some(&smtp), "backfill = \"1d\"", "[delivery]\nconcurrency = 4\n");
 
@@ -90,6 +94,9 @@ async fn sigkill_at_random_moments_loses_no_review_and_no_notification() {
     // The last start runs to the end.
     let mut daemon = rig.start(&[("HINDSIGHT_LOG", "hindsight=info")]);
     rig::until(Duration::from_secs(600), "every notification after the last restart", &daemon, || done(&hook)).await;
+    // Everything may have arrived before this start: the signal waits for the handler.
+    rig::until(Duration::from_secs(120), "start-up", &daemon, || daemon.log().contains("hindsight::daemon: ready"))
+        .await;
     daemon.signal("-TERM");
     let (status, _) = daemon.wait(Duration::from_secs(30)).await;
     assert!(status.success(), "exit {status:?}; log:\n{}", daemon.log());
