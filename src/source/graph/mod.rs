@@ -71,22 +71,31 @@ impl GraphSource {
     }
 
     fn first_page(&self, from: DateTime<Utc>) -> String {
+        self.list_url(from, self.page_size, None, true)
+    }
+
+    /// A page starting at `position` in this pass's window, paged with `$skip` from there on.
+    fn page_at(&self, from: DateTime<Utc>, position: usize) -> String {
+        self.list_url(from, self.page_size, Some(position), true)
+    }
+
+    /// The incidents updated since `from`, `top` a page, from `skip` on; without `alerts` they
+    /// come without their alerts (small whatever their size).
+    fn list_url(&self, from: DateTime<Utc>, top: u32, skip: Option<usize>, alerts: bool) -> String {
         // Unquoted ISO-8601 UTC, as the $filter grammar wants; micro-seconds round down, so the
         // boundary incident is read again rather than missed.
         let ts = from.to_rfc3339_opts(SecondsFormat::Micros, true);
-        format!(
-            "{}/v1.0/security/incidents?$filter=lastUpdateDateTime%20ge%20{ts}&$top={}&$expand=alerts",
-            self.cfg.graph_base(),
-            self.page_size
-        )
-    }
-
-    /// A page starting at `position` in this pass's window, paged with `$skip` from there on;
-    /// without `expand` the incidents come without their alerts (small whatever their size).
-    fn page_at(&self, from: DateTime<Utc>, position: usize, expand: bool) -> String {
-        let url = self.first_page(from);
-        let url = if expand { url } else { url.replace("&$expand=alerts", "") };
-        format!("{url}&$skip={position}")
+        let mut url = format!(
+            "{}/v1.0/security/incidents?$filter=lastUpdateDateTime%20ge%20{ts}&$top={top}",
+            self.cfg.graph_base()
+        );
+        if alerts {
+            url.push_str("&$expand=alerts");
+        }
+        if let Some(n) = skip {
+            url.push_str(&format!("&$skip={n}"));
+        }
+        url
     }
 
     /// The incident at `position` is larger than `limit` with its alerts: reads it without
@@ -99,10 +108,7 @@ impl GraphSource {
         now: DateTime<Utc>,
         newest: &mut Option<DateTime<Utc>>,
     ) -> Result<String, GraphError> {
-        let saved = self.page_size;
-        self.page_size = 1;
-        let url = self.page_at(from, position, false);
-        self.page_size = saved;
+        let url = self.list_url(from, 1, Some(position), false);
         let page = self.client.get_json(&url).await?;
         let (items, _) = split_page(&page)?;
         let Some(raw) = items.first() else {
@@ -150,10 +156,7 @@ impl GraphSource {
 
     /// Signs in and reads one incident, storing nothing (`hindsight check`).
     pub async fn probe(&mut self, now: DateTime<Utc>) -> Result<String, GraphError> {
-        let saved = self.page_size;
-        self.page_size = 1;
-        let url = self.first_page(now - chrono::Duration::days(30));
-        self.page_size = saved;
+        let url = self.list_url(now - chrono::Duration::days(30), 1, None, true);
         let page = self.client.get_json(&url).await?;
         let (items, _) = split_page(&page)?;
         Ok(format!(
@@ -196,7 +199,7 @@ impl GraphSource {
                     self.full_page_size.get_or_insert(self.page_size);
                     self.page_size /= 2;
                     tracing::warn!(source = %name, page_size = self.page_size, "a page was larger than max_page_bytes ({limit} bytes); reading smaller pages for the rest of this pass");
-                    url = self.page_at(from, position, true);
+                    url = self.page_at(from, position);
                     continue;
                 }
                 Err(GraphError::TooLarge { limit }) => {
@@ -207,7 +210,7 @@ impl GraphSource {
                     report.fetched += 1;
                     report.rejected.push(why);
                     position += 1;
-                    url = self.page_at(from, position, true);
+                    url = self.page_at(from, position);
                     continue;
                 }
                 other => other?,
