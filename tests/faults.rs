@@ -225,9 +225,9 @@ outbox_interval = "1s"
     let expected = 3 * 6 + 1 + 120 + 2 + 3 + 1;
     assert_eq!(reviews, expected, "reviews");
     assert_eq!(store.pending_count(), 0);
-    let states: Vec<_> = store.outbox_states().unwrap();
-    let dead = states.iter().filter(|(_, s)| *s == "dead").count();
-    let pending = states.iter().filter(|(_, s)| *s == "pending").count();
+    let entries = store.outbox_entries().unwrap();
+    let dead = entries.iter().filter(|e| e.state.label() == "dead").count();
+    let pending = entries.iter().filter(|e| e.state.label() == "pending").count();
     assert_eq!((dead, pending), (1, 0), "one dead letter (the 400), nothing pending");
     assert_eq!(notified(&hook).len(), expected, "every incident reached the receiver");
     assert!(hook_ids(&hook).len() >= expected, "distinct webhook-ids");

@@ -51,11 +51,7 @@ fn open(global: &GlobalArgs) -> anyhow::Result<Store> {
 }
 
 fn state_name(e: &OutboxEntry) -> &'static str {
-    match e.state {
-        EntryState::Pending => "pending",
-        EntryState::Delivered { .. } => "delivered",
-        EntryState::Dead { .. } => "dead",
-    }
+    e.state.label()
 }
 
 pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {

@@ -234,8 +234,8 @@ pub async fn deliver_once(ctx: &Ctx) -> bool {
 
 /// Outbox entries by destination and state, as gauges and for the status line.
 pub fn count_outbox(ctx: &Ctx) {
-    let states = match ctx.store.outbox_states() {
-        Ok(s) => s,
+    let counts = match ctx.store.outbox_counts() {
+        Ok(c) => c,
         Err(e) => {
             ctx.store_failed(&e);
             return;
@@ -248,13 +248,13 @@ pub fn count_outbox(ctx: &Ctx) {
             by.insert((d.name.clone(), state), 0);
         }
     }
-    for (destination, state) in states {
+    for ((destination, state), n) in counts {
         match state {
-            "pending" => total.pending += 1,
-            "delivered" => total.delivered += 1,
-            _ => total.dead += 1,
+            "pending" => total.pending += n,
+            "delivered" => total.delivered += n,
+            _ => total.dead += n,
         }
-        *by.entry((destination, state)).or_default() += 1;
+        *by.entry((destination, state)).or_default() += n;
     }
     for ((destination, state), n) in by {
         ctx.health.set_destination_count(&destination, state, n);
@@ -264,14 +264,11 @@ pub fn count_outbox(ctx: &Ctx) {
 }
 
 pub async fn deliver_loop(ctx: Ctx) {
-    let mut counted = Instant::now() - Duration::from_secs(3600);
     loop {
-        let worked = deliver_once(&ctx).await;
-        // Counting reads the whole outbox: after work, and otherwise every 15 s at most.
-        if worked || counted.elapsed() > Duration::from_secs(15) {
-            count_outbox(&ctx);
-            counted = Instant::now();
-        }
+        deliver_once(&ctx).await;
+        // The store keeps the counts (one read of the outbox at the first pass), so this is
+        // cheap after every pass, including those in which reviews added entries.
+        count_outbox(&ctx);
         let wake = ctx.deliver_wake.clone();
         if !ctx.pause_or(ctx.cfg.daemon.outbox_interval, &wake).await {
             return;

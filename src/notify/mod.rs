@@ -82,6 +82,17 @@ pub enum EntryState {
     Dead { at: DateTime<Utc>, reason: String },
 }
 
+impl EntryState {
+    /// The state's name, as `hindsight outbox list`, the gauges and `/readyz` show it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            EntryState::Pending => "pending",
+            EntryState::Delivered { .. } => "delivered",
+            EntryState::Dead { .. } => "dead",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// The idempotency key: stable per (review revision, destination); sent as `webhook-id`.

@@ -83,22 +83,28 @@ impl Store {
         let entries: Vec<(&OutboxEntry, Vec<u8>)> =
             outbox.iter().map(|e| Ok((e, enc("outbox", &e.id, serde_json::to_vec(e))?))).collect::<Result<_>>()?;
         let mark = mark.map(|m| enc("meta", MARK, serde_json::to_vec(m))).transpose()?;
+        let _counted = self.counts.writing();
         let result = (&self.digests, &self.outbox, &self.meta, &self.due).transaction(|(dt, out, meta, due)| {
             for (id, d) in &digests {
                 dt.insert(id.as_bytes(), d.as_slice())?;
             }
+            // Set anew on each run of the closure: sled may run it again after a conflict.
+            let mut added = Vec::new();
             for (entry, bytes) in &entries {
-                super::outbox::insert_new(out, due, entry, bytes)?;
+                if super::outbox::insert_new(out, due, entry, bytes)? {
+                    added.push(*entry);
+                }
             }
             if let Some(m) = &mark {
                 meta.insert(MARK, m.as_slice())?;
             }
-            Ok::<(), ConflictableTransactionError<super::StoreError>>(())
+            Ok::<_, ConflictableTransactionError<super::StoreError>>(added)
         });
-        result.map_err(|e| match e {
+        let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
         })?;
+        self.counts.added(added);
         self.flush()
     }
 

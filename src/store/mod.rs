@@ -90,6 +90,7 @@ pub struct Store {
     summaries: sled::Tree,
     follow_ups: sled::Tree,
     digests: sled::Tree,
+    counts: outbox::OutboxCounts,
     reserve: u64,
 }
 
@@ -160,6 +161,7 @@ impl Store {
             summaries: db.open_tree("summaries").map_err(io)?,
             follow_ups: db.open_tree("follow_ups").map_err(io)?,
             digests: db.open_tree("digests").map_err(io)?,
+            counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
             db,

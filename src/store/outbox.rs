@@ -5,6 +5,15 @@
 //! delivery pass reads only what is due — not every notification ever sent, which after months
 //! of running is most of the outbox. An entry and its `due` key change in one transaction: a
 //! pending entry is never left out of the index (that would be a lost notification).
+//!
+//! The daemon reports how many entries each destination has in each state (`/readyz`, the
+//! gauges) after every delivery pass. Counting by reading the outbox would cost a read of every
+//! notification ever sent, each pass: [`OutboxCounts`] is built by one such read, at the first
+//! request, and then kept up to date by every write below after it commits. Only one process
+//! has the store open (sled's lock), so what it counts is the whole truth.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -20,21 +29,63 @@ pub(crate) fn due_key(entry: &OutboxEntry) -> Vec<u8> {
     key(&[&ms.to_be_bytes(), entry.id.as_bytes()])
 }
 
+type Counts = BTreeMap<(String, &'static str), usize>;
+
+/// Entries by (destination, state label), shared by every clone of a [`Store`]. `None` until
+/// first asked for; changes are applied only once the transaction that made them committed.
+#[derive(Clone, Default)]
+pub(crate) struct OutboxCounts {
+    counts: Arc<Mutex<Option<Counts>>>,
+    /// Held shared by a write from before its transaction until its change is counted, and
+    /// exclusively by the first count's read of the outbox: a write that committed during that
+    /// read would otherwise be counted twice (seen by the read, then added).
+    gate: Arc<RwLock<()>>,
+}
+
+impl OutboxCounts {
+    /// Taken by every write to the outbox, for the length of the write and its count.
+    pub(crate) fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn change(&self, destination: &str, from: Option<&'static str>, to: Option<&'static str>) {
+        let mut guard = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(counts) = guard.as_mut() else { return };
+        if let Some(from) = from
+            && let Some(n) = counts.get_mut(&(destination.to_owned(), from))
+        {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(to) = to {
+            *counts.entry((destination.to_owned(), to)).or_default() += 1;
+        }
+    }
+
+    /// Records entries that a committed transaction added (those [`insert_new`] inserted).
+    pub(crate) fn added<'a>(&self, entries: impl IntoIterator<Item = &'a OutboxEntry>) {
+        for e in entries {
+            self.change(&e.destination, None, Some(e.state.label()));
+        }
+    }
+}
+
 /// Inserts a new entry (an entry already there keeps its delivery state) and, if pending, its
-/// `due` key, inside the caller's transaction.
+/// `due` key, inside the caller's transaction. Returns whether it was inserted, for
+/// [`OutboxCounts::added`] once the transaction commits.
 pub(crate) fn insert_new(
     out: &TransactionalTree,
     due: &TransactionalTree,
     entry: &OutboxEntry,
     bytes: &[u8],
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    if out.get(entry.id.as_bytes())?.is_none() {
-        out.insert(entry.id.as_bytes(), bytes)?;
-        if entry.state == EntryState::Pending {
-            due.insert(due_key(entry), &[][..])?;
-        }
+) -> std::result::Result<bool, ConflictableTransactionError<StoreError>> {
+    if out.get(entry.id.as_bytes())?.is_some() {
+        return Ok(false);
     }
-    Ok(())
+    out.insert(entry.id.as_bytes(), bytes)?;
+    if entry.state == EntryState::Pending {
+        due.insert(due_key(entry), &[][..])?;
+    }
+    Ok(true)
 }
 
 impl Store {
@@ -82,21 +133,26 @@ impl Store {
     pub fn update_outbox(&self, entry: &OutboxEntry) -> Result<()> {
         self.ensure_room()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| self.corrupt("outbox", entry.id.as_bytes(), e))?;
+        let _counted = self.counts.writing();
         let result = (&self.outbox, &self.due).transaction(|(out, due)| {
+            let mut was = None;
             if let Some(old) = out.insert(entry.id.as_bytes(), bytes.as_slice())? {
                 let old: OutboxEntry = serde_json::from_slice(&old)
                     .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("outbox", entry.id.as_bytes(), e)))?;
                 due.remove(due_key(&old))?;
+                was = Some(old.state.label());
             }
             if entry.state == EntryState::Pending {
                 due.insert(due_key(entry), &[][..])?;
             }
-            Ok(())
+            Ok(was)
         });
-        result.map_err(|e| match e {
+        let was = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
-        })
+        })?;
+        self.counts.change(&entry.destination, was, Some(entry.state.label()));
+        Ok(())
     }
 
     pub fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>> {
@@ -117,40 +173,60 @@ impl Store {
             .collect()
     }
 
-    /// (destination, state) of every entry, read without building the bodies (metrics).
-    pub fn outbox_states(&self) -> Result<Vec<(String, &'static str)>> {
+    /// How many entries each destination has in each state ("pending", "delivered", "dead"):
+    /// read from the outbox once, then kept by the writes (see the module's note).
+    pub fn outbox_counts(&self) -> Result<BTreeMap<(String, &'static str), usize>> {
+        if let Some(counts) = self.counts.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            return Ok(counts.clone());
+        }
+        let _no_writes = self.counts.gate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.counts.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(counts) = guard.as_ref() {
+            return Ok(counts.clone());
+        }
+        let counts = self.scan_counts()?;
+        *guard = Some(counts.clone());
+        Ok(counts)
+    }
+
+    /// The counts by reading every entry (the first [`Store::outbox_counts`], and tests).
+    fn scan_counts(&self) -> Result<Counts> {
         #[derive(Deserialize)]
         struct Light {
             destination: String,
             state: String,
         }
-        self.outbox
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(|e| self.io(e))?;
-                let l: Light = serde_json::from_slice(&v).map_err(|e| self.corrupt("outbox", &k, e))?;
-                let state = match l.state.as_str() {
-                    "pending" => "pending",
-                    "delivered" => "delivered",
-                    _ => "dead",
-                };
-                Ok((l.destination, state))
-            })
-            .collect()
+        let mut counts = Counts::new();
+        for item in self.outbox.iter() {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            let l: Light = serde_json::from_slice(&v).map_err(|e| self.corrupt("outbox", &k, e))?;
+            let state = match l.state.as_str() {
+                "pending" => "pending",
+                "delivered" => "delivered",
+                _ => "dead",
+            };
+            *counts.entry((l.destination, state)).or_default() += 1;
+        }
+        Ok(counts)
     }
 
     pub fn remove_outbox(&self, id: &str) -> Result<()> {
         self.ensure_room()?;
+        let _counted = self.counts.writing();
         let Some(entry) = self.outbox_entry(id)? else { return Ok(()) };
         let result = (&self.outbox, &self.due).transaction(|(out, due)| {
-            out.remove(id.as_bytes())?;
+            let removed = out.remove(id.as_bytes())?.is_some();
             due.remove(due_key(&entry))?;
-            Ok::<(), ConflictableTransactionError<StoreError>>(())
+            Ok::<bool, ConflictableTransactionError<StoreError>>(removed)
         });
-        result.map_err(|e| match e {
+        let removed = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
-        })
+        })?;
+        if removed {
+            self.counts.change(&entry.destination, Some(entry.state.label()), None);
+        }
+        Ok(())
     }
 
     /// Lists every pending entry in `due` (schema 1 → 2).
@@ -163,5 +239,90 @@ impl Store {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, destination: &str) -> OutboxEntry {
+        let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+        OutboxEntry {
+            id: id.to_owned(),
+            destination: destination.to_owned(),
+            event: "review.created".into(),
+            source: "t".into(),
+            incident_id: id.to_owned(),
+            revision: 1,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            state: EntryState::Pending,
+            last_error: None,
+            body: serde_json::json!({}),
+            digest: None,
+        }
+    }
+
+    fn nonzero(c: Counts) -> Counts {
+        c.into_iter().filter(|(_, n)| *n > 0).collect()
+    }
+
+    #[test]
+    fn counts_follow_every_write_and_agree_with_a_fresh_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert!(s.outbox_counts().unwrap().is_empty());
+        let (a, b) = (entry("1", "hook"), entry("2", "mail"));
+        s.record_digests(&[], &[a.clone(), b.clone()], None).unwrap();
+        // Written again (a crash before the caller noted it): already there, not counted twice.
+        s.record_digests(&[], &[a.clone()], None).unwrap();
+        let mut delivered = a.clone();
+        delivered.state = EntryState::Delivered { at: a.created_at };
+        s.update_outbox(&delivered).unwrap();
+        let mut dead = b.clone();
+        dead.state = EntryState::Dead { at: b.created_at, reason: "410".into() };
+        s.update_outbox(&dead).unwrap();
+        s.record_digests(&[], &[entry("3", "mail")], None).unwrap();
+        s.remove_outbox("2").unwrap();
+        s.remove_outbox("2").unwrap();
+        let kept = nonzero(s.outbox_counts().unwrap());
+        let want: Counts = [(("hook".to_owned(), "delivered"), 1), (("mail".to_owned(), "pending"), 1)].into();
+        assert_eq!(kept, want);
+        assert_eq!(nonzero(s.scan_counts().unwrap()), want);
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(nonzero(s.outbox_counts().unwrap()), want, "after a reopen, read from the outbox");
+    }
+
+    #[test]
+    fn writes_during_the_first_count_are_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for n in 0..150 {
+                        let mut e = entry(&format!("{w}-{n}"), &format!("d{w}"));
+                        s.record_digests(&[], &[e.clone()], None).unwrap();
+                        if n % 2 == 0 {
+                            e.state = EntryState::Delivered { at: e.created_at };
+                            s.update_outbox(&e).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let first = s.outbox_counts().unwrap();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(first.values().sum::<usize>() <= 600);
+        let kept = nonzero(s.outbox_counts().unwrap());
+        assert_eq!(kept, nonzero(s.scan_counts().unwrap()));
+        assert_eq!(kept.values().sum::<usize>(), 600);
     }
 }

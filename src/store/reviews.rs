@@ -58,9 +58,12 @@ impl Store {
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
         let trees =
             (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries, &self.follow_ups, &self.due);
+        let _counted = self.counts.writing();
         let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due)| {
+            // Set anew on each run of the closure: sled may run it again after a conflict.
+            let mut added = Vec::new();
             if pending.remove(k.0.as_slice())?.is_none() {
-                return Ok(false);
+                return Ok(None);
             }
             reviews.insert(k.0.as_slice(), bytes.as_slice())?;
             summaries.insert(summary_key.as_slice(), summary.as_slice())?;
@@ -70,7 +73,9 @@ impl Store {
             for (entry, bytes) in &entries {
                 // An entry already there (a review recorded, then its resolution re-queued by
                 // hand) keeps its delivery state.
-                super::outbox::insert_new(out, due, entry, bytes)?;
+                if super::outbox::insert_new(out, due, entry, bytes)? {
+                    added.push(*entry);
+                }
             }
             for t in &techniques {
                 let sk = key(&[source.as_bytes(), t.as_bytes()]);
@@ -78,12 +83,19 @@ impl Store {
                     seen.insert(sk, at.as_bytes())?;
                 }
             }
-            Ok::<bool, ConflictableTransactionError<super::StoreError>>(true)
+            Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
         });
-        result.map_err(|e| match e {
+        let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
-        })
+        })?;
+        match added {
+            Some(added) => {
+                self.counts.added(added);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     pub fn review(&self, k: &ResolutionKey) -> Result<Option<Review>> {
