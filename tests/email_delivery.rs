@@ -125,6 +125,43 @@ async fn refusals_and_dropped_connections() {
     assert!(reason.contains("550") && !reason.contains(PASSWORD), "{reason}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_is_waited_for_and_one_past_the_timeout_is_retried_with_the_same_message_id() {
+    let smtp = FakeSmtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, id) = store_with_entry(dir.path());
+    let mut cfg = config(smtp.port);
+    cfg.timeout = std::time::Duration::from_secs(1);
+    let dest =
+        [Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(&cfg).unwrap()))) }];
+    // Past the 1 s timeout: the server has the message, Hindsight cannot know it, so it is an
+    // attempt to make again (at least once), not a loss and not a dead letter.
+    smtp.answer(DataAnswer::Slow(std::time::Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (0, 1, 0), "{pass:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "gave up at the timeout: {:?}",
+        started.elapsed()
+    );
+    let reason = store.outbox_entry(&id).unwrap().unwrap().last_error.unwrap();
+    assert!(reason.to_lowercase().contains("timed out") || reason.to_lowercase().contains("timeout"), "{reason}");
+    // Slow but inside the timeout: waited for, delivered once.
+    smtp.answer(DataAnswer::Slow(std::time::Duration::from_millis(600)));
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now() + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (1, 0, 0), "{pass:?}");
+    assert!(matches!(store.outbox_entry(&id).unwrap().unwrap().state, EntryState::Delivered { .. }));
+    // The server took it twice: the repeat carries the same Message-ID, so mail clients and
+    // ticketing tools that thread by it show one message.
+    let ids = smtp.message_ids();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(ids.values().copied().collect::<Vec<_>>(), [2]);
+    assert!(ids.keys().next().unwrap().contains(&id));
+}
+
 #[test]
 fn unencrypted_smtp_is_refused_unless_loopback_or_explicit() {
     let mut cfg = config(25);

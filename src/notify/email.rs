@@ -54,6 +54,7 @@ pub struct EmailConfig {
     pub password: Option<SecretString>,
     pub from: String,
     pub to: Vec<String>,
+    /// The longest one delivery may take, from the connection to the server's last reply.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// PEM certificate of a private CA to trust, besides the built-in roots (internal relays).
@@ -69,6 +70,7 @@ pub struct EmailSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     composer: Composer,
     host: String,
+    timeout: Duration,
 }
 
 /// Turns outbox entries into e-mail messages: the sender, the recipients and the templates.
@@ -223,7 +225,7 @@ impl EmailSink {
             (None, None) => {}
             _ => return Err("username and password: set both or neither".into()),
         }
-        Ok(EmailSink { transport: builder.build(), composer, host: cfg.host.clone() })
+        Ok(EmailSink { transport: builder.build(), composer, host: cfg.host.clone(), timeout: cfg.timeout })
     }
 
     /// The message for an outbox entry (public for tests and previews).
@@ -233,7 +235,11 @@ impl EmailSink {
 
     /// Connects, says EHLO, upgrades to TLS and authenticates as a delivery would, then quits.
     pub async fn probe(&self) -> Result<String, String> {
-        match self.transport.test_connection().await {
+        let answered = tokio::time::timeout(self.timeout, self.transport.test_connection()).await;
+        let Ok(answered) = answered else {
+            return Err(format!("SMTP server {} did not answer within {:?} (timeout)", self.host, self.timeout));
+        };
+        match answered {
             Ok(true) => Ok(format!("SMTP server {} reachable; TLS and sign-in as configured", self.host)),
             Ok(false) => Err(format!("SMTP server {} did not answer NOOP", self.host)),
             Err(e) => Err(format!("SMTP server {}: {e}", self.host)),
@@ -242,7 +248,17 @@ impl EmailSink {
 
     pub(super) async fn deliver(&self, entry: &OutboxEntry, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
         let message = self.message(entry).map_err(|reason| DeliveryError::Permanent { reason })?;
-        match self.transport.send(message).await {
+        // lettre's async transport applies its timeout to the TCP connect only: a server that
+        // stops answering after DATA would hold this delivery (and its permit) for good. The
+        // whole exchange gets the configured timeout; past it the message may have been taken,
+        // so it is sent again later with the same Message-ID.
+        let sent = tokio::time::timeout(self.timeout, self.transport.send(message)).await.map_err(|_| {
+            DeliveryError::Retry {
+                after: None,
+                reason: format!("SMTP: {} did not finish the exchange within {:?} (timeout)", self.host, self.timeout),
+            }
+        })?;
+        match sent {
             Ok(_) => Ok(()),
             // 5xx: the server refuses this message for good; anything else may pass later.
             Err(e) if e.is_permanent() => Err(DeliveryError::Permanent { reason: format!("SMTP: {e}") }),

@@ -1,7 +1,7 @@
 //! A small SMTP server on 127.0.0.1 (RFC 5321 commands EHLO, STARTTLS, AUTH PLAIN/LOGIN, MAIL,
 //! RCPT, DATA, RSET, NOOP, QUIT), plain, with STARTTLS, or with implicit TLS (a certificate for
 //! 127.0.0.1 issued by a throw-away CA), that records what it receives and answers DATA as told:
-//! accept, a 4xx, a 5xx, or drop the connection. Enough to check what Hindsight sends, as sent.
+//! accept, accept slowly, a 4xx, a 5xx, or drop the connection. Enough to check what Hindsight sends, as sent.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,10 @@ pub enum TlsMode {
 #[derive(Clone, Debug)]
 pub enum DataAnswer {
     Accept,
+    /// Takes the message (it counts as received, as at a real server that queues it), then
+    /// waits this long before its 250: a slow server, or with a wait past the client's
+    /// timeout, a client that gives up on a message the server went on to deliver.
+    Slow(std::time::Duration),
     Reply(&'static str),
     Drop,
 }
@@ -236,6 +240,12 @@ async fn session(
                 DataAnswer::Accept => {
                     cur.data = data;
                     state.lock().unwrap_or_else(|p| p.into_inner()).messages.push(std::mem::take(&mut cur));
+                    lines.get_mut().write_all(b"250 2.0.0 Queued\r\n").await?;
+                }
+                DataAnswer::Slow(wait) => {
+                    cur.data = data;
+                    state.lock().unwrap_or_else(|p| p.into_inner()).messages.push(std::mem::take(&mut cur));
+                    tokio::time::sleep(wait).await;
                     lines.get_mut().write_all(b"250 2.0.0 Queued\r\n").await?;
                 }
                 DataAnswer::Reply(r) => lines.get_mut().write_all(format!("{r}\r\n").as_bytes()).await?,
