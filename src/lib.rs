@@ -14,6 +14,7 @@ pub mod digest;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod input;
 pub mod inventory;
 pub mod model;
 pub mod notify;

@@ -59,5 +59,10 @@ fn bad_input_is_a_clear_error() {
     let err = fails(dir.path(), &["review", "--input", bad.to_str().unwrap()]);
     assert!(err.contains("bad.json is not a usable incident file: not valid JSON"), "{err}");
     let err = fails(dir.path(), &["review", "--input", "/nonexistent.json"]);
-    assert!(err.contains("reading /nonexistent.json"), "{err}");
+    assert!(err.contains("/nonexistent.json: cannot read: "), "{err}");
+    // Over the limit: refused from its size, with the option that raises it.
+    let big = dir.path().join("export.json");
+    std::fs::write(&big, vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let err = fails(dir.path(), &["review", "--input", big.to_str().unwrap(), "--max-input", "1MiB"]);
+    assert!(err.contains("export.json: 2097152 bytes, over the limit of 1048576 bytes (--max-input)"), "{err}");
 }

@@ -39,6 +39,10 @@ pub struct ReviewArgs {
     /// Also write the incident's ATT&CK Navigator layer to this file.
     #[arg(long, value_name = "OUT")]
     pub layer: Option<PathBuf>,
+    /// Refuse an input file larger than this (it is parsed whole, at several times its size in
+    /// memory); raise it for a very large export.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    pub max_input: bytesize::ByteSize,
 }
 
 pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
@@ -50,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
         }
     };
-    let reviews = review_file(&catalog, &args.input, &args.inventory)?;
+    let reviews = review_file(&catalog, &args.input, &args.inventory, args.max_input.as_u64())?;
     if let Some(out) = &args.layer {
         let layers: Vec<&crate::review::navigator::Layer> = reviews.iter().map(|r| &r.layer).collect();
         let json = if layers.len() == 1 {
@@ -72,8 +76,16 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
 
 /// Reviews every incident of a file. Offline there is no history: every technique counts as
 /// met for the first time.
-pub fn review_file(catalog: &Catalog, input: &Path, inventory: &[PathBuf]) -> anyhow::Result<Vec<Review>> {
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+pub fn review_file(
+    catalog: &Catalog,
+    input: &Path,
+    inventory: &[PathBuf],
+    max_input: u64,
+) -> anyhow::Result<Vec<Review>> {
+    let bytes = crate::input::read_limited(input, max_input).map_err(|reason| {
+        let hint = if reason.contains("over the limit") { " (--max-input)" } else { "" };
+        anyhow::anyhow!("{}: {reason}{hint}", input.display())
+    })?;
     let (observed, problems) = parse_file(&bytes)
         .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
     for p in &problems {

@@ -109,11 +109,8 @@ impl Inventory {
     fn load_file(&mut self, path: &Path, catalog: &Catalog) -> Result<(), String> {
         let (kind, read) =
             kind_of(path).ok_or("unknown file type (expected .json, .yml, .yaml, .toml, .csv or .txt)")?;
-        let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-        if size > MAX_FILE_BYTES {
-            return Err(format!("{size} bytes, over the limit of {MAX_FILE_BYTES} bytes"));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let bytes = crate::input::read_limited(path, MAX_FILE_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
         let display = path.display().to_string();
         let (found, notes) = read(&text, &display)?;
         self.problems.extend(notes.into_iter().map(|n| format!("{display}: {n}")));

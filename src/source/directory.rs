@@ -7,7 +7,7 @@
 //! be read as any of those is reported by name and set aside (recorded as rejected, with the
 //! reason) while the other files go on; fixing it changes its hash and it is read again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,9 +86,11 @@ impl DirectorySource {
         for path in self.candidates()? {
             let file_name =
                 path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let bytes = match read_limited(&path, self.cfg.max_file_bytes) {
+            let bytes = match crate::input::read_limited(&path, self.cfg.max_file_bytes) {
                 Ok(b) => b,
                 Err(reason) => {
+                    let reason =
+                        if reason.contains("over the limit") { format!("{reason} (max_file_bytes)") } else { reason };
                     // Unreadable now (permissions, vanished, too large): reported each pass, since
                     // there is no content hash to remember it by.
                     tracing::error!(source = %self.cfg.name, file = %file_name, "{reason}");
@@ -126,14 +128,6 @@ impl DirectorySource {
         store.flush_async().await?;
         Ok(report)
     }
-}
-
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > limit {
-        return Err(format!("{} bytes, over the limit of {limit} bytes (max_file_bytes)", meta.len()));
-    }
-    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
 }
 
 fn hex(bytes: &[u8]) -> String {

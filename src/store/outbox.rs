@@ -277,7 +277,7 @@ mod tests {
         let (a, b) = (entry("1", "hook"), entry("2", "mail"));
         s.record_digests(&[], &[a.clone(), b.clone()], None).unwrap();
         // Written again (a crash before the caller noted it): already there, not counted twice.
-        s.record_digests(&[], &[a.clone()], None).unwrap();
+        s.record_digests(&[], std::slice::from_ref(&a), None).unwrap();
         let mut delivered = a.clone();
         delivered.state = EntryState::Delivered { at: a.created_at };
         s.update_outbox(&delivered).unwrap();

@@ -1,0 +1,53 @@
+//! Reading a whole input file (an incident export, a detection rule) with a size limit: files
+//! are parsed whole, at several times their size in memory, so a file far larger than any real
+//! one is refused with its size instead of being read into an out-of-memory.
+
+use std::io::Read;
+use std::path::Path;
+
+/// The file's bytes, or why not: a file over `limit` bytes is refused from its size before it is
+/// read, and one whose size is not known ahead (a pipe, a file still growing) once it passes
+/// the limit.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > limit {
+        return Err(format!("{size} bytes, over the limit of {limit} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("over the limit of {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_limit_is_read_and_past_it_is_refused_with_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.json");
+        std::fs::write(&path, vec![b' '; 1000]).unwrap();
+        assert_eq!(read_limited(&path, 1000).unwrap().len(), 1000);
+        assert_eq!(read_limited(&path, 999).unwrap_err(), "1000 bytes, over the limit of 999 bytes");
+        assert!(read_limited(&dir.path().join("absent.json"), 10).unwrap_err().starts_with("cannot read: "));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_is_cut_at_the_limit() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "head -c 5000 /dev/zero"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = child.stdout.as_ref().unwrap().as_raw_fd();
+        let path = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
+        assert_eq!(read_limited(&path, 1000).unwrap_err(), "over the limit of 1000 bytes");
+        child.wait().unwrap();
+    }
+}
