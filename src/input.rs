@@ -7,17 +7,22 @@ use std::path::Path;
 
 /// The file's bytes, or why not: a file over `limit` bytes is refused from its size before it is
 /// read, and one whose size is not known ahead (a pipe, a file still growing) once it passes
-/// the limit.
-pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+/// the limit. `setting` names what raises the limit (`max_file_bytes`, `--max-input`), so the
+/// refusal tells the user what to change; `None` where the limit is fixed.
+pub fn read_limited(path: &Path, limit: u64, setting: Option<&str>) -> Result<Vec<u8>, String> {
+    let over = |prefix: String| match setting {
+        Some(name) => format!("{prefix}over the limit of {limit} bytes ({name})"),
+        None => format!("{prefix}over the limit of {limit} bytes"),
+    };
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size > limit {
-        return Err(format!("{size} bytes, over the limit of {limit} bytes"));
+        return Err(over(format!("{size} bytes, ")));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > limit {
-        return Err(format!("over the limit of {limit} bytes"));
+        return Err(over(String::new()));
     }
     Ok(bytes)
 }
@@ -31,9 +36,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export.json");
         std::fs::write(&path, vec![b' '; 1000]).unwrap();
-        assert_eq!(read_limited(&path, 1000).unwrap().len(), 1000);
-        assert_eq!(read_limited(&path, 999).unwrap_err(), "1000 bytes, over the limit of 999 bytes");
-        assert!(read_limited(&dir.path().join("absent.json"), 10).unwrap_err().starts_with("cannot read: "));
+        assert_eq!(read_limited(&path, 1000, None).unwrap().len(), 1000);
+        assert_eq!(read_limited(&path, 999, None).unwrap_err(), "1000 bytes, over the limit of 999 bytes");
+        assert_eq!(
+            read_limited(&path, 999, Some("--max-input")).unwrap_err(),
+            "1000 bytes, over the limit of 999 bytes (--max-input)"
+        );
+        // A file that cannot be read is not blamed on the limit.
+        let absent = read_limited(&dir.path().join("absent.json"), 10, Some("--max-input")).unwrap_err();
+        assert!(absent.starts_with("cannot read: ") && !absent.contains("--max-input"), "{absent}");
     }
 
     #[cfg(unix)]
@@ -47,7 +58,10 @@ mod tests {
         use std::os::fd::AsRawFd;
         let fd = child.stdout.as_ref().unwrap().as_raw_fd();
         let path = std::path::PathBuf::from(format!("/proc/self/fd/{fd}"));
-        assert_eq!(read_limited(&path, 1000).unwrap_err(), "over the limit of 1000 bytes");
+        assert_eq!(
+            read_limited(&path, 1000, Some("max_file_bytes")).unwrap_err(),
+            "over the limit of 1000 bytes (max_file_bytes)"
+        );
         child.wait().unwrap();
     }
 }

@@ -82,10 +82,8 @@ pub fn review_file(
     inventory: &[PathBuf],
     max_input: u64,
 ) -> anyhow::Result<Vec<Review>> {
-    let bytes = crate::input::read_limited(input, max_input).map_err(|reason| {
-        let hint = if reason.contains("over the limit") { " (--max-input)" } else { "" };
-        anyhow::anyhow!("{}: {reason}{hint}", input.display())
-    })?;
+    let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", input.display()))?;
     let (observed, problems) = parse_file(&bytes)
         .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
     for p in &problems {

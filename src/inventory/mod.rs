@@ -109,7 +109,7 @@ impl Inventory {
     fn load_file(&mut self, path: &Path, catalog: &Catalog) -> Result<(), String> {
         let (kind, read) =
             kind_of(path).ok_or("unknown file type (expected .json, .yml, .yaml, .toml, .csv or .txt)")?;
-        let bytes = crate::input::read_limited(path, MAX_FILE_BYTES)?;
+        let bytes = crate::input::read_limited(path, MAX_FILE_BYTES, None)?;
         let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
         let display = path.display().to_string();
         let (found, notes) = read(&text, &display)?;

@@ -83,6 +83,10 @@ pub enum EntryState {
 }
 
 impl EntryState {
+    /// Every state's name: the same words as the `state` tag written in the store, so a reader
+    /// that skips the body (the outbox counts) can map the tag without parsing the entry.
+    pub const LABELS: [&'static str; 3] = ["pending", "delivered", "dead"];
+
     /// The state's name, as `hindsight outbox list`, the gauges and `/readyz` show it.
     pub fn label(&self) -> &'static str {
         match self {
@@ -420,4 +424,23 @@ pub async fn deliver_due_until(
     }
     store.flush_async().await?;
     Ok(pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryState;
+
+    /// The outbox counts map the stored `state` tag through `LABELS`; a variant whose serde tag
+    /// drifted from its label would be reported as corrupt store data.
+    #[test]
+    fn state_tags_labels_and_label_list_agree() {
+        let at = chrono::Utc::now();
+        let states = [EntryState::Pending, EntryState::Delivered { at }, EntryState::Dead { at, reason: "410".into() }];
+        for state in &states {
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json["state"], state.label(), "{state:?}");
+            assert!(EntryState::LABELS.contains(&state.label()), "{state:?}");
+        }
+        assert_eq!(states.len(), EntryState::LABELS.len());
+    }
 }

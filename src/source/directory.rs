@@ -86,11 +86,9 @@ impl DirectorySource {
         for path in self.candidates()? {
             let file_name =
                 path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let bytes = match crate::input::read_limited(&path, self.cfg.max_file_bytes) {
+            let bytes = match crate::input::read_limited(&path, self.cfg.max_file_bytes, Some("max_file_bytes")) {
                 Ok(b) => b,
                 Err(reason) => {
-                    let reason =
-                        if reason.contains("over the limit") { format!("{reason} (max_file_bytes)") } else { reason };
                     // Unreadable now (permissions, vanished, too large): reported each pass, since
                     // there is no content hash to remember it by.
                     tracing::error!(source = %self.cfg.name, file = %file_name, "{reason}");

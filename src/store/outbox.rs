@@ -200,11 +200,10 @@ impl Store {
         for item in self.outbox.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let l: Light = serde_json::from_slice(&v).map_err(|e| self.corrupt("outbox", &k, e))?;
-            let state = match l.state.as_str() {
-                "pending" => "pending",
-                "delivered" => "delivered",
-                _ => "dead",
-            };
+            let state = EntryState::LABELS
+                .into_iter()
+                .find(|label| *label == l.state)
+                .ok_or_else(|| self.corrupt("outbox", &k, format!("unknown state {:?}", l.state)))?;
             *counts.entry((l.destination, state)).or_default() += 1;
         }
         Ok(counts)
