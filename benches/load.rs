@@ -7,7 +7,9 @@
 //!     cargo bench --bench load -- soak 3600       # seconds of steady traffic with faults: RSS
 //!                                                 # sampled every 30 s
 //!
-//! HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
+//! HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's
+//! daemon keeps reviews (`retention.reviews`, 15m by default, "forever" for none; delivered
+//! notifications are kept a third of it); HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
 //! /tmp/ht") runs the daemon under a profiler.
 //!
 //! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
@@ -127,7 +129,23 @@ async fn soak(length: Duration) {
     let graph = FakeGraph::start(creds()).await;
     let (hook, url) = fakes::receiver::start().await;
     let rig = Rig::new(&graph, &url, None, "");
-    let daemon = rig.start(&QUIET);
+    // Retention scaled down to the soak's length, so that the store reaches the size it keeps
+    // within the run and what memory does after that shows.
+    let keep = std::env::var("HINDSIGHT_SOAK_KEEP").unwrap_or_else(|_| "15m".into());
+    let notifications = match humantime::parse_duration(&keep) {
+        Ok(d) => humantime::format_duration(Duration::from_secs((d.as_secs() / 3).max(1))).to_string(),
+        Err(_) => keep.clone(),
+    };
+    let env = [
+        QUIET[0],
+        ("HINDSIGHT__RETENTION__REVIEWS", keep.as_str()),
+        ("HINDSIGHT__RETENTION__NOTIFICATIONS", notifications.as_str()),
+        ("HINDSIGHT__RETENTION__INTERVAL", "1m"),
+        ("HINDSIGHT__DELIVERY__RETRY_BUDGET", "2m"),
+        ("HINDSIGHT__DIGEST__ENABLED", "false"),
+    ];
+    println!("soak: retention.reviews = {keep}, retention.notifications = {notifications}");
+    let daemon = rig.start(&env);
     wait_ready(&rig, &daemon).await;
     // HINDSIGHT_SOAK_EVERY_MS: the pace of new incidents (2 s by default), faster to look for
     // growth per incident in less time.

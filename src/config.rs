@@ -70,6 +70,8 @@ pub struct Config {
     pub digest: DigestConfig,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 fn yes() -> bool {
@@ -178,6 +180,69 @@ impl Default for DaemonConfig {
             delivery_grace: default_delivery_grace(),
             store_reserve: default_store_reserve(),
             store_cache: default_store_cache(),
+        }
+    }
+}
+
+fn default_keep_reviews() -> Option<Duration> {
+    Some(Duration::from_secs(400 * 86_400))
+}
+fn default_keep_notifications() -> Option<Duration> {
+    Some(Duration::from_secs(30 * 86_400))
+}
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// A duration ("30d", "12h"), or "forever".
+fn keep<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    humantime::parse_duration(s.trim())
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is neither a duration (\"30d\") nor \"forever\": {e}")))
+}
+
+/// How long the store keeps what is done with (see `store::retention`). The defaults keep a
+/// year and more of reviews, a month of delivered notifications, and dead letters until
+/// someone retries or purges them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Reviews, their digest summaries and the incident snapshots they were made from, from
+    /// when the review was made.
+    #[serde(default = "default_keep_reviews", deserialize_with = "keep")]
+    pub reviews: Option<Duration>,
+    /// Delivered notifications, from their delivery.
+    #[serde(default = "default_keep_notifications", deserialize_with = "keep")]
+    pub notifications: Option<Duration>,
+    /// Dead-lettered notifications, from when they were given up.
+    #[serde(default, deserialize_with = "keep")]
+    pub dead_letters: Option<Duration>,
+    /// How often the daemon looks for what is past its keep.
+    #[serde(default = "default_retention_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            reviews: default_keep_reviews(),
+            notifications: default_keep_notifications(),
+            dead_letters: None,
+            interval: default_retention_interval(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn policy(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            reviews: self.reviews,
+            notifications: self.notifications,
+            dead_letters: self.dead_letters,
         }
     }
 }
@@ -395,6 +460,34 @@ impl Config {
         }
         if self.daemon.review_batch == 0 {
             return Err(key("daemon.review_batch".into(), "must be at least 1".into()));
+        }
+        if let Some(reviews) = self.retention.reviews {
+            let human = |d: Duration| humantime::format_duration(d).to_string();
+            // A notification being retried, or the digest's two periods, read their reviews:
+            // a shorter keep would dead-letter the one and empty the other.
+            if reviews <= self.delivery.retry_budget {
+                return Err(key(
+                    "retention.reviews".into(),
+                    format!(
+                        "{} is not longer than delivery.retry_budget ({}): a notification still being retried would lose its review",
+                        human(reviews),
+                        human(self.delivery.retry_budget)
+                    ),
+                ));
+            }
+            if self.digest.enabled && reviews < self.digest.period * 2 {
+                return Err(key(
+                    "retention.reviews".into(),
+                    format!(
+                        "{} is shorter than two digest periods ({}): the digest compares each period with the one before",
+                        human(reviews),
+                        human(self.digest.period * 2)
+                    ),
+                ));
+            }
+        }
+        if self.retention.interval.is_zero() {
+            return Err(key("retention.interval".into(), "must be longer than 0s".into()));
         }
         Ok(())
     }

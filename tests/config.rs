@@ -174,3 +174,28 @@ fn the_deployment_configurations_load() {
     let c = Config::load(Some(&p), &env(&creds, &[])).unwrap();
     assert_eq!(c.digest.time_zone, "Europe/Berlin");
 }
+
+#[test]
+fn retention_takes_durations_or_forever_and_refuses_a_keep_that_would_lose_work() {
+    let load = |toml: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path), &[]).map_err(|e| e.to_string())
+    };
+    let c = load("").unwrap();
+    assert_eq!(c.retention.reviews.unwrap().as_secs(), 400 * 86_400);
+    assert_eq!(c.retention.notifications.unwrap().as_secs(), 30 * 86_400);
+    assert_eq!(c.retention.dead_letters, None, "dead letters wait for a person by default");
+    let c = load("[retention]\nreviews = \"forever\"\nnotifications = \"7d\"\ndead_letters = \"90d\"\n").unwrap();
+    assert_eq!((c.retention.reviews, c.retention.dead_letters.map(|d| d.as_secs())), (None, Some(90 * 86_400)));
+
+    let err = load("[retention]\nnotifications = \"soon\"\n").unwrap_err();
+    assert!(err.contains("retention.notifications") && err.contains("\"soon\""), "{err}");
+    let err = load("[retention]\nreviews = \"1d\"\n").unwrap_err();
+    assert!(err.contains("retention.reviews") && err.contains("delivery.retry_budget"), "{err}");
+    let err = load("[retention]\nreviews = \"10d\"\n").unwrap_err();
+    assert!(err.contains("retention.reviews") && err.contains("two digest periods"), "{err}");
+    // Without a digest, only the retry budget bounds it.
+    load("[digest]\nenabled = false\n[retention]\nreviews = \"2d\"\n").unwrap();
+}

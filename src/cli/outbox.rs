@@ -138,15 +138,15 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
         OutboxCommand::Purge { older_than, dead } => {
             let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
             let mut removed = 0;
-            for e in store.outbox_entries()? {
-                let old_enough = match &e.state {
-                    EntryState::Delivered { at } => *at < cutoff,
-                    EntryState::Dead { at, .. } => dead && *at < cutoff,
-                    EntryState::Pending => false,
-                };
-                if old_enough {
-                    store.remove_outbox(&e.id)?;
-                    removed += 1;
+            let states: &[&'static str] = if dead { &["delivered", "dead"] } else { &["delivered"] };
+            for state in states {
+                // Through the index by age: the outbox itself (every body) is not read.
+                loop {
+                    let (n, looked) = store.prune_settled(state, cutoff, 1000)?;
+                    removed += n;
+                    if looked < 1000 {
+                        break;
+                    }
                 }
             }
             store.flush()?;

@@ -1,7 +1,7 @@
 //! `hindsight run`: the pipeline as a long-running service. Start-up opens the store, builds
 //! the pipeline from the configuration (every problem reported at once), binds the HTTP
 //! listener, and starts the workers ([`workers`]): a poller per source, the reviewer, the
-//! deliverer, the digest job, and the systemd status and watchdog. Then it waits for a signal
+//! deliverer, the digest job, retention, and the systemd status and watchdog. Then it waits for a signal
 //! ([`shutdown`]) or for a worker to die, gives in-flight work `daemon.shutdown_timeout` to
 //! finish, flushes the store and returns.
 //!
@@ -152,6 +152,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     if let Some(s) = schedule {
         handles.push(("digest".into(), tracker.spawn(workers::digest_loop(ctx.clone(), s))));
     }
+    handles.push(("retention".into(), tracker.spawn(workers::retention_loop(ctx.clone()))));
     tracker.spawn(workers::status_loop(ctx.clone()));
     tracker.spawn(systemd::watchdog(health.clone(), clock.clone(), ctx.cfg.daemon.stall_timeout, ctx.stop.clone()));
     tracker.close();
@@ -218,6 +219,7 @@ async fn run_once(
         workers::digest_once(ctx, s);
     }
     workers::deliver_once(ctx).await;
+    workers::prune_once(ctx).await;
     if let Some(e) = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(DaemonError::StoreFailed(e));
     }

@@ -1,5 +1,5 @@
-//! The daemon's workers, one loop each: a poller per source, the reviewer, the deliverer and the
-//! digest job. They hand work to each other only through the store (a poll queues resolutions,
+//! The daemon's workers, one loop each: a poller per source, the reviewer, the deliverer, the
+//! digest job and retention. They hand work to each other only through the store (a poll queues resolutions,
 //! the reviewer turns them into reviews and outbox entries, the deliverer sends those) and wake
 //! each other with [`Notify`] so that a new resolution is reviewed and sent at once rather than
 //! at the next tick. Each loop stops at its next wait once the stop token is cancelled; a step
@@ -320,6 +320,55 @@ pub async fn digest_loop(ctx: Ctx, schedule: crate::digest::schedule::Schedule) 
             .unwrap_or(Duration::from_secs(60))
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
         if !ctx.pause(wait).await {
+            return;
+        }
+    }
+}
+
+/// Records removed per store transaction batch by retention; between batches the other
+/// workers get the store.
+const PRUNE_BATCH: usize = 200;
+
+/// One retention pass: removes, a batch at a time, whatever is past its keep
+/// (`[retention]`). Returns what it removed.
+pub async fn prune_once(ctx: &Ctx) -> crate::store::Pruned {
+    let policy = ctx.cfg.retention.policy();
+    let mut total = crate::store::Pruned::default();
+    let started = Instant::now();
+    loop {
+        match ctx.store.prune(&policy, ctx.clock.now(), PRUNE_BATCH) {
+            Ok(p) => total.add(&p),
+            Err(e) => {
+                ctx.store_failed(&e);
+                break;
+            }
+        }
+        if !total.more || ctx.stop.is_cancelled() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for (what, n) in
+        [("reviews", total.reviews), ("notifications", total.notifications), ("dead_letters", total.dead_letters)]
+    {
+        metrics::counter!("hindsight_pruned_total", "kind" => what).increment(n as u64);
+    }
+    if total.total() > 0 {
+        tracing::info!(
+            reviews = total.reviews,
+            notifications = total.notifications,
+            dead_letters = total.dead_letters,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "retention: removed what is past its keep"
+        );
+    }
+    total
+}
+
+pub async fn retention_loop(ctx: Ctx) {
+    loop {
+        prune_once(&ctx).await;
+        if !ctx.pause(ctx.cfg.retention.interval).await {
             return;
         }
     }

@@ -24,8 +24,7 @@ pub struct DigestMark {
 
 /// `summaries` key: resolution time (ms, big-endian, so keys sort by time) then the review's key.
 pub(crate) fn summary_key(resolved: DateTime<Utc>, review_key: &[u8]) -> Vec<u8> {
-    let ms = u64::try_from(resolved.timestamp_millis()).unwrap_or(0);
-    key(&[&ms.to_be_bytes(), review_key])
+    key(&[&super::millis(resolved), review_key])
 }
 
 impl Store {
@@ -84,22 +83,24 @@ impl Store {
             outbox.iter().map(|e| Ok((e, enc("outbox", &e.id, serde_json::to_vec(e))?))).collect::<Result<_>>()?;
         let mark = mark.map(|m| enc("meta", MARK, serde_json::to_vec(m))).transpose()?;
         let _counted = self.counts.writing();
-        let result = (&self.digests, &self.outbox, &self.meta, &self.due).transaction(|(dt, out, meta, due)| {
-            for (id, d) in &digests {
-                dt.insert(id.as_bytes(), d.as_slice())?;
-            }
-            // Set anew on each run of the closure: sled may run it again after a conflict.
-            let mut added = Vec::new();
-            for (entry, bytes) in &entries {
-                if super::outbox::insert_new(out, due, entry, bytes)? {
-                    added.push(*entry);
+        let result = (&self.digests, &self.outbox, &self.meta, &self.due, &self.settled).transaction(
+            |(dt, out, meta, due, settled)| {
+                for (id, d) in &digests {
+                    dt.insert(id.as_bytes(), d.as_slice())?;
                 }
-            }
-            if let Some(m) = &mark {
-                meta.insert(MARK, m.as_slice())?;
-            }
-            Ok::<_, ConflictableTransactionError<super::StoreError>>(added)
-        });
+                // Set anew on each run of the closure: sled may run it again after a conflict.
+                let mut added = Vec::new();
+                for (entry, bytes) in &entries {
+                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
+                        added.push(*entry);
+                    }
+                }
+                if let Some(m) = &mark {
+                    meta.insert(MARK, m.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<super::StoreError>>(added)
+            },
+        );
         let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),

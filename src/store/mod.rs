@@ -21,6 +21,10 @@
 //!   the few facts of each review the digest counts; written with the review.
 //! - `follow_ups`: follow-up id → [`crate::digest::summary::FollowUpInfo`], its text as the
 //!   latest review that raised it put it (summaries keep the id only); written with the review.
+//! - `settled`: state (`delivered` or `dead`) `\0` when it got it (ms, big-endian) `\0` id →
+//!   nothing: the outbox entries that are done, by age, for retention; changed with the entry.
+//! - `reviewed`: when the review was made (ms, big-endian) `\0` resolution key → its
+//!   `summaries` key: the reviews by age, for retention; written with the review.
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
@@ -30,7 +34,10 @@
 mod digests;
 mod incidents;
 mod outbox;
+mod retention;
 mod reviews;
+
+pub use retention::{Pruned, Retention};
 
 pub use digests::DigestMark;
 
@@ -41,7 +48,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -90,6 +97,8 @@ pub struct Store {
     summaries: sled::Tree,
     follow_ups: sled::Tree,
     digests: sled::Tree,
+    settled: sled::Tree,
+    reviewed: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
 }
@@ -161,6 +170,8 @@ impl Store {
             summaries: db.open_tree("summaries").map_err(io)?,
             follow_ups: db.open_tree("follow_ups").map_err(io)?,
             digests: db.open_tree("digests").map_err(io)?,
+            settled: db.open_tree("settled").map_err(io)?,
+            reviewed: db.open_tree("reviewed").map_err(io)?,
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
@@ -236,6 +247,12 @@ impl Store {
             let due = self.build_due_index()?;
             tracing::info!(path = %self.path.display(), reviews = n, pending = due, "store upgraded from schema 1 to 2");
         }
+        // Version 2 had no indexes by age, which retention reads: list what is stored.
+        if found == 1 || found == 2 {
+            let reviews = self.build_reviewed_index()?;
+            let settled = self.build_settled_index()?;
+            tracing::info!(path = %self.path.display(), reviews, settled, "store upgraded to schema 3");
+        }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
             self.flush()?;
@@ -257,6 +274,12 @@ impl Store {
     pub async fn flush_async(&self) -> Result<()> {
         self.db.flush_async().await.map(|_| ()).map_err(|e| self.io(e))
     }
+}
+
+/// A time as a key part: milliseconds since 1970, big-endian, so that keys sort by time (times
+/// before 1970, which no record has, sort first).
+pub(crate) fn millis(at: chrono::DateTime<chrono::Utc>) -> [u8; 8] {
+    u64::try_from(at.timestamp_millis()).unwrap_or(0).to_be_bytes()
 }
 
 pub(crate) fn key(parts: &[&[u8]]) -> Vec<u8> {

@@ -25,8 +25,47 @@ use crate::notify::{EntryState, OutboxEntry};
 
 /// `due` key: next attempt (ms, big-endian) then the entry's id.
 pub(crate) fn due_key(entry: &OutboxEntry) -> Vec<u8> {
-    let ms = u64::try_from(entry.next_attempt_at.timestamp_millis()).unwrap_or(0);
-    key(&[&ms.to_be_bytes(), entry.id.as_bytes()])
+    key(&[&super::millis(entry.next_attempt_at), entry.id.as_bytes()])
+}
+
+/// `settled` key: the state's label, when the entry got that state (ms, big-endian), then the
+/// id. The delivered and dead-lettered entries by age, so that retention
+/// ([`super::retention`]) finds the old ones without reading the outbox.
+pub(crate) fn settled_key(entry: &OutboxEntry) -> Option<Vec<u8>> {
+    let at = match &entry.state {
+        EntryState::Pending => return None,
+        EntryState::Delivered { at } | EntryState::Dead { at, .. } => at,
+    };
+    Some(key(&[entry.state.label().as_bytes(), &super::millis(*at), entry.id.as_bytes()]))
+}
+
+/// Lists an entry in the index its state belongs to (`due` or `settled`), in the caller's
+/// transaction.
+pub(crate) fn index(
+    due: &TransactionalTree,
+    settled: &TransactionalTree,
+    entry: &OutboxEntry,
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    if entry.state == EntryState::Pending {
+        due.insert(due_key(entry), &[][..])?;
+    }
+    if let Some(k) = settled_key(entry) {
+        settled.insert(k, &[][..])?;
+    }
+    Ok(())
+}
+
+/// Takes an entry out of the index its (old) state put it in.
+fn unindex(
+    due: &TransactionalTree,
+    settled: &TransactionalTree,
+    entry: &OutboxEntry,
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    due.remove(due_key(entry))?;
+    if let Some(k) = settled_key(entry) {
+        settled.remove(k)?;
+    }
+    Ok(())
 }
 
 type Counts = BTreeMap<(String, &'static str), usize>;
@@ -69,12 +108,13 @@ impl OutboxCounts {
     }
 }
 
-/// Inserts a new entry (an entry already there keeps its delivery state) and, if pending, its
-/// `due` key, inside the caller's transaction. Returns whether it was inserted, for
+/// Inserts a new entry (an entry already there keeps its delivery state) and its index key,
+/// inside the caller's transaction. Returns whether it was inserted, for
 /// [`OutboxCounts::added`] once the transaction commits.
 pub(crate) fn insert_new(
     out: &TransactionalTree,
     due: &TransactionalTree,
+    settled: &TransactionalTree,
     entry: &OutboxEntry,
     bytes: &[u8],
 ) -> std::result::Result<bool, ConflictableTransactionError<StoreError>> {
@@ -82,9 +122,7 @@ pub(crate) fn insert_new(
         return Ok(false);
     }
     out.insert(entry.id.as_bytes(), bytes)?;
-    if entry.state == EntryState::Pending {
-        due.insert(due_key(entry), &[][..])?;
-    }
+    index(due, settled, entry)?;
     Ok(true)
 }
 
@@ -129,22 +167,20 @@ impl Store {
         Ok(n)
     }
 
-    /// Records an entry's new state, moving its `due` key with it.
+    /// Records an entry's new state, moving its index key (`due`, `settled`) with it.
     pub fn update_outbox(&self, entry: &OutboxEntry) -> Result<()> {
         self.ensure_room()?;
         let bytes = serde_json::to_vec(entry).map_err(|e| self.corrupt("outbox", entry.id.as_bytes(), e))?;
         let _counted = self.counts.writing();
-        let result = (&self.outbox, &self.due).transaction(|(out, due)| {
+        let result = (&self.outbox, &self.due, &self.settled).transaction(|(out, due, settled)| {
             let mut was = None;
             if let Some(old) = out.insert(entry.id.as_bytes(), bytes.as_slice())? {
                 let old: OutboxEntry = serde_json::from_slice(&old)
                     .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("outbox", entry.id.as_bytes(), e)))?;
-                due.remove(due_key(&old))?;
+                unindex(due, settled, &old)?;
                 was = Some(old.state.label());
             }
-            if entry.state == EntryState::Pending {
-                due.insert(due_key(entry), &[][..])?;
-            }
+            index(due, settled, entry)?;
             Ok(was)
         });
         let was = result.map_err(|e| match e {
@@ -210,22 +246,37 @@ impl Store {
     }
 
     pub fn remove_outbox(&self, id: &str) -> Result<()> {
+        self.remove_outbox_if(id, &|_| true).map(|_| ())
+    }
+
+    /// Removes an entry if `doomed` says so of it as it is when the transaction reads it (not
+    /// as an earlier read saw it: the deliverer may have changed it since). Returns it, if removed.
+    pub(crate) fn remove_outbox_if(
+        &self,
+        id: &str,
+        doomed: &dyn Fn(&OutboxEntry) -> bool,
+    ) -> Result<Option<OutboxEntry>> {
         self.ensure_room()?;
         let _counted = self.counts.writing();
-        let Some(entry) = self.outbox_entry(id)? else { return Ok(()) };
-        let result = (&self.outbox, &self.due).transaction(|(out, due)| {
-            let removed = out.remove(id.as_bytes())?.is_some();
-            due.remove(due_key(&entry))?;
-            Ok::<bool, ConflictableTransactionError<StoreError>>(removed)
+        let result = (&self.outbox, &self.due, &self.settled).transaction(|(out, due, settled)| {
+            let Some(bytes) = out.get(id.as_bytes())? else { return Ok(None) };
+            let entry: OutboxEntry = serde_json::from_slice(&bytes)
+                .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("outbox", id.as_bytes(), e)))?;
+            if !doomed(&entry) {
+                return Ok(None);
+            }
+            out.remove(id.as_bytes())?;
+            unindex(due, settled, &entry)?;
+            Ok::<_, ConflictableTransactionError<StoreError>>(Some(entry))
         });
         let removed = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
         })?;
-        if removed {
+        if let Some(entry) = &removed {
             self.counts.change(&entry.destination, Some(entry.state.label()), None);
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Lists every pending entry in `due` (schema 1 → 2).
@@ -234,6 +285,18 @@ impl Store {
         for e in self.outbox_entries()? {
             if e.state == EntryState::Pending {
                 self.due.insert(due_key(&e), &[][..]).map_err(|e| self.io(e))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Lists every delivered and dead-lettered entry in `settled` (schema 2 → 3).
+    pub(super) fn build_settled_index(&self) -> Result<usize> {
+        let mut n = 0;
+        for e in self.outbox_entries()? {
+            if let Some(k) = settled_key(&e) {
+                self.settled.insert(k, &[][..]).map_err(|e| self.io(e))?;
                 n += 1;
             }
         }

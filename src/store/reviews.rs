@@ -56,10 +56,20 @@ impl Store {
         let at = now.to_rfc3339();
         let techniques: Vec<&str> =
             review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
-        let trees =
-            (&self.pending, &self.reviews, &self.seen, &self.outbox, &self.summaries, &self.follow_ups, &self.due);
+        let reviewed_key = super::retention::reviewed_key(now, &k.0);
+        let trees = (
+            &self.pending,
+            &self.reviews,
+            &self.seen,
+            &self.outbox,
+            &self.summaries,
+            &self.follow_ups,
+            &self.due,
+            &self.settled,
+            &self.reviewed,
+        );
         let _counted = self.counts.writing();
-        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due)| {
+        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed)| {
             // Set anew on each run of the closure: sled may run it again after a conflict.
             let mut added = Vec::new();
             if pending.remove(k.0.as_slice())?.is_none() {
@@ -67,13 +77,14 @@ impl Store {
             }
             reviews.insert(k.0.as_slice(), bytes.as_slice())?;
             summaries.insert(summary_key.as_slice(), summary.as_slice())?;
+            reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
             for (id, info) in &follow_ups {
                 texts.insert(id.as_bytes(), info.as_slice())?;
             }
             for (entry, bytes) in &entries {
                 // An entry already there (a review recorded, then its resolution re-queued by
                 // hand) keeps its delivery state.
-                if super::outbox::insert_new(out, due, entry, bytes)? {
+                if super::outbox::insert_new(out, due, settled, entry, bytes)? {
                     added.push(*entry);
                 }
             }
