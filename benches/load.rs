@@ -187,11 +187,12 @@ async fn soak(length: Duration) {
             let (rss, hwm) = daemon.rss_kib().expect("the daemon is running");
             samples.push((rss, hwm, n));
             println!(
-                "{:>6.0} s  {:>5} incidents  RSS {:>6.1} MiB  peak {:>6.1} MiB",
+                "{:>6.0} s  {:>5} incidents  RSS {:>6.1} MiB  peak {:>6.1} MiB  store {:>5.0} MiB",
                 at.as_secs_f64(),
                 n,
                 mib(rss),
-                mib(hwm)
+                mib(hwm),
+                dir_size(&rig.state().join("store")) as f64 / 1048576.0
             );
             next_sample += Duration::from_secs(30);
         }

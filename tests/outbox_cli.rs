@@ -75,3 +75,45 @@ fn a_store_in_use_is_reported_not_touched() {
     let err = fails(dir.path(), &["outbox", "list"]);
     assert!(err.contains("in use by another Hindsight process"), "{err}");
 }
+
+#[test]
+fn the_daemon_prunes_delivered_notifications_past_their_keep() {
+    // `run --once` twice: the first reviews the samples and delivers them to a folder; the
+    // second, past `retention.notifications`, removes what was delivered.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hindsight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+listen = ""
+[[sources]]
+type = "directory"
+name = "examples"
+path = "{}"
+[[destinations]]
+type = "folder"
+name = "flow"
+path = "{}"
+write = ["json"]
+[retention]
+notifications = "1s"
+"#,
+            repo().join("examples/incidents").display(),
+            dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let run = || ok(&state, &["run", "--once", "--config", config.to_str().unwrap()]);
+    run();
+    let delivered = json(&ok(&state, &["outbox", "list", "--state", "delivered", "--format", "json"]));
+    let n = delivered.as_array().unwrap().len();
+    assert!(n > 0, "the first pass delivers");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run();
+    let left = json(&ok(&state, &["outbox", "list", "--format", "json"]));
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+    assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), n, "what was sent stays sent");
+}

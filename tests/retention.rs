@@ -227,7 +227,15 @@ async fn a_store_of_schema_2_gets_the_indexes_by_age() {
         store.flush().unwrap();
     }
     {
-        let db = sled::open(&path).unwrap();
+        // sled lets go of its lock from its flusher thread, a moment after the last handle.
+        let db = (0..50)
+            .find_map(|_| {
+                sled::open(&path).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    None
+                })
+            })
+            .expect("the store's lock is released");
         db.open_tree("meta").unwrap().insert("schema_version", &2u32.to_be_bytes()).unwrap();
         db.drop_tree("reviewed").unwrap();
         db.drop_tree("settled").unwrap();
