@@ -60,6 +60,15 @@ fn all_summaries(store: &Store) -> usize {
     store.summaries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z")).unwrap().len()
 }
 
+/// The follow-up IDs the stored summaries name.
+fn follow_up_ids(store: &Store) -> Vec<String> {
+    let all = store.summaries_between(t("2000-01-01T00:00:00Z"), t("2100-01-01T00:00:00Z")).unwrap();
+    let mut ids: Vec<String> = all.into_iter().flat_map(|s| s.follow_ups.into_iter().map(|(id, _)| id)).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 #[tokio::test]
 async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,6 +77,8 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     let (store, keys) = reviewed_store(&dir.path().join("store"), &clock).await;
     let n = keys.len();
     assert_eq!(store.review_count(), n);
+    let texts = follow_up_ids(&store);
+    assert!(!texts.is_empty() && texts.iter().all(|id| store.follow_up(id).unwrap().is_some()));
     let keep = Retention { reviews: Some(30 * DAY), ..Retention::default() };
 
     let early = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(30) - chrono::Duration::seconds(1));
@@ -79,6 +90,7 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     assert_eq!(store.review_count(), 0);
     assert_eq!(all_summaries(&store), 0, "the digest's summaries go with their reviews");
     assert_eq!(store.resolutions().count(), 0, "and the snapshots they were made from");
+    assert!(texts.iter().all(|id| store.follow_up(id).unwrap().is_none()), "and the follow-ups only they raised");
     assert_eq!(prune_all(&store, &keep, reviewed_at + chrono::Duration::days(60)).total(), 0, "each goes once");
 
     // What stays of the incident is what ingesting a later update needs.
@@ -87,6 +99,7 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     let id = r.split('\0').nth(1).unwrap().to_owned();
     let record = store.incident("examples", &id).unwrap().unwrap();
     assert!(record.raw.is_null() && record.incident.alerts.is_empty() && record.incident.comments.is_empty());
+    assert!(record.incident.title.is_empty() && record.incident.status == hindsight::model::IncidentStatus::Resolved);
     assert_eq!(record.resolutions, 1);
 
     // Updated while still resolved: a newer snapshot, no new review. Then re-opened and
@@ -139,6 +152,12 @@ async fn a_store_pruned_and_reopened_reads_the_same() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.review_count(), 3);
     assert_eq!(all_summaries(&store), 3);
+    // Follow-ups the later reviews raised too (the same detections to add) keep their text.
+    let left = follow_up_ids(&store);
+    assert!(!left.is_empty());
+    for id in &left {
+        assert!(store.follow_up(id).unwrap().is_some(), "the text of {id}, raised by a review still kept");
+    }
     assert!(store.review(&ResolutionKey::new("examples", "later-0", 1)).unwrap().is_some());
     assert_eq!(prune_all(&store, &keep, later + chrono::Duration::days(31)).reviews, 3);
 }

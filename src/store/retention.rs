@@ -9,7 +9,8 @@
 //!   made from, counted from when the review was made. The incident's latest snapshot is then
 //!   compacted to what telling a later update from a new resolution needs (status, last update,
 //!   resolution count), so that an incident seen again gets the next revision, never one
-//!   already sent under the same idempotency key.
+//!   already sent under the same idempotency key. Follow-up texts (`follow_ups`) go once no
+//!   review made since raised them.
 //! - delivered notifications and dead letters (`settled`), counted from delivery or from when
 //!   they were given up. Pending ones are never removed.
 //!
@@ -74,22 +75,42 @@ fn split_resolution_key(rk: &[u8]) -> Option<(&[u8], u32)> {
 }
 
 impl IncidentRecord {
-    /// Drops what only a review needs (the raw JSON, alerts, comments, free text), keeping
-    /// what ingesting a later update needs. `false` if there was nothing to drop.
+    /// Keeps what ingesting a later update needs (id, status, last update, the resolution
+    /// count) and the few facts that say what the incident was; drops the raw JSON, alerts,
+    /// comments and free text. `false` if there was nothing to drop.
     fn compact(&mut self) -> bool {
         let i = &mut self.incident;
         let had = !self.raw.is_null()
             || !i.alerts.is_empty()
             || !i.comments.is_empty()
+            || !i.title.is_empty()
             || i.description.is_some()
-            || i.resolving_comment.is_some();
+            || i.resolving_comment.is_some()
+            || !i.custom_tags.is_empty()
+            || !i.system_tags.is_empty()
+            || !i.warnings.is_empty();
         self.raw = serde_json::Value::Null;
-        i.alerts.clear();
-        i.comments.clear();
+        i.title.clear();
         i.description = None;
+        i.tenant_id = None;
+        i.assigned_to = None;
+        i.url = None;
+        i.custom_tags.clear();
+        i.system_tags.clear();
         i.resolving_comment = None;
+        i.comments.clear();
+        i.alerts.clear();
+        i.warnings.clear();
         had
     }
+}
+
+/// When the latest review that raised a follow-up was made (the `at` the `follow_ups` tree
+/// stores beside the text); `None` in stores from before retention.
+#[derive(serde::Deserialize)]
+struct Raised {
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -154,9 +175,16 @@ impl Store {
         for (k, summary_key) in &items {
             self.ensure_room()?;
             let rk = k.get(9..).unwrap_or_default();
-            let trees =
-                (&self.reviewed, &self.pending, &self.reviews, &self.summaries, &self.resolutions, &self.incidents);
-            let result = trees.transaction(|(reviewed, pending, reviews, summaries, resolutions, incidents)| {
+            let trees = (
+                &self.reviewed,
+                &self.pending,
+                &self.reviews,
+                &self.summaries,
+                &self.resolutions,
+                &self.incidents,
+                &self.follow_ups,
+            );
+            let result = trees.transaction(|(reviewed, pending, reviews, summaries, resolutions, incidents, texts)| {
                 reviewed.remove(k)?;
                 // Queued again since: what it is made from is needed, and its new review gets
                 // an index key of its own.
@@ -164,8 +192,21 @@ impl Store {
                     return Ok(false);
                 }
                 reviews.remove(rk)?;
-                summaries.remove(summary_key)?;
                 resolutions.remove(rk)?;
+                if let Some(bytes) = summaries.remove(summary_key)? {
+                    let summary: crate::digest::Summary = serde_json::from_slice(&bytes)
+                        .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("summaries", summary_key, e)))?;
+                    // A follow-up raised again by a review made since is still that one's.
+                    for (id, _) in &summary.follow_ups {
+                        let Some(text) = texts.get(id.as_bytes())? else { continue };
+                        let raised: Raised = serde_json::from_slice(&text).map_err(|e| {
+                            ConflictableTransactionError::Abort(self.corrupt("follow_ups", id.as_bytes(), e))
+                        })?;
+                        if raised.at.is_some_and(|at| at < before) {
+                            texts.remove(id.as_bytes())?;
+                        }
+                    }
+                }
                 if let Some((ik, revision)) = split_resolution_key(rk)
                     && let Some(bytes) = incidents.get(ik)?
                 {

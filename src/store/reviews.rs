@@ -13,6 +13,15 @@ use super::{ResolutionKey, Result, Store, key};
 use crate::notify::OutboxEntry;
 use crate::review::{History, Review};
 
+/// A `follow_ups` value: the text, and when the latest review that raised it was made (readers
+/// of the text ignore the extra field).
+#[derive(serde::Serialize)]
+struct StoredFollowUp {
+    #[serde(flatten)]
+    info: crate::digest::summary::FollowUpInfo,
+    at: DateTime<Utc>,
+}
+
 impl Store {
     /// What this source's earlier reviews saw: each organisation (source) has its own history.
     pub fn history(&self, source: &str) -> Result<History> {
@@ -49,8 +58,10 @@ impl Store {
         let summary = crate::digest::Summary::of(review, now);
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let summary = serde_json::to_vec(&summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
+        // With when this review was made: retention removes a text once every review that
+        // raised it is gone (`store::retention`).
         let follow_ups: Vec<(&str, Vec<u8>)> = crate::digest::Summary::follow_up_texts(review)
-            .map(|(id, info)| serde_json::to_vec(&info).map(|b| (id, b)))
+            .map(|(id, info)| serde_json::to_vec(&StoredFollowUp { info, at: now }).map(|b| (id, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let at = now.to_rfc3339();
