@@ -12,8 +12,10 @@ use axum::routing::post;
 use chrono::Utc;
 use hindsight::model::Incident;
 use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
-use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due, entries_for, with_review};
+use hindsight::notify::{Destination, Sink, Subscription, entries_for};
+use hindsight::outbox::{RetryPolicy, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
+use hindsight::stages::deliver::deliver_due;
 use hindsight::store::{ResolutionKey, Store};
 
 const N: usize = 2000;
@@ -96,7 +98,8 @@ async fn main() {
         let t = Instant::now();
         for k in &keys {
             let outbox = entries_for(k, &review, &subs, now);
-            store.record_review(k, "bench", &review, &outbox, now).unwrap_or_else(|e| fail(e));
+            let record = hindsight::stages::review::record_of("bench", &review, outbox, now);
+            store.record_review(k, &record).unwrap_or_else(|e| fail(e));
         }
         store.flush().unwrap_or_else(|e| fail(e));
         let per = t.elapsed().as_secs_f64() * 1e6 / N as f64;

@@ -12,9 +12,10 @@
 use std::time::Instant;
 
 use hindsight::attack::store as catalog_store;
-use hindsight::digest::{Period, Settings, job};
+use hindsight::digest::{Period, Settings};
 use hindsight::model::Incident;
 use hindsight::review::Engine;
+use hindsight::stages::digest as job;
 use hindsight::store::{Observed, Store};
 use rand::{Rng, SeedableRng};
 
@@ -74,7 +75,7 @@ fn main() {
                 panic!("{e}");
             }
         }
-        if let Err(e) = hindsight::reviewer::review_pending(&store, &engine, &[], batch, end) {
+        if let Err(e) = hindsight::stages::review::review_pending(&store, &engine, &[], batch, end) {
             panic!("{e}");
         }
     }

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
         Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
         Command::Outbox(cmd) => hindsight::cli::outbox::run(&cli.global, cmd),
+        Command::Queue(cmd) => hindsight::cli::queue::run(&cli.global, cmd),
         Command::Run(args) => hindsight::cli::run::run_daemon(&cli.global, args),
         Command::Check(args) => hindsight::cli::check::run(&cli.global, args),
         Command::Digest(args) => hindsight::cli::digest::run(&cli.global, args),

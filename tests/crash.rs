@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use fakes::graph::FakeGraph;
 use fakes::smtp::FakeSmtp;
-use hindsight::notify::EntryState;
+use hindsight::outbox::EntryState;
 use rand::{Rng, SeedableRng};
 use rig::{Rig, creds, hook_events, hook_ids, resolved_ago};
 

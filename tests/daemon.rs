@@ -114,7 +114,7 @@ async fn sigterm_in_the_middle_of_a_backlog_loses_nothing() {
     assert_eq!(store.pending_count(), 0);
     let entries = store.outbox_entries().unwrap();
     assert_eq!(entries.len(), total);
-    assert!(entries.iter().all(|e| matches!(e.state, hindsight::notify::EntryState::Delivered { .. })));
+    assert!(entries.iter().all(|e| matches!(e.state, hindsight::outbox::EntryState::Delivered { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use hindsight::clock::{Clock, ManualClock};
-use hindsight::digest::job::{Tick, tick};
 use hindsight::digest::schedule::Schedule;
 use hindsight::digest::summary::FollowUpInfo;
 use hindsight::digest::{Names, Period, Settings, Summary, compute};
 use hindsight::model::Incident;
 use hindsight::notify::folder::{FolderConfig, FolderSink};
-use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription};
+use hindsight::notify::{Destination, Sink, Subscription};
+use hindsight::outbox::RetryPolicy;
 use hindsight::review::{Engine, Priority};
+use hindsight::stages::digest::{Tick, tick};
 use hindsight::store::{Observed, Store};
 use serde_json::Value;
 
@@ -216,7 +217,7 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
             store.ingest("contoso", &[o], None, None, now).unwrap();
             resolved += 1;
         }
-        hindsight::reviewer::review_pending(&store, &engine, &subscriptions, 100, now).unwrap();
+        hindsight::stages::review::review_pending(&store, &engine, &subscriptions, 100, now).unwrap();
         let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), now).unwrap();
         if !matches!(tk, Tick::Waiting { .. }) {
             ticks.push((now, tk));
@@ -233,8 +234,9 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
     assert_eq!(ticks[1].0, t("2026-11-09T07:00:00Z"));
     assert_eq!(ticks[1].1, Tick::Sent { occurrence: t("2026-11-09T07:00:00Z"), digests: 1, notifications: 1 });
 
-    let pass =
-        hindsight::notify::deliver_due(&store, &destinations, &RetryPolicy::default(), 4, clock.now()).await.unwrap();
+    let pass = hindsight::stages::deliver::deliver_due(&store, &destinations, &RetryPolicy::default(), 4, clock.now())
+        .await
+        .unwrap();
     // Every review of the week, and the digest.
     assert_eq!(pass.delivered, resolved + 1);
     let files: Vec<_> = std::fs::read_dir(&out)
@@ -283,7 +285,7 @@ async fn a_store_of_schema_1_gets_summaries_and_due_notifications_indexed() {
         let catalog = hindsight::attack::store::embedded().unwrap();
         let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
         let subs = vec![Subscription::everything("soc")];
-        hindsight::reviewer::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
+        hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
         store.flush().unwrap();
     }
     {
@@ -315,9 +317,9 @@ async fn ids_that_json_must_escape_are_read_back_too() {
     let now = t("2026-11-20T12:00:00Z");
     let o = incident_resolved_at(&sample, "odd \"id\" \\ with ünïcode", now - Duration::hours(1));
     store.ingest("tenant \"q\"", &[o], None, None, now).unwrap();
-    hindsight::reviewer::review_pending(&store, &engine, &[], 10, now).unwrap();
+    hindsight::stages::review::review_pending(&store, &engine, &[], 10, now).unwrap();
     let period = Period::ending(now, Duration::days(7));
-    let d = hindsight::digest::job::for_period(&store, &catalog, &[vec![]], period, &settings()).unwrap().remove(0);
+    let d = hindsight::stages::digest::for_period(&store, &catalog, &[vec![]], period, &settings()).unwrap().remove(0);
     assert_eq!(d.incidents.total, 1);
     assert_eq!(d.incidents.by_source.keys().collect::<Vec<_>>(), vec!["tenant \"q\""]);
     assert!(

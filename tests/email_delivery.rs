@@ -12,10 +12,10 @@ use fakes::smtp::{DataAnswer, FakeSmtp};
 use hindsight::attack::store as catalog_store;
 use hindsight::model::Incident;
 use hindsight::notify::email::{EmailConfig, EmailSink};
-use hindsight::notify::{
-    Destination, EntryState, RetryPolicy, Sink, Subscription, deliver_due, entries_for, with_review,
-};
+use hindsight::notify::{Destination, Sink, Subscription, entries_for};
+use hindsight::outbox::{EntryState, RetryPolicy, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
+use hindsight::stages::deliver::deliver_due;
 use hindsight::store::{ResolutionKey, Store};
 use serde_json::json;
 
@@ -184,7 +184,7 @@ fn unencrypted_smtp_is_refused_unless_loopback_or_explicit() {
 async fn deliver_over_tls(
     mode: fakes::smtp::TlsMode,
     security: &str,
-) -> (FakeSmtp, hindsight::notify::DeliveryPass, Store, tempfile::TempDir) {
+) -> (FakeSmtp, hindsight::stages::deliver::DeliveryPass, Store, tempfile::TempDir) {
     let smtp = FakeSmtp::start_with(mode).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use chrono::Utc;
-use hindsight::notify::{EntryState, OutboxEntry};
+use hindsight::outbox::{EntryState, OutboxEntry};
 use hindsight::store::Store;
 
 fn entry(id: &str, state: EntryState, days_ago: i64) -> OutboxEntry {
@@ -22,6 +22,7 @@ fn entry(id: &str, state: EntryState, days_ago: i64) -> OutboxEntry {
         next_attempt_at: at,
         state,
         last_error: None,
+        not_before: None,
         body: serde_json::json!({"id": id}),
         digest: None,
     }

@@ -4,7 +4,8 @@
 use hindsight::attack::store;
 use hindsight::model::Incident;
 use hindsight::notify::presets::{TEAMS_MAX_BYTES, power_automate, slack, teams};
-use hindsight::notify::{Subscription, entries_for, with_review};
+use hindsight::notify::{Subscription, entries_for};
+use hindsight::outbox::with_review;
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::ResolutionKey;
 use serde_json::Value;
@@ -93,7 +94,7 @@ fn digest_event() -> Value {
         &catalog,
     );
     let entry = hindsight::notify::entries_for_digest(&digest, &[Subscription::everything("d")], end).remove(0);
-    hindsight::notify::with_digest(entry, &digest).body
+    hindsight::outbox::with_digest(entry, &digest).body
 }
 
 #[test]

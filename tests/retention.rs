@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hindsight::clock::{Clock, ManualClock};
 use hindsight::model::Incident;
-use hindsight::notify::{EntryState, Subscription};
+use hindsight::notify::Subscription;
+use hindsight::outbox::EntryState;
 use hindsight::review::Engine;
 use hindsight::store::{Observed, Pruned, ResolutionKey, Retention, Store};
 
@@ -32,7 +33,7 @@ async fn reviewed_store(path: &std::path::Path, clock: &ManualClock) -> (Store, 
     let catalog = Box::leak(Box::new(hindsight::attack::store::embedded().unwrap()));
     let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
     let subs = vec![Subscription::everything("soc")];
-    let n = hindsight::reviewer::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
+    let n = hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
     assert!(n.reviewed > 0, "the examples give reviews");
     let keys = store
         .resolutions()
@@ -144,7 +145,7 @@ async fn a_store_pruned_and_reopened_reads_the_same() {
         fresh.push(Observed { incident: Incident::from_graph(&raw).unwrap(), raw });
     }
     store.ingest("examples", &fresh, None, None, later).unwrap();
-    hindsight::reviewer::review_pending(&store, &engine, &[], 100, later).unwrap();
+    hindsight::stages::review::review_pending(&store, &engine, &[], 100, later).unwrap();
     let removed = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(31));
     assert_eq!(removed.reviews, keys.len());
     store.flush().unwrap();

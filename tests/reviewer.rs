@@ -8,7 +8,7 @@ use common::ingest_examples;
 use hindsight::attack::store as catalog_store;
 use hindsight::clock::{Clock, ManualClock};
 use hindsight::review::{Engine, KnowledgeGap, Settings};
-use hindsight::reviewer::review_pending;
+use hindsight::stages::review::review_pending;
 use hindsight::store::{ResolutionKey, Store};
 
 fn first_seen(r: &hindsight::review::Review) -> Vec<String> {
@@ -51,7 +51,12 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     assert!(store.history("other-tenant").unwrap().techniques_seen.is_empty());
     // Recording a review that is no longer queued changes nothing.
     assert!(
-        !store.record_review(&ResolutionKey::new("examples", "1042", 1), "examples", &first, &[], clock.now()).unwrap()
+        !store
+            .record_review(
+                &ResolutionKey::new("examples", "1042", 1),
+                &hindsight::stages::review::record_of("examples", &first, Vec::new(), clock.now())
+            )
+            .unwrap()
     );
 }
 
@@ -80,4 +85,71 @@ async fn routes_decide_which_reviews_go_where() {
     // Tagged "Ransomware" (case does not matter): 1077 only.
     assert_eq!(count("ir-team"), 1);
     assert_eq!(count("archive"), 6);
+}
+
+/// Writes straight into the store's sled trees (closed), as a bug or a damaged disk might leave
+/// them: Hindsight's own code never queues a key without its record.
+fn tamper(dir: &std::path::Path, tree: &str, key: &[u8], value: &[u8]) {
+    let db = sled::open(dir).unwrap();
+    db.open_tree(tree).unwrap().insert(key, value).unwrap();
+    db.flush().unwrap();
+}
+
+/// A queued resolution that can never be reviewed leaves the queue with its reason, and the
+/// queue moves on even one at a time (it used to stay first in the queue for ever).
+#[tokio::test]
+async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_why() {
+    let state = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    {
+        let store = Store::open(state.path()).unwrap();
+        assert_eq!(ingest_examples(&store, &clock).await, 6);
+    }
+    // Both sort before "examples…", so a batch of one meets them first.
+    let missing = ResolutionKey::new("aaa-gone", "1", 1);
+    let corrupt = ResolutionKey::new("bbb-corrupt", "2", 1);
+    tamper(state.path(), "pending", &missing.0, b"");
+    tamper(state.path(), "pending", &corrupt.0, b"");
+    tamper(state.path(), "resolutions", &corrupt.0, b"{not json");
+
+    let store = Store::open(state.path()).unwrap();
+    let catalog = catalog_store::embedded().unwrap();
+    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let mut reviewed = 0;
+    for _ in 0..8 {
+        reviewed += review_pending(&store, &engine, &[], 1, clock.now()).unwrap().reviewed;
+    }
+    assert_eq!(reviewed, 6, "every real resolution is reviewed in eight batches of one");
+    assert_eq!((store.pending_count(), store.failed_count()), (0, 2));
+    let failed = store.failed_reviews().unwrap();
+    assert_eq!(failed[0].0, missing);
+    assert_eq!(
+        (failed[0].1.source.as_str(), failed[0].1.incident_id.as_str(), failed[0].1.revision),
+        ("aaa-gone", "1", 1)
+    );
+    assert!(failed[0].1.reason.contains("without a resolution record"), "{}", failed[0].1.reason);
+    assert_eq!(failed[1].0, corrupt);
+    assert!(failed[1].1.reason.contains("corrupt record"), "{}", failed[1].1.reason);
+    drop(store);
+
+    // The operator sees them, through the binary, with why (the store sits in <state>/store).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::rename(state.path(), dir.path().join("store")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["queue", "list", "--failed", "--format", "json", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    assert_eq!(rows[0]["resolution"], "aaa-gone/1/1");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["queue", "retry", "--all-failed", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    assert_eq!((store.pending_count(), store.failed_count()), (2, 0));
 }

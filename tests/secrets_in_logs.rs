@@ -16,11 +16,13 @@ use fakes::smtp::{DataAnswer, FakeSmtp};
 use hindsight::clock::ManualClock;
 use hindsight::notify::email::{EmailConfig, EmailSink};
 use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
-use hindsight::notify::{Destination, RetryPolicy, Sink, Subscription, deliver_due};
+use hindsight::notify::{Destination, Sink, Subscription};
+use hindsight::outbox::RetryPolicy;
 use hindsight::review::{Engine, Settings};
-use hindsight::reviewer::review_pending;
 use hindsight::source::Source;
 use hindsight::source::graph::{GraphConfig, GraphSource};
+use hindsight::stages::deliver::deliver_due;
+use hindsight::stages::review::review_pending;
 use hindsight::store::Store;
 use serde_json::json;
 

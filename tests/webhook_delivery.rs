@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use hindsight::attack::store as catalog_store;
 use hindsight::clock::ManualClock;
 use hindsight::notify::webhook::{WebhookConfig, WebhookSink};
-use hindsight::notify::{Destination, EntryState, RetryPolicy, Sink, deliver_due};
+use hindsight::notify::{Destination, Sink};
+use hindsight::outbox::{EntryState, RetryPolicy};
 use hindsight::review::{Engine, Settings};
-use hindsight::reviewer::review_pending;
+use hindsight::stages::deliver::deliver_due;
+use hindsight::stages::review::review_pending;
 use hindsight::store::Store;
 
 mod common;

@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::GlobalArgs;
-use crate::digest::{Period, Settings, job, render};
+use crate::digest::{Period, Settings, render};
+use crate::stages::digest as stage;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -70,7 +71,7 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
     if args.send {
         let cfg = cfg.context("--send needs --config")?;
         let pipeline = crate::daemon::pipeline::Pipeline::build(&cfg, &state_dir)?;
-        let mut scopes = job::scopes(&pipeline.subscriptions);
+        let mut scopes = stage::scopes(&pipeline.subscriptions);
         if !args.sources.is_empty() {
             let mut wanted = args.sources.clone();
             wanted.sort();
@@ -79,13 +80,13 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
         if scopes.is_empty() {
             anyhow::bail!("no destination takes digests for these sources (route.events and route.sources)");
         }
-        let digests = job::for_period(&store, &catalog, &scopes, period, &settings)?;
+        let digests = stage::for_period(&store, &catalog, &scopes, period, &settings)?;
         let now = chrono::Utc::now();
         let entries: Vec<_> =
             digests.iter().flat_map(|d| crate::notify::entries_for_digest(d, &pipeline.subscriptions, now)).collect();
         store.record_digests(&digests, &entries, None)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let pass = runtime.block_on(crate::notify::deliver_due(
+        let pass = runtime.block_on(crate::stages::deliver::deliver_due(
             &store,
             &pipeline.destinations,
             &pipeline.policy,
@@ -105,7 +106,7 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
 
     let mut scope = args.sources.clone();
     scope.sort();
-    let digest = job::for_period(&store, &catalog, std::slice::from_ref(&scope), period, &settings)?.remove(0);
+    let digest = stage::for_period(&store, &catalog, std::slice::from_ref(&scope), period, &settings)?.remove(0);
     if let Some(out) = &args.layer {
         std::fs::write(out, serde_json::to_string_pretty(&digest.layer)? + "\n")
             .with_context(|| format!("writing the layer to {}", out.display()))?;

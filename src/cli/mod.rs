@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod check;
 pub mod digest;
 pub mod outbox;
+pub mod queue;
 pub mod review;
 pub mod run;
 
@@ -85,6 +86,9 @@ pub enum Command {
     /// List, show, retry and purge notifications in the outbox.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// List the review queue, and the incidents that could not be reviewed; queue them again.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
     /// Run the daemon: poll the sources, review resolved incidents, send reviews and digests.
     Run(run::RunArgs),
     /// Validate the configuration and try every endpoint without sending anything.

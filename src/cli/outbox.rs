@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
 use super::{Format, GlobalArgs, print_json};
-use crate::notify::{EntryState, OutboxEntry};
+use crate::outbox::{EntryState, OutboxEntry};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

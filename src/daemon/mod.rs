@@ -1,18 +1,17 @@
 //! `hindsight run`: the pipeline as a long-running service. Start-up opens the store, builds
 //! the pipeline from the configuration (every problem reported at once), binds the HTTP
-//! listener, and starts the workers ([`workers`]): a poller per source, the reviewer, the
-//! deliverer, the digest job, retention, and the systemd status and watchdog. Then it waits for a signal
+//! listener, and starts the stages' loops ([`crate::stages`]): a poller per source, the
+//! reviewer, the deliverer, the digest job, retention, and the systemd status and watchdog. Then it waits for a signal
 //! ([`shutdown`]) or for a worker to die, gives in-flight work `daemon.shutdown_timeout` to
 //! finish, flushes the store and returns.
 //!
 //! Nothing needs saving at shutdown: every stage hands work on only through the store, so a
 //! stop at any point — even SIGKILL — leaves work that the next start picks up.
 
-pub mod health;
+pub mod http;
 pub mod pipeline;
 pub mod shutdown;
 pub mod systemd;
-pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +22,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::stages::health::Health;
+use crate::stages::{Ctx, deliver, digest, ingest, retention, review};
 use crate::store::Store;
-use health::Health;
 use pipeline::Pipeline;
-use workers::Ctx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -92,7 +91,13 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         destinations = pipeline.destinations.len(),
         "starting"
     );
+    // The recorder first: a metric recorded before it is installed goes nowhere (build_info
+    // never appeared on /metrics when it was set first).
+    let metrics = http::metrics_handle();
     metrics::gauge!("hindsight_build_info", "version" => env!("CARGO_PKG_VERSION"), "attack_version" => meta.attack_version.clone().unwrap_or_default()).set(1.0);
+    let source_names: Vec<&str> = pipeline.sources.iter().map(|(s, _)| s.name()).collect();
+    let destination_names: Vec<&str> = pipeline.destinations.iter().map(|d| d.name.as_str()).collect();
+    crate::events::register(&source_names, &destination_names);
     let health = Arc::new(Health::default());
     for (s, interval) in &pipeline.sources {
         health.add_source(s.name(), *interval);
@@ -134,26 +139,26 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
             .await
             .map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
         tracing::info!(addr = %listener.local_addr().map_or(listen.clone(), |a| a.to_string()), "serving /healthz, /readyz, /metrics");
-        let state = crate::http::HttpState {
+        let state = http::HttpState {
             health: health.clone(),
             store: store.clone(),
             clock: clock.clone(),
             stall_limit: ctx.cfg.daemon.stall_timeout,
-            metrics: crate::http::metrics_handle(),
+            metrics,
         };
-        tracker.spawn(crate::http::serve(listener, state, ctx.stop.clone()));
+        tracker.spawn(http::serve(listener, state, ctx.stop.clone()));
     }
     for (source, interval) in sources {
         let name = format!("poll {}", source.name());
-        handles.push((name, tracker.spawn(workers::poll_loop(ctx.clone(), source, interval))));
+        handles.push((name, tracker.spawn(ingest::poll_loop(ctx.clone(), source, interval))));
     }
-    handles.push(("review".into(), tracker.spawn(workers::review_loop(ctx.clone()))));
-    handles.push(("deliver".into(), tracker.spawn(workers::deliver_loop(ctx.clone()))));
+    handles.push(("review".into(), tracker.spawn(review::review_loop(ctx.clone()))));
+    handles.push(("deliver".into(), tracker.spawn(deliver::deliver_loop(ctx.clone()))));
     if let Some(s) = schedule {
-        handles.push(("digest".into(), tracker.spawn(workers::digest_loop(ctx.clone(), s))));
+        handles.push(("digest".into(), tracker.spawn(digest::digest_loop(ctx.clone(), s))));
     }
-    handles.push(("retention".into(), tracker.spawn(workers::retention_loop(ctx.clone()))));
-    tracker.spawn(workers::status_loop(ctx.clone()));
+    handles.push(("retention".into(), tracker.spawn(retention::retention_loop(ctx.clone()))));
+    tracker.spawn(status_loop(ctx.clone()));
     tracker.spawn(systemd::watchdog(health.clone(), clock.clone(), ctx.cfg.daemon.stall_timeout, ctx.stop.clone()));
     tracker.close();
     health.set_ready(clock.now());
@@ -169,7 +174,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
             humantime::format_duration(bound)
         );
     }
-    if let Some(e) = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(e) = ctx.take_fatal() {
         // A flush would fail the same way; what was committed before the failure is on disk.
         return Err(DaemonError::StoreFailed(e));
     }
@@ -212,18 +217,28 @@ async fn run_once(
     schedule: Option<&crate::digest::schedule::Schedule>,
 ) -> Result<(), DaemonError> {
     for (mut source, _) in sources {
-        workers::poll_once(ctx, &mut source).await;
+        ingest::poll_once(ctx, &mut source).await;
     }
-    let reviewed = workers::review_all(ctx).await;
+    let reviewed = review::review_all(ctx).await;
     if let Some(s) = schedule {
-        workers::digest_once(ctx, s);
+        digest::digest_once(ctx, s);
     }
-    workers::deliver_once(ctx).await;
-    workers::prune_once(ctx).await;
-    if let Some(e) = ctx.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    deliver::deliver_once(ctx).await;
+    retention::prune_once(ctx).await;
+    if let Some(e) = ctx.take_fatal() {
         return Err(DaemonError::StoreFailed(e));
     }
     ctx.store.flush_async().await?;
     tracing::info!(reviewed, "one pass done");
     Ok(())
+}
+
+/// Keeps the systemd status line current.
+async fn status_loop(ctx: Ctx) {
+    loop {
+        systemd::status(&ctx.health.status_line());
+        if !ctx.pause(std::time::Duration::from_secs(10)).await {
+            return;
+        }
+    }
 }

@@ -12,7 +12,8 @@ use crate::config::{Config, SinkKind, SourceKind};
 use crate::controls::Controls;
 use crate::digest::schedule::Schedule;
 use crate::inventory::Inventory;
-use crate::notify::{Destination, RetryPolicy, Sink, Subscription};
+use crate::notify::{Destination, Sink, Subscription};
+use crate::outbox::RetryPolicy;
 use crate::review::{Engine, Settings};
 use crate::source::Source;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
-use super::health::Health;
 use crate::clock::Clock;
+use crate::stages::health::Health;
 
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {

@@ -13,7 +13,6 @@
 //!   ticket system, so it cannot know which were done; a follow-up that stops being raised
 //!   drops out of the next digest.
 
-pub mod job;
 pub mod render;
 pub mod schedule;
 pub mod summary;

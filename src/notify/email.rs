@@ -17,7 +17,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{DeliveryError, OutboxEntry};
+use super::DeliveryError;
+use crate::outbox::OutboxEntry;
 use crate::review::{Review, render};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::DeliveryError;
 use super::email::Composer;
 use super::webhook::Format;
-use super::{DeliveryError, OutboxEntry};
+use crate::outbox::OutboxEntry;
 
 fn default_write() -> Vec<FileKind> {
     vec![FileKind::Eml, FileKind::Json]

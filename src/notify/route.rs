@@ -3,8 +3,13 @@
 
 use serde::Deserialize;
 
+use chrono::{DateTime, Utc};
+
+use crate::digest::Digest;
 use crate::model::Severity;
+use crate::outbox::{DIGEST_EVENT, OutboxEntry, REVIEW_CREATED, REVIEW_REVISED, review_event};
 use crate::review::Review;
+use crate::store::ResolutionKey;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +59,7 @@ impl Route {
             return Err(format!("min_severity: {s:?} is not informational, low, medium or high"));
         }
         for e in &self.events {
-            if !matches!(e.as_str(), "review.created" | "review.revised" | super::DIGEST_EVENT) {
+            if ![REVIEW_CREATED, REVIEW_REVISED, DIGEST_EVENT].contains(&e.as_str()) {
                 return Err(format!("events: {e:?} is not review.created, review.revised or digest.weekly"));
             }
         }
@@ -88,4 +93,29 @@ impl Route {
             && any_eq(&self.sources, &i.source)
             && tagged
     }
+}
+
+/// The outbox entries of a new review: one per destination whose route accepts it.
+pub fn entries_for(
+    resolution: &ResolutionKey,
+    review: &Review,
+    subscriptions: &[Subscription],
+    now: DateTime<Utc>,
+) -> Vec<OutboxEntry> {
+    let event = review_event(review);
+    subscriptions
+        .iter()
+        .filter(|s| s.route.accepts(event, review))
+        .map(|s| OutboxEntry::for_review(&resolution.0, review, &s.destination, now))
+        .collect()
+}
+
+/// The outbox entries of a digest: one per destination whose route takes digests and whose
+/// sources are the digest's scope (each destination gets the digest of what it is routed).
+pub fn entries_for_digest(digest: &Digest, subscriptions: &[Subscription], now: DateTime<Utc>) -> Vec<OutboxEntry> {
+    subscriptions
+        .iter()
+        .filter(|s| s.route.takes(DIGEST_EVENT) && s.route.scope() == digest.scope)
+        .map(|s| OutboxEntry::for_digest(digest, &s.destination, now))
+        .collect()
 }

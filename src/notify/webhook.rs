@@ -14,7 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{DeliveryError, OutboxEntry};
+use super::DeliveryError;
+use crate::outbox::OutboxEntry;
 
 fn default_timeout() -> Duration {
     Duration::from_secs(15)

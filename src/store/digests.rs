@@ -10,7 +10,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Result, Store, key};
 use crate::digest::{Digest, Summary};
-use crate::notify::OutboxEntry;
+use crate::outbox::OutboxEntry;
 
 const MARK: &str = "digest_schedule";
 

@@ -8,12 +8,14 @@
 //! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
 //!   resolution: what the review is made from.
 //! - `pending`: same keys → nothing: resolutions not reviewed yet (the reviewer's queue).
+//! - `failed`: same keys → [`FailedReview`]: queued resolutions that can never be reviewed
+//!   (their record is missing or unreadable), out of the queue so that it moves on.
 //! - `cursors`: `source` → [`Cursor`], how far each source has read.
 //! - `files`: `source\0sha256` → [`FileRecord`], files a directory source has handled.
 //! - `reviews`: resolution key → the review (JSON, `schemas/review.v1.json`).
 //! - `seen`: `source\0technique` → when a review of that source first saw the technique: the
 //!   organisation's history, from which reviews tell what is new to it.
-//! - `outbox`: idempotency key → [`crate::notify::OutboxEntry`]: notifications to deliver,
+//! - `outbox`: idempotency key → [`crate::outbox::OutboxEntry`]: notifications to deliver,
 //!   delivered or dead-lettered; written with their review in one transaction.
 //! - `due`: next attempt (ms, big-endian) `\0` id → nothing: the pending outbox entries by
 //!   when they are due, changed with the entry in one transaction.
@@ -32,10 +34,13 @@
 //! (a cursor moved) is flushed to disk first.
 
 mod digests;
+mod failed;
 mod incidents;
 mod outbox;
 mod retention;
 mod reviews;
+pub use failed::FailedReview;
+pub use reviews::ReviewRecord;
 
 pub use retention::{Pruned, Retention};
 
@@ -88,6 +93,7 @@ pub struct Store {
     incidents: sled::Tree,
     resolutions: sled::Tree,
     pending: sled::Tree,
+    failed: sled::Tree,
     cursors: sled::Tree,
     files: sled::Tree,
     reviews: sled::Tree,
@@ -161,6 +167,7 @@ impl Store {
             incidents: db.open_tree("incidents").map_err(io)?,
             resolutions: db.open_tree("resolutions").map_err(io)?,
             pending: db.open_tree("pending").map_err(io)?,
+            failed: db.open_tree("failed").map_err(io)?,
             cursors: db.open_tree("cursors").map_err(io)?,
             files: db.open_tree("files").map_err(io)?,
             reviews: db.open_tree("reviews").map_err(io)?,

@@ -21,7 +21,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{Result, Store, StoreError, key};
-use crate::notify::{EntryState, OutboxEntry};
+use crate::outbox::{EntryState, OutboxEntry};
 
 /// `due` key: next attempt (ms, big-endian) then the entry's id.
 pub(crate) fn due_key(entry: &OutboxEntry) -> Vec<u8> {
@@ -146,7 +146,9 @@ impl Store {
     /// Brings every pending entry of `destination` due after `now` forward to `now`: called when
     /// the destination answers again after failing, so that its backlog goes out in the next
     /// pass instead of at each entry's next backoff step (up to hours later). The attempt
-    /// count is kept, and with it the budget. Returns how many were brought forward.
+    /// count is kept, and with it the budget. An entry whose destination asked it to wait
+    /// (`Retry-After`, kept as `not_before`) is left where it is. Returns how many were brought
+    /// forward.
     pub fn expedite_outbox(&self, destination: &str, now: DateTime<Utc>) -> Result<usize> {
         let from = u64::try_from(now.timestamp_millis()).unwrap_or(0).saturating_add(1);
         let mut later = Vec::new();
@@ -158,7 +160,12 @@ impl Store {
         let mut n = 0;
         for id in later {
             let Some(mut entry) = self.outbox_entry(&id)? else { continue };
-            if entry.destination == destination && entry.state == EntryState::Pending && entry.next_attempt_at > now {
+            let asked_to_wait = entry.not_before.is_some_and(|t| t > now);
+            if entry.destination == destination
+                && entry.state == EntryState::Pending
+                && entry.next_attempt_at > now
+                && !asked_to_wait
+            {
                 entry.next_attempt_at = now;
                 self.update_outbox(&entry)?;
                 n += 1;
@@ -322,6 +329,7 @@ mod tests {
             next_attempt_at: now,
             state: EntryState::Pending,
             last_error: None,
+            not_before: None,
             body: serde_json::json!({}),
             digest: None,
         }
@@ -386,5 +394,29 @@ mod tests {
         let kept = nonzero(s.outbox_counts().unwrap());
         assert_eq!(kept, nonzero(s.scan_counts().unwrap()));
         assert_eq!(kept.values().sum::<usize>(), 600);
+    }
+
+    /// A destination that answers again brings its waiting entries forward, except one it
+    /// asked to wait (`Retry-After`): that one keeps its time.
+    #[test]
+    fn expedite_leaves_an_entry_the_destination_asked_to_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+        let later = now + chrono::Duration::seconds(8);
+        let mut asked = entry("asked", "hook");
+        asked.next_attempt_at = later;
+        asked.not_before = Some(later);
+        let mut backoff = entry("backoff", "hook");
+        backoff.next_attempt_at = later;
+        let mut other = entry("other", "mail");
+        other.next_attempt_at = later;
+        for e in [&asked, &backoff, &other] {
+            store.update_outbox(e).unwrap();
+        }
+        assert_eq!(store.expedite_outbox("hook", now).unwrap(), 1);
+        assert_eq!(store.outbox_entry("backoff").unwrap().unwrap().next_attempt_at, now);
+        assert_eq!(store.outbox_entry("asked").unwrap().unwrap().next_attempt_at, later, "Retry-After is kept");
+        assert_eq!(store.outbox_entry("other").unwrap().unwrap().next_attempt_at, later, "another destination");
     }
 }

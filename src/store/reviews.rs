@@ -10,15 +10,35 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{ResolutionKey, Result, Store, key};
-use crate::notify::OutboxEntry;
+use crate::digest::Summary;
+use crate::digest::summary::FollowUpInfo;
+use crate::outbox::OutboxEntry;
 use crate::review::{History, Review};
+
+/// Everything stored with one review, in one transaction. The review stage makes it
+/// ([`crate::stages::review::record_of`]); the store only lays it out in its trees.
+#[derive(Debug)]
+pub struct ReviewRecord<'a> {
+    pub source: &'a str,
+    pub review: &'a Review,
+    /// What the digest counts of this review.
+    pub summary: Summary,
+    /// The texts of the follow-ups it raised, by stable id (summaries keep the id only).
+    pub follow_ups: Vec<(&'a str, FollowUpInfo)>,
+    /// The techniques it saw, for the source's history of what is new.
+    pub techniques: Vec<&'a str>,
+    /// Its notifications, one per destination whose route takes it.
+    pub outbox: Vec<OutboxEntry>,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+}
 
 /// A `follow_ups` value: the text, and when the latest review that raised it was made (readers
 /// of the text ignore the extra field).
 #[derive(serde::Serialize)]
 struct StoredFollowUp {
     #[serde(flatten)]
-    info: crate::digest::summary::FollowUpInfo,
+    info: FollowUpInfo,
     at: DateTime<Utc>,
 }
 
@@ -37,36 +57,30 @@ impl Store {
         Ok(History { techniques_seen })
     }
 
-    /// Stores the review of a queued resolution. Returns `false` (and changes nothing) when the
-    /// resolution is no longer queued: another worker, or an earlier run, already recorded it.
-    /// The review's notifications (`outbox`) are enqueued in the same transaction.
-    pub fn record_review(
-        &self,
-        k: &ResolutionKey,
-        source: &str,
-        review: &Review,
-        outbox: &[OutboxEntry],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    /// Stores the review of a queued resolution with everything recorded beside it (`record`,
+    /// made by the review stage). Returns `false` (and changes nothing) when the resolution is
+    /// no longer queued: another worker, or an earlier run, already recorded it. The review's
+    /// notifications are enqueued in the same transaction.
+    pub fn record_review(&self, k: &ResolutionKey, record: &ReviewRecord<'_>) -> Result<bool> {
         self.ensure_room()?;
+        let ReviewRecord { source, review, summary, follow_ups, techniques, outbox, at: now } = record;
+        let now = *now;
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
             .iter()
             .map(|e| serde_json::to_vec(e).map(|b| (e, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("outbox", &k.0, e))?;
-        let summary = crate::digest::Summary::of(review, now);
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
-        let summary = serde_json::to_vec(&summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
+        let summary = serde_json::to_vec(summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
         // With when this review was made: retention removes a text once every review that
         // raised it is gone (`store::retention`).
-        let follow_ups: Vec<(&str, Vec<u8>)> = crate::digest::Summary::follow_up_texts(review)
-            .map(|(id, info)| serde_json::to_vec(&StoredFollowUp { info, at: now }).map(|b| (id, b)))
+        let follow_ups: Vec<(&str, Vec<u8>)> = follow_ups
+            .iter()
+            .map(|(id, info)| serde_json::to_vec(&StoredFollowUp { info: info.clone(), at: now }).map(|b| (*id, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let at = now.to_rfc3339();
-        let techniques: Vec<&str> =
-            review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect();
         let reviewed_key = super::retention::reviewed_key(now, &k.0);
         let trees = (
             &self.pending,
@@ -99,7 +113,7 @@ impl Store {
                     added.push(*entry);
                 }
             }
-            for t in &techniques {
+            for t in techniques.iter() {
                 let sk = key(&[source.as_bytes(), t.as_bytes()]);
                 if seen.get(&sk)?.is_none() {
                     seen.insert(sk, at.as_bytes())?;

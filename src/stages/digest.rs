@@ -1,14 +1,20 @@
-//! The digest job: at each scheduled occurrence, the digests of the period ending there — one per
-//! distinct set of sources the destinations are routed (an MSSP's tenants each get their own) —
-//! stored with their outbox entries and the schedule's mark in one transaction.
+//! The digest stage: at each scheduled occurrence, the digests of the period ending there — one
+//! per distinct set of sources the destinations are routed (an MSSP's tenants each get their
+//! own) — stored with their outbox entries and the schedule's mark in one transaction. The
+//! figures themselves are [`crate::digest`]'s; this is the schedule and the I/O around them.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::schedule::{Due, Schedule};
-use super::summary::FollowUpInfo;
-use super::{Digest, Names, Period, Settings, View, compute};
+use super::Ctx;
 use crate::attack::Catalog;
-use crate::notify::{DIGEST_EVENT, Subscription, entries_for_digest};
+use crate::digest::schedule::{Due, Schedule};
+use crate::digest::summary::FollowUpInfo;
+use crate::digest::{Digest, Names, Period, Settings, View, compute};
+use crate::events::{DigestEnqueued, DigestFailed, Event};
+use crate::notify::{Subscription, entries_for_digest};
+use crate::outbox::DIGEST_EVENT;
 use crate::store::{DigestMark, Result, Store};
 
 /// The scopes digests are made for: one per distinct `route.sources` of destinations that take them.
@@ -125,13 +131,48 @@ pub fn tick(
     let entries: Vec<_> = digests.iter().flat_map(|d| entries_for_digest(d, subscriptions, now)).collect();
     let mark = DigestMark { last: occurrence, sent: mark.sent + 1 };
     store.record_digests(&digests, &entries, Some(&mark))?;
-    metrics::counter!("hindsight_digests_total").increment(1);
-    tracing::info!(
-        occurrence = %occurrence,
-        digests = digests.len(),
-        notifications = entries.len(),
-        late_by_s = (now - occurrence).num_seconds(),
-        "digest enqueued"
-    );
+    DigestEnqueued { occurrence, digests: digests.len(), notifications: entries.len(), late_by: now - occurrence }
+        .emit();
     Ok(Tick::Sent { occurrence, digests: digests.len(), notifications: entries.len() })
+}
+
+/// One look at the digest schedule; returns the next occurrence.
+pub fn digest_once(ctx: &Ctx, schedule: &Schedule) -> Option<DateTime<Utc>> {
+    let settings = Settings {
+        top: ctx.cfg.digest.top,
+        attack_domain: ctx.engine.catalog.meta().domain.clone(),
+        attack_version: ctx.engine.catalog.meta().attack_version.clone(),
+    };
+    let period = chrono::Duration::from_std(ctx.cfg.digest.period).unwrap_or(chrono::Duration::days(7));
+    let now = ctx.clock.now();
+    let next = match tick(&ctx.store, ctx.engine.catalog, schedule, &ctx.subscriptions, period, &settings, now) {
+        Ok(Tick::Started { next }) | Ok(Tick::Waiting { next }) => next,
+        Ok(Tick::Sent { .. }) => {
+            ctx.deliver_wake.notify_one();
+            schedule.next_after(now)
+        }
+        Err(e) => {
+            DigestFailed { error: &e }.emit();
+            ctx.store_failed(&e);
+            Some(now + chrono::Duration::seconds(60))
+        }
+    };
+    ctx.health.set_next_digest(next);
+    next
+}
+
+/// Looks at the schedule again at the next occurrence, and at least every minute: the wall
+/// clock may jump (suspend, NTP) and a sleep does not notice.
+pub async fn digest_loop(ctx: Ctx, schedule: Schedule) {
+    loop {
+        let next = digest_once(&ctx, &schedule);
+        let now = ctx.clock.now();
+        let wait = next
+            .and_then(|n| (n - now).to_std().ok())
+            .unwrap_or(Duration::from_secs(60))
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        if !ctx.pause(wait).await {
+            return;
+        }
+    }
 }

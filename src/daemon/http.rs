@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::daemon::health::Health;
+use crate::stages::health::Health;
 use crate::store::Store;
 
 #[derive(Clone)]

@@ -44,6 +44,8 @@ struct State {
     reviewed: u64,
     outbox: OutboxCounts,
     next_digest: Option<DateTime<Utc>>,
+    /// Queued resolutions, and those given up (the store's `failed` tree).
+    review_queue: (usize, usize),
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,11 @@ impl Health {
         self.with(|s| s.reviewed += n as u64);
     }
 
+    /// The review queue's length and how many resolutions were given up (`failed`).
+    pub fn set_review_queue(&self, queued: usize, failed: usize) {
+        self.with(|s| s.review_queue = (queued, failed));
+    }
+
     pub fn reviewed_total(&self) -> u64 {
         self.with(|s| s.reviewed)
     }
@@ -208,6 +215,9 @@ impl Health {
             );
             if let Some(t) = s.next_digest {
                 line += &format!("; next digest {}", t.format("%Y-%m-%d %H:%M UTC"));
+            }
+            if s.review_queue.1 > 0 {
+                line += &format!("; {} incident(s) could not be reviewed", s.review_queue.1);
             }
             if let Some(e) = &s.store_error {
                 line += &format!("; STORE FAILING: {e}");
@@ -249,6 +259,18 @@ impl Health {
                     "all making progress".into()
                 } else {
                     format!("stuck for over {}: {}", humantime::format_duration(stall_limit), stalled.join(", "))
+                },
+            });
+            // Informational: a resolution that cannot be reviewed stays so across restarts, so
+            // it must not make the daemon unready (a restart loop would not fix it).
+            let (queued, failed) = s.review_queue;
+            checks.push(Check {
+                name: "review queue".into(),
+                ok: true,
+                detail: if failed == 0 {
+                    format!("{queued} queued")
+                } else {
+                    format!("{queued} queued; {failed} could not be reviewed (hindsight queue list --failed)")
                 },
             });
             for (name, h) in &s.sources {

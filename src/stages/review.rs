@@ -1,0 +1,218 @@
+//! The review stage: takes queued resolutions from the store, reviews each against the source's
+//! history, and stores the review with its notifications. The review itself is pure
+//! ([`crate::review`]); this is the I/O around it.
+//!
+//! A queued resolution that can never be reviewed (its record is missing or unreadable, or the
+//! review of it panics) is moved out of the queue into the store's `failed` tree with the
+//! reason, so that it neither blocks the queue nor disappears.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Ctx;
+use crate::digest::Summary;
+use crate::events::{Event, ReviewFailed, ReviewStored, TaskPanicked};
+use crate::notify::Subscription;
+use crate::review::{Engine, Review, Subject};
+use crate::store::{FailedReview, ResolutionKey, Result, ReviewRecord, Store, StoreError};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReviewPass {
+    pub reviewed: usize,
+    /// Queued resolutions given up in this pass (`source/incident/revision: why`).
+    pub failed: Vec<String>,
+}
+
+impl ReviewPass {
+    /// How many queued resolutions the pass took off the queue, one way or the other.
+    pub fn taken(&self) -> usize {
+        self.reviewed + self.failed.len()
+    }
+}
+
+/// What is stored with `review`: its digest summary, its follow-up texts, the techniques it
+/// saw (for the source's history) and its notifications.
+pub fn record_of<'a>(
+    source: &'a str,
+    review: &'a Review,
+    outbox: Vec<crate::outbox::OutboxEntry>,
+    now: DateTime<Utc>,
+) -> ReviewRecord<'a> {
+    ReviewRecord {
+        source,
+        review,
+        summary: Summary::of(review, now),
+        follow_ups: Summary::follow_up_texts(review).collect(),
+        // Only techniques the catalog knows: an unknown ID is not something the organisation
+        // has "seen" in any sense a later review could use.
+        techniques: review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect(),
+        outbox,
+        at: now,
+    }
+}
+
+/// Reviews up to `limit` queued resolutions, oldest key first, enqueues a notification of each
+/// review for every destination, and flushes once at the end.
+pub fn review_pending(
+    store: &Store,
+    engine: &Engine,
+    subscriptions: &[Subscription],
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<ReviewPass> {
+    review_pending_until(store, engine, subscriptions, limit, now, &|| false, &|| {})
+}
+
+/// [`review_pending`], stopping early (after the review in hand) once `stop` says so: a
+/// shutdown is not held up by a long batch, and what is left stays queued. `stored` is called
+/// after each review is committed, so that its notifications can go out while the batch goes
+/// on (a batch of a backlog takes seconds; its first notification should not wait for it).
+pub fn review_pending_until(
+    store: &Store,
+    engine: &Engine,
+    subscriptions: &[Subscription],
+    limit: usize,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+    stored: &dyn Fn(),
+) -> Result<ReviewPass> {
+    let mut pass = ReviewPass::default();
+    let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
+    for k in keys {
+        if stop() {
+            break;
+        }
+        let span = tracing::info_span!("review", resolution = %k.display());
+        let _entered = span.enter();
+        match review_one(store, engine, subscriptions, &k, now)? {
+            Outcome::Stored => {
+                pass.reviewed += 1;
+                stored();
+            }
+            Outcome::AlreadyDone => {}
+            Outcome::Failed(reason) => {
+                let (source, incident_id, revision) = k.parts().unwrap_or_default();
+                let why = FailedReview { source, incident_id, revision, reason: reason.clone(), at: now };
+                if store.fail_review(&k, &why)? {
+                    ReviewFailed { key: &k.display(), reason: &reason }.emit();
+                    pass.failed.push(format!("{}: {reason}", k.display()));
+                }
+            }
+        }
+    }
+    store.flush()?;
+    Ok(pass)
+}
+
+enum Outcome {
+    Stored,
+    /// Another worker or an earlier run recorded it first.
+    AlreadyDone,
+    /// It can never be reviewed, for this reason.
+    Failed(String),
+}
+
+fn review_one(
+    store: &Store,
+    engine: &Engine,
+    subscriptions: &[Subscription],
+    k: &ResolutionKey,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    let resolution = match store.resolution(k) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(Outcome::Failed("queued without a resolution record".to_owned())),
+        // An unreadable record stays unreadable; an I/O error is the store's, not this key's.
+        Err(e @ StoreError::Corrupt { .. }) => return Ok(Outcome::Failed(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    // History is read per review: an earlier review in this pass may have taught something.
+    let history = store.history(&resolution.source)?;
+    let subject = Subject { incident: &resolution.incident, source: &resolution.source, revision: resolution.revision };
+    // A review that panics on some input would otherwise panic again on every pass and hold
+    // the queue for good; the input is kept in the store for a bug report.
+    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, &history))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic_text(&*panic);
+            TaskPanicked { stage: "review", what: "the review of one incident", error: &what }.emit();
+            return Ok(Outcome::Failed(format!("the review panicked: {what}")));
+        }
+    };
+    let outbox = crate::notify::entries_for(k, &review, subscriptions, now);
+    let notifications = outbox.len();
+    if !store.record_review(k, &record_of(&resolution.source, &review, outbox, now))? {
+        return Ok(Outcome::AlreadyDone);
+    }
+    ReviewStored {
+        source: &resolution.source,
+        incident_id: &resolution.incident_id,
+        revision: resolution.revision,
+        follow_ups: review.follow_ups.len(),
+        notifications,
+    }
+    .emit();
+    Ok(Outcome::Stored)
+}
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}
+
+/// Reviews queued resolutions in batches until none is left; returns how many were reviewed.
+pub async fn review_all(ctx: &Ctx) -> usize {
+    let batch = ctx.cfg.daemon.review_batch;
+    let mut total = 0;
+    loop {
+        let (store, engine, subs, now) = (ctx.store.clone(), ctx.engine, ctx.subscriptions.clone(), ctx.clock.now());
+        let (stop, wake) = (ctx.stop.clone(), ctx.deliver_wake.clone());
+        ctx.health.busy("review", now);
+        let pass = tokio::task::spawn_blocking(move || {
+            review_pending_until(&store, engine, &subs, batch, now, &|| stop.is_cancelled(), &|| wake.notify_one())
+        })
+        .await;
+        ctx.health.idle("review");
+        match pass {
+            Ok(Ok(p)) => {
+                total += p.reviewed;
+                ctx.health.reviewed(p.reviewed);
+                if p.reviewed > 0 {
+                    ctx.deliver_wake.notify_one();
+                }
+                let (queued, failed) = (ctx.store.pending_count(), ctx.store.failed_count());
+                metrics::gauge!("hindsight_review_queue").set(queued as f64);
+                metrics::gauge!("hindsight_review_failures").set(failed as f64);
+                ctx.health.set_review_queue(queued, failed);
+                // A batch that took fewer than it asked for emptied the queue.
+                if p.taken() < batch || ctx.stop.is_cancelled() {
+                    return total;
+                }
+            }
+            Ok(Err(e)) => {
+                ctx.store_failed(&e);
+                return total;
+            }
+            Err(e) => {
+                TaskPanicked { stage: "review", what: "a review batch", error: &e }.emit();
+                return total;
+            }
+        }
+    }
+}
+
+/// Reviews whatever is queued, then waits for the ingest stage's wake-up (or 30 s).
+pub async fn review_loop(ctx: Ctx) {
+    loop {
+        review_all(&ctx).await;
+        let wake = ctx.review_wake.clone();
+        if !ctx.pause_or(Duration::from_secs(30), &wake).await {
+            return;
+        }
+    }
+}
