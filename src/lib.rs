@@ -17,6 +17,7 @@ pub mod http;
 pub mod input;
 pub mod inventory;
 pub mod model;
+pub mod net;
 pub mod notify;
 pub mod review;
 pub mod reviewer;
