@@ -11,6 +11,7 @@ pub mod config;
 pub mod controls;
 pub mod daemon;
 pub mod digest;
+pub mod entra;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
