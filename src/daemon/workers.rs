@@ -24,7 +24,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
-    pub engine: &'static Engine<'static>,
+    pub engine: Arc<Engine>,
     pub subscriptions: Arc<Vec<Subscription>>,
     pub destinations: Arc<Vec<Destination>>,
     pub policy: RetryPolicy,
@@ -149,11 +149,12 @@ pub async fn review_all(ctx: &Ctx) -> usize {
     let batch = ctx.cfg.daemon.review_batch;
     let mut total = 0;
     loop {
-        let (store, engine, subs, now) = (ctx.store.clone(), ctx.engine, ctx.subscriptions.clone(), ctx.clock.now());
+        let (store, engine, subs, now) =
+            (ctx.store.clone(), ctx.engine.clone(), ctx.subscriptions.clone(), ctx.clock.now());
         let (stop, wake) = (ctx.stop.clone(), ctx.deliver_wake.clone());
         ctx.health.busy("review", now);
         let pass = tokio::task::spawn_blocking(move || {
-            crate::reviewer::review_pending_until(&store, engine, &subs, batch, now, &|| stop.is_cancelled(), &|| {
+            crate::reviewer::review_pending_until(&store, &engine, &subs, batch, now, &|| stop.is_cancelled(), &|| {
                 wake.notify_one()
             })
         })
@@ -287,7 +288,7 @@ pub fn digest_once(ctx: &Ctx, schedule: &crate::digest::schedule::Schedule) -> O
     let now = ctx.clock.now();
     let next = match crate::digest::job::tick(
         &ctx.store,
-        ctx.engine.catalog,
+        &ctx.engine.catalog,
         schedule,
         &ctx.subscriptions,
         period,
