@@ -1,5 +1,5 @@
-//! HTTP to Microsoft Graph and the identity platform: the token cache, and requests retried the
-//! way Graph's throttling guidance asks (`Retry-After` honoured, fractional too; other transient
+//! HTTP to Microsoft Graph, with tokens from the shared Entra ID client (`crate::entra`):
+//! requests retried the way Graph's throttling guidance asks (`Retry-After` honoured, fractional too; other transient
 //! failures backed off exponentially with jitter; permanent ones reported at once).
 
 use std::sync::Arc;
