@@ -274,11 +274,14 @@ mod tests {
 
     const SECRET: &str = "s3cret-VALUE-never-shown";
 
+    /// Status, headers and body of one scripted answer.
+    type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+
     /// A token endpoint on 127.0.0.1 answering from a script: each request pops the next
     /// answer (status, headers, body); an empty script issues tokens. Every form is recorded.
     #[derive(Clone, Default)]
     struct Fake {
-        script: Arc<StdMutex<Vec<(u16, Vec<(&'static str, &'static str)>, String)>>>,
+        script: Arc<StdMutex<Vec<Answer>>>,
         forms: Arc<StdMutex<Vec<HashMap<String, String>>>>,
         lifetime: Arc<StdMutex<u64>>,
     }

@@ -1,6 +1,7 @@
 //! HTTP to Microsoft Graph, with tokens from the shared Entra ID client (`crate::entra`):
-//! requests retried the way Graph's throttling guidance asks (`Retry-After` honoured, fractional too; other transient
-//! failures backed off exponentially with jitter; permanent ones reported at once).
+//! requests retried the way Graph's throttling guidance asks (`Retry-After` honoured, fractional
+//! too; other transient failures backed off exponentially with jitter; permanent ones reported
+//! at once).
 
 use std::sync::Arc;
 use std::time::Duration;
