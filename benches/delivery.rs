@@ -45,7 +45,8 @@ async fn main() {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| fail(e))).unwrap_or_else(|e| fail(e));
     let incident = Incident::from_graph(&raw).unwrap_or_else(|e| fail(e));
     let catalog = hindsight::attack::store::embedded().unwrap_or_else(|e| fail(e));
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let review = engine.review(&Subject { incident: &incident, source: "bench", revision: 1 }, &History::default());
     let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
     let store = Store::open(dir.path()).unwrap_or_else(|e| fail(e));

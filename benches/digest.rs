@@ -36,7 +36,8 @@ fn main() {
         Err(e) => panic!("{e}"),
     };
     let pool = support::pool(&catalog);
-    let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
     // DIGEST_BENCH_STORE=DIR keeps the filled store there and reuses it on the next run
     // (filling 100,000 reviews takes minutes; profiling the digest needs only the reads).
     let kept = std::env::var_os("DIGEST_BENCH_STORE").map(std::path::PathBuf::from);

@@ -33,7 +33,8 @@ fn main() {
         })
         .collect();
     let t = Instant::now();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     println!("engine set-up (attribution index): {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     let history = History::default();
 

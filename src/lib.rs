@@ -12,12 +12,14 @@ pub mod config;
 pub mod controls;
 pub mod daemon;
 pub mod digest;
+pub mod entra;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod input;
 pub mod inventory;
 pub mod model;
+pub mod net;
 pub mod notify;
 pub mod outbox;
 pub mod review;

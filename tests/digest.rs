@@ -194,7 +194,8 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let catalog = hindsight::attack::store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
     let subscriptions = vec![Subscription::everything("soc")];
     let destinations = vec![folder_destination(&out)];
     let schedule = Schedule::parse("0 8 * * Mon", "Europe/Berlin").unwrap();
@@ -283,7 +284,8 @@ async fn a_store_of_schema_1_gets_summaries_and_due_notifications_indexed() {
         let store = Store::open(&path).unwrap();
         common::ingest_examples(&store, &clock).await;
         let catalog = hindsight::attack::store::embedded().unwrap();
-        let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+        let catalog = std::sync::Arc::new(catalog);
+        let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
         let subs = vec![Subscription::everything("soc")];
         hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
         store.flush().unwrap();
@@ -310,7 +312,8 @@ async fn ids_that_json_must_escape_are_read_back_too() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
     let catalog = hindsight::attack::store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, hindsight::review::Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
     let sample = common::json(
         &std::fs::read_to_string(common::repo().join("examples/incidents/human-operated-ransomware.json")).unwrap(),
     );

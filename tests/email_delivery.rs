@@ -40,7 +40,8 @@ fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
             "mitreTechniques": ["T1059.001"], "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"}]});
     let incident = Incident::from_graph(&raw).unwrap();
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
     let key = ResolutionKey::new("contoso", "2001", 1);
     let entry =

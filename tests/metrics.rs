@@ -40,7 +40,8 @@ async fn deliveries_and_dead_letters_are_counted() {
     let raw = serde_json::json!({"id": "1", "status": "resolved", "lastUpdateDateTime": "2026-11-20T10:00:00Z", "alerts": []});
     let incident = Incident::from_graph(&raw).unwrap();
     let catalog = hindsight::attack::store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let review = engine.review(&Subject { incident: &incident, source: "s", revision: 1 }, &History::default());
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

@@ -15,7 +15,8 @@ fn event(name: &str, inflate: usize) -> Value {
     let raw: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let incident = Incident::from_graph(&raw).unwrap();
     let catalog = store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let mut review =
         engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
     let template = review.follow_ups[0].clone();
@@ -73,7 +74,8 @@ fn slack_gets_block_kit_within_its_limits_and_escaped() {
 /// A digest event of the six samples, with as many follow-ups as a busy week brings.
 fn digest_event() -> Value {
     let catalog = store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let mut summaries = Vec::new();
     for f in std::fs::read_dir(format!("{}/examples/incidents", env!("CARGO_MANIFEST_DIR"))).unwrap() {
         let raw: Value = serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
@@ -91,7 +93,7 @@ fn digest_event() -> Value {
         hindsight::digest::Period::ending(end, chrono::Duration::days(90)),
         &[],
         &settings,
-        &catalog,
+        &*catalog,
     );
     let entry = hindsight::notify::entries_for_digest(&digest, &[Subscription::everything("d")], end).remove(0);
     hindsight::outbox::with_digest(entry, &digest).body

@@ -30,8 +30,8 @@ fn everything(keep_reviews: Duration) -> Retention {
 async fn reviewed_store(path: &std::path::Path, clock: &ManualClock) -> (Store, Vec<ResolutionKey>) {
     let store = Store::open(path).unwrap();
     common::ingest_examples(&store, clock).await;
-    let catalog = Box::leak(Box::new(hindsight::attack::store::embedded().unwrap()));
-    let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
+    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+    let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
     let subs = vec![Subscription::everything("soc")];
     let n = hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
     assert!(n.reviewed > 0, "the examples give reviews");
@@ -135,8 +135,8 @@ async fn a_store_pruned_and_reopened_reads_the_same() {
     let keep = Retention { reviews: Some(30 * DAY), ..Retention::default() };
     // Half of the reviews made later: only the older half ages out.
     let later = reviewed_at + chrono::Duration::days(10);
-    let catalog = Box::leak(Box::new(hindsight::attack::store::embedded().unwrap()));
-    let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
+    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+    let engine = Engine::new(catalog.clone(), None, None, hindsight::review::Settings::default());
     let sample = store.resolution(&keys[0]).unwrap().unwrap();
     let mut fresh = Vec::new();
     for i in 0..3 {

@@ -19,7 +19,8 @@ fn example(name: &str) -> Incident {
 fn review(incident: &Incident) -> Review {
     let catalog = store::embedded().unwrap();
     let controls = Controls::embedded(&catalog).unwrap();
-    let engine = Engine::new(&catalog, None, Some(&controls), Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, Some(std::sync::Arc::new(controls)), Settings::default());
     engine.review(&Subject { incident, source: "examples", revision: 1 }, &History::default())
 }
 
@@ -119,7 +120,8 @@ fn a_false_positive_is_reviewed_for_tuning_not_for_gaps() {
 #[test]
 fn history_decides_what_is_new_to_the_organisation() {
     let catalog = store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let incident = example("phishing-credential-theft");
     let subject = Subject { incident: &incident, source: "examples", revision: 1 };
     let fresh = engine.review(&subject, &History::default());
@@ -205,7 +207,8 @@ fn odd_value(rng: &mut impl Rng, depth: u32) -> Value {
 #[test]
 fn no_incident_json_however_odd_panics_the_reviewer() {
     let catalog = store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut reviewed = 0;
     for _ in 0..3000 {

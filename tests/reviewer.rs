@@ -29,7 +29,8 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     assert_eq!(ingest_examples(&store, &clock).await, 6);
 
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let pass = review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
     assert_eq!((pass.reviewed, pass.failed.len()), (6, 0));
     assert_eq!((store.pending_count(), store.review_count()), (0, 6));
@@ -68,7 +69,8 @@ async fn routes_decide_which_reviews_go_where() {
     let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
     ingest_examples(&store, &clock).await;
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let high_tp =
         Route { min_severity: Some("high".into()), classifications: vec!["truePositive".into()], ..Route::default() };
     let ransomware = Route { tags: vec!["ransomware".into()], ..Route::default() };
@@ -114,7 +116,7 @@ async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_
 
     let store = Store::open(state.path()).unwrap();
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let engine = Engine::new(std::sync::Arc::new(catalog), None, None, Settings::default());
     let mut reviewed = 0;
     for _ in 0..8 {
         reviewed += review_pending(&store, &engine, &[], 1, clock.now()).unwrap().reviewed;

@@ -87,7 +87,8 @@ async fn no_secret_in_any_log_line() {
 
     // Reviews to a webhook with a SAS sig and a signing key, and by e-mail, with failures.
     let catalog = hindsight::attack::store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let subs = [Subscription::everything("flow"), Subscription::everything("mail")];
     review_pending(&store, &engine, &subs, 100, Utc::now()).unwrap();
     let smtp = FakeSmtp::start().await;

@@ -52,7 +52,8 @@ async fn reviewed(store: &Store, now: DateTime<Utc>) {
     let clock = ManualClock::new(now);
     common::ingest_examples(store, &clock).await;
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     assert_eq!(
         review_pending(store, &engine, &[hindsight::notify::Subscription::everything("soc-hook")], 100, now)
             .unwrap()
@@ -166,7 +167,8 @@ async fn pending_deliveries_survive_a_restart() {
     assert_eq!(pass.delivered, 6);
     // The reviews are not made (or enqueued) again after the restart.
     let catalog = catalog_store::embedded().unwrap();
-    let engine = Engine::new(&catalog, None, None, Settings::default());
+    let catalog = std::sync::Arc::new(catalog);
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     assert_eq!(
         review_pending(&store, &engine, &[hindsight::notify::Subscription::everything("soc-hook")], 100, now)
             .unwrap()

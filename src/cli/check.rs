@@ -75,7 +75,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     );
     report.line(
         "inventory",
-        Ok(match pipeline.engine.inventory {
+        Ok(match &pipeline.engine.inventory {
             Some(i) => format!("{} source(s), {} technique(s) covered", i.source_count(), i.technique_count()),
             None => "none configured: coverage is not assessed".into(),
         }),

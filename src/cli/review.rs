@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -54,7 +55,7 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
         }
     };
-    let reviews = review_file(&catalog, &args.input, &args.inventory, args.max_input.as_u64())?;
+    let reviews = review_file(Arc::new(catalog), &args.input, &args.inventory, args.max_input.as_u64())?;
     if let Some(out) = &args.layer {
         let layers: Vec<&crate::review::navigator::Layer> = reviews.iter().map(|r| &r.layer).collect();
         let json = if layers.len() == 1 {
@@ -77,7 +78,7 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
 /// Reviews every incident of a file. Offline there is no history: every technique counts as
 /// met for the first time.
 pub fn review_file(
-    catalog: &Catalog,
+    catalog: Arc<Catalog>,
     input: &Path,
     inventory: &[PathBuf],
     max_input: u64,
@@ -89,23 +90,22 @@ pub fn review_file(
     for p in &problems {
         eprintln!("hindsight: warning: {}: {p}", input.display());
     }
-    let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, catalog)?) };
+    let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, &catalog)?) };
     if let Some(inv) = &inventory {
         for p in inv.problems() {
             eprintln!("hindsight: warning: inventory: {p}");
         }
     }
-    let inventory_ref = inventory.as_ref().map(|i| i as &dyn crate::review::DetectionInventory);
     // The mappings are built in; if they cannot be read the review goes on without them.
-    let controls = match Controls::embedded(catalog) {
-        Ok(c) => Some(c),
+    let controls = match Controls::embedded(&catalog) {
+        Ok(c) => Some(Arc::new(c) as Arc<dyn crate::review::ControlCatalog>),
         Err(e) => {
             eprintln!("hindsight: warning: {e}");
             None
         }
     };
-    let controls_ref = controls.as_ref().map(|c| c as &dyn crate::review::ControlCatalog);
-    let engine = Engine::new(catalog, inventory_ref, controls_ref, Settings::default());
+    let inventory = inventory.map(|i| Arc::new(i) as Arc<dyn crate::review::DetectionInventory>);
+    let engine = Engine::new(catalog, inventory, controls, Settings::default());
     let history = History::default();
     Ok(observed
         .iter()

@@ -19,8 +19,8 @@ use crate::source::Source;
 
 /// Everything the configuration names, built and checked.
 pub struct Pipeline {
-    pub catalog: &'static Catalog,
-    pub engine: &'static Engine<'static>,
+    pub catalog: Arc<Catalog>,
+    pub engine: Arc<Engine>,
     pub sources: Vec<(Source, Duration)>,
     pub destinations: Vec<Destination>,
     pub subscriptions: Vec<Subscription>,
@@ -36,13 +36,13 @@ pub struct Pipeline {
 pub struct BuildErrors(pub Vec<String>);
 
 impl Pipeline {
-    /// Builds the pipeline. The catalog, the inventory and the engine live as long as the
-    /// process (they are made once and shared by every worker).
+    /// Builds the pipeline. The catalog, the inventory and the engine are made once and shared
+    /// by every worker.
     pub fn build(cfg: &Config, state_dir: &Path) -> Result<Pipeline, BuildErrors> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let catalog = match crate::attack::store::in_use(state_dir) {
-            Ok(c) => &*Box::leak(Box::new(c)),
+            Ok(c) => Arc::new(c),
             Err(e) => {
                 return Err(BuildErrors(vec![format!(
                     "the ATT&CK catalog in use (state directory {}): {e}",
@@ -53,10 +53,10 @@ impl Pipeline {
         let inventory = if cfg.review.inventory.is_empty() {
             None
         } else {
-            match Inventory::load(&cfg.review.inventory, catalog) {
+            match Inventory::load(&cfg.review.inventory, &catalog) {
                 Ok(inv) => {
                     warnings.extend(inv.problems().iter().map(|p| format!("review.inventory: {p}")));
-                    Some(&*Box::leak(Box::new(inv)))
+                    Some(Arc::new(inv) as Arc<dyn crate::review::DetectionInventory>)
                 }
                 Err(e) => {
                     errors.push(format!("configuration key review.inventory: {e}"));
@@ -64,8 +64,8 @@ impl Pipeline {
                 }
             }
         };
-        let controls = match Controls::embedded(catalog) {
-            Ok(c) => Some(&*Box::leak(Box::new(c))),
+        let controls = match Controls::embedded(&catalog) {
+            Ok(c) => Some(Arc::new(c) as Arc<dyn crate::review::ControlCatalog>),
             Err(e) => {
                 warnings.push(format!("Microsoft 365 controls left out of reviews: {e}"));
                 None
@@ -76,12 +76,7 @@ impl Pipeline {
             attribution_top: cfg.review.attribution_top,
             ..Settings::default()
         };
-        let engine: &'static Engine<'static> = Box::leak(Box::new(Engine::new(
-            catalog,
-            inventory.map(|i| i as &dyn crate::review::DetectionInventory),
-            controls.map(|c| c as &dyn crate::review::ControlCatalog),
-            settings,
-        )));
+        let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings));
 
         let mut sources = Vec::new();
         for (i, s) in cfg.sources.iter().enumerate() {

@@ -109,10 +109,6 @@ fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, S
     Ok(env)
 }
 
-fn is_loopback(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
-}
-
 impl Composer {
     pub fn new(from: &str, to: &[String], templates_dir: Option<&PathBuf>) -> Result<Composer, String> {
         let from: Mailbox = from.parse().map_err(|e| format!("from: {e}"))?;
@@ -207,7 +203,7 @@ impl EmailSink {
         let (tls, port) = match cfg.security {
             Security::Starttls => (Tls::Required(tls()?), 587),
             Security::Tls => (Tls::Wrapper(tls()?), 465),
-            Security::Plain if is_loopback(&cfg.host) || cfg.allow_plain => (Tls::None, 25),
+            Security::Plain if crate::net::is_loopback(&cfg.host) || cfg.allow_plain => (Tls::None, 25),
             Security::Plain => {
                 return Err(format!(
                     "security: plain SMTP to {} would send reviews (and any password) unencrypted; use starttls or tls, or set allow_plain = true",

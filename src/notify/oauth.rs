@@ -1,19 +1,17 @@
 //! Entra ID bearer tokens for webhooks that want them instead of a SAS `sig` (Power Automate
 //! flows that only let "any user in my tenant" or "specific users" trigger them): client
-//! credentials for the flow service's audience, cached until shortly before they expire.
+//! credentials for the flow service's audience, from the shared token client (`crate::entra`).
 
-use std::time::Duration;
-
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+
+use crate::entra::{App, Credential, Retry, TokenClient};
 
 fn default_scope() -> String {
     "https://service.flow.microsoft.com//.default".into()
 }
 fn default_login() -> String {
-    "https://login.microsoftonline.com".into()
+    crate::entra::GLOBAL_LOGIN.into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,63 +28,32 @@ pub struct OAuthConfig {
     pub login_url: String,
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    expires_in: Option<u64>,
-}
-
+/// The bearer tokens of one webhook: its app, its scope, and the shared Entra ID token client.
 pub struct TokenSource {
-    cfg: OAuthConfig,
-    http: reqwest::Client,
-    cached: Mutex<Option<(SecretString, Instant)>>,
+    app: App,
+    scope: String,
+    client: TokenClient,
 }
 
 impl TokenSource {
+    /// Tokens are asked for once per delivery attempt: a failure is the delivery's to retry on
+    /// its own schedule, not the token client's.
     pub fn new(cfg: OAuthConfig, http: reqwest::Client) -> TokenSource {
-        TokenSource { cfg, http, cached: Mutex::new(None) }
+        let app = App {
+            login_url: cfg.login_url,
+            tenant_id: cfg.tenant_id,
+            client_id: cfg.client_id,
+            credential: Credential::Secret(cfg.client_secret),
+        };
+        TokenSource { app, scope: cfg.scope, client: TokenClient::new(http, Retry::ONCE) }
     }
 
     /// A valid token; a failure is an error message without the secret.
     pub async fn token(&self) -> Result<SecretString, String> {
-        let mut cached = self.cached.lock().await;
-        if let Some((t, until)) = cached.as_ref()
-            && Instant::now() + Duration::from_secs(300) < *until
-        {
-            return Ok(t.clone());
-        }
-        let url = format!("{}/{}/oauth2/v2.0/token", self.cfg.login_url.trim_end_matches('/'), self.cfg.tenant_id);
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.cfg.client_id.as_str()),
-            ("client_secret", self.cfg.client_secret.expose_secret()),
-            ("scope", self.cfg.scope.as_str()),
-        ];
-        let resp =
-            self.http.post(&url).form(&form).send().await.map_err(|e| format!("token request: {}", e.without_url()))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("token request: {}", e.without_url()))?;
-        if !status.is_success() {
-            #[derive(Deserialize)]
-            struct Err {
-                error: Option<String>,
-                error_description: Option<String>,
-            }
-            let detail = serde_json::from_slice::<Err>(&body)
-                .map(|e| {
-                    let d = e.error_description.unwrap_or_default();
-                    format!("{}: {}", e.error.unwrap_or_default(), d.lines().next().unwrap_or_default())
-                })
-                .unwrap_or_default();
-            return Err(format!("token request refused (HTTP {status}): {detail}"));
-        }
-        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| format!("unreadable token response: {e}"))?;
-        let until = Instant::now() + Duration::from_secs(t.expires_in.unwrap_or(3600));
-        *cached = Some((t.access_token.clone(), until));
-        Ok(t.access_token)
+        self.client.token(&self.app, &self.scope).await.map_err(|e| e.to_string())
     }
 
     pub async fn forget(&self) {
-        *self.cached.lock().await = None;
+        self.client.forget(&self.app, &self.scope).await;
     }
 }

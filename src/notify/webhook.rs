@@ -73,7 +73,7 @@ impl WebhookSink {
     /// Validates the settings (errors name the setting, never its secret value) and builds the sink.
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookSink, String> {
         let url = url::Url::parse(cfg.url.expose_secret()).map_err(|e| format!("url: not a valid URL ({e})"))?;
-        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
+        let loopback = url.host_str().is_some_and(crate::net::is_loopback);
         match url.scheme() {
             "https" => {}
             "http" if loopback && cfg.insecure_loopback => {}
@@ -155,7 +155,7 @@ impl WebhookSink {
             // without_url: the URL may carry the SAS signature.
             reason: error_chain(&e.without_url()),
         })?;
-        let outcome = classify(resp.status(), resp.headers());
+        let outcome = classify(resp.status(), resp.headers(), now);
         if resp.status() == StatusCode::UNAUTHORIZED
             && let Some(oauth) = &self.oauth
         {
@@ -203,16 +203,11 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 
 /// Any 2xx is delivered; 408, 429 and 5xx are tried again (honouring `Retry-After`); 410 means
 /// "stop"; a redirect and other 4xx are permanent: the receiver or the configuration must change.
-fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Result<(), DeliveryError> {
+fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Result<(), DeliveryError> {
     if status.is_success() {
         return Ok(());
     }
-    let after = headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let after = crate::net::retry_after_header(headers, now);
     match status.as_u16() {
         408 | 429 | 500..=599 => Err(DeliveryError::Retry { after, reason: format!("HTTP {status}") }),
         410 => Err(DeliveryError::Permanent { reason: "HTTP 410 Gone: the receiver wants no more deliveries".into() }),
@@ -228,20 +223,24 @@ mod tests {
     #[test]
     fn statuses_are_sorted_into_retry_and_permanent() {
         let h = reqwest::header::HeaderMap::new();
-        assert!(classify(StatusCode::ACCEPTED, &h).is_ok());
+        let now = Utc::now();
+        assert!(classify(StatusCode::ACCEPTED, &h, now).is_ok());
         for s in [408, 429, 500, 502, 503, 504] {
-            assert!(matches!(classify(StatusCode::from_u16(s).unwrap(), &h), Err(DeliveryError::Retry { .. })), "{s}");
+            assert!(
+                matches!(classify(StatusCode::from_u16(s).unwrap(), &h, now), Err(DeliveryError::Retry { .. })),
+                "{s}"
+            );
         }
         for s in [301, 400, 401, 403, 404, 410, 413] {
             assert!(
-                matches!(classify(StatusCode::from_u16(s).unwrap(), &h), Err(DeliveryError::Permanent { .. })),
+                matches!(classify(StatusCode::from_u16(s).unwrap(), &h, now), Err(DeliveryError::Permanent { .. })),
                 "{s}"
             );
         }
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "2.5".parse().unwrap());
         assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &h),
+            classify(StatusCode::TOO_MANY_REQUESTS, &h, now),
             Err(DeliveryError::Retry {
                 after: Some(Duration::from_millis(2500)),
                 reason: "HTTP 429 Too Many Requests".into()

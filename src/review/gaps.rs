@@ -31,8 +31,8 @@ pub(crate) fn find(
     vector: &Vector,
     sims: &Similarities,
 ) -> Gaps {
-    let catalog = engine.catalog;
-    let uncovered = match engine.inventory {
+    let catalog = &*engine.catalog;
+    let uncovered = match &engine.inventory {
         None => vec![],
         Some(_) => mapped
             .techniques
@@ -61,7 +61,7 @@ pub(crate) fn find(
 /// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
 /// incident use most (similarity-weighted), excluding what was observed.
 fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Similarities) -> Vec<BlindStage> {
-    let catalog = engine.catalog;
+    let catalog = &*engine.catalog;
     let blind: Vec<&TacticState> = mapped.tactics.iter().filter(|t| t.state == StageState::Blind).collect();
     if blind.is_empty() {
         return vec![];
@@ -96,7 +96,7 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Simila
                             .take(3)
                             .map(|&ei| index.entry_label(ei))
                             .collect(),
-                        covered: engine.inventory.map(|inv| inv.covers(catalog, &t.id)),
+                        covered: engine.inventory.as_deref().map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),
                     }
                 })

@@ -18,6 +18,7 @@ pub mod navigator;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use model::*;
@@ -80,10 +81,13 @@ impl Default for Settings {
 }
 
 /// Everything a review needs besides the incident, built once and shared by every review.
-pub struct Engine<'a> {
-    pub catalog: &'a Catalog,
-    pub inventory: Option<&'a dyn DetectionInventory>,
-    pub controls: Option<&'a dyn ControlCatalog>,
+///
+/// It owns what it reads (shared, so that the daemon's workers and the CLI hold the same
+/// catalog without copying it): no borrowed lifetimes to thread through the workers.
+pub struct Engine {
+    pub catalog: Arc<Catalog>,
+    pub inventory: Option<Arc<dyn DetectionInventory>>,
+    pub controls: Option<Arc<dyn ControlCatalog>>,
     pub settings: Settings,
     attribution: attribution::Index,
     /// Active techniques of each tactic, by kill-chain position: the candidates for blind stages.
@@ -100,11 +104,11 @@ pub struct Subject<'a> {
 
 pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns whose known ATT&CK techniques resemble this incident's, weighted by how rare each shared technique is. Technique overlap alone does not attribute an intrusion.";
 
-impl<'a> Engine<'a> {
+impl Engine {
     pub fn new(
-        catalog: &'a Catalog,
-        inventory: Option<&'a dyn DetectionInventory>,
-        controls: Option<&'a dyn ControlCatalog>,
+        catalog: Arc<Catalog>,
+        inventory: Option<Arc<dyn DetectionInventory>>,
+        controls: Option<Arc<dyn ControlCatalog>>,
         settings: Settings,
     ) -> Self {
         let mut by_tactic = vec![Vec::new(); catalog.tactics().len()];
@@ -113,7 +117,8 @@ impl<'a> Engine<'a> {
                 by_tactic[p].push(i);
             }
         }
-        Engine { catalog, inventory, controls, settings, attribution: attribution::Index::new(catalog), by_tactic }
+        let attribution = attribution::Index::new(&catalog);
+        Engine { catalog, inventory, controls, settings, attribution, by_tactic }
     }
 
     pub fn attribution_index(&self) -> &attribution::Index {
@@ -126,9 +131,9 @@ impl<'a> Engine<'a> {
 
     pub fn review(&self, subject: &Subject, history: &History) -> Review {
         let incident = subject.incident;
-        let catalog = self.catalog;
+        let catalog = &*self.catalog;
         let mut mapped = mapping::map(incident, catalog);
-        if let Some(inv) = self.inventory {
+        if let Some(inv) = self.inventory.as_deref() {
             for t in mapped.techniques.iter_mut().filter(|t| t.name.is_some()) {
                 t.covered = Some(inv.covers(catalog, &t.id));
             }
@@ -158,7 +163,7 @@ impl<'a> Engine<'a> {
             )
         };
         let mitigations = mitigations(catalog, &observed);
-        let controls = self.controls.map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
+        let controls = self.controls.as_deref().map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
         let knowledge_gaps = knowledge::find(catalog, &mapped, history);
         let summary = summary(incident, subject);
         let metrics = metrics(incident);
@@ -169,8 +174,9 @@ impl<'a> Engine<'a> {
                 attack_version: catalog.meta().attack_version.clone(),
                 inventory: self
                     .inventory
+                    .as_deref()
                     .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
-                controls_attack_version: self.controls.map(|c| c.mapped_attack_version()),
+                controls_attack_version: self.controls.as_deref().map(|c| c.mapped_attack_version()),
             },
             incident: summary,
             metrics,

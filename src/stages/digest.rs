@@ -145,7 +145,7 @@ pub fn digest_once(ctx: &Ctx, schedule: &Schedule) -> Option<DateTime<Utc>> {
     };
     let period = chrono::Duration::from_std(ctx.cfg.digest.period).unwrap_or(chrono::Duration::days(7));
     let now = ctx.clock.now();
-    let next = match tick(&ctx.store, ctx.engine.catalog, schedule, &ctx.subscriptions, period, &settings, now) {
+    let next = match tick(&ctx.store, &ctx.engine.catalog, schedule, &ctx.subscriptions, period, &settings, now) {
         Ok(Tick::Started { next }) | Ok(Tick::Waiting { next }) => next,
         Ok(Tick::Sent { .. }) => {
             ctx.deliver_wake.notify_one();

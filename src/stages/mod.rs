@@ -38,7 +38,7 @@ use health::Health;
 #[derive(Clone)]
 pub struct Ctx {
     pub store: Store,
-    pub engine: &'static Engine<'static>,
+    pub engine: Arc<Engine>,
     pub subscriptions: Arc<Vec<Subscription>>,
     pub destinations: Arc<Vec<Destination>>,
     pub policy: RetryPolicy,

@@ -170,11 +170,12 @@ pub async fn review_all(ctx: &Ctx) -> usize {
     let batch = ctx.cfg.daemon.review_batch;
     let mut total = 0;
     loop {
-        let (store, engine, subs, now) = (ctx.store.clone(), ctx.engine, ctx.subscriptions.clone(), ctx.clock.now());
+        let (store, engine, subs, now) =
+            (ctx.store.clone(), ctx.engine.clone(), ctx.subscriptions.clone(), ctx.clock.now());
         let (stop, wake) = (ctx.stop.clone(), ctx.deliver_wake.clone());
         ctx.health.busy("review", now);
         let pass = tokio::task::spawn_blocking(move || {
-            review_pending_until(&store, engine, &subs, batch, now, &|| stop.is_cancelled(), &|| wake.notify_one())
+            review_pending_until(&store, &engine, &subs, batch, now, &|| stop.is_cancelled(), &|| wake.notify_one())
         })
         .await;
         ctx.health.idle("review");

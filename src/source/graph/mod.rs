@@ -67,7 +67,7 @@ impl GraphSource {
 
     /// Requests sent since the source was built (token requests included).
     pub fn requests(&self) -> usize {
-        self.client.requests
+        self.client.requests()
     }
 
     fn first_page(&self, from: DateTime<Utc>) -> String {
@@ -173,7 +173,7 @@ impl GraphSource {
         let cursor = self.start(store, now).await?;
         let overlap = chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default();
         let from = cursor.next_from(overlap);
-        let requests_before = self.client.requests;
+        let requests_before = self.client.requests();
         if let Some(p) = self.full_page_size.take() {
             self.page_size = p;
         }
@@ -258,7 +258,7 @@ impl GraphSource {
         }
         let done = Cursor { last_update: newest, passes: cursor.passes + 1, updated_at: now, ..cursor };
         store.advance_cursor(&name, &done).await?;
-        report.requests = self.client.requests - requests_before;
+        report.requests = self.client.requests() - requests_before;
         Ok(report)
     }
 }
