@@ -1,6 +1,6 @@
 //! The configuration: a TOML file, overridden by `HINDSIGHT__SECTION__KEY` environment
-//! variables, with secrets read from files (`*_file` keys, relative to systemd's
-//! `$CREDENTIALS_DIRECTORY` when set). Every setting has a default; unknown keys and bad values
+//! variables, with secrets read from files (`<secret>_file` keys, relative to systemd's
+//! `$CREDENTIALS_DIRECTORY` when set; only the keys that hold secrets, see [`SECRET_KEYS`]). Every setting has a default; unknown keys and bad values
 //! stop start-up with the key's full path in the message.
 
 use std::path::{Path, PathBuf};
@@ -493,17 +493,32 @@ impl Config {
     }
 }
 
-/// Replaces every `name_file = "path"` with `name = <the file's content>` (trailing newline
-/// removed), anywhere in the tree. Relative paths are read from `credentials` (systemd's
-/// `LoadCredential=` directory) when it is set.
+/// The keys that hold secrets, gathered from the components that declare them. Only these take
+/// the `<key>_file = "path"` form: other keys that end in `_file` (`ca_file`) are paths the
+/// component reads itself, not secrets to inline.
+pub const SECRET_KEYS: [&[&str]; 4] = [
+    GraphConfig::SECRET_KEYS,
+    crate::notify::oauth::OAuthConfig::SECRET_KEYS,
+    WebhookConfig::SECRET_KEYS,
+    EmailConfig::SECRET_KEYS,
+];
+
+fn secret_key(file_key: &str) -> Option<&str> {
+    let name = file_key.strip_suffix("_file")?;
+    SECRET_KEYS.iter().any(|keys| keys.contains(&name)).then_some(name)
+}
+
+/// Replaces every `<secret>_file = "path"` with `<secret> = <the file's content>` (trailing
+/// newline removed), anywhere in the tree, for the keys of [`SECRET_KEYS`]. Relative paths are
+/// read from `credentials` (systemd's `LoadCredential=` directory) when it is set.
 fn resolve_secret_files(v: Value, at: &str, credentials: Option<&Path>) -> Result<Value, ConfigError> {
     match v {
         Value::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
                 let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-                match (k.strip_suffix("_file"), &v) {
-                    (Some(name), Value::String(p)) if !name.is_empty() => {
+                match (secret_key(&k), &v) {
+                    (Some(name), Value::String(p)) => {
                         let path = match credentials {
                             Some(dir) if Path::new(p).is_relative() => dir.join(p),
                             _ => PathBuf::from(p),

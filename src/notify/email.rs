@@ -66,6 +66,12 @@ pub struct EmailConfig {
     pub templates_dir: Option<PathBuf>,
 }
 
+impl EmailConfig {
+    /// The settings that may be read from a file (`password_file`); see `config::SECRET_KEYS`.
+    /// Not `ca_file`: that is the path of a certificate, read when the sink is built.
+    pub const SECRET_KEYS: &'static [&'static str] = &["password"];
+}
+
 pub struct EmailSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     composer: Composer,

@@ -30,6 +30,11 @@ pub struct OAuthConfig {
     pub login_url: String,
 }
 
+impl OAuthConfig {
+    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: SecretString,

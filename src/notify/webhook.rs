@@ -44,6 +44,12 @@ pub struct WebhookConfig {
     pub oauth: Option<super::oauth::OAuthConfig>,
 }
 
+impl WebhookConfig {
+    /// The settings that may be read from a file (`url_file`, `signing_secret_file`); see
+    /// `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["url", "signing_secret"];
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {

@@ -100,6 +100,9 @@ pub struct GraphConfig {
 }
 
 impl GraphConfig {
+    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+
     /// Checks what can be checked without a network; errors name the setting.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
