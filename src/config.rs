@@ -10,11 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::notify::Route;
-use crate::notify::email::EmailConfig;
-use crate::notify::folder::FolderConfig;
-use crate::notify::webhook::WebhookConfig;
-use crate::source::directory::DirectoryConfig;
-use crate::source::graph::GraphConfig;
+pub use crate::notify::SinkKind;
+pub use crate::source::SourceKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -29,6 +26,47 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// Every problem validation found, one per line, each with its key.
+    #[error("{}", .0.iter().map(|i| format!("configuration key {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Invalid>),
+}
+
+/// One bad setting: its key, relative to the table that checked it until [`Invalid::under`]
+/// prefixes the path of that table (`url` becomes `destinations[2].url`), and what is wrong with
+/// it. The message never repeats the value of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid { key: key.into(), message: message.into() }
+    }
+
+    /// The same problem seen from the enclosing table at `path`.
+    pub fn under(self, path: &str) -> Invalid {
+        let key = if self.key.is_empty() { path.to_owned() } else { format!("{path}.{}", self.key) };
+        Invalid { key, ..self }
+    }
+
+    /// "url: must be https://; to: at least one recipient", for the errors of a sink or source
+    /// built outside a configuration file (tests, tools).
+    pub fn join(problems: &[Invalid]) -> String {
+        problems.iter().map(Invalid::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem of `problems`, seen from the table at `path`.
+pub fn under(problems: Vec<Invalid>, path: &str) -> impl Iterator<Item = Invalid> + '_ {
+    problems.into_iter().map(move |p| p.under(path))
 }
 
 fn default_poll_interval() -> Duration {
@@ -248,12 +286,6 @@ impl RetentionConfig {
 }
 
 #[derive(Debug, Clone)]
-pub enum SourceKind {
-    Graph(Box<GraphConfig>),
-    Directory(DirectoryConfig),
-}
-
-#[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub kind: SourceKind,
     /// How often the source is polled (`poll_interval`, default 60 s).
@@ -282,28 +314,26 @@ fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     table.remove(key).map(|v| serde_json::from_value(v).map_err(|e| E::custom(format!("{key}: {e}")))).transpose()
 }
 
-fn rest<T: serde::de::DeserializeOwned, E: serde::de::Error>(table: serde_json::Map<String, Value>) -> Result<T, E> {
-    // The kind's own keys are deserialized here, out of sight of the outer path: name the key.
+/// The typed config of one kind of source or sink, from its table's own keys (the shared ones
+/// taken out). They are deserialized out of sight of the outer path, so the message names the key.
+pub(crate) fn component<T: serde::de::DeserializeOwned>(table: serde_json::Map<String, Value>) -> Result<T, String> {
     serde_path_to_error::deserialize(Value::Object(table)).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." { E::custom(e.into_inner()) } else { E::custom(format!("{path}: {}", e.into_inner())) }
+        if path == "." { e.into_inner().to_string() } else { format!("{path}: {}", e.into_inner()) }
     })
 }
 
 impl<'de> Deserialize<'de> for SourceConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = serde_json::Map::deserialize(d)?;
-        let (kind, mut table) = split_table::<D::Error>(table, &["graph", "directory"])?;
+        let (kind, mut table) = split_table::<D::Error>(table, SourceKind::KINDS)?;
         let poll_interval = match take::<String, D::Error>(&mut table, "poll_interval")? {
             Some(s) => {
                 humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("poll_interval: {e}")))?
             }
             None => default_poll_interval(),
         };
-        let kind = match kind.as_str() {
-            "graph" => SourceKind::Graph(Box::new(rest(table)?)),
-            _ => SourceKind::Directory(rest(table)?),
-        };
+        let kind = SourceKind::from_table(&kind, table).map_err(serde::de::Error::custom)?;
         Ok(SourceConfig { kind, poll_interval })
     }
 }
@@ -328,13 +358,6 @@ impl Default for ReviewConfig {
 }
 
 #[derive(Debug, Clone)]
-pub enum SinkKind {
-    Webhook(WebhookConfig),
-    Email(EmailConfig),
-    Folder(FolderConfig),
-}
-
-#[derive(Debug, Clone)]
 pub struct DestinationConfig {
     pub name: String,
     pub sink: SinkKind,
@@ -344,15 +367,11 @@ pub struct DestinationConfig {
 impl<'de> Deserialize<'de> for DestinationConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = serde_json::Map::deserialize(d)?;
-        let (kind, mut table) = split_table::<D::Error>(table, &["webhook", "email", "folder"])?;
+        let (kind, mut table) = split_table::<D::Error>(table, SinkKind::KINDS)?;
         let name =
             take::<String, D::Error>(&mut table, "name")?.ok_or_else(|| serde::de::Error::custom("name: missing"))?;
         let route = take::<Route, D::Error>(&mut table, "route")?.unwrap_or_default();
-        let sink = match kind.as_str() {
-            "webhook" => SinkKind::Webhook(rest(table)?),
-            "email" => SinkKind::Email(rest(table)?),
-            _ => SinkKind::Folder(rest(table)?),
-        };
+        let sink = SinkKind::from_table(&kind, table).map_err(serde::de::Error::custom)?;
         Ok(DestinationConfig { name, sink, route })
     }
 }
@@ -413,61 +432,73 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let key = |k: String, message: String| ConfigError::Key { key: k, message };
+    /// Every problem with the settings, found in one pass and each with its full key. Pure: no
+    /// file is read and no network reached (a sink's `ca_file` or a source's folder are looked
+    /// at when the pipeline is built, and by `hindsight check`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    fn problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let name = match &s.kind {
-                SourceKind::Graph(g) => {
-                    g.validate().map_err(|m| key(format!("sources[{i}]"), m))?;
-                    &g.name
-                }
-                SourceKind::Directory(d) => &d.name,
-            };
-            if !names.insert(name.clone()) {
-                return Err(key(
-                    format!("sources[{i}].name"),
+            let at = format!("sources[{i}]");
+            out.extend(under(s.kind.validate(), &at));
+            let name = s.kind.name();
+            if !names.insert(name) {
+                out.push(Invalid::new(
+                    format!("{at}.name"),
                     format!("{name:?} is used twice; each source needs its own"),
                 ));
+            }
+            if s.poll_interval.is_zero() {
+                out.push(Invalid::new(format!("{at}.poll_interval"), "must be longer than 0s"));
             }
         }
         let mut dests = std::collections::HashSet::new();
         for (i, d) in self.destinations.iter().enumerate() {
-            if !dests.insert(d.name.clone()) {
-                return Err(key(format!("destinations[{i}].name"), format!("{:?} is used twice", d.name)));
+            let at = format!("destinations[{i}]");
+            if !dests.insert(d.name.as_str()) {
+                out.push(Invalid::new(format!("{at}.name"), format!("{:?} is used twice", d.name)));
             }
-            d.route.validate().map_err(|m| key(format!("destinations[{i}].route"), m))?;
+            out.extend(under(d.sink.validate(), &at));
+            out.extend(under(d.route.validate(), &format!("{at}.route")));
         }
         if self.delivery.concurrency == 0 {
-            return Err(key("delivery.concurrency".into(), "must be at least 1".into()));
+            out.push(Invalid::new("delivery.concurrency", "must be at least 1"));
         }
-        if !self.http.listen.is_empty() {
-            self.http
-                .listen
-                .parse::<std::net::SocketAddr>()
-                .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        if !self.http.listen.is_empty()
+            && let Err(e) = self.http.listen.parse::<std::net::SocketAddr>()
+        {
+            out.push(Invalid::new("http.listen", format!("{:?}: {e}", self.http.listen)));
         }
-        crate::digest::schedule::Zone::parse(&self.digest.time_zone).map_err(|m| key("digest.time_zone".into(), m))?;
-        crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC")
-            .map_err(|m| key("digest.schedule".into(), m))?;
+        if let Err(m) = crate::digest::schedule::Zone::parse(&self.digest.time_zone) {
+            out.push(Invalid::new("digest.time_zone", m));
+        }
+        if let Err(m) = crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC") {
+            out.push(Invalid::new("digest.schedule", m));
+        }
         if self.digest.period.is_zero() {
-            return Err(key("digest.period".into(), "must be longer than 0s".into()));
-        }
-        for (i, s) in self.sources.iter().enumerate() {
-            if s.poll_interval.is_zero() {
-                return Err(key(format!("sources[{i}].poll_interval"), "must be longer than 0s".into()));
-            }
+            out.push(Invalid::new("digest.period", "must be longer than 0s"));
         }
         if self.daemon.review_batch == 0 {
-            return Err(key("daemon.review_batch".into(), "must be at least 1".into()));
+            out.push(Invalid::new("daemon.review_batch", "must be at least 1"));
         }
+        out.extend(self.retention_problems());
+        out
+    }
+
+    fn retention_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         if let Some(reviews) = self.retention.reviews {
             let human = |d: Duration| humantime::format_duration(d).to_string();
             // A notification being retried, or the digest's two periods, read their reviews:
             // a shorter keep would dead-letter the one and empty the other.
             if reviews <= self.delivery.retry_budget {
-                return Err(key(
-                    "retention.reviews".into(),
+                out.push(Invalid::new(
+                    "retention.reviews",
                     format!(
                         "{} is not longer than delivery.retry_budget ({}): a notification still being retried would lose its review",
                         human(reviews),
@@ -476,8 +507,8 @@ impl Config {
                 ));
             }
             if self.digest.enabled && reviews < self.digest.period * 2 {
-                return Err(key(
-                    "retention.reviews".into(),
+                out.push(Invalid::new(
+                    "retention.reviews",
                     format!(
                         "{} is shorter than two digest periods ({}): the digest compares each period with the one before",
                         human(reviews),
@@ -487,25 +518,20 @@ impl Config {
             }
         }
         if self.retention.interval.is_zero() {
-            return Err(key("retention.interval".into(), "must be longer than 0s".into()));
+            out.push(Invalid::new("retention.interval", "must be longer than 0s"));
         }
-        Ok(())
+        out
     }
 }
 
 /// The keys that hold secrets, gathered from the components that declare them. Only these take
 /// the `<key>_file = "path"` form: other keys that end in `_file` (`ca_file`) are paths the
 /// component reads itself, not secrets to inline.
-pub const SECRET_KEYS: [&[&str]; 4] = [
-    GraphConfig::SECRET_KEYS,
-    crate::notify::oauth::OAuthConfig::SECRET_KEYS,
-    WebhookConfig::SECRET_KEYS,
-    EmailConfig::SECRET_KEYS,
-];
+pub const SECRET_KEYS: [&[&[&str]]; 2] = [SourceKind::SECRET_KEYS, SinkKind::SECRET_KEYS];
 
 fn secret_key(file_key: &str) -> Option<&str> {
     let name = file_key.strip_suffix("_file")?;
-    SECRET_KEYS.iter().any(|keys| keys.contains(&name)).then_some(name)
+    SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&name)).then_some(name)
 }
 
 /// Replaces every `<secret>_file = "path"` with `<secret> = <the file's content>` (trailing

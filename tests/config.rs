@@ -93,14 +93,14 @@ fn errors_name_the_key() {
     );
     assert!(
         e.starts_with(
-            "configuration key sources[0]: cloud: the Microsoft Graph security incidents API is not available"
+            "configuration key sources[0].cloud: the Microsoft Graph security incidents API is not available"
         ),
         "{e}"
     );
     let e = err(
         "[[destinations]]\ntype = \"webhook\"\nname = \"d\"\nurl = \"https://x\"\n[destinations.route]\nmin_severity = \"urgent\"\n",
     );
-    assert!(e.starts_with("configuration key destinations[0].route: min_severity"), "{e}");
+    assert!(e.starts_with("configuration key destinations[0].route.min_severity:"), "{e}");
     let e = err(
         "[[sources]]\ntype = \"directory\"\nname = \"x\"\npath = \"/a\"\n[[sources]]\ntype = \"directory\"\nname = \"x\"\npath = \"/b\"\n",
     );
@@ -264,4 +264,81 @@ fn commented_key(line: &str) -> Option<(String, String)> {
         && table.ends_with(']')
         && table[1..table.len() - 1].chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'))
     .then(|| (table.to_owned(), body.to_owned()))
+}
+
+/// Three settings wrong in three places (a source, a destination, a section) and a secret that
+/// is not what it should be: one load reports every problem, each with its full key, and the
+/// secret's value appears in none.
+const THREE_MISTAKES: &str = r#"
+[delivery]
+concurrency = 0
+
+[[sources]]
+type = "graph"
+name = "contoso"
+tenant_id = "t"
+client_id = "c"
+client_secret = "graph-secret-Xq7"
+page_size = 0
+
+[[destinations]]
+type = "webhook"
+name = "soc-flow"
+url = "http://example.com/hook?sig=Sas5ignatureValue"
+signing_secret = "whsec_not*base64*Kv9"
+"#;
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.toml");
+    std::fs::write(&path, THREE_MISTAKES).unwrap();
+    let err = Config::load(Some(&path), &[]).unwrap_err();
+    let hindsight::config::ConfigError::Invalid(problems) = &err else { panic!("{err}") };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["sources[0].page_size", "destinations[0].url", "destinations[0].signing_secret", "delivery.concurrency"],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.lines().all(|l| l.starts_with("configuration key ")), "{text}");
+    for secret in ["graph-secret-Xq7", "Sas5ignatureValue", "not*base64*Kv9"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+/// `hindsight check` and `hindsight run` print every problem, not the first.
+#[test]
+fn check_and_run_print_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.toml");
+    std::fs::write(&path, THREE_MISTAKES).unwrap();
+    let hindsight = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env("HINDSIGHT_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let check = hindsight(&["check", "--offline"]);
+    assert!(!check.status.success());
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("failed  configuration")).collect();
+    assert_eq!(failed.len(), 4, "{stdout}");
+    for key in ["sources[0].page_size", "destinations[0].url", "destinations[0].signing_secret", "delivery.concurrency"]
+    {
+        assert!(failed.iter().any(|l| l.contains(&format!("configuration key {key}: "))), "{key}: {stdout}");
+    }
+    let run = hindsight(&["run", "--once"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for key in ["sources[0].page_size", "destinations[0].url", "destinations[0].signing_secret", "delivery.concurrency"]
+    {
+        assert!(stderr.contains(&format!("configuration key {key}: ")), "{key}: {stderr}");
+    }
+    assert!(!stderr.contains("Sas5ignatureValue") && !stdout.contains("Sas5ignatureValue"));
 }

@@ -262,10 +262,18 @@ async fn ca_file_from_the_configuration_file_trusts_a_private_relay() {
     let hindsight::config::SinkKind::Email(email) = &cfg.destinations[0].sink else { panic!("an e-mail destination") };
     assert_eq!(email.ca_file.as_deref(), Some(ca.as_path()));
     let (store, id) = store_with_entry(&dir.path().join("store"));
-    let dest =
-        [Destination { name: "mail".into(), sink: Arc::new(Sink::Email(Box::new(EmailSink::new(email).unwrap()))) }];
+    // Built as the daemon builds it.
+    let dest = [Destination { name: "mail".into(), sink: Arc::new(cfg.destinations[0].sink.build().unwrap()) }];
     let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
     assert_eq!((pass.delivered, pass.retried, pass.dead), (1, 0, 0), "{pass:?}");
     assert!(matches!(store.outbox_entry(&id).unwrap().unwrap().state, EntryState::Delivered { .. }));
     assert_eq!(smtp.messages().len(), 1);
+
+    // A ca_file that cannot be read is named by its key when the sink is built.
+    let mut missing = email.clone();
+    missing.ca_file = Some(dir.path().join("no-such-ca.pem"));
+    let problems = hindsight::config::SinkKind::Email(missing).build().err().unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "ca_file");
+    assert!(problems[0].message.contains("no-such-ca.pem"), "{:?}", problems[0]);
 }
