@@ -69,79 +69,40 @@ pub fn under(problems: Vec<Invalid>, path: &str) -> impl Iterator<Item = Invalid
     problems.into_iter().map(move |p| p.under(path))
 }
 
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_late() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_top() -> usize {
-    10
-}
-fn default_concurrency() -> usize {
-    16
-}
-fn default_budget() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_listen() -> String {
-    "127.0.0.1:9187".into()
-}
+/// How often a source is polled when its table does not say (`poll_interval`).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Each section's defaults are its `Default` impl, written once: a missing key or section takes
+/// the value from there (`serde(default)` on the struct), and config/hindsight.toml documents
+/// them (a test holds the two together).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the store and the imported catalog live; see the CLI's `--state-dir` for the default.
-    #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    #[serde(default)]
     pub sources: Vec<SourceConfig>,
-    #[serde(default)]
     pub review: ReviewConfig,
-    #[serde(default)]
     pub destinations: Vec<DestinationConfig>,
-    #[serde(default)]
     pub delivery: DeliveryConfig,
-    #[serde(default)]
     pub http: HttpConfig,
-    #[serde(default)]
     pub digest: DigestConfig,
-    #[serde(default)]
     pub daemon: DaemonConfig,
-    #[serde(default)]
     pub retention: RetentionConfig,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_schedule() -> String {
-    crate::digest::schedule::DEFAULT_CRON.into()
-}
-fn default_zone() -> String {
-    "local".into()
-}
-fn default_period() -> Duration {
-    Duration::from_secs(7 * 86_400)
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DigestConfig {
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Cron expression: five fields (minute hour day-of-month month day-of-week) or six
     /// (seconds first).
-    #[serde(default = "default_schedule")]
     pub schedule: String,
     /// IANA time zone of the schedule, or "local" (the machine's).
-    #[serde(default = "default_zone")]
     pub time_zone: String,
     /// The period a digest covers, up to its scheduled time; compared with the period before.
-    #[serde(default = "default_period", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub period: Duration,
     /// Entries per ranked list.
-    #[serde(default = "default_top")]
     pub top: usize,
 }
 
@@ -149,87 +110,52 @@ impl Default for DigestConfig {
     fn default() -> Self {
         DigestConfig {
             enabled: true,
-            schedule: default_schedule(),
-            time_zone: default_zone(),
-            period: default_period(),
-            top: default_top(),
+            schedule: crate::digest::schedule::DEFAULT_CRON.into(),
+            time_zone: "local".into(),
+            period: Duration::from_secs(7 * 86_400),
+            top: 10,
         }
     }
 }
 
-fn default_shutdown() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_stall() -> Duration {
-    Duration::from_secs(15 * 60)
-}
-fn default_outbox_interval() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_delivery_grace() -> Duration {
-    Duration::from_secs(10 * 60)
-}
-fn default_batch() -> usize {
-    100
-}
-fn default_store_cache() -> bytesize::ByteSize {
-    bytesize::ByteSize(crate::store::CACHE_BYTES)
-}
-fn default_store_reserve() -> bytesize::ByteSize {
-    bytesize::ByteSize(crate::store::DEFAULT_RESERVE)
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// After SIGTERM: how long in-flight polls and deliveries may take to finish.
-    #[serde(default = "default_shutdown", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// A worker busy this long on one step counts as stuck: /readyz says so and the systemd
     /// watchdog stops being fed, so systemd restarts the daemon.
-    #[serde(default = "default_stall", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub stall_timeout: Duration,
     /// How often the outbox is checked for retries that came due (new notifications are sent at once).
-    #[serde(default = "default_outbox_interval", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub outbox_interval: Duration,
     /// Reviews made per store transaction batch.
-    #[serde(default = "default_batch")]
     pub review_batch: usize,
     /// How long a destination may fail every delivery attempt before /readyz reports not
     /// ready (notifications are kept and retried meanwhile; this only makes the outage visible).
-    #[serde(default = "default_delivery_grace", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub delivery_grace: Duration,
     /// Free space the store's disk keeps: below it, the daemon writes nothing more and exits
     /// with an error naming the disk ("64 MiB", "1 GB", or bytes; 0 turns the check off).
-    #[serde(default = "default_store_reserve")]
     pub store_reserve: bytesize::ByteSize,
     /// The store's page cache; resident memory is about twice this above the idle daemon.
-    #[serde(default = "default_store_cache")]
     pub store_cache: bytesize::ByteSize,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            shutdown_timeout: default_shutdown(),
-            stall_timeout: default_stall(),
-            outbox_interval: default_outbox_interval(),
-            review_batch: default_batch(),
-            delivery_grace: default_delivery_grace(),
-            store_reserve: default_store_reserve(),
-            store_cache: default_store_cache(),
+            shutdown_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(15 * 60),
+            outbox_interval: Duration::from_secs(5),
+            review_batch: 100,
+            delivery_grace: Duration::from_secs(10 * 60),
+            store_reserve: bytesize::ByteSize(crate::store::DEFAULT_RESERVE),
+            store_cache: bytesize::ByteSize(crate::store::CACHE_BYTES),
         }
     }
-}
-
-fn default_keep_reviews() -> Option<Duration> {
-    Some(Duration::from_secs(400 * 86_400))
-}
-fn default_keep_notifications() -> Option<Duration> {
-    Some(Duration::from_secs(30 * 86_400))
-}
-fn default_retention_interval() -> Duration {
-    Duration::from_secs(3600)
 }
 
 /// A duration ("30d", "12h"), or "forever".
@@ -247,30 +173,30 @@ fn keep<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 /// year and more of reviews, a month of delivered notifications, and dead letters until
 /// someone retries or purges them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Reviews, their digest summaries and the incident snapshots they were made from, from
     /// when the review was made.
-    #[serde(default = "default_keep_reviews", deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub reviews: Option<Duration>,
     /// Delivered notifications, from their delivery.
-    #[serde(default = "default_keep_notifications", deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub notifications: Option<Duration>,
     /// Dead-lettered notifications, from when they were given up.
-    #[serde(default, deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub dead_letters: Option<Duration>,
     /// How often the daemon looks for what is past its keep.
-    #[serde(default = "default_retention_interval", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
-            reviews: default_keep_reviews(),
-            notifications: default_keep_notifications(),
+            reviews: Some(Duration::from_secs(400 * 86_400)),
+            notifications: Some(Duration::from_secs(30 * 86_400)),
             dead_letters: None,
-            interval: default_retention_interval(),
+            interval: Duration::from_secs(3600),
         }
     }
 }
@@ -331,7 +257,7 @@ impl<'de> Deserialize<'de> for SourceConfig {
             Some(s) => {
                 humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("poll_interval: {e}")))?
             }
-            None => default_poll_interval(),
+            None => DEFAULT_POLL_INTERVAL,
         };
         let kind = SourceKind::from_table(&kind, table).map_err(serde::de::Error::custom)?;
         Ok(SourceConfig { kind, poll_interval })
@@ -339,21 +265,19 @@ impl<'de> Deserialize<'de> for SourceConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReviewConfig {
     /// An alert raised this long after its activity began is a late detection.
-    #[serde(default = "default_late", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub late_detection: Duration,
-    #[serde(default = "default_top")]
     pub attribution_top: usize,
     /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
-    #[serde(default)]
     pub inventory: Vec<PathBuf>,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { late_detection: default_late(), attribution_top: default_top(), inventory: vec![] }
+        ReviewConfig { late_detection: Duration::from_secs(3600), attribution_top: 10, inventory: vec![] }
     }
 }
 
@@ -377,32 +301,30 @@ impl<'de> Deserialize<'de> for DestinationConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
-    #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// How long a notification is retried before it is dead-lettered.
-    #[serde(default = "default_budget", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub retry_budget: Duration,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { concurrency: default_concurrency(), retry_budget: default_budget() }
+        DeliveryConfig { concurrency: 16, retry_budget: Duration::from_secs(24 * 3600) }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address of /healthz, /readyz and /metrics; loopback by default; "" turns the listener off.
-    #[serde(default = "default_listen")]
     pub listen: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_listen() }
+        HttpConfig { listen: "127.0.0.1:9187".into() }
     }
 }
 

@@ -342,3 +342,30 @@ fn check_and_run_print_every_problem() {
     }
     assert!(!stderr.contains("Sas5ignatureValue") && !stdout.contains("Sas5ignatureValue"));
 }
+
+/// config/hindsight.toml shows each section's keys with their defaults: the sample's sections
+/// read the same as the defaults the code defines, so the two cannot drift apart. (The sources
+/// and destinations tables carry example values and are compared where they show defaults.)
+#[test]
+fn the_documented_defaults_are_the_defaults() {
+    let creds = credentials();
+    let sample = Config::load(Some(&documented()), &env(&creds, &[])).unwrap();
+    let defaults = Config::load(None, &[]).unwrap();
+    assert_eq!(format!("{:?}", sample.digest), format!("{:?}", defaults.digest));
+    assert_eq!(format!("{:?}", sample.daemon), format!("{:?}", defaults.daemon));
+    assert_eq!(format!("{:?}", sample.retention), format!("{:?}", defaults.retention));
+    assert_eq!(format!("{:?}", sample.review), format!("{:?}", defaults.review));
+    assert_eq!(format!("{:?}", sample.delivery), format!("{:?}", defaults.delivery));
+    assert_eq!(format!("{:?}", sample.http), format!("{:?}", defaults.http));
+    // The Graph source shows every optional key with its default.
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = dir.path().join("h.toml");
+    std::fs::write(
+        &minimal,
+        "[[sources]]\ntype = \"graph\"\nname = \"contoso\"\ntenant_id = \"contoso.onmicrosoft.com\"\n\
+         client_id = \"00000000-0000-0000-0000-000000000000\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let minimal = Config::load(Some(&minimal), &[]).unwrap();
+    assert_eq!(format!("{:?}", sample.sources[0]), format!("{:?}", minimal.sources[0]));
+}

@@ -14,7 +14,7 @@ use crate::daemon::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = "/etc/hindsight/hindsight.toml")]
+    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = super::DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Validate only; do not contact any endpoint.
     #[arg(long)]

@@ -13,7 +13,7 @@ fn default_scope() -> String {
     "https://service.flow.microsoft.com//.default".into()
 }
 fn default_login() -> String {
-    "https://login.microsoftonline.com".into()
+    crate::source::graph::Cloud::Global.hosts().0.into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

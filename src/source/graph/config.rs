@@ -24,7 +24,9 @@ pub enum Cloud {
 }
 
 impl Cloud {
-    fn hosts(self) -> (&'static str, &'static str) {
+    /// The cloud's sign-in and Graph hosts. The sign-in host is also the default of a webhook's
+    /// OAuth `login_url`.
+    pub(crate) fn hosts(self) -> (&'static str, &'static str) {
         match self {
             Cloud::Global => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
             Cloud::UsGov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
