@@ -1,7 +1,9 @@
 //! The configuration: a TOML file, overridden by `HINDSIGHT__SECTION__KEY` environment
 //! variables, with secrets read from files (`<secret>_file` keys, relative to systemd's
-//! `$CREDENTIALS_DIRECTORY` when set; only the keys that hold secrets, see [`SECRET_KEYS`]). Every setting has a default; unknown keys and bad values
-//! stop start-up with the key's full path in the message.
+//! `$CREDENTIALS_DIRECTORY` when set; only the keys that hold secrets, see [`SECRET_KEYS`]).
+//! Every setting has a default. Unknown keys and bad values stop start-up with the key's full
+//! path in the message: a value of the wrong type stops reading at the first (serde reads the
+//! file as types), and then [`Config::validate`] checks every setting and reports all it finds.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -329,8 +331,8 @@ impl Default for HttpConfig {
 }
 
 impl Config {
-    /// Reads `path` (if given), applies `HINDSIGHT__…` variables from `env`, resolves `*_file`
-    /// secrets, and validates. `env` is passed in so tests need not touch the process's.
+    /// Reads `path` (if given), applies `HINDSIGHT__…` variables from `env`, resolves
+    /// `<secret>_file` keys, and validates. `env` is passed in so tests need not touch the process's.
     pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut builder = config::Config::builder();
         if let Some(p) = path {

@@ -236,7 +236,8 @@ fn the_documented_file_loads_with_every_commented_key_set() {
         );
     }
     let creds = credentials();
-    // The OAuth block names one more secret file than the uncommented sample.
+    // All the documented keys can be set together (none excludes another); the only addition
+    // is the secret file the OAuth block names.
     std::fs::write(creds.path().join("flow-caller-secret"), "flow-secret\n").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hindsight.toml");
