@@ -1,7 +1,9 @@
 //! The configuration: a TOML file, overridden by `HINDSIGHT__SECTION__KEY` environment
-//! variables, with secrets read from files (`*_file` keys, relative to systemd's
-//! `$CREDENTIALS_DIRECTORY` when set). Every setting has a default; unknown keys and bad values
-//! stop start-up with the key's full path in the message.
+//! variables, with secrets read from files (`<secret>_file` keys, relative to systemd's
+//! `$CREDENTIALS_DIRECTORY` when set; only the keys that hold secrets, see [`SECRET_KEYS`]).
+//! Every setting has a default. Unknown keys and bad values stop start-up with the key's full
+//! path in the message: a value of the wrong type stops reading at the first (serde reads the
+//! file as types), and then [`Config::validate`] checks every setting and reports all it finds.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,11 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::notify::Route;
-use crate::notify::email::EmailConfig;
-use crate::notify::folder::FolderConfig;
-use crate::notify::webhook::WebhookConfig;
-use crate::source::directory::DirectoryConfig;
-use crate::source::graph::GraphConfig;
+pub use crate::notify::SinkKind;
+pub use crate::source::SourceKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -29,81 +28,83 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// Every problem validation found, one per line, each with its key.
+    #[error("{}", .0.iter().map(|i| format!("configuration key {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Invalid>),
 }
 
-fn default_poll_interval() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_late() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_top() -> usize {
-    10
-}
-fn default_concurrency() -> usize {
-    16
-}
-fn default_budget() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_listen() -> String {
-    "127.0.0.1:9187".into()
+/// One bad setting: its key, relative to the table that checked it until [`Invalid::under`]
+/// prefixes the path of that table (`url` becomes `destinations[2].url`), and what is wrong with
+/// it. The message never repeats the value of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Invalid {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid { key: key.into(), message: message.into() }
+    }
+
+    /// The same problem seen from the enclosing table at `path`.
+    pub fn under(self, path: &str) -> Invalid {
+        let key = if self.key.is_empty() { path.to_owned() } else { format!("{path}.{}", self.key) };
+        Invalid { key, ..self }
+    }
+
+    /// "url: must be https://; to: at least one recipient", for the errors of a sink or source
+    /// built outside a configuration file (tests, tools).
+    pub fn join(problems: &[Invalid]) -> String {
+        problems.iter().map(Invalid::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem of `problems`, seen from the table at `path`.
+pub fn under(problems: Vec<Invalid>, path: &str) -> impl Iterator<Item = Invalid> + '_ {
+    problems.into_iter().map(move |p| p.under(path))
+}
+
+/// How often a source is polled when its table does not say (`poll_interval`).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Each section's defaults are its `Default` impl, written once: a missing key or section takes
+/// the value from there (`serde(default)` on the struct), and config/hindsight.toml documents
+/// them (a test holds the two together).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where the store and the imported catalog live; see the CLI's `--state-dir` for the default.
-    #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    #[serde(default)]
     pub sources: Vec<SourceConfig>,
-    #[serde(default)]
     pub review: ReviewConfig,
-    #[serde(default)]
     pub destinations: Vec<DestinationConfig>,
-    #[serde(default)]
     pub delivery: DeliveryConfig,
-    #[serde(default)]
     pub http: HttpConfig,
-    #[serde(default)]
     pub digest: DigestConfig,
-    #[serde(default)]
     pub daemon: DaemonConfig,
-    #[serde(default)]
     pub retention: RetentionConfig,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_schedule() -> String {
-    crate::digest::schedule::DEFAULT_CRON.into()
-}
-fn default_zone() -> String {
-    "local".into()
-}
-fn default_period() -> Duration {
-    Duration::from_secs(7 * 86_400)
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DigestConfig {
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Cron expression: five fields (minute hour day-of-month month day-of-week) or six
     /// (seconds first).
-    #[serde(default = "default_schedule")]
     pub schedule: String,
     /// IANA time zone of the schedule, or "local" (the machine's).
-    #[serde(default = "default_zone")]
     pub time_zone: String,
     /// The period a digest covers, up to its scheduled time; compared with the period before.
-    #[serde(default = "default_period", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub period: Duration,
     /// Entries per ranked list.
-    #[serde(default = "default_top")]
     pub top: usize,
 }
 
@@ -111,87 +112,52 @@ impl Default for DigestConfig {
     fn default() -> Self {
         DigestConfig {
             enabled: true,
-            schedule: default_schedule(),
-            time_zone: default_zone(),
-            period: default_period(),
-            top: default_top(),
+            schedule: crate::digest::schedule::DEFAULT_CRON.into(),
+            time_zone: "local".into(),
+            period: Duration::from_secs(7 * 86_400),
+            top: 10,
         }
     }
 }
 
-fn default_shutdown() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_stall() -> Duration {
-    Duration::from_secs(15 * 60)
-}
-fn default_outbox_interval() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_delivery_grace() -> Duration {
-    Duration::from_secs(10 * 60)
-}
-fn default_batch() -> usize {
-    100
-}
-fn default_store_cache() -> bytesize::ByteSize {
-    bytesize::ByteSize(crate::store::CACHE_BYTES)
-}
-fn default_store_reserve() -> bytesize::ByteSize {
-    bytesize::ByteSize(crate::store::DEFAULT_RESERVE)
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DaemonConfig {
     /// After SIGTERM: how long in-flight polls and deliveries may take to finish.
-    #[serde(default = "default_shutdown", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// A worker busy this long on one step counts as stuck: /readyz says so and the systemd
     /// watchdog stops being fed, so systemd restarts the daemon.
-    #[serde(default = "default_stall", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub stall_timeout: Duration,
     /// How often the outbox is checked for retries that came due (new notifications are sent at once).
-    #[serde(default = "default_outbox_interval", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub outbox_interval: Duration,
     /// Reviews made per store transaction batch.
-    #[serde(default = "default_batch")]
     pub review_batch: usize,
     /// How long a destination may fail every delivery attempt before /readyz reports not
     /// ready (notifications are kept and retried meanwhile; this only makes the outage visible).
-    #[serde(default = "default_delivery_grace", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub delivery_grace: Duration,
     /// Free space the store's disk keeps: below it, the daemon writes nothing more and exits
     /// with an error naming the disk ("64 MiB", "1 GB", or bytes; 0 turns the check off).
-    #[serde(default = "default_store_reserve")]
     pub store_reserve: bytesize::ByteSize,
     /// The store's page cache; resident memory is about twice this above the idle daemon.
-    #[serde(default = "default_store_cache")]
     pub store_cache: bytesize::ByteSize,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            shutdown_timeout: default_shutdown(),
-            stall_timeout: default_stall(),
-            outbox_interval: default_outbox_interval(),
-            review_batch: default_batch(),
-            delivery_grace: default_delivery_grace(),
-            store_reserve: default_store_reserve(),
-            store_cache: default_store_cache(),
+            shutdown_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(15 * 60),
+            outbox_interval: Duration::from_secs(5),
+            review_batch: 100,
+            delivery_grace: Duration::from_secs(10 * 60),
+            store_reserve: bytesize::ByteSize(crate::store::DEFAULT_RESERVE),
+            store_cache: bytesize::ByteSize(crate::store::CACHE_BYTES),
         }
     }
-}
-
-fn default_keep_reviews() -> Option<Duration> {
-    Some(Duration::from_secs(400 * 86_400))
-}
-fn default_keep_notifications() -> Option<Duration> {
-    Some(Duration::from_secs(30 * 86_400))
-}
-fn default_retention_interval() -> Duration {
-    Duration::from_secs(3600)
 }
 
 /// A duration ("30d", "12h"), or "forever".
@@ -209,30 +175,30 @@ fn keep<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 /// year and more of reviews, a month of delivered notifications, and dead letters until
 /// someone retries or purges them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Reviews, their digest summaries and the incident snapshots they were made from, from
     /// when the review was made.
-    #[serde(default = "default_keep_reviews", deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub reviews: Option<Duration>,
     /// Delivered notifications, from their delivery.
-    #[serde(default = "default_keep_notifications", deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub notifications: Option<Duration>,
     /// Dead-lettered notifications, from when they were given up.
-    #[serde(default, deserialize_with = "keep")]
+    #[serde(deserialize_with = "keep")]
     pub dead_letters: Option<Duration>,
     /// How often the daemon looks for what is past its keep.
-    #[serde(default = "default_retention_interval", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
-            reviews: default_keep_reviews(),
-            notifications: default_keep_notifications(),
+            reviews: Some(Duration::from_secs(400 * 86_400)),
+            notifications: Some(Duration::from_secs(30 * 86_400)),
             dead_letters: None,
-            interval: default_retention_interval(),
+            interval: Duration::from_secs(3600),
         }
     }
 }
@@ -245,12 +211,6 @@ impl RetentionConfig {
             dead_letters: self.dead_letters,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    Graph(Box<GraphConfig>),
-    Directory(DirectoryConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -282,56 +242,45 @@ fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     table.remove(key).map(|v| serde_json::from_value(v).map_err(|e| E::custom(format!("{key}: {e}")))).transpose()
 }
 
-fn rest<T: serde::de::DeserializeOwned, E: serde::de::Error>(table: serde_json::Map<String, Value>) -> Result<T, E> {
-    // The kind's own keys are deserialized here, out of sight of the outer path: name the key.
+/// The typed config of one kind of source or sink, from its table's own keys (the shared ones
+/// taken out). They are deserialized out of sight of the outer path, so the message names the key.
+pub(crate) fn component<T: serde::de::DeserializeOwned>(table: serde_json::Map<String, Value>) -> Result<T, String> {
     serde_path_to_error::deserialize(Value::Object(table)).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." { E::custom(e.into_inner()) } else { E::custom(format!("{path}: {}", e.into_inner())) }
+        if path == "." { e.into_inner().to_string() } else { format!("{path}: {}", e.into_inner()) }
     })
 }
 
 impl<'de> Deserialize<'de> for SourceConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = serde_json::Map::deserialize(d)?;
-        let (kind, mut table) = split_table::<D::Error>(table, &["graph", "directory"])?;
+        let (kind, mut table) = split_table::<D::Error>(table, SourceKind::KINDS)?;
         let poll_interval = match take::<String, D::Error>(&mut table, "poll_interval")? {
             Some(s) => {
                 humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("poll_interval: {e}")))?
             }
-            None => default_poll_interval(),
+            None => DEFAULT_POLL_INTERVAL,
         };
-        let kind = match kind.as_str() {
-            "graph" => SourceKind::Graph(Box::new(rest(table)?)),
-            _ => SourceKind::Directory(rest(table)?),
-        };
+        let kind = SourceKind::from_table(&kind, table).map_err(serde::de::Error::custom)?;
         Ok(SourceConfig { kind, poll_interval })
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReviewConfig {
     /// An alert raised this long after its activity began is a late detection.
-    #[serde(default = "default_late", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub late_detection: Duration,
-    #[serde(default = "default_top")]
     pub attribution_top: usize,
     /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
-    #[serde(default)]
     pub inventory: Vec<PathBuf>,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { late_detection: default_late(), attribution_top: default_top(), inventory: vec![] }
+        ReviewConfig { late_detection: Duration::from_secs(3600), attribution_top: 10, inventory: vec![] }
     }
-}
-
-#[derive(Debug, Clone)]
-pub enum SinkKind {
-    Webhook(WebhookConfig),
-    Email(EmailConfig),
-    Folder(FolderConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -344,52 +293,46 @@ pub struct DestinationConfig {
 impl<'de> Deserialize<'de> for DestinationConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = serde_json::Map::deserialize(d)?;
-        let (kind, mut table) = split_table::<D::Error>(table, &["webhook", "email", "folder"])?;
+        let (kind, mut table) = split_table::<D::Error>(table, SinkKind::KINDS)?;
         let name =
             take::<String, D::Error>(&mut table, "name")?.ok_or_else(|| serde::de::Error::custom("name: missing"))?;
         let route = take::<Route, D::Error>(&mut table, "route")?.unwrap_or_default();
-        let sink = match kind.as_str() {
-            "webhook" => SinkKind::Webhook(rest(table)?),
-            "email" => SinkKind::Email(rest(table)?),
-            _ => SinkKind::Folder(rest(table)?),
-        };
+        let sink = SinkKind::from_table(&kind, table).map_err(serde::de::Error::custom)?;
         Ok(DestinationConfig { name, sink, route })
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
-    #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// How long a notification is retried before it is dead-lettered.
-    #[serde(default = "default_budget", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub retry_budget: Duration,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { concurrency: default_concurrency(), retry_budget: default_budget() }
+        DeliveryConfig { concurrency: 16, retry_budget: Duration::from_secs(24 * 3600) }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address of /healthz, /readyz and /metrics; loopback by default; "" turns the listener off.
-    #[serde(default = "default_listen")]
     pub listen: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_listen() }
+        HttpConfig { listen: "127.0.0.1:9187".into() }
     }
 }
 
 impl Config {
-    /// Reads `path` (if given), applies `HINDSIGHT__…` variables from `env`, resolves `*_file`
-    /// secrets, and validates. `env` is passed in so tests need not touch the process's.
+    /// Reads `path` (if given), applies `HINDSIGHT__…` variables from `env`, resolves
+    /// `<secret>_file` keys, and validates. `env` is passed in so tests need not touch the process's.
     pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut builder = config::Config::builder();
         if let Some(p) = path {
@@ -413,61 +356,73 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let key = |k: String, message: String| ConfigError::Key { key: k, message };
+    /// Every problem with the settings, found in one pass and each with its full key. Pure: no
+    /// file is read and no network reached (a sink's `ca_file` or a source's folder are looked
+    /// at when the pipeline is built, and by `hindsight check`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    fn problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let name = match &s.kind {
-                SourceKind::Graph(g) => {
-                    g.validate().map_err(|m| key(format!("sources[{i}]"), m))?;
-                    &g.name
-                }
-                SourceKind::Directory(d) => &d.name,
-            };
-            if !names.insert(name.clone()) {
-                return Err(key(
-                    format!("sources[{i}].name"),
+            let at = format!("sources[{i}]");
+            out.extend(under(s.kind.validate(), &at));
+            let name = s.kind.name();
+            if !names.insert(name) {
+                out.push(Invalid::new(
+                    format!("{at}.name"),
                     format!("{name:?} is used twice; each source needs its own"),
                 ));
+            }
+            if s.poll_interval.is_zero() {
+                out.push(Invalid::new(format!("{at}.poll_interval"), "must be longer than 0s"));
             }
         }
         let mut dests = std::collections::HashSet::new();
         for (i, d) in self.destinations.iter().enumerate() {
-            if !dests.insert(d.name.clone()) {
-                return Err(key(format!("destinations[{i}].name"), format!("{:?} is used twice", d.name)));
+            let at = format!("destinations[{i}]");
+            if !dests.insert(d.name.as_str()) {
+                out.push(Invalid::new(format!("{at}.name"), format!("{:?} is used twice", d.name)));
             }
-            d.route.validate().map_err(|m| key(format!("destinations[{i}].route"), m))?;
+            out.extend(under(d.sink.validate(), &at));
+            out.extend(under(d.route.validate(), &format!("{at}.route")));
         }
         if self.delivery.concurrency == 0 {
-            return Err(key("delivery.concurrency".into(), "must be at least 1".into()));
+            out.push(Invalid::new("delivery.concurrency", "must be at least 1"));
         }
-        if !self.http.listen.is_empty() {
-            self.http
-                .listen
-                .parse::<std::net::SocketAddr>()
-                .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        if !self.http.listen.is_empty()
+            && let Err(e) = self.http.listen.parse::<std::net::SocketAddr>()
+        {
+            out.push(Invalid::new("http.listen", format!("{:?}: {e}", self.http.listen)));
         }
-        crate::digest::schedule::Zone::parse(&self.digest.time_zone).map_err(|m| key("digest.time_zone".into(), m))?;
-        crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC")
-            .map_err(|m| key("digest.schedule".into(), m))?;
+        if let Err(m) = crate::digest::schedule::Zone::parse(&self.digest.time_zone) {
+            out.push(Invalid::new("digest.time_zone", m));
+        }
+        if let Err(m) = crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC") {
+            out.push(Invalid::new("digest.schedule", m));
+        }
         if self.digest.period.is_zero() {
-            return Err(key("digest.period".into(), "must be longer than 0s".into()));
-        }
-        for (i, s) in self.sources.iter().enumerate() {
-            if s.poll_interval.is_zero() {
-                return Err(key(format!("sources[{i}].poll_interval"), "must be longer than 0s".into()));
-            }
+            out.push(Invalid::new("digest.period", "must be longer than 0s"));
         }
         if self.daemon.review_batch == 0 {
-            return Err(key("daemon.review_batch".into(), "must be at least 1".into()));
+            out.push(Invalid::new("daemon.review_batch", "must be at least 1"));
         }
+        out.extend(self.retention_problems());
+        out
+    }
+
+    fn retention_problems(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         if let Some(reviews) = self.retention.reviews {
             let human = |d: Duration| humantime::format_duration(d).to_string();
             // A notification being retried, or the digest's two periods, read their reviews:
             // a shorter keep would dead-letter the one and empty the other.
             if reviews <= self.delivery.retry_budget {
-                return Err(key(
-                    "retention.reviews".into(),
+                out.push(Invalid::new(
+                    "retention.reviews",
                     format!(
                         "{} is not longer than delivery.retry_budget ({}): a notification still being retried would lose its review",
                         human(reviews),
@@ -476,8 +431,8 @@ impl Config {
                 ));
             }
             if self.digest.enabled && reviews < self.digest.period * 2 {
-                return Err(key(
-                    "retention.reviews".into(),
+                out.push(Invalid::new(
+                    "retention.reviews",
                     format!(
                         "{} is shorter than two digest periods ({}): the digest compares each period with the one before",
                         human(reviews),
@@ -487,23 +442,33 @@ impl Config {
             }
         }
         if self.retention.interval.is_zero() {
-            return Err(key("retention.interval".into(), "must be longer than 0s".into()));
+            out.push(Invalid::new("retention.interval", "must be longer than 0s"));
         }
-        Ok(())
+        out
     }
 }
 
-/// Replaces every `name_file = "path"` with `name = <the file's content>` (trailing newline
-/// removed), anywhere in the tree. Relative paths are read from `credentials` (systemd's
-/// `LoadCredential=` directory) when it is set.
+/// The keys that hold secrets, gathered from the components that declare them. Only these take
+/// the `<key>_file = "path"` form: other keys that end in `_file` (`ca_file`) are paths the
+/// component reads itself, not secrets to inline.
+pub const SECRET_KEYS: [&[&[&str]]; 2] = [SourceKind::SECRET_KEYS, SinkKind::SECRET_KEYS];
+
+fn secret_key(file_key: &str) -> Option<&str> {
+    let name = file_key.strip_suffix("_file")?;
+    SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&name)).then_some(name)
+}
+
+/// Replaces every `<secret>_file = "path"` with `<secret> = <the file's content>` (trailing
+/// newline removed), anywhere in the tree, for the keys of [`SECRET_KEYS`]. Relative paths are
+/// read from `credentials` (systemd's `LoadCredential=` directory) when it is set.
 fn resolve_secret_files(v: Value, at: &str, credentials: Option<&Path>) -> Result<Value, ConfigError> {
     match v {
         Value::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
                 let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-                match (k.strip_suffix("_file"), &v) {
-                    (Some(name), Value::String(p)) if !name.is_empty() => {
+                match (secret_key(&k), &v) {
+                    (Some(name), Value::String(p)) => {
                         let path = match credentials {
                             Some(dir) if Path::new(p).is_relative() => dir.join(p),
                             _ => PathBuf::from(p),

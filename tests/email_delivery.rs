@@ -239,3 +239,42 @@ async fn a_server_certificate_not_trusted_is_retried_and_nothing_is_sent() {
     assert!(reason.to_lowercase().contains("certificate"), "the reason names the certificate: {reason}");
     assert!(!reason.contains(PASSWORD), "{reason}");
 }
+
+/// `ca_file` as a configuration file gives it: a path, read when the sink is built (not a
+/// secret file to inline), whose CA makes the private relay's certificate trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_file_from_the_configuration_file_trusts_a_private_relay() {
+    let smtp = FakeSmtp::start_with(fakes::smtp::TlsMode::Starttls).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca, &smtp.ca_pem).unwrap();
+    std::fs::write(dir.path().join("smtp-password"), format!("{PASSWORD}\n")).unwrap();
+    let toml = format!(
+        "[[destinations]]\ntype = \"email\"\nname = \"mail\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\n\
+         username = \"hindsight@contoso.com\"\npassword_file = \"smtp-password\"\nfrom = \"hindsight@contoso.com\"\n\
+         to = [\"soc@contoso.com\"]\ntimeout = \"5s\"\nca_file = {:?}\n",
+        smtp.port,
+        ca.display().to_string()
+    );
+    let path = dir.path().join("hindsight.toml");
+    std::fs::write(&path, toml).unwrap();
+    let env = [("CREDENTIALS_DIRECTORY".to_owned(), dir.path().display().to_string())];
+    let cfg = hindsight::config::Config::load(Some(&path), &env).unwrap();
+    let hindsight::config::SinkKind::Email(email) = &cfg.destinations[0].sink else { panic!("an e-mail destination") };
+    assert_eq!(email.ca_file.as_deref(), Some(ca.as_path()));
+    let (store, id) = store_with_entry(&dir.path().join("store"));
+    // Built as the daemon builds it.
+    let dest = [Destination { name: "mail".into(), sink: Arc::new(cfg.destinations[0].sink.build().unwrap()) }];
+    let pass = deliver_due(&store, &dest, &RetryPolicy::default(), 1, Utc::now()).await.unwrap();
+    assert_eq!((pass.delivered, pass.retried, pass.dead), (1, 0, 0), "{pass:?}");
+    assert!(matches!(store.outbox_entry(&id).unwrap().unwrap().state, EntryState::Delivered { .. }));
+    assert_eq!(smtp.messages().len(), 1);
+
+    // A ca_file that cannot be read is named by its key when the sink is built.
+    let mut missing = email.clone();
+    missing.ca_file = Some(dir.path().join("no-such-ca.pem"));
+    let problems = hindsight::config::SinkKind::Email(missing).build().err().unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].key, "ca_file");
+    assert!(problems[0].message.contains("no-such-ca.pem"), "{:?}", problems[0]);
+}

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::GlobalArgs;
+use crate::config::ConfigError;
 use crate::daemon::pipeline::Pipeline;
-use crate::source::Source;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = "/etc/hindsight/hindsight.toml")]
+    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = super::DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Validate only; do not contact any endpoint.
     #[arg(long)]
@@ -42,7 +42,15 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let cfg = match super::load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            report.line("configuration", Err(format!("{e:#}")));
+            // Every problem validation found, a line each.
+            match e.downcast_ref::<ConfigError>() {
+                Some(ConfigError::Invalid(problems)) => {
+                    for p in problems {
+                        report.line("configuration", Err(format!("configuration key {p}")));
+                    }
+                }
+                _ => report.line("configuration", Err(format!("{e:#}"))),
+            }
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -108,13 +116,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        for (source, _) in pipeline.sources {
+        for (mut source, _) in pipeline.sources {
             let what = format!("source {}", source.name());
-            let result = match source {
-                Source::Graph(mut g) => g.probe(chrono::Utc::now()).await.map_err(|e| e.to_string()),
-                Source::Directory(d) => d.probe(),
-            };
-            report.line(&what, result);
+            report.line(&what, source.probe(chrono::Utc::now()).await);
         }
         for d in &pipeline.destinations {
             report.line(&format!("destination {}", d.name), d.sink.probe().await);

@@ -122,6 +122,9 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<std::process::ExitC
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// Where `run` and `check` look for the configuration without `--config` or `HINDSIGHT_CONFIG`.
+pub const DEFAULT_CONFIG: &str = "/etc/hindsight/hindsight.toml";
+
 /// Loads the configuration with the process's environment (overrides, credentials directory).
 pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
     if !path.is_file() {

@@ -13,7 +13,7 @@ use crate::daemon::{Options, run};
 pub struct RunArgs {
     /// The configuration file (see config/hindsight.toml); HINDSIGHT__SECTION__KEY variables
     /// override its keys.
-    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = "/etc/hindsight/hindsight.toml")]
+    #[arg(long, short, env = "HINDSIGHT_CONFIG", value_name = "FILE", default_value = super::DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// One pass of everything — poll every source, review, send what is due — then exit.
     #[arg(long)]

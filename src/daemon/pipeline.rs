@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::attack::Catalog;
-use crate::config::{Config, SinkKind, SourceKind};
+use crate::config::{Config, Invalid, under};
 use crate::controls::Controls;
 use crate::digest::schedule::Schedule;
 use crate::inventory::Inventory;
-use crate::notify::{Destination, Sink, Subscription};
+use crate::notify::{Destination, Subscription};
 use crate::outbox::RetryPolicy;
 use crate::review::{Engine, Settings};
 use crate::source::Source;
@@ -78,34 +78,29 @@ impl Pipeline {
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings));
 
+        // `Config::load` validated every setting; building a source or sink checks its own
+        // settings again (a Config made in code) and adds what needs the file system (a
+        // `ca_file`, templates). Every failure is kept, with its key, and reported together.
+        let invalid = |problems: Vec<Invalid>, at: &str| {
+            under(problems, at).map(|p| format!("configuration key {p}")).collect::<Vec<_>>()
+        };
         let mut sources = Vec::new();
         for (i, s) in cfg.sources.iter().enumerate() {
-            match &s.kind {
-                SourceKind::Graph(g) => match crate::source::graph::GraphSource::new((**g).clone()) {
-                    Ok(src) => sources.push((Source::Graph(Box::new(src)), s.poll_interval)),
-                    Err(e) => errors.push(format!("configuration key sources[{i}]: {e}")),
-                },
-                SourceKind::Directory(d) => sources.push((
-                    Source::Directory(crate::source::directory::DirectorySource::new(d.clone())),
-                    s.poll_interval,
-                )),
+            match s.kind.build() {
+                Ok(src) => sources.push((src, s.poll_interval)),
+                Err(problems) => errors.extend(invalid(problems, &format!("sources[{i}]"))),
             }
         }
 
         let mut destinations = Vec::new();
         let mut subscriptions = Vec::new();
         for (i, d) in cfg.destinations.iter().enumerate() {
-            let sink = match &d.sink {
-                SinkKind::Webhook(w) => crate::notify::webhook::WebhookSink::new(w).map(|s| Sink::Webhook(Box::new(s))),
-                SinkKind::Email(e) => crate::notify::email::EmailSink::new(e).map(|s| Sink::Email(Box::new(s))),
-                SinkKind::Folder(f) => crate::notify::folder::FolderSink::new(f).map(|s| Sink::Folder(Box::new(s))),
-            };
-            match sink {
+            match d.sink.build() {
                 Ok(sink) => {
                     destinations.push(Destination { name: d.name.clone(), sink: Arc::new(sink) });
                     subscriptions.push(Subscription { destination: d.name.clone(), route: d.route.clone() });
                 }
-                Err(m) => errors.push(format!("configuration key destinations[{i}] ({:?}): {m}", d.name)),
+                Err(problems) => errors.extend(invalid(problems, &format!("destinations[{i}]"))),
             }
         }
 

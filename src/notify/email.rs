@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::DeliveryError;
+use crate::config::Invalid;
 use crate::outbox::OutboxEntry;
 use crate::review::{Review, render};
 
@@ -67,6 +68,71 @@ pub struct EmailConfig {
     pub templates_dir: Option<PathBuf>,
 }
 
+impl EmailConfig {
+    /// The settings that may be read from a file (`password_file`); see `config::SECRET_KEYS`.
+    /// Not `ca_file`: that is the path of a certificate, read when the sink is built.
+    pub const SECRET_KEYS: &'static [&'static str] = &["password"];
+
+    /// Every problem with the settings, without a file or the network; never the password.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Composer::addresses(&self.from, &self.to).err().unwrap_or_default();
+        if self.security == Security::Plain && !crate::net::is_loopback(&self.host) && !self.allow_plain {
+            out.push(Invalid::new(
+                "security",
+                format!(
+                    "plain SMTP to {} would send reviews (and any password) unencrypted; use starttls or tls, or set allow_plain = true",
+                    self.host
+                ),
+            ));
+        }
+        match (&self.username, &self.password) {
+            (Some(_), None) => out.push(Invalid::new("password", "missing: username is set; set both or neither")),
+            (None, Some(_)) => out.push(Invalid::new("username", "missing: password is set; set both or neither")),
+            _ => {}
+        }
+        out
+    }
+
+    /// The sink: reads `ca_file` and `templates_dir`, and sets up (without connecting) the
+    /// SMTP transport.
+    pub fn build(&self) -> Result<EmailSink, Vec<Invalid>> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let composer = Composer::new(&self.from, &self.to, self.templates_dir.as_ref())?;
+        let one = |key: &str, message: String| vec![Invalid::new(key, message)];
+        let ca = match &self.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| one("ca_file", format!("{}: {e}", path.display())))?;
+                Some(Certificate::from_pem(&pem).map_err(|e| one("ca_file", format!("{}: {e}", path.display())))?)
+            }
+            None => None,
+        };
+        let tls = || {
+            let mut b = TlsParameters::builder(self.host.clone());
+            if let Some(c) = ca.clone() {
+                b = b.add_root_certificate(c);
+            }
+            b.build().map_err(|e| one("host", e.to_string()))
+        };
+        // The port's default follows from `security`: 587 for STARTTLS, 465 for TLS, 25 plain.
+        let (tls, port) = match self.security {
+            Security::Starttls => (Tls::Required(tls()?), 587),
+            Security::Tls => (Tls::Wrapper(tls()?), 465),
+            Security::Plain => (Tls::None, 25),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(self.port.unwrap_or(port))
+            .tls(tls)
+            .timeout(Some(self.timeout));
+        if let (Some(u), Some(p)) = (&self.username, &self.password) {
+            builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()));
+        }
+        Ok(EmailSink { transport: builder.build(), composer, host: self.host.clone(), timeout: self.timeout })
+    }
+}
+
 pub struct EmailSink {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     composer: Composer,
@@ -91,16 +157,15 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("digest.html.j2", include_str!("../../templates/digest.html.j2")),
 ];
 
-fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, String> {
+fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, Invalid> {
     let mut env = minijinja::Environment::new();
     for (name, builtin) in TEMPLATES {
         let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-            Some(path) => {
-                std::fs::read_to_string(&path).map_err(|e| format!("templates_dir: {}: {e}", path.display()))?
-            }
+            Some(path) => std::fs::read_to_string(&path)
+                .map_err(|e| Invalid::new("templates_dir", format!("{}: {e}", path.display())))?,
             None => builtin.to_owned(),
         };
-        env.add_template_owned(name, source).map_err(|e| format!("templates_dir: {name}: {e}"))?;
+        env.add_template_owned(name, source).map_err(|e| Invalid::new("templates_dir", format!("{name}: {e}")))?;
     }
     // minijinja escapes HTML in templates whose name ends in .html; ours end in .html.j2.
     env.set_auto_escape_callback(|name| {
@@ -110,16 +175,27 @@ fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, S
 }
 
 impl Composer {
-    pub fn new(from: &str, to: &[String], templates_dir: Option<&PathBuf>) -> Result<Composer, String> {
-        let from: Mailbox = from.parse().map_err(|e| format!("from: {e}"))?;
+    /// The sender and recipients, and the templates (built-in, or read from `templates_dir`).
+    pub fn new(from: &str, to: &[String], templates_dir: Option<&PathBuf>) -> Result<Composer, Vec<Invalid>> {
+        let (from, to) = Self::addresses(from, to)?;
+        Ok(Composer { from, to, templates: templates(templates_dir).map_err(|e| vec![e])? })
+    }
+
+    /// The `from` and `to` settings parsed, or every problem with them (pure: for `validate`).
+    pub fn addresses(from: &str, to: &[String]) -> Result<(Mailbox, Vec<Mailbox>), Vec<Invalid>> {
+        let mut problems = Vec::new();
+        let from = from.parse::<Mailbox>().map_err(|e| problems.push(Invalid::new("from", e.to_string()))).ok();
         if to.is_empty() {
-            return Err("to: at least one recipient".into());
+            problems.push(Invalid::new("to", "at least one recipient"));
         }
-        let to = to
+        let to: Vec<Mailbox> = to
             .iter()
-            .map(|t| t.parse::<Mailbox>().map_err(|e| format!("to: {t:?}: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Composer { from, to, templates: templates(templates_dir)? })
+            .filter_map(|t| t.parse().map_err(|e| problems.push(Invalid::new("to", format!("{t:?}: {e}")))).ok())
+            .collect();
+        match from {
+            Some(from) if problems.is_empty() => Ok((from, to)),
+            _ => Err(problems),
+        }
     }
 
     /// The message for an outbox entry whose body holds its review or digest.
@@ -183,46 +259,9 @@ impl Composer {
 }
 
 impl EmailSink {
-    /// Validates the settings (errors name the setting, never the password) and builds the sink.
+    /// [`EmailConfig::build`], its errors on one line ("to: at least one recipient").
     pub fn new(cfg: &EmailConfig) -> Result<EmailSink, String> {
-        let composer = Composer::new(&cfg.from, &cfg.to, cfg.templates_dir.as_ref())?;
-        let ca = match &cfg.ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("ca_file: {}: {e}", path.display()))?;
-                Some(Certificate::from_pem(&pem).map_err(|e| format!("ca_file: {}: {e}", path.display()))?)
-            }
-            None => None,
-        };
-        let tls = || {
-            let mut b = TlsParameters::builder(cfg.host.clone());
-            if let Some(c) = ca.clone() {
-                b = b.add_root_certificate(c);
-            }
-            b.build().map_err(|e| format!("host: {e}"))
-        };
-        let (tls, port) = match cfg.security {
-            Security::Starttls => (Tls::Required(tls()?), 587),
-            Security::Tls => (Tls::Wrapper(tls()?), 465),
-            Security::Plain if crate::net::is_loopback(&cfg.host) || cfg.allow_plain => (Tls::None, 25),
-            Security::Plain => {
-                return Err(format!(
-                    "security: plain SMTP to {} would send reviews (and any password) unencrypted; use starttls or tls, or set allow_plain = true",
-                    cfg.host
-                ));
-            }
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
-            .port(cfg.port.unwrap_or(port))
-            .tls(tls)
-            .timeout(Some(cfg.timeout));
-        match (&cfg.username, &cfg.password) {
-            (Some(u), Some(p)) => {
-                builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()))
-            }
-            (None, None) => {}
-            _ => return Err("username and password: set both or neither".into()),
-        }
-        Ok(EmailSink { transport: builder.build(), composer, host: cfg.host.clone(), timeout: cfg.timeout })
+        cfg.build().map_err(|e| Invalid::join(&e))
     }
 
     /// The message for an outbox entry (public for tests and previews).

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::DeliveryError;
 use super::email::Composer;
 use super::webhook::Format;
+use crate::config::Invalid;
 use crate::outbox::OutboxEntry;
 
 fn default_write() -> Vec<FileKind> {
@@ -63,13 +64,33 @@ pub struct FolderSink {
     composer: Composer,
 }
 
-impl FolderSink {
-    pub fn new(cfg: &FolderConfig) -> Result<FolderSink, String> {
-        if cfg.write.is_empty() {
-            return Err("write: name at least one of \"eml\", \"json\"".into());
+impl FolderConfig {
+    /// Every problem with the settings, without a file: whether the folder can be written is
+    /// `probe`'s question (and it is created at the first delivery).
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        if self.write.is_empty() {
+            out.push(Invalid::new("write", "name at least one of \"eml\", \"json\""));
         }
-        let composer = Composer::new(&cfg.from, &cfg.to, cfg.templates_dir.as_ref())?;
-        Ok(FolderSink { cfg: cfg.clone(), composer })
+        out.extend(Composer::addresses(&self.from, &self.to).err().unwrap_or_default());
+        out
+    }
+
+    /// The sink, with its templates read.
+    pub fn build(&self) -> Result<FolderSink, Vec<Invalid>> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let composer = Composer::new(&self.from, &self.to, self.templates_dir.as_ref())?;
+        Ok(FolderSink { cfg: self.clone(), composer })
+    }
+}
+
+impl FolderSink {
+    /// [`FolderConfig::build`], its errors on one line.
+    pub fn new(cfg: &FolderConfig) -> Result<FolderSink, String> {
+        cfg.build().map_err(|e| Invalid::join(&e))
     }
 
     pub fn probe(&self) -> Result<String, String> {

@@ -28,6 +28,11 @@ pub struct OAuthConfig {
     pub login_url: String,
 }
 
+impl OAuthConfig {
+    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+}
+
 /// The bearer tokens of one webhook: its app, its scope, and the shared Entra ID token client.
 pub struct TokenSource {
     app: App,

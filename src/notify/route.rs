@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::Invalid;
 use crate::digest::Digest;
 use crate::model::Severity;
 use crate::outbox::{DIGEST_EVENT, OutboxEntry, REVIEW_CREATED, REVIEW_REVISED, review_event};
@@ -51,19 +52,23 @@ fn any_eq(list: &[String], value: &str) -> bool {
 }
 
 impl Route {
-    /// Checks the route's settings; errors name the setting.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every problem with the route's settings, each naming its key.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         if let Some(s) = &self.min_severity
             && Severity::parse(s).rank() == 0
         {
-            return Err(format!("min_severity: {s:?} is not informational, low, medium or high"));
+            out.push(Invalid::new("min_severity", format!("{s:?} is not informational, low, medium or high")));
         }
         for e in &self.events {
             if ![REVIEW_CREATED, REVIEW_REVISED, DIGEST_EVENT].contains(&e.as_str()) {
-                return Err(format!("events: {e:?} is not review.created, review.revised or digest.weekly"));
+                out.push(Invalid::new(
+                    "events",
+                    format!("{e:?} is not review.created, review.revised or digest.weekly"),
+                ));
             }
         }
-        Ok(())
+        out
     }
 
     pub fn takes(&self, event: &str) -> bool {

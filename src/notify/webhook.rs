@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::DeliveryError;
+use crate::config::Invalid;
 use crate::outbox::OutboxEntry;
 
 fn default_timeout() -> Duration {
@@ -45,6 +46,65 @@ pub struct WebhookConfig {
     pub oauth: Option<super::oauth::OAuthConfig>,
 }
 
+impl WebhookConfig {
+    /// The settings that may be read from a file (`url_file`, `signing_secret_file`); see
+    /// `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["url", "signing_secret"];
+
+    /// Every problem with the settings, without a file or the network. Errors name the setting,
+    /// never its value: both the URL (its `sig`) and the signing key are secrets.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        if let Err(e) = self.checked_url() {
+            out.push(e);
+        }
+        if let Err(e) = self.signing_key() {
+            out.push(e);
+        }
+        out
+    }
+
+    /// The sink (an HTTP client that follows no redirect, a token source with `oauth`).
+    pub fn build(&self) -> Result<WebhookSink, Vec<Invalid>> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let key = self.signing_key().map_err(|e| vec![e])?;
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| vec![Invalid::new("", format!("cannot set up the HTTP client: {e}"))])?;
+        let oauth = self.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
+        Ok(WebhookSink { url: self.url.clone(), key, format: self.format, http, oauth })
+    }
+
+    fn checked_url(&self) -> Result<(), Invalid> {
+        // url's parse errors describe the problem, not the input, so the secret stays out.
+        let url = url::Url::parse(self.url.expose_secret())
+            .map_err(|e| Invalid::new("url", format!("not a valid URL ({e})")))?;
+        let loopback = url.host_str().is_some_and(crate::net::is_loopback);
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if loopback && self.insecure_loopback => Ok(()),
+            "http" if loopback => Err(Invalid::new("url", "plain http needs insecure_loopback = true")),
+            _ => Err(Invalid::new("url", "must be https://")),
+        }
+    }
+
+    fn signing_key(&self) -> Result<Option<Vec<u8>>, Invalid> {
+        let Some(s) = &self.signing_secret else { return Ok(None) };
+        let b64 = s.expose_secret().strip_prefix("whsec_").unwrap_or(s.expose_secret());
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(Some)
+            .map_err(|_| Invalid::new("signing_secret", "expected whsec_ followed by base64"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -70,35 +130,9 @@ impl std::fmt::Debug for WebhookSink {
 }
 
 impl WebhookSink {
-    /// Validates the settings (errors name the setting, never its secret value) and builds the sink.
+    /// [`WebhookConfig::build`], its errors on one line ("url: must be https://").
     pub fn new(cfg: &WebhookConfig) -> Result<WebhookSink, String> {
-        let url = url::Url::parse(cfg.url.expose_secret()).map_err(|e| format!("url: not a valid URL ({e})"))?;
-        let loopback = url.host_str().is_some_and(crate::net::is_loopback);
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback && cfg.insecure_loopback => {}
-            "http" if loopback => return Err("url: plain http needs insecure_loopback = true".into()),
-            _ => return Err("url: must be https://".into()),
-        }
-        let key = match &cfg.signing_secret {
-            Some(s) => {
-                let b64 = s.expose_secret().strip_prefix("whsec_").unwrap_or(s.expose_secret());
-                let key = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|_| "signing_secret: expected whsec_ followed by base64".to_owned())?;
-                Some(key)
-            }
-            None => None,
-        };
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        let oauth = cfg.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
-        Ok(WebhookSink { url: cfg.url.clone(), key, format: cfg.format, http, oauth })
+        cfg.build().map_err(|e| Invalid::join(&e))
     }
 
     /// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.

@@ -20,7 +20,7 @@ use crate::store::{FileOutcome, FileRecord, Observed, Store};
 
 /// As a Graph source's `max_page_bytes`: a file is parsed whole, several times its size.
 fn default_max_file_bytes() -> u64 {
-    16 * 1024 * 1024
+    super::DEFAULT_MAX_DOCUMENT_BYTES
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +41,18 @@ pub enum DirectoryError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl DirectoryConfig {
+    /// Nothing to check without the file system: whether the folder can be listed is `probe`'s
+    /// question, asked by `hindsight check` and at each poll.
+    pub fn validate(&self) -> Vec<crate::config::Invalid> {
+        Vec::new()
+    }
+
+    pub fn build(&self) -> Result<DirectorySource, Vec<crate::config::Invalid>> {
+        Ok(DirectorySource::new(self.clone()))
+    }
 }
 
 pub struct DirectorySource {

@@ -8,8 +8,17 @@
 pub mod directory;
 pub mod graph;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
 use crate::clock::Clock;
+use crate::config::Invalid;
 use crate::store::{Store, StoreError};
+
+/// The largest incident document read whole: a Graph page (`max_page_bytes`) or a directory
+/// file (`max_file_bytes`). Parsed JSON takes several times its text, so 16 MiB bounds a pass
+/// at about a hundred MB; a typical page of 50 incidents with their alerts is about a MB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What one poll pass did, for logs, metrics and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,6 +47,58 @@ pub enum SourceError {
     Directory(#[from] directory::DirectoryError),
 }
 
+/// The settings of one source, by the `type` of its `[[sources]]` table. Each kind owns its
+/// config with a pure `validate()` and a `build()`, and the built source its `poll()` and
+/// `probe()`; this enum and [`Source`] only name the kinds and delegate, so a new kind is a new
+/// module and one arm in each match here.
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Graph(Box<graph::GraphConfig>),
+    Directory(directory::DirectoryConfig),
+}
+
+impl SourceKind {
+    /// The `type` of each kind, as a `[[sources]]` table names it.
+    pub const KINDS: &'static [&'static str] = &["graph", "directory"];
+
+    /// The keys of every kind that hold secrets (and so may be given as `<key>_file`).
+    pub const SECRET_KEYS: &'static [&'static [&'static str]] = &[graph::GraphConfig::SECRET_KEYS];
+
+    /// The kind's settings from the rest of its table (`type` and `poll_interval` taken out).
+    pub fn from_table(kind: &str, table: serde_json::Map<String, Value>) -> Result<SourceKind, String> {
+        use crate::config::component;
+        match kind {
+            "graph" => component(table).map(|c| SourceKind::Graph(Box::new(c))),
+            "directory" => component(table).map(SourceKind::Directory),
+            other => Err(format!("type: {other:?} is not one of {}", Self::KINDS.join(", "))),
+        }
+    }
+
+    /// The source's unique name (it keys the cursor and the incidents in the store).
+    pub fn name(&self) -> &str {
+        match self {
+            SourceKind::Graph(c) => &c.name,
+            SourceKind::Directory(c) => &c.name,
+        }
+    }
+
+    /// Every problem with the settings, keys relative to the source's table.
+    pub fn validate(&self) -> Vec<Invalid> {
+        match self {
+            SourceKind::Graph(c) => c.validate(),
+            SourceKind::Directory(c) => c.validate(),
+        }
+    }
+
+    /// The source, ready to poll.
+    pub fn build(&self) -> Result<Source, Vec<Invalid>> {
+        Ok(match self {
+            SourceKind::Graph(c) => Source::Graph(Box::new(c.build()?)),
+            SourceKind::Directory(c) => Source::Directory(c.build()?),
+        })
+    }
+}
+
 pub enum Source {
     Graph(Box<graph::GraphSource>),
     Directory(directory::DirectorySource),
@@ -57,6 +118,15 @@ impl Source {
         match self {
             Source::Graph(s) => s.start(store, clock.now()).await.map(|_| ()),
             Source::Directory(_) => Ok(()),
+        }
+    }
+
+    /// Tries the source without storing anything (`hindsight check`): signs in and reads one
+    /// page, or lists the folder.
+    pub async fn probe(&mut self, now: DateTime<Utc>) -> Result<String, String> {
+        match self {
+            Source::Graph(s) => s.probe(now).await.map_err(|e| e.to_string()),
+            Source::Directory(s) => s.probe(),
         }
     }
 

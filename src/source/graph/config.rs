@@ -6,6 +6,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::config::Invalid;
+
 /// Microsoft's clouds, each with its own sign-in and Graph hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -22,7 +24,9 @@ pub enum Cloud {
 }
 
 impl Cloud {
-    fn hosts(self) -> (&'static str, &'static str) {
+    /// The cloud's sign-in and Graph hosts. The sign-in host is also the default of a webhook's
+    /// OAuth `login_url`.
+    pub(crate) fn hosts(self) -> (&'static str, &'static str) {
         match self {
             Cloud::Global => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
             Cloud::UsGov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
@@ -50,10 +54,9 @@ fn default_retry_base() -> Duration {
 fn default_retry_max() -> Duration {
     Duration::from_secs(60)
 }
-/// A page is parsed whole, and parsed JSON takes several times its text: 16 MiB bounds a pass
-/// at about a hundred MB. A typical page of 50 incidents with their alerts is about a MB.
+/// A page is parsed whole: see [`crate::source::DEFAULT_MAX_DOCUMENT_BYTES`].
 fn default_max_page_bytes() -> u64 {
-    16 * 1024 * 1024
+    crate::source::DEFAULT_MAX_DOCUMENT_BYTES
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,39 +103,41 @@ pub struct GraphConfig {
 }
 
 impl GraphConfig {
-    /// Checks what can be checked without a network; errors name the setting.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.name.trim().is_empty() {
-            return Err("name: must not be empty".into());
-        }
-        if self.cloud == Cloud::China && self.graph_url.is_none() {
-            return Err(
-                "cloud: the Microsoft Graph security incidents API is not available in the China (21Vianet) cloud"
-                    .into(),
-            );
-        }
-        for (key, value) in [("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
+    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+
+    /// Every problem that can be found without a network; errors name the setting (never the
+    /// client secret's value).
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        for (key, value) in [("name", &self.name), ("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
             if value.trim().is_empty() {
-                return Err(format!("{key}: must not be empty"));
+                out.push(Invalid::new(key, "must not be empty"));
             }
         }
+        if self.cloud == Cloud::China && self.graph_url.is_none() {
+            out.push(Invalid::new(
+                "cloud",
+                "the Microsoft Graph security incidents API is not available in the China (21Vianet) cloud",
+            ));
+        }
         if self.tenant_id.contains(['/', '?', '#']) {
-            return Err("tenant_id: must be a tenant ID or domain, not a URL".into());
+            out.push(Invalid::new("tenant_id", "must be a tenant ID or domain, not a URL"));
         }
         if !(1..=1000).contains(&self.page_size) {
-            return Err(format!("page_size: {} is outside 1..=1000", self.page_size));
+            out.push(Invalid::new("page_size", format!("{} is outside 1..=1000", self.page_size)));
         }
         if self.max_attempts == 0 {
-            return Err("max_attempts: must be at least 1".into());
+            out.push(Invalid::new("max_attempts", "must be at least 1"));
         }
         for (key, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
             if let Some(u) = url
                 && !matches!(u.scheme(), "https" | "http")
             {
-                return Err(format!("{key}: {u} is not an http(s) URL"));
+                out.push(Invalid::new(key, format!("{u} is not an http(s) URL")));
             }
         }
-        Ok(())
+        out
     }
 
     pub fn login_base(&self) -> String {
@@ -173,11 +178,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_setting() {
-        let china = cfg(serde_json::json!({"cloud": "china"})).validate().unwrap_err();
+        let keys = |extra| cfg(extra).validate().into_iter().map(|i| i.key).collect::<Vec<_>>();
+        let china = Invalid::join(&cfg(serde_json::json!({"cloud": "china"})).validate());
         assert!(china.starts_with("cloud: the Microsoft Graph security incidents API is not available"), "{china}");
-        assert!(cfg(serde_json::json!({"page_size": 0})).validate().unwrap_err().starts_with("page_size:"));
-        assert!(cfg(serde_json::json!({"tenant_id": "https://x/y"})).validate().unwrap_err().starts_with("tenant_id:"));
-        assert!(cfg(serde_json::json!({"graph_url": "ftp://x"})).validate().unwrap_err().starts_with("graph_url:"));
+        assert_eq!(keys(serde_json::json!({"page_size": 0})), ["page_size"]);
+        assert_eq!(keys(serde_json::json!({"tenant_id": "https://x/y"})), ["tenant_id"]);
+        assert_eq!(keys(serde_json::json!({"graph_url": "ftp://x"})), ["graph_url"]);
+        // Every problem at once, not the first.
+        assert_eq!(
+            keys(serde_json::json!({"name": " ", "page_size": 0, "max_attempts": 0})),
+            ["name", "page_size", "max_attempts"]
+        );
         let unknown = serde_json::from_value::<GraphConfig>(
             serde_json::json!({"name": "n", "tenant_id": "t", "client_id": "c", "client_secret": "s", "pagesize": 5}),
         );

@@ -55,10 +55,22 @@ pub struct GraphSource {
     full_page_size: Option<u32>,
 }
 
+impl GraphConfig {
+    /// The source, with its HTTP client (nothing is sent before the first poll or probe).
+    pub fn build(&self) -> Result<GraphSource, Vec<crate::config::Invalid>> {
+        let problems = self.validate();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let client = client::Client::new(self).map_err(|e| vec![crate::config::Invalid::new("", e.to_string())])?;
+        Ok(GraphSource { client, page_size: self.page_size, full_page_size: None, cfg: self.clone() })
+    }
+}
+
 impl GraphSource {
+    /// [`GraphConfig::build`], its errors as one.
     pub fn new(cfg: GraphConfig) -> Result<GraphSource, GraphError> {
-        cfg.validate().map_err(GraphError::Setup)?;
-        Ok(GraphSource { client: client::Client::new(&cfg)?, page_size: cfg.page_size, full_page_size: None, cfg })
+        cfg.build().map_err(|e| GraphError::Setup(crate::config::Invalid::join(&e)))
     }
 
     pub fn name(&self) -> &str {
