@@ -266,6 +266,8 @@ pub fn count_outbox(ctx: &Ctx) {
 pub async fn deliver_loop(ctx: Ctx) {
     loop {
         deliver_once(&ctx).await;
+        // Counted even when nothing was due: a counter that stops is a stalled deliverer.
+        metrics::counter!("hindsight_delivery_passes_total").increment(1);
         // The store keeps the counts (one read of the outbox at the first pass), so this is
         // cheap after every pass, including those in which reviews added entries.
         count_outbox(&ctx);
