@@ -119,13 +119,15 @@ fn incident_odd_shapes() {
         assert!(e.contains(why), "{:?}: {e}", String::from_utf8_lossy(doc));
     }
     // Valid shapes: an empty list (bare or as Graph pages it), a leap second in year 9999 at the
-    // largest offset RFC 3339 allows, and an incident dated by its creation with evidence of no
-    // known type.
+    // largest offset RFC 3339 allows, an incident dated by its creation with evidence of no
+    // known type, and a file that starts with a UTF-8 byte order mark (as Windows PowerShell's
+    // `Out-File -Encoding utf8` writes it).
     for (doc, n) in [
         (&b"[]"[..], 0),
         (b"{\"value\": []}", 0),
         (b"{\"id\": \"1\", \"lastUpdateDateTime\": \"9999-12-31T23:59:60.999999999+23:59\"}", 1),
         (b"{\"id\": \"1\", \"createdDateTime\": \"2026-11-01T10:00:00Z\", \"alerts\": [{\"evidence\": [{\"@odata.type\": \"\", \"roles\": [1, null]}]}]}", 1),
+        (b"\xef\xbb\xbf{\"id\": \"1\", \"lastUpdateDateTime\": \"2026-11-01T10:00:00Z\"}", 1),
     ] {
         assert_eq!(incident(doc), Ok(n), "{:?}", String::from_utf8_lossy(doc));
     }
