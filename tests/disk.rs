@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::DaemonConfig;
+
 struct Mount(PathBuf);
 
 impl Mount {
@@ -55,7 +57,7 @@ struct Setup {
 impl Setup {
     /// `n` resolved incidents as files for the directory source; reviews written as .eml and
     /// .json files to an outbox folder outside the small disk.
-    fn new(n: usize, daemon: &str) -> Setup {
+    fn new(n: usize, daemon: impl FnOnce(DaemonConfig) -> DaemonConfig) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let incoming = dir.path().join("incoming");
         std::fs::create_dir(&incoming).unwrap();
@@ -63,35 +65,13 @@ impl Setup {
             let incident = rig::resolved_ago(&format!("d{i:04}"), i as i64, 3);
             std::fs::write(incoming.join(format!("d{i:04}.json")), incident.to_string()).unwrap();
         }
-        let config = dir.path().join("hindsight.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[http]
-listen = ""
-
-[daemon]
-{daemon}
-
-[[sources]]
-type = "directory"
-name = "drop"
-path = "{incoming}"
-poll_interval = "1s"
-
-[[destinations]]
-type = "folder"
-name = "out"
-path = "{outbox}"
-write = ["json"]
-print = false
-"#,
-                incoming = incoming.display(),
-                outbox = dir.path().join("outbox").display(),
-            ),
-        )
-        .unwrap();
+        let config = daemon(DaemonConfig::new().listen(""))
+            .directory_source("drop", &incoming)
+            .set("poll_interval", "1s")
+            .folder("out", &dir.path().join("outbox"))
+            .set("write", ["json"])
+            .set("print", false)
+            .write_in(dir.path());
         Setup { dir, config }
     }
 
@@ -148,7 +128,7 @@ fn last_lines(text: &str, n: usize) -> String {
 #[ignore = "needs root (or CAP_SYS_ADMIN) to mount a tmpfs; .ci/run runs it as root"]
 fn a_full_disk_stops_the_daemon_with_a_clear_error_and_loses_nothing() {
     let total = 150;
-    let setup = Setup::new(total, "store_reserve = \"4 MiB\"\nreview_batch = 5");
+    let setup = Setup::new(total, |c| c.daemon("store_reserve", "4 MiB").daemon("review_batch", 5));
     let disk = Mount::tmpfs(&setup.state(), "8m");
     let (status, stderr) = setup.run(&["run"], Duration::from_secs(300));
     eprintln!("on a full disk: exit {:?}; last lines:\n{}", status.code(), last_lines(&stderr, 4));
@@ -176,7 +156,7 @@ fn a_full_disk_stops_the_daemon_with_a_clear_error_and_loses_nothing() {
 #[ignore = "needs root (or CAP_SYS_ADMIN) to mount a tmpfs; .ci/run runs it as root"]
 fn a_read_only_store_stops_the_daemon_with_a_clear_error() {
     let total = 20;
-    let setup = Setup::new(total, "store_reserve = 0");
+    let setup = Setup::new(total, |c| c.daemon("store_reserve", 0));
     let disk = Mount::tmpfs(&setup.state(), "64m");
     // A first run makes the store; then the disk turns read-only (as a failing disk is
     // remounted by the kernel) and more incidents arrive.

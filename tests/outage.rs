@@ -119,45 +119,17 @@ async fn an_hour_without_webhook_and_smtp_loses_nothing_and_recovers_on_its_own(
     let incoming = dir.path().join("incoming");
     std::fs::create_dir(&incoming).unwrap();
     let http = rig::free_port();
-    let config = dir.path().join("hindsight.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http}"
-
-[daemon]
-outbox_interval = "50ms"
-delivery_grace = "10m"
-
-[[sources]]
-type = "directory"
-name = "drop"
-path = "{incoming}"
-poll_interval = "100ms"
-
-[[destinations]]
-type = "webhook"
-name = "soc-hook"
-url = "http://127.0.0.1:{hook_port}/hook"
-insecure_loopback = true
-timeout = "2s"
-
-[[destinations]]
-type = "email"
-name = "soc-mail"
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-from = "Hindsight <hindsight@example.test>"
-to = ["soc@example.test"]
-timeout = "2s"
-"#,
-            incoming = incoming.display()
-        ),
-    )
-    .unwrap();
+    let config = common::DaemonConfig::new()
+        .listen(&format!("127.0.0.1:{http}"))
+        .daemon("outbox_interval", "50ms")
+        .daemon("delivery_grace", "10m")
+        .directory_source("drop", &incoming)
+        .set("poll_interval", "100ms")
+        .webhook("soc-hook", &format!("http://127.0.0.1:{hook_port}/hook"))
+        .set("timeout", "2s")
+        .email("soc-mail", smtp_port)
+        .set("timeout", "2s")
+        .write_in(dir.path());
     let cfg = hindsight::config::Config::load(Some(&config), &[]).unwrap();
     let t0 = Utc::now();
     let clock = Arc::new(ManualClock::new(t0));

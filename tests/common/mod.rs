@@ -5,6 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod config;
+// Not every test file that includes this module builds a configuration.
+#[allow(unused_imports)]
+pub use config::DaemonConfig;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
