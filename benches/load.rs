@@ -15,6 +15,8 @@
 //! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 #[path = "../tests/rig/mod.rs"]
@@ -57,7 +59,7 @@ async fn backlog(total: usize) {
         graph.upsert(resolved_ago(&format!("8{n:06}"), (n % 1400) as i64, 1 + n % 3));
     }
     let (hook, url) = fakes::receiver::start().await;
-    let rig = Rig::with_source(&graph, &url, None, "backfill = \"1d\"", "");
+    let rig = Rig::with(rig::config(&graph, &url, None).set_in("contoso", "backfill", "1d"));
     let started = Instant::now();
     let mut daemon = rig.start(&QUIET);
     let mut peak = 0;
@@ -105,7 +107,7 @@ async fn backlog(total: usize) {
 async fn idle() {
     let graph = FakeGraph::start(creds()).await;
     let (_hook, url) = fakes::receiver::start().await;
-    let rig = Rig::new(&graph, &url, None, "");
+    let rig = Rig::new(&graph, &url, None);
     let daemon = rig.start(&QUIET);
     wait_ready(&rig, &daemon).await;
     for s in [5u64, 30, 60] {
@@ -128,7 +130,7 @@ async fn idle() {
 async fn soak(length: Duration) {
     let graph = FakeGraph::start(creds()).await;
     let (hook, url) = fakes::receiver::start().await;
-    let rig = Rig::new(&graph, &url, None, "");
+    let rig = Rig::new(&graph, &url, None);
     // Retention scaled down to the soak's length, so that the store reaches the size it keeps
     // within the run and what memory does after that shows.
     let keep = std::env::var("HINDSIGHT_SOAK_KEEP").unwrap_or_else(|_| "15m".into());

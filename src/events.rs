@@ -17,28 +17,30 @@ pub trait Event {
 
 /// Makes every counter the README lists present (at 0) before anything happens, so that a
 /// dashboard or an alert rule on `rate(...)` sees the series from the first scrape.
+/// (`increment(0)`, not `absolute(0)`: it never resets a counter that already exists.)
 pub fn register(sources: &[&str], destinations: &[&str]) {
     for s in sources {
         for outcome in ["ok", "error"] {
-            metrics::counter!("hindsight_polls_total", "source" => s.to_string(), "outcome" => outcome).absolute(0);
+            metrics::counter!("hindsight_polls_total", "source" => s.to_string(), "outcome" => outcome).increment(0);
         }
-        metrics::counter!("hindsight_poll_errors_total", "source" => s.to_string()).absolute(0);
-        metrics::counter!("hindsight_incidents_seen_total", "source" => s.to_string()).absolute(0);
-        metrics::counter!("hindsight_resolutions_total", "source" => s.to_string()).absolute(0);
-        metrics::counter!("hindsight_reviews_total", "source" => s.to_string()).absolute(0);
+        metrics::counter!("hindsight_poll_errors_total", "source" => s.to_string()).increment(0);
+        metrics::counter!("hindsight_incidents_seen_total", "source" => s.to_string()).increment(0);
+        metrics::counter!("hindsight_resolutions_total", "source" => s.to_string()).increment(0);
+        metrics::counter!("hindsight_reviews_total", "source" => s.to_string()).increment(0);
     }
     for d in destinations {
         for outcome in ["delivered", "retry"] {
             metrics::counter!("hindsight_deliveries_total", "destination" => d.to_string(), "outcome" => outcome)
-                .absolute(0);
+                .increment(0);
         }
-        metrics::counter!("hindsight_dead_letters_total", "destination" => d.to_string()).absolute(0);
+        metrics::counter!("hindsight_dead_letters_total", "destination" => d.to_string()).increment(0);
     }
-    metrics::counter!("hindsight_review_failures_total").absolute(0);
-    metrics::counter!("hindsight_digests_total").absolute(0);
-    metrics::counter!("hindsight_digest_failures_total").absolute(0);
-    metrics::counter!("hindsight_task_panics_total", "stage" => "review").absolute(0);
-    metrics::counter!("hindsight_task_panics_total", "stage" => "deliver").absolute(0);
+    metrics::counter!("hindsight_review_failures_total").increment(0);
+    metrics::counter!("hindsight_delivery_passes_total").increment(0);
+    metrics::counter!("hindsight_digests_total").increment(0);
+    metrics::counter!("hindsight_digest_failures_total").increment(0);
+    metrics::counter!("hindsight_task_panics_total", "stage" => "review").increment(0);
+    metrics::counter!("hindsight_task_panics_total", "stage" => "deliver").increment(0);
 }
 
 /// A source's pass ended and its results are stored.
@@ -187,6 +189,16 @@ impl Event for DeadLettered<'_> {
     fn emit(self) {
         metrics::counter!("hindsight_dead_letters_total", "destination" => self.destination.to_owned()).increment(1);
         tracing::error!(destination = %self.destination, id = %self.id, "dead-lettered: {}", self.reason);
+    }
+}
+
+/// The deliverer finished a pass, whether or not anything was due: a counter that stops
+/// moving is a stalled deliverer.
+pub struct DeliveryPassEnded;
+
+impl Event for DeliveryPassEnded {
+    fn emit(self) {
+        metrics::counter!("hindsight_delivery_passes_total").increment(1);
     }
 }
 

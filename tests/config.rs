@@ -24,6 +24,16 @@ fn credentials() -> tempfile::TempDir {
     dir
 }
 
+/// Loads `toml` as the configuration file. The tests here are about the file's text (unknown
+/// keys, bad values, what each message names), so they keep it as text; tests that run the
+/// daemon build theirs with `common::DaemonConfig`.
+fn load_text(toml: &str, env: &[(String, String)]) -> Result<Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hindsight.toml");
+    std::fs::write(&path, toml).unwrap();
+    Config::load(Some(&path), env).map_err(|e| e.to_string())
+}
+
 fn env(creds: &tempfile::TempDir, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut v = vec![("CREDENTIALS_DIRECTORY".to_owned(), creds.path().to_str().unwrap().to_owned())];
     v.extend(extra.iter().map(|(k, x)| ((*k).to_owned(), (*x).to_owned())));
@@ -77,13 +87,7 @@ fn environment_variables_override_keys() {
 
 #[test]
 fn errors_name_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |body: &str| {
-        let p = dir.path().join("h.toml");
-        std::fs::write(&p, body).unwrap();
-        p
-    };
-    let err = |body: &str| Config::load(Some(&write(body)), &[]).unwrap_err().to_string();
+    let err = |body: &str| load_text(body, &[]).unwrap_err();
     assert!(err("[http]\nlisen = \"x\"\n").contains("http"), "unknown key");
     assert!(err("[http]\nlisen = \"x\"\n").contains("unknown field `lisen`"));
     let e = err("[delivery]\nretry_budget = \"soon\"\n");
@@ -128,9 +132,7 @@ fn the_documented_digest_daemon_and_folder_keys_load() {
     assert_eq!(c.daemon.shutdown_timeout.as_secs(), 30);
     assert_eq!(c.daemon.store_reserve.as_u64(), 64 << 20);
     assert_eq!(c.daemon.store_cache.as_u64(), 8 << 20);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("h.toml"), "[daemon]\nstore_reserve = 1000000\n").unwrap();
-    let bytes = Config::load(Some(&dir.path().join("h.toml")), &[]).unwrap();
+    let bytes = load_text("[daemon]\nstore_reserve = 1000000\n", &[]).unwrap();
     assert_eq!(bytes.daemon.store_reserve.as_u64(), 1_000_000);
     let SinkKind::Folder(f) = &c.destinations[2].sink else { panic!("the third destination is the folder") };
     assert_eq!(f.path, PathBuf::from("/var/lib/hindsight/sent"));
@@ -138,12 +140,7 @@ fn the_documented_digest_daemon_and_folder_keys_load() {
 
 #[test]
 fn digest_settings_are_checked_with_their_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let load = |toml: &str| {
-        let p = dir.path().join("c.toml");
-        std::fs::write(&p, toml).unwrap();
-        Config::load(Some(&p), &[]).map(|_| ()).unwrap_err().to_string()
-    };
+    let load = |toml: &str| load_text(toml, &[]).map(|_| ()).unwrap_err();
     let e = load("[digest]\ntime_zone = \"Europe/Atlantis\"\n");
     assert!(e.contains("digest.time_zone") && e.contains("IANA"), "{e}");
     let e = load("[digest]\nschedule = \"0 8 * *\"\n");
@@ -168,21 +165,13 @@ fn the_deployment_configurations_load() {
     let yaml = std::fs::read_to_string(repo.join("deploy/kubernetes/configmap.yaml")).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
     let toml = doc["data"]["hindsight.toml"].as_str().expect("data.hindsight.toml");
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("hindsight.toml");
-    std::fs::write(&p, toml).unwrap();
-    let c = Config::load(Some(&p), &env(&creds, &[])).unwrap();
+    let c = load_text(toml, &env(&creds, &[])).unwrap();
     assert_eq!(c.digest.time_zone, "Europe/Berlin");
 }
 
 #[test]
 fn retention_takes_durations_or_forever_and_refuses_a_keep_that_would_lose_work() {
-    let load = |toml: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("h.toml");
-        std::fs::write(&path, toml).unwrap();
-        Config::load(Some(&path), &[]).map_err(|e| e.to_string())
-    };
+    let load = |toml: &str| load_text(toml, &[]);
     let c = load("").unwrap();
     assert_eq!(c.retention.reviews.unwrap().as_secs(), 400 * 86_400);
     assert_eq!(c.retention.notifications.unwrap().as_secs(), 30 * 86_400);

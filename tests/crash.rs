@@ -44,7 +44,9 @@ async fn sigkill_at_random_moments_loses_no_review_and_no_notification() {
     // and the rest would hit an idle daemon.
     hook.lock().unwrap().delay = Some(Duration::from_millis(100));
     let smtp = FakeSmtp::start().await;
-    let rig = Rig::with_source(&graph, &url, Some(&smtp), "backfill = \"1d\"", "[delivery]\nconcurrency = 4\n");
+    let rig = Rig::with(
+        rig::config(&graph, &url, Some(&smtp)).set_in("contoso", "backfill", "1d").delivery("concurrency", 4),
+    );
 
     // Counted from headers: parsing every body at each look would starve the daemon.
     let done = |hook: &fakes::receiver::Shared| {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::DaemonConfig;
 use fakes::graph::FakeGraph;
 use fakes::smtp::FakeSmtp;
 use rig::{Daemon, Rig, SECRET, creds, get, hook_events, ready, resolved, until};
@@ -21,7 +22,7 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
     let graph = FakeGraph::start(creds()).await;
     let (hook, url) = fakes::receiver::start().await;
     let smtp = FakeSmtp::start().await;
-    let rig = Rig::new(&graph, &url, Some(&smtp), "");
+    let rig = Rig::new(&graph, &url, Some(&smtp));
     let daemon = rig.start(&[]);
     ready(rig.http, &daemon).await;
 
@@ -77,7 +78,7 @@ async fn sigterm_in_the_middle_of_a_backlog_loses_nothing() {
     let (hook, url) = fakes::receiver::start().await;
     // A slow receiver: the backlog takes seconds to deliver, so the signal lands mid-work.
     hook.lock().unwrap().delay = Some(Duration::from_millis(40));
-    let rig = Rig::new(&graph, &url, None, "[delivery]\nconcurrency = 2\n\n[daemon]\nshutdown_timeout = \"5s\"\n");
+    let rig = Rig::with(rig::config(&graph, &url, None).delivery("concurrency", 2).daemon("shutdown_timeout", "5s"));
     let mut daemon = rig.start(&[]);
     ready(rig.http, &daemon).await;
     let total = 150;
@@ -126,15 +127,11 @@ async fn tells_systemd_ready_status_watchdog_and_stopping_and_logs_for_journald(
     socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     std::fs::create_dir(dir.path().join("incoming")).unwrap();
     std::fs::create_dir(dir.path().join("credentials")).unwrap();
-    let config = dir.path().join("hindsight.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[http]\nlisten = \"\"\n\n[[sources]]\ntype = \"directory\"\nname = \"drop\"\npath = \"{}\"\npoll_interval = \"1s\"\n",
-            dir.path().join("incoming").display()
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new()
+        .listen("")
+        .directory_source("drop", &dir.path().join("incoming"))
+        .set("poll_interval", "1s")
+        .write_in(dir.path());
     let mut daemon = Daemon::start(
         &dir.path().join("state"),
         &config,
@@ -180,7 +177,7 @@ async fn check_tries_every_endpoint_and_names_what_fails() {
     let graph = FakeGraph::start(creds()).await;
     let (hook, url) = fakes::receiver::start().await;
     let smtp = FakeSmtp::start().await;
-    let rig = Rig::new(&graph, &url, Some(&smtp), "");
+    let rig = Rig::new(&graph, &url, Some(&smtp));
     let check = |config: PathBuf, state: PathBuf, creds: PathBuf| {
         tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_hindsight"))

@@ -336,18 +336,13 @@ async fn ids_that_json_must_escape_are_read_back_too() {
 fn hindsight_digest_prints_and_sends_from_the_stored_reviews() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let config = dir.path().join("hindsight.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[http]\nlisten = \"\"\n\n[[sources]]\ntype = \"directory\"\nname = \"examples\"\npath = \"{}\"\n\n\
-             [[destinations]]\ntype = \"folder\"\nname = \"soc\"\npath = \"{}\"\nprint = false\n\
-             [destinations.route]\nevents = [\"digest.weekly\"]\n",
-            common::repo().join("examples/incidents").display(),
-            out.display()
-        ),
-    )
-    .unwrap();
+    let config = common::DaemonConfig::new()
+        .listen("")
+        .directory_source("examples", &common::repo().join("examples/incidents"))
+        .folder("soc", &out)
+        .set("print", false)
+        .route("events", ["digest.weekly"])
+        .write_in(dir.path());
     let cfg = config.to_str().unwrap();
     common::ok(dir.path(), &["run", "--once", "--config", cfg]);
     // The route takes digests only: no review was sent.

@@ -85,21 +85,14 @@ async fn graph_webhook_and_smtp_faults_are_ridden_out_with_nothing_lost_and_no_s
         "{}?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={SAS_SIG}",
         url.replace("127.0.0.1", "localhost")
     );
-    let extra = format!(
-        r#"
-[[destinations]]
-type = "webhook"
-name = "flow"
-url = "{flow}"
-insecure_loopback = true
-format = "power-automate"
-
-[daemon]
-delivery_grace = "1s"
-outbox_interval = "1s"
-"#
+    let rig = Rig::with(
+        rig::config(&graph, &url, Some(&smtp))
+            .set_in("contoso", "max_attempts", 3)
+            .webhook("flow", &flow)
+            .set("format", "power-automate")
+            .daemon("delivery_grace", "1s")
+            .daemon("outbox_interval", "1s"),
     );
-    let rig = Rig::with_source(&graph, &url, Some(&smtp), "max_attempts = 3", &extra);
     // Every crate at trace level (reqwest, hyper, rustls, lettre too), as when someone debugs.
     let mut daemon = rig.start(&[("HINDSIGHT_LOG", "trace")]);
     rig::ready(rig.http, &daemon).await;

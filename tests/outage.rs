@@ -55,6 +55,37 @@ fn drop_incident(dir: &std::path::Path, id: &str) {
     std::fs::rename(tmp, dir.join(format!("{id}.json"))).unwrap();
 }
 
+/// How many delivery passes the daemon has made (its /metrics), the proof that a check of what
+/// was *not* sent was made after passes ran, not before any could.
+async fn passes(port: u16) -> u64 {
+    let (status, text) = rig::get(port, "/metrics").await;
+    assert_eq!(status, 200, "/metrics: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("hindsight_delivery_passes_total ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no hindsight_delivery_passes_total in /metrics:\n{text}"))
+}
+
+/// Waits until two more delivery passes began, so that at least one ran whole on the clock as
+/// it is now.
+async fn two_more_passes(port: u16) {
+    let from = passes(port).await;
+    let started = Instant::now();
+    while passes(port).await < from + 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no delivery pass within 30 s (from {from})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many passes in a row every attempt to the destination failed, from /readyz's detail
+/// ("every attempt failing since … (N pass(es))"); 0 when it is not failing.
+fn failed_passes(ready: &Value, name: &str) -> u32 {
+    let text = detail(ready, name);
+    text.split_once(" (")
+        .and_then(|(_, rest)| rest.split_once(" pass(es))"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Polls `f` every 50 ms of real time for up to 30 s.
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -88,45 +119,17 @@ async fn an_hour_without_webhook_and_smtp_loses_nothing_and_recovers_on_its_own(
     let incoming = dir.path().join("incoming");
     std::fs::create_dir(&incoming).unwrap();
     let http = rig::free_port();
-    let config = dir.path().join("hindsight.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http}"
-
-[daemon]
-outbox_interval = "50ms"
-delivery_grace = "10m"
-
-[[sources]]
-type = "directory"
-name = "drop"
-path = "{incoming}"
-poll_interval = "100ms"
-
-[[destinations]]
-type = "webhook"
-name = "soc-hook"
-url = "http://127.0.0.1:{hook_port}/hook"
-insecure_loopback = true
-timeout = "2s"
-
-[[destinations]]
-type = "email"
-name = "soc-mail"
-host = "127.0.0.1"
-port = {smtp_port}
-security = "plain"
-from = "Hindsight <hindsight@example.test>"
-to = ["soc@example.test"]
-timeout = "2s"
-"#,
-            incoming = incoming.display()
-        ),
-    )
-    .unwrap();
+    let config = common::DaemonConfig::new()
+        .listen(&format!("127.0.0.1:{http}"))
+        .daemon("outbox_interval", "50ms")
+        .daemon("delivery_grace", "10m")
+        .directory_source("drop", &incoming)
+        .set("poll_interval", "100ms")
+        .webhook("soc-hook", &format!("http://127.0.0.1:{hook_port}/hook"))
+        .set("timeout", "2s")
+        .email("soc-mail", smtp_port)
+        .set("timeout", "2s")
+        .write_in(dir.path());
     let cfg = hindsight::config::Config::load(Some(&config), &[]).unwrap();
     let t0 = Utc::now();
     let clock = Arc::new(ManualClock::new(t0));
@@ -160,6 +163,10 @@ timeout = "2s"
         tokio::time::sleep(Duration::from_millis(120)).await;
         let (status, body) = readyz(http).await;
         if minute <= 9 {
+            // Ready only counts as "within the grace" if the attempts are failing by then.
+            for d in ["destination soc-hook", "destination soc-mail"] {
+                assert!(failed_passes(&body, d) > 0, "minute {minute}: {d} not failing yet: {body}");
+            }
             assert_eq!(status, 200, "minute {minute}: within the grace: {body}");
         }
         if status == 503 && not_ready_from.is_none() {
@@ -175,6 +182,11 @@ timeout = "2s"
         }
     }
     assert!(not_ready_from.is_some_and(|m| (10..=11).contains(&m)), "not ready from minute {not_ready_from:?}");
+    // Retries were attempted (and refused) during the hour, not only the first attempt.
+    let (_, body) = readyz(http).await;
+    for d in ["destination soc-hook", "destination soc-mail"] {
+        assert!(failed_passes(&body, d) >= 2, "{d}: retries during the hour: {body}");
+    }
 
     // Both come back at minute 60, on the same ports.
     let (hook, _) = fakes::receiver::serve(hook_sock.listen(64).unwrap());
@@ -184,6 +196,12 @@ timeout = "2s"
     for minute in 61..=70 {
         clock.set(t0 + chrono::Duration::minutes(minute));
         tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    // Nothing arrived: but only worth saying once passes ran at minute 70 and both servers
+    // take connections.
+    two_more_passes(http).await;
+    for port in [hook_port, smtp_port] {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("listening again");
     }
     assert!(hook_incidents(&hook).is_empty() && smtp.count() == 0, "nothing is due before its retry");
     assert_eq!(readyz(http).await.0, 503);
@@ -204,6 +222,8 @@ timeout = "2s"
         clock.set(t0 + chrono::Duration::hours(hours) + chrono::Duration::minutes(70));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Passes ran with every old retry time behind them, so a resend would have happened.
+    two_more_passes(http).await;
     let got = hook_incidents(&hook);
     assert_eq!(got.len(), 6, "one webhook per incident: {got:?}");
     let ids = rig::hook_ids(&hook);

@@ -82,30 +82,13 @@ fn the_daemon_prunes_delivered_notifications_past_their_keep() {
     // `run --once` twice: the first reviews the samples and delivers them to a folder; the
     // second, past `retention.notifications`, removes what was delivered.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hindsight.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[http]
-listen = ""
-[[sources]]
-type = "directory"
-name = "examples"
-path = "{}"
-[[destinations]]
-type = "folder"
-name = "flow"
-path = "{}"
-write = ["json"]
-[retention]
-notifications = "1s"
-"#,
-            repo().join("examples/incidents").display(),
-            dir.path().join("out").display()
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new()
+        .listen("")
+        .directory_source("examples", &repo().join("examples/incidents"))
+        .folder("flow", &dir.path().join("out"))
+        .set("write", ["json"])
+        .retention("notifications", "1s")
+        .write_in(dir.path());
     let state = dir.path().join("state");
     let run = || ok(&state, &["run", "--once", "--config", config.to_str().unwrap()]);
     run();

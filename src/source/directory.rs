@@ -147,6 +147,9 @@ fn hex(bytes: &[u8]) -> String {
 /// Parses a file into observations, plus problems with individual incidents (which are skipped
 /// while the others are kept). An error means nothing in the file could be used.
 pub fn parse_file(bytes: &[u8]) -> Result<(Vec<Observed>, Vec<String>), String> {
+    // Windows PowerShell's `Out-File -Encoding utf8` starts a file with a byte order mark, which
+    // a JSON reader may ignore (RFC 8259, 8.1) and serde_json does not.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let items: Vec<Value> = match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(mut o)) => match o.remove("value") {
             Some(Value::Array(list)) => list,

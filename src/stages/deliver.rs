@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::Ctx;
 use super::health::OutboxCounts;
-use crate::events::{DeadLettered, Delivered, Event, Orphaned, RetryScheduled, TaskPanicked};
+use crate::events::{DeadLettered, Delivered, DeliveryPassEnded, Event, Orphaned, RetryScheduled, TaskPanicked};
 use crate::notify::{DeliveryError, Destination};
 use crate::outbox::{EntryState, OutboxEntry, RetryPolicy, is_complete, with_digest, with_review};
 use crate::store::{ResolutionKey, Store, StoreError};
@@ -294,6 +294,7 @@ pub fn count_outbox(ctx: &Ctx) {
 pub async fn deliver_loop(ctx: Ctx) {
     loop {
         deliver_once(&ctx).await;
+        DeliveryPassEnded.emit();
         // The store keeps the counts (one read of the outbox at the first pass), so this is
         // cheap after every pass, including those in which reviews added entries.
         count_outbox(&ctx);

@@ -70,6 +70,9 @@ fn unindex(
 
 type Counts = BTreeMap<(String, &'static str), usize>;
 
+#[cfg(test)]
+type CommittedHook = Box<dyn FnOnce() + Send>;
+
 /// Entries by (destination, state label), shared by every clone of a [`Store`]. `None` until
 /// first asked for; changes are applied only once the transaction that made them committed.
 #[derive(Clone, Default)]
@@ -79,6 +82,10 @@ pub(crate) struct OutboxCounts {
     /// exclusively by the first count's read of the outbox: a write that committed during that
     /// read would otherwise be counted twice (seen by the read, then added).
     gate: Arc<RwLock<()>>,
+    /// Tests only: run once by the next write after its transaction committed and before its
+    /// change is counted, to hold a write in that window while the first count is asked for.
+    #[cfg(test)]
+    committed: Arc<Mutex<Option<CommittedHook>>>,
 }
 
 impl OutboxCounts {
@@ -88,6 +95,10 @@ impl OutboxCounts {
     }
 
     fn change(&self, destination: &str, from: Option<&'static str>, to: Option<&'static str>) {
+        #[cfg(test)]
+        if let Some(hook) = self.committed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            hook();
+        }
         let mut guard = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(counts) = guard.as_mut() else { return };
         if let Some(from) = from
@@ -366,34 +377,91 @@ mod tests {
         assert_eq!(nonzero(s.outbox_counts().unwrap()), want, "after a reopen, read from the outbox");
     }
 
+    /// Runs `write` on its own thread and holds it after its transaction committed, before its
+    /// change is counted (the window the gate closes); meanwhile asks for the first count on a
+    /// third thread and gives it a second to finish. Returns whether it finished while the
+    /// write was held, and the count it returned.
+    fn first_count_while_a_write_is_held(s: &Store, write: impl FnOnce(&Store) + Send + 'static) -> (bool, Counts) {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let (committed_tx, committed_rx) = channel();
+        let (release_tx, release_rx) = channel::<()>();
+        *s.counts.committed.lock().unwrap() = Some(Box::new(move || {
+            committed_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        }));
+        let writer = {
+            let s = s.clone();
+            std::thread::spawn(move || write(&s))
+        };
+        committed_rx.recv_timeout(Duration::from_secs(30)).expect("the write reached the count");
+        let (counted_tx, counted_rx) = channel();
+        let counter = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let counts = s.outbox_counts().unwrap();
+                let _ = counted_tx.send(());
+                counts
+            })
+        };
+        // With the gate the count cannot finish before the write is released, so this waits the
+        // whole second; without it, the count reads the outbox at once.
+        let finished_while_held = counted_rx.recv_timeout(Duration::from_secs(1)).is_ok();
+        release_tx.send(()).unwrap();
+        writer.join().unwrap();
+        (finished_while_held, counter.join().unwrap())
+    }
+
+    /// A write that committed but is not yet counted when the first count reads the outbox
+    /// would be seen by that read and then counted again (or, for a removal, taken off
+    /// twice). The first count waits for such a write; after it, the kept counts are exactly
+    /// what a fresh read of the outbox finds. Each kind of write: a new entry, a new state, a
+    /// removal.
     #[test]
     fn writes_during_the_first_count_are_counted_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let writers: Vec<_> = (0..4)
-            .map(|w| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    for n in 0..150 {
-                        let mut e = entry(&format!("{w}-{n}"), &format!("d{w}"));
-                        s.record_digests(&[], &[e.clone()], None).unwrap();
-                        if n % 2 == 0 {
-                            e.state = EntryState::Delivered { at: e.created_at };
-                            s.update_outbox(&e).unwrap();
-                        }
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let first = s.outbox_counts().unwrap();
-        for w in writers {
-            w.join().unwrap();
+        type Write = Box<dyn FnOnce(&Store) + Send>;
+        let cases: [(&str, Write, Counts); 3] = [
+            (
+                "a new entry",
+                Box::new(|s: &Store| s.record_digests(&[], &[entry("new", "hook")], None).unwrap()),
+                [(("hook".to_owned(), "pending"), 2), (("hook".to_owned(), "delivered"), 2)].into(),
+            ),
+            (
+                "a delivery",
+                Box::new(|s: &Store| {
+                    let mut e = entry("p", "hook");
+                    e.state = EntryState::Delivered { at: e.created_at };
+                    s.update_outbox(&e).unwrap();
+                }),
+                [(("hook".to_owned(), "delivered"), 3)].into(),
+            ),
+            (
+                "a removal",
+                Box::new(|s: &Store| s.remove_outbox("d").unwrap()),
+                [(("hook".to_owned(), "pending"), 1), (("hook".to_owned(), "delivered"), 1)].into(),
+            ),
+        ];
+        for (what, write, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            // One pending and two delivered entries (so that a removal taken off twice shows),
+            // written before anything was counted.
+            s.record_digests(&[], &[entry("p", "hook"), entry("d", "hook"), entry("e", "hook")], None).unwrap();
+            for id in ["d", "e"] {
+                let mut e = entry(id, "hook");
+                e.state = EntryState::Delivered { at: e.created_at };
+                s.update_outbox(&e).unwrap();
+            }
+
+            let (finished_while_held, first) = first_count_while_a_write_is_held(&s, write);
+            assert!(
+                !finished_while_held,
+                "{what}: the first count read the outbox while a committed write was not yet counted"
+            );
+            assert_eq!(nonzero(first), want, "{what}: the first count");
+            assert_eq!(nonzero(s.scan_counts().unwrap()), want, "{what}: the outbox itself");
+            assert_eq!(nonzero(s.outbox_counts().unwrap()), want, "{what}: the kept counts");
         }
-        assert!(first.values().sum::<usize>() <= 600);
-        let kept = nonzero(s.outbox_counts().unwrap());
-        assert_eq!(kept, nonzero(s.scan_counts().unwrap()));
-        assert_eq!(kept.values().sum::<usize>(), 600);
     }
 
     /// A destination that answers again brings its waiting entries forward, except one it

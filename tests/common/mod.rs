@@ -1,9 +1,14 @@
 //! Helpers shared by the integration tests: run the real `hindsight` binary, find the large
-//! data in ../shared when it is there.
+//! data in ../shared.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub mod config;
+// Not every test file that includes this module builds a configuration.
+#[allow(unused_imports)]
+pub use config::DaemonConfig;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,23 +18,17 @@ pub fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures").join(name)
 }
 
-/// `../shared/attack/<name>` when present; `None` (after saying so on stderr) when the test
-/// runs on a clone without the shared data.
-pub fn shared_attack(name: &str) -> Option<PathBuf> {
+/// `../shared/attack/<name>`. Only the tests marked `#[ignore]` for needing ../shared call this,
+/// and `cargo test -- --ignored` asks for them: a missing bundle is then a failure that says
+/// what is missing, not a test that passes without having run.
+pub fn shared_attack(name: &str) -> PathBuf {
     let p = repo().join("../shared/attack").join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        // Written to the process's stderr directly: the test harness captures eprintln!, and a
-        // skip must be visible in CI's log.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: {} is not present (tests on the full ATT&CK bundles need ../shared)",
-            p.display()
-        );
-        None
-    }
+    assert!(
+        p.is_file(),
+        "{} is not present: the tests on the full ATT&CK bundles need ../shared beside the clone",
+        p.display()
+    );
+    p
 }
 
 /// Runs the binary with its own state directory and no inherited Hindsight settings.

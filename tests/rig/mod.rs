@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::common::DaemonConfig;
 use crate::fakes;
 use crate::fakes::graph::{Credentials, FakeGraph};
 use crate::fakes::smtp::FakeSmtp;
@@ -50,69 +51,43 @@ pub struct Rig {
     pub http: u16,
 }
 
+/// The configuration the end-to-end suites start from: the Graph fake as source "contoso" (its
+/// secret in a credentials directory, as systemd's LoadCredential= passes it; short retries), a
+/// signed webhook "soc-hook" and, with `smtp`, an e-mail destination "soc-mail"; HTTP on a
+/// free loopback port. Tests add to it, then hand it to [`Rig::with`].
+pub fn config(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>) -> DaemonConfig {
+    let c = DaemonConfig::new()
+        .listen(&format!("127.0.0.1:{}", free_port()))
+        .graph_source("contoso", "contoso.onmicrosoft.com", "app-1", &graph.graph_url(), &graph.login_url())
+        .set("client_secret_file", "graph-secret")
+        .set("poll_interval", "2s")
+        .set("retry_base", "50ms")
+        .set("retry_max", "1s")
+        .set("request_timeout", "5s")
+        .set("page_size", 50)
+        .webhook("soc-hook", hook)
+        .set("signing_secret", SIGNING)
+        .set("timeout", "5s");
+    match smtp {
+        Some(s) => c.email("soc-mail", s.port),
+        None => c,
+    }
+}
+
 impl Rig {
-    /// A configuration with the Graph source (its secret from a credentials directory, as
-    /// systemd's LoadCredential= passes it), a signed webhook and an e-mail destination.
-    pub fn new(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>, extra: &str) -> Rig {
-        Rig::with_source(graph, hook, smtp, "", extra)
+    /// [`config`] as it is.
+    pub fn new(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>) -> Rig {
+        Rig::with(config(graph, hook, smtp))
     }
 
-    /// As [`Rig::new`], with more keys for the source (`source_extra`, e.g. `backfill = "1d"`).
-    pub fn with_source(graph: &FakeGraph, hook: &str, smtp: Option<&FakeSmtp>, source_extra: &str, extra: &str) -> Rig {
+    /// A configuration (usually [`config`] with more) written to a fresh directory, with the
+    /// Graph secret in its credentials directory.
+    pub fn with(config: DaemonConfig) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("credentials")).unwrap();
         std::fs::write(dir.path().join("credentials/graph-secret"), format!("{SECRET}\n")).unwrap();
-        let http = free_port();
-        let mail = smtp.map_or(String::new(), |s| {
-            format!(
-                r#"
-[[destinations]]
-type = "email"
-name = "soc-mail"
-host = "127.0.0.1"
-port = {}
-security = "plain"
-from = "Hindsight <hindsight@example.test>"
-to = ["soc@example.test"]
-"#,
-                s.port
-            )
-        });
-        let config = format!(
-            r#"
-[http]
-listen = "127.0.0.1:{http}"
-
-[[sources]]
-type = "graph"
-name = "contoso"
-tenant_id = "contoso.onmicrosoft.com"
-client_id = "app-1"
-client_secret_file = "graph-secret"
-graph_url = "{graph}"
-login_url = "{login}"
-poll_interval = "2s"
-retry_base = "50ms"
-retry_max = "1s"
-request_timeout = "5s"
-page_size = 50
-{source_extra}
-
-[[destinations]]
-type = "webhook"
-name = "soc-hook"
-url = "{hook}"
-insecure_loopback = true
-signing_secret = "{SIGNING}"
-timeout = "5s"
-{mail}
-{extra}
-"#,
-            graph = graph.graph_url(),
-            login = graph.login_url(),
-        );
-        let path = dir.path().join("hindsight.toml");
-        std::fs::write(&path, config).unwrap();
+        let http = config.http_port().expect("the rig's configuration listens on a port");
+        let path = config.write_in(dir.path());
         Rig { config: path, http, dir }
     }
 
