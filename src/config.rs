@@ -379,11 +379,32 @@ pub struct HttpConfig {
     /// Address of /healthz, /readyz and /metrics; loopback by default; "" turns the listener off.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Connections served at once; one over the cap is closed as soon as it is accepted. Each
+    /// holds a file descriptor, which polling, delivery and the store need too: the daemon
+    /// lowers the cap to a quarter of its open-file limit if it is set higher.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may wait for its next request, before the connection is closed.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_listen() }
+        HttpConfig {
+            listen: default_listen(),
+            max_connections: default_max_connections(),
+            header_timeout: default_header_timeout(),
+        }
     }
 }
 
@@ -446,6 +467,12 @@ impl Config {
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| key("http.listen".into(), format!("{:?}: {e}", self.http.listen)))?;
+        }
+        if self.http.max_connections == 0 {
+            return Err(key("http.max_connections".into(), "must be at least 1".into()));
+        }
+        if self.http.header_timeout.is_zero() {
+            return Err(key("http.header_timeout".into(), "must be longer than 0s".into()));
         }
         crate::digest::schedule::Zone::parse(&self.digest.time_zone).map_err(|m| key("digest.time_zone".into(), m))?;
         crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC")

@@ -104,3 +104,152 @@ async fn a_link_to_a_named_pipe_in_the_drop_folder_blocks_neither_healthz_nor_si
     let store = hindsight::store::Store::open(&dir.path().join("state/store")).unwrap();
     assert_eq!(store.review_count(), 1, "log:\n{log}");
 }
+
+/// The daemon with a directory source and the HTTP port, under an open-file limit of `nofile`
+/// (soft and hard, as a shell's `ulimit -n` sets both), with `http` extra keys.
+fn start_limited(dir: &Path, port: u16, nofile: u32, http: &str) -> Daemon {
+    let incoming = dir.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    std::fs::create_dir_all(dir.join("credentials")).unwrap();
+    let config = dir.join("hindsight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n{http}\n\n[daemon]\nshutdown_timeout = \"3s\"\n\n\
+             [[sources]]\ntype = \"directory\"\nname = \"drop\"\npath = \"{}\"\npoll_interval = \"1s\"\n",
+            incoming.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("daemon.log");
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("HINDSIGHT_STATE_DIR", dir.join("state"))
+        .env("HINDSIGHT_LOG", "hindsight=debug")
+        .env("CREDENTIALS_DIRECTORY", dir.join("credentials"))
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Daemon { child, log }
+}
+
+/// Opens `n` connections (a bounded loop, 1 s a connect) that send nothing, or for every other
+/// one half a request header, and keep them open.
+async fn idle_connections(port: u16, n: usize) -> Vec<TcpStream> {
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port))).await;
+        let mut s = match connect {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => panic!("connection {i} of {n}: {e}"),
+            Err(_) => panic!("connection {i} of {n}: not accepted within 1 s"),
+        };
+        if i % 2 == 1 {
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        }
+        conns.push(s);
+    }
+    conns
+}
+
+/// Whether the server has closed `s` (end of file, or a reset) within `limit`.
+async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let started = Instant::now();
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            // An answer (408, say) before the close.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Idle connections once held a descriptor each for good: with the usual limit of 1,024 open
+/// files, 1,100 of them left /healthz unanswered and every poll failing with "Too many open
+/// files". Here 600 against a limit of 512.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_over_the_descriptor_limit_leave_healthz_and_polling_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut daemon = start_limited(dir.path(), port, 512, "header_timeout = \"2s\"");
+    up(port, &daemon).await;
+    let opened = Instant::now();
+    let mut conns = idle_connections(port, 600).await;
+    eprintln!("600 idle connections opened in {:?}", opened.elapsed());
+    // An incident dropped meanwhile is still polled and reviewed.
+    std::fs::write(dir.path().join("incoming/incident.json"), resolved("4343").to_string()).unwrap();
+    let slowest = healthz_throughout(port, Duration::from_millis(1500), &daemon).await;
+    eprintln!("/healthz with 600 idle connections: slowest answer {slowest:?}");
+    // By now every idle connection has been closed: shed for newer ones, or at the header
+    // timeout (2 s after it opened).
+    let deadline = opened + Duration::from_secs(2) + Duration::from_secs(4);
+    let mut open = 0;
+    for s in &mut conns {
+        if !closed_within(s, deadline.saturating_duration_since(Instant::now())).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "{open} of 600 idle connections still open; log:\n{}", daemon.log());
+    eprintln!("all 600 closed {:?} after the first was opened", opened.elapsed());
+    healthz(port).await.unwrap();
+    daemon.signal("-TERM");
+    let (status, _) = daemon.wait(Duration::from_secs(6)).await;
+    assert!(status.success(), "exit {status:?}; log:\n{}", daemon.log());
+    let log = daemon.log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    let store = hindsight::store::Store::open(&dir.path().join("state/store")).unwrap();
+    assert_eq!(store.review_count(), 1, "the incident dropped during the flood is reviewed; log:\n{log}");
+}
+
+/// A kept-alive connection and one that sends half a header are closed at the header timeout,
+/// not before; connections over the cap shed the oldest idle ones at once, and /healthz on a
+/// fresh connection is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed_at_the_timeout_and_the_cap_sheds_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut daemon = start_limited(dir.path(), port, 1024, "header_timeout = \"1s\"\nmax_connections = 50");
+    up(port, &daemon).await;
+
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"ok\n") {
+        let n = tokio::time::timeout(Duration::from_secs(1), kept.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
+    let started = Instant::now();
+    assert!(!closed_within(&mut kept, Duration::from_millis(500)).await, "kept-alive closed before the timeout");
+    assert!(closed_within(&mut kept, Duration::from_secs(3)).await, "kept-alive connection still open after 3.5 s");
+    assert!(closed_within(&mut slow, Duration::from_secs(1)).await, "slow header still open");
+    eprintln!("idle kept-alive and half-header connections closed after {:?} (timeout 1 s)", started.elapsed());
+
+    // 150 connections against a cap of 50: the 100 oldest are closed as the newer ones come.
+    let mut conns = idle_connections(port, 150).await;
+    let mut shed = 0;
+    for s in conns.iter_mut().take(100) {
+        if closed_within(s, Duration::from_millis(200)).await {
+            shed += 1;
+        }
+    }
+    assert_eq!(shed, 100, "of the 100 oldest; log:\n{}", daemon.log());
+    let took = healthz(port).await.unwrap_or_else(|e| panic!("/healthz at the cap: {e}; log:\n{}", daemon.log()));
+    eprintln!("/healthz at the cap of 50: {took:?}");
+    daemon.signal("-TERM");
+    let (status, _) = daemon.wait(Duration::from_secs(6)).await;
+    assert!(status.success(), "exit {status:?}; log:\n{}", daemon.log());
+}
