@@ -140,16 +140,20 @@ fn start_limited(dir: &Path, port: u16, nofile: u32, http: &str) -> Daemon {
     Daemon { child, log }
 }
 
-/// Opens `n` connections (a bounded loop, 1 s a connect) that send nothing, or for every other
-/// one half a request header, and keep them open.
-async fn idle_connections(port: u16, n: usize) -> Vec<TcpStream> {
+/// Opens `n` connections (a bounded loop, 5 s a connect) that send nothing, or for every other
+/// one half a request header, and keeps them open.
+///
+/// The listen backlog is 128 (std's and mio's): a connect made while the daemon is behind on
+/// accepting (a loaded machine) is dropped by the kernel and retried after 1 s and 3 s, hence
+/// 5 s. What must stay fast is /healthz, checked separately.
+async fn idle_connections(port: u16, n: usize, daemon: &Daemon) -> Vec<TcpStream> {
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
-        let connect = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port))).await;
+        let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(("127.0.0.1", port))).await;
         let mut s = match connect {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => panic!("connection {i} of {n}: {e}"),
-            Err(_) => panic!("connection {i} of {n}: not accepted within 1 s"),
+            Ok(Err(e)) => panic!("connection {i} of {n}: {e}; log:\n{}", daemon.log()),
+            Err(_) => panic!("connection {i} of {n}: not accepted within 5 s; log:\n{}", daemon.log()),
         };
         if i % 2 == 1 {
             s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
@@ -184,15 +188,16 @@ async fn idle_connections_over_the_descriptor_limit_leave_healthz_and_polling_wo
     let mut daemon = start_limited(dir.path(), port, 512, "header_timeout = \"2s\"");
     up(port, &daemon).await;
     let opened = Instant::now();
-    let mut conns = idle_connections(port, 600).await;
+    let mut conns = idle_connections(port, 600, &daemon).await;
+    let all_open = Instant::now();
     eprintln!("600 idle connections opened in {:?}", opened.elapsed());
     // An incident dropped meanwhile is still polled and reviewed.
     std::fs::write(dir.path().join("incoming/incident.json"), resolved("4343").to_string()).unwrap();
     let slowest = healthz_throughout(port, Duration::from_millis(1500), &daemon).await;
     eprintln!("/healthz with 600 idle connections: slowest answer {slowest:?}");
-    // By now every idle connection has been closed: shed for newer ones, or at the header
-    // timeout (2 s after it opened).
-    let deadline = opened + Duration::from_secs(2) + Duration::from_secs(4);
+    // Soon every idle connection is closed: shed for newer ones, or at the header timeout (2 s
+    // after the last one opened), plus a margin for a loaded machine.
+    let deadline = all_open + Duration::from_secs(2) + Duration::from_secs(3);
     let mut open = 0;
     for s in &mut conns {
         if !closed_within(s, deadline.saturating_duration_since(Instant::now())).await {
@@ -239,7 +244,7 @@ async fn idle_and_slow_connections_are_closed_at_the_timeout_and_the_cap_sheds_t
     eprintln!("idle kept-alive and half-header connections closed after {:?} (timeout 1 s)", started.elapsed());
 
     // 150 connections against a cap of 50: the 100 oldest are closed as the newer ones come.
-    let mut conns = idle_connections(port, 150).await;
+    let mut conns = idle_connections(port, 150, &daemon).await;
     let mut shed = 0;
     for s in conns.iter_mut().take(100) {
         if closed_within(s, Duration::from_millis(200)).await {

@@ -70,6 +70,22 @@ pub fn router(state: HttpState) -> axum::Router {
         .with_state(state)
 }
 
+/// Connections the kernel completes and holds for the accept loop. std's and tokio's default
+/// of 128 overflowed under a burst of connections (a SYN then dropped waits 1 s for its retry,
+/// longer than a probe allows); the kernel caps it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// The HTTP listener on `addr` (`[http] listen`, checked when the configuration is loaded).
+pub fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let addr: std::net::SocketAddr =
+        addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As std does: a restart does not wait for the old connections' TIME_WAIT to pass.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What a client of the port may hold (`[http]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -157,6 +173,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: Ca
         };
         // Reap the tasks of connections that ended, so the set does not grow with every one.
         while tasks.try_join_next().is_some() {}
+        let mut shed = false;
         let (id, busy, close) = {
             let mut t = table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if t.open.len() >= limits.max_connections {
@@ -169,6 +186,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: Ca
                 match idle.and_then(|id| t.open.remove(&id)) {
                     Some(oldest) => {
                         oldest.close.notify_one();
+                        shed = true;
                         if warn {
                             tracing::warn!(
                                 "{} HTTP connections open (http.max_connections): closing the oldest idle one for each new one",
@@ -197,6 +215,12 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: Ca
             t.open.insert(id, slot);
             (id, busy, close)
         };
+        if shed {
+            // Let the shed connection's task run and close its socket before the next accept:
+            // a flood accepted faster than shed connections close would hold descriptors over
+            // the cap.
+            tokio::task::yield_now().await;
+        }
         let app = app.clone();
         let service = hyper::service::service_fn(move |req| {
             let busy = Busy::new(&busy);

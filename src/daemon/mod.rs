@@ -137,9 +137,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     let mut handles = Vec::new();
     let listen = ctx.cfg.http.listen.clone();
     if !listen.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
+        let listener = http::bind(&listen).map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
         tracing::info!(addr = %listener.local_addr().map_or(listen.clone(), |a| a.to_string()), "serving /healthz, /readyz, /metrics");
         let state = http::HttpState {
             health: health.clone(),
