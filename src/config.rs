@@ -322,11 +322,19 @@ impl Default for DeliveryConfig {
 pub struct HttpConfig {
     /// Address of /healthz, /readyz and /metrics; loopback by default; "" turns the listener off.
     pub listen: String,
+    /// Connections served at once; one over the cap is closed as soon as it is accepted. Each
+    /// holds a file descriptor, which polling, delivery and the store need too: the daemon
+    /// lowers the cap to a quarter of its open-file limit if it is set higher.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may wait for its next request, before the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:9187".into() }
+        HttpConfig { listen: "127.0.0.1:9187".into(), max_connections: 512, header_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -403,6 +411,12 @@ impl Config {
         }
         if let Err(m) = crate::digest::schedule::Schedule::parse(&self.digest.schedule, "UTC") {
             out.push(Invalid::new("digest.schedule", m));
+        }
+        if self.http.max_connections == 0 {
+            out.push(Invalid::new("http.max_connections", "must be at least 1"));
+        }
+        if self.http.header_timeout.is_zero() {
+            out.push(Invalid::new("http.header_timeout", "must be longer than 0s"));
         }
         if self.digest.period.is_zero() {
             out.push(Invalid::new("digest.period", "must be longer than 0s"));

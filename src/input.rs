@@ -10,11 +10,17 @@ use std::path::Path;
 /// the limit. `setting` names what raises the limit (`max_file_bytes`, `--max-input`), so the
 /// refusal tells the user what to change; `None` where the limit is fixed.
 pub fn read_limited(path: &Path, limit: u64, setting: Option<&str>) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    read_limited_from(file, limit, setting)
+}
+
+/// As [`read_limited`], from a file already opened (the directory source opens its files itself,
+/// non-blocking, and checks what they are first).
+pub fn read_limited_from(file: std::fs::File, limit: u64, setting: Option<&str>) -> Result<Vec<u8>, String> {
     let over = |prefix: String| match setting {
         Some(name) => format!("{prefix}over the limit of {limit} bytes ({name})"),
         None => format!("{prefix}over the limit of {limit} bytes"),
     };
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size > limit {
         return Err(over(format!("{size} bytes, ")));

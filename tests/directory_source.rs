@@ -120,3 +120,70 @@ async fn a_50_mb_incident_file_is_refused_by_the_default_limit_without_being_rea
     assert_eq!(r.resolutions, 1, "the other file is read: {r:?}");
     assert_eq!(r.rejected, ["export.json: 50000000 bytes, over the limit of 16777216 bytes (max_file_bytes)"]);
 }
+
+/// One pass on a thread of its own, bounded at 5 s: a pass blocked in the kernel (a FIFO's
+/// `open(2)`) cannot be cancelled by a tokio timeout on its own runtime, so the test would hang
+/// instead of failing.
+fn poll_within_5s(mut src: Source, store: &Store) -> (Source, hindsight::source::PollReport) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let store = store.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+        let r = rt.block_on(async { src.poll(&store, &clock).await.unwrap() });
+        let _ = tx.send((src, r));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the poll returns within 5 s")
+}
+
+/// A named pipe (or a link to one) in the drop folder once blocked the poll in `open(2)` for
+/// good, on a runtime worker thread: nothing a file does may hold the pass up.
+#[cfg(unix)]
+#[test]
+fn fifos_links_out_of_the_folder_and_directories_are_refused_by_name_without_blocking() {
+    let inbox = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let p = inbox.path();
+    let mkfifo = |path: &std::path::Path| {
+        let ok = std::process::Command::new("mkfifo").arg(path).status().unwrap().success();
+        assert!(ok, "mkfifo {}", path.display());
+    };
+    mkfifo(&p.join("pipe.json"));
+    // The pipe the link points at is itself not a candidate (its name is not *.json).
+    mkfifo(&p.join("pipe"));
+    std::os::unix::fs::symlink(p.join("pipe"), p.join("link-to-pipe.json")).unwrap();
+    // A link to an incident outside the folder is refused even though the file is valid.
+    std::fs::write(outside.path().join("secret.json"), incident("9", "resolved", "2026-11-24T10:00:00Z").to_string())
+        .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.json"), p.join("link-outside.json")).unwrap();
+    std::fs::create_dir(p.join("folder.json")).unwrap();
+    // A link inside the folder to a regular file inside it is read (its content once, by hash).
+    std::fs::write(p.join("good.json"), incident("1", "resolved", "2026-11-24T10:00:00Z").to_string()).unwrap();
+    std::os::unix::fs::symlink("good.json", p.join("latest.json")).unwrap();
+
+    let (src, r) = poll_within_5s(source(p), &store);
+    assert_eq!((r.fetched, r.resolutions), (1, 1), "{r:?}");
+    assert_eq!(store.pending_count(), 1);
+    let refused = |name: &str| {
+        r.rejected
+            .iter()
+            .find(|m| m.starts_with(&format!("{name}: ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} is not refused: {:?}", r.rejected))
+    };
+    let pipe = refused("pipe.json");
+    assert!(pipe.contains("named pipe"), "{pipe}");
+    let link = refused("link-to-pipe.json");
+    assert!(link.contains("named pipe"), "{link}");
+    let out = refused("link-outside.json");
+    assert!(out.contains("outside the folder"), "{out}");
+    let dir = refused("folder.json");
+    assert!(dir.contains("directory"), "{dir}");
+    assert_eq!(r.rejected.len(), 4, "{:?}", r.rejected);
+
+    // Reported once: the next pass neither reports them again nor blocks.
+    let (_, r) = poll_within_5s(src, &store);
+    assert_eq!((r.fetched, r.rejected.len()), (0, 0), "{r:?}");
+}

@@ -131,13 +131,13 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     if opts.signals {
         shutdown::listen(ctx.stop.clone()).map_err(DaemonError::Signals)?;
     }
+    // Before anything opens many descriptors: the HTTP cap below is set from the result.
+    http::raise_open_file_limit();
     let tracker = TaskTracker::new();
     let mut handles = Vec::new();
     let listen = ctx.cfg.http.listen.clone();
     if !listen.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
+        let listener = http::bind(&listen).map_err(|source| DaemonError::Listen { addr: listen.clone(), source })?;
         tracing::info!(addr = %listener.local_addr().map_or(listen.clone(), |a| a.to_string()), "serving /healthz, /readyz, /metrics");
         let state = http::HttpState {
             health: health.clone(),
@@ -146,7 +146,11 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
             stall_limit: ctx.cfg.daemon.stall_timeout,
             metrics,
         };
-        tracker.spawn(http::serve(listener, state, ctx.stop.clone()));
+        let limits = http::Limits {
+            max_connections: http::connection_cap(ctx.cfg.http.max_connections),
+            header_timeout: ctx.cfg.http.header_timeout,
+        };
+        tracker.spawn(http::serve(listener, state, ctx.stop.clone(), limits));
     }
     for (source, interval) in sources {
         let name = format!("poll {}", source.name());

@@ -7,7 +7,11 @@
 //! be read as any of those is reported by name and set aside (recorded as rejected, with the
 //! reason) while the other files go on; fixing it changes its hash and it is read again.
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +26,12 @@ use crate::store::{FileOutcome, FileRecord, Observed, Store};
 fn default_max_file_bytes() -> u64 {
     super::DEFAULT_MAX_DOCUMENT_BYTES
 }
+
+/// How long listing the folder, or opening and reading one file, may take. The work runs on
+/// tokio's blocking pool, never on a runtime worker, so /healthz, the watchdog and SIGTERM are
+/// served meanwhile; past this the pass goes on without it (a hung network mount, a FUSE file
+/// system that never answers). 16 MiB from a local disk takes well under a second.
+const FS_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +51,28 @@ pub enum DirectoryError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "listing the incident directory {path} took longer than {}; it is tried again once that listing ends",
+        humantime::format_duration(FS_TIMEOUT)
+    )]
+    ListTimeout { path: PathBuf },
+}
+
+/// A directory entry with an incident file's name, as listed (its own type: a link is not
+/// followed by the listing).
+#[derive(Debug, Clone)]
+struct Candidate {
+    path: PathBuf,
+    name: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    File,
+    Link,
+    /// Anything else (a directory, a named pipe, a socket, a device): refused unread.
+    Other(&'static str),
 }
 
 impl DirectoryConfig {
@@ -57,11 +89,40 @@ impl DirectoryConfig {
 
 pub struct DirectorySource {
     cfg: DirectoryConfig,
+    /// Files refused without being read (not a regular file, a link out of the folder, too
+    /// large, unreadable), by name, with the reason last reported. Such a file has no content
+    /// hash to remember it by; it is reported when first refused and again only if the reason
+    /// changes, not on every pass. Kept in memory: reported again once after a restart.
+    refused: HashMap<String, String>,
+    /// File-system work (the listing, by the empty name, or a file, by its name) still running on
+    /// the blocking pool, possibly after its pass gave up waiting: not started a second time
+    /// until it ends, so a file that hangs in the kernel holds at most one thread.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Marks `key` as in flight until dropped (when the blocking work ends, however it ends).
+struct InFlight {
+    set: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl InFlight {
+    /// `None` if the same work is still running from an earlier pass.
+    fn start(set: &Arc<Mutex<HashSet<String>>>, key: &str) -> Option<InFlight> {
+        let mut s = set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.insert(key.to_owned()).then(|| InFlight { set: set.clone(), key: key.to_owned() })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+    }
 }
 
 impl DirectorySource {
     pub fn new(cfg: DirectoryConfig) -> DirectorySource {
-        DirectorySource { cfg }
+        DirectorySource { cfg, refused: HashMap::new(), in_flight: Arc::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -70,41 +131,67 @@ impl DirectorySource {
 
     /// Whether the folder can be listed (`hindsight check`).
     pub fn probe(&self) -> Result<String, String> {
-        self.candidates()
-            .map(|f| format!("{}: {} incident file(s)", self.cfg.path.display(), f.len()))
+        list(&self.cfg.path)
+            .map(|(_, f)| format!("{}: {} incident file(s)", self.cfg.path.display(), f.len()))
             .map_err(|e| e.to_string())
     }
 
-    /// Files to consider, in name order: JSON and NDJSON, not hidden, not half-written temporaries.
-    fn candidates(&self) -> Result<Vec<PathBuf>, DirectoryError> {
-        let list_err = |source| DirectoryError::List { path: self.cfg.path.clone(), source };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&self.cfg.path).map_err(list_err)? {
-            let entry = entry.map_err(list_err)?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let wanted = [".json", ".ndjson", ".jsonl"].iter().any(|e| name.ends_with(e)) && !name.starts_with('.');
-            if wanted && entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false) {
-                files.push(path);
-            }
+    /// The folder's candidates, listed on the blocking pool within [`FS_TIMEOUT`].
+    async fn candidates(&self) -> Result<(PathBuf, Vec<Candidate>), DirectoryError> {
+        let path = self.cfg.path.clone();
+        let timeout = || DirectoryError::ListTimeout { path: path.clone() };
+        let guard = InFlight::start(&self.in_flight, "").ok_or_else(timeout)?;
+        let folder = path.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            list(&folder)
+        });
+        match tokio::time::timeout(FS_TIMEOUT, work).await {
+            Ok(Ok(listed)) => listed,
+            Ok(Err(join)) => Err(DirectoryError::List { path, source: std::io::Error::other(join) }),
+            Err(_) => Err(timeout()),
         }
-        files.sort();
-        Ok(files)
+    }
+
+    /// Opens and reads one candidate on the blocking pool within [`FS_TIMEOUT`].
+    async fn read(&self, folder: &Path, c: &Candidate) -> Result<Vec<u8>, String> {
+        let Some(guard) = InFlight::start(&self.in_flight, &c.name) else {
+            return Err(format!(
+                "still being read by an earlier pass, which gave up after {}; refused until that read ends",
+                humantime::format_duration(FS_TIMEOUT)
+            ));
+        };
+        let (folder, c2, limit) = (folder.to_owned(), c.clone(), self.cfg.max_file_bytes);
+        let work = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            read_candidate(&folder, &c2, limit)
+        });
+        match tokio::time::timeout(FS_TIMEOUT, work).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(join)) => Err(format!("cannot read: {join}")),
+            Err(_) => Err(format!(
+                "not read within {}; refused (a file on a mount that does not answer?)",
+                humantime::format_duration(FS_TIMEOUT)
+            )),
+        }
     }
 
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, super::SourceError> {
         let now = clock.now();
         let mut report = PollReport { source: self.cfg.name.clone(), ..Default::default() };
-        for path in self.candidates()? {
-            let file_name =
-                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let bytes = match crate::input::read_limited(&path, self.cfg.max_file_bytes, Some("max_file_bytes")) {
+        let (folder, candidates) = self.candidates().await?;
+        let mut refused_now = HashSet::new();
+        for c in candidates {
+            let file_name = c.name.clone();
+            let bytes = match self.read(&folder, &c).await {
                 Ok(b) => b,
                 Err(reason) => {
-                    // Unreadable now (permissions, vanished, too large): reported each pass, since
-                    // there is no content hash to remember it by.
-                    tracing::error!(source = %self.cfg.name, file = %file_name, "{reason}");
-                    report.rejected.push(format!("{file_name}: {reason}"));
+                    refused_now.insert(file_name.clone());
+                    if self.refused.get(&file_name) != Some(&reason) {
+                        tracing::error!(source = %self.cfg.name, file = %file_name, "{reason}");
+                        report.rejected.push(format!("{file_name}: {reason}"));
+                        self.refused.insert(file_name, reason);
+                    }
                     continue;
                 }
             };
@@ -135,9 +222,104 @@ impl DirectorySource {
             report.unchanged += out.unchanged;
             report.resolutions += out.resolutions.len();
         }
+        // A file no longer refused (fixed, removed) is reported afresh if it is refused again.
+        self.refused.retain(|name, _| refused_now.contains(name));
         store.flush_async().await?;
         Ok(report)
     }
+}
+
+/// The folder (canonical, to tell where links lead) and the entries with an incident file's
+/// name, in name order: JSON and NDJSON, not hidden, not half-written temporaries. Entries are
+/// typed as listed, without following links; what is not a file or a link is listed too, so that
+/// it is refused by name instead of skipped in silence.
+fn list(path: &Path) -> Result<(PathBuf, Vec<Candidate>), DirectoryError> {
+    let list_err = |source| DirectoryError::List { path: path.to_owned(), source };
+    let folder = std::fs::canonicalize(path).map_err(list_err)?;
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&folder).map_err(list_err)? {
+        let entry = entry.map_err(list_err)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wanted = [".json", ".ndjson", ".jsonl"].iter().any(|e| name.ends_with(e)) && !name.starts_with('.');
+        if !wanted {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            Ok(t) if t.is_file() => Kind::File,
+            Ok(t) if t.is_symlink() => Kind::Link,
+            Ok(t) => Kind::Other(describe(t)),
+            // The entry vanished between the listing and its type: nothing to read.
+            Err(_) => continue,
+        };
+        files.push(Candidate { path: entry.path(), name, kind });
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((folder, files))
+}
+
+fn describe(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "of an unknown type"
+    }
+}
+
+/// Opens and reads one entry: blocking, so run on the blocking pool.
+///
+/// Only regular files are read. Opening a named pipe for reading waits for a writer — for ever,
+/// on the thread that opens it — and a device or socket is no incident export either.
+///
+/// Links: a link in the folder to a regular file inside the folder (a `latest.json` an export
+/// tool keeps pointing at its newest file) is read. A link that leads out of the folder is
+/// refused: the folder is often writable by other tools or people than the daemon's account,
+/// and following it would let them make the daemon read any file it can read (its credentials,
+/// other tenants' exports) and report on it.
+fn read_candidate(folder: &Path, c: &Candidate, limit: u64) -> Result<Vec<u8>, String> {
+    let target = match c.kind {
+        Kind::Other(what) => return Err(format!("{what}, not a regular file; refused")),
+        Kind::File => c.path.clone(),
+        Kind::Link => {
+            let target =
+                std::fs::canonicalize(&c.path).map_err(|e| format!("a symbolic link that cannot be followed: {e}"))?;
+            if !target.starts_with(folder) {
+                return Err(format!(
+                    "a symbolic link to {}, outside the folder; refused (links are followed only to files inside it)",
+                    target.display()
+                ));
+            }
+            // stat, not open: nothing is opened before it is known to be a regular file.
+            let t = std::fs::metadata(&target).map_err(|e| format!("cannot read: {e}"))?.file_type();
+            if !t.is_file() {
+                return Err(format!("a symbolic link to {}, not a regular file; refused", describe(t)));
+            }
+            target
+        }
+    };
+    // The entry may have been replaced since it was listed (by a pipe, or a link): O_NONBLOCK
+    // makes opening a pipe return at once, O_NOFOLLOW refuses a link put in its place (the
+    // target is canonical, so no link is expected), and the type is checked again on the open
+    // descriptor, the file actually read.
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let fd = rustix::fs::open(&target, flags, Mode::empty()).map_err(|e| format!("cannot read: {e}"))?;
+    let file = std::fs::File::from(fd);
+    // fstat(2) of the descriptor.
+    let t = file.metadata().map_err(|e| format!("cannot read: {e}"))?.file_type();
+    if !t.is_file() {
+        return Err(format!("{}, not a regular file; refused", describe(t)));
+    }
+    crate::input::read_limited_from(file, limit, Some("max_file_bytes"))
 }
 
 fn hex(bytes: &[u8]) -> String {
