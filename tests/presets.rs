@@ -5,12 +5,13 @@ use hindsight::attack::store;
 use hindsight::model::Incident;
 use hindsight::notify::presets::{TEAMS_MAX_BYTES, power_automate, slack, teams};
 use hindsight::notify::{Subscription, entries_for};
-use hindsight::outbox::with_review;
+use hindsight::outbox::{Payload, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
 use hindsight::store::ResolutionKey;
 use serde_json::Value;
 
-fn event(name: &str, inflate: usize) -> Value {
+/// A sample review's notification: its envelope and the review it carries.
+fn event(name: &str, inflate: usize) -> (Value, Payload) {
     let path = format!("{}/examples/incidents/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let raw: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let incident = Incident::from_graph(&raw).unwrap();
@@ -28,12 +29,16 @@ fn event(name: &str, inflate: usize) -> Value {
     }
     let key = ResolutionKey::new("contoso", &incident.id, 1);
     let now = "2026-11-24T12:00:00Z".parse().unwrap();
-    with_review(entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0), &review).body
+    let entry = entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0);
+    // The generic event (what a webhook gets) holds the review the presets read, field for field.
+    assert_eq!(with_review(entry.clone(), &review).body["review"], serde_json::to_value(&review).unwrap());
+    (entry.body, Payload::Review(Box::new(review)))
 }
 
 #[test]
 fn power_automate_gets_flat_fields_for_conditions() {
-    let pa = power_automate(&event("human-operated-ransomware", 0));
+    let (envelope, review) = event("human-operated-ransomware", 0);
+    let pa = power_automate(&envelope, &review);
     assert_eq!(pa["severity"], "high");
     assert_eq!(pa["classification"], "truePositive");
     assert_eq!(pa["incident_id"], "1077");
@@ -45,7 +50,8 @@ fn power_automate_gets_flat_fields_for_conditions() {
 
 #[test]
 fn teams_gets_an_adaptive_card_within_its_size_limit() {
-    let card = teams(&event("human-operated-ransomware", 0));
+    let (envelope, review) = event("human-operated-ransomware", 0);
+    let card = teams(&envelope, &review);
     let content = &card["attachments"][0]["content"];
     assert_eq!(card["type"], "message");
     assert_eq!(card["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
@@ -53,13 +59,15 @@ fn teams_gets_an_adaptive_card_within_its_size_limit() {
     assert_eq!(content["actions"][0]["type"], "Action.OpenUrl");
     insta::assert_json_snapshot!("teams", card);
     // A review with 500 long follow-ups still fits.
-    let big = teams(&event("human-operated-ransomware", 500));
+    let (envelope, big) = event("human-operated-ransomware", 500);
+    let big = teams(&envelope, &big);
     assert!(serde_json::to_vec(&big).unwrap().len() <= TEAMS_MAX_BYTES);
 }
 
 #[test]
 fn slack_gets_block_kit_within_its_limits_and_escaped() {
-    let msg = slack(&event("human-operated-ransomware", 500));
+    let (envelope, review) = event("human-operated-ransomware", 500);
+    let msg = slack(&envelope, &review);
     let blocks = msg["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
     for b in blocks {
@@ -72,7 +80,7 @@ fn slack_gets_block_kit_within_its_limits_and_escaped() {
 }
 
 /// A digest event of the six samples, with as many follow-ups as a busy week brings.
-fn digest_event() -> Value {
+fn digest_event() -> (Value, Payload) {
     let catalog = store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
@@ -96,24 +104,24 @@ fn digest_event() -> Value {
         &*catalog,
     );
     let entry = hindsight::notify::entries_for_digest(&digest, &[Subscription::everything("d")], end).remove(0);
-    hindsight::outbox::with_digest(entry, &digest).body
+    (entry.body, Payload::Digest(Box::new(digest)))
 }
 
 #[test]
 fn digests_get_their_own_flat_fields_card_and_message() {
-    let event = digest_event();
+    let (event, digest) = digest_event();
     assert_eq!(event["event"], "digest.weekly");
-    let pa = power_automate(&event);
+    let pa = power_automate(&event, &digest);
     assert_eq!(pa["incidents"], 6);
     assert_eq!(pa["false_positives"], 1);
     assert_eq!(pa["period_end"], "2026-11-30T00:00:00Z");
     assert!(pa["follow_ups"].as_array().unwrap().len() > 10);
     assert!(pa["top_techniques"].as_array().unwrap().iter().any(|t| t == "T1003.001"));
-    let card = teams(&event);
+    let card = teams(&event, &digest);
     assert!(serde_json::to_vec(&card).unwrap().len() <= TEAMS_MAX_BYTES);
     let text = card.to_string();
     assert!(text.contains("Hindsight digest 2026-09-01 to 2026-11-30") && text.contains("Open follow-ups"), "{text}");
-    let s = slack(&event);
+    let s = slack(&event, &digest);
     assert!(s["blocks"].as_array().unwrap().len() <= 50);
     assert!(s["text"].as_str().unwrap().starts_with("Hindsight digest"));
 }

@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::DeliveryError;
 use crate::config::Invalid;
-use crate::outbox::OutboxEntry;
-use crate::review::{Review, render};
+use crate::outbox::{OutboxEntry, Payload};
+use crate::review::render;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,22 +198,21 @@ impl Composer {
         }
     }
 
-    /// The message for an outbox entry whose body holds its review or digest.
-    pub fn message(&self, entry: &OutboxEntry) -> Result<Message, String> {
+    /// The message for `entry` carrying `payload`.
+    pub fn message(&self, entry: &OutboxEntry, payload: &Payload) -> Result<Message, String> {
         // Each template sees `review` or `digest` (the published JSON), `id`, and `body` (the
         // rendered text or HTML of the whole document).
-        let (kind, value, text, html, layer) = if entry.body.get("digest").is_some() {
-            let digest: crate::digest::Digest = serde_json::from_value(entry.body["digest"].clone())
-                .map_err(|e| format!("the event holds no digest: {e}"))?;
-            let layer = serde_json::to_vec_pretty(&digest.layer).map_err(|e| e.to_string())?;
-            let (text, html) = (crate::digest::render::text(&digest), crate::digest::render::html_fragment(&digest));
-            ("digest", minijinja::Value::from_serialize(&digest), text, html, layer)
-        } else {
-            let review: Review = serde_json::from_value(entry.body["review"].clone())
-                .map_err(|e| format!("the event holds no review: {e}"))?;
-            let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
-            let (text, html) = (render::text(&review), render::html_fragment(&review));
-            ("review", minijinja::Value::from_serialize(&review), text, html, layer)
+        let (kind, value, text, html, layer) = match payload {
+            Payload::Digest(digest) => {
+                let layer = serde_json::to_vec_pretty(&digest.layer).map_err(|e| e.to_string())?;
+                let (text, html) = (crate::digest::render::text(digest), crate::digest::render::html_fragment(digest));
+                ("digest", minijinja::Value::from_serialize(digest), text, html, layer)
+            }
+            Payload::Review(review) => {
+                let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
+                let (text, html) = (render::text(review), render::html_fragment(review));
+                ("review", minijinja::Value::from_serialize(review), text, html, layer)
+            }
         };
         let render = |part: &str, body: String| {
             let name = format!("{kind}.{part}.j2");
@@ -264,9 +263,9 @@ impl EmailSink {
         cfg.build().map_err(|e| Invalid::join(&e))
     }
 
-    /// The message for an outbox entry (public for tests and previews).
-    pub fn message(&self, entry: &OutboxEntry) -> Result<Message, String> {
-        self.composer.message(entry)
+    /// The message for `entry` carrying `payload` (public for tests and previews).
+    pub fn message(&self, entry: &OutboxEntry, payload: &Payload) -> Result<Message, String> {
+        self.composer.message(entry, payload)
     }
 
     /// Connects, says EHLO, upgrades to TLS and authenticates as a delivery would, then quits.
@@ -282,8 +281,13 @@ impl EmailSink {
         }
     }
 
-    pub(super) async fn deliver(&self, entry: &OutboxEntry, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let message = self.message(entry).map_err(|reason| DeliveryError::Permanent { reason })?;
+    pub(super) async fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        payload: &Payload,
+        _now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let message = self.message(entry, payload).map_err(|reason| DeliveryError::Permanent { reason })?;
         // lettre's async transport applies its timeout to the TCP connect only: a server that
         // stops answering after DATA would hold this delivery (and its permit) for good. The
         // whole exchange gets the configured timeout; past it the message may have been taken,

@@ -15,7 +15,7 @@ use super::DeliveryError;
 use super::email::Composer;
 use super::webhook::Format;
 use crate::config::Invalid;
-use crate::outbox::OutboxEntry;
+use crate::outbox::{OutboxEntry, Payload};
 
 fn default_write() -> Vec<FileKind> {
     vec![FileKind::Eml, FileKind::Json]
@@ -116,7 +116,12 @@ impl FolderSink {
         }
     }
 
-    pub(super) async fn deliver(&self, entry: &OutboxEntry, _now: DateTime<Utc>) -> Result<(), DeliveryError> {
+    pub(super) async fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        payload: &Payload,
+        _now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
         let retry =
             |what: &str, e: std::io::Error| DeliveryError::Retry { after: None, reason: format!("{what}: {e}") };
         tokio::fs::create_dir_all(&self.cfg.path).await.map_err(|e| retry(&self.cfg.path.display().to_string(), e))?;
@@ -125,12 +130,13 @@ impl FolderSink {
         for kind in &self.cfg.write {
             let (ext, bytes) = match kind {
                 FileKind::Eml => {
-                    let message = self.composer.message(entry).map_err(|reason| DeliveryError::Permanent { reason })?;
+                    let message =
+                        self.composer.message(entry, payload).map_err(|reason| DeliveryError::Permanent { reason })?;
                     ("eml", message.formatted())
                 }
                 FileKind::Json => {
-                    let body = super::webhook::body(self.cfg.format, &entry.body);
-                    let bytes = serde_json::to_vec_pretty(body.as_ref())
+                    let body = super::webhook::body(self.cfg.format, entry, payload);
+                    let bytes = serde_json::to_vec_pretty(&body)
                         .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
                     ("json", bytes)
                 }
@@ -142,7 +148,7 @@ impl FolderSink {
         if self.cfg.print {
             println!(
                 "{} {}",
-                summary_line(entry),
+                summary_line(entry, payload),
                 written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
             );
         }
@@ -151,31 +157,32 @@ impl FolderSink {
 }
 
 /// `review.created examples/1130 r1 high "Title" →` or `digest.weekly * 12 incident(s) →`.
-fn summary_line(entry: &OutboxEntry) -> String {
-    let b = &entry.body;
-    if let Some(d) = b.get("digest") {
-        return format!(
+fn summary_line(entry: &OutboxEntry, payload: &Payload) -> String {
+    match payload {
+        Payload::Digest(d) => format!(
             "{} {} {} to {}: {} incident(s), {} follow-up(s) →",
             entry.event,
             entry.source,
-            d["period"]["start"].as_str().unwrap_or("?").get(..10).unwrap_or("?"),
-            d["period"]["end"].as_str().unwrap_or("?").get(..10).unwrap_or("?"),
-            d["incidents"]["total"],
-            d["follow_ups"].as_array().map_or(0, Vec::len)
-        );
+            d.period.start.format("%Y-%m-%d"),
+            d.period.end.format("%Y-%m-%d"),
+            d.incidents.total,
+            d.follow_ups.len()
+        ),
+        Payload::Review(r) => {
+            let i = &r.incident;
+            let title: String = i.title.chars().filter(|c| !c.is_control()).take(80).collect();
+            format!(
+                "{} {}/{} r{} {} {:?}: {} follow-up(s) →",
+                entry.event,
+                entry.source,
+                entry.incident_id,
+                entry.revision,
+                i.severity,
+                title,
+                r.follow_ups.len()
+            )
+        }
     }
-    let i = &b["review"]["incident"];
-    let title: String = i["title"].as_str().unwrap_or_default().chars().filter(|c| !c.is_control()).take(80).collect();
-    format!(
-        "{} {}/{} r{} {} {:?}: {} follow-up(s) →",
-        entry.event,
-        entry.source,
-        entry.incident_id,
-        entry.revision,
-        i["severity"].as_str().unwrap_or("?"),
-        title,
-        b["review"]["follow_ups"].as_array().map_or(0, Vec::len)
-    )
 }
 
 async fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{email, folder, oauth, webhook};
 use crate::config::Invalid;
-use crate::outbox::OutboxEntry;
+use crate::outbox::{OutboxEntry, Payload};
 
 /// A configured destination: a name (what the outbox stores, never the URL, which may be a
 /// credential) and the sink that delivers to it.
@@ -88,11 +88,17 @@ pub enum Sink {
 
 impl Sink {
     /// Delivers one outbox entry whose body holds what it carries.
-    pub async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
+    /// Delivers one notification: `entry` (its envelope, id and destination) carrying `payload`.
+    pub async fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        payload: &Payload,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
         match self {
-            Sink::Webhook(w) => w.deliver(entry, now).await,
-            Sink::Email(e) => e.deliver(entry, now).await,
-            Sink::Folder(f) => f.deliver(entry, now).await,
+            Sink::Webhook(w) => w.deliver(entry, payload, now).await,
+            Sink::Email(e) => e.deliver(entry, payload, now).await,
+            Sink::Folder(f) => f.deliver(entry, payload, now).await,
         }
     }
 

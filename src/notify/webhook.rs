@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use super::DeliveryError;
 use crate::config::Invalid;
-use crate::outbox::OutboxEntry;
+use crate::outbox::{OutboxEntry, Payload};
 
 fn default_timeout() -> Duration {
     Duration::from_secs(15)
@@ -167,8 +167,13 @@ impl WebhookSink {
         if self.url.expose_secret().starts_with("https://") { "TLS" } else { "plain HTTP" }
     }
 
-    pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(&body(self.format, &entry.body))
+    pub(super) async fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        payload: &Payload,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(&body(self.format, entry, payload))
             .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
         let timestamp = now.timestamp();
         let mut req = self
@@ -207,14 +212,14 @@ impl WebhookSink {
     }
 }
 
-/// The body a receiver of `format` gets for an event.
-pub fn body(format: Format, event: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
-    use std::borrow::Cow;
+/// The body a receiver of `format` gets for `entry` carrying `payload`: the whole event for
+/// the generic format, a preset's summary for the others.
+pub fn body(format: Format, entry: &OutboxEntry, payload: &Payload) -> serde_json::Value {
     match format {
-        Format::Generic => Cow::Borrowed(event),
-        Format::PowerAutomate => Cow::Owned(super::presets::power_automate(event)),
-        Format::Teams => Cow::Owned(super::presets::teams(event)),
-        Format::Slack => Cow::Owned(super::presets::slack(event)),
+        Format::Generic => payload.event(entry),
+        Format::PowerAutomate => super::presets::power_automate(&entry.body, payload),
+        Format::Teams => super::presets::teams(&entry.body, payload),
+        Format::Slack => super::presets::slack(&entry.body, payload),
     }
 }
 

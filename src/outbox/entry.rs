@@ -135,6 +135,44 @@ impl OutboxEntry {
     }
 }
 
+/// What a notification carries, typed: joined from the store when it is delivered, and read by
+/// every sink and preset as the typed review or digest (JSON only at the edge, where a body is
+/// written).
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Review(Box<Review>),
+    Digest(Box<Digest>),
+}
+
+impl Payload {
+    /// The published event (`schemas/webhook-event.v1.json`): the entry's envelope with what it
+    /// carries.
+    pub fn event(&self, entry: &OutboxEntry) -> serde_json::Value {
+        let mut body = entry.body.clone();
+        let (field, value) = match self {
+            Payload::Review(r) => ("review", serde_json::to_value(r)),
+            Payload::Digest(d) => ("digest", serde_json::to_value(d)),
+        };
+        if let Some(o) = body.as_object_mut() {
+            o.insert(field.to_owned(), value.unwrap_or_default());
+        }
+        body
+    }
+
+    /// What an entry written with its review or digest in the body carries, or `None` when the
+    /// body holds only the envelope (`Err`: it holds one that does not read).
+    pub fn in_body(entry: &OutboxEntry) -> Option<Result<Payload, String>> {
+        let (field, value) = ["review", "digest"].into_iter().find_map(|f| entry.body.get(f).map(|v| (f, v)))?;
+        Some(
+            match field {
+                "review" => serde_json::from_value(value.clone()).map(|r| Payload::Review(Box::new(r))),
+                _ => serde_json::from_value(value.clone()).map(|d| Payload::Digest(Box::new(d))),
+            }
+            .map_err(|e| format!("the {field} in the notification's body does not read: {e}")),
+        )
+    }
+}
+
 /// The entry with the review in its body, as it is sent (previews, tests, entries written
 /// without their review in the store).
 pub fn with_review(mut entry: OutboxEntry, review: &Review) -> OutboxEntry {
@@ -146,11 +184,6 @@ pub fn with_review(mut entry: OutboxEntry, review: &Review) -> OutboxEntry {
 pub fn with_digest(mut entry: OutboxEntry, digest: &Digest) -> OutboxEntry {
     entry.body["digest"] = serde_json::to_value(digest).unwrap_or_default();
     entry
-}
-
-/// Whether the entry's body holds what it carries (a review or a digest), as it is sent.
-pub fn is_complete(entry: &OutboxEntry) -> bool {
-    entry.body.get("review").is_some() || entry.body.get("digest").is_some()
 }
 
 #[cfg(test)]

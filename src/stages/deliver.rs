@@ -15,7 +15,7 @@ use super::Ctx;
 use super::health::OutboxCounts;
 use crate::events::{DeadLettered, Delivered, DeliveryPassEnded, Event, Orphaned, RetryScheduled, TaskPanicked};
 use crate::notify::{DeliveryError, Destination};
-use crate::outbox::{EntryState, OutboxEntry, RetryPolicy, is_complete, with_digest, with_review};
+use crate::outbox::{EntryState, OutboxEntry, Payload, RetryPolicy};
 use crate::store::{ResolutionKey, Store, StoreError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,21 +39,22 @@ enum Attempted {
     Sent(Result<(), DeliveryError>),
 }
 
-/// Joins the stored review or digest to an entry that left it out; `Err` says why it cannot be sent.
-fn complete(store: &Store, entry: OutboxEntry) -> crate::store::Result<Result<OutboxEntry, (OutboxEntry, String)>> {
-    if is_complete(&entry) {
-        return Ok(Ok(entry));
+/// What `entry` carries, typed: from its body when it was written with it, else joined from
+/// the store. `Err` says why it cannot be sent.
+fn payload(store: &Store, entry: &OutboxEntry) -> crate::store::Result<Result<Payload, String>> {
+    if let Some(inline) = Payload::in_body(entry) {
+        return Ok(inline);
     }
-    if let Some(id) = entry.digest.clone() {
-        return Ok(match store.digest(&id)? {
-            Some(d) => Ok(with_digest(entry, &d)),
-            None => Err((entry, format!("the digest {id} this notification carries is not in the store"))),
+    if let Some(id) = &entry.digest {
+        return Ok(match store.digest(id)? {
+            Some(d) => Ok(Payload::Digest(Box::new(d))),
+            None => Err(format!("the digest {id} this notification carries is not in the store")),
         });
     }
     let key = ResolutionKey::new(&entry.source, &entry.incident_id, entry.revision);
     Ok(match store.review(&key)? {
-        Some(review) => Ok(with_review(entry, &review)),
-        None => Err((entry, "the review this notification carries is not in the store".to_owned())),
+        Some(review) => Ok(Payload::Review(Box::new(review))),
+        None => Err("the review this notification carries is not in the store".to_owned()),
     })
 }
 
@@ -101,19 +102,13 @@ pub async fn deliver_due_until(
                     p = permit => p,
                 };
                 // The review is joined only once a permit is held: at most `concurrency` full
-                // bodies are in memory, not one per due entry (a backlog of 10,000 held them all,
-                // about 1.5 GB).
-                let had_review = is_complete(&entry);
-                let mut entry = match complete(&store, entry)? {
-                    Ok(e) => e,
-                    Err((e, reason)) => return Ok((e, Attempted::Unsendable(reason))),
+                // reviews are in memory, not one per due entry (a backlog of 10,000 held them
+                // all, about 1.5 GB). The stored entry keeps its slim envelope.
+                let payload = match payload(&store, &entry)? {
+                    Ok(p) => p,
+                    Err(reason) => return Ok((entry, Attempted::Unsendable(reason))),
                 };
-                let result = sink.deliver(&entry, now).await;
-                // The stored entry keeps the slim envelope; the review stays in its own tree.
-                if !had_review && let Some(body) = entry.body.as_object_mut() {
-                    body.remove("review");
-                    body.remove("digest");
-                }
+                let result = sink.deliver(&entry, &payload, now).await;
                 Ok::<_, StoreError>((entry, Attempted::Sent(result)))
             }
             .instrument(span),
