@@ -14,6 +14,6 @@ mod retry;
 
 pub use entry::{
     DIGEST_EVENT, EVENT_SCHEMA_VERSION, EntryState, OutboxEntry, Payload, REVIEW_CREATED, REVIEW_REVISED, entry_id,
-    is_complete, review_event, with_digest, with_review,
+    review_event, with_digest, with_review,
 };
 pub use retry::RetryPolicy;
