@@ -54,11 +54,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Waits `d`, or less if the daemon is stopping; `false` when it is.
+    /// Waits `d` on the daemon's clock, or less if the daemon is stopping; `false` when it
+    /// is. On the clock, not tokio's timer directly: a test on a manual clock that moves an hour
+    /// on wakes every loop that was waiting for that hour at once.
     pub async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
             _ = self.stop.cancelled() => false,
-            _ = tokio::time::sleep(d) => true,
+            _ = self.clock.sleep(d) => true,
         }
     }
 
@@ -67,7 +69,7 @@ impl Ctx {
         tokio::select! {
             _ = self.stop.cancelled() => false,
             _ = wake.notified() => true,
-            _ = tokio::time::sleep(d) => true,
+            _ = self.clock.sleep(d) => true,
         }
     }
 
