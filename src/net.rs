@@ -65,6 +65,19 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
+/// Whether `url` may carry a credential or a review: `https://`, or plain `http://` to a
+/// loopback address when the table opts in with `insecure_loopback = true` (local receivers,
+/// tests). The message says what to change and never repeats the URL, which may be a secret.
+pub fn https_or_loopback(url: &url::Url, insecure_loopback: bool) -> Result<(), &'static str> {
+    let loopback = url.host_str().is_some_and(is_loopback);
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback && insecure_loopback => Ok(()),
+        "http" if loopback => Err("plain http needs insecure_loopback = true"),
+        _ => Err("must be https://"),
+    }
+}
+
 /// A failed request in a few words, its causes included ("could not connect: error sending
 /// request: ... Connection refused"). The URL is left out: a webhook's carries its signature,
 /// and the kind and cause are what a reader needs.

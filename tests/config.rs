@@ -1,7 +1,11 @@
 //! The configuration file, environment overrides, secret files and error messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
+
+use common::DaemonConfig;
 
 use hindsight::config::{Config, SinkKind, SourceKind};
 use secrecy::ExposeSecret;
@@ -218,6 +222,7 @@ fn the_documented_file_loads_with_every_commented_key_set() {
         "port",
         "ca_file",
         "templates_dir",
+        "insecure_loopback",
     ] {
         assert!(
             uncommented.iter().any(|k| k == key),
@@ -359,3 +364,67 @@ fn the_documented_defaults_are_the_defaults() {
     let minimal = Config::load(Some(&minimal), &[]).unwrap();
     assert_eq!(format!("{:?}", sample.sources[0]), format!("{:?}", minimal.sources[0]));
 }
+
+/// Loads a configuration built with the test builder.
+fn load_built(c: &DaemonConfig) -> Result<Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    Config::load(Some(&c.write_in(dir.path())), &[]).map_err(|e| e.to_string())
+}
+
+fn graph(graph_url: &str, login_url: &str) -> DaemonConfig {
+    DaemonConfig::new().graph_source("contoso", "t", "c", graph_url, login_url).set("client_secret", "graph-Secret-77")
+}
+
+/// The Graph client secret and a webhook's OAuth secret go to their sign-in hosts over TLS;
+/// plain HTTP only to loopback, and only when the table says so.
+#[test]
+fn sign_in_and_graph_urls_refuse_plain_http() {
+    let e = load_built(&graph("http://graph.example.com", "https://login.microsoftonline.com")).unwrap_err();
+    assert!(e.contains("configuration key sources[0].graph_url: must be https://"), "{e}");
+    let e = load_built(&graph("https://graph.microsoft.com", "http://login.example.com")).unwrap_err();
+    assert!(e.contains("configuration key sources[0].login_url: must be https://"), "{e}");
+    let loopback = graph("http://127.0.0.1:9", "http://localhost:9");
+    let e = load_built(&loopback.clone().set("insecure_loopback", false)).unwrap_err();
+    assert!(e.contains("sources[0].graph_url") && e.contains("insecure_loopback"), "{e}");
+    assert!(e.contains("sources[0].login_url") && !e.contains("graph-Secret-77"), "{e}");
+    load_built(&loopback.set("insecure_loopback", true)).unwrap();
+
+    let oauth = |login_url: &str, insecure: bool| {
+        DaemonConfig::new().webhook("flow", "https://prod-01.westeurope.logic.azure.com/x").set(
+            "oauth",
+            serde_json::json!({"tenant_id": "t", "client_id": "c", "client_secret": "flow-Secret-88",
+                "login_url": login_url, "insecure_loopback": insecure}),
+        )
+    };
+    let e = load_built(&oauth("http://login.example.com", true)).unwrap_err();
+    assert!(e.contains("configuration key destinations[0].oauth.login_url: must be https://"), "{e}");
+    let e = load_built(&oauth("http://127.0.0.1:9", false)).unwrap_err();
+    assert!(e.contains("destinations[0].oauth.login_url") && e.contains("insecure_loopback"), "{e}");
+    assert!(!e.contains("flow-Secret-88"), "{e}");
+    let e = load_built(&oauth("not a url", false)).unwrap_err();
+    assert!(e.contains("destinations[0].oauth.login_url"), "{e}");
+    load_built(&oauth("http://127.0.0.1:9", true)).unwrap();
+    load_built(&oauth("https://login.microsoftonline.us", false)).unwrap();
+}
+
+/// `hindsight check` says which sign-ins go unencrypted to a loopback address.
+#[test]
+fn check_names_plain_http_sign_in_to_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = graph("http://127.0.0.1:9", "http://127.0.0.1:9")
+        .set("insecure_loopback", true)
+        .listen("")
+        .webhook("flow", "https://prod-01.westeurope.logic.azure.com/x")
+        .set(
+            "oauth",
+            serde_json::json!({"tenant_id": "t", "client_id": "c", "client_secret": "s",
+                "login_url": "http://127.0.0.1:9", "insecure_loopback": true}),
+        )
+        .write_in(dir.path());
+    let out = common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+    let stdout = common::stdout(&out);
+    let line = |what: &str| stdout.lines().find(|l| l.contains(what) && l.contains("plain HTTP")).map(str::to_owned);
+    assert!(line("source contoso").is_some_and(|l| l.contains("graph_url") && l.contains("login_url")), "{stdout}");
+    assert!(line("destination flow").is_some_and(|l| l.contains("oauth.login_url")), "{stdout}");
+}
+

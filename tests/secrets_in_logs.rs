@@ -71,7 +71,7 @@ async fn no_secret_in_any_log_line() {
     graph.push_fault(Fault::TooManyRequests { retry_after: Some("0.01".into()) });
     graph.push_fault(Fault::ExpiredToken);
     let cfg: GraphConfig = serde_json::from_value(json!({"name": "contoso", "tenant_id": "t", "client_id": "c",
-        "client_secret": CLIENT_SECRET, "graph_url": graph.graph_url(), "login_url": graph.login_url(),
+        "client_secret": CLIENT_SECRET, "graph_url": graph.graph_url(), "login_url": graph.login_url(), "insecure_loopback": true,
         "retry_base": "5ms", "backfill": "1d"}))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -81,7 +81,7 @@ async fn no_secret_in_any_log_line() {
     source.poll(&store, &clock).await.unwrap();
     // A wrong secret: the sign-in error is logged and returned.
     let bad: GraphConfig = serde_json::from_value(json!({"name": "other", "tenant_id": "t", "client_id": "c",
-        "client_secret": format!("{CLIENT_SECRET}-wrong"), "graph_url": graph.graph_url(), "login_url": graph.login_url()})).unwrap();
+        "client_secret": format!("{CLIENT_SECRET}-wrong"), "graph_url": graph.graph_url(), "login_url": graph.login_url(), "insecure_loopback": true})).unwrap();
     let err = Source::Graph(Box::new(GraphSource::new(bad).unwrap())).poll(&store, &clock).await.unwrap_err();
     tracing::error!("{err}");
 

@@ -191,7 +191,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
     let cfg: WebhookConfig = serde_json::from_value(serde_json::json!({
         "url": url, "insecure_loopback": true, "format": "power-automate",
         "oauth": {"tenant_id": "contoso.onmicrosoft.com", "client_id": "flow-caller", "client_secret": "flow-secret",
-                  "login_url": login.login_url()}
+                  "login_url": login.login_url(), "insecure_loopback": true}
     }))
     .unwrap();
     let dest = [Destination {

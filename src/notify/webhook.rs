@@ -61,6 +61,25 @@ impl WebhookConfig {
         if let Err(e) = self.signing_key() {
             out.push(e);
         }
+        if let Some(o) = &self.oauth {
+            out.extend(crate::config::under(o.validate(), "oauth"));
+        }
+        out
+    }
+
+    /// What `hindsight check` should point out: a receiver or a sign-in over plain HTTP (to
+    /// loopback, as allowed by `insecure_loopback`).
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.url.expose_secret().starts_with("http://") {
+            out.push("url uses plain HTTP to a loopback address (insecure_loopback = true)".to_owned());
+        }
+        if self.oauth.as_ref().is_some_and(super::oauth::OAuthConfig::plain_http) {
+            out.push(
+                "oauth.login_url uses plain HTTP to a loopback address (oauth.insecure_loopback = true): the client secret and tokens go unencrypted"
+                    .to_owned(),
+            );
+        }
         out
     }
 
@@ -86,13 +105,7 @@ impl WebhookConfig {
         // url's parse errors describe the problem, not the input, so the secret stays out.
         let url = url::Url::parse(self.url.expose_secret())
             .map_err(|e| Invalid::new("url", format!("not a valid URL ({e})")))?;
-        let loopback = url.host_str().is_some_and(crate::net::is_loopback);
-        match url.scheme() {
-            "https" => Ok(()),
-            "http" if loopback && self.insecure_loopback => Ok(()),
-            "http" if loopback => Err(Invalid::new("url", "plain http needs insecure_loopback = true")),
-            _ => Err(Invalid::new("url", "must be https://")),
-        }
+        crate::net::https_or_loopback(&url, self.insecure_loopback).map_err(|m| Invalid::new("url", m))
     }
 
     fn signing_key(&self) -> Result<Option<Vec<u8>>, Invalid> {
