@@ -428,3 +428,29 @@ fn check_names_plain_http_sign_in_to_loopback() {
     assert!(line("destination flow").is_some_and(|l| l.contains("oauth.login_url")), "{stdout}");
 }
 
+/// A Standard Webhooks key of zero or one byte lets anyone sign; 24 bytes is the least taken.
+#[test]
+fn short_signing_keys_are_refused() {
+    let hook = |key: &str| DaemonConfig::new().webhook("hook", "https://example.com/h").set("signing_secret", key);
+    for key in ["whsec_", "whsec_AA==", "whsec_c2hvcnQtYnV0LXZhbGlkLWtleQ=="] {
+        let e = load_built(&hook(key)).unwrap_err();
+        assert!(e.contains("configuration key destinations[0].signing_secret:") && e.contains("24 bytes"), "{key}: {e}");
+        let shown = key.trim_start_matches("whsec_");
+        assert!(shown.len() < 4 || !e.contains(shown), "{e}");
+    }
+    load_built(&hook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
+    // An empty key file, as left by a provisioning step that failed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "\n").unwrap();
+    let path = DaemonConfig::new()
+        .listen("")
+        .webhook("hook", "https://example.com/h")
+        .set("signing_secret_file", dir.path().join("key"))
+        .write_in(dir.path());
+    let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+    assert!(e.contains("destinations[0].signing_secret:"), "{e}");
+    let out = common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(common::stdout(&out).contains("failed  configuration"), "{}", common::stdout(&out));
+}
+

@@ -18,6 +18,10 @@ use super::DeliveryError;
 use crate::config::Invalid;
 use crate::outbox::OutboxEntry;
 
+/// The shortest signing key taken, in bytes after base64 decoding (the Standard Webhooks
+/// libraries generate 24 to 64).
+pub const MIN_SIGNING_KEY_BYTES: usize = 24;
+
 fn default_timeout() -> Duration {
     Duration::from_secs(15)
 }
@@ -111,10 +115,20 @@ impl WebhookConfig {
     fn signing_key(&self) -> Result<Option<Vec<u8>>, Invalid> {
         let Some(s) = &self.signing_secret else { return Ok(None) };
         let b64 = s.expose_secret().strip_prefix("whsec_").unwrap_or(s.expose_secret());
-        base64::engine::general_purpose::STANDARD
+        let key = base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map(Some)
-            .map_err(|_| Invalid::new("signing_secret", "expected whsec_ followed by base64"))
+            .map_err(|_| Invalid::new("signing_secret", "expected whsec_ followed by base64"))?;
+        // A key of a few bytes (or none: `whsec_`, an empty key file) can be guessed, and then
+        // anyone can sign. Standard Webhooks keys are 24 to 64 random bytes.
+        if key.len() < MIN_SIGNING_KEY_BYTES {
+            return Err(Invalid::new(
+                "signing_secret",
+                format!(
+                    "too short: the key must decode to at least {MIN_SIGNING_KEY_BYTES} bytes (Standard Webhooks keys are 24 to 64 random bytes, e.g. whsec_ + `openssl rand -base64 32`)"
+                ),
+            ));
+        }
+        Ok(Some(key))
     }
 }
 
@@ -311,5 +325,24 @@ mod tests {
         assert!(WebhookSink::new(&cfg("http://127.0.0.1:9/hook", true)).is_ok());
         let e = WebhookSink::new(&cfg("not a url?sig=SECRETVALUE", false)).unwrap_err();
         assert!(!e.contains("SECRETVALUE"), "{e}");
+    }
+
+    #[test]
+    fn signing_keys_under_24_bytes_are_refused() {
+        let with_key = |key: &str| WebhookConfig {
+            url: "https://example.com/h".to_owned().into(),
+            signing_secret: Some(key.to_owned().into()),
+            timeout: Duration::from_secs(1),
+            insecure_loopback: false,
+            format: Format::Generic,
+            oauth: None,
+        };
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        for n in [0, 1, 23] {
+            let e = Invalid::join(&with_key(&format!("whsec_{}", b64(n))).validate());
+            assert!(e.starts_with("signing_secret: too short"), "{n}: {e}");
+        }
+        assert!(with_key(&format!("whsec_{}", b64(24))).validate().is_empty());
+        assert!(with_key(&b64(64)).validate().is_empty(), "the whsec_ prefix is optional");
     }
 }
