@@ -454,3 +454,47 @@ fn short_signing_keys_are_refused() {
     assert!(common::stdout(&out).contains("failed  configuration"), "{}", common::stdout(&out));
 }
 
+/// A syntax error on the line of a secret, and a secret of the wrong type: neither the error
+/// nor `hindsight check` shows the value.
+#[test]
+fn configuration_errors_never_show_a_secret() {
+    let graph_table = "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    let cases = [
+        (format!("{graph_table}client_secret = \"s3cr3t-value-Zq9x\" oops\n"), "s3cr3t-value-Zq9x"),
+        (format!("{graph_table}client_secret = \"s3cr3t-value-Zq9x\n"), "s3cr3t-value-Zq9x"),
+        (format!("{graph_table}client_secret = 'lit3ral-s3cr3t-Wv8' = 1\n"), "lit3ral-s3cr3t-Wv8"),
+        (format!("{graph_table}client_secret = 123456789\n"), "123456789"),
+        (format!("{graph_table}client_secret = 1234.5678\n"), "1234.5678"),
+        (
+            "[[destinations]]\ntype = \"email\"\nname = \"m\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\nusername = \"u\"\npassword = 97531864\n".into(),
+            "97531864",
+        ),
+        (
+            "[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y\"\noauth = { tenant_id = \"t\", client_id = \"c\", client_secret = 86420864 }\n".into(),
+            "86420864",
+        ),
+        (
+            "[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y?sig=Sig5ecretValue\" ]\n".into(),
+            "Sig5ecretValue",
+        ),
+    ];
+    for (toml, secret) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hindsight.toml");
+        std::fs::write(&path, &toml).unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(!e.contains(secret), "{secret} in:\n{e}");
+        let out =
+            common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let (stdout, stderr) = (common::stdout(&out), common::stderr(&out));
+        assert!(stdout.contains("failed  configuration"), "{stdout}{stderr}");
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} in:\n{stdout}{stderr}");
+        // What `hindsight run` logs (the journal, under systemd).
+        let run = common::hindsight(&dir.path().join("state"), &["run", "--once", "--config", path.to_str().unwrap()]);
+        assert!(!run.status.success());
+        let logged = format!("{}{}", common::stdout(&run), common::stderr(&run));
+        assert!(logged.contains("configuration") && !logged.contains(secret), "{secret} in:\n{logged}");
+    }
+}
+
