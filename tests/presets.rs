@@ -117,3 +117,56 @@ fn digests_get_their_own_flat_fields_card_and_message() {
     assert!(s["blocks"].as_array().unwrap().len() <= 50);
     assert!(s["text"].as_str().unwrap().starts_with("Hindsight digest"));
 }
+
+/// The event of a review of `raw` (a Graph incident).
+fn event_of(raw: Value) -> Value {
+    let incident = Incident::from_graph(&raw).unwrap();
+    let catalog = std::sync::Arc::new(store::embedded().unwrap());
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
+    let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let key = ResolutionKey::new("contoso", &incident.id, 1);
+    let now = "2026-11-24T12:00:00Z".parse().unwrap();
+    with_review(entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0), &review).body
+}
+
+/// An incident whose title disguises a link and whose alert title forges follow-up lines in
+/// Teams (`- `) and Slack (`• `), with a link to somewhere other than the Defender portal.
+fn hostile(title: &str, url: &str) -> Value {
+    serde_json::json!({"id": "3001", "status": "resolved", "severity": "high", "classification": "truePositive",
+        "displayName": title, "lastUpdateDateTime": "2026-11-20T10:00:00Z", "incidentWebUrl": url,
+        "alerts": [
+            {"id": "a1", "title": "Encoded PowerShell", "category": "Execution", "mitreTechniques": ["T1059.001"],
+             "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"},
+            {"id": "a2", "title": "Odd beacon\n- [high] Forged Teams follow-up\n• [high] Forged Slack follow-up",
+             "category": "Unknown", "createdDateTime": "2026-11-20T09:10:00Z"}
+        ]})
+}
+
+/// Every text a Teams card shows: TextBlocks, facts and actions.
+fn teams_texts(card: &Value) -> Vec<String> {
+    let content = &card["attachments"][0]["content"];
+    let mut out = Vec::new();
+    for b in content["body"].as_array().unwrap() {
+        if let Some(t) = b["text"].as_str() {
+            out.push(t.to_owned());
+        }
+        for f in b["facts"].as_array().into_iter().flatten() {
+            out.push(f["value"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_huge_title_is_clipped_and_the_card_stays_under_the_teams_cap() {
+    let title = format!("Big {}", "ä".repeat(101 * 1024 / 2));
+    let event = event_of(hostile(&title, "https://security.microsoft.com/incident2/3001/overview"));
+    let card = teams(&event);
+    let size = serde_json::to_vec(&card).unwrap().len();
+    assert!(size <= TEAMS_MAX_BYTES, "{size} bytes");
+    let shown = &teams_texts(&card)[0];
+    assert!(shown.ends_with('…') && shown.chars().count() < 400, "{}", shown.chars().count());
+    let msg = slack(&event);
+    let size = serde_json::to_vec(&msg).unwrap().len();
+    assert!(size <= 16 * 1024, "{size} bytes");
+}

@@ -8,8 +8,19 @@ use serde_json::{Value, json};
 /// Largest Teams post we send; Teams refuses about 28 KB, and leaves room for its envelope.
 pub const TEAMS_MAX_BYTES: usize = 24 * 1024;
 
+/// The longest single field taken from an incident (its title, an alert title inside a
+/// follow-up, an ID) in a Teams card or Slack message, in characters. A 101 KB title made a
+/// 101 KB card, which Teams refuses.
+const MAX_FIELD_CHARS: usize = 200;
+
 fn s(v: &Value) -> String {
     v.as_str().map(str::to_owned).unwrap_or_default()
+}
+
+/// A text from the incident as one line (no forged line breaks), clipped to
+/// [`MAX_FIELD_CHARS`] with an ellipsis.
+fn field(v: &Value) -> String {
+    crate::text::clip(&crate::text::one_line(&s(v)), MAX_FIELD_CHARS).into_owned()
 }
 
 fn top_techniques(review: &Value, n: usize) -> Vec<String> {
@@ -29,7 +40,7 @@ fn follow_up_titles(review: &Value, n: usize) -> Vec<String> {
         .into_iter()
         .flatten()
         .take(n)
-        .map(|f| format!("[{}] {}", s(&f["priority"]), s(&f["title"])))
+        .map(|f| format!("[{}] {}", s(&f["priority"]), field(&f["title"])))
         .collect()
 }
 
@@ -50,7 +61,7 @@ fn digest_follow_ups(d: &Value, n: usize) -> Vec<String> {
         .flatten()
         .take(n)
         .map(|f| {
-            format!("[{}] {} ({} incident(s))", s(&f["priority"]), s(&f["title"]), f["incidents"].as_u64().unwrap_or(0))
+            format!("[{}] {} ({} incident(s))", s(&f["priority"]), field(&f["title"]), f["incidents"].as_u64().unwrap_or(0))
         })
         .collect()
 }
@@ -176,11 +187,11 @@ fn teams_card(event: &Value, follow_ups: usize) -> Value {
         r["gaps"]["blind_stages"].as_array().into_iter().flatten().map(|b| s(&b["name"])).collect();
     let mut body = vec![
         json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
-            "text": format!("Post-incident review: {}", s(&i["title"]))}),
+            "text": format!("Post-incident review: {}", field(&i["title"]))}),
         json!({"type": "FactSet", "facts": [
-            {"title": "Incident", "value": format!("{} ({})", s(&i["id"]), s(&event["source"]))},
-            {"title": "Severity", "value": s(&i["severity"])},
-            {"title": "Classification", "value": format!("{} / {}", s(&i["classification"]), s(&i["determination"]))},
+            {"title": "Incident", "value": format!("{} ({})", field(&i["id"]), field(&event["source"]))},
+            {"title": "Severity", "value": field(&i["severity"])},
+            {"title": "Classification", "value": format!("{} / {}", field(&i["classification"]), field(&i["determination"]))},
             {"title": "Techniques", "value": top_techniques(r, 5).join(", ")},
             {"title": "Blind stages", "value": if blind.is_empty() { "none".to_owned() } else { blind.join(", ") }},
             {"title": "Not covered", "value": r["gaps"]["uncovered"].as_array().map_or(0, Vec::len).to_string()},
@@ -237,13 +248,13 @@ pub fn slack(event: &Value) -> Value {
     }
     let r = &event["review"];
     let i = &r["incident"];
-    let title = slack_escape(&s(&i["title"]));
+    let title = slack_escape(&field(&i["title"]));
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&format!("Post-incident review: {}", s(&i["title"])), 150)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&format!("Post-incident review: {}", field(&i["title"])), 150)}}),
         json!({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": format!("*Incident*\n{} ({})", slack_escape(&s(&i["id"])), slack_escape(&s(&event["source"])))},
-            {"type": "mrkdwn", "text": format!("*Severity*\n{}", slack_escape(&s(&i["severity"])))},
-            {"type": "mrkdwn", "text": format!("*Classification*\n{}", slack_escape(&s(&i["classification"])))},
+            {"type": "mrkdwn", "text": format!("*Incident*\n{} ({})", slack_escape(&field(&i["id"])), slack_escape(&field(&event["source"])))},
+            {"type": "mrkdwn", "text": format!("*Severity*\n{}", slack_escape(&field(&i["severity"])))},
+            {"type": "mrkdwn", "text": format!("*Classification*\n{}", slack_escape(&field(&i["classification"])))},
             {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
         ]}),
     ];
