@@ -498,3 +498,14 @@ fn configuration_errors_never_show_a_secret() {
     }
 }
 
+/// The hosts a Teams or Slack message may link to are the Defender portals, or those a
+/// destination names.
+#[test]
+fn portal_hosts_are_host_names() {
+    let hook = |hosts: &[&str]| {
+        DaemonConfig::new().webhook("hook", "https://example.com/h").set("format", "teams").set("portal_hosts", hosts)
+    };
+    load_built(&hook(&["security.microsoft.com", "defender.contoso.example"])).unwrap();
+    let e = load_built(&hook(&["https://evil.example/"])).unwrap_err();
+    assert!(e.contains("configuration key destinations[0].portal_hosts:"), "{e}");
+}

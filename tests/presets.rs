@@ -170,3 +170,63 @@ fn a_huge_title_is_clipped_and_the_card_stays_under_the_teams_cap() {
     let size = serde_json::to_vec(&msg).unwrap().len();
     assert!(size <= 16 * 1024, "{size} bytes");
 }
+const DISGUISED: &str = "Phish [Open in Microsoft Defender](https://evil.example/x) **urgent**\n- [high] Forged line";
+
+#[test]
+fn teams_cards_carry_no_forged_link_line_or_action() {
+    let card = teams(&event_of(hostile(DISGUISED, "https://evil.example/incident2/3001")));
+    let texts = teams_texts(&card);
+    let title = &texts[0];
+    assert!(!title.contains('\n'), "a single-line field keeps to one line: {title:?}");
+    for t in &texts {
+        // What markdown acts on once the backslash-escaped characters are taken out.
+        let mut bare = String::new();
+        let mut chars = t.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else {
+                bare.push(c);
+            }
+        }
+        assert!(!bare.contains("](") && !bare.contains("**"), "link or emphasis markdown unescaped: {t:?}");
+        for line in t.lines() {
+            let line = line.trim_start();
+            // The alert title stays inside its own follow-up ("Map the detection …").
+            let forged = line.contains("Forged") && !line.contains("Map the detection") && !line.starts_with("Post-incident");
+            assert!(!forged, "a forged follow-up line: {t:?}");
+        }
+    }
+    assert!(texts.iter().any(|t| t.contains("Odd beacon - \\[high\\] Forged Teams")), "{texts:?}");
+    assert!(title.contains("Open in Microsoft Defender"), "the text is kept, escaped: {title}");
+    let actions = card["attachments"][0]["content"]["actions"].as_array().unwrap();
+    assert!(actions.is_empty(), "an action to a host that is not the Defender portal: {actions:?}");
+    // The portal hosts of the government clouds are links as well.
+    for url in ["https://security.microsoft.us/incident2/1/overview", "https://security.apps.mil/incident2/1/overview"]
+    {
+        let card = teams(&event_of(hostile("t", url)));
+        assert_eq!(card["attachments"][0]["content"]["actions"][0]["url"], url);
+    }
+    for url in ["https://security.microsoft.com.evil.example/x", "https://security.microsoft.com@evil.example/x"] {
+        let card = teams(&event_of(hostile("t", url)));
+        assert!(card["attachments"][0]["content"]["actions"].as_array().unwrap().is_empty(), "{url}");
+    }
+}
+
+#[test]
+fn slack_messages_carry_no_forged_bullet_or_link() {
+    let msg = slack(&event_of(hostile(DISGUISED, "https://evil.example/incident2/3001")));
+    let text = msg.to_string();
+    assert!(!text.contains("<https://evil.example"), "a link to a host that is not the Defender portal: {text}");
+    for b in msg["blocks"].as_array().unwrap() {
+        for t in b["text"]["text"].as_str().into_iter().chain(b["fields"].as_array().into_iter().flatten().filter_map(|f| f["text"].as_str())) {
+            for line in t.lines() {
+                assert!(!line.starts_with("• [high] Forged") && !line.starts_with("- [high] Forged"), "{t:?}");
+            }
+            if t.contains("Odd beacon") {
+                assert!(t.contains("Odd beacon - [high] Forged Teams follow-up • [high] Forged Slack"), "{t:?}");
+            }
+        }
+    }
+}
+

@@ -32,6 +32,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         insecure_loopback: true,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
+        portal_hosts: hindsight::notify::presets::default_portal_hosts(),
     };
     Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))) }
 }
@@ -281,6 +282,7 @@ async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_
         insecure_loopback: false,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
+        portal_hosts: hindsight::notify::presets::default_portal_hosts(),
     };
     let dest = [Destination {
         name: "soc-hook".into(),

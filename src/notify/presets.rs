@@ -2,6 +2,11 @@
 //! a compact payload for Power Automate / Logic Apps flow conditions, a Teams Adaptive Card (the
 //! Workflows webhook), and a Slack Block Kit message. Each summarises and links; none carries
 //! the whole review (Teams refuses posts over about 28 KB).
+//!
+//! Text from the incident is hostile until shown otherwise: each field is put on one line and
+//! clipped ([`field`]); in a Teams card it is escaped for Adaptive Cards' markdown
+//! ([`card_text`]), in Slack for mrkdwn's `&`, `<` and `>`; and the "Open in Microsoft
+//! Defender" link goes only to a Defender portal host ([`portal_link`]).
 
 use serde_json::{Value, json};
 
@@ -23,6 +28,53 @@ fn field(v: &Value) -> String {
     crate::text::clip(&crate::text::one_line(&s(v)), MAX_FIELD_CHARS).into_owned()
 }
 
+/// A one-line text escaped for the markdown of Adaptive Card TextBlocks and fact values. The
+/// subset Teams renders is bold (`**x**`), italic (`_x_`, `*x*`), bulleted (`- `, `* `) and
+/// numbered (`1. `) lists, and links (`[text](url)`), so a backslash goes before `\`, `*`, `_`,
+/// `[` and `]` anywhere (with both brackets escaped no `[text](url)` can form; the parentheses
+/// stay readable: "stage(s)"), before `~` and `` ` `` (strikethrough and code in some hosts),
+/// and before a list or heading marker (`-`, `+`, `#`, `>`, `1.`) that would start the block.
+/// Line breaks are gone already ([`field`]), so no other line start can be forged. (Teams'
+/// mobile clients have been reported to show the backslashes; a visible `\[` is the price of
+/// no disguised link.)
+fn card_text(t: &str) -> String {
+    let mut out = String::with_capacity(t.len() + 8);
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    let numbered = digits > 0 && matches!(t[digits..].chars().next(), Some('.' | ')'));
+    for (i, c) in t.char_indices() {
+        let at_start = i == 0 && matches!(c, '-' | '+' | '#' | '>');
+        if at_start || matches!(c, '\\' | '*' | '_' | '[' | ']' | '~' | '`') || (numbered && i == digits) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Defender portal hosts: the commercial and GCC portal, GCC High, and DoD (Microsoft
+/// Learn, "Microsoft Defender for Endpoint for US Government customers", portal URLs).
+pub const DEFAULT_PORTAL_HOSTS: &[&str] = &["security.microsoft.com", "security.microsoft.us", "security.apps.mil"];
+
+/// [`DEFAULT_PORTAL_HOSTS`], owned (the default of a webhook's `portal_hosts`).
+pub fn default_portal_hosts() -> Vec<String> {
+    DEFAULT_PORTAL_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+}
+
+/// `url` if it may be offered as the link to the incident: `https://` to exactly one of
+/// `hosts` (no user info, no other port). The URL comes from the incident, so anything else
+/// (`https://evil.example`, `https://security.microsoft.com.evil.example`,
+/// `https://security.microsoft.com@evil.example`) gets no link at all.
+pub fn portal_link<S: AsRef<str>>(url: &str, hosts: &[S]) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    let ok = u.scheme() == "https"
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.port().is_none()
+        && hosts.iter().any(|h| h.as_ref().eq_ignore_ascii_case(host));
+    ok.then(|| u.to_string())
+}
+
 fn top_techniques(review: &Value, n: usize) -> Vec<String> {
     review["techniques"]
         .as_array()
@@ -34,13 +86,14 @@ fn top_techniques(review: &Value, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn follow_up_titles(review: &Value, n: usize) -> Vec<String> {
+/// "[priority] title" of the first `n` follow-ups, the title escaped with `esc` for the target.
+fn follow_up_titles(review: &Value, n: usize, esc: fn(&str) -> String) -> Vec<String> {
     review["follow_ups"]
         .as_array()
         .into_iter()
         .flatten()
         .take(n)
-        .map(|f| format!("[{}] {}", s(&f["priority"]), field(&f["title"])))
+        .map(|f| format!("[{}] {}", s(&f["priority"]), esc(&field(&f["title"]))))
         .collect()
 }
 
@@ -54,14 +107,14 @@ fn digest_techniques(d: &Value, field: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn digest_follow_ups(d: &Value, n: usize) -> Vec<String> {
+fn digest_follow_ups(d: &Value, n: usize, esc: fn(&str) -> String) -> Vec<String> {
     d["follow_ups"]
         .as_array()
         .into_iter()
         .flatten()
         .take(n)
         .map(|f| {
-            format!("[{}] {} ({} incident(s))", s(&f["priority"]), field(&f["title"]), f["incidents"].as_u64().unwrap_or(0))
+            format!("[{}] {} ({} incident(s))", s(&f["priority"]), esc(&field(&f["title"])), f["incidents"].as_u64().unwrap_or(0))
         })
         .collect()
 }
@@ -144,11 +197,17 @@ pub fn power_automate(event: &Value) -> Value {
     )
 }
 
-/// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`].
+/// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`],
+/// linking to the incident only on a Defender portal host ([`DEFAULT_PORTAL_HOSTS`]).
 pub fn teams(event: &Value) -> Value {
+    teams_linking(event, DEFAULT_PORTAL_HOSTS)
+}
+
+/// [`teams`], linking to the incident on `portal_hosts` (a webhook's `portal_hosts`).
+pub fn teams_linking<S: AsRef<str>>(event: &Value, portal_hosts: &[S]) -> Value {
     let mut follow_ups = 8;
     loop {
-        let card = teams_card(event, follow_ups);
+        let card = teams_card(event, follow_ups, portal_hosts);
         if follow_ups == 0 || serde_json::to_vec(&card).map_or(0, |b| b.len()) <= TEAMS_MAX_BYTES {
             return card;
         }
@@ -169,7 +228,7 @@ fn teams_digest_body(event: &Value, follow_ups: usize) -> Vec<Value> {
             {"title": "Recurring gaps", "value": d["recurring_gaps"].as_array().map_or(0, Vec::len).to_string()},
         ]}),
     ];
-    let items = digest_follow_ups(d, follow_ups);
+    let items = digest_follow_ups(d, follow_ups, card_text);
     if !items.is_empty() {
         body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Open follow-ups", "wrap": true}));
         body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
@@ -177,7 +236,7 @@ fn teams_digest_body(event: &Value, follow_ups: usize) -> Vec<Value> {
     body
 }
 
-fn teams_card(event: &Value, follow_ups: usize) -> Value {
+fn teams_card<S: AsRef<str>>(event: &Value, follow_ups: usize, portal_hosts: &[S]) -> Value {
     if event.get("digest").is_some() {
         return teams_message(teams_digest_body(event, follow_ups), vec![]);
     }
@@ -187,23 +246,23 @@ fn teams_card(event: &Value, follow_ups: usize) -> Value {
         r["gaps"]["blind_stages"].as_array().into_iter().flatten().map(|b| s(&b["name"])).collect();
     let mut body = vec![
         json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
-            "text": format!("Post-incident review: {}", field(&i["title"]))}),
+            "text": format!("Post-incident review: {}", card_text(&field(&i["title"])))}),
         json!({"type": "FactSet", "facts": [
-            {"title": "Incident", "value": format!("{} ({})", field(&i["id"]), field(&event["source"]))},
-            {"title": "Severity", "value": field(&i["severity"])},
-            {"title": "Classification", "value": format!("{} / {}", field(&i["classification"]), field(&i["determination"]))},
+            {"title": "Incident", "value": format!("{} ({})", card_text(&field(&i["id"])), card_text(&field(&event["source"])))},
+            {"title": "Severity", "value": card_text(&field(&i["severity"]))},
+            {"title": "Classification", "value": format!("{} / {}", card_text(&field(&i["classification"])), card_text(&field(&i["determination"])))},
             {"title": "Techniques", "value": top_techniques(r, 5).join(", ")},
             {"title": "Blind stages", "value": if blind.is_empty() { "none".to_owned() } else { blind.join(", ") }},
             {"title": "Not covered", "value": r["gaps"]["uncovered"].as_array().map_or(0, Vec::len).to_string()},
         ]}),
     ];
-    let items = follow_up_titles(r, follow_ups);
+    let items = follow_up_titles(r, follow_ups, card_text);
     if !items.is_empty() {
         body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Follow-ups", "wrap": true}));
         body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
     }
     let mut actions = vec![];
-    if let Some(url) = i["url"].as_str().filter(|u| u.starts_with("https://")) {
+    if let Some(url) = i["url"].as_str().and_then(|u| portal_link(u, portal_hosts)) {
         actions.push(json!({"type": "Action.OpenUrl", "title": "Open in Microsoft Defender", "url": url}));
     }
     teams_message(body, actions)
@@ -218,7 +277,9 @@ fn teams_message(body: Vec<Value>, actions: Vec<Value>) -> Value {
     }]})
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
+/// Slack's mrkdwn treats `&`, `<` and `>` as control characters: escaped, no `<url|text>`
+/// link can be forged. (mrkdwn has no escape for `*`, `_` or `~`; with line breaks gone from
+/// each field, they can only restyle text, not forge a line or a link.)
 fn slack_escape(t: &str) -> String {
     t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -227,8 +288,14 @@ fn clip(t: &str, max: usize) -> String {
     if t.chars().count() <= max { t.to_owned() } else { format!("{}…", t.chars().take(max - 1).collect::<String>()) }
 }
 
-/// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks.
+/// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks, linking to the
+/// incident only on a Defender portal host ([`DEFAULT_PORTAL_HOSTS`]).
 pub fn slack(event: &Value) -> Value {
+    slack_linking(event, DEFAULT_PORTAL_HOSTS)
+}
+
+/// [`slack`], linking to the incident on `portal_hosts` (a webhook's `portal_hosts`).
+pub fn slack_linking<S: AsRef<str>>(event: &Value, portal_hosts: &[S]) -> Value {
     if event.get("digest").is_some() {
         let d = &event["digest"];
         let title = digest_title(d);
@@ -239,9 +306,9 @@ pub fn slack(event: &Value) -> Value {
                 {"type": "mrkdwn", "text": format!("*Top techniques*\n{}", slack_escape(&clip(&digest_techniques(d, "top_techniques", 5).join(", "), 1900)))},
             ]}),
         ];
-        let items = digest_follow_ups(d, 10);
+        let items = digest_follow_ups(d, 10, slack_escape);
         if !items.is_empty() {
-            let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+            let text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Open follow-ups*\n{text}"), 2900)}}));
         }
         return json!({"text": clip(&title, 3000), "blocks": blocks});
@@ -258,13 +325,55 @@ pub fn slack(event: &Value) -> Value {
             {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
         ]}),
     ];
-    let items = follow_up_titles(r, 10);
+    let items = follow_up_titles(r, 10, slack_escape);
     if !items.is_empty() {
-        let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+        let text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Follow-ups*\n{text}"), 2900)}}));
     }
-    if let Some(url) = i["url"].as_str().filter(|u| u.starts_with("https://")) {
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(url))}]}));
+    if let Some(url) = i["url"].as_str().and_then(|u| portal_link(u, portal_hosts)) {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(&url))}]}));
     }
     json!({"text": clip(&format!("Post-incident review: {title}"), 3000), "blocks": blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_text_escapes_what_adaptive_cards_markdown_acts_on() {
+        assert_eq!(card_text("[x](https://e.example)"), "\\[x\\](https://e.example)");
+        assert_eq!(card_text("**b** _i_ ~s~ `c` a\\b"), "\\*\\*b\\*\\* \\_i\\_ \\~s\\~ \\`c\\` a\\\\b");
+        assert_eq!(card_text("- item"), "\\- item");
+        assert_eq!(card_text("# h"), "\\# h");
+        assert_eq!(card_text("12. n"), "12\\. n");
+        assert_eq!(card_text("sign-in at 10.5 stage(s)"), "sign-in at 10.5 stage(s)", "nothing to act on");
+    }
+
+    #[test]
+    fn links_go_only_to_the_portal_hosts() {
+        let ok = |u: &str| portal_link(u, DEFAULT_PORTAL_HOSTS).is_some();
+        assert!(ok("https://security.microsoft.com/incident2/29/overview?tid=x"));
+        assert!(ok("https://SECURITY.microsoft.us/incident2/1"));
+        assert!(ok("https://security.apps.mil/incident2/1"));
+        for bad in [
+            "http://security.microsoft.com/x",
+            "https://evil.example/x",
+            "https://security.microsoft.com.evil.example/x",
+            "https://security.microsoft.com@evil.example/x",
+            "https://user@security.microsoft.com/x",
+            "https://security.microsoft.com:8443/x",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
+        // A destination may name its own hosts (a reverse proxy, a sovereign cloud).
+        let event = serde_json::json!({"review": {"incident": {"title": "t", "url": "https://defender.contoso.example/i/1"}}});
+        assert!(teams(&event)["attachments"][0]["content"]["actions"].as_array().is_some_and(Vec::is_empty));
+        let card = teams_linking(&event, &["defender.contoso.example"]);
+        assert_eq!(card["attachments"][0]["content"]["actions"][0]["url"], "https://defender.contoso.example/i/1");
+        let msg = slack_linking(&event, &["defender.contoso.example"]);
+        assert!(msg.to_string().contains("<https://defender.contoso.example/i/1|Open in Microsoft Defender>"));
+    }
 }

@@ -48,6 +48,11 @@ pub struct WebhookConfig {
     /// as well as, a SAS `sig` in the URL.
     #[serde(default)]
     pub oauth: Option<super::oauth::OAuthConfig>,
+    /// The hosts a Teams card or Slack message may link to as "Open in Microsoft Defender"
+    /// (the incident's `incidentWebUrl`, which comes from the incident and so is not trusted):
+    /// the Defender portals of the commercial and government clouds by default.
+    #[serde(default = "super::presets::default_portal_hosts")]
+    pub portal_hosts: Vec<String>,
 }
 
 impl WebhookConfig {
@@ -67,6 +72,13 @@ impl WebhookConfig {
         }
         if let Some(o) = &self.oauth {
             out.extend(crate::config::under(o.validate(), "oauth"));
+        }
+        for h in &self.portal_hosts {
+            // A bare host name, as the link's host is compared with it.
+            let bare = !h.is_empty() && !h.contains(['/', ':', '@', '?', '#']) && !h.contains(char::is_whitespace);
+            if !bare || url::Host::parse(h).is_err() {
+                out.push(Invalid::new("portal_hosts", format!("{h:?} is not a host name (e.g. \"security.microsoft.com\")")));
+            }
         }
         out
     }
@@ -102,7 +114,14 @@ impl WebhookConfig {
             .build()
             .map_err(|e| vec![Invalid::new("", format!("cannot set up the HTTP client: {e}"))])?;
         let oauth = self.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
-        Ok(WebhookSink { url: self.url.clone(), key, format: self.format, http, oauth })
+        Ok(WebhookSink {
+            url: self.url.clone(),
+            key,
+            format: self.format,
+            http,
+            oauth,
+            portal_hosts: self.portal_hosts.clone(),
+        })
     }
 
     fn checked_url(&self) -> Result<(), Invalid> {
@@ -148,6 +167,7 @@ pub struct WebhookSink {
     format: Format,
     http: reqwest::Client,
     oauth: Option<super::oauth::TokenSource>,
+    portal_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -195,7 +215,7 @@ impl WebhookSink {
     }
 
     pub(super) async fn deliver(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(&body(self.format, &entry.body))
+        let body = serde_json::to_vec(&body_linking(self.format, &entry.body, &self.portal_hosts))
             .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
         let timestamp = now.timestamp();
         let mut req = self
@@ -234,14 +254,23 @@ impl WebhookSink {
     }
 }
 
-/// The body a receiver of `format` gets for an event.
+/// The body a receiver of `format` gets for an event, linking to the Defender portals.
 pub fn body(format: Format, event: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    body_linking(format, event, super::presets::DEFAULT_PORTAL_HOSTS)
+}
+
+/// [`body`], with Teams and Slack linking to the incident only on `portal_hosts`.
+pub fn body_linking<'a, S: AsRef<str>>(
+    format: Format,
+    event: &'a serde_json::Value,
+    portal_hosts: &[S],
+) -> std::borrow::Cow<'a, serde_json::Value> {
     use std::borrow::Cow;
     match format {
         Format::Generic => Cow::Borrowed(event),
         Format::PowerAutomate => Cow::Owned(super::presets::power_automate(event)),
-        Format::Teams => Cow::Owned(super::presets::teams(event)),
-        Format::Slack => Cow::Owned(super::presets::slack(event)),
+        Format::Teams => Cow::Owned(super::presets::teams_linking(event, portal_hosts)),
+        Format::Slack => Cow::Owned(super::presets::slack_linking(event, portal_hosts)),
     }
 }
 
@@ -318,6 +347,7 @@ mod tests {
             insecure_loopback: loopback,
             format: Format::Generic,
             oauth: None,
+            portal_hosts: crate::notify::presets::default_portal_hosts(),
         };
         assert!(WebhookSink::new(&cfg("https://prod-01.westeurope.logic.azure.com/x?sig=abc", false)).is_ok());
         assert_eq!(WebhookSink::new(&cfg("http://example.com/hook", true)).unwrap_err(), "url: must be https://");
@@ -336,6 +366,7 @@ mod tests {
             insecure_loopback: false,
             format: Format::Generic,
             oauth: None,
+            portal_hosts: crate::notify::presets::default_portal_hosts(),
         };
         let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
         for n in [0, 1, 23] {
