@@ -509,3 +509,42 @@ fn portal_hosts_are_host_names() {
     let e = load_built(&hook(&["https://evil.example/"])).unwrap_err();
     assert!(e.contains("configuration key destinations[0].portal_hosts:"), "{e}");
 }
+/// Webhooks never go to link-local or cloud metadata addresses, and to private ranges only when
+/// the destination says so.
+#[test]
+fn webhooks_to_metadata_and_private_addresses_are_refused() {
+    let hook = |url: &str, allow_private: bool| {
+        DaemonConfig::new()
+            .webhook("hook", &format!("{url}?sig=Sig5ecretValue"))
+            .set("insecure_loopback", false)
+            .set("allow_private", allow_private)
+    };
+    for url in [
+        "https://169.254.169.254/latest/meta-data",
+        "https://169.254.10.1/x",
+        "https://[fe80::1]/x",
+        "https://[::ffff:169.254.169.254]/x",
+        "https://metadata.google.internal/computeMetadata/v1",
+        "https://0.0.0.0/x",
+        "https://[::]/x",
+    ] {
+        for allow_private in [false, true] {
+            let e = load_built(&hook(url, allow_private)).unwrap_err();
+            assert!(e.contains("configuration key destinations[0].url:"), "{url}: {e}");
+            assert!(!e.contains("Sig5ecretValue"), "{e}");
+        }
+    }
+    for url in ["https://10.0.0.5/x", "https://172.16.3.4/x", "https://192.168.1.10/x", "https://[fd12:3456::1]/x"] {
+        let e = load_built(&hook(url, false)).unwrap_err();
+        assert!(e.contains("destinations[0].url:") && e.contains("allow_private"), "{url}: {e}");
+        load_built(&hook(url, true)).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    for url in ["https://203.0.113.10/x", "https://127.0.0.1:9/x", "https://hooks.example.com/x"] {
+        load_built(&hook(url, false)).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // Plain HTTP stays for loopback, behind insecure_loopback; never to a private address.
+    load_built(&DaemonConfig::new().webhook("hook", "http://localhost:9/x")).unwrap();
+    let e = load_built(&DaemonConfig::new().webhook("hook", "http://10.0.0.5/x").set("allow_private", true)).unwrap_err();
+    assert!(e.contains("destinations[0].url: must be https://"), "{e}");
+}
+

@@ -30,6 +30,7 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         signing_secret: Some(SECRET.to_owned().into()),
         timeout,
         insecure_loopback: true,
+        allow_private: false,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
         portal_hosts: hindsight::notify::presets::default_portal_hosts(),
@@ -280,6 +281,7 @@ async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_
         signing_secret: Some(SECRET.to_owned().into()),
         timeout: Duration::from_secs(5),
         insecure_loopback: false,
+        allow_private: false,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
         portal_hosts: hindsight::notify::presets::default_portal_hosts(),
@@ -300,4 +302,18 @@ async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_
     }
     assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 0, "no handshake completed");
     assert_eq!(plain_bytes.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A receiver named `localhost` is reached at what the name resolves to (loopback, checked by
+/// the daemon's resolver), not trusted by its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_named_localhost_is_resolved_and_reached_on_loopback() {
+    let (state, url, _dir, store, now) = reviewed_with_receiver().await;
+    let by_name = url.replace("127.0.0.1", "localhost");
+    assert!(by_name.starts_with("http://localhost:"), "{by_name}");
+    let pass = deliver_due(&store, &[destination(&by_name, Duration::from_secs(5))], &RetryPolicy::default(), 4, now)
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, 6);
+    assert_eq!(state.lock().unwrap().received.len(), 6);
 }

@@ -40,6 +40,11 @@ pub struct WebhookConfig {
     /// be `https://`.
     #[serde(default)]
     pub insecure_loopback: bool,
+    /// Allows a receiver on a private address (10/8, 172.16/12, 192.168/16, 100.64/10,
+    /// fc00::/7), written in the URL or resolved from its name: a receiver on your own network.
+    /// Link-local and cloud metadata addresses (169.254/16, fe80::/10) are refused regardless.
+    #[serde(default)]
+    pub allow_private: bool,
     /// The body: the generic event (`schemas/webhook-event.v1.json`), or a preset for Power
     /// Automate / Logic Apps, Teams (Workflows) or Slack.
     #[serde(default)]
@@ -110,6 +115,8 @@ impl WebhookConfig {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Names are resolved, checked and pinned here: see crate::net::Guard.
+            .dns_resolver(crate::net::Guard(self.address_policy()))
             .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| vec![Invalid::new("", format!("cannot set up the HTTP client: {e}"))])?;
@@ -128,7 +135,26 @@ impl WebhookConfig {
         // url's parse errors describe the problem, not the input, so the secret stays out.
         let url = url::Url::parse(self.url.expose_secret())
             .map_err(|e| Invalid::new("url", format!("not a valid URL ({e})")))?;
-        crate::net::https_or_loopback(&url, self.insecure_loopback).map_err(|m| Invalid::new("url", m))
+        crate::net::https_or_loopback(&url, self.insecure_loopback).map_err(|m| Invalid::new("url", m))?;
+        match url.host() {
+            Some(host) => self.address_policy().check_url_host(&host).map_err(|r| Invalid::new("url", r.0)),
+            None => Err(Invalid::new("url", "has no host")),
+        }
+    }
+
+    /// Where this destination may be sent: public addresses, private ones with
+    /// `allow_private`, loopback through a name only if the URL names `localhost` or the
+    /// destination has `insecure_loopback` (so that a receiver's DNS cannot point the daemon at
+    /// its own machine).
+    fn address_policy(&self) -> crate::net::AddressPolicy {
+        let localhost = url::Url::parse(self.url.expose_secret())
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("localhost")))
+            .unwrap_or(false);
+        crate::net::AddressPolicy {
+            allow_private: self.allow_private,
+            allow_loopback: self.insecure_loopback || localhost,
+        }
     }
 
     fn signing_key(&self) -> Result<Option<Vec<u8>>, Invalid> {
@@ -231,10 +257,17 @@ impl WebhookSink {
             let token = oauth.token().await.map_err(|reason| DeliveryError::Retry { after: None, reason })?;
             req = req.bearer_auth(token.expose_secret());
         }
-        let resp = req.body(body).send().await.map_err(|e| DeliveryError::Retry {
-            after: None,
-            // without_url: the URL may carry the SAS signature.
-            reason: error_chain(&e.without_url()),
+        let resp = req.body(body).send().await.map_err(|e| match crate::net::refused(&e) {
+            // The receiver's name resolves to an address this destination may not reach (a
+            // metadata service, a private network without allow_private): a matter of DNS or
+            // configuration, not of waiting, so the notification is dead-lettered at once with
+            // the reason, and can be retried by hand once fixed (hindsight outbox retry).
+            Some(why) => DeliveryError::Permanent { reason: format!("destination refused: {why}") },
+            None => DeliveryError::Retry {
+                after: None,
+                // without_url: the URL may carry the SAS signature.
+                reason: error_chain(&e.without_url()),
+            },
         })?;
         let outcome = classify(resp.status(), resp.headers(), now);
         if resp.status() == StatusCode::UNAUTHORIZED
@@ -345,6 +378,7 @@ mod tests {
             signing_secret: None,
             timeout: Duration::from_secs(1),
             insecure_loopback: loopback,
+            allow_private: false,
             format: Format::Generic,
             oauth: None,
             portal_hosts: crate::notify::presets::default_portal_hosts(),
@@ -364,6 +398,7 @@ mod tests {
             signing_secret: Some(key.to_owned().into()),
             timeout: Duration::from_secs(1),
             insecure_loopback: false,
+            allow_private: false,
             format: Format::Generic,
             oauth: None,
             portal_hosts: crate::notify::presets::default_portal_hosts(),
