@@ -249,7 +249,7 @@ pub(crate) fn component<T: serde::de::DeserializeOwned>(table: serde_json::Map<S
         let path = e.path().to_string();
         // serde's type errors quote the value ("invalid type: integer `12345`"): for a secret,
         // say what is wrong without it.
-        if let Some(serde_path_to_error::Segment::Map { key }) = e.path().iter().last()
+        if let Some(serde_path_to_error::Segment::Map { key }) = e.path().iter().next_back()
             && is_secret_key(key)
         {
             return format!("{path}: must be a string (the value is not shown: the key holds a secret)");
@@ -523,7 +523,8 @@ fn secret_assignment(line: &str) -> Option<usize> {
         while let Some(i) = line[from..].find(name).map(|i| i + from) {
             from = i + name.len();
             // A whole key (`url`, not `graph_url` or `url_file`), possibly quoted.
-            let before_ok = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'-');
+            let before_ok =
+                i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'-');
             let rest = line[from..].trim_start_matches(['"', '\'']).trim_start();
             if before_ok && rest.starts_with('=') && !rest.starts_with("==") {
                 return Some(line.len() - rest.len() + 1);

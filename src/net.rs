@@ -169,9 +169,9 @@ impl AddressPolicy {
         match special(ip) {
             None => Ok(()),
             Some(Special::Loopback) if self.allow_loopback => Ok(()),
-            Some(Special::Loopback) => Err(Refused(format!(
-                "{via}{ip}, a loopback address: allowed only with insecure_loopback = true"
-            ))),
+            Some(Special::Loopback) => {
+                Err(Refused(format!("{via}{ip}, a loopback address: allowed only with insecure_loopback = true")))
+            }
             Some(Special::Private) if self.allow_private => Ok(()),
             Some(Special::Private) => Err(Refused(format!(
                 "{via}{ip}, a private address: set allow_private = true if the receiver is on your network"
@@ -361,10 +361,33 @@ mod tests {
     #[test]
     fn special_addresses() {
         let kind = |s: &str| special(s.parse().unwrap());
-        for a in ["169.254.169.254", "169.254.0.1", "fe80::1", "febf::1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "0.0.0.0", "::", "100.100.100.200", "fd00:ec2::254", "224.0.0.1", "255.255.255.255", "ff02::1"] {
+        for a in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "febf::1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "0.0.0.0",
+            "::",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "224.0.0.1",
+            "255.255.255.255",
+            "ff02::1",
+        ] {
             assert!(matches!(kind(a), Some(Special::Forbidden(_))), "{a}");
         }
-        for a in ["10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "100.64.0.1", "fc00::1", "fd12:3456::1", "::ffff:10.1.2.3"] {
+        for a in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fc00::1",
+            "fd12:3456::1",
+            "::ffff:10.1.2.3",
+        ] {
             assert_eq!(kind(a), Some(Special::Private), "{a}");
         }
         for a in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"] {
@@ -423,7 +446,13 @@ mod tests {
     fn url_hosts_as_written() {
         let p = AddressPolicy { allow_private: false, allow_loopback: false };
         let check = |u: &str| p.check_url_host(&url::Url::parse(u).unwrap().host().unwrap());
-        for bad in ["https://169.254.169.254/", "https://[fe80::1]/", "https://metadata.google.internal./", "https://0.0.0.0/", "https://10.0.0.1/"] {
+        for bad in [
+            "https://169.254.169.254/",
+            "https://[fe80::1]/",
+            "https://metadata.google.internal./",
+            "https://0.0.0.0/",
+            "https://10.0.0.1/",
+        ] {
             assert!(check(bad).is_err(), "{bad}");
         }
         for good in ["https://127.0.0.1/", "https://[::1]/", "https://hooks.example.com/", "https://localhost/"] {

@@ -434,7 +434,10 @@ fn short_signing_keys_are_refused() {
     let hook = |key: &str| DaemonConfig::new().webhook("hook", "https://example.com/h").set("signing_secret", key);
     for key in ["whsec_", "whsec_AA==", "whsec_c2hvcnQtYnV0LXZhbGlkLWtleQ=="] {
         let e = load_built(&hook(key)).unwrap_err();
-        assert!(e.contains("configuration key destinations[0].signing_secret:") && e.contains("24 bytes"), "{key}: {e}");
+        assert!(
+            e.contains("configuration key destinations[0].signing_secret:") && e.contains("24 bytes"),
+            "{key}: {e}"
+        );
         let shown = key.trim_start_matches("whsec_");
         assert!(shown.len() < 4 || !e.contains(shown), "{e}");
     }
@@ -544,7 +547,7 @@ fn webhooks_to_metadata_and_private_addresses_are_refused() {
     }
     // Plain HTTP stays for loopback, behind insecure_loopback; never to a private address.
     load_built(&DaemonConfig::new().webhook("hook", "http://localhost:9/x")).unwrap();
-    let e = load_built(&DaemonConfig::new().webhook("hook", "http://10.0.0.5/x").set("allow_private", true)).unwrap_err();
+    let e =
+        load_built(&DaemonConfig::new().webhook("hook", "http://10.0.0.5/x").set("allow_private", true)).unwrap_err();
     assert!(e.contains("destinations[0].url: must be https://"), "{e}");
 }
-

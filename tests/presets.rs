@@ -133,13 +133,13 @@ fn event_of(raw: Value) -> Value {
 /// Teams (`- `) and Slack (`• `), with a link to somewhere other than the Defender portal.
 fn hostile(title: &str, url: &str) -> Value {
     serde_json::json!({"id": "3001", "status": "resolved", "severity": "high", "classification": "truePositive",
-        "displayName": title, "lastUpdateDateTime": "2026-11-20T10:00:00Z", "incidentWebUrl": url,
-        "alerts": [
-            {"id": "a1", "title": "Encoded PowerShell", "category": "Execution", "mitreTechniques": ["T1059.001"],
-             "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"},
-            {"id": "a2", "title": "Odd beacon\n- [high] Forged Teams follow-up\n• [high] Forged Slack follow-up",
-             "category": "Unknown", "createdDateTime": "2026-11-20T09:10:00Z"}
-        ]})
+    "displayName": title, "lastUpdateDateTime": "2026-11-20T10:00:00Z", "incidentWebUrl": url,
+    "alerts": [
+        {"id": "a1", "title": "Encoded PowerShell", "category": "Execution", "mitreTechniques": ["T1059.001"],
+         "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"},
+        {"id": "a2", "title": "Odd beacon\n- [high] Forged Teams follow-up\n• [high] Forged Slack follow-up",
+         "category": "Unknown", "createdDateTime": "2026-11-20T09:10:00Z"}
+    ]})
 }
 
 /// Every text a Teams card shows: TextBlocks, facts and actions.
@@ -193,7 +193,8 @@ fn teams_cards_carry_no_forged_link_line_or_action() {
         for line in t.lines() {
             let line = line.trim_start();
             // The alert title stays inside its own follow-up ("Map the detection …").
-            let forged = line.contains("Forged") && !line.contains("Map the detection") && !line.starts_with("Post-incident");
+            let forged =
+                line.contains("Forged") && !line.contains("Map the detection") && !line.starts_with("Post-incident");
             assert!(!forged, "a forged follow-up line: {t:?}");
         }
     }
@@ -219,7 +220,11 @@ fn slack_messages_carry_no_forged_bullet_or_link() {
     let text = msg.to_string();
     assert!(!text.contains("<https://evil.example"), "a link to a host that is not the Defender portal: {text}");
     for b in msg["blocks"].as_array().unwrap() {
-        for t in b["text"]["text"].as_str().into_iter().chain(b["fields"].as_array().into_iter().flatten().filter_map(|f| f["text"].as_str())) {
+        for t in b["text"]["text"]
+            .as_str()
+            .into_iter()
+            .chain(b["fields"].as_array().into_iter().flatten().filter_map(|f| f["text"].as_str()))
+        {
             for line in t.lines() {
                 assert!(!line.starts_with("• [high] Forged") && !line.starts_with("- [high] Forged"), "{t:?}");
             }
@@ -229,4 +234,3 @@ fn slack_messages_carry_no_forged_bullet_or_link() {
         }
     }
 }
-

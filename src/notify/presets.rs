@@ -114,7 +114,12 @@ fn digest_follow_ups(d: &Value, n: usize, esc: fn(&str) -> String) -> Vec<String
         .flatten()
         .take(n)
         .map(|f| {
-            format!("[{}] {} ({} incident(s))", s(&f["priority"]), esc(&field(&f["title"])), f["incidents"].as_u64().unwrap_or(0))
+            format!(
+                "[{}] {} ({} incident(s))",
+                s(&f["priority"]),
+                esc(&field(&f["title"])),
+                f["incidents"].as_u64().unwrap_or(0)
+            )
         })
         .collect()
 }
@@ -369,7 +374,8 @@ mod tests {
             assert!(!ok(bad), "{bad}");
         }
         // A destination may name its own hosts (a reverse proxy, a sovereign cloud).
-        let event = serde_json::json!({"review": {"incident": {"title": "t", "url": "https://defender.contoso.example/i/1"}}});
+        let event =
+            serde_json::json!({"review": {"incident": {"title": "t", "url": "https://defender.contoso.example/i/1"}}});
         assert!(teams(&event)["attachments"][0]["content"]["actions"].as_array().is_some_and(Vec::is_empty));
         let card = teams_linking(&event, &["defender.contoso.example"]);
         assert_eq!(card["attachments"][0]["content"]["actions"][0]["url"], "https://defender.contoso.example/i/1");

@@ -82,7 +82,10 @@ impl WebhookConfig {
             // A bare host name, as the link's host is compared with it.
             let bare = !h.is_empty() && !h.contains(['/', ':', '@', '?', '#']) && !h.contains(char::is_whitespace);
             if !bare || url::Host::parse(h).is_err() {
-                out.push(Invalid::new("portal_hosts", format!("{h:?} is not a host name (e.g. \"security.microsoft.com\")")));
+                out.push(Invalid::new(
+                    "portal_hosts",
+                    format!("{h:?} is not a host name (e.g. \"security.microsoft.com\")"),
+                ));
             }
         }
         out
