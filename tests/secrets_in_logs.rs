@@ -1,6 +1,7 @@
 //! No secret in any log line at trace level, across a run with faults: the Graph client secret
-//! and bearer tokens, a Power Automate SAS `sig`, the Standard Webhooks key, the SMTP password.
-//! Each is looked for as is, base64-encoded and URL-encoded.
+//! and bearer tokens, a Power Automate SAS `sig`, the Standard Webhooks key, the SMTP password,
+//! and configuration errors on lines that hold them. Each is looked for as is, base64-encoded
+//! and URL-encoded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -55,6 +56,24 @@ async fn no_secret_in_any_log_line() {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    // Configuration errors, as `hindsight run` logs them: a syntax error on the secret's line,
+    // a SAS URL with a syntax error, a secret of the wrong type.
+    let config_dir = tempfile::tempdir().unwrap();
+    let graph_table = "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    for (n, text) in [
+        format!("{graph_table}client_secret = \"{CLIENT_SECRET}\" x\n"),
+        format!("[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y?sig={SAS_SIG}\n"),
+        format!("[[destinations]]\ntype = \"email\"\nname = \"m\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\nusername = \"u\"\npassword = [\"{SMTP_PASSWORD}\"]\n"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = config_dir.path().join(format!("{n}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let e = hindsight::config::Config::load(Some(&path), &[]).unwrap_err();
+        tracing::error!("{e}");
+    }
 
     // Graph: throttling, an expired token, a failing token endpoint.
     let graph = FakeGraph::start(Credentials {
