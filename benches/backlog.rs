@@ -57,7 +57,7 @@ async fn main() {
         };
         let cfg: GraphConfig = match serde_json::from_value(json!({
             "name": "bench", "tenant_id": "t", "client_id": "c", "client_secret": "s",
-            "graph_url": fake.graph_url(), "login_url": fake.login_url(), "page_size": page_size, "backfill": "1d"
+            "graph_url": fake.graph_url(), "login_url": fake.login_url(), "insecure_loopback": true, "page_size": page_size, "backfill": "1d"
         })) {
             Ok(c) => c,
             Err(e) => panic!("{e}"),

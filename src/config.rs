@@ -247,6 +247,13 @@ fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
 pub(crate) fn component<T: serde::de::DeserializeOwned>(table: serde_json::Map<String, Value>) -> Result<T, String> {
     serde_path_to_error::deserialize(Value::Object(table)).map_err(|e| {
         let path = e.path().to_string();
+        // serde's type errors quote the value ("invalid type: integer `12345`"): for a secret,
+        // say what is wrong without it.
+        if let Some(serde_path_to_error::Segment::Map { key }) = e.path().iter().next_back()
+            && is_secret_key(key)
+        {
+            return format!("{path}: must be a string (the value is not shown: the key holds a secret)");
+        }
         if path == "." { e.into_inner().to_string() } else { format!("{path}: {}", e.into_inner()) }
     })
 }
@@ -354,13 +361,27 @@ impl Config {
                 .try_parsing(true)
                 .source(Some(vars)),
         );
-        let raw: Value =
-            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw: Value = builder.build().and_then(|c| c.try_deserialize()).map_err(|e| {
+            // A syntax error quotes the offending line, which may be `client_secret = "…"`.
+            let text = path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+            ConfigError::Load(redact(&e.to_string(), &secrets_in_text(&text)))
+        })?;
         let credentials = env.iter().find(|(k, _)| k == "CREDENTIALS_DIRECTORY").map(|(_, v)| PathBuf::from(v));
         let resolved = resolve_secret_files(raw, "", credentials.as_deref())?;
-        let config: Config = serde_path_to_error::deserialize(resolved)
-            .map_err(|e| ConfigError::Key { key: e.path().to_string(), message: e.into_inner().to_string() })?;
-        config.validate()?;
+        // Every secret value as written, so that no message below can repeat one (a value of
+        // the wrong type is quoted by serde; a future check might quote one by mistake).
+        let mut secrets = Vec::new();
+        secret_values(&resolved, &mut secrets);
+        let config: Config = serde_path_to_error::deserialize(resolved).map_err(|e| ConfigError::Key {
+            key: e.path().to_string(),
+            message: redact(&e.into_inner().to_string(), &secrets),
+        })?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid(problems) => ConfigError::Invalid(
+                problems.into_iter().map(|p| Invalid { message: redact(&p.message, &secrets), ..p }).collect(),
+            ),
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -467,6 +488,92 @@ impl Config {
 /// component reads itself, not secrets to inline.
 pub const SECRET_KEYS: [&[&[&str]]; 2] = [SourceKind::SECRET_KEYS, SinkKind::SECRET_KEYS];
 
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&key))
+}
+
+/// Secrets shorter than this are not searched for in messages: replacing every "1" or "ab"
+/// would garble the message and hide little. Such values are kept out structurally instead
+/// (type errors on secret keys never quote the value, see [`component`]).
+const MIN_REDACTED_LEN: usize = 4;
+
+/// The values of every secret key in the tree, as text (a number written for a secret too).
+fn secret_values(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) if is_secret_key(k) => out.push(s.clone()),
+                    Value::Number(_) | Value::Bool(_) if is_secret_key(k) => out.push(v.to_string()),
+                    _ => secret_values(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| secret_values(v, out)),
+        _ => {}
+    }
+}
+
+/// Where a secret key is assigned on `line` (`client_secret = `, `password=`, also inside an
+/// inline table or quoted): the byte offset just after its `=`.
+fn secret_assignment(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    for name in SECRET_KEYS.iter().copied().flatten().flat_map(|keys| keys.iter()) {
+        let mut from = 0;
+        while let Some(i) = line[from..].find(name).map(|i| i + from) {
+            from = i + name.len();
+            // A whole key (`url`, not `graph_url` or `url_file`), possibly quoted.
+            let before_ok =
+                i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'-');
+            let rest = line[from..].trim_start_matches(['"', '\'']).trim_start();
+            if before_ok && rest.starts_with('=') && !rest.starts_with("==") {
+                return Some(line.len() - rest.len() + 1);
+            }
+        }
+    }
+    None
+}
+
+/// The values of secret keys in a configuration file that may not parse: what follows each
+/// secret's `=` on its line, and the words in it.
+fn secrets_in_text(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(at) = secret_assignment(line) {
+            let value = line[at..].trim();
+            out.push(value.to_owned());
+            out.extend(
+                value
+                    .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '{' | '}' | '[' | ']'))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out
+}
+
+/// `message` with every line that assigns a secret key cut after its `=`, and every value of
+/// `secrets` (at least [`MIN_REDACTED_LEN`] long) replaced by `[redacted]`.
+fn redact(message: &str, secrets: &[String]) -> String {
+    let mut out: String = message
+        .split_inclusive('\n')
+        .map(|line| match secret_assignment(line) {
+            Some(at) => {
+                let end = if line.ends_with('\n') { "\n" } else { "" };
+                format!("{} [redacted]{end}", &line[..at])
+            }
+            None => line.to_owned(),
+        })
+        .collect();
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.chars().count() >= MIN_REDACTED_LEN).collect();
+    // Longest first, so a value is replaced whole before any word of it.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in secrets {
+        out = out.replace(s.as_str(), "[redacted]");
+    }
+    out
+}
+
 fn secret_key(file_key: &str) -> Option<&str> {
     let name = file_key.strip_suffix("_file")?;
     SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&name)).then_some(name)
@@ -508,5 +615,25 @@ fn resolve_secret_files(v: Value, at: &str, credentials: Option<&Path>) -> Resul
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_lines_and_values_are_redacted() {
+        assert_eq!(secret_assignment("client_secret = \"x\""), Some(15));
+        assert_eq!(secret_assignment("oauth = { tenant_id = \"t\", client_secret = 5 }"), Some(42));
+        assert_eq!(secret_assignment("\"password\"=1"), Some(11));
+        assert_eq!(secret_assignment("graph_url = \"http://x\""), None);
+        assert_eq!(secret_assignment("url_file = \"soc-flow-url\""), None);
+        assert_eq!(secret_assignment("client_secret_file = \"name\""), None);
+        let msg = "TOML parse error at line 6\n6 | client_secret = \"hunter2-xyz\" oops\n  |  ^\nin file";
+        let r = redact(msg, &secrets_in_text("client_secret = \"hunter2-xyz\" oops\n"));
+        assert_eq!(r, "TOML parse error at line 6\n6 | client_secret = [redacted]\n  |  ^\nin file");
+        assert_eq!(redact("integer `123456789`", &["123456789".into()]), "integer `[redacted]`");
+        assert_eq!(redact("sources[1]", &["1".into()]), "sources[1]", "too short to look for");
     }
 }

@@ -1,7 +1,11 @@
 //! The configuration file, environment overrides, secret files and error messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
+
+use common::DaemonConfig;
 
 use hindsight::config::{Config, SinkKind, SourceKind};
 use secrecy::ExposeSecret;
@@ -218,6 +222,7 @@ fn the_documented_file_loads_with_every_commented_key_set() {
         "port",
         "ca_file",
         "templates_dir",
+        "insecure_loopback",
     ] {
         assert!(
             uncommented.iter().any(|k| k == key),
@@ -358,4 +363,191 @@ fn the_documented_defaults_are_the_defaults() {
     .unwrap();
     let minimal = Config::load(Some(&minimal), &[]).unwrap();
     assert_eq!(format!("{:?}", sample.sources[0]), format!("{:?}", minimal.sources[0]));
+}
+
+/// Loads a configuration built with the test builder.
+fn load_built(c: &DaemonConfig) -> Result<Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    Config::load(Some(&c.write_in(dir.path())), &[]).map_err(|e| e.to_string())
+}
+
+fn graph(graph_url: &str, login_url: &str) -> DaemonConfig {
+    DaemonConfig::new().graph_source("contoso", "t", "c", graph_url, login_url).set("client_secret", "graph-Secret-77")
+}
+
+/// The Graph client secret and a webhook's OAuth secret go to their sign-in hosts over TLS;
+/// plain HTTP only to loopback, and only when the table says so.
+#[test]
+fn sign_in_and_graph_urls_refuse_plain_http() {
+    let e = load_built(&graph("http://graph.example.com", "https://login.microsoftonline.com")).unwrap_err();
+    assert!(e.contains("configuration key sources[0].graph_url: must be https://"), "{e}");
+    let e = load_built(&graph("https://graph.microsoft.com", "http://login.example.com")).unwrap_err();
+    assert!(e.contains("configuration key sources[0].login_url: must be https://"), "{e}");
+    let loopback = graph("http://127.0.0.1:9", "http://localhost:9");
+    let e = load_built(&loopback.clone().set("insecure_loopback", false)).unwrap_err();
+    assert!(e.contains("sources[0].graph_url") && e.contains("insecure_loopback"), "{e}");
+    assert!(e.contains("sources[0].login_url") && !e.contains("graph-Secret-77"), "{e}");
+    load_built(&loopback.set("insecure_loopback", true)).unwrap();
+
+    let oauth = |login_url: &str, insecure: bool| {
+        DaemonConfig::new().webhook("flow", "https://prod-01.westeurope.logic.azure.com/x").set(
+            "oauth",
+            serde_json::json!({"tenant_id": "t", "client_id": "c", "client_secret": "flow-Secret-88",
+                "login_url": login_url, "insecure_loopback": insecure}),
+        )
+    };
+    let e = load_built(&oauth("http://login.example.com", true)).unwrap_err();
+    assert!(e.contains("configuration key destinations[0].oauth.login_url: must be https://"), "{e}");
+    let e = load_built(&oauth("http://127.0.0.1:9", false)).unwrap_err();
+    assert!(e.contains("destinations[0].oauth.login_url") && e.contains("insecure_loopback"), "{e}");
+    assert!(!e.contains("flow-Secret-88"), "{e}");
+    let e = load_built(&oauth("not a url", false)).unwrap_err();
+    assert!(e.contains("destinations[0].oauth.login_url"), "{e}");
+    load_built(&oauth("http://127.0.0.1:9", true)).unwrap();
+    load_built(&oauth("https://login.microsoftonline.us", false)).unwrap();
+}
+
+/// `hindsight check` says which sign-ins go unencrypted to a loopback address.
+#[test]
+fn check_names_plain_http_sign_in_to_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = graph("http://127.0.0.1:9", "http://127.0.0.1:9")
+        .set("insecure_loopback", true)
+        .listen("")
+        .webhook("flow", "https://prod-01.westeurope.logic.azure.com/x")
+        .set(
+            "oauth",
+            serde_json::json!({"tenant_id": "t", "client_id": "c", "client_secret": "s",
+                "login_url": "http://127.0.0.1:9", "insecure_loopback": true}),
+        )
+        .write_in(dir.path());
+    let out = common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+    let stdout = common::stdout(&out);
+    let line = |what: &str| stdout.lines().find(|l| l.contains(what) && l.contains("plain HTTP")).map(str::to_owned);
+    assert!(line("source contoso").is_some_and(|l| l.contains("graph_url") && l.contains("login_url")), "{stdout}");
+    assert!(line("destination flow").is_some_and(|l| l.contains("oauth.login_url")), "{stdout}");
+}
+
+/// A Standard Webhooks key of zero or one byte lets anyone sign; 24 bytes is the least taken.
+#[test]
+fn short_signing_keys_are_refused() {
+    let hook = |key: &str| DaemonConfig::new().webhook("hook", "https://example.com/h").set("signing_secret", key);
+    for key in ["whsec_", "whsec_AA==", "whsec_c2hvcnQtYnV0LXZhbGlkLWtleQ=="] {
+        let e = load_built(&hook(key)).unwrap_err();
+        assert!(
+            e.contains("configuration key destinations[0].signing_secret:") && e.contains("24 bytes"),
+            "{key}: {e}"
+        );
+        let shown = key.trim_start_matches("whsec_");
+        assert!(shown.len() < 4 || !e.contains(shown), "{e}");
+    }
+    load_built(&hook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")).unwrap();
+    // An empty key file, as left by a provisioning step that failed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "\n").unwrap();
+    let path = DaemonConfig::new()
+        .listen("")
+        .webhook("hook", "https://example.com/h")
+        .set("signing_secret_file", dir.path().join("key"))
+        .write_in(dir.path());
+    let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+    assert!(e.contains("destinations[0].signing_secret:"), "{e}");
+    let out = common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(common::stdout(&out).contains("failed  configuration"), "{}", common::stdout(&out));
+}
+
+/// A syntax error on the line of a secret, and a secret of the wrong type: neither the error
+/// nor `hindsight check` shows the value.
+#[test]
+fn configuration_errors_never_show_a_secret() {
+    let graph_table = "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    let cases = [
+        (format!("{graph_table}client_secret = \"s3cr3t-value-Zq9x\" oops\n"), "s3cr3t-value-Zq9x"),
+        (format!("{graph_table}client_secret = \"s3cr3t-value-Zq9x\n"), "s3cr3t-value-Zq9x"),
+        (format!("{graph_table}client_secret = 'lit3ral-s3cr3t-Wv8' = 1\n"), "lit3ral-s3cr3t-Wv8"),
+        (format!("{graph_table}client_secret = 123456789\n"), "123456789"),
+        (format!("{graph_table}client_secret = 1234.5678\n"), "1234.5678"),
+        (
+            "[[destinations]]\ntype = \"email\"\nname = \"m\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\nusername = \"u\"\npassword = 97531864\n".into(),
+            "97531864",
+        ),
+        (
+            "[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y\"\noauth = { tenant_id = \"t\", client_id = \"c\", client_secret = 86420864 }\n".into(),
+            "86420864",
+        ),
+        (
+            "[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y?sig=Sig5ecretValue\" ]\n".into(),
+            "Sig5ecretValue",
+        ),
+    ];
+    for (toml, secret) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hindsight.toml");
+        std::fs::write(&path, &toml).unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(!e.contains(secret), "{secret} in:\n{e}");
+        let out =
+            common::hindsight(&dir.path().join("state"), &["check", "--offline", "--config", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let (stdout, stderr) = (common::stdout(&out), common::stderr(&out));
+        assert!(stdout.contains("failed  configuration"), "{stdout}{stderr}");
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{secret} in:\n{stdout}{stderr}");
+        // What `hindsight run` logs (the journal, under systemd).
+        let run = common::hindsight(&dir.path().join("state"), &["run", "--once", "--config", path.to_str().unwrap()]);
+        assert!(!run.status.success());
+        let logged = format!("{}{}", common::stdout(&run), common::stderr(&run));
+        assert!(logged.contains("configuration") && !logged.contains(secret), "{secret} in:\n{logged}");
+    }
+}
+
+/// The hosts a Teams or Slack message may link to are the Defender portals, or those a
+/// destination names.
+#[test]
+fn portal_hosts_are_host_names() {
+    let hook = |hosts: &[&str]| {
+        DaemonConfig::new().webhook("hook", "https://example.com/h").set("format", "teams").set("portal_hosts", hosts)
+    };
+    load_built(&hook(&["security.microsoft.com", "defender.contoso.example"])).unwrap();
+    let e = load_built(&hook(&["https://evil.example/"])).unwrap_err();
+    assert!(e.contains("configuration key destinations[0].portal_hosts:"), "{e}");
+}
+/// Webhooks never go to link-local or cloud metadata addresses, and to private ranges only when
+/// the destination says so.
+#[test]
+fn webhooks_to_metadata_and_private_addresses_are_refused() {
+    let hook = |url: &str, allow_private: bool| {
+        DaemonConfig::new()
+            .webhook("hook", &format!("{url}?sig=Sig5ecretValue"))
+            .set("insecure_loopback", false)
+            .set("allow_private", allow_private)
+    };
+    for url in [
+        "https://169.254.169.254/latest/meta-data",
+        "https://169.254.10.1/x",
+        "https://[fe80::1]/x",
+        "https://[::ffff:169.254.169.254]/x",
+        "https://metadata.google.internal/computeMetadata/v1",
+        "https://0.0.0.0/x",
+        "https://[::]/x",
+    ] {
+        for allow_private in [false, true] {
+            let e = load_built(&hook(url, allow_private)).unwrap_err();
+            assert!(e.contains("configuration key destinations[0].url:"), "{url}: {e}");
+            assert!(!e.contains("Sig5ecretValue"), "{e}");
+        }
+    }
+    for url in ["https://10.0.0.5/x", "https://172.16.3.4/x", "https://192.168.1.10/x", "https://[fd12:3456::1]/x"] {
+        let e = load_built(&hook(url, false)).unwrap_err();
+        assert!(e.contains("destinations[0].url:") && e.contains("allow_private"), "{url}: {e}");
+        load_built(&hook(url, true)).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    for url in ["https://203.0.113.10/x", "https://127.0.0.1:9/x", "https://hooks.example.com/x"] {
+        load_built(&hook(url, false)).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // Plain HTTP stays for loopback, behind insecure_loopback; never to a private address.
+    load_built(&DaemonConfig::new().webhook("hook", "http://localhost:9/x")).unwrap();
+    let e =
+        load_built(&DaemonConfig::new().webhook("hook", "http://10.0.0.5/x").set("allow_private", true)).unwrap_err();
+    assert!(e.contains("destinations[0].url: must be https://"), "{e}");
 }

@@ -33,8 +33,16 @@ fn config(port: u16) -> EmailConfig {
 
 /// A store holding one queued notification of a review whose incident title is hostile.
 fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
+    let (entry, id) = entry_titled("Invoice <script>alert('x')</script> & more");
+    let store = Store::open(dir).unwrap();
+    store.update_outbox(&entry).unwrap();
+    (store, id)
+}
+
+/// The notification of a review of incident 2001 titled `title`.
+fn entry_titled(title: &str) -> (hindsight::outbox::OutboxEntry, String) {
     let raw = json!({"id": "2001", "status": "resolved", "severity": "high", "classification": "truePositive",
-        "displayName": "Invoice <script>alert('x')</script> & more", "lastUpdateDateTime": "2026-11-20T10:00:00Z",
+        "displayName": title, "lastUpdateDateTime": "2026-11-20T10:00:00Z",
         "incidentWebUrl": "https://security.microsoft.com/incident2/2001/overview",
         "alerts": [{"id": "a1", "title": "<img src=x onerror=alert(1)>", "category": "Execution",
             "mitreTechniques": ["T1059.001"], "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"}]});
@@ -46,9 +54,8 @@ fn store_with_entry(dir: &std::path::Path) -> (Store, String) {
     let key = ResolutionKey::new("contoso", "2001", 1);
     let entry =
         with_review(entries_for(&key, &review, &[Subscription::everything("mail")], Utc::now()).remove(0), &review);
-    let store = Store::open(dir).unwrap();
-    store.update_outbox(&entry).unwrap();
-    (store, entry.id)
+    let id = entry.id.clone();
+    (entry, id)
 }
 
 fn mail_destination(port: u16) -> [Destination; 1] {
@@ -277,4 +284,33 @@ async fn ca_file_from_the_configuration_file_trusts_a_private_relay() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].key, "ca_file");
     assert!(problems[0].message.contains("no-such-ca.pem"), "{:?}", problems[0]);
+}
+
+/// A title with terminal escapes and a bell, 100 KB long: the Subject keeps neither, stays
+/// within RFC 5322's line limit, and ends in an ellipsis.
+#[test]
+fn a_hostile_title_makes_a_short_clean_subject() {
+    let title = format!("\u{1b}[31mRansom\u{7} note\r\n\u{9b}X {}", "A".repeat(100 * 1024));
+    let (entry, _) = entry_titled(&title);
+    let sink = EmailSink::new(&config(2525)).unwrap();
+    let payload = hindsight::outbox::Payload::in_body(&entry).unwrap().unwrap();
+    let message = sink.message(&entry, &payload).unwrap();
+    let subject = message.headers().get_raw("Subject").unwrap().to_owned();
+    assert!(!subject.chars().any(char::is_control), "{:?}", &subject[..subject.len().min(80)]);
+    assert!(subject.chars().count() <= 200, "{} characters", subject.chars().count());
+    assert!(subject.ends_with('…'), "{subject}");
+    assert!(subject.contains("[31mRansom note X AAA"), "{subject}");
+    let formatted = String::from_utf8(message.formatted()).unwrap();
+    for line in formatted.lines() {
+        assert!(line.len() <= 998, "a line of {} characters", line.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_plain_smtp_is_plain() {
+    let smtp = FakeSmtp::start().await;
+    let sink = EmailSink::new(&config(smtp.port)).unwrap();
+    let said = sink.probe().await.unwrap();
+    assert!(said.contains("plain") && said.contains("unencrypted"), "{said}");
+    assert!(!said.contains("TLS and sign-in"), "{said}");
 }

@@ -44,7 +44,7 @@ fn incident(id: &str, status: &str, minutes: i64) -> Value {
 fn config(fake: &FakeGraph, extra: Value) -> GraphConfig {
     let mut cfg = json!({
         "name": "contoso", "tenant_id": "contoso.onmicrosoft.com", "client_id": "app-1", "client_secret": SECRET,
-        "graph_url": fake.graph_url(), "login_url": fake.login_url(), "page_size": 25,
+        "graph_url": fake.graph_url(), "login_url": fake.login_url(), "insecure_loopback": true, "page_size": 25,
         "retry_base": "10ms", "retry_max": "500ms", "request_timeout": "2s", "max_attempts": 4
     });
     for (k, v) in extra.as_object().unwrap() {

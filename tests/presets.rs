@@ -3,7 +3,7 @@
 
 use hindsight::attack::store;
 use hindsight::model::Incident;
-use hindsight::notify::presets::{TEAMS_MAX_BYTES, power_automate, slack, teams};
+use hindsight::notify::presets::{DEFAULT_PORTAL_HOSTS, TEAMS_MAX_BYTES, power_automate, slack, teams};
 use hindsight::notify::{Subscription, entries_for};
 use hindsight::outbox::{Payload, with_review};
 use hindsight::review::{Engine, History, Settings, Subject};
@@ -51,7 +51,7 @@ fn power_automate_gets_flat_fields_for_conditions() {
 #[test]
 fn teams_gets_an_adaptive_card_within_its_size_limit() {
     let (envelope, review) = event("human-operated-ransomware", 0);
-    let card = teams(&envelope, &review);
+    let card = teams(&envelope, &review, DEFAULT_PORTAL_HOSTS);
     let content = &card["attachments"][0]["content"];
     assert_eq!(card["type"], "message");
     assert_eq!(card["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
@@ -60,14 +60,14 @@ fn teams_gets_an_adaptive_card_within_its_size_limit() {
     insta::assert_json_snapshot!("teams", card);
     // A review with 500 long follow-ups still fits.
     let (envelope, big) = event("human-operated-ransomware", 500);
-    let big = teams(&envelope, &big);
+    let big = teams(&envelope, &big, DEFAULT_PORTAL_HOSTS);
     assert!(serde_json::to_vec(&big).unwrap().len() <= TEAMS_MAX_BYTES);
 }
 
 #[test]
 fn slack_gets_block_kit_within_its_limits_and_escaped() {
     let (envelope, review) = event("human-operated-ransomware", 500);
-    let msg = slack(&envelope, &review);
+    let msg = slack(&envelope, &review, DEFAULT_PORTAL_HOSTS);
     let blocks = msg["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
     for b in blocks {
@@ -117,11 +117,140 @@ fn digests_get_their_own_flat_fields_card_and_message() {
     assert_eq!(pa["period_end"], "2026-11-30T00:00:00Z");
     assert!(pa["follow_ups"].as_array().unwrap().len() > 10);
     assert!(pa["top_techniques"].as_array().unwrap().iter().any(|t| t == "T1003.001"));
-    let card = teams(&event, &digest);
+    let card = teams(&event, &digest, DEFAULT_PORTAL_HOSTS);
     assert!(serde_json::to_vec(&card).unwrap().len() <= TEAMS_MAX_BYTES);
     let text = card.to_string();
     assert!(text.contains("Hindsight digest 2026-09-01 to 2026-11-30") && text.contains("Open follow-ups"), "{text}");
-    let s = slack(&event, &digest);
+    let s = slack(&event, &digest, DEFAULT_PORTAL_HOSTS);
     assert!(s["blocks"].as_array().unwrap().len() <= 50);
     assert!(s["text"].as_str().unwrap().starts_with("Hindsight digest"));
+}
+
+/// The notification of a review of `raw` (a Graph incident): its envelope and the review.
+fn event_of(raw: Value) -> (Value, Payload) {
+    let incident = Incident::from_graph(&raw).unwrap();
+    let catalog = std::sync::Arc::new(store::embedded().unwrap());
+    let engine = Engine::new(catalog.clone(), None, None, Settings::default());
+    let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let key = ResolutionKey::new("contoso", &incident.id, 1);
+    let now = "2026-11-24T12:00:00Z".parse().unwrap();
+    (
+        entries_for(&key, &review, &[Subscription::everything("d")], now).remove(0).body,
+        Payload::Review(Box::new(review)),
+    )
+}
+
+/// The Teams card and the Slack message of a notification, linking to the Defender portals.
+fn teams_of(event: &(Value, Payload)) -> Value {
+    teams(&event.0, &event.1, DEFAULT_PORTAL_HOSTS)
+}
+
+fn slack_of(event: &(Value, Payload)) -> Value {
+    slack(&event.0, &event.1, DEFAULT_PORTAL_HOSTS)
+}
+
+/// An incident whose title disguises a link and whose alert title forges follow-up lines in
+/// Teams (`- `) and Slack (`• `), with a link to somewhere other than the Defender portal.
+fn hostile(title: &str, url: &str) -> Value {
+    serde_json::json!({"id": "3001", "status": "resolved", "severity": "high", "classification": "truePositive",
+    "displayName": title, "lastUpdateDateTime": "2026-11-20T10:00:00Z", "incidentWebUrl": url,
+    "alerts": [
+        {"id": "a1", "title": "Encoded PowerShell", "category": "Execution", "mitreTechniques": ["T1059.001"],
+         "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"},
+        {"id": "a2", "title": "Odd beacon\n- [high] Forged Teams follow-up\n• [high] Forged Slack follow-up",
+         "category": "Unknown", "createdDateTime": "2026-11-20T09:10:00Z"}
+    ]})
+}
+
+/// Every text a Teams card shows: TextBlocks, facts and actions.
+fn teams_texts(card: &Value) -> Vec<String> {
+    let content = &card["attachments"][0]["content"];
+    let mut out = Vec::new();
+    for b in content["body"].as_array().unwrap() {
+        if let Some(t) = b["text"].as_str() {
+            out.push(t.to_owned());
+        }
+        for f in b["facts"].as_array().into_iter().flatten() {
+            out.push(f["value"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_huge_title_is_clipped_and_the_card_stays_under_the_teams_cap() {
+    let title = format!("Big {}", "ä".repeat(101 * 1024 / 2));
+    let event = event_of(hostile(&title, "https://security.microsoft.com/incident2/3001/overview"));
+    let card = teams_of(&event);
+    let size = serde_json::to_vec(&card).unwrap().len();
+    assert!(size <= TEAMS_MAX_BYTES, "{size} bytes");
+    let shown = &teams_texts(&card)[0];
+    assert!(shown.ends_with('…') && shown.chars().count() < 400, "{}", shown.chars().count());
+    let msg = slack_of(&event);
+    let size = serde_json::to_vec(&msg).unwrap().len();
+    assert!(size <= 16 * 1024, "{size} bytes");
+}
+const DISGUISED: &str = "Phish [Open in Microsoft Defender](https://evil.example/x) **urgent**\n- [high] Forged line";
+
+#[test]
+fn teams_cards_carry_no_forged_link_line_or_action() {
+    let card = teams_of(&event_of(hostile(DISGUISED, "https://evil.example/incident2/3001")));
+    let texts = teams_texts(&card);
+    let title = &texts[0];
+    assert!(!title.contains('\n'), "a single-line field keeps to one line: {title:?}");
+    for t in &texts {
+        // What markdown acts on once the backslash-escaped characters are taken out.
+        let mut bare = String::new();
+        let mut chars = t.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else {
+                bare.push(c);
+            }
+        }
+        assert!(!bare.contains("](") && !bare.contains("**"), "link or emphasis markdown unescaped: {t:?}");
+        for line in t.lines() {
+            let line = line.trim_start();
+            // The alert title stays inside its own follow-up ("Map the detection …").
+            let forged =
+                line.contains("Forged") && !line.contains("Map the detection") && !line.starts_with("Post-incident");
+            assert!(!forged, "a forged follow-up line: {t:?}");
+        }
+    }
+    assert!(texts.iter().any(|t| t.contains("Odd beacon - \\[high\\] Forged Teams")), "{texts:?}");
+    assert!(title.contains("Open in Microsoft Defender"), "the text is kept, escaped: {title}");
+    let actions = card["attachments"][0]["content"]["actions"].as_array().unwrap();
+    assert!(actions.is_empty(), "an action to a host that is not the Defender portal: {actions:?}");
+    // The portal hosts of the government clouds are links as well.
+    for url in ["https://security.microsoft.us/incident2/1/overview", "https://security.apps.mil/incident2/1/overview"]
+    {
+        let card = teams_of(&event_of(hostile("t", url)));
+        assert_eq!(card["attachments"][0]["content"]["actions"][0]["url"], url);
+    }
+    for url in ["https://security.microsoft.com.evil.example/x", "https://security.microsoft.com@evil.example/x"] {
+        let card = teams_of(&event_of(hostile("t", url)));
+        assert!(card["attachments"][0]["content"]["actions"].as_array().unwrap().is_empty(), "{url}");
+    }
+}
+
+#[test]
+fn slack_messages_carry_no_forged_bullet_or_link() {
+    let msg = slack_of(&event_of(hostile(DISGUISED, "https://evil.example/incident2/3001")));
+    let text = msg.to_string();
+    assert!(!text.contains("<https://evil.example"), "a link to a host that is not the Defender portal: {text}");
+    for b in msg["blocks"].as_array().unwrap() {
+        for t in b["text"]["text"]
+            .as_str()
+            .into_iter()
+            .chain(b["fields"].as_array().into_iter().flatten().filter_map(|f| f["text"].as_str()))
+        {
+            for line in t.lines() {
+                assert!(!line.starts_with("• [high] Forged") && !line.starts_with("- [high] Forged"), "{t:?}");
+            }
+            if t.contains("Odd beacon") {
+                assert!(t.contains("Odd beacon - [high] Forged Teams follow-up • [high] Forged Slack"), "{t:?}");
+            }
+        }
+    }
 }

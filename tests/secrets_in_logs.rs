@@ -1,6 +1,7 @@
 //! No secret in any log line at trace level, across a run with faults: the Graph client secret
-//! and bearer tokens, a Power Automate SAS `sig`, the Standard Webhooks key, the SMTP password.
-//! Each is looked for as is, base64-encoded and URL-encoded.
+//! and bearer tokens, a Power Automate SAS `sig`, the Standard Webhooks key, the SMTP password,
+//! and configuration errors on lines that hold them. Each is looked for as is, base64-encoded
+//! and URL-encoded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -56,6 +57,24 @@ async fn no_secret_in_any_log_line() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
+    // Configuration errors, as `hindsight run` logs them: a syntax error on the secret's line,
+    // a SAS URL with a syntax error, a secret of the wrong type.
+    let config_dir = tempfile::tempdir().unwrap();
+    let graph_table = "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    for (n, text) in [
+        format!("{graph_table}client_secret = \"{CLIENT_SECRET}\" x\n"),
+        format!("[[destinations]]\ntype = \"webhook\"\nname = \"w\"\nurl = \"https://x/y?sig={SAS_SIG}\n"),
+        format!("[[destinations]]\ntype = \"email\"\nname = \"m\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\nusername = \"u\"\npassword = [\"{SMTP_PASSWORD}\"]\n"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = config_dir.path().join(format!("{n}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let e = hindsight::config::Config::load(Some(&path), &[]).unwrap_err();
+        tracing::error!("{e}");
+    }
+
     // Graph: throttling, an expired token, a failing token endpoint.
     let graph = FakeGraph::start(Credentials {
         tenant: "t".into(),
@@ -71,7 +90,7 @@ async fn no_secret_in_any_log_line() {
     graph.push_fault(Fault::TooManyRequests { retry_after: Some("0.01".into()) });
     graph.push_fault(Fault::ExpiredToken);
     let cfg: GraphConfig = serde_json::from_value(json!({"name": "contoso", "tenant_id": "t", "client_id": "c",
-        "client_secret": CLIENT_SECRET, "graph_url": graph.graph_url(), "login_url": graph.login_url(),
+        "client_secret": CLIENT_SECRET, "graph_url": graph.graph_url(), "login_url": graph.login_url(), "insecure_loopback": true,
         "retry_base": "5ms", "backfill": "1d"}))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -81,7 +100,7 @@ async fn no_secret_in_any_log_line() {
     source.poll(&store, &clock).await.unwrap();
     // A wrong secret: the sign-in error is logged and returned.
     let bad: GraphConfig = serde_json::from_value(json!({"name": "other", "tenant_id": "t", "client_id": "c",
-        "client_secret": format!("{CLIENT_SECRET}-wrong"), "graph_url": graph.graph_url(), "login_url": graph.login_url()})).unwrap();
+        "client_secret": format!("{CLIENT_SECRET}-wrong"), "graph_url": graph.graph_url(), "login_url": graph.login_url(), "insecure_loopback": true})).unwrap();
     let err = Source::Graph(Box::new(GraphSource::new(bad).unwrap())).poll(&store, &clock).await.unwrap_err();
     tracing::error!("{err}");
 

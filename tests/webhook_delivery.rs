@@ -30,8 +30,10 @@ fn destination(url: &str, timeout: Duration) -> Destination {
         signing_secret: Some(SECRET.to_owned().into()),
         timeout,
         insecure_loopback: true,
+        allow_private: false,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
+        portal_hosts: hindsight::notify::presets::default_portal_hosts(),
     };
     Destination { name: "soc-hook".into(), sink: Arc::new(Sink::Webhook(Box::new(WebhookSink::new(&cfg).unwrap()))) }
 }
@@ -191,7 +193,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
     let cfg: WebhookConfig = serde_json::from_value(serde_json::json!({
         "url": url, "insecure_loopback": true, "format": "power-automate",
         "oauth": {"tenant_id": "contoso.onmicrosoft.com", "client_id": "flow-caller", "client_secret": "flow-secret",
-                  "login_url": login.login_url()}
+                  "login_url": login.login_url(), "insecure_loopback": true}
     }))
     .unwrap();
     let dest = [Destination {
@@ -279,8 +281,10 @@ async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_
         signing_secret: Some(SECRET.to_owned().into()),
         timeout: Duration::from_secs(5),
         insecure_loopback: false,
+        allow_private: false,
         format: hindsight::notify::webhook::Format::Generic,
         oauth: None,
+        portal_hosts: hindsight::notify::presets::default_portal_hosts(),
     };
     let dest = [Destination {
         name: "soc-hook".into(),
@@ -298,4 +302,18 @@ async fn a_receiver_whose_certificate_is_not_trusted_is_retried_with_the_reason_
     }
     assert_eq!(handshakes.load(std::sync::atomic::Ordering::SeqCst), 0, "no handshake completed");
     assert_eq!(plain_bytes.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A receiver named `localhost` is reached at what the name resolves to (loopback, checked by
+/// the daemon's resolver), not trusted by its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_named_localhost_is_resolved_and_reached_on_loopback() {
+    let (state, url, _dir, store, now) = reviewed_with_receiver().await;
+    let by_name = url.replace("127.0.0.1", "localhost");
+    assert!(by_name.starts_with("http://localhost:"), "{by_name}");
+    let pass = deliver_due(&store, &[destination(&by_name, Duration::from_secs(5))], &RetryPolicy::default(), 4, now)
+        .await
+        .unwrap();
+    assert_eq!(pass.delivered, 6);
+    assert_eq!(state.lock().unwrap().received.len(), 6);
 }

@@ -63,6 +63,17 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
             cfg.destinations.len()
         )),
     );
+    // Allowed but weaker than the default (plain HTTP to loopback): said even offline.
+    for s in &cfg.sources {
+        for note in s.kind.notes() {
+            println!("warning {:<28} {note}", format!("source {}", s.kind.name()));
+        }
+    }
+    for d in &cfg.destinations {
+        for note in d.sink.notes() {
+            println!("warning {:<28} {note}", format!("destination {}", d.name));
+        }
+    }
     let state_dir = super::state_dir_for(global, &cfg)?;
     let pipeline = match Pipeline::build(&cfg, &state_dir) {
         Ok(p) => p,

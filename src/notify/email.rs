@@ -129,7 +129,13 @@ impl EmailConfig {
         if let (Some(u), Some(p)) = (&self.username, &self.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()));
         }
-        Ok(EmailSink { transport: builder.build(), composer, host: self.host.clone(), timeout: self.timeout })
+        Ok(EmailSink {
+            transport: builder.build(),
+            composer,
+            host: self.host.clone(),
+            timeout: self.timeout,
+            security: self.security,
+        })
     }
 }
 
@@ -138,6 +144,7 @@ pub struct EmailSink {
     composer: Composer,
     host: String,
     timeout: Duration,
+    security: Security,
 }
 
 /// Turns outbox entries into e-mail messages: the sender, the recipients and the templates.
@@ -147,6 +154,10 @@ pub struct Composer {
     to: Vec<Mailbox>,
     templates: minijinja::Environment<'static>,
 }
+
+/// The longest Subject sent, in characters: a mail client shows far less, and once encoded
+/// (RFC 2047, up to 4 bytes a character) and folded it stays well within RFC 5322's 998.
+pub const SUBJECT_MAX_CHARS: usize = 200;
 
 const TEMPLATES: [(&str, &str); 6] = [
     ("review.subject.j2", include_str!("../../templates/review.subject.j2")),
@@ -223,7 +234,11 @@ impl Composer {
             ]);
             self.templates.get_template(&name).and_then(|t| t.render(ctx)).map_err(|e| format!("template {name}: {e}"))
         };
-        let subject: String = render("subject", String::new())?.split_whitespace().collect::<Vec<_>>().join(" ");
+        // One line without control characters (an incident title may carry CR/LF, ESC or BEL),
+        // and short: a 100 KB title made a 100 KB header, past RFC 5322's 998-character line
+        // limit, which relays refuse, so the mail was dead-lettered.
+        let subject = crate::text::one_line(&render("subject", String::new())?);
+        let subject = crate::text::clip(&subject, SUBJECT_MAX_CHARS).into_owned();
         let text = render("txt", text)?;
         let html = render("html", html)?;
         let domain = self.from.email.domain().to_owned();
@@ -275,7 +290,15 @@ impl EmailSink {
             return Err(format!("SMTP server {} did not answer within {:?} (timeout)", self.host, self.timeout));
         };
         match answered {
-            Ok(true) => Ok(format!("SMTP server {} reachable; TLS and sign-in as configured", self.host)),
+            Ok(true) => Ok(format!(
+                "SMTP server {} reachable; {}",
+                self.host,
+                match self.security {
+                    Security::Starttls => "STARTTLS and sign-in as configured",
+                    Security::Tls => "TLS and sign-in as configured",
+                    Security::Plain => "plain SMTP, unencrypted (no TLS): reviews and any password go in clear",
+                }
+            )),
             Ok(false) => Err(format!("SMTP server {} did not answer NOOP", self.host)),
             Err(e) => Err(format!("SMTP server {}: {e}", self.host)),
         }

@@ -135,7 +135,8 @@ impl FolderSink {
                     ("eml", message.formatted())
                 }
                 FileKind::Json => {
-                    let body = super::webhook::body(self.cfg.format, entry, payload);
+                    let body =
+                        super::webhook::body(self.cfg.format, entry, payload, super::presets::DEFAULT_PORTAL_HOSTS);
                     let bytes = serde_json::to_vec_pretty(&body)
                         .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
                     ("json", bytes)

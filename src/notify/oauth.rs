@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::config::Invalid;
 use crate::entra::{App, Credential, Retry, TokenClient};
 
 fn default_scope() -> String {
@@ -26,11 +27,39 @@ pub struct OAuthConfig {
     /// Sign-in host: the global cloud by default; US Gov, China or a test server otherwise.
     #[serde(default = "default_login")]
     pub login_url: String,
+    /// Allows `login_url` to be plain `http://` to a loopback address (tests); anything else
+    /// must be `https://`, since the client secret is sent there.
+    #[serde(default)]
+    pub insecure_loopback: bool,
 }
 
 impl OAuthConfig {
     /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
     pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+
+    /// Every problem with the settings, keys relative to the `oauth` table; never the secret.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        for (key, value) in [("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
+            if value.trim().is_empty() {
+                out.push(Invalid::new(key, "must not be empty"));
+            }
+        }
+        match url::Url::parse(&self.login_url) {
+            Ok(u) => {
+                if let Err(m) = crate::net::https_or_loopback(&u, self.insecure_loopback) {
+                    out.push(Invalid::new("login_url", m));
+                }
+            }
+            Err(e) => out.push(Invalid::new("login_url", format!("not a valid URL ({e})"))),
+        }
+        out
+    }
+
+    /// Whether the client secret goes to its sign-in host unencrypted (to loopback, allowed).
+    pub fn plain_http(&self) -> bool {
+        self.login_url.starts_with("http://")
+    }
 }
 
 /// The bearer tokens of one webhook: its app, its scope, and the shared Entra ID token client.

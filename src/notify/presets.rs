@@ -3,6 +3,11 @@
 //! a compact payload for Power Automate / Logic Apps flow conditions, a Teams Adaptive Card (the
 //! Workflows webhook), and a Slack Block Kit message. Each summarises and links; none carries
 //! the whole review (Teams refuses posts over about 28 KB).
+//!
+//! Text from the incident is hostile until shown otherwise: each field is put on one line and
+//! clipped ([`field`]); in a Teams card it is escaped for Adaptive Cards' markdown
+//! ([`card_text`]), in Slack for mrkdwn's `&`, `<` and `>`; and the "Open in Microsoft
+//! Defender" link goes only to a Defender portal host ([`portal_link`]).
 
 use serde_json::{Value, json};
 
@@ -12,6 +17,64 @@ use crate::review::{Priority, Review};
 
 /// Largest Teams post we send; Teams refuses about 28 KB, and leaves room for its envelope.
 pub const TEAMS_MAX_BYTES: usize = 24 * 1024;
+
+/// The longest single field taken from an incident (its title, an alert title inside a
+/// follow-up, an ID) in a Teams card or Slack message, in characters. A 101 KB title made a
+/// 101 KB card, which Teams refuses.
+const MAX_FIELD_CHARS: usize = 200;
+
+/// A text from the incident as one line (no forged line breaks), clipped to
+/// [`MAX_FIELD_CHARS`] with an ellipsis.
+fn field(v: &str) -> String {
+    crate::text::clip(&crate::text::one_line(v), MAX_FIELD_CHARS).into_owned()
+}
+
+/// A one-line text escaped for the markdown of Adaptive Card TextBlocks and fact values. The
+/// subset Teams renders is bold (`**x**`), italic (`_x_`, `*x*`), bulleted (`- `, `* `) and
+/// numbered (`1. `) lists, and links (`[text](url)`), so a backslash goes before `\`, `*`, `_`,
+/// `[` and `]` anywhere (with both brackets escaped no `[text](url)` can form; the parentheses
+/// stay readable: "stage(s)"), before `~` and `` ` `` (strikethrough and code in some hosts),
+/// and before a list or heading marker (`-`, `+`, `#`, `>`, `1.`) that would start the block.
+/// Line breaks are gone already ([`field`]), so no other line start can be forged. (Teams'
+/// mobile clients have been reported to show the backslashes; a visible `\[` is the price of
+/// no disguised link.)
+fn card_text(t: &str) -> String {
+    let mut out = String::with_capacity(t.len() + 8);
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    let numbered = digits > 0 && matches!(t[digits..].chars().next(), Some('.' | ')'));
+    for (i, c) in t.char_indices() {
+        let at_start = i == 0 && matches!(c, '-' | '+' | '#' | '>');
+        if at_start || matches!(c, '\\' | '*' | '_' | '[' | ']' | '~' | '`') || (numbered && i == digits) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Defender portal hosts: the commercial and GCC portal, GCC High, and DoD (Microsoft
+/// Learn, "Microsoft Defender for Endpoint for US Government customers", portal URLs).
+pub const DEFAULT_PORTAL_HOSTS: &[&str] = &["security.microsoft.com", "security.microsoft.us", "security.apps.mil"];
+
+/// [`DEFAULT_PORTAL_HOSTS`], owned (the default of a webhook's `portal_hosts`).
+pub fn default_portal_hosts() -> Vec<String> {
+    DEFAULT_PORTAL_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+}
+
+/// `url` if it may be offered as the link to the incident: `https://` to exactly one of
+/// `hosts` (no user info, no other port). The URL comes from the incident, so anything else
+/// (`https://evil.example`, `https://security.microsoft.com.evil.example`,
+/// `https://security.microsoft.com@evil.example`) gets no link at all.
+pub fn portal_link<S: AsRef<str>>(url: &str, hosts: &[S]) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    let ok = u.scheme() == "https"
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.port().is_none()
+        && hosts.iter().any(|h| h.as_ref().eq_ignore_ascii_case(host));
+    ok.then(|| u.to_string())
+}
 
 fn priority(p: Priority) -> &'static str {
     match p {
@@ -25,19 +88,20 @@ fn top_techniques(review: &Review, n: usize) -> Vec<String> {
     review.techniques.iter().filter_map(|t| Some(format!("{} {}", t.id, t.name.as_deref()?))).take(n).collect()
 }
 
-fn follow_up_titles(review: &Review, n: usize) -> Vec<String> {
-    review.follow_ups.iter().take(n).map(|f| format!("[{}] {}", priority(f.priority), f.title)).collect()
+/// "[priority] title" of the first `n` follow-ups, the title escaped with `esc` for the target.
+fn follow_up_titles(review: &Review, n: usize, esc: fn(&str) -> String) -> Vec<String> {
+    review.follow_ups.iter().take(n).map(|f| format!("[{}] {}", priority(f.priority), esc(&field(&f.title)))).collect()
 }
 
 fn digest_techniques(list: &[Ranked], n: usize) -> Vec<String> {
     list.iter().take(n).map(|t| format!("{} {} ({})", t.id, t.name, t.incidents)).collect()
 }
 
-fn digest_follow_ups(d: &Digest, n: usize) -> Vec<String> {
+fn digest_follow_ups(d: &Digest, n: usize, esc: fn(&str) -> String) -> Vec<String> {
     d.follow_ups
         .iter()
         .take(n)
-        .map(|f| format!("[{}] {} ({} incident(s))", priority(f.priority), f.title, f.incidents))
+        .map(|f| format!("[{}] {} ({} incident(s))", priority(f.priority), esc(&field(&f.title)), f.incidents))
         .collect()
 }
 
@@ -114,11 +178,13 @@ pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
     )
 }
 
-/// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`].
-pub fn teams(envelope: &Value, payload: &Payload) -> Value {
+/// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`],
+/// linking to the incident only on one of `portal_hosts` (a webhook's `portal_hosts`;
+/// [`DEFAULT_PORTAL_HOSTS`] otherwise).
+pub fn teams<S: AsRef<str>>(envelope: &Value, payload: &Payload, portal_hosts: &[S]) -> Value {
     let mut follow_ups = 8;
     loop {
-        let card = teams_card(envelope, payload, follow_ups);
+        let card = teams_card(envelope, payload, follow_ups, portal_hosts);
         if follow_ups == 0 || serde_json::to_vec(&card).map_or(0, |b| b.len()) <= TEAMS_MAX_BYTES {
             return card;
         }
@@ -137,7 +203,7 @@ fn teams_digest_body(d: &Digest, follow_ups: usize) -> Vec<Value> {
             {"title": "Recurring gaps", "value": d.recurring_gaps.len().to_string()},
         ]}),
     ];
-    let items = digest_follow_ups(d, follow_ups);
+    let items = digest_follow_ups(d, follow_ups, card_text);
     if !items.is_empty() {
         body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Open follow-ups", "wrap": true}));
         body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
@@ -145,7 +211,7 @@ fn teams_digest_body(d: &Digest, follow_ups: usize) -> Vec<Value> {
     body
 }
 
-fn teams_card(envelope: &Value, payload: &Payload, follow_ups: usize) -> Value {
+fn teams_card<S: AsRef<str>>(envelope: &Value, payload: &Payload, follow_ups: usize, portal_hosts: &[S]) -> Value {
     let r = match payload {
         Payload::Digest(d) => return teams_message(teams_digest_body(d, follow_ups), vec![]),
         Payload::Review(r) => r,
@@ -154,23 +220,23 @@ fn teams_card(envelope: &Value, payload: &Payload, follow_ups: usize) -> Value {
     let blind: Vec<&str> = r.gaps.blind_stages.iter().map(|b| b.name.as_str()).collect();
     let mut body = vec![
         json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
-            "text": format!("Post-incident review: {}", i.title)}),
+            "text": format!("Post-incident review: {}", card_text(&field(&i.title)))}),
         json!({"type": "FactSet", "facts": [
-            {"title": "Incident", "value": format!("{} ({})", i.id, envelope["source"].as_str().unwrap_or_default())},
-            {"title": "Severity", "value": i.severity},
-            {"title": "Classification", "value": format!("{} / {}", i.classification, i.determination)},
+            {"title": "Incident", "value": format!("{} ({})", card_text(&field(&i.id)), card_text(&field(envelope["source"].as_str().unwrap_or_default())))},
+            {"title": "Severity", "value": card_text(&field(&i.severity))},
+            {"title": "Classification", "value": format!("{} / {}", card_text(&field(&i.classification)), card_text(&field(&i.determination)))},
             {"title": "Techniques", "value": top_techniques(r, 5).join(", ")},
             {"title": "Blind stages", "value": if blind.is_empty() { "none".to_owned() } else { blind.join(", ") }},
             {"title": "Not covered", "value": r.gaps.uncovered.len().to_string()},
         ]}),
     ];
-    let items = follow_up_titles(r, follow_ups);
+    let items = follow_up_titles(r, follow_ups, card_text);
     if !items.is_empty() {
         body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Follow-ups", "wrap": true}));
         body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
     }
     let mut actions = vec![];
-    if let Some(url) = i.url.as_deref().filter(|u| u.starts_with("https://")) {
+    if let Some(url) = i.url.as_deref().and_then(|u| portal_link(u, portal_hosts)) {
         actions.push(json!({"type": "Action.OpenUrl", "title": "Open in Microsoft Defender", "url": url}));
     }
     teams_message(body, actions)
@@ -185,7 +251,9 @@ fn teams_message(body: Vec<Value>, actions: Vec<Value>) -> Value {
     }]})
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
+/// Slack's mrkdwn treats `&`, `<` and `>` as control characters: escaped, no `<url|text>`
+/// link can be forged. (mrkdwn has no escape for `*`, `_` or `~`; with line breaks gone from
+/// each field, they can only restyle text, not forge a line or a link.)
 fn slack_escape(t: &str) -> String {
     t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -194,8 +262,9 @@ fn clip(t: &str, max: usize) -> String {
     if t.chars().count() <= max { t.to_owned() } else { format!("{}…", t.chars().take(max - 1).collect::<String>()) }
 }
 
-/// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks.
-pub fn slack(envelope: &Value, payload: &Payload) -> Value {
+/// A Slack incoming-webhook message: a fallback text and a few Block Kit blocks, linking to the
+/// incident only on one of `portal_hosts`.
+pub fn slack<S: AsRef<str>>(envelope: &Value, payload: &Payload, portal_hosts: &[S]) -> Value {
     let r = match payload {
         Payload::Digest(d) => {
             let title = digest_title(d);
@@ -206,9 +275,9 @@ pub fn slack(envelope: &Value, payload: &Payload) -> Value {
                     {"type": "mrkdwn", "text": format!("*Top techniques*\n{}", slack_escape(&clip(&digest_techniques(&d.top_techniques, 5).join(", "), 1900)))},
                 ]}),
             ];
-            let items = digest_follow_ups(d, 10);
+            let items = digest_follow_ups(d, 10, slack_escape);
             if !items.is_empty() {
-                let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+                let text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
                 blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Open follow-ups*\n{text}"), 2900)}}));
             }
             return json!({"text": clip(&title, 3000), "blocks": blocks});
@@ -216,24 +285,77 @@ pub fn slack(envelope: &Value, payload: &Payload) -> Value {
         Payload::Review(r) => r,
     };
     let i = &r.incident;
-    let title = slack_escape(&i.title);
+    let title = slack_escape(&field(&i.title));
     let source = envelope["source"].as_str().unwrap_or_default();
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&format!("Post-incident review: {}", i.title), 150)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&format!("Post-incident review: {}", field(&i.title)), 150)}}),
         json!({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": format!("*Incident*\n{} ({})", slack_escape(&i.id), slack_escape(source))},
-            {"type": "mrkdwn", "text": format!("*Severity*\n{}", slack_escape(&i.severity))},
-            {"type": "mrkdwn", "text": format!("*Classification*\n{}", slack_escape(&i.classification))},
+            {"type": "mrkdwn", "text": format!("*Incident*\n{} ({})", slack_escape(&field(&i.id)), slack_escape(&field(source)))},
+            {"type": "mrkdwn", "text": format!("*Severity*\n{}", slack_escape(&field(&i.severity)))},
+            {"type": "mrkdwn", "text": format!("*Classification*\n{}", slack_escape(&field(&i.classification)))},
             {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
         ]}),
     ];
-    let items = follow_up_titles(r, 10);
+    let items = follow_up_titles(r, 10, slack_escape);
     if !items.is_empty() {
-        let text = items.iter().map(|t| format!("• {}", slack_escape(t))).collect::<Vec<_>>().join("\n");
+        let text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Follow-ups*\n{text}"), 2900)}}));
     }
-    if let Some(url) = i.url.as_deref().filter(|u| u.starts_with("https://")) {
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(url))}]}));
+    if let Some(url) = i.url.as_deref().and_then(|u| portal_link(u, portal_hosts)) {
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(&url))}]}));
     }
     json!({"text": clip(&format!("Post-incident review: {title}"), 3000), "blocks": blocks})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_text_escapes_what_adaptive_cards_markdown_acts_on() {
+        assert_eq!(card_text("[x](https://e.example)"), "\\[x\\](https://e.example)");
+        assert_eq!(card_text("**b** _i_ ~s~ `c` a\\b"), "\\*\\*b\\*\\* \\_i\\_ \\~s\\~ \\`c\\` a\\\\b");
+        assert_eq!(card_text("- item"), "\\- item");
+        assert_eq!(card_text("# h"), "\\# h");
+        assert_eq!(card_text("12. n"), "12\\. n");
+        assert_eq!(card_text("sign-in at 10.5 stage(s)"), "sign-in at 10.5 stage(s)", "nothing to act on");
+    }
+
+    #[test]
+    fn links_go_only_to_the_portal_hosts() {
+        let ok = |u: &str| portal_link(u, DEFAULT_PORTAL_HOSTS).is_some();
+        assert!(ok("https://security.microsoft.com/incident2/29/overview?tid=x"));
+        assert!(ok("https://SECURITY.microsoft.us/incident2/1"));
+        assert!(ok("https://security.apps.mil/incident2/1"));
+        for bad in [
+            "http://security.microsoft.com/x",
+            "https://evil.example/x",
+            "https://security.microsoft.com.evil.example/x",
+            "https://security.microsoft.com@evil.example/x",
+            "https://user@security.microsoft.com/x",
+            "https://security.microsoft.com:8443/x",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
+        // A destination may name its own hosts (a reverse proxy, a sovereign cloud).
+        let incident = crate::model::Incident::from_graph(&serde_json::json!({"id": "1", "title": "t",
+            "incidentWebUrl": "https://defender.contoso.example/i/1", "lastUpdateDateTime": "2026-11-20T10:00:00Z"}))
+        .unwrap();
+        let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
+        let engine = crate::review::Engine::new(catalog, None, None, crate::review::Settings::default());
+        let review = engine.review(
+            &crate::review::Subject { incident: &incident, source: "s", revision: 1 },
+            &crate::review::History::default(),
+        );
+        let payload = Payload::Review(Box::new(review));
+        let envelope = serde_json::json!({"source": "s"});
+        let actions = |card: &Value| card["attachments"][0]["content"]["actions"].clone();
+        assert_eq!(actions(&teams(&envelope, &payload, DEFAULT_PORTAL_HOSTS)), serde_json::json!([]));
+        let card = teams(&envelope, &payload, &["defender.contoso.example"]);
+        assert_eq!(actions(&card)[0]["url"], "https://defender.contoso.example/i/1");
+        let msg = slack(&envelope, &payload, &["defender.contoso.example"]);
+        assert!(msg.to_string().contains("<https://defender.contoso.example/i/1|Open in Microsoft Defender>"));
+    }
 }

@@ -69,6 +69,14 @@ impl SinkKind {
         }
     }
 
+    /// Settings that are allowed but weaker than the default, for `hindsight check` to say.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            SinkKind::Webhook(c) => c.notes(),
+            SinkKind::Email(_) | SinkKind::Folder(_) => vec![],
+        }
+    }
+
     /// The sink, ready to deliver; errors as [`SinkKind::validate`]'s, plus what only building
     /// finds (an unreadable `ca_file` or template).
     pub fn build(&self) -> Result<Sink, Vec<Invalid>> {

@@ -18,6 +18,10 @@ use super::DeliveryError;
 use crate::config::Invalid;
 use crate::outbox::{OutboxEntry, Payload};
 
+/// The shortest signing key taken, in bytes after base64 decoding (the Standard Webhooks
+/// libraries generate 24 to 64).
+pub const MIN_SIGNING_KEY_BYTES: usize = 24;
+
 fn default_timeout() -> Duration {
     Duration::from_secs(15)
 }
@@ -36,6 +40,11 @@ pub struct WebhookConfig {
     /// be `https://`.
     #[serde(default)]
     pub insecure_loopback: bool,
+    /// Allows a receiver on a private address (10/8, 172.16/12, 192.168/16, 100.64/10,
+    /// fc00::/7), written in the URL or resolved from its name: a receiver on your own network.
+    /// Link-local and cloud metadata addresses (169.254/16, fe80::/10) are refused regardless.
+    #[serde(default)]
+    pub allow_private: bool,
     /// The body: the generic event (`schemas/webhook-event.v1.json`), or a preset for Power
     /// Automate / Logic Apps, Teams (Workflows) or Slack.
     #[serde(default)]
@@ -44,6 +53,11 @@ pub struct WebhookConfig {
     /// as well as, a SAS `sig` in the URL.
     #[serde(default)]
     pub oauth: Option<super::oauth::OAuthConfig>,
+    /// The hosts a Teams card or Slack message may link to as "Open in Microsoft Defender"
+    /// (the incident's `incidentWebUrl`, which comes from the incident and so is not trusted):
+    /// the Defender portals of the commercial and government clouds by default.
+    #[serde(default = "super::presets::default_portal_hosts")]
+    pub portal_hosts: Vec<String>,
 }
 
 impl WebhookConfig {
@@ -61,6 +75,35 @@ impl WebhookConfig {
         if let Err(e) = self.signing_key() {
             out.push(e);
         }
+        if let Some(o) = &self.oauth {
+            out.extend(crate::config::under(o.validate(), "oauth"));
+        }
+        for h in &self.portal_hosts {
+            // A bare host name, as the link's host is compared with it.
+            let bare = !h.is_empty() && !h.contains(['/', ':', '@', '?', '#']) && !h.contains(char::is_whitespace);
+            if !bare || url::Host::parse(h).is_err() {
+                out.push(Invalid::new(
+                    "portal_hosts",
+                    format!("{h:?} is not a host name (e.g. \"security.microsoft.com\")"),
+                ));
+            }
+        }
+        out
+    }
+
+    /// What `hindsight check` should point out: a receiver or a sign-in over plain HTTP (to
+    /// loopback, as allowed by `insecure_loopback`).
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.url.expose_secret().starts_with("http://") {
+            out.push("url uses plain HTTP to a loopback address (insecure_loopback = true)".to_owned());
+        }
+        if self.oauth.as_ref().is_some_and(super::oauth::OAuthConfig::plain_http) {
+            out.push(
+                "oauth.login_url uses plain HTTP to a loopback address (oauth.insecure_loopback = true): the client secret and tokens go unencrypted"
+                    .to_owned(),
+            );
+        }
         out
     }
 
@@ -75,33 +118,65 @@ impl WebhookConfig {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Names are resolved, checked and pinned here: see crate::net::Guard.
+            .dns_resolver(crate::net::Guard(self.address_policy()))
             .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| vec![Invalid::new("", format!("cannot set up the HTTP client: {e}"))])?;
         let oauth = self.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
-        Ok(WebhookSink { url: self.url.clone(), key, format: self.format, http, oauth })
+        Ok(WebhookSink {
+            url: self.url.clone(),
+            key,
+            format: self.format,
+            http,
+            oauth,
+            portal_hosts: self.portal_hosts.clone(),
+        })
     }
 
     fn checked_url(&self) -> Result<(), Invalid> {
         // url's parse errors describe the problem, not the input, so the secret stays out.
         let url = url::Url::parse(self.url.expose_secret())
             .map_err(|e| Invalid::new("url", format!("not a valid URL ({e})")))?;
-        let loopback = url.host_str().is_some_and(crate::net::is_loopback);
-        match url.scheme() {
-            "https" => Ok(()),
-            "http" if loopback && self.insecure_loopback => Ok(()),
-            "http" if loopback => Err(Invalid::new("url", "plain http needs insecure_loopback = true")),
-            _ => Err(Invalid::new("url", "must be https://")),
+        crate::net::https_or_loopback(&url, self.insecure_loopback).map_err(|m| Invalid::new("url", m))?;
+        match url.host() {
+            Some(host) => self.address_policy().check_url_host(&host).map_err(|r| Invalid::new("url", r.0)),
+            None => Err(Invalid::new("url", "has no host")),
+        }
+    }
+
+    /// Where this destination may be sent: public addresses, private ones with
+    /// `allow_private`, loopback through a name only if the URL names `localhost` or the
+    /// destination has `insecure_loopback` (so that a receiver's DNS cannot point the daemon at
+    /// its own machine).
+    fn address_policy(&self) -> crate::net::AddressPolicy {
+        let localhost = url::Url::parse(self.url.expose_secret())
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.eq_ignore_ascii_case("localhost")))
+            .unwrap_or(false);
+        crate::net::AddressPolicy {
+            allow_private: self.allow_private,
+            allow_loopback: self.insecure_loopback || localhost,
         }
     }
 
     fn signing_key(&self) -> Result<Option<Vec<u8>>, Invalid> {
         let Some(s) = &self.signing_secret else { return Ok(None) };
         let b64 = s.expose_secret().strip_prefix("whsec_").unwrap_or(s.expose_secret());
-        base64::engine::general_purpose::STANDARD
+        let key = base64::engine::general_purpose::STANDARD
             .decode(b64)
-            .map(Some)
-            .map_err(|_| Invalid::new("signing_secret", "expected whsec_ followed by base64"))
+            .map_err(|_| Invalid::new("signing_secret", "expected whsec_ followed by base64"))?;
+        // A key of a few bytes (or none: `whsec_`, an empty key file) can be guessed, and then
+        // anyone can sign. Standard Webhooks keys are 24 to 64 random bytes.
+        if key.len() < MIN_SIGNING_KEY_BYTES {
+            return Err(Invalid::new(
+                "signing_secret",
+                format!(
+                    "too short: the key must decode to at least {MIN_SIGNING_KEY_BYTES} bytes (Standard Webhooks keys are 24 to 64 random bytes, e.g. whsec_ + `openssl rand -base64 32`)"
+                ),
+            ));
+        }
+        Ok(Some(key))
     }
 }
 
@@ -121,6 +196,7 @@ pub struct WebhookSink {
     format: Format,
     http: reqwest::Client,
     oauth: Option<super::oauth::TokenSource>,
+    portal_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for WebhookSink {
@@ -173,7 +249,7 @@ impl WebhookSink {
         payload: &Payload,
         now: DateTime<Utc>,
     ) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(&body(self.format, entry, payload))
+        let body = serde_json::to_vec(&body(self.format, entry, payload, &self.portal_hosts))
             .map_err(|e| DeliveryError::Permanent { reason: format!("cannot serialize the event: {e}") })?;
         let timestamp = now.timestamp();
         let mut req = self
@@ -189,10 +265,17 @@ impl WebhookSink {
             let token = oauth.token().await.map_err(|reason| DeliveryError::Retry { after: None, reason })?;
             req = req.bearer_auth(token.expose_secret());
         }
-        let resp = req.body(body).send().await.map_err(|e| DeliveryError::Retry {
-            after: None,
-            // without_url: the URL may carry the SAS signature.
-            reason: error_chain(&e.without_url()),
+        let resp = req.body(body).send().await.map_err(|e| match crate::net::refused(&e) {
+            // The receiver's name resolves to an address this destination may not reach (a
+            // metadata service, a private network without allow_private): a matter of DNS or
+            // configuration, not of waiting, so the notification is dead-lettered at once with
+            // the reason, and can be retried by hand once fixed (hindsight outbox retry).
+            Some(why) => DeliveryError::Permanent { reason: format!("destination refused: {why}") },
+            None => DeliveryError::Retry {
+                after: None,
+                // without_url: the URL may carry the SAS signature.
+                reason: error_chain(&e.without_url()),
+            },
         })?;
         let outcome = classify(resp.status(), resp.headers(), now);
         if resp.status() == StatusCode::UNAUTHORIZED
@@ -213,13 +296,19 @@ impl WebhookSink {
 }
 
 /// The body a receiver of `format` gets for `entry` carrying `payload`: the whole event for
-/// the generic format, a preset's summary for the others.
-pub fn body(format: Format, entry: &OutboxEntry, payload: &Payload) -> serde_json::Value {
+/// the generic format, a preset's summary for the others (Teams and Slack linking to the
+/// incident only on one of `portal_hosts`).
+pub fn body<S: AsRef<str>>(
+    format: Format,
+    entry: &OutboxEntry,
+    payload: &Payload,
+    portal_hosts: &[S],
+) -> serde_json::Value {
     match format {
         Format::Generic => payload.event(entry),
         Format::PowerAutomate => super::presets::power_automate(&entry.body, payload),
-        Format::Teams => super::presets::teams(&entry.body, payload),
-        Format::Slack => super::presets::slack(&entry.body, payload),
+        Format::Teams => super::presets::teams(&entry.body, payload, portal_hosts),
+        Format::Slack => super::presets::slack(&entry.body, payload, portal_hosts),
     }
 }
 
@@ -294,8 +383,10 @@ mod tests {
             signing_secret: None,
             timeout: Duration::from_secs(1),
             insecure_loopback: loopback,
+            allow_private: false,
             format: Format::Generic,
             oauth: None,
+            portal_hosts: crate::notify::presets::default_portal_hosts(),
         };
         assert!(WebhookSink::new(&cfg("https://prod-01.westeurope.logic.azure.com/x?sig=abc", false)).is_ok());
         assert_eq!(WebhookSink::new(&cfg("http://example.com/hook", true)).unwrap_err(), "url: must be https://");
@@ -303,5 +394,26 @@ mod tests {
         assert!(WebhookSink::new(&cfg("http://127.0.0.1:9/hook", true)).is_ok());
         let e = WebhookSink::new(&cfg("not a url?sig=SECRETVALUE", false)).unwrap_err();
         assert!(!e.contains("SECRETVALUE"), "{e}");
+    }
+
+    #[test]
+    fn signing_keys_under_24_bytes_are_refused() {
+        let with_key = |key: &str| WebhookConfig {
+            url: "https://example.com/h".to_owned().into(),
+            signing_secret: Some(key.to_owned().into()),
+            timeout: Duration::from_secs(1),
+            insecure_loopback: false,
+            allow_private: false,
+            format: Format::Generic,
+            oauth: None,
+            portal_hosts: crate::notify::presets::default_portal_hosts(),
+        };
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        for n in [0, 1, 23] {
+            let e = Invalid::join(&with_key(&format!("whsec_{}", b64(n))).validate());
+            assert!(e.starts_with("signing_secret: too short"), "{n}: {e}");
+        }
+        assert!(with_key(&format!("whsec_{}", b64(24))).validate().is_empty());
+        assert!(with_key(&b64(64)).validate().is_empty(), "the whsec_ prefix is optional");
     }
 }

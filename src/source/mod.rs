@@ -90,6 +90,14 @@ impl SourceKind {
         }
     }
 
+    /// Settings that are allowed but weaker than the default, for `hindsight check` to say.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            SourceKind::Graph(c) => c.notes(),
+            SourceKind::Directory(_) => vec![],
+        }
+    }
+
     /// The source, ready to poll.
     pub fn build(&self) -> Result<Source, Vec<Invalid>> {
         Ok(match self {

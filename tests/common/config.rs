@@ -66,6 +66,21 @@ impl<T: Toml, const N: usize> Toml for [T; N] {
         self[..].toml()
     }
 }
+/// JSON as TOML: an object becomes an inline table (`oauth = { tenant_id = "t", ... }`).
+impl Toml for serde_json::Value {
+    fn toml(&self) -> String {
+        use serde_json::Value;
+        match self {
+            Value::Object(o) => {
+                format!("{{ {} }}", o.iter().map(|(k, v)| format!("{k} = {}", v.toml())).collect::<Vec<_>>().join(", "))
+            }
+            Value::Array(a) => a[..].toml(),
+            Value::Null => panic!("TOML has no null"),
+            // Strings, numbers and booleans are written alike in both.
+            other => other.to_string(),
+        }
+    }
+}
 impl<T: Toml + ?Sized> Toml for &T {
     fn toml(&self) -> String {
         (**self).toml()
@@ -182,7 +197,8 @@ impl DaemonConfig {
         self.source("directory", name).set("path", path)
     }
 
-    /// A Graph source at `graph_url`, signing in at `login_url` (the Graph fake's two URLs).
+    /// A Graph source at `graph_url`, signing in at `login_url` (the Graph fake's two URLs,
+    /// plain HTTP on loopback, which the daemon refuses unless told: `insecure_loopback`).
     pub fn graph_source(
         self,
         name: &str,
@@ -196,6 +212,7 @@ impl DaemonConfig {
             .set("client_id", client_id)
             .set("graph_url", graph_url)
             .set("login_url", login_url)
+            .set("insecure_loopback", true)
     }
 
     /// A webhook destination. Test receivers listen on loopback, which the daemon refuses

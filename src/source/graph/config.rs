@@ -77,6 +77,11 @@ pub struct GraphConfig {
     /// Overrides the cloud's sign-in host (mirrors, tests).
     #[serde(default)]
     pub login_url: Option<Url>,
+    /// Allows `graph_url` and `login_url` to be plain `http://` to a loopback address (a local
+    /// mirror, tests). Anything else must be `https://`: the client secret and the bearer
+    /// tokens travel to these hosts.
+    #[serde(default)]
+    pub insecure_loopback: bool,
     /// `$top` of each page. The documentation states no maximum; a 400 halves it.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -132,12 +137,29 @@ impl GraphConfig {
         }
         for (key, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
             if let Some(u) = url
-                && !matches!(u.scheme(), "https" | "http")
+                && let Err(m) = crate::net::https_or_loopback(u, self.insecure_loopback)
             {
-                out.push(Invalid::new(key, format!("{u} is not an http(s) URL")));
+                out.push(Invalid::new(key, m));
             }
         }
         out
+    }
+
+    /// What `hindsight check` should point out about settings that are allowed but weaker than
+    /// the default: sign-in or Graph over plain HTTP (to loopback).
+    pub fn notes(&self) -> Vec<String> {
+        let plain: Vec<&str> = [("graph_url", &self.graph_url), ("login_url", &self.login_url)]
+            .into_iter()
+            .filter(|(_, u)| u.as_ref().is_some_and(|u| u.scheme() == "http"))
+            .map(|(k, _)| k)
+            .collect();
+        if plain.is_empty() {
+            return vec![];
+        }
+        vec![format!(
+            "{} plain HTTP to a loopback address (insecure_loopback = true): the client secret and tokens go unencrypted",
+            if plain.len() == 2 { "graph_url and login_url use".to_owned() } else { format!("{} uses", plain[0]) }
+        )]
     }
 
     pub fn login_base(&self) -> String {
@@ -184,6 +206,9 @@ mod tests {
         assert_eq!(keys(serde_json::json!({"page_size": 0})), ["page_size"]);
         assert_eq!(keys(serde_json::json!({"tenant_id": "https://x/y"})), ["tenant_id"]);
         assert_eq!(keys(serde_json::json!({"graph_url": "ftp://x"})), ["graph_url"]);
+        assert_eq!(keys(serde_json::json!({"graph_url": "http://graph.example.com"})), ["graph_url"]);
+        assert_eq!(keys(serde_json::json!({"login_url": "http://127.0.0.1:9"})), ["login_url"]);
+        assert!(keys(serde_json::json!({"login_url": "http://127.0.0.1:9", "insecure_loopback": true})).is_empty());
         // Every problem at once, not the first.
         assert_eq!(
             keys(serde_json::json!({"name": " ", "page_size": 0, "max_attempts": 0})),
