@@ -24,8 +24,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line: "what we were doing: why".
-            eprintln!("hindsight: error: {err:#}");
+            // `{:#}` prints the whole context chain on one line: "what we were doing: why". It
+            // can name files and quote incident data: escaped, so it stays one line.
+            eprintln!("hindsight: error: {}", hindsight::text::printable(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

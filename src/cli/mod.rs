@@ -168,15 +168,27 @@ pub fn init_logging(global: &GlobalArgs, default: &str) {
     };
     use std::io::IsTerminal;
     let colour = format == LogFormat::Text && std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour);
+    // Logged text comes from outside (file names, incident data, remote error texts): every
+    // format keeps one event on one line with no raw control or bidi character (log_fields).
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Journald => builder.event_format(journald::Journald).init(),
-        _ => builder.init(),
+        LogFormat::Json => builder
+            .with_writer(log_fields::BidiEscaping(std::io::stderr))
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Journald => builder
+            .with_writer(std::io::stderr)
+            .fmt_fields(log_fields::EscapedFields)
+            .event_format(journald::Journald)
+            .init(),
+        _ => builder.with_writer(std::io::stderr).fmt_fields(log_fields::EscapedFields).init(),
     }
 }
 
 mod journald;
+mod log_fields;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ use crate::controls::Controls;
 use crate::inventory::Inventory;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
+use crate::text::printable;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReviewFormat {
@@ -88,12 +89,12 @@ pub fn review_file(
     let (observed, problems) = parse_file(&bytes)
         .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
     for p in &problems {
-        eprintln!("hindsight: warning: {}: {p}", input.display());
+        eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", input.display())));
     }
     let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, &catalog)?) };
     if let Some(inv) = &inventory {
         for p in inv.problems() {
-            eprintln!("hindsight: warning: inventory: {p}");
+            eprintln!("hindsight: warning: inventory: {}", printable(p));
         }
     }
     // The mappings are built in; if they cannot be read the review goes on without them.

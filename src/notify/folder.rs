@@ -16,6 +16,7 @@ use super::email::Composer;
 use super::webhook::Format;
 use crate::config::Invalid;
 use crate::outbox::OutboxEntry;
+use crate::text::printable;
 
 fn default_write() -> Vec<FileKind> {
     vec![FileKind::Eml, FileKind::Json]
@@ -143,7 +144,7 @@ impl FolderSink {
             println!(
                 "{} {}",
                 summary_line(entry),
-                written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+                written.iter().map(|p| printable(&p.display().to_string()).into_owned()).collect::<Vec<_>>().join(" ")
             );
         }
         Ok(())
@@ -165,15 +166,17 @@ fn summary_line(entry: &OutboxEntry) -> String {
         );
     }
     let i = &b["review"]["incident"];
-    let title: String = i["title"].as_str().unwrap_or_default().chars().filter(|c| !c.is_control()).take(80).collect();
+    // The line is printed on a terminal or into a log: what comes from the incident is escaped
+    // (printable), the title shortened and quoted.
+    let title: String = i["title"].as_str().unwrap_or_default().chars().take(80).collect();
     format!(
-        "{} {}/{} r{} {} {:?}: {} follow-up(s) →",
+        "{} {}/{} r{} {} \"{}\": {} follow-up(s) →",
         entry.event,
-        entry.source,
-        entry.incident_id,
+        printable(&entry.source),
+        printable(&entry.incident_id),
         entry.revision,
-        i["severity"].as_str().unwrap_or("?"),
-        title,
+        printable(i["severity"].as_str().unwrap_or("?")),
+        printable(&title.replace('"', "\\\"")),
         b["review"]["follow_ups"].as_array().map_or(0, Vec::len)
     )
 }

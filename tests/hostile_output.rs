@@ -1,0 +1,135 @@
+//! What Hindsight prints to a terminal or a log when the data it prints is hostile: incident
+//! titles and file names carrying terminal escapes, forged log lines; and how its commands
+//! behave when their reader goes away, on a fresh or corrupted state directory.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// ESC with an OSC 8 link and an OSC 52 clipboard write (both ended by BEL), NUL, a
+/// right-to-left override, and a newline that would start a forged emergency-priority
+/// journald entry.
+const EVIL: &str =
+    "X\u{1b}]8;;https://evil\u{7}link\u{1b}]8;;\u{7} \u{1b}]52;c;aGk=\u{7} nul\0 rlo\u{202e}fdp.exe\n<0>forged";
+
+/// A sample incident whose title and alert titles carry [`EVIL`].
+fn evil_incident(id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo().join("examples/incidents/phishing-credential-theft.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["id"] = id.into();
+    v["displayName"] = format!("Title {EVIL}").into();
+    for a in v["alerts"].as_array_mut().unwrap() {
+        a["title"] = format!("Alert {EVIL}").into();
+        a["incidentId"] = id.into();
+    }
+    v
+}
+
+/// Every raw control or bidi character in `out` other than the line ends, and every line that
+/// starts a journald priority the program did not mean (`<0>`..`<2>`: emergency, alert,
+/// critical: Hindsight never logs at those).
+fn unsafe_output(what: &str, out: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in out.lines().enumerate() {
+        let bad: Vec<char> = line
+            .chars()
+            .filter(|&c| {
+                (c.is_control() && c != '\t')
+                    || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            })
+            .collect();
+        if !bad.is_empty() {
+            found.push(format!("{what} line {}: raw {bad:?} in {line:?}", n + 1));
+        }
+        if line.starts_with("<0>") || line.starts_with("<1>") || line.starts_with("<2>") {
+            found.push(format!("{what} line {}: forged priority: {line:?}", n + 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn review_text_output_escapes_control_characters_from_incident_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("evil.json");
+    std::fs::write(&input, serde_json::to_vec(&evil_incident("666")).unwrap()).unwrap();
+    let o = hindsight(dir.path(), &["review", "--input", input.to_str().unwrap(), "--format", "text"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let mut bad = unsafe_output("stdout", &out);
+    bad.extend(unsafe_output("stderr", &err));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // Still there, visibly escaped.
+    assert!(out.contains(r"\u{1b}]8;;https://evil\u{7}"), "{out}");
+    assert!(out.contains(r"rlo\u{202e}fdp.exe\u{a}<0>forged"), "{out}");
+}
+
+/// Runs `hindsight run --once` with logs in `format` (every crate at trace level) on a drop
+/// folder holding an incident carrying [`EVIL`] and a broken file whose name carries most of
+/// it, delivering to a folder that prints its summary line; returns stdout and stderr.
+fn daemon_once(format: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (drop, out, state) = (dir.path().join("drop"), dir.path().join("out"), dir.path().join("state"));
+    std::fs::create_dir_all(&drop).unwrap();
+    // The incident id is printed in the folder's summary line.
+    std::fs::write(drop.join("evil.json"), serde_json::to_vec(&evil_incident("666\u{1b}]52;c;aGk=\u{7}")).unwrap())
+        .unwrap();
+    // Not an incident file: its name is logged with the reason it was refused. (A file name
+    // cannot hold NUL or '/'.)
+    std::fs::write(drop.join("bad \u{1b}]52;c;aGk=\u{7} rlo\u{202e}x\n<0>forged.json"), b"{\"id\": ").unwrap();
+    let config = DaemonConfig::new()
+        .section("http", "listen", "")
+        .directory_source("drop", &drop)
+        .folder("folder", &out)
+        .write_in(dir.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["run", "--once", "--log-format", format, "--config"])
+        .arg(&config)
+        .env("HINDSIGHT_STATE_DIR", &state)
+        .env("HINDSIGHT_LOG", "trace")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    (stdout(&o), stderr(&o))
+}
+
+fn assert_safe(out: &str, err: &str) {
+    let mut bad = unsafe_output("stdout", out);
+    bad.extend(unsafe_output("stderr", err));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    assert!(out.contains("review.created drop/666"), "the folder's summary line: {out}");
+}
+
+#[test]
+fn the_daemon_with_journald_logs_writes_one_entry_per_event_and_escapes_what_it_prints() {
+    let (out, err) = daemon_once("journald");
+    assert_safe(&out, &err);
+    for line in err.lines() {
+        assert!(line.starts_with(['<']) && line[1..].starts_with(['3', '4', '5', '6', '7']), "not an entry: {line:?}");
+    }
+    assert!(err.contains(r"\u{a}<0>forged.json"), "the refused file is named, escaped: {err}");
+}
+
+#[test]
+fn the_daemon_with_text_logs_writes_one_line_per_event() {
+    let (out, err) = daemon_once("text");
+    assert_safe(&out, &err);
+    assert!(err.contains(r"\u{a}<0>forged.json"), "the refused file is named, escaped: {err}");
+}
+
+#[test]
+fn the_daemon_with_json_logs_writes_one_object_per_line_without_raw_bidi_overrides() {
+    let (out, err) = daemon_once("json");
+    assert_safe(&out, &err);
+    for line in err.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        assert!(v.is_object());
+    }
+    assert!(err.contains(r"x\n<0>forged.json"), "{err}");
+}
