@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -132,4 +133,53 @@ fn the_daemon_with_json_logs_writes_one_object_per_line_without_raw_bidi_overrid
         assert!(v.is_object());
     }
     assert!(err.contains(r"x\n<0>forged.json"), "{err}");
+}
+
+/// Runs `args` with stdout a pipe whose read end is closed before the command writes: every
+/// write it makes fails with EPIPE (Rust ignores SIGPIPE, so the process is not killed).
+/// Returns the exit code and stderr.
+fn with_reader_gone(state: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(args)
+        .env("HINDSIGHT_STATE_DIR", state)
+        .env_remove("HINDSIGHT_LOG")
+        .env_remove("STATE_DIRECTORY")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), stderr(&o))
+}
+
+#[test]
+fn commands_exit_quietly_when_their_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let config = DaemonConfig::new()
+        .section("http", "listen", "")
+        .directory_source("drop", &drop)
+        .folder("folder", &dir.path().join("out"))
+        .write_in(dir.path());
+    let config = config.to_str().unwrap();
+    let sample = repo().join("examples/incidents/phishing-credential-theft.json");
+    let commands: [&[&str]; 6] = [
+        &["outbox", "list"],
+        &["check", "--offline", "--config", config],
+        &["catalog", "lookup", "T1059", "T1566"],
+        &["catalog", "info"],
+        &["review", "--input", sample.to_str().unwrap()],
+        &["completions", "bash"],
+    ];
+    for args in commands {
+        let (code, err) = with_reader_gone(&state, args);
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "hindsight {args:?}: {err}");
+        assert!(err.is_empty(), "hindsight {args:?} printed on stderr: {err}");
+        assert_eq!(code, Some(0), "hindsight {args:?}: {err}");
+    }
 }

@@ -67,11 +67,23 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(out, json + "\n").with_context(|| format!("writing the layer to {}", out.display()))?;
     }
     match args.format {
-        ReviewFormat::Json if reviews.len() == 1 => println!("{}", serde_json::to_string_pretty(&reviews[0])?),
-        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&reviews)?),
-        ReviewFormat::Text => reviews.iter().for_each(|r| println!("{}", render::text(r))),
-        ReviewFormat::Markdown => reviews.iter().for_each(|r| println!("{}", render::markdown(r))),
-        ReviewFormat::Html => reviews.iter().for_each(|r| print!("{}", render::html(r))),
+        ReviewFormat::Json if reviews.len() == 1 => outln!("{}", serde_json::to_string_pretty(&reviews[0])?)?,
+        ReviewFormat::Json => outln!("{}", serde_json::to_string_pretty(&reviews)?)?,
+        ReviewFormat::Text => {
+            for r in &reviews {
+                outln!("{}", render::text(r))?;
+            }
+        }
+        ReviewFormat::Markdown => {
+            for r in &reviews {
+                outln!("{}", render::markdown(r))?;
+            }
+        }
+        ReviewFormat::Html => {
+            for r in &reviews {
+                out!("{}", render::html(r))?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

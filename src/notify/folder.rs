@@ -141,11 +141,17 @@ impl FolderSink {
             written.push(path);
         }
         if self.cfg.print {
-            println!(
+            let line = format!(
                 "{} {}",
                 summary_line(entry),
                 written.iter().map(|p| printable(&p.display().to_string()).into_owned()).collect::<Vec<_>>().join(" ")
             );
+            // The files are written: a stdout nobody reads any more (a closed pipe) must not fail
+            // the delivery, nor panic the delivery task as `println!` would.
+            use std::io::Write;
+            if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+                tracing::debug!("folder {}: cannot print the summary line: {e}", self.cfg.path.display());
+            }
         }
         Ok(())
     }
