@@ -467,6 +467,57 @@ impl Config {
 /// component reads itself, not secrets to inline.
 pub const SECRET_KEYS: [&[&[&str]]; 2] = [SourceKind::SECRET_KEYS, SinkKind::SECRET_KEYS];
 
+/// The keys of the configuration file at `path` that hold a secret inline (not as
+/// `<key>_file`), as full keys (`destinations[0].signing_secret`); never their values.
+pub fn inline_secret_keys(path: &Path) -> Vec<String> {
+    fn walk(v: &toml::Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    let is_secret = SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&k.as_str()));
+                    if is_secret && v.as_str().is_some_and(|s| !s.is_empty()) {
+                        out.push(here);
+                    } else {
+                        walk(v, &here, out);
+                    }
+                }
+            }
+            toml::Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{at}[{i}]"), out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(v) = std::fs::read_to_string(path).ok().and_then(|t| t.parse::<toml::Table>().ok()) {
+        walk(&toml::Value::Table(v), "", &mut out);
+    }
+    out
+}
+
+/// A warning when the configuration file at `path` can be read by its group or by others and
+/// holds a secret inline: anyone on the machine could read the tenant's or the receiver's
+/// credentials. None when it is private, or holds no secret inline.
+pub fn exposed_secrets(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let keys = inline_secret_keys(path);
+    if keys.is_empty() {
+        return None;
+    }
+    let who = if mode & 0o004 != 0 { "readable by others" } else { "readable by its group" };
+    Some(format!(
+        "{} is {who} (mode {:o}) and holds secrets inline ({}): `chmod 600` it, or move them to `<key>_file` files or systemd credentials",
+        path.display(),
+        mode & 0o777,
+        keys.join(", ")
+    ))
+}
+
 fn secret_key(file_key: &str) -> Option<&str> {
     let name = file_key.strip_suffix("_file")?;
     SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&name)).then_some(name)

@@ -183,3 +183,65 @@ fn commands_exit_quietly_when_their_reader_goes_away() {
         assert_eq!(code, Some(0), "hindsight {args:?}: {err}");
     }
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_fresh_state_directory_and_store_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    ok(&state, &["outbox", "list"]);
+    assert_eq!(mode(&state), 0o700, "state directory");
+    let store = state.join("store");
+    assert_eq!(mode(&store), 0o700, "store directory");
+    for entry in std::fs::read_dir(&store).unwrap() {
+        let p = entry.unwrap().path();
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&p), want, "{}", p.display());
+    }
+}
+
+#[test]
+fn a_configuration_readable_by_others_with_an_inline_secret_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let config = DaemonConfig::new()
+        .section("http", "listen", "")
+        .directory_source("drop", &drop)
+        .webhook("hook", "https://hooks.example.test/T000/B000/XXXXSECRETXXXX")
+        .set("signing_secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .write_in(dir.path());
+    let check = |config: &Path| {
+        hindsight(&dir.path().join("state"), &["check", "--offline", "--config", config.to_str().unwrap()])
+    };
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = check(&config);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("warning configuration") && out.contains("readable by others"), "{out}");
+    assert!(out.contains("destinations[0].signing_secret"), "names the key: {out}");
+    assert!(err.contains("WARN") && err.contains("readable by others"), "and logs it: {err}");
+    assert!(!out.contains("whsec_") && !err.contains("whsec_"), "never the secret");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = check(&config);
+    assert!(!stdout(&o).contains("readable by others") && !stderr(&o).contains("readable by others"));
+    // Readable by others but with every secret in a file: nothing to say.
+    let secret = dir.path().join("signing_secret");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("url = ", "url_file = ")
+        .replace("https://hooks.example.test/T000/B000/XXXXSECRETXXXX", secret.to_str().unwrap())
+        .replace(
+            "signing_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+            &format!("signing_secret_file = {secret:?}"),
+        );
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = check(&config);
+    assert!(!stdout(&o).contains("readable by others"), "{}", stdout(&o));
+}

@@ -84,6 +84,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
             cfg.destinations.len()
         )),
     );
+    if let Some(w) = crate::config::exposed_secrets(&args.config) {
+        report.write(&format!("warning {:<28} {}", "configuration", printable(&w)));
+    }
     let state_dir = super::state_dir_for(global, &cfg)?;
     let pipeline = match Pipeline::build(&cfg, &state_dir) {
         Ok(p) => p,

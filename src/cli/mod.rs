@@ -144,7 +144,11 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Conf
         anyhow::bail!("no configuration file at {} (pass --config FILE or set HINDSIGHT_CONFIG)", path.display());
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
-    Ok(crate::config::Config::load(Some(path), &env)?)
+    let config = crate::config::Config::load(Some(path), &env)?;
+    if let Some(warning) = crate::config::exposed_secrets(path) {
+        tracing::warn!("{}", crate::text::printable(&warning));
+    }
+    Ok(config)
 }
 
 /// `--state-dir` (or `HINDSIGHT_STATE_DIR`) first, then the configuration's `state_dir`, then

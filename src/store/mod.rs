@@ -149,6 +149,7 @@ impl Store {
         // sled releases its directory lock from its flusher thread, a moment after the last
         // handle is dropped: a reopen right after a close (a restart in the same process) can
         // find it still held. Another process holding it for good is reported after a second.
+        create_private_dir(path).map_err(|source| StoreError::Open { path: path.to_owned(), source: source.into() })?;
         let mut attempts = 0;
         let db = loop {
             match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
@@ -185,6 +186,7 @@ impl Store {
             db,
         };
         store.migrate()?;
+        make_files_private(path);
         Ok(store)
     }
 
@@ -280,6 +282,32 @@ impl Store {
     /// The same as [`Store::flush`], for async callers: sled's flush blocks on fsync.
     pub async fn flush_async(&self) -> Result<()> {
         self.db.flush_async().await.map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+/// Creates the store's directory, and any missing parent (the state directory), readable by the
+/// daemon's user only (0700): the store holds incident data, and outside systemd (whose
+/// `StateDirectory=` is 0700 already) a default umask would make it 0755. Existing directories
+/// are left as they are.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Takes group and other permissions off the files and directories (`blobs`) sled created in
+/// the store's directory (0644 and 0755 under a default umask). The directory is 0700 already; this keeps the files private
+/// if it is ever opened up or copied. Best effort: a file we may not chmod is left.
+fn make_files_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(path) else { return };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let mode = meta.permissions().mode();
+        if (meta.is_file() || meta.is_dir()) && mode & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700)) {
+                tracing::debug!("cannot make {} private: {e}", entry.path().display());
+            }
+        }
     }
 }
 
