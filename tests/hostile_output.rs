@@ -245,3 +245,30 @@ fn a_configuration_readable_by_others_with_an_inline_secret_is_warned_about() {
     let o = check(&config);
     assert!(!stdout(&o).contains("readable by others"), "{}", stdout(&o));
 }
+
+#[test]
+fn a_corrupted_store_is_named_once_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    ok(&state, &["outbox", "list"]);
+    let store = state.join("store");
+    // Two bytes of sled's configuration file changed: its checksum no longer matches.
+    let conf = store.join("conf");
+    let mut bytes = std::fs::read(&conf).unwrap();
+    bytes[20] ^= 0xff;
+    bytes[21] ^= 0xff;
+    std::fs::write(&conf, &bytes).unwrap();
+    let err = fails(&state, &["outbox", "list"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let reasons = err.matches("Read corrupted data").count() + err.matches("sled version earlier than 0.29").count();
+    assert_eq!(reasons, 1, "sled's reason once: {err}");
+    assert!(err.contains(&format!("the store at {} is damaged", store.display())), "{err}");
+    assert!(err.contains("Restore that directory from a backup"), "{err}");
+    assert!(err.contains("move it aside"), "{err}");
+    assert!(err.contains("lost"), "says what a fresh store loses: {err}");
+    // Garbage instead of the configuration file: sled calls it a store of an old version.
+    std::fs::write(&conf, [0xa5u8; 64]).unwrap();
+    let err = fails(&state, &["outbox", "list"]);
+    assert_eq!(err.matches("sled version earlier than 0.29").count(), 1, "{err}");
+    assert!(err.contains("is damaged") && err.contains("move it aside"), "{err}");
+}
