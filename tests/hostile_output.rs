@@ -272,3 +272,33 @@ fn a_corrupted_store_is_named_once_with_what_to_do() {
     assert_eq!(err.matches("sled version earlier than 0.29").count(), 1, "{err}");
     assert!(err.contains("is damaged") && err.contains("move it aside"), "{err}");
 }
+
+#[test]
+fn a_sigma_rule_nested_past_the_flow_depth_guard_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = repo().join("examples/incidents/phishing-credential-theft.json");
+    let rule = |depth: usize| {
+        format!(
+            "title: deep\ntags: [attack.t1566.002]\ndetection:\n  sel: {}1{}\n  condition: sel\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let review = |depth: usize| {
+        let path = dir.path().join(format!("deep{depth}.yml"));
+        std::fs::write(&path, rule(depth)).unwrap();
+        hindsight(
+            dir.path(),
+            &["review", "--input", input.to_str().unwrap(), "--format", "json", "--inventory", path.to_str().unwrap()],
+        )
+    };
+    let at_limit = review(64);
+    assert!(at_limit.status.success(), "64 levels are read: {}", stderr(&at_limit));
+    let over = review(65);
+    assert!(!over.status.success());
+    assert!(
+        stderr(&over).contains("deep65.yml") && stderr(&over).contains("nested more than 64 levels deep at line 4"),
+        "{}",
+        stderr(&over)
+    );
+}
