@@ -302,3 +302,41 @@ fn a_sigma_rule_nested_past_the_flow_depth_guard_is_refused_by_name() {
         stderr(&over)
     );
 }
+
+/// `HINDSIGHT_MAX_CATALOG_BYTES` lowers the one limit on the stored catalog, so that a small
+/// bundle stands for one whose compact form would be over 64 MiB.
+#[test]
+fn an_import_too_large_to_store_is_refused_and_the_catalog_in_use_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], limit: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hindsight"));
+        c.args(args).env("HINDSIGHT_STATE_DIR", dir.path()).env_remove("HINDSIGHT_LOG").env_remove("STATE_DIRECTORY");
+        match limit {
+            Some(l) => c.env("HINDSIGHT_MAX_CATALOG_BYTES", l),
+            None => c.env_remove("HINDSIGHT_MAX_CATALOG_BYTES"),
+        };
+        c.output().unwrap()
+    };
+    let v17 = fixture("attack/enterprise-attack-17.1-mini.json");
+    let v18 = fixture("attack/enterprise-attack-18.1-mini.json");
+    let o = run(&["catalog", "import", v17.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Stored compact, 17.1-mini is 12,942 bytes, 18.1-mini 188,345.
+    let o = run(&["catalog", "import", v18.to_str().unwrap()], Some("100000"));
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("enterprise-attack-18.1-mini.json") && err.contains("over the limit of 100000 bytes"),
+        "{err}"
+    );
+    assert!(err.contains("the catalog in use is unchanged"), "{err}");
+    // Every command still works, with the catalog imported before, under the same limit.
+    for limit in [None, Some("100000")] {
+        let o = run(&["catalog", "info", "--format", "json"], limit);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(json(&stdout(&o))["attack_version"], "17.1", "{}", stdout(&o));
+    }
+    // A dry run says the same.
+    let o = run(&["catalog", "import", "--dry-run", v18.to_str().unwrap()], Some("100000"));
+    assert!(!o.status.success() && stderr(&o).contains("over the limit"), "{}", stderr(&o));
+}

@@ -176,8 +176,10 @@ fn import(
             current.meta().domain
         );
     }
+    // Checked on a dry run too: it answers whether the import would work.
+    let compact = store::storable(file, new.data())?;
     let changes = diff(&current, &new);
-    let stored_at = if dry_run { None } else { Some(store::store_imported(&dir, new.data())?) };
+    let stored_at = if dry_run { None } else { Some(store::store_imported(&dir, &compact)?) };
     let view = ImportView {
         dry_run,
         stored_at: stored_at.clone(),
