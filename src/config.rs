@@ -330,11 +330,30 @@ pub struct HttpConfig {
     /// connection may wait for its next request, before the connection is closed.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
+    /// Who sees the details of /readyz (store path, error texts of sources and destinations):
+    /// `loopback` (default: clients on this host), `all`, or `none`. Everyone gets the status
+    /// code and each check's name and verdict; /readyz has no authentication and the container
+    /// and Kubernetes set-ups listen on 0.0.0.0.
+    pub readyz_details: ReadyzDetails,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyzDetails {
+    #[default]
+    Loopback,
+    All,
+    None,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:9187".into(), max_connections: 512, header_timeout: Duration::from_secs(10) }
+        HttpConfig {
+            listen: "127.0.0.1:9187".into(),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            readyz_details: ReadyzDetails::Loopback,
+        }
     }
 }
 

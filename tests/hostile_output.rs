@@ -340,3 +340,88 @@ fn an_import_too_large_to_store_is_refused_and_the_catalog_in_use_stays() {
     let o = run(&["catalog", "import", "--dry-run", v18.to_str().unwrap()], Some("100000"));
     assert!(!o.status.success() && stderr(&o).contains("over the limit"), "{}", stderr(&o));
 }
+
+/// `GET /readyz` to `addr` (the connection comes from the address the route to it leaves
+/// from: loopback for 127.0.0.1, the machine's own address for that address): status line and
+/// body.
+fn readyz(addr: std::net::SocketAddr) -> Option<(String, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).ok()?;
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), serde_json::from_str(body).ok()?))
+}
+
+/// A non-loopback IPv4 address of this machine, if it has one (the one a route to a private
+/// address would leave from; nothing is sent).
+fn own_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("10.255.255.254:9").ok()?;
+    Some(s.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the daemon on `listen` (with `http.readyz_details` if given), waits for /readyz to answer 200 from
+/// loopback, runs `f`, stops it.
+fn with_daemon(listen: &str, details: Option<&str>, f: impl FnOnce(u16)) {
+    let dir = tempfile::tempdir().unwrap();
+    let drop_dir = dir.path().join("drop");
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    let port = free_port();
+    let mut cfg = DaemonConfig::new().section("http", "listen", format!("{listen}:{port}").as_str());
+    if let Some(d) = details {
+        cfg = cfg.section("http", "readyz_details", d);
+    }
+    let config = cfg.directory_source("drop", &drop_dir).folder("folder", &dir.path().join("out")).write_in(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("HINDSIGHT_STATE_DIR", dir.path().join("state"))
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let started = std::time::Instant::now();
+    while readyz(loopback).is_none_or(|(s, _)| !s.contains(" 200 ")) {
+        assert!(started.elapsed().as_secs() < 30, "the daemon did not become ready");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    f(port);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn readyz_is_honest_about_the_store_and_shows_details_to_loopback_only() {
+    with_daemon("0.0.0.0", None, |port| {
+        let (status, body) = readyz(([127, 0, 0, 1], port).into()).unwrap();
+        assert!(status.contains(" 200 "), "{status}");
+        let store = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "store").unwrap().clone();
+        let detail = store["detail"].as_str().unwrap();
+        assert!(!detail.contains("writable") && detail.contains("readable"), "{detail}");
+        assert!(detail.contains("free"), "the reserve check is part of it: {detail}");
+        match own_address() {
+            Some(ip) => {
+                let (status, body) = readyz((ip, port).into()).unwrap();
+                assert!(status.contains(" 200 "), "{status}");
+                for c in body["checks"].as_array().unwrap() {
+                    assert!(c["name"].is_string() && c["ok"].is_boolean(), "{c}");
+                    assert!(c.get("detail").is_none(), "no details to {ip}: {body}");
+                }
+            }
+            None => eprintln!("no non-loopback address: the remote half is not checked"),
+        }
+    });
+    with_daemon("127.0.0.1", Some("none"), |port| {
+        let (_, body) = readyz(([127, 0, 0, 1], port).into()).unwrap();
+        assert!(body["checks"].as_array().unwrap().iter().all(|c| c.get("detail").is_none()), "{body}");
+    });
+}

@@ -286,9 +286,12 @@ impl Store {
         Ok(())
     }
 
-    /// A cheap read that fails when the store does (`/readyz`).
+    /// A cheap read, and the free-space reserve every write checks (`/readyz`): fails when the
+    /// store cannot be read, or when the next write would be refused for want of room. Nothing
+    /// is written: a probe every few seconds must not grow the log.
     pub fn check(&self) -> Result<()> {
-        self.meta.get("schema_version").map(|_| ()).map_err(|e| self.io(e))
+        self.meta.get("schema_version").map(|_| ()).map_err(|e| self.io(e))?;
+        self.ensure_room()
     }
 
     /// Makes every earlier write durable (one log for all trees, so one flush covers them all).
