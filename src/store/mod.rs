@@ -323,10 +323,11 @@ fn make_files_private(path: &Path) {
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
         let mode = meta.permissions().mode();
-        if (meta.is_file() || meta.is_dir()) && mode & 0o077 != 0 {
-            if let Err(e) = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700)) {
-                tracing::debug!("cannot make {} private: {e}", entry.path().display());
-            }
+        if (meta.is_file() || meta.is_dir())
+            && mode & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700))
+        {
+            tracing::debug!("cannot make {} private: {e}", entry.path().display());
         }
     }
 }
