@@ -337,11 +337,30 @@ pub struct HttpConfig {
     /// connection may wait for its next request, before the connection is closed.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
+    /// Who sees the details of /readyz (store path, error texts of sources and destinations):
+    /// `loopback` (default: clients on this host), `all`, or `none`. Everyone gets the status
+    /// code and each check's name and verdict; /readyz has no authentication and the container
+    /// and Kubernetes set-ups listen on 0.0.0.0.
+    pub readyz_details: ReadyzDetails,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyzDetails {
+    #[default]
+    Loopback,
+    All,
+    None,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:9187".into(), max_connections: 512, header_timeout: Duration::from_secs(10) }
+        HttpConfig {
+            listen: "127.0.0.1:9187".into(),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            readyz_details: ReadyzDetails::Loopback,
+        }
     }
 }
 
@@ -552,6 +571,35 @@ fn secrets_in_text(text: &str) -> Vec<String> {
     out
 }
 
+/// The keys of the configuration file at `path` that hold a secret inline (not as
+/// `<key>_file`), as full keys (`destinations[0].signing_secret`); never their values.
+pub fn inline_secret_keys(path: &Path) -> Vec<String> {
+    fn walk(v: &toml::Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    let is_secret = SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&k.as_str()));
+                    if is_secret && v.as_str().is_some_and(|s| !s.is_empty()) {
+                        out.push(here);
+                    } else {
+                        walk(v, &here, out);
+                    }
+                }
+            }
+            toml::Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{at}[{i}]"), out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(v) = std::fs::read_to_string(path).ok().and_then(|t| t.parse::<toml::Table>().ok()) {
+        walk(&toml::Value::Table(v), "", &mut out);
+    }
+    out
+}
+
 /// `message` with every line that assigns a secret key cut after its `=`, and every value of
 /// `secrets` (at least [`MIN_REDACTED_LEN`] long) replaced by `[redacted]`.
 fn redact(message: &str, secrets: &[String]) -> String {
@@ -572,6 +620,28 @@ fn redact(message: &str, secrets: &[String]) -> String {
         out = out.replace(s.as_str(), "[redacted]");
     }
     out
+}
+
+/// A warning when the configuration file at `path` can be read by its group or by others and
+/// holds a secret inline: anyone on the machine could read the tenant's or the receiver's
+/// credentials. None when it is private, or holds no secret inline.
+pub fn exposed_secrets(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let keys = inline_secret_keys(path);
+    if keys.is_empty() {
+        return None;
+    }
+    let who = if mode & 0o004 != 0 { "readable by others" } else { "readable by its group" };
+    Some(format!(
+        "{} is {who} (mode {:o}) and holds secrets inline ({}): `chmod 600` it, or move them to `<key>_file` files or systemd credentials",
+        path.display(),
+        mode & 0o777,
+        keys.join(", ")
+    ))
 }
 
 fn secret_key(file_key: &str) -> Option<&str> {

@@ -23,9 +23,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): what it wanted it has; like a
+        // command killed by SIGPIPE, nothing to say, but not a failure of ours either.
+        Err(err) if hindsight::cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line: "what we were doing: why".
-            eprintln!("hindsight: error: {err:#}");
+            // `{:#}` prints the whole context chain on one line: "what we were doing: why". It
+            // can name files and quote incident data: escaped, so it stays one line.
+            eprintln!("hindsight: error: {}", hindsight::text::printable(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

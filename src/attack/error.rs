@@ -6,15 +6,18 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io::Error is in the message, so it is not also the `source()` (anyhow's `{:#}` would
+    // print it twice).
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
 
     #[error("{path} is {size} bytes, over the limit of {limit} bytes for an ATT&CK bundle")]
     TooLarge { path: PathBuf, size: u64, limit: u64 },
+
+    #[error(
+        "{path} makes a catalog of {size} bytes once compacted, over the limit of {limit} bytes for a stored catalog; refused, the catalog in use is unchanged"
+    )]
+    TooLargeToStore { path: PathBuf, size: u64, limit: u64 },
 
     #[error("{path} is not valid JSON: {detail}")]
     NotJson { path: PathBuf, detail: String },
@@ -34,12 +37,8 @@ pub enum CatalogError {
     #[error("{path} is not a catalog this version of Hindsight can read: {reason}")]
     Stored { path: PathBuf, reason: String },
 
-    #[error("cannot write the catalog to {path}: {source}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot write the catalog to {path}: {error}")]
+    Write { path: PathBuf, error: std::io::Error },
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

@@ -18,8 +18,19 @@ static EMBEDDED: &[u8] = include_bytes!("../../data/attack/enterprise-attack.cat
 
 const EMBEDDED_NAME: &str = "the embedded catalog";
 
-/// Largest stored catalog we read; the compact enterprise catalog is about 1 MB.
-const MAX_STORED_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest stored catalog, in its compact form; the compact enterprise catalog is about 1 MB.
+/// The one limit: `catalog import` refuses a bundle whose compact form is over it (the bundle
+/// itself may be up to [`super::stix::MAX_BUNDLE_BYTES`], most of it text the compact form
+/// drops), and reading a stored catalog refuses one over it. Before, only the reader checked:
+/// an accepted import made every command fail until `catalog reset`.
+pub const MAX_STORED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// [`MAX_STORED_BYTES`], or `HINDSIGHT_MAX_CATALOG_BYTES` when set: the tests lower it to
+/// stand a small bundle for a huge one; raising it lets a catalog larger than any ATT&CK
+/// release be used. Import and reading use the same value.
+pub fn max_stored_bytes() -> u64 {
+    std::env::var("HINDSIGHT_MAX_CATALOG_BYTES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(MAX_STORED_BYTES)
+}
 
 pub fn embedded() -> Result<Catalog> {
     let data = parse_compact(EMBEDDED, Path::new(EMBEDDED_NAME))?;
@@ -48,15 +59,16 @@ pub fn in_use(state_dir: &Path) -> Result<Catalog> {
             Err(e) => Err(e),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded(),
-        Err(source) => Err(CatalogError::Read { path, source }),
+        Err(source) => Err(CatalogError::Read { path, error: source }),
     }
 }
 
 pub fn load_compact_file(path: &Path) -> Result<CatalogData> {
-    let read_err = |source| CatalogError::Read { path: path.to_owned(), source };
+    let read_err = |source| CatalogError::Read { path: path.to_owned(), error: source };
     let len = std::fs::metadata(path).map_err(read_err)?.len();
-    if len > MAX_STORED_BYTES {
-        return Err(CatalogError::TooLarge { path: path.to_owned(), size: len, limit: MAX_STORED_BYTES });
+    let limit = max_stored_bytes();
+    if len > limit {
+        return Err(CatalogError::TooLarge { path: path.to_owned(), size: len, limit });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
     parse_compact(&bytes, path)
@@ -117,7 +129,7 @@ pub fn to_compact_json(data: &CatalogData) -> Vec<u8> {
 /// Writes `bytes` to `path` so that `path` holds either its old content or all of the new:
 /// temporary file in the same directory, fsync, rename over, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let write_err = |source| CatalogError::Write { path: path.to_owned(), source };
+    let write_err = |source| CatalogError::Write { path: path.to_owned(), error: source };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(write_err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
@@ -135,10 +147,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Stores `data` as the catalog in use.
-pub fn store_imported(state_dir: &Path, data: &CatalogData) -> Result<PathBuf> {
+/// The compact form of `data`, imported from `bundle`, if it is small enough to be stored and
+/// read back ([`max_stored_bytes`]). Checked before anything is written, so that a refused
+/// import leaves the catalog in use as it was.
+pub fn storable(bundle: &Path, data: &CatalogData) -> Result<Vec<u8>> {
+    let bytes = to_compact_json(data);
+    let limit = max_stored_bytes();
+    let size = bytes.len() as u64;
+    if size > limit {
+        return Err(CatalogError::TooLargeToStore { path: bundle.to_owned(), size, limit });
+    }
+    Ok(bytes)
+}
+
+/// Stores a catalog's compact form (from [`storable`]) as the catalog in use.
+pub fn store_imported(state_dir: &Path, compact: &[u8]) -> Result<PathBuf> {
     let path = imported_path(state_dir);
-    write_atomically(&path, &to_compact_json(data))?;
+    write_atomically(&path, compact)?;
     Ok(path)
 }
 
@@ -148,6 +173,6 @@ pub fn reset(state_dir: &Path) -> Result<bool> {
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(CatalogError::Write { path, source }),
+        Err(source) => Err(CatalogError::Write { path, error: source }),
     }
 }

@@ -76,7 +76,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
             let info = InfoView::of(&c, warnings);
             match format {
                 Format::Json => print_json(&info)?,
-                Format::Text => print!("{}", info.text()),
+                Format::Text => out!("{}", info.text())?,
             }
         }
         CatalogCommand::Lookup { ids, catalog, format } => {
@@ -86,7 +86,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
                 Format::Json => print_json(&views)?,
                 Format::Text => {
                     for v in &views {
-                        print!("{}", v.text(&c));
+                        out!("{}", v.text(&c))?;
                     }
                 }
             }
@@ -100,15 +100,15 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
             let d = diff(&old, &new);
             match format {
                 Format::Json => print_json(&d)?,
-                Format::Text => print!("{}", diff_text(&d)),
+                Format::Text => out!("{}", diff_text(&d))?,
             }
         }
         CatalogCommand::Reset => {
             let dir = global.state_dir()?;
             if store::reset(&dir)? {
-                println!("Removed the imported catalog; the embedded one is in use again.");
+                outln!("Removed the imported catalog; the embedded one is in use again.")?;
             } else {
-                println!("No imported catalog in {}; the embedded one is in use.", dir.display());
+                outln!("No imported catalog in {}; the embedded one is in use.", dir.display())?;
             }
         }
         CatalogCommand::Export { file, output } => {
@@ -117,7 +117,7 @@ pub fn run(global: &GlobalArgs, cmd: CatalogCommand) -> anyhow::Result<ExitCode>
             for w in &report.warnings {
                 eprintln!("hindsight: warning: {w}");
             }
-            println!("Wrote {} ({} techniques)", output.display(), data.techniques.len());
+            outln!("Wrote {} ({} techniques)", output.display(), data.techniques.len())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -176,8 +176,10 @@ fn import(
             current.meta().domain
         );
     }
+    // Checked on a dry run too: it answers whether the import would work.
+    let compact = store::storable(file, new.data())?;
     let changes = diff(&current, &new);
-    let stored_at = if dry_run { None } else { Some(store::store_imported(&dir, new.data())?) };
+    let stored_at = if dry_run { None } else { Some(store::store_imported(&dir, &compact)?) };
     let view = ImportView {
         dry_run,
         stored_at: stored_at.clone(),
@@ -188,15 +190,15 @@ fn import(
     match format {
         Format::Json => print_json(&view)?,
         Format::Text => {
-            println!("{} {}", if dry_run { "Would import" } else { "Imported" }, view.catalog.title());
+            outln!("{} {}", if dry_run { "Would import" } else { "Imported" }, view.catalog.title())?;
             for w in &view.catalog.warnings {
-                println!("  warning: {w}");
+                outln!("  warning: {w}")?;
             }
-            println!("Changes against the catalog in use ({}):", view.previous.title());
-            print!("{}", diff_text(&changes));
+            outln!("Changes against the catalog in use ({}):", view.previous.title())?;
+            out!("{}", diff_text(&changes))?;
             match stored_at {
-                Some(p) => println!("Stored at {}. A running daemon uses it from its next start.", p.display()),
-                None => println!("Dry run: nothing was stored; the catalog in use is unchanged."),
+                Some(p) => outln!("Stored at {}. A running daemon uses it from its next start.", p.display())?,
+                None => outln!("Dry run: nothing was stored; the catalog in use is unchanged.")?,
             }
         }
     }

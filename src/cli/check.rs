@@ -11,6 +11,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::config::ConfigError;
 use crate::daemon::pipeline::Pipeline;
+use crate::text::printable;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -23,22 +24,42 @@ pub struct CheckArgs {
 
 struct Report {
     failed: usize,
+    /// The first failed write to stdout (a reader gone: `check | head`); later lines are not
+    /// written and [`Report::done`] returns it.
+    broken: Option<std::io::Error>,
 }
 
 impl Report {
     fn line(&mut self, what: &str, result: Result<String, String>) {
-        match result {
-            Ok(detail) => println!("ok      {what:<28} {detail}"),
+        // Details and reasons quote remote services and file names: escaped, one item a line.
+        let line = match result {
+            Ok(detail) => format!("ok      {what:<28} {}", printable(&detail)),
             Err(reason) => {
                 self.failed += 1;
-                println!("failed  {what:<28} {reason}");
+                format!("failed  {what:<28} {}", printable(&reason))
             }
+        };
+        self.write(&line);
+    }
+
+    fn write(&mut self, line: &str) {
+        if self.broken.is_none()
+            && let Err(e) = outln!("{line}")
+        {
+            self.broken = Some(e);
+        }
+    }
+
+    fn done(self) -> anyhow::Result<ExitCode> {
+        match self.broken {
+            Some(e) => Err(e.into()),
+            None => Ok(if self.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }),
         }
     }
 }
 
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let mut report = Report { failed: 0 };
+    let mut report = Report { failed: 0, broken: None };
     let cfg = match super::load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -51,7 +72,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
                 }
                 _ => report.line("configuration", Err(format!("{e:#}"))),
             }
-            return Ok(ExitCode::FAILURE);
+            return report.done();
         }
     };
     report.line(
@@ -66,13 +87,16 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Allowed but weaker than the default (plain HTTP to loopback): said even offline.
     for s in &cfg.sources {
         for note in s.kind.notes() {
-            println!("warning {:<28} {note}", format!("source {}", s.kind.name()));
+            report.write(&format!("warning {:<28} {}", format!("source {}", s.kind.name()), printable(&note)));
         }
     }
     for d in &cfg.destinations {
         for note in d.sink.notes() {
-            println!("warning {:<28} {note}", format!("destination {}", d.name));
+            report.write(&format!("warning {:<28} {}", format!("destination {}", printable(&d.name)), printable(&note)));
         }
+    }
+    if let Some(w) = crate::config::exposed_secrets(&args.config) {
+        report.write(&format!("warning {:<28} {}", "configuration", printable(&w)));
     }
     let state_dir = super::state_dir_for(global, &cfg)?;
     let pipeline = match Pipeline::build(&cfg, &state_dir) {
@@ -81,11 +105,11 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
             for e in errors.0 {
                 report.line("configuration", Err(e));
             }
-            return Ok(ExitCode::FAILURE);
+            return report.done();
         }
     };
     for w in &pipeline.warnings {
-        println!("warning {:<28} {w}", "review");
+        report.write(&format!("warning {:<28} {}", "review", printable(w)));
     }
     let meta = pipeline.catalog.meta();
     report.line(
@@ -123,7 +147,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.offline {
-        return Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return report.done();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -135,5 +159,5 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
             report.line(&format!("destination {}", d.name), d.sink.probe().await);
         }
     });
-    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    report.done()
 }

@@ -93,14 +93,14 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
             cfg.delivery.concurrency,
             now,
         ))?;
-        println!(
+        outln!(
             "{} digest(s), {} notification(s): {} delivered, {} to retry (by the daemon), {} dead-lettered.",
             digests.len(),
             entries.len(),
             pass.delivered,
             pass.retried,
             pass.dead
-        );
+        )?;
         return Ok(if pass.dead > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
     }
 
@@ -112,10 +112,10 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing the layer to {}", out.display()))?;
     }
     match args.format {
-        DigestFormat::Text => print!("{}", render::text(&digest)),
-        DigestFormat::Markdown => print!("{}", render::markdown(&digest)),
-        DigestFormat::Html => print!("{}", render::html(&digest)),
-        DigestFormat::Json => println!("{}", serde_json::to_string_pretty(&digest)?),
+        DigestFormat::Text => out!("{}", render::text(&digest))?,
+        DigestFormat::Markdown => out!("{}", render::markdown(&digest))?,
+        DigestFormat::Html => out!("{}", render::html(&digest))?,
+        DigestFormat::Json => outln!("{}", serde_json::to_string_pretty(&digest)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

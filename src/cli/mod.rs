@@ -1,6 +1,16 @@
 //! Command-line definitions shared by the subcommands, one module per subcommand group
 //! (the mini-redis `cmd/` pattern): the enum parses and delegates, the modules do the work.
 
+/// `print!` that returns the write's `io::Result` (see [`write_out`]).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` that returns the write's `io::Result` (see [`write_out`]).
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 pub mod catalog;
 pub mod check;
 pub mod digest;
@@ -110,7 +120,8 @@ pub struct CompletionsArgs {
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<std::process::ExitCode> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
-    let mut out = std::io::stdout();
+    // Written to a buffer first: clap_complete panics when its writer fails (a closed pipe).
+    let mut out = Vec::new();
     if args.target == "man" {
         clap_mangen::Man::new(cmd).render(&mut out)?;
     } else {
@@ -119,6 +130,8 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<std::process::ExitC
         })?;
         clap_complete::generate(shell, &mut cmd, "hindsight", &mut out);
     }
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&out)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
@@ -131,7 +144,11 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Conf
         anyhow::bail!("no configuration file at {} (pass --config FILE or set HINDSIGHT_CONFIG)", path.display());
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
-    Ok(crate::config::Config::load(Some(path), &env)?)
+    let config = crate::config::Config::load(Some(path), &env)?;
+    if let Some(warning) = crate::config::exposed_secrets(path) {
+        tracing::warn!("{}", crate::text::printable(&warning));
+    }
+    Ok(config)
 }
 
 /// `--state-dir` (or `HINDSIGHT_STATE_DIR`) first, then the configuration's `state_dir`, then
@@ -168,18 +185,43 @@ pub fn init_logging(global: &GlobalArgs, default: &str) {
     };
     use std::io::IsTerminal;
     let colour = format == LogFormat::Text && std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour);
+    // Logged text comes from outside (file names, incident data, remote error texts): every
+    // format keeps one event on one line with no raw control or bidi character (log_fields).
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
-        LogFormat::Journald => builder.event_format(journald::Journald).init(),
-        _ => builder.init(),
+        LogFormat::Json => builder
+            .with_writer(log_fields::BidiEscaping(std::io::stderr))
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Journald => builder
+            .with_writer(std::io::stderr)
+            .fmt_fields(log_fields::EscapedFields)
+            .event_format(journald::Journald)
+            .init(),
+        _ => builder.with_writer(std::io::stderr).fmt_fields(log_fields::EscapedFields).init(),
     }
 }
 
 mod journald;
+mod log_fields;
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
+}
+
+/// Writes to stdout and returns the error instead of panicking as `print!` does. A reader that
+/// went away (`hindsight outbox list | head`) gives `BrokenPipe`, which `main` turns into a quiet
+/// exit: every command prints through here ([`out!`], [`outln!`]).
+pub fn write_out(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    std::io::stdout().lock().write_fmt(args)
+}
+
+/// Whether `err` is, or was caused by, a write to a pipe whose reader has gone.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }

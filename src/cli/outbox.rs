@@ -93,16 +93,19 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
                             Some(d) => format!("digest {d} ({})", e.source),
                             None => format!("{} incident {} r{}", e.source, e.incident_id, e.revision),
                         };
-                        println!(
+                        // Incident ids and dead-letter reasons (remote error texts) come from
+                        // outside: escaped, one entry a line.
+                        let line = format!(
                             "{}  {:<9}  {:<16}  {what}  attempts {}  {detail}",
                             e.id,
                             state_name(e),
                             e.destination,
                             e.attempts
                         );
+                        outln!("{}", crate::text::printable(&line))?;
                     }
                     if entries.is_empty() {
-                        println!("The outbox is empty.");
+                        outln!("The outbox is empty.")?;
                     }
                 }
             }
@@ -133,7 +136,7 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
                 store.update_outbox(&e)?;
             }
             store.flush()?;
-            println!("{} notification(s) queued again.", targets.len());
+            outln!("{} notification(s) queued again.", targets.len())?;
         }
         OutboxCommand::Purge { older_than, dead } => {
             let cutoff = Utc::now() - chrono::Duration::from_std(older_than).unwrap_or_default();
@@ -150,7 +153,7 @@ pub fn run(global: &GlobalArgs, cmd: OutboxCommand) -> anyhow::Result<ExitCode> 
                 }
             }
             store.flush()?;
-            println!("{removed} notification(s) removed.");
+            outln!("{removed} notification(s) removed.")?;
         }
     }
     Ok(ExitCode::SUCCESS)

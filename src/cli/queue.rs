@@ -34,8 +34,12 @@ pub fn run(global: &GlobalArgs, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
             let keys: Vec<ResolutionKey> = store.pending().collect::<Result<_, _>>()?;
             match format {
                 Format::Json => print_json(&keys.iter().map(ResolutionKey::display).collect::<Vec<_>>())?,
-                Format::Text if keys.is_empty() => println!("The review queue is empty."),
-                Format::Text => keys.iter().for_each(|k| println!("{}", crate::text::printable(&k.display()))),
+                Format::Text if keys.is_empty() => outln!("The review queue is empty.")?,
+                Format::Text => {
+                    for k in &keys {
+                        outln!("{}", crate::text::printable(&k.display()))?;
+                    }
+                }
             }
         }
         QueueCommand::List { failed: true, format } => {
@@ -51,11 +55,11 @@ pub fn run(global: &GlobalArgs, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
                         .collect();
                     print_json(&rows)?;
                 }
-                Format::Text if failed.is_empty() => println!("No incident failed its review."),
+                Format::Text if failed.is_empty() => outln!("No incident failed its review.")?,
                 Format::Text => {
                     for (k, f) in &failed {
                         let line = format!("{}  {}  {}", k.display(), f.at.format("%Y-%m-%d %H:%M:%S UTC"), f.reason);
-                        println!("{}", crate::text::printable(&line));
+                        outln!("{}", crate::text::printable(&line))?;
                     }
                 }
             }
@@ -78,7 +82,7 @@ pub fn run(global: &GlobalArgs, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
                 store.requeue_failed(k)?;
             }
             store.flush()?;
-            println!("{} resolution(s) queued for review again.", chosen.len());
+            outln!("{} resolution(s) queued for review again.", chosen.len())?;
         }
     }
     Ok(ExitCode::SUCCESS)

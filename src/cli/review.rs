@@ -13,6 +13,7 @@ use crate::controls::Controls;
 use crate::inventory::Inventory;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
+use crate::text::printable;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReviewFormat {
@@ -66,11 +67,23 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(out, json + "\n").with_context(|| format!("writing the layer to {}", out.display()))?;
     }
     match args.format {
-        ReviewFormat::Json if reviews.len() == 1 => println!("{}", serde_json::to_string_pretty(&reviews[0])?),
-        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&reviews)?),
-        ReviewFormat::Text => reviews.iter().for_each(|r| println!("{}", render::text(r))),
-        ReviewFormat::Markdown => reviews.iter().for_each(|r| println!("{}", render::markdown(r))),
-        ReviewFormat::Html => reviews.iter().for_each(|r| print!("{}", render::html(r))),
+        ReviewFormat::Json if reviews.len() == 1 => outln!("{}", serde_json::to_string_pretty(&reviews[0])?)?,
+        ReviewFormat::Json => outln!("{}", serde_json::to_string_pretty(&reviews)?)?,
+        ReviewFormat::Text => {
+            for r in &reviews {
+                outln!("{}", render::text(r))?;
+            }
+        }
+        ReviewFormat::Markdown => {
+            for r in &reviews {
+                outln!("{}", render::markdown(r))?;
+            }
+        }
+        ReviewFormat::Html => {
+            for r in &reviews {
+                out!("{}", render::html(r))?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -88,12 +101,12 @@ pub fn review_file(
     let (observed, problems) = parse_file(&bytes)
         .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
     for p in &problems {
-        eprintln!("hindsight: warning: {}: {p}", input.display());
+        eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", input.display())));
     }
     let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, &catalog)?) };
     if let Some(inv) = &inventory {
         for p in inv.problems() {
-            eprintln!("hindsight: warning: inventory: {p}");
+            eprintln!("hindsight: warning: inventory: {}", printable(p));
         }
     }
     // The mappings are built in; if they cannot be read the review goes on without them.

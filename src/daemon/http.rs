@@ -5,6 +5,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +26,8 @@ pub struct HttpState {
     pub clock: Arc<dyn Clock>,
     pub stall_limit: Duration,
     pub metrics: PrometheusHandle,
+    /// Who sees /readyz's details (`http.readyz_details`).
+    pub details: crate::config::ReadyzDetails,
 }
 
 /// The process's Prometheus recorder, installed on first use. A process has one metrics
@@ -50,12 +55,31 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<HttpState>) -> Response {
+/// The readiness verdict. Details name paths and quote error texts of sources and
+/// destinations: they go to whom `http.readyz_details` allows (by default clients on this
+/// host); others get the status code and each check's name and verdict.
+async fn readyz(State(s): State<HttpState>, peer: Option<Extension<Peer>>) -> Response {
+    use crate::config::ReadyzDetails;
     let store_ok = s.store.check().map_err(|e| e.to_string());
     let r = s.health.readiness(s.clock.now(), s.stall_limit, store_ok);
     let status = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(r)).into_response()
+    let details = match s.details {
+        ReadyzDetails::All => true,
+        ReadyzDetails::None => false,
+        // Without a peer address (the router called in process) nothing says it is local.
+        ReadyzDetails::Loopback => peer.is_some_and(|Extension(Peer(a))| a.ip().to_canonical().is_loopback()),
+    };
+    if details {
+        return (status, axum::Json(r)).into_response();
+    }
+    let checks: Vec<serde_json::Value> =
+        r.checks.iter().map(|c| serde_json::json!({"name": c.name, "ok": c.ok})).collect();
+    (status, axum::Json(serde_json::json!({"ready": r.ready, "checks": checks}))).into_response()
 }
+
+/// The address a request came from, put in its extensions by [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
 
 async fn metrics(State(s): State<HttpState>) -> Response {
     s.metrics.run_upkeep();
@@ -159,7 +183,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: Ca
         let stream = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors (EMFILE) or a connection reset before it was accepted:
                     // a pause instead of a hot loop, then accept again.
@@ -222,7 +246,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: Ca
             tokio::task::yield_now().await;
         }
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let (stream, peer) = stream;
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            // The peer's address, for handlers that answer loopback differently (/readyz).
+            req.extensions_mut().insert(Peer(peer));
             let busy = Busy::new(&busy);
             let answer =
                 hyper::service::Service::call(&hyper_util::service::TowerToHyperService::new(app.clone()), req);

@@ -145,6 +145,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
             clock: clock.clone(),
             stall_limit: ctx.cfg.daemon.stall_timeout,
             metrics,
+            details: ctx.cfg.http.readyz_details,
         };
         let limits = http::Limits {
             max_connections: http::connection_cap(ctx.cfg.http.max_connections),

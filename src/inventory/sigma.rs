@@ -8,9 +8,14 @@ use super::{Found, technique_like};
 
 /// How deep `[` / `{` may nest before a file is refused unparsed. serde_yaml_ng refuses anything
 /// deeper than 128 levels anyway, but only after libyaml has scanned the whole document, and its
-/// scanner is quadratic in flow nesting: 100 KB of `[` took 29 s (found by tests/fuzz_regressions.rs). The count is
-/// of raw brackets, quoted or not, so the limit leaves room for brackets inside strings.
-const MAX_FLOW_DEPTH: usize = 1000;
+/// scanner is quadratic in flow nesting: 100 KB of `[` took 29 s (found by
+/// tests/fuzz_regressions.rs). Real Sigma rules nest flow collections a level or two (a list
+/// of values under a field, `tags: [...]`); 64 is far beyond any of them and well under
+/// libyaml's 128, so nothing a rule needs is refused and nothing deep reaches the scanner. The
+/// count is of raw brackets, quoted or not (a regex value with brackets counts), which 64
+/// leaves ample room for. (RELIABILITY.md: a reported 2.16 GB / 9 s at 120 levels did not
+/// reproduce; the guard was 1,000.)
+const MAX_FLOW_DEPTH: usize = 64;
 
 pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
     if let Some(line) = flow_depth_over(text, MAX_FLOW_DEPTH) {

@@ -16,6 +16,7 @@ use super::email::Composer;
 use super::webhook::Format;
 use crate::config::Invalid;
 use crate::outbox::{OutboxEntry, Payload};
+use crate::text::printable;
 
 fn default_write() -> Vec<FileKind> {
     vec![FileKind::Eml, FileKind::Json]
@@ -147,11 +148,17 @@ impl FolderSink {
             written.push(path);
         }
         if self.cfg.print {
-            println!(
+            let line = format!(
                 "{} {}",
                 summary_line(entry, payload),
-                written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+                written.iter().map(|p| printable(&p.display().to_string()).into_owned()).collect::<Vec<_>>().join(" ")
             );
+            // The files are written: a stdout nobody reads any more (a closed pipe) must not fail
+            // the delivery, nor panic the delivery task as `println!` would.
+            use std::io::Write;
+            if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+                tracing::debug!("folder {}: cannot print the summary line: {e}", self.cfg.path.display());
+            }
         }
         Ok(())
     }
@@ -163,7 +170,7 @@ fn summary_line(entry: &OutboxEntry, payload: &Payload) -> String {
         Payload::Digest(d) => format!(
             "{} {} {} to {}: {} incident(s), {} follow-up(s) →",
             entry.event,
-            entry.source,
+            printable(&entry.source),
             d.period.start.format("%Y-%m-%d"),
             d.period.end.format("%Y-%m-%d"),
             d.incidents.total,
@@ -171,15 +178,17 @@ fn summary_line(entry: &OutboxEntry, payload: &Payload) -> String {
         ),
         Payload::Review(r) => {
             let i = &r.incident;
-            let title: String = i.title.chars().filter(|c| !c.is_control()).take(80).collect();
+            // The line is printed on a terminal or into a log: what comes from the incident is
+            // escaped (printable), the title shortened and quoted.
+            let title: String = i.title.chars().take(80).collect();
             format!(
-                "{} {}/{} r{} {} {:?}: {} follow-up(s) →",
+                "{} {}/{} r{} {} \"{}\": {} follow-up(s) →",
                 entry.event,
-                entry.source,
-                entry.incident_id,
+                printable(&entry.source),
+                printable(&entry.incident_id),
                 entry.revision,
-                i.severity,
-                title,
+                printable(&i.severity),
+                printable(&title.replace('"', "\\\"")),
                 r.follow_ups.len()
             )
         }

@@ -270,17 +270,33 @@ pub fn text(r: &Review) -> String {
     blocks_text(outline(r))
 }
 
+/// The plain-text form, as printed on a terminal and sent as an e-mail's text part. Every text
+/// that comes from the incident or the catalog is escaped ([`crate::text::printable`]): an
+/// ESC, an OSC 8 link, a NUL, a U+202E or a newline in an alert title shows as `\u{..}`
+/// instead of acting on the terminal or starting a line of its own. The format's own line
+/// structure is the only place a newline comes from.
 pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
+    use crate::text::printable;
     let mut s = String::new();
     for block in blocks {
         match block {
-            Block::Heading(1, t) => s += &format!("{t}\n{}\n", "=".repeat(t.chars().count().min(100))),
-            Block::Heading(2, t) => s += &format!("\n{t}\n{}\n", "-".repeat(t.chars().count())),
-            Block::Heading(_, t) => s += &format!("\n{t}:\n"),
-            Block::Para(p) => s += &format!("{p}\n"),
-            Block::Bullets(items) => items.iter().for_each(|i| s += &format!("  - {i}\n")),
-            Block::Numbered(items) => items.iter().enumerate().for_each(|(n, i)| s += &format!("  {}. {i}\n", n + 1)),
+            Block::Heading(1, t) => {
+                let t = printable(&t);
+                s += &format!("{t}\n{}\n", "=".repeat(t.chars().count().min(100)));
+            }
+            Block::Heading(2, t) => {
+                let t = printable(&t);
+                s += &format!("\n{t}\n{}\n", "-".repeat(t.chars().count()));
+            }
+            Block::Heading(_, t) => s += &format!("\n{}:\n", printable(&t)),
+            Block::Para(p) => s += &format!("{}\n", printable(&p)),
+            Block::Bullets(items) => items.iter().for_each(|i| s += &format!("  - {}\n", printable(i))),
+            Block::Numbered(items) => {
+                items.iter().enumerate().for_each(|(n, i)| s += &format!("  {}. {}\n", n + 1, printable(i)))
+            }
             Block::Table(head, rows) => {
+                let rows: Vec<Vec<String>> =
+                    rows.iter().map(|r| r.iter().map(|c| printable(c).into_owned()).collect()).collect();
                 let widths: Vec<usize> = (0..head.len())
                     .map(|c| {
                         rows.iter().map(|r| r[c].chars().count()).chain([head[c].len()]).max().unwrap_or(0).min(48)

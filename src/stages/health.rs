@@ -249,7 +249,9 @@ impl Health {
             }];
             let store = match (&store_ok, &s.store_error) {
                 (Err(e), _) | (Ok(()), Some(e)) => (false, e.clone()),
-                (Ok(()), None) => (true, "open and writable".into()),
+                // A read and the free-space reserve (the check before every write); nothing is
+                // written for a probe, so "writable" would claim more than was shown.
+                (Ok(()), None) => (true, "open and readable; free space above the reserve".into()),
             };
             checks.push(Check { name: "store".into(), ok: store.0, detail: store.1 });
             checks.push(Check {

@@ -77,7 +77,12 @@ impl Ctx {
     pub fn store_failed(&self, e: &crate::store::StoreError) {
         tracing::error!("{e}");
         self.health.store_result(Some(e.to_string()));
-        if matches!(e, crate::store::StoreError::Io { .. } | crate::store::StoreError::Full { .. }) {
+        if matches!(
+            e,
+            crate::store::StoreError::Io { .. }
+                | crate::store::StoreError::Damaged { .. }
+                | crate::store::StoreError::Full { .. }
+        ) {
             // What is already stored stays consistent (each write is one transaction); going
             // on would only fetch and send what cannot be recorded. Supervisors (systemd's
             // Restart=on-failure, Kubernetes) see the exit and restart with backoff.

@@ -59,22 +59,21 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub enum StoreError {
     #[error("the store at {path} is in use by another Hindsight process (its lock is held); stop that one first")]
     Locked { path: PathBuf },
-    #[error("cannot open the store at {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: sled::Error,
-    },
+    // sled's error is part of the message and deliberately not its `source()`: anyhow's `{:#}`
+    // prints the chain, and sled's text appeared twice ("…: IO error: X: IO error: X").
+    #[error("cannot open the store at {path}: {error}")]
+    Open { path: PathBuf, error: sled::Error },
+    #[error(
+        "the store at {path} is damaged ({error}). Restore that directory from a backup, or move it aside (`mv {path} {path}.damaged`) to start afresh; a fresh store has lost the review history (techniques count as new again), the outbox (notifications not yet delivered are not sent) and the sources' positions (each reads its backfill window and drop folder again, and what it finds there is reviewed and sent again)"
+    )]
+    Damaged { path: PathBuf, error: sled::Error },
     #[error(
         "the store at {path} has schema version {found}, newer than this Hindsight's {SCHEMA_VERSION}; refusing to downgrade it"
     )]
     TooNew { path: PathBuf, found: u32 },
-    #[error("store I/O failed at {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: sled::Error,
-    },
+    // As for `Open`: the message carries sled's error, which is therefore not its source.
+    #[error("store I/O failed at {path}: {error}")]
+    Io { path: PathBuf, error: sled::Error },
     #[error(
         "the disk holding the store at {path} has {free} free, less than the {reserve} kept in reserve (daemon.store_reserve); nothing more is written until there is room: free some space or move the store"
     )]
@@ -124,6 +123,13 @@ fn is_lock_error(e: &sled::Error) -> bool {
     }
 }
 
+/// Whether sled found its files damaged: a checksum that does not match (`Corruption`), or a
+/// configuration file it cannot make sense of, which sled 0.34 reports as a store made by a
+/// version before 0.29 (`Unsupported`; Hindsight has only ever used 0.34).
+fn is_damage(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Corruption { .. } | sled::Error::Unsupported(_))
+}
+
 /// sled's page cache (`daemon.store_cache`). sled's default is 1 GiB, which a daemon left
 /// running for months grows into as the store grows. The figure counts pages as stored, and
 /// sled's in-memory size is about twice that: the soak in RELIABILITY.md rose to about 64 MiB
@@ -149,6 +155,7 @@ impl Store {
         // sled releases its directory lock from its flusher thread, a moment after the last
         // handle is dropped: a reopen right after a close (a restart in the same process) can
         // find it still held. Another process holding it for good is reported after a second.
+        create_private_dir(path).map_err(|e| StoreError::Open { path: path.to_owned(), error: e.into() })?;
         let mut attempts = 0;
         let db = loop {
             match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
@@ -158,10 +165,17 @@ impl Store {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 Err(source) if is_lock_error(&source) => return Err(StoreError::Locked { path: path.to_owned() }),
-                Err(source) => return Err(StoreError::Open { path: path.to_owned(), source }),
+                Err(error) if is_damage(&error) => return Err(StoreError::Damaged { path: path.to_owned(), error }),
+                Err(error) => return Err(StoreError::Open { path: path.to_owned(), error }),
             }
         };
-        let io = |source| StoreError::Io { path: path.to_owned(), source };
+        let io = |error| {
+            if is_damage(&error) {
+                StoreError::Damaged { path: path.to_owned(), error }
+            } else {
+                StoreError::Io { path: path.to_owned(), error }
+            }
+        };
         let store = Store {
             meta: db.open_tree("meta").map_err(io)?,
             incidents: db.open_tree("incidents").map_err(io)?,
@@ -185,6 +199,7 @@ impl Store {
             db,
         };
         store.migrate()?;
+        make_files_private(path);
         Ok(store)
     }
 
@@ -221,7 +236,11 @@ impl Store {
     }
 
     pub(crate) fn io(&self, source: sled::Error) -> StoreError {
-        StoreError::Io { path: self.path.clone(), source }
+        if is_damage(&source) {
+            StoreError::Damaged { path: self.path.clone(), error: source }
+        } else {
+            StoreError::Io { path: self.path.clone(), error: source }
+        }
     }
 
     pub(crate) fn corrupt(&self, tree: &'static str, key: &[u8], reason: impl ToString) -> StoreError {
@@ -267,9 +286,12 @@ impl Store {
         Ok(())
     }
 
-    /// A cheap read that fails when the store does (`/readyz`).
+    /// A cheap read, and the free-space reserve every write checks (`/readyz`): fails when the
+    /// store cannot be read, or when the next write would be refused for want of room. Nothing
+    /// is written: a probe every few seconds must not grow the log.
     pub fn check(&self) -> Result<()> {
-        self.meta.get("schema_version").map(|_| ()).map_err(|e| self.io(e))
+        self.meta.get("schema_version").map(|_| ()).map_err(|e| self.io(e))?;
+        self.ensure_room()
     }
 
     /// Makes every earlier write durable (one log for all trees, so one flush covers them all).
@@ -280,6 +302,33 @@ impl Store {
     /// The same as [`Store::flush`], for async callers: sled's flush blocks on fsync.
     pub async fn flush_async(&self) -> Result<()> {
         self.db.flush_async().await.map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+/// Creates the store's directory, and any missing parent (the state directory), readable by the
+/// daemon's user only (0700): the store holds incident data, and outside systemd (whose
+/// `StateDirectory=` is 0700 already) a default umask would make it 0755. Existing directories
+/// are left as they are.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Takes group and other permissions off the files and directories (`blobs`) sled created in
+/// the store's directory (0644 and 0755 under a default umask). The directory is 0700 already; this keeps the files private
+/// if it is ever opened up or copied. Best effort: a file we may not chmod is left.
+fn make_files_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(entries) = std::fs::read_dir(path) else { return };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let mode = meta.permissions().mode();
+        if (meta.is_file() || meta.is_dir())
+            && mode & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700))
+        {
+            tracing::debug!("cannot make {} private: {e}", entry.path().display());
+        }
     }
 }
 

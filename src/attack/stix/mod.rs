@@ -42,7 +42,7 @@ pub struct ImportReport {
 /// The file is parsed as a stream: objects are kept only in the slim form the catalog needs,
 /// so memory stays a small fraction of the file's size whatever the size of the bundle.
 pub fn import_file(path: &Path, limit: u64) -> Result<(CatalogData, ImportReport)> {
-    let read_err = |source| CatalogError::Read { path: path.to_owned(), source };
+    let read_err = |source| CatalogError::Read { path: path.to_owned(), error: source };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
     if meta.is_dir() {
@@ -125,7 +125,7 @@ fn parse_bundle(reader: impl Read, path: &Path) -> Result<Parsed> {
 fn scan_error(e: ScanError, path: &Path) -> CatalogError {
     let path = path.to_owned();
     match e {
-        ScanError::Io(source) => CatalogError::Read { path, source },
+        ScanError::Io(source) => CatalogError::Read { path, error: source },
         ScanError::Truncated { at, inside } => CatalogError::Truncated {
             path,
             detail: format!("the input ends at {at} (byte {}) inside {inside}", at.offset),
