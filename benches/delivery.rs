@@ -89,10 +89,7 @@ async fn main() {
         let subs: Vec<Subscription> = (0..destinations).map(|i| Subscription::everything(&format!("d{i}"))).collect();
         let mut keys = Vec::new();
         for n in 0..N {
-            let obs = hindsight::store::Observed {
-                raw: raw.clone(),
-                incident: Incident { id: n.to_string(), ..incident.clone() },
-            };
+            let obs = hindsight::store::Observed::from_value(&raw, Incident { id: n.to_string(), ..incident.clone() });
             let out = store.ingest("bench", &[obs], None, None, now).unwrap_or_else(|e| fail(e));
             keys.extend(out.resolutions);
         }

@@ -69,7 +69,7 @@ fn main() {
                 Ok(i) => i,
                 Err(e) => panic!("{e}"),
             };
-            by_tenant[id % 10].push(Observed { raw, incident });
+            by_tenant[id % 10].push(Observed::from_value(&raw, incident));
         }
         for (tenant, observed) in by_tenant.iter().enumerate() {
             if let Err(e) = store.ingest(&format!("tenant-{tenant}"), observed, None, None, end) {

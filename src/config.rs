@@ -282,11 +282,29 @@ pub struct ReviewConfig {
     pub attribution_top: usize,
     /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
     pub inventory: Vec<PathBuf>,
+    /// Alerts kept and reviewed per incident: the first ones, in the order received.
+    pub max_alerts: usize,
+    /// Evidence items kept per alert.
+    pub max_evidence: usize,
 }
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { late_detection: Duration::from_secs(3600), attribution_top: 10, inventory: vec![] }
+        let limits = crate::model::Limits::DEFAULT;
+        ReviewConfig {
+            late_detection: Duration::from_secs(3600),
+            attribution_top: 10,
+            inventory: vec![],
+            max_alerts: limits.max_alerts,
+            max_evidence: limits.max_evidence,
+        }
+    }
+}
+
+impl ReviewConfig {
+    /// How much of each incident the sources keep.
+    pub fn limits(&self) -> crate::model::Limits {
+        crate::model::Limits { max_alerts: self.max_alerts, max_evidence: self.max_evidence }
     }
 }
 
@@ -460,6 +478,9 @@ impl Config {
         }
         if self.digest.period.is_zero() {
             out.push(Invalid::new("digest.period", "must be longer than 0s"));
+        }
+        if self.review.max_alerts == 0 {
+            out.push(Invalid::new("review.max_alerts", "must be at least 1"));
         }
         if self.daemon.review_batch == 0 {
             out.push(Invalid::new("daemon.review_batch", "must be at least 1"));

@@ -7,9 +7,38 @@
 //! they came, a field of the wrong type is left empty and noted in `warnings`, and only a missing
 //! `id` or a missing update time (without which an incident cannot be tracked) refuses it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// How much of one incident is kept. A file or page is at most 16 MiB, but 16 MB of small
+/// alerts is 150,000 of them, and every alert kept costs several hundred bytes in memory, again
+/// in the store (the incident and its resolution) and again in the review: the first alerts are
+/// kept, in the order received, and the rest only counted. The raw snapshot keeps them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Alerts kept per incident (`review.max_alerts`).
+    pub max_alerts: usize,
+    /// Evidence items kept per alert (`review.max_evidence`).
+    pub max_evidence: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits { max_alerts: 5_000, max_evidence: 50 };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 
 /// Declares a Graph enum: known members with their wire value (and accepted aliases), plus
 /// `Other(String)` for anything the service adds later. Parsing ignores case.
@@ -130,6 +159,12 @@ pub struct Incident {
     pub priority_score: Option<u32>,
     pub comments: Vec<Comment>,
     pub alerts: Vec<Alert>,
+    /// Alerts past [`Limits::max_alerts`]: counted, not kept (the raw snapshot has them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alerts_omitted: usize,
+    /// Evidence items past [`Limits::max_evidence`] in the alerts kept: counted, not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evidence_omitted: usize,
     /// Fields that could not be read, with why; the rest of the incident is still used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -188,6 +223,14 @@ pub enum ParseError {
     MissingId,
     #[error("incident {id}: neither \"lastUpdateDateTime\" nor \"createdDateTime\" is a valid date-time")]
     MissingUpdateTime { id: String },
+    #[error("not valid JSON: {0}")]
+    Json(String),
+}
+
+/// An incident's alerts, either from a parsed tree or as the text of each.
+enum AlertsIn<'a> {
+    Tree(Vec<&'a serde_json::Map<String, Value>>),
+    Text(Vec<&'a RawValue>),
 }
 
 /// Reads fields out of a JSON object, noting what had the wrong shape.
@@ -247,9 +290,54 @@ impl<'a> Reader<'a, '_> {
 }
 
 impl Incident {
-    /// Reads one incident as Graph returns it (with `alerts` when expanded).
+    /// Reads one incident as Graph returns it (with `alerts` when expanded), within the default
+    /// [`Limits`].
     pub fn from_graph(v: &Value) -> Result<Incident, ParseError> {
+        Incident::from_graph_limited(v, &Limits::DEFAULT)
+    }
+
+    /// [`Incident::from_graph`] within `limits`.
+    pub fn from_graph_limited(v: &Value, limits: &Limits) -> Result<Incident, ParseError> {
         let obj = v.as_object().ok_or(ParseError::NotAnObject)?;
+        Incident::read(obj, None, limits)
+    }
+
+    /// The same incident as [`Incident::from_graph_limited`] makes of the parsed `json`, read
+    /// from its text without a tree of the whole incident: a JSON tree costs about ten times
+    /// the text, and 16 MB of alerts became a gigabyte. The incident's own fields are parsed
+    /// as before; its alerts are cut out of the text and parsed one at a time, only as many as
+    /// are kept.
+    pub fn from_graph_str(json: &str, limits: &Limits) -> Result<Incident, ParseError> {
+        if !json.trim_start().starts_with('{') {
+            // Valid JSON or not, it is no incident; the same answer as for a parsed value.
+            return match serde_json::from_str::<serde::de::IgnoredAny>(json) {
+                Ok(_) => Err(ParseError::NotAnObject),
+                Err(e) => Err(ParseError::Json(e.to_string())),
+            };
+        }
+        let json_err = |e: serde_json::Error| ParseError::Json(e.to_string());
+        // The last of duplicate keys wins, as in a parsed `Value`.
+        let fields: BTreeMap<String, &RawValue> = serde_json::from_str(json).map_err(json_err)?;
+        let mut obj = serde_json::Map::new();
+        let mut alerts = None;
+        for (k, v) in fields {
+            if k == "alerts" && v.get().starts_with('[') {
+                alerts = Some(serde_json::from_str::<Vec<&RawValue>>(v.get()).map_err(json_err)?);
+            } else {
+                // Not an array (or not alerts): read leniently below, with a warning if need be.
+                obj.insert(k, serde_json::from_str(v.get()).map_err(json_err)?);
+            }
+        }
+        Incident::read(&obj, alerts, limits)
+    }
+
+    /// The reading itself: `obj` holds the incident's fields, with `alerts` unless they come as
+    /// `text`.
+    fn read(
+        obj: &serde_json::Map<String, Value>,
+        text: Option<Vec<&RawValue>>,
+        limits: &Limits,
+    ) -> Result<Incident, ParseError> {
         let mut warnings = Vec::new();
         let mut r = Reader { obj, warnings: &mut warnings, prefix: String::new() };
         let id = r.string("id").filter(|s| !s.trim().is_empty()).ok_or(ParseError::MissingId)?;
@@ -272,7 +360,10 @@ impl Incident {
                 })
             })
             .collect();
-        let alert_objs = r.array("alerts");
+        let alerts_in = match text {
+            Some(t) => AlertsIn::Text(t),
+            None => AlertsIn::Tree(r.array("alerts")),
+        };
         let mut incident = Incident {
             tenant_id: r.string("tenantId"),
             title: r.string("displayName").unwrap_or_else(|| format!("Incident {id}")),
@@ -292,13 +383,70 @@ impl Incident {
             created,
             last_update,
             alerts: vec![],
+            alerts_omitted: 0,
+            evidence_omitted: 0,
             warnings: vec![],
             id,
         };
-        incident.alerts =
-            alert_objs.into_iter().enumerate().map(|(i, a)| Alert::from_graph(a, i, &mut warnings)).collect();
+        let mut evidence_omitted = 0;
+        match alerts_in {
+            AlertsIn::Tree(objs) => {
+                incident.alerts_omitted = objs.len().saturating_sub(limits.max_alerts);
+                incident.alerts = objs
+                    .into_iter()
+                    .take(limits.max_alerts)
+                    .enumerate()
+                    .map(|(i, a)| Alert::from_graph(a, i, limits, &mut warnings, &mut evidence_omitted))
+                    .collect();
+            }
+            AlertsIn::Text(items) => {
+                // As in a tree, only objects are alerts; the text of a value starts with its kind.
+                let objs: Vec<&RawValue> = items.into_iter().filter(|a| a.get().starts_with('{')).collect();
+                incident.alerts_omitted = objs.len().saturating_sub(limits.max_alerts);
+                incident.alerts = Vec::with_capacity(objs.len().min(limits.max_alerts));
+                for (i, a) in objs.into_iter().take(limits.max_alerts).enumerate() {
+                    // Text cut out of a document already parsed whole: an object, and valid.
+                    if let Ok(obj) = serde_json::from_str::<serde_json::Map<String, Value>>(a.get()) {
+                        incident.alerts.push(Alert::from_graph(&obj, i, limits, &mut warnings, &mut evidence_omitted));
+                    }
+                }
+            }
+        }
+        incident.evidence_omitted = evidence_omitted;
         incident.warnings = warnings;
         Ok(incident)
+    }
+
+    /// The incident with only its first `max` alerts (the others counted in `alerts_omitted`),
+    /// or `None` if it has no more than that.
+    pub fn first_alerts(&self, max: usize) -> Option<Incident> {
+        if self.alerts.len() <= max {
+            return None;
+        }
+        Some(Incident {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            status: self.status.clone(),
+            severity: self.severity.clone(),
+            classification: self.classification.clone(),
+            determination: self.determination.clone(),
+            assigned_to: self.assigned_to.clone(),
+            created: self.created,
+            last_update: self.last_update,
+            url: self.url.clone(),
+            redirect_incident_id: self.redirect_incident_id.clone(),
+            custom_tags: self.custom_tags.clone(),
+            system_tags: self.system_tags.clone(),
+            resolving_comment: self.resolving_comment.clone(),
+            priority_score: self.priority_score,
+            comments: self.comments.clone(),
+            alerts: self.alerts[..max].to_vec(),
+            alerts_omitted: self.alerts_omitted + (self.alerts.len() - max),
+            evidence_omitted: self.evidence_omitted,
+            warnings: self.warnings.clone(),
+        })
     }
 
     /// Earliest activity of any alert, else the earliest alert, else the incident's creation.
@@ -313,10 +461,18 @@ impl Incident {
 }
 
 impl Alert {
-    fn from_graph(obj: &serde_json::Map<String, Value>, index: usize, warnings: &mut Vec<String>) -> Alert {
+    fn from_graph(
+        obj: &serde_json::Map<String, Value>,
+        index: usize,
+        limits: &Limits,
+        warnings: &mut Vec<String>,
+        evidence_omitted: &mut usize,
+    ) -> Alert {
         let mut r = Reader { obj, warnings, prefix: format!("alerts[{index}].") };
         let id = r.string("id").unwrap_or_else(|| format!("alert-{index}"));
-        let evidence = r.array("evidence").into_iter().map(Evidence::from_graph).collect();
+        let evidence = r.array("evidence");
+        *evidence_omitted += evidence.len().saturating_sub(limits.max_evidence);
+        let evidence = evidence.into_iter().take(limits.max_evidence).map(Evidence::from_graph).collect();
         Alert {
             title: r.string("title").unwrap_or_else(|| format!("Alert {id}")),
             description: r.string("description"),
@@ -460,5 +616,52 @@ mod tests {
         let created_only =
             Incident::from_graph(&json!({"id": "9", "createdDateTime": "2026-11-01T10:00:00Z"})).unwrap();
         assert_eq!(created_only.last_update, created_only.created.unwrap());
+    }
+
+    /// The text reading (the directory source's) makes of any incident what the tree reading
+    /// makes of the parsed value, within the same limits.
+    #[test]
+    fn reading_the_text_is_reading_the_tree() {
+        let cases = [
+            json!([1]),
+            json!("incident"),
+            json!({"status": "resolved"}),
+            json!({"id": "9", "lastUpdateDateTime": "soon"}),
+            json!({"id": "7", "severity": 3, "lastUpdateDateTime": "2026-11-01T10:00:00Z", "alerts": "none"}),
+            json!({"id": "7", "lastUpdateDateTime": "2026-11-01T10:00:00Z", "alerts": null}),
+            json!({"id": "7", "lastUpdateDateTime": "2026-11-01T10:00:00Z",
+                "alerts": [1, {"id": "a1", "mitreTechniques": "T1059", "evidence": [{"verdict": "malicious"}, 2, {}, {}]},
+                    null, {"createdDateTime": "yesterday", "evidence": {"x": 1}}, {"id": "a3"}, {"id": "a4"}]}),
+        ];
+        let limits =
+            [Limits::DEFAULT, Limits { max_alerts: 2, max_evidence: 1 }, Limits { max_alerts: 0, max_evidence: 0 }];
+        for v in &cases {
+            for l in &limits {
+                let text = serde_json::to_string_pretty(v).unwrap();
+                assert_eq!(Incident::from_graph_str(&text, l), Incident::from_graph_limited(v, l), "{v} {l:?}");
+            }
+        }
+        // Duplicate keys: the last one counts, in a tree as in the text.
+        let text = r#"{"id": "1", "id": "2", "lastUpdateDateTime": "2026-11-01T10:00:00Z", "alerts": [{"id": "a"}], "alerts": []}"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(Incident::from_graph_str(text, &Limits::DEFAULT), Incident::from_graph(&v));
+        assert_eq!(Incident::from_graph(&v).unwrap().id, "2");
+        assert!(matches!(Incident::from_graph_str("{\"id\": ", &Limits::DEFAULT), Err(ParseError::Json(_))));
+
+        let i = Incident::from_graph_limited(&cases[6], &limits[1]).unwrap();
+        assert_eq!((i.alerts.len(), i.alerts_omitted, i.evidence_omitted), (2, 2, 2));
+        assert_eq!(i.alerts[0].evidence.len(), 1, "non-objects are no evidence, as before");
+        // The count past the cap is stored with the incident, and read back.
+        let back: Incident = serde_json::from_value(serde_json::to_value(&i).unwrap()).unwrap();
+        assert_eq!(back, i);
+        // An incident stored before the cap existed reads with nothing omitted.
+        let mut old = serde_json::to_value(Incident::from_graph(&cases[6]).unwrap()).unwrap();
+        assert!(old.get("alerts_omitted").is_none(), "absent when nothing was left out");
+        old.as_object_mut().unwrap().remove("evidence_omitted");
+        assert_eq!(serde_json::from_value::<Incident>(old).unwrap().alerts_omitted, 0);
+
+        let first = Incident::from_graph(&cases[6]).unwrap().first_alerts(1).unwrap();
+        assert_eq!((first.alerts.len(), first.alerts_omitted), (1, 3));
+        assert!(i.first_alerts(2).is_none());
     }
 }

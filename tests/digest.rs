@@ -181,7 +181,7 @@ fn incident_resolved_at(sample: &Value, id: &str, resolved: DateTime<Utc>) -> Ob
     walk(&mut raw, shift);
     raw["id"] = Value::String(id.into());
     let incident = Incident::from_graph(&raw).unwrap();
-    Observed { raw, incident }
+    Observed::from_value(&raw, incident)
 }
 
 fn folder_destination(dir: &Path) -> Destination {

@@ -256,3 +256,72 @@ fn microsoft_365_controls_for_observed_techniques() {
     }
     assert!(r.controls.iter().any(|c| c.techniques.iter().any(|u| u.technique == "T1566.002" && u.observed)));
 }
+
+/// A resolved incident of `alerts` alerts with three evidence items each: the first ten alerts
+/// are command-line execution (T1059.001), the later ones encryption for impact (T1486).
+fn many_alerts(alerts: usize) -> Value {
+    let alerts: Vec<Value> = (0..alerts)
+        .map(|n| {
+            json!({
+                "id": format!("a{n:03}"), "title": format!("Alert {n}"), "severity": "medium",
+                "mitreTechniques": [if n < 10 { "T1059.001" } else { "T1486" }],
+                "createdDateTime": "2026-10-20T22:27:00Z",
+                "evidence": [
+                    {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": format!("pc{n}")},
+                    {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "10.0.0.1"},
+                    {"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"userPrincipalName": "u@contoso.com"}}
+                ]
+            })
+        })
+        .collect();
+    json!({
+        "id": "4242", "displayName": "Mass alerting", "status": "resolved", "severity": "high",
+        "classification": "truePositive", "determination": "malware",
+        "createdDateTime": "2026-10-20T22:00:00Z", "lastUpdateDateTime": "2026-10-22T22:05:00Z",
+        "alerts": alerts
+    })
+}
+
+#[test]
+fn an_incident_over_max_alerts_is_reviewed_on_its_first_alerts_and_says_so() {
+    use hindsight::model::Limits;
+    let raw = many_alerts(30);
+    let incident = Incident::from_graph_limited(&raw, &Limits { max_alerts: 10, max_evidence: 2 }).unwrap();
+    assert_eq!((incident.alerts.len(), incident.alerts_omitted), (10, 20));
+    assert_eq!(incident.alerts.last().unwrap().id, "a009", "the first alerts, in the order received");
+    assert!(incident.alerts.iter().all(|a| a.evidence.len() == 2));
+    assert_eq!(incident.evidence_omitted, 10, "one past the cap in each kept alert");
+    // The same from the file's text, without a JSON tree of the whole incident.
+    let from_text = Incident::from_graph_str(&raw.to_string(), &Limits { max_alerts: 10, max_evidence: 2 }).unwrap();
+    assert_eq!(from_text, incident);
+
+    let r = review(&incident);
+    assert_eq!((r.incident.alerts, r.incident.alerts_reviewed), (30, Some(10)));
+    let ids: Vec<&str> = r.techniques.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["T1059.001"], "the alerts past the cap are in no finding");
+    let schema: Value = serde_json::from_str(include_str!("../schemas/review.v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["incident"]["alerts_reviewed"], 10);
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let said = "Only the first 10 alerts of 30 were reviewed";
+    assert!(render::text(&r).contains(said), "{}", render::text(&r));
+    assert!(render::markdown(&r).contains(said));
+    assert!(render::html(&r).contains(said));
+
+    // The review keeps to its own cap too: an incident stored before the cap existed, or one
+    // read with a higher limit than the engine's.
+    let whole = Incident::from_graph_limited(&raw, &Limits { max_alerts: 100, max_evidence: 100 }).unwrap();
+    assert_eq!((whole.alerts.len(), whole.alerts_omitted, whole.evidence_omitted), (30, 0, 0));
+    let catalog = std::sync::Arc::new(store::embedded().unwrap());
+    let engine = Engine::new(catalog, None, None, Settings { max_alerts: 10, ..Settings::default() });
+    let capped = engine.review(&Subject { incident: &whole, source: "examples", revision: 1 }, &History::default());
+    assert_eq!((capped.incident.alerts, capped.incident.alerts_reviewed), (30, Some(10)));
+    assert_eq!(capped.techniques, r.techniques);
+    // Under the cap nothing is said and the field is absent.
+    let all = review(&whole);
+    assert_eq!(all.incident.alerts_reviewed, None);
+    assert!(serde_json::to_value(&all).unwrap()["incident"].get("alerts_reviewed").is_none());
+    assert!(!render::text(&all).contains("were reviewed"));
+}

@@ -74,6 +74,7 @@ impl Pipeline {
         let settings = Settings {
             late_detection: cfg.review.late_detection,
             attribution_top: cfg.review.attribution_top,
+            max_alerts: cfg.review.max_alerts,
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings));
@@ -87,7 +88,10 @@ impl Pipeline {
         let mut sources = Vec::new();
         for (i, s) in cfg.sources.iter().enumerate() {
             match s.kind.build() {
-                Ok(src) => sources.push((src, s.poll_interval)),
+                Ok(mut src) => {
+                    src.set_limits(cfg.review.limits());
+                    sources.push((src, s.poll_interval));
+                }
                 Err(problems) => errors.extend(invalid(problems, &format!("sources[{i}]"))),
             }
         }

@@ -72,11 +72,20 @@ pub struct Settings {
     pub attribution_top: usize,
     /// How many likely techniques each blind stage lists.
     pub likely_per_stage: usize,
+    /// Alerts reviewed per incident: the first ones, in the order received. The sources keep
+    /// no more than this (`review.max_alerts`); the cap here covers incidents stored before it
+    /// and files reviewed offline.
+    pub max_alerts: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { late_detection: Duration::from_secs(3600), attribution_top: 10, likely_per_stage: 5 }
+        Settings {
+            late_detection: Duration::from_secs(3600),
+            attribution_top: 10,
+            likely_per_stage: 5,
+            max_alerts: crate::model::Limits::DEFAULT.max_alerts,
+        }
     }
 }
 
@@ -130,7 +139,8 @@ impl Engine {
     }
 
     pub fn review(&self, subject: &Subject, history: &History) -> Review {
-        let incident = subject.incident;
+        let capped = subject.incident.first_alerts(self.settings.max_alerts);
+        let incident = capped.as_ref().unwrap_or(subject.incident);
         let catalog = &*self.catalog;
         let mut mapped = mapping::map(incident, catalog);
         if let Some(inv) = self.inventory.as_deref() {
@@ -216,7 +226,8 @@ fn summary(incident: &Incident, subject: &Subject) -> IncidentSummary {
         url: incident.url.clone(),
         tags,
         resolving_comment: incident.resolving_comment.clone(),
-        alerts: incident.alerts.len(),
+        alerts: incident.alerts.len() + incident.alerts_omitted,
+        alerts_reviewed: (incident.alerts_omitted > 0).then_some(incident.alerts.len()),
     }
 }
 

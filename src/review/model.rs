@@ -45,7 +45,13 @@ pub struct IncidentSummary {
     pub url: Option<String>,
     pub tags: Vec<String>,
     pub resolving_comment: Option<String>,
+    /// The incident's alerts, as received.
     pub alerts: usize,
+    /// Present only when fewer than `alerts` were reviewed: the incident had more than
+    /// `review.max_alerts`, and the review was made from its first alerts in the order
+    /// received. Absent otherwise, so that the reviews of most incidents are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_reviewed: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

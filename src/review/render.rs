@@ -46,6 +46,12 @@ fn outline(r: &Review) -> Vec<Block> {
         ts(&i.resolved),
         i.url.as_ref().map(|u| format!(" · {u}")).unwrap_or_default()
     )));
+    if let Some(n) = i.alerts_reviewed {
+        b.push(Block::Para(format!(
+            "Only the first {n} alerts of {} were reviewed (review.max_alerts): every finding below leaves the others out.",
+            i.alerts
+        )));
+    }
 
     let observed = r.tactics.iter().filter(|t| t.state == StageState::Observed).count();
     let mut summary = vec![format!(

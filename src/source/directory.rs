@@ -7,22 +7,23 @@
 //! be read as any of those is reported by name and set aside (recorded as rejected, with the
 //! reason) while the other files go on; fixing it changes its hash and it is read again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::PollReport;
 use crate::clock::Clock;
-use crate::model::Incident;
+use crate::model::{Incident, Limits};
 use crate::store::{FileOutcome, FileRecord, Observed, Store};
 
-/// As a Graph source's `max_page_bytes`: a file is parsed whole, several times its size.
+/// As a Graph source's `max_page_bytes`: a file is held whole while its incidents are read.
 fn default_max_file_bytes() -> u64 {
     super::DEFAULT_MAX_DOCUMENT_BYTES
 }
@@ -98,6 +99,8 @@ pub struct DirectorySource {
     /// the blocking pool, possibly after its pass gave up waiting: not started a second time
     /// until it ends, so a file that hangs in the kernel holds at most one thread.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
+    limits: Limits,
 }
 
 /// Marks `key` as in flight until dropped (when the blocking work ends, however it ends).
@@ -122,7 +125,17 @@ impl Drop for InFlight {
 
 impl DirectorySource {
     pub fn new(cfg: DirectoryConfig) -> DirectorySource {
-        DirectorySource { cfg, refused: HashMap::new(), in_flight: Arc::default() }
+        DirectorySource { cfg, refused: HashMap::new(), in_flight: Arc::default(), limits: Limits::DEFAULT }
+    }
+
+    /// Keeps at most `limits` of each incident (the daemon's `[review]` settings).
+    pub fn with_limits(mut self, limits: Limits) -> DirectorySource {
+        self.limits = limits;
+        self
+    }
+
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     pub fn name(&self) -> &str {
@@ -200,8 +213,8 @@ impl DirectorySource {
                 continue;
             }
             report.requests += 1;
-            let (observed, problems) = match parse_file(&bytes) {
-                Ok(parsed) => parsed,
+            let file = match read_file(&bytes, &self.limits) {
+                Ok(file) => file,
                 Err(reason) => {
                     tracing::error!(source = %self.cfg.name, file = %file_name, "set aside: {reason}");
                     report.rejected.push(format!("{file_name}: {reason}"));
@@ -210,17 +223,28 @@ impl DirectorySource {
                     continue;
                 }
             };
-            for p in &problems {
+            for p in &file.problems {
                 tracing::error!(source = %self.cfg.name, file = %file_name, "{p}");
                 report.rejected.push(format!("{file_name}: {p}"));
             }
-            report.fetched += observed.len();
+            report.fetched += file.len();
             let record =
-                FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: observed.len() } };
-            let out = store.ingest(&self.cfg.name, &observed, None, Some((&hash, &record)), now)?;
-            report.stored += out.stored;
-            report.unchanged += out.unchanged;
-            report.resolutions += out.resolutions.len();
+                FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: file.len() } };
+            // One incident per transaction, so that one normalized incident (and one copy of its
+            // text) is held at a time, not a whole export's. The file is recorded as read with
+            // the last one: after a crash half-way it is read again, and what was stored already
+            // comes back unchanged.
+            let mut incidents = file.oldest_first().peekable();
+            if incidents.peek().is_none() {
+                store.ingest(&self.cfg.name, &[], None, Some((&hash, &record)), now)?;
+            }
+            while let Some(observed) = incidents.next() {
+                let last = incidents.peek().is_none().then_some((hash.as_str(), &record));
+                let out = store.ingest(&self.cfg.name, std::slice::from_ref(&observed), None, last, now)?;
+                report.stored += out.stored;
+                report.unchanged += out.unchanged;
+                report.resolutions += out.resolutions.len();
+            }
         }
         // A file no longer refused (fixed, removed) is reported afresh if it is refused again.
         self.refused.retain(|name, _| refused_now.contains(name));
@@ -326,50 +350,176 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses a file into observations, plus problems with individual incidents (which are skipped
-/// while the others are kept). An error means nothing in the file could be used.
+/// Parses a file into observations (in the file's order, within the default [`Limits`]), plus
+/// problems with individual incidents (which are skipped while the others are kept). An error
+/// means nothing in the file could be used.
 pub fn parse_file(bytes: &[u8]) -> Result<(Vec<Observed>, Vec<String>), String> {
-    // Windows PowerShell's `Out-File -Encoding utf8` starts a file with a byte order mark, which
-    // a JSON reader may ignore (RFC 8259, 8.1) and serde_json does not.
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let items: Vec<Value> = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(mut o)) => match o.remove("value") {
-            Some(Value::Array(list)) => list,
-            Some(_) => return Err("\"value\" is not an array of incidents".into()),
-            None => vec![Value::Object(o)],
-        },
-        Ok(Value::Array(list)) => list,
-        Ok(_) => return Err("not an incident, a list of incidents or NDJSON".into()),
-        Err(whole) => parse_ndjson(bytes).map_err(|line_err| {
-            // Report the likelier cause: a one-line file was meant as JSON, several lines as NDJSON.
-            if bytes.iter().filter(|&&b| b == b'\n').count() > 1 {
-                line_err
-            } else {
-                format!("not valid JSON: {whole}")
-            }
-        })?,
-    };
-    let mut observed = Vec::new();
+    let file = read_file(bytes, &Limits::DEFAULT)?;
+    let observed = file.in_file_order().collect();
+    Ok((observed, file.problems))
+}
+
+/// The incidents of a file, as slices of its text, each normalized only when it is taken: a
+/// file of many incidents is never held normalized all at once, and none is held as a JSON
+/// tree.
+pub struct FileIncidents<'a> {
+    /// Each usable incident's last update and text, in the file's order.
+    items: Vec<(DateTime<Utc>, &'a RawValue)>,
+    /// Why single incidents were skipped.
+    pub problems: Vec<String>,
+    limits: Limits,
+}
+
+impl FileIncidents<'_> {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn observe(&self, raw: &RawValue) -> Option<Observed> {
+        // It was read once already (for its update time), so it reads again.
+        let incident = Incident::from_graph_str(raw.get(), &self.limits).ok()?;
+        Some(Observed { raw: raw.to_owned(), incident })
+    }
+
+    /// Each incident, normalized, in the file's order.
+    pub fn in_file_order(&self) -> impl Iterator<Item = Observed> + '_ {
+        self.items.iter().filter_map(|(_, raw)| self.observe(raw))
+    }
+
+    /// Each incident, normalized, least recently updated first (the file's order among equals),
+    /// as [`Store::ingest`] orders a batch: an incident that is in the file twice moves through
+    /// its states in order.
+    pub fn oldest_first(&self) -> impl Iterator<Item = Observed> + '_ {
+        let mut order: Vec<usize> = (0..self.items.len()).collect();
+        order.sort_by_key(|&i| self.items[i].0);
+        order.into_iter().filter_map(|i| self.observe(self.items[i].1))
+    }
+}
+
+/// Reads what a file holds: its incidents' texts and update times. Each incident is read once
+/// here without its alerts (for the update time and to find what cannot be used), and again,
+/// within `limits`, when it is taken.
+pub fn read_file<'a>(bytes: &'a [u8], limits: &Limits) -> Result<FileIncidents<'a>, String> {
+    let texts = split_file(bytes)?;
+    let shallow = Limits { max_alerts: 0, max_evidence: 0 };
+    let mut items = Vec::with_capacity(texts.len());
     let mut problems = Vec::new();
-    for (i, raw) in items.into_iter().enumerate() {
-        match Incident::from_graph(&raw) {
-            Ok(incident) => observed.push(Observed { raw, incident }),
+    for (i, raw) in texts.into_iter().enumerate() {
+        match Incident::from_graph_str(raw.get(), &shallow) {
+            Ok(incident) => items.push((incident.last_update, raw)),
             Err(e) => problems.push(format!("incident {i}: {e}")),
         }
     }
-    if observed.is_empty() && !problems.is_empty() {
+    if items.is_empty() && !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    Ok((observed, problems))
+    Ok(FileIncidents { items, problems, limits: *limits })
 }
 
-fn parse_ndjson(bytes: &[u8]) -> Result<Vec<Value>, String> {
+/// The text of each incident of a file (one incident, a Graph list response, a JSON array or
+/// NDJSON), cut out of the file without parsing the incidents into trees.
+fn split_file(bytes: &[u8]) -> Result<Vec<&RawValue>, String> {
+    // Windows PowerShell's `Out-File -Encoding utf8` starts a file with a byte order mark, which
+    // a JSON reader may ignore (RFC 8259, 8.1) and serde_json does not.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let whole = match checked(bytes) {
+        Ok(whole) => whole,
+        Err(whole) => {
+            return parse_ndjson(bytes).map_err(|line_err| {
+                // Report the likelier cause: a one-line file was meant as JSON, several lines as NDJSON.
+                if bytes.iter().filter(|&&b| b == b'\n').count() > 1 {
+                    line_err
+                } else {
+                    format!("not valid JSON: {whole}")
+                }
+            });
+        }
+    };
+    let text = whole.get();
+    if text.starts_with('{') {
+        // The document's own keys, each value left as text: `value` is a list response's.
+        let fields: BTreeMap<String, &RawValue> =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        match fields.get("value") {
+            Some(v) if v.get().starts_with('[') => json_list(v.get()),
+            Some(_) => Err("\"value\" is not an array of incidents".into()),
+            None => Ok(vec![whole]),
+        }
+    } else if text.starts_with('[') {
+        json_list(text)
+    } else {
+        Err("not an incident, a list of incidents or NDJSON".into())
+    }
+}
+
+/// The document's text, checked as parsing it into a tree would check it, with the same errors:
+/// nesting depth (serde_json's recursion limit), numbers in range, strings and their escapes.
+/// Cutting values out as text alone checks none of that.
+fn checked(bytes: &[u8]) -> Result<&RawValue, serde_json::Error> {
+    serde_json::from_slice::<Checked>(bytes)?;
+    serde_json::from_slice(bytes)
+}
+
+/// Any JSON value, visited as a tree would be built from it, and dropped.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+fn json_list(text: &str) -> Result<Vec<&RawValue>, String> {
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+fn parse_ndjson(bytes: &[u8]) -> Result<Vec<&RawValue>, String> {
     let mut out = Vec::new();
     for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        out.push(serde_json::from_slice(line).map_err(|e| format!("line {}: not valid JSON: {e}", n + 1))?);
+        out.push(checked(line).map_err(|e| format!("line {}: not valid JSON: {e}", n + 1))?);
     }
     if out.is_empty() {
         return Err("the file is empty".into());

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -12,10 +12,22 @@ use crate::model::{Incident, IncidentStatus};
 
 /// An incident as a source received it: the raw JSON (kept as is, for audits and for fields we do
 /// not read yet) and its normalized form.
+///
+/// The raw JSON is kept as its text, not as a `serde_json::Value`: a tree of a large incident
+/// costs about ten times its text, and the text is all the store writes.
 #[derive(Debug, Clone)]
 pub struct Observed {
-    pub raw: Value,
+    pub raw: Box<RawValue>,
     pub incident: Incident,
+}
+
+impl Observed {
+    /// An observation of a parsed incident (the Graph source's pages, tests).
+    pub fn from_value(raw: &serde_json::Value, incident: Incident) -> Observed {
+        // Serializing a `Value` cannot fail (its map keys are strings).
+        let raw = serde_json::value::to_raw_value(raw).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Observed { raw, incident }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +38,8 @@ pub struct IncidentRecord {
     /// How many times the incident moved to resolved while Hindsight watched.
     pub resolutions: u32,
     pub received_at: DateTime<Utc>,
-    pub raw: Value,
+    /// Stored as the JSON it is, written and read back without a tree.
+    pub raw: Box<RawValue>,
     pub incident: Incident,
 }
 
@@ -38,7 +51,7 @@ pub struct Resolution {
     /// 1 for the first resolution; a re-opened and re-resolved incident gets 2, and so on.
     pub revision: u32,
     pub detected_at: DateTime<Utc>,
-    pub raw: Value,
+    pub raw: Box<RawValue>,
     pub incident: Incident,
 }
 
@@ -99,7 +112,7 @@ pub struct IngestOutcome {
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    // Our own plain structs and serde_json::Value always serialize.
+    // Our own plain structs, serde_json::Value and RawValue always serialize.
     serde_json::to_vec(v).unwrap_or_default()
 }
 
@@ -266,7 +279,7 @@ mod tests {
 
     fn obs(id: &str, status: &str, updated: &str) -> Observed {
         let raw = json!({"id": id, "status": status, "lastUpdateDateTime": updated, "alerts": []});
-        Observed { incident: Incident::from_graph(&raw).unwrap(), raw }
+        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
     }
 
     fn now() -> DateTime<Utc> {

@@ -80,7 +80,7 @@ impl IncidentRecord {
     /// comments and free text. `false` if there was nothing to drop.
     fn compact(&mut self) -> bool {
         let i = &mut self.incident;
-        let had = !self.raw.is_null()
+        let had = self.raw.get() != "null"
             || !i.alerts.is_empty()
             || !i.comments.is_empty()
             || !i.title.is_empty()
@@ -89,7 +89,7 @@ impl IncidentRecord {
             || !i.custom_tags.is_empty()
             || !i.system_tags.is_empty()
             || !i.warnings.is_empty();
-        self.raw = serde_json::Value::Null;
+        self.raw = serde_json::value::RawValue::NULL.to_owned();
         i.title.clear();
         i.description = None;
         i.tenant_id = None;

@@ -53,6 +53,8 @@ pub struct GraphSource {
     /// The page size before this pass read smaller pages past a large incident; restored at
     /// the start of the next pass.
     full_page_size: Option<u32>,
+    /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
+    limits: crate::model::Limits,
 }
 
 impl GraphConfig {
@@ -63,7 +65,13 @@ impl GraphConfig {
             return Err(problems);
         }
         let client = client::Client::new(self).map_err(|e| vec![crate::config::Invalid::new("", e.to_string())])?;
-        Ok(GraphSource { client, page_size: self.page_size, full_page_size: None, cfg: self.clone() })
+        Ok(GraphSource {
+            client,
+            page_size: self.page_size,
+            full_page_size: None,
+            limits: crate::model::Limits::DEFAULT,
+            cfg: self.clone(),
+        })
     }
 }
 
@@ -75,6 +83,11 @@ impl GraphSource {
 
     pub fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    /// Keeps at most `limits` of each incident (the daemon's `[review]` settings).
+    pub fn set_limits(&mut self, limits: crate::model::Limits) {
+        self.limits = limits;
     }
 
     /// Requests sent since the source was built (token requests included).
@@ -233,7 +246,7 @@ impl GraphSource {
             let mut observed = Vec::with_capacity(items.len());
             for (i, raw) in items.iter().enumerate() {
                 report.fetched += 1;
-                match Incident::from_graph(raw) {
+                match Incident::from_graph_limited(raw, &self.limits) {
                     Ok(incident) => {
                         // A timestamp ahead of our clock (Defender's clock skewed, or a bad
                         // record) must not carry the cursor past incidents that are updated
@@ -243,7 +256,7 @@ impl GraphSource {
                             ahead += 1;
                         }
                         newest = newest.max(Some(incident.last_update.min(now)));
-                        observed.push(Observed { raw: raw.clone(), incident });
+                        observed.push(Observed::from_value(raw, incident));
                     }
                     Err(e) => {
                         tracing::error!(source = %name, "incident {i} of a page set aside: {e}");
