@@ -92,7 +92,11 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     for d in &cfg.destinations {
         for note in d.sink.notes() {
-            report.write(&format!("warning {:<28} {}", format!("destination {}", printable(&d.name)), printable(&note)));
+            report.write(&format!(
+                "warning {:<28} {}",
+                format!("destination {}", printable(&d.name)),
+                printable(&note)
+            ));
         }
     }
     if let Some(w) = crate::config::exposed_secrets(&args.config) {
