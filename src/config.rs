@@ -338,7 +338,7 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
-        DeliveryConfig { concurrency: 16, retry_budget: Duration::from_secs(24 * 3600) }
+        DeliveryConfig { concurrency: 16, retry_budget: crate::outbox::RetryPolicy::default().budget }
     }
 }
 
