@@ -18,6 +18,9 @@
 mod big_incident;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/disk.rs"]
+mod disk;
+use disk::dir_size;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -149,19 +152,4 @@ fn measure(kind: &str, alerts: usize) {
     }
     let store = dir_size(&dir.path().join("state"));
     println!("  store on disk after the daemon: {:.1} MiB", store as f64 / 1048576.0);
-}
-
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -17,6 +17,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/disk.rs"]
+mod disk;
+use disk::dir_size;
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 #[path = "../tests/rig/mod.rs"]
@@ -214,19 +217,4 @@ async fn soak(length: Duration) {
         dir_size(&store) as f64 / 1048576.0
     );
     drop(daemon);
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
