@@ -47,7 +47,8 @@ async fn main() {
     let catalog = hindsight::attack::store::embedded().unwrap_or_else(|e| fail(e));
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
-    let review = engine.review(&Subject { incident: &incident, source: "bench", revision: 1 }, &History::default());
+    let review = engine
+        .review(&Subject { incident: &incident, source: "bench", revision: 1, transitions: &[] }, &History::default());
     let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
     let store = Store::open(dir.path()).unwrap_or_else(|e| fail(e));
     let now = Utc::now();

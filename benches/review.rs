@@ -40,13 +40,15 @@ fn main() {
 
     // Warm-up, then three timed rounds; the best round is the figure (least disturbed by noise).
     for i in incidents.iter().take(200) {
-        black_box(engine.review(&Subject { incident: i, source: "bench", revision: 1 }, &history));
+        black_box(engine.review(&Subject { incident: i, source: "bench", revision: 1, transitions: &[] }, &history));
     }
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
         for i in &incidents {
-            black_box(engine.review(&Subject { incident: i, source: "bench", revision: 1 }, &history));
+            black_box(
+                engine.review(&Subject { incident: i, source: "bench", revision: 1, transitions: &[] }, &history),
+            );
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
@@ -63,7 +65,7 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        black_box(engine.review(&Subject { incident: &big, source: "bench", revision: 1 }, &history));
+        black_box(engine.review(&Subject { incident: &big, source: "bench", revision: 1, transitions: &[] }, &history));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);

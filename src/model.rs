@@ -158,6 +158,9 @@ pub struct Incident {
     pub resolving_comment: Option<String>,
     pub priority_score: Option<u32>,
     pub comments: Vec<Comment>,
+    /// `lastModifiedBy`: who changed the incident last (the resolver, for a resolved one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_by: Option<String>,
     pub alerts: Vec<Alert>,
     /// Alerts past [`Limits::max_alerts`]: counted, not kept (the raw snapshot has them).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -201,6 +204,12 @@ pub struct Alert {
     pub last_activity: Option<DateTime<Utc>>,
     pub resolved: Option<DateTime<Utc>>,
     pub last_update: Option<DateTime<Utc>>,
+    /// The alert's own comments (Graph `alert.comments`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+    /// `assignedTo` of the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_to: Option<String>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -213,6 +222,19 @@ pub struct Evidence {
     pub roles: Vec<String>,
     /// The identifying value of the entity (host name, UPN, file name, URL, IP address, ...).
     pub entity: Option<String>,
+    /// `remediationStatus`: none, remediated, prevented, blocked, notFound, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation_status: Option<String>,
+    /// `detailedRoles` (PrimaryDevice, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detailed_roles: Vec<String>,
+    /// Identifiers and descriptive properties of the entity, flattened (`userAccount.userPrincipalName`
+    /// becomes `userPrincipalName`): what merging entities across alerts and the story need.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: BTreeMap<String, String>,
+    /// The evidence's own `createdDateTime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -380,6 +402,7 @@ impl Incident {
             resolving_comment: r.string("resolvingComment"),
             priority_score: r.get("priorityScore").and_then(Value::as_u64).map(|n| n.min(100) as u32),
             comments,
+            last_modified_by: r.string("lastModifiedBy"),
             created,
             last_update,
             alerts: vec![],
@@ -442,6 +465,7 @@ impl Incident {
             resolving_comment: self.resolving_comment.clone(),
             priority_score: self.priority_score,
             comments: self.comments.clone(),
+            last_modified_by: self.last_modified_by.clone(),
             alerts: self.alerts[..max].to_vec(),
             alerts_omitted: self.alerts_omitted + (self.alerts.len() - max),
             evidence_omitted: self.evidence_omitted,
@@ -492,6 +516,8 @@ impl Alert {
             last_activity: r.time("lastActivityDateTime"),
             resolved: r.time("resolvedDateTime"),
             last_update: r.time("lastUpdateDateTime"),
+            comments: vec![],
+            assigned_to: r.string("assignedTo"),
             evidence,
             id,
         }
@@ -539,6 +565,10 @@ impl Evidence {
                 .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
             entity,
+            remediation_status: obj.get("remediationStatus").and_then(Value::as_str).map(str::to_owned),
+            detailed_roles: vec![],
+            props: BTreeMap::new(),
+            created: None,
         }
     }
 }
@@ -664,4 +694,19 @@ mod tests {
         assert_eq!((first.alerts.len(), first.alerts_omitted), (1, 3));
         assert!(i.first_alerts(2).is_none());
     }
+}
+
+/// A change of an incident's state that the daemon saw between two polls. Graph keeps no
+/// history of status changes; the daemon polls active incidents and so sees them happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// `status`, `assignedTo`, `classification` or `determination`.
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// When the daemon first saw the new value.
+    pub seen_at: DateTime<Utc>,
+    /// When it last saw the old value (`null` on the first sight of the incident): the change
+    /// happened between the two, so `seen_at - after` is the precision.
+    pub after: Option<DateTime<Utc>>,
 }

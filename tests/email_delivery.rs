@@ -50,7 +50,10 @@ fn entry_titled(title: &str) -> (hindsight::outbox::OutboxEntry, String) {
     let catalog = catalog_store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
-    let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let review = engine.review(
+        &Subject { incident: &incident, source: "contoso", revision: 1, transitions: &[] },
+        &History::default(),
+    );
     let key = ResolutionKey::new("contoso", "2001", 1);
     let entry =
         with_review(entries_for(&key, &review, &[Subscription::everything("mail")], Utc::now()).remove(0), &review);

@@ -42,7 +42,8 @@ async fn deliveries_and_dead_letters_are_counted() {
     let catalog = hindsight::attack::store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
-    let review = engine.review(&Subject { incident: &incident, source: "s", revision: 1 }, &History::default());
+    let review = engine
+        .review(&Subject { incident: &incident, source: "s", revision: 1, transitions: &[] }, &History::default());
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let now = Utc::now();

@@ -18,8 +18,10 @@ fn event(name: &str, inflate: usize) -> (Value, Payload) {
     let catalog = store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
-    let mut review =
-        engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let mut review = engine.review(
+        &Subject { incident: &incident, source: "contoso", revision: 1, transitions: &[] },
+        &History::default(),
+    );
     let template = review.follow_ups[0].clone();
     for n in 0..inflate {
         let mut f = template.clone();
@@ -88,8 +90,10 @@ fn digest_event() -> (Value, Payload) {
     for f in std::fs::read_dir(format!("{}/examples/incidents", env!("CARGO_MANIFEST_DIR"))).unwrap() {
         let raw: Value = serde_json::from_str(&std::fs::read_to_string(f.unwrap().path()).unwrap()).unwrap();
         let incident = Incident::from_graph(&raw).unwrap();
-        let review =
-            engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+        let review = engine.review(
+            &Subject { incident: &incident, source: "contoso", revision: 1, transitions: &[] },
+            &History::default(),
+        );
         summaries.push(hindsight::digest::Summary::of(&review, incident.last_update));
     }
     let views: Vec<_> = summaries.iter().map(hindsight::digest::Summary::view).collect();
@@ -131,7 +135,10 @@ fn event_of(raw: Value) -> (Value, Payload) {
     let incident = Incident::from_graph(&raw).unwrap();
     let catalog = std::sync::Arc::new(store::embedded().unwrap());
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
-    let review = engine.review(&Subject { incident: &incident, source: "contoso", revision: 1 }, &History::default());
+    let review = engine.review(
+        &Subject { incident: &incident, source: "contoso", revision: 1, transitions: &[] },
+        &History::default(),
+    );
     let key = ResolutionKey::new("contoso", &incident.id, 1);
     let now = "2026-11-24T12:00:00Z".parse().unwrap();
     (

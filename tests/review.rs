@@ -21,7 +21,7 @@ fn review(incident: &Incident) -> Review {
     let controls = Controls::embedded(&catalog).unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, Some(std::sync::Arc::new(controls)), Settings::default());
-    engine.review(&Subject { incident, source: "examples", revision: 1 }, &History::default())
+    engine.review(&Subject { incident, source: "examples", revision: 1, transitions: &[] }, &History::default())
 }
 
 const EXAMPLES: [&str; 6] = [
@@ -123,13 +123,14 @@ fn history_decides_what_is_new_to_the_organisation() {
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let incident = example("phishing-credential-theft");
-    let subject = Subject { incident: &incident, source: "examples", revision: 1 };
+    let subject = Subject { incident: &incident, source: "examples", revision: 1, transitions: &[] };
     let fresh = engine.review(&subject, &History::default());
     let first_seen = |r: &Review| {
         r.knowledge_gaps.iter().filter(|g| matches!(g, hindsight::review::KnowledgeGap::FirstSeen { .. })).count()
     };
     assert_eq!(first_seen(&fresh), 7);
-    let history = History { techniques_seen: ["T1566.002".to_owned(), "T1557".to_owned()].into() };
+    let history =
+        History { techniques_seen: ["T1566.002".to_owned(), "T1557".to_owned()].into(), ..History::default() };
     assert_eq!(first_seen(&engine.review(&subject, &history)), 5);
     // Pure: the same inputs give the same review.
     assert_eq!(engine.review(&subject, &history), engine.review(&subject, &history));
@@ -221,7 +222,10 @@ fn no_incident_json_however_odd_panics_the_reviewer() {
             }
         }
         if let Ok(incident) = Incident::from_graph(&raw) {
-            let r = engine.review(&Subject { incident: &incident, source: "fuzz", revision: 1 }, &History::default());
+            let r = engine.review(
+                &Subject { incident: &incident, source: "fuzz", revision: 1, transitions: &[] },
+                &History::default(),
+            );
             let _ = (render::text(&r), render::markdown(&r), render::html(&r), serde_json::to_string(&r).unwrap());
             reviewed += 1;
         }
@@ -316,7 +320,8 @@ fn an_incident_over_max_alerts_is_reviewed_on_its_first_alerts_and_says_so() {
     assert_eq!((whole.alerts.len(), whole.alerts_omitted, whole.evidence_omitted), (30, 0, 0));
     let catalog = std::sync::Arc::new(store::embedded().unwrap());
     let engine = Engine::new(catalog, None, None, Settings { max_alerts: 10, ..Settings::default() });
-    let capped = engine.review(&Subject { incident: &whole, source: "examples", revision: 1 }, &History::default());
+    let capped = engine
+        .review(&Subject { incident: &whole, source: "examples", revision: 1, transitions: &[] }, &History::default());
     assert_eq!((capped.incident.alerts, capped.incident.alerts_reviewed), (30, Some(10)));
     assert_eq!(capped.techniques, r.techniques);
     // Under the cap nothing is said and the field is absent.

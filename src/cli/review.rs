@@ -122,6 +122,8 @@ pub fn review_file(
     let history = History::default();
     Ok(observed
         .iter()
-        .map(|o| engine.review(&Subject { incident: &o.incident, source: "file", revision: 1 }, &history))
+        .map(|o| {
+            engine.review(&Subject { incident: &o.incident, source: "file", revision: 1, transitions: &[] }, &history)
+        })
         .collect())
 }

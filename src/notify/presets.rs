@@ -346,7 +346,7 @@ mod tests {
         let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
         let engine = crate::review::Engine::new(catalog, None, None, crate::review::Settings::default());
         let review = engine.review(
-            &crate::review::Subject { incident: &incident, source: "s", revision: 1 },
+            &crate::review::Subject { incident: &incident, source: "s", revision: 1, transitions: &[] },
             &crate::review::History::default(),
         );
         let payload = Payload::Review(Box::new(review));

@@ -187,6 +187,9 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             covered: None,
             url: t.map(|t| technique_url(&t.id)),
             id,
+            service_sources: vec![],
+            detection_sources: vec![],
+            products: vec![],
         });
         catalog_ix.push(a.ix);
     }

@@ -16,6 +16,13 @@ mod mapping;
 pub mod model;
 pub mod navigator;
 pub mod render;
+mod response;
+mod scope;
+mod similar;
+mod story;
+mod timeline;
+mod times;
+mod warnings;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -58,10 +65,28 @@ pub trait ControlCatalog: Send + Sync {
     fn mapped_attack_version(&self) -> String;
 }
 
-/// What the organisation has met before: the techniques of earlier reviews.
+/// What the organisation has met before: the techniques of earlier reviews, and its earlier
+/// incidents (the last 180 days) for similar incidents and recurrence.
 #[derive(Debug, Default, Clone)]
 pub struct History {
     pub techniques_seen: HashSet<String>,
+    pub incidents: Vec<PastIncident>,
+}
+
+/// What a later review needs of an earlier incident of the same source (tenant).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PastIncident {
+    pub id: String,
+    pub title: String,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub alert_titles: Vec<String>,
+    pub techniques: Vec<String>,
+    /// Entity keys ("kind:name", lower case) of its evidence.
+    pub entities: Vec<String>,
+    /// Its Initial Access techniques.
+    pub initial_access: Vec<String>,
+    /// Its recorded root cause, in the analysts' words.
+    pub root_cause: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +134,8 @@ pub struct Subject<'a> {
     pub incident: &'a Incident,
     pub source: &'a str,
     pub revision: u32,
+    /// The state changes the daemon saw while it polled the incident (none offline).
+    pub transitions: &'a [crate::model::Transition],
 }
 
 pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns whose known ATT&CK techniques resemble this incident's, weighted by how rare each shared technique is. Technique overlap alone does not attribute an intrusion.";
@@ -179,6 +206,12 @@ impl Engine {
         let metrics = metrics(incident);
         let mut review = Review {
             schema_version: SCHEMA_VERSION,
+            warnings: vec![],
+            story: Story::default(),
+            alerts: scope::alerts(incident, catalog),
+            timeline: vec![],
+            timeline_untimed: 0,
+            unattended_alerts: vec![],
             basis: Basis {
                 attack_domain: catalog.meta().domain.clone(),
                 attack_version: catalog.meta().attack_version.clone(),
@@ -201,6 +234,15 @@ impl Engine {
             follow_ups: vec![],
             layer: navigator::Layer::empty(),
         };
+        // Each part reads what the parts before it found: the response before the times (which
+        // time containment), both before the story (which tells them), all before the warnings.
+        let transitions = subject.transitions;
+        review.story.response = response::find(incident, transitions, &review);
+        (review.metrics, review.unattended_alerts) = times::measure(incident, transitions, &review, &self.settings);
+        let response = std::mem::take(&mut review.story.response);
+        review.story = Story { response, ..story::tell(&review, incident, history) };
+        (review.timeline, review.timeline_untimed) = timeline::build(&review, incident, transitions);
+        review.warnings = warnings::find(&review, incident);
         review.follow_ups = follow_ups::derive(&review);
         review.layer = navigator::for_review(&review);
         review
@@ -228,6 +270,9 @@ fn summary(incident: &Incident, subject: &Subject) -> IncidentSummary {
         resolving_comment: incident.resolving_comment.clone(),
         alerts: incident.alerts.len() + incident.alerts_omitted,
         alerts_reviewed: (incident.alerts_omitted > 0).then_some(incident.alerts.len()),
+        entities: scope::entities(incident),
+        products: scope::products(incident),
+        comments: scope::comments(incident),
     }
 }
 
@@ -252,6 +297,7 @@ fn metrics(incident: &Incident) -> Metrics {
         first_alert,
         time_to_detect_s: secs(first_activity, first_alert),
         time_to_resolve_s: secs(incident.created.or(first_alert), resolved_at(incident)),
+        ..Metrics::default()
     }
 }
 

@@ -1,15 +1,36 @@
-//! The review as published: a JSON contract (`schemas/review.v1.json`) that webhook consumers
-//! and Power Automate flows parse. Field names are fixed: fields may be added, never renamed.
+//! The review as published: a JSON contract (`schemas/review.v2.json`; v1 beside it) that
+//! webhook consumers and Power Automate flows parse. Field names are fixed: fields may be added,
+//! never renamed. Version 2 only adds fields to version 1 (the story, the scope, the timeline,
+//! the times); every v2 field has a default so that reviews stored as v1 still read.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {
     pub schema_version: u32,
+    /// What a reader must know before anything else: the incident is not resolved, resolved
+    /// without a classification, alerts still active, only part of it reviewed.
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
     pub incident: IncidentSummary,
+    /// The incident told as a story: outcome, summary, impact, the way in, the response.
+    #[serde(default)]
+    pub story: Story,
+    /// Every alert, by title, with which product raised it and when.
+    #[serde(default)]
+    pub alerts: Vec<AlertSummary>,
+    /// The incident in time order.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// Timeline entries left out because their time is unknown (never placed at a guessed time).
+    #[serde(default)]
+    pub timeline_untimed: usize,
+    /// Alerts raised and not acted on within the severity's threshold.
+    #[serde(default)]
+    pub unattended_alerts: Vec<UnattendedAlert>,
     pub metrics: Metrics,
     /// The catalog and inventory the review was made against.
     pub basis: Basis,
@@ -52,9 +73,18 @@ pub struct IncidentSummary {
     /// received. Absent otherwise, so that the reviews of most incidents are unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts_reviewed: Option<usize>,
+    /// Every evidence entity of every alert, merged across alerts.
+    #[serde(default)]
+    pub entities: Vec<Entity>,
+    /// The products that raised the alerts, as Microsoft's portal names them.
+    #[serde(default)]
+    pub products: Vec<Product>,
+    /// The incident's comments, oldest first.
+    #[serde(default)]
+    pub comments: Vec<CommentRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub first_activity: Option<DateTime<Utc>>,
     pub first_alert: Option<DateTime<Utc>>,
@@ -62,6 +92,50 @@ pub struct Metrics {
     pub time_to_detect_s: Option<i64>,
     /// Incident created → resolved.
     pub time_to_resolve_s: Option<i64>,
+    /// First activity → full containment; `null` when its time is not recorded (then
+    /// `dwell_time_at_most_s`).
+    #[serde(default)]
+    pub dwell_time_s: Option<i64>,
+    /// First activity → the latest time full containment can have happened (e.g. the
+    /// resolution, when only the resolving comment names it).
+    #[serde(default)]
+    pub dwell_time_at_most_s: Option<i64>,
+    /// First alert → first recorded sign of a human (assigned, in progress, a comment).
+    #[serde(default)]
+    pub time_to_acknowledge_s: Option<i64>,
+    /// First alert → first containment (partial or full).
+    #[serde(default)]
+    pub time_to_contain_s: Option<i64>,
+    #[serde(default)]
+    pub containment: Containment,
+    /// Where each figure came from, or why it is `null`: keyed by the field's name
+    /// (`time_to_acknowledge_s`: "observed: assigned, seen between … and …").
+    #[serde(default)]
+    pub basis: std::collections::BTreeMap<String, String>,
+    /// How precisely observed transitions are timed: the longest gap between two polls that
+    /// saw the incident; `null` when no transition was observed (an offline review).
+    #[serde(default)]
+    pub observation_precision_s: Option<i64>,
+}
+
+/// Containment has a scope: partial (some hosts or accounts) and full (the entry point and the
+/// compromised accounts too). A partial isolation is never reported as containment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Containment {
+    pub partial: Option<ContainmentPoint>,
+    pub full: Option<ContainmentPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainmentPoint {
+    /// When, if recorded.
+    pub at: Option<DateTime<Utc>>,
+    /// When `at` is not recorded: the latest it can have been (the resolution, the comment).
+    pub at_latest: Option<DateTime<Utc>>,
+    /// The hosts and accounts contained.
+    pub entities: Vec<String>,
+    /// observed / comments / resolving comment / evidence status / alert timestamps.
+    pub basis: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +178,15 @@ pub struct TechniqueFinding {
     /// Whether the detection inventory covers it; `None` without an inventory.
     pub covered: Option<bool>,
     pub url: Option<String>,
+    /// Graph `serviceSource`s of the alerts naming it.
+    #[serde(default)]
+    pub service_sources: Vec<String>,
+    /// Graph `detectionSource`s of the alerts naming it.
+    #[serde(default)]
+    pub detection_sources: Vec<String>,
+    /// The detection sources as the portal names them.
+    #[serde(default)]
+    pub products: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,4 +372,249 @@ pub struct Evidence {
     pub data_components: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mitigations: Vec<String>,
+}
+
+/// Something a reader must know first, before the review's findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// `not_resolved`, `unclassified`, `alerts_active`, `partial_review`, `input`, …
+    pub kind: String,
+    pub message: String,
+}
+
+/// The incident as a story: what a CISO reads alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Story {
+    /// Five short deterministic lines: what happened; impact; data exposed and notification;
+    /// the way in; detection and response.
+    pub summary: Vec<String>,
+    pub outcome: Outcome,
+    pub impact: Impact,
+    /// Credentials known exposed (credential access observed): where and what.
+    pub exposed_credentials: Vec<ExposedCredential>,
+    pub what_worked: Vec<Note>,
+    /// Gaps in the data turned into questions, each naming its evidence.
+    pub open_questions: Vec<OpenQuestion>,
+    /// What the analysts recorded as the cause, in their words; `null` when nothing was.
+    pub root_cause: Option<RootCause>,
+    pub initial_access: InitialAccess,
+    /// What was done and by whom, as far as the data shows.
+    pub response: Vec<ResponseAction>,
+    /// The tenant's earlier incidents (180 days) that share entities, techniques or titles.
+    pub similar_incidents: Vec<SimilarIncident>,
+    /// The same way in or root cause seen twice or more within six months.
+    pub recurring: Option<Recurring>,
+}
+
+/// How the incident ended: the headline of every format.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: String,
+    pub classification: String,
+    pub determination: String,
+    /// Who resolved it: the incident's assignee or the author of the last comment, when known.
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolving_comment: Option<String>,
+    /// One line: "true positive — multi-staged attack, resolved 2026-10-22 22:05 UTC by …".
+    pub headline: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    /// Hosts encrypted, wiped or otherwise impacted (Impact-tactic alerts' devices).
+    pub hosts: Vec<String>,
+    /// What the impact was, in words ("encryption", "shadow copies deleted", …).
+    pub effects: Vec<String>,
+    /// Impact start → restore recorded.
+    pub outage: Option<Window>,
+    pub data_exposed: DataExposure,
+    /// Exfiltration alert → legal or notification recorded, in seconds.
+    pub exfiltration_to_legal_s: Option<i64>,
+    /// Ransom or extortion contact, when a comment records it.
+    pub extortion: Option<String>,
+    /// The facts above that are not recorded, by name ("outage", "data volume", …).
+    pub not_recorded: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub duration_s: Option<i64>,
+    pub basis: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataExposure {
+    /// `confirmed` (an analyst says so), `alerted` (an exfiltration alert, not confirmed),
+    /// `none_observed`.
+    pub state: String,
+    /// What left, as far as recorded (paths, URLs, mailboxes).
+    pub what: Vec<String>,
+    pub alerts: Vec<String>,
+    pub volume: Option<String>,
+    pub basis: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExposedCredential {
+    /// Where: the host or the identity provider.
+    pub host: Option<String>,
+    /// How: "LSASS memory dump", "NTDS.dit copy", "token theft", …
+    pub how: String,
+    pub technique: String,
+    /// The dump file or artefact, when the evidence names it.
+    pub artefact: Option<String>,
+    /// Accounts known to have been exposed (evidence users on the same alerts).
+    pub accounts: Vec<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub alerts: Vec<String>,
+}
+
+/// A fact with the evidence for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub text: String,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenQuestion {
+    /// Which rule raised it (`activity_before_entry`, `lateral_account_unknown`, …).
+    pub rule: String,
+    pub question: String,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    /// The analysts' words, quoted.
+    pub text: String,
+    pub author: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    /// `resolving_comment`, `comment` or `classification`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InitialAccess {
+    /// An alert maps to Initial Access.
+    pub detected: bool,
+    pub techniques: Vec<String>,
+    pub first_activity: Option<DateTime<Utc>>,
+    /// What points to the way in: the first alert's entities, the Initial Access alerts.
+    pub evidence: Vec<String>,
+    pub alerts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseAction {
+    /// When, if recorded.
+    pub at: Option<DateTime<Utc>>,
+    /// When `at` is not recorded: the latest it can have been.
+    pub at_latest: Option<DateTime<Utc>>,
+    pub action: String,
+    /// An analyst, "automatic", or "not recorded".
+    pub by: String,
+    /// comment / resolving comment / evidence status / alert / observed.
+    pub basis: String,
+    /// `partial` or `full` containment, `remediation`, `recovery`, `assignment`, `other`.
+    pub kind: String,
+    pub entities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarIncident {
+    pub id: String,
+    pub title: String,
+    pub created: Option<DateTime<Utc>>,
+    pub shared_entities: Vec<String>,
+    pub shared_techniques: Vec<String>,
+    pub shared_titles: Vec<String>,
+    /// The same Initial Access technique or the same recorded root cause.
+    pub same_way_in: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recurring {
+    /// What returned: the Initial Access techniques or the root cause.
+    pub what: String,
+    /// The earlier incidents it returned from.
+    pub incidents: Vec<String>,
+    pub note: String,
+}
+
+/// One entity of the incident's evidence, merged across alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// device, user, mailbox, ip, url, file, process, cloud_app, oauth_app, registry_key,
+    /// registry_value, analyzed_message, …; an unknown type is kept by its `@odata.type`.
+    pub kind: String,
+    pub name: String,
+    /// Stable identifiers (mdeDeviceId, userPrincipalName, azureAdUserId, sha256, …).
+    pub ids: std::collections::BTreeMap<String, String>,
+    pub verdict: Option<String>,
+    pub remediation_status: Option<String>,
+    pub roles: Vec<String>,
+    pub alerts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    /// Graph's `serviceSource`.
+    pub service_source: String,
+    /// As Microsoft's portal names it.
+    pub name: String,
+    pub alerts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentRecord {
+    pub author: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSummary {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub category: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub first_activity: Option<DateTime<Utc>>,
+    pub last_activity: Option<DateTime<Utc>>,
+    pub resolved: Option<DateTime<Utc>>,
+    pub service_source: Option<String>,
+    pub detection_source: Option<String>,
+    /// The detection source as Microsoft's portal names it ("Microsoft Defender for Endpoint",
+    /// "Custom detection", "Antivirus", …).
+    pub product: String,
+    /// Canonical technique IDs.
+    pub techniques: Vec<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// first_activity, alert, incident_created, transition, comment, response, resolution.
+    pub kind: String,
+    pub text: String,
+    pub alert: Option<String>,
+    pub entity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnattendedAlert {
+    pub alert: String,
+    pub title: String,
+    pub severity: String,
+    pub created: DateTime<Utc>,
+    /// The first recorded action after it was raised; `null` when none before resolution.
+    pub acted_on: Option<DateTime<Utc>>,
+    /// Raised → acted on (or → resolved, when never acted on).
+    pub delay_s: i64,
 }

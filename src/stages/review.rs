@@ -129,7 +129,12 @@ fn review_one(
     };
     // History is read per review: an earlier review in this pass may have taught something.
     let history = store.history(&resolution.source)?;
-    let subject = Subject { incident: &resolution.incident, source: &resolution.source, revision: resolution.revision };
+    let subject = Subject {
+        incident: &resolution.incident,
+        source: &resolution.source,
+        revision: resolution.revision,
+        transitions: &resolution.transitions,
+    };
     // A review that panics on some input would otherwise panic again on every pass and hold
     // the queue for good; the input is kept in the store for a bug report.
     let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, &history))) {

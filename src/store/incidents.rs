@@ -8,7 +8,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Result, Store, StoreError, key};
-use crate::model::{Incident, IncidentStatus};
+use crate::model::{Incident, IncidentStatus, Transition};
 
 /// An incident as a source received it: the raw JSON (kept as is, for audits and for fields we do
 /// not read yet) and its normalized form.
@@ -41,6 +41,10 @@ pub struct IncidentRecord {
     /// Stored as the JSON it is, written and read back without a tree.
     pub raw: Box<RawValue>,
     pub incident: Incident,
+    /// State changes seen between polls, oldest first (records from before they were kept
+    /// have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
 }
 
 /// One resolution of one incident: what a review is made from.
@@ -53,6 +57,9 @@ pub struct Resolution {
     pub detected_at: DateTime<Utc>,
     pub raw: Box<RawValue>,
     pub incident: Incident,
+    /// The incident's observed state changes up to this resolution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
 }
 
 /// Key of a resolution: `source\0incident id\0revision`.
@@ -170,6 +177,7 @@ impl Store {
                         received_at: now,
                         raw: o.raw.clone(),
                         incident: i.clone(),
+                        transitions: prev.as_ref().map(|p| p.transitions.clone()).unwrap_or_default(),
                     };
                     incidents.insert(k, encode(&record))?;
                     out.stored += 1;
@@ -182,6 +190,7 @@ impl Store {
                             detected_at: now,
                             raw: o.raw.clone(),
                             incident: i.clone(),
+                            transitions: record.transitions.clone(),
                         };
                         resolutions.insert(rk.0.clone(), encode(&resolution))?;
                         pending.insert(rk.0.clone(), &[][..])?;

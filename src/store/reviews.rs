@@ -54,7 +54,7 @@ impl Store {
         // Only the `seen` keys: the history must not cost a read of every stored review (it is
         // taken for each review, and a scan of the reviews tree also pulled all of it into
         // sled's cache, which is what made memory grow with the store).
-        Ok(History { techniques_seen })
+        Ok(History { techniques_seen, incidents: vec![] })
     }
 
     /// Stores the review of a queued resolution with everything recorded beside it (`record`,
