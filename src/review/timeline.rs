@@ -1,14 +1,280 @@
 //! The incident in time order: first activity, alerts raised, observed transitions, comments,
-//! response, resolution. Entries without a time are counted, never placed at a guessed time.
+//! response, resolution. Every post-incident review template starts from this; a reader should
+//! see the long silence between an alert and the first action without computing it.
+//!
+//! Entries without a time are counted, never placed at a guessed time. Entries at the same
+//! minute about the same alert are merged into one ("activity begins; alert raised").
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Timelike, Utc};
 
 use super::model::*;
 use crate::model::{Incident, Transition};
 
+/// How a kind sorts among entries at the same instant: the activity before the alert about it,
+/// the alert before what people did about it, the resolution last.
+fn kind_order(kind: &str) -> u8 {
+    match kind {
+        "first_activity" => 0,
+        "alert" => 1,
+        "incident_created" => 2,
+        "transition" => 3,
+        "response" => 4,
+        "comment" => 5,
+        "last_activity" => 6,
+        _ => 7,
+    }
+}
+
 /// The entries, and how many were left out for want of a time.
-pub(crate) fn build(
-    _review: &Review,
-    _incident: &Incident,
-    _transitions: &[Transition],
-) -> (Vec<TimelineEntry>, usize) {
-    (vec![], 0)
+pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transition]) -> (Vec<TimelineEntry>, usize) {
+    let mut out = Vec::new();
+    let mut untimed = 0;
+    let techniques = techniques_by_alert(review);
+    let first_action = first_recorded_action(review, incident, transitions);
+    for a in &incident.alerts {
+        let ts = techniques.get(a.id.as_str()).map(|v| v.join(", ")).unwrap_or_default();
+        let on = device_names(a);
+        match a.first_activity {
+            Some(t) => {
+                let mut text = format!("activity begins: {}", a.title);
+                if !on.is_empty() {
+                    text += &format!(" on {}", on.join(", "));
+                }
+                if !ts.is_empty() {
+                    text += &format!(" ({ts})");
+                }
+                if a.created.is_some_and(|c| c < t) {
+                    text += " — recorded as after the alert was raised";
+                }
+                out.push(entry(t, "first_activity", text, Some(&a.id), on.first().cloned()));
+            }
+            None => untimed += 1,
+        }
+        match a.created {
+            Some(t) => {
+                let tactic = tactic_of(review, &a.id).or(a.category.clone());
+                let mut text = format!("alert raised: {} ({}", a.title, a.severity);
+                if let Some(tc) = tactic {
+                    text += &format!(", {tc}");
+                }
+                text.push(')');
+                out.push(entry(t, "alert", text, Some(&a.id), None));
+            }
+            None => untimed += 1,
+        }
+        // Activity that went on after the first recorded action is the evidence that the
+        // action did not stop it: worth a line of its own.
+        if let (Some(last), Some(action)) = (a.last_activity, first_action) {
+            if last > action && a.first_activity.is_none_or(|f| f < last) {
+                let text = format!("last activity recorded: {}", a.title);
+                out.push(entry(last, "last_activity", text, Some(&a.id), on.first().cloned()));
+            }
+        }
+    }
+    match incident.created {
+        Some(t) => out.push(entry(t, "incident_created", "incident created".to_owned(), None, None)),
+        None => untimed += 1,
+    }
+    for t in transitions {
+        let text = transition_text(t);
+        out.push(entry(t.seen_at, "transition", text, None, None));
+    }
+    for c in &incident.comments {
+        match c.created {
+            Some(t) => {
+                let by = c.author.as_deref().unwrap_or("author not recorded");
+                let text = format!("comment by {by}: {}", crate::text::clip(&crate::text::one_line(&c.comment), 240));
+                out.push(entry(t, "comment", text, None, None));
+            }
+            None => untimed += 1,
+        }
+    }
+    for r in &review.story.response {
+        match r.at {
+            Some(t) => {
+                let text = format!("{} ({}; {})", r.action, r.by, r.basis);
+                out.push(entry(t, "response", text, None, r.entities.first().cloned()));
+            }
+            None => untimed += 1,
+        }
+    }
+    if let Some(t) = review.incident.resolved {
+        let mut text = format!("resolved as {} / {}", review.incident.classification, review.incident.determination);
+        if let Some(by) = &review.story.outcome.resolved_by {
+            text += &format!(" by {by}");
+        }
+        out.push(entry(t, "resolution", text, None, None));
+    }
+    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| kind_order(&a.kind).cmp(&kind_order(&b.kind))));
+    (merge_same_minute(out), untimed)
+}
+
+fn entry(at: DateTime<Utc>, kind: &str, text: String, alert: Option<&str>, entity: Option<String>) -> TimelineEntry {
+    TimelineEntry { at, kind: kind.to_owned(), text, alert: alert.map(str::to_owned), entity }
+}
+
+/// Canonical technique IDs per alert ID, from the mapping (unknown IDs left out).
+fn techniques_by_alert(review: &Review) -> HashMap<&str, Vec<&str>> {
+    let mut by: HashMap<&str, Vec<&str>> = HashMap::new();
+    for t in review.techniques.iter().filter(|t| t.name.is_some()) {
+        for a in &t.alerts {
+            by.entry(a.as_str()).or_default().push(t.id.as_str());
+        }
+    }
+    by
+}
+
+/// The first (kill-chain earliest) tactic of the alert's techniques, by name.
+fn tactic_of(review: &Review, alert: &str) -> Option<String> {
+    review
+        .tactics
+        .iter()
+        .find(|t| t.alerts.iter().any(|a| a == alert))
+        .map(|t| t.name.clone())
+}
+
+/// The devices an alert names, by host name (the short name a reader knows them by).
+fn device_names(a: &crate::model::Alert) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in a.evidence.iter().filter(|e| e.kind == "deviceEvidence") {
+        let name = e
+            .props
+            .get("hostName")
+            .cloned()
+            .or_else(|| e.entity.as_ref().map(|n| n.split('.').next().unwrap_or(n).to_owned()));
+        if let Some(n) = name {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// The first recorded sign that someone acted: a response with a time, an observed transition,
+/// a comment.
+fn first_recorded_action(review: &Review, incident: &Incident, transitions: &[Transition]) -> Option<DateTime<Utc>> {
+    let response = review.story.response.iter().filter_map(|r| r.at);
+    let observed = transitions.iter().filter(|t| t.field != "status" || t.to.as_deref() != Some("active"));
+    let comments = incident.comments.iter().filter_map(|c| c.created);
+    response.chain(observed.map(|t| t.seen_at)).chain(comments).min()
+}
+
+fn transition_text(t: &Transition) -> String {
+    let to = t.to.as_deref().unwrap_or("(none)");
+    let what = match t.field.as_str() {
+        "assignedTo" => format!("assigned to {to}"),
+        "status" => format!("status {to}"),
+        "classification" => format!("classified {to}"),
+        "determination" => format!("determination {to}"),
+        f => format!("{f} {to}"),
+    };
+    match t.after {
+        Some(after) => {
+            format!("{what} (observed between {} and {} UTC)", after.format("%m-%d %H:%M"), t.seen_at.format("%H:%M"))
+        }
+        None => format!("{what} (first seen)"),
+    }
+}
+
+/// Entries at the same minute about the same alert become one: "activity begins" and "alert
+/// raised" a few seconds apart are one event to a reader.
+fn merge_same_minute(entries: Vec<TimelineEntry>) -> Vec<TimelineEntry> {
+    let minute = |t: &DateTime<Utc>| t.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(*t);
+    let mut out: Vec<TimelineEntry> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let same = match e.alert {
+            Some(_) => out.iter_mut().rev().take_while(|o| minute(&o.at) == minute(&e.at)).find(|o| o.alert == e.alert),
+            None => None,
+        };
+        match same {
+            Some(o) => {
+                o.text = format!("{}; {}", o.text, e.text);
+                if o.entity.is_none() {
+                    o.entity = e.entity;
+                }
+            }
+            None => out.push(e),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn review_of(v: serde_json::Value) -> (Review, Incident) {
+        let incident = Incident::from_graph(&v).unwrap();
+        let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
+        let engine = super::super::Engine::new(catalog, None, None, super::super::Settings::default());
+        let r = engine.review(
+            &super::super::Subject { incident: &incident, source: "t", revision: 1, transitions: &[] },
+            &super::super::History::default(),
+        );
+        (r, incident)
+    }
+
+    #[test]
+    fn orders_merges_and_counts_what_has_no_time() {
+        let (r, i) = review_of(json!({
+            "id": "1", "status": "resolved", "createdDateTime": "2026-10-20T22:28:00Z",
+            "lastUpdateDateTime": "2026-10-22T22:05:00Z", "classification": "truePositive",
+            "comments": [
+                {"comment": "Isolated fs-02", "createdByDisplayName": "ann", "createdDateTime": "2026-10-21T00:25:00Z"},
+                {"comment": "no time on this one", "createdByDisplayName": "bob"}
+            ],
+            "alerts": [
+                {"id": "a1", "title": "Suspicious sign-in", "severity": "medium", "createdDateTime": "2026-10-20T22:27:10Z",
+                 "firstActivityDateTime": "2026-10-20T22:27:00Z", "lastActivityDateTime": "2026-10-20T22:28:00Z",
+                 "mitreTechniques": ["T1078"]},
+                {"id": "a2", "title": "Ransomware behavior", "severity": "high", "createdDateTime": "2026-10-21T00:12:00Z",
+                 "lastActivityDateTime": "2026-10-21T00:40:00Z", "mitreTechniques": ["T1486"]}
+            ]
+        }));
+        let (t, untimed) = build(&r, &i, &[]);
+        let texts: Vec<&str> = t.iter().map(|e| e.text.as_str()).collect();
+        // a1's activity and alert share a minute: one entry.
+        assert!(texts[0].starts_with("activity begins: Suspicious sign-in (T1078); alert raised: Suspicious sign-in"));
+        assert_eq!(t[1].kind, "incident_created");
+        // a2 has no first activity (counted) and an untimed comment (counted).
+        assert_eq!(untimed, 2);
+        let comment = t.iter().position(|e| e.kind == "comment").unwrap();
+        let last = t.iter().position(|e| e.kind == "last_activity").unwrap();
+        assert!(comment < last, "activity after the first action is shown after it: {texts:#?}");
+        assert!(t.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(t.last().unwrap().kind, "resolution");
+    }
+
+    #[test]
+    fn an_alert_raised_before_its_activity_says_so_and_transitions_carry_their_window() {
+        let (r, i) = review_of(json!({
+            "id": "2", "status": "active", "lastUpdateDateTime": "2026-10-22T22:05:00Z",
+            "alerts": [{"id": "a1", "title": "Odd", "severity": "low", "createdDateTime": "2026-10-20T10:00:00Z",
+                        "firstActivityDateTime": "2026-10-20T11:00:00Z"}]
+        }));
+        let tr = Transition {
+            field: "assignedTo".into(),
+            from: None,
+            to: Some("ann".into()),
+            seen_at: "2026-10-20T12:05:00Z".parse().unwrap(),
+            after: Some("2026-10-20T12:00:00Z".parse().unwrap()),
+        };
+        let (t, untimed) = build(&r, &i, std::slice::from_ref(&tr));
+        assert_eq!(untimed, 1, "no creation time");
+        assert!(t.iter().any(|e| e.text.contains("recorded as after the alert was raised")));
+        assert!(t.iter().any(|e| e.text == "assigned to ann (observed between 10-20 12:00 and 12:05 UTC)"));
+    }
+
+    #[test]
+    fn an_incident_with_no_times_at_all_gives_an_empty_timeline() {
+        let (r, i) = review_of(json!({"id": "3", "lastUpdateDateTime": "2026-10-22T22:05:00Z", "status": "active",
+            "alerts": [{"id": "a1"}]}));
+        let (t, untimed) = build(&r, &i, &[]);
+        assert!(t.is_empty());
+        assert_eq!(untimed, 3);
+    }
 }
