@@ -20,91 +20,508 @@ fn ts(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-pub fn duration(secs: Option<i64>) -> String {
-    match secs {
-        None => "unknown".into(),
-        Some(s) if s >= 86_400 => format!("{:.1} days", s as f64 / 86_400.0),
-        Some(s) if s >= 3_600 => format!("{:.1} h", s as f64 / 3_600.0),
-        Some(s) if s >= 60 => format!("{} min", s / 60),
-        Some(s) => format!("{s} s"),
-    }
+/// A time in a table whose heading says UTC: month, day, hour, minute.
+fn short(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%m-%d %H:%M").to_string()
 }
+
+/// A duration as a person writes it: "22 min", "1 h 58 min", "1 d 23 h 37 min"; never a
+/// decimal fraction of an hour, which reads as minutes.
+pub fn duration(secs: Option<i64>) -> String {
+    let Some(s) = secs else { return "unknown".into() };
+    let (neg, s) = (s < 0, s.unsigned_abs());
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+    let text = match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, m) => format!("{d} d {h} h {m} min"),
+    };
+    if neg { format!("-{text}") } else { text }
+}
+
+/// The title of an alert by its ID: people read titles; the ID stays in the JSON.
+fn alert_title<'r>(r: &'r Review, id: &'r str) -> &'r str {
+    r.alerts.iter().find(|a| a.id == id).map_or(id, |a| a.title.as_str())
+}
+
+fn alert_titles(r: &Review, ids: &[String]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for t in ids.iter().map(|i| alert_title(r, i)) {
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+    }
+    seen.join("; ")
+}
+
+fn is_benign(r: &Review) -> bool {
+    matches!(r.incident.classification.as_str(), "falsePositive" | "informationalExpectedActivity")
+}
+
+/// How many timeline entries the text formats show; the JSON has them all.
+const TIMELINE_SHOWN: usize = 25;
+/// A gap between two timeline entries at least this long is shown as a silence.
+const SILENCE_S: i64 = 4 * 3600;
 
 fn outline(r: &Review) -> Vec<Block> {
     let i = &r.incident;
-    let mut b = vec![Block::Heading(1, format!("Post-incident review: {}", i.title))];
+    let mut b = vec![Block::Heading(1, i.title.clone())];
+    if !r.warnings.is_empty() {
+        b.push(Block::Bullets(r.warnings.iter().map(|w| format!("Warning: {}", w.message)).collect()));
+    }
+    b.extend(header(r));
+    b.extend(summary(r));
+    b.extend(follow_ups(r));
+    b.extend(response(r));
+    b.extend(scope(r));
+    b.extend(timeline(r));
+    b.extend(times(r));
+    b.extend(similar(r));
+    b.extend(detection(r));
+    b.extend(attribution(r));
+    b.extend(appendix(r));
     b.push(Block::Para(format!(
-        "Incident {} ({}, resolution {}) · severity {} · {} / {} · owner {} · created {} · resolved {}{}",
-        i.id,
-        i.source,
-        i.revision,
-        i.severity,
-        i.classification,
-        i.determination,
-        i.owner.as_deref().unwrap_or("unassigned"),
-        ts(&i.created),
-        ts(&i.resolved),
-        i.url.as_ref().map(|u| format!(" · {u}")).unwrap_or_default()
+        "Made against ATT&CK {} {}{}. ATT&CK® is a registered trademark of The MITRE Corporation.",
+        r.basis.attack_domain,
+        r.basis.attack_version.as_deref().unwrap_or(""),
+        r.basis
+            .controls_attack_version
+            .as_ref()
+            .map(|v| format!(" · Microsoft 365 control mappings for ATT&CK {v} (CTID)"))
+            .unwrap_or_default()
     )));
+    b
+}
+
+/// The outcome headline, the incident's facts and the root cause as the analysts recorded it.
+fn header(r: &Review) -> Vec<Block> {
+    let i = &r.incident;
+    let outcome = if r.story.outcome.headline.is_empty() {
+        format!("{} / {} · status {}", i.classification, i.determination, i.status)
+    } else {
+        r.story.outcome.headline.clone()
+    };
+    let mut facts = vec![
+        format!("Incident {} ({}, resolution {})", i.id, i.source, i.revision),
+        format!("severity {}", i.severity),
+        outcome,
+    ];
+    if !i.tags.is_empty() {
+        facts.push(format!("tags: {}", i.tags.join(", ")));
+    }
+    facts.push(format!("created {}", ts(&i.created)));
+    if let Some(u) = &i.url {
+        facts.push(u.clone());
+    }
+    let mut b = vec![Block::Para(facts.join(" · "))];
     if let Some(n) = i.alerts_reviewed {
         b.push(Block::Para(format!(
             "Only the first {n} alerts of {} were reviewed (review.max_alerts): every finding below leaves the others out.",
             i.alerts
         )));
     }
+    if let Some(c) = &r.story.outcome.resolving_comment {
+        b.push(Block::Para(format!("Resolving comment: “{c}”")));
+    }
+    match &r.story.root_cause {
+        Some(rc) => b.push(Block::Para(format!(
+            "Root cause, as recorded{}: “{}”",
+            rc.author.as_ref().map(|a| format!(" by {a}")).unwrap_or_default(),
+            rc.text
+        ))),
+        None if !is_benign(r) => b.push(Block::Para("Root cause: not recorded.".into())),
+        None => {}
+    }
+    b
+}
 
-    let observed = r.tactics.iter().filter(|t| t.state == StageState::Observed).count();
-    let mut summary = vec![format!(
-        "{} alert(s), {} ATT&CK technique(s) across {} tactic(s). Time to detect {}; time to resolve {}.",
-        i.alerts,
+fn summary(r: &Review) -> Vec<Block> {
+    let mut b = vec![Block::Heading(2, "Summary".into())];
+    if !r.story.summary.is_empty() {
+        b.push(Block::Numbered(r.story.summary.clone()));
+        return b;
+    }
+    // A review without a story (stored before v2): the counts v1 gave.
+    b.push(Block::Bullets(vec![format!(
+        "{} alert(s), {} ATT&CK technique(s). Time to detect {}; time to resolve {}.",
+        r.incident.alerts,
         r.techniques.iter().filter(|t| t.name.is_some()).count(),
-        observed,
         duration(r.metrics.time_to_detect_s),
         duration(r.metrics.time_to_resolve_s)
-    )];
-    let benign = matches!(i.classification.as_str(), "falsePositive" | "informationalExpectedActivity");
-    summary.push(match &r.basis.inventory {
-        _ if benign => format!(
-            "Classified {}: coverage gaps and attribution are not assessed; the follow-ups are about tuning.",
-            i.classification
-        ),
-        None => "Detection coverage not assessed: no detection inventory is configured.".into(),
-        Some(_) => format!(
-            "{} of the observed techniques are covered by no rule of the detection inventory.",
-            r.gaps.uncovered.len()
-        ),
-    });
-    let blind: Vec<&str> = r.gaps.blind_stages.iter().map(|s| s.name.as_str()).collect();
-    if !blind.is_empty() {
-        summary.push(format!("Blind stage(s), passed without any alert: {}.", blind.join(", ")));
-    }
-    if !r.gaps.late_detections.is_empty() {
-        summary.push(format!("{} late detection(s).", r.gaps.late_detections.len()));
-    }
-    if !r.attribution.is_empty() {
-        let top: Vec<String> =
-            r.attribution.iter().take(3).map(|c| format!("{} {} ({:.2})", c.id, c.name, c.score)).collect();
-        summary.push(format!("Resembles (hypothesis, not attribution): {}.", top.join(", ")));
-    }
-    b.push(Block::Heading(2, "Summary".into()));
-    b.push(Block::Bullets(summary));
+    )]));
+    b
+}
 
-    b.push(Block::Heading(2, "Follow-ups".into()));
-    if r.follow_ups.is_empty() {
+/// The first five follow-ups in full, then every other title: nothing is left to the JSON.
+fn follow_ups(r: &Review) -> Vec<Block> {
+    let n = r.follow_ups.len();
+    let heading = match n {
+        0 => "Follow-ups".to_owned(),
+        1..=5 => "Follow-ups".to_owned(),
+        _ => format!("First follow-ups (5 of {n})"),
+    };
+    let mut b = vec![Block::Heading(2, heading)];
+    if n == 0 {
         b.push(Block::Para("None.".into()));
+        return b;
+    }
+    b.push(Block::Numbered(
+        r.follow_ups
+            .iter()
+            .take(5)
+            .map(|f| format!("[{}] {} — {}", format!("{:?}", f.priority).to_lowercase(), f.title, f.detail))
+            .collect(),
+    ));
+    if n > 5 {
+        let rest: Vec<String> =
+            r.follow_ups.iter().enumerate().skip(5).map(|(k, f)| format!("{}. {}", k + 1, f.title)).collect();
+        b.push(Block::Para(format!("Also: {}", rest.join(" · "))));
+    }
+    b
+}
+
+fn when(at: &Option<chrono::DateTime<chrono::Utc>>, at_latest: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match (at, at_latest) {
+        (Some(t), _) => short(t),
+        (None, Some(l)) => format!("time not recorded (by {})", short(l)),
+        (None, None) => "time not recorded".into(),
+    }
+}
+
+/// Containment and response, what worked, open questions, impact and exposed credentials.
+fn response(r: &Review) -> Vec<Block> {
+    let s = &r.story;
+    let mut b = Vec::new();
+    if is_benign(r) && s.response.is_empty() {
+        return b;
+    }
+    b.push(Block::Heading(2, "Containment and response".into()));
+    if s.response.is_empty() {
+        b.push(Block::Para(
+            "No containment or remediation action is recorded in the incident (comments, evidence status, automatic actions)."
+                .into(),
+        ));
     } else {
-        b.push(Block::Numbered(
-            r.follow_ups
+        let rows = s
+            .response
+            .iter()
+            .map(|a| {
+                let mut what = a.action.clone();
+                match a.kind.as_str() {
+                    "partial" => what += " — partial containment",
+                    "full" => what += " — full containment",
+                    _ => {}
+                }
+                vec![when(&a.at, &a.at_latest), what, a.by.clone(), a.basis.clone()]
+            })
+            .collect();
+        b.push(Block::Table(["when (UTC)", "what", "by", "basis"].map(String::from).to_vec(), rows));
+    }
+    let c = &r.metrics.containment;
+    b.push(Block::Para(match (&c.partial, &c.full) {
+        (_, Some(f)) => format!("Contained in full: {} ({}).", when(&f.at, &f.at_latest), f.basis),
+        (Some(p), None) => format!(
+            "Partial containment only ({}: {}); full containment of the entry point and the accounts is not recorded.",
+            when(&p.at, &p.at_latest),
+            p.entities.join(", ")
+        ),
+        (None, None) => "Containment: not recorded.".into(),
+    }));
+    let impact = impact_lines(r);
+    if !impact.is_empty() {
+        b.push(Block::Heading(3, "Impact".into()));
+        b.push(Block::Bullets(impact));
+    }
+    if !s.exposed_credentials.is_empty() {
+        b.push(Block::Heading(3, "Exposed credentials".into()));
+        b.push(Block::Bullets(
+            s.exposed_credentials
                 .iter()
-                .map(|f| {
-                    format!("[{}] {} — {} ({})", format!("{:?}", f.priority).to_lowercase(), f.title, f.detail, f.id)
+                .map(|e| {
+                    let mut line = e.how.clone();
+                    if let Some(h) = &e.host {
+                        line += &format!(" on {h}");
+                    }
+                    if let Some(t) = &e.at {
+                        line += &format!(" at {}", short(t));
+                    }
+                    if let Some(a) = &e.artefact {
+                        line += &format!(", to {a}");
+                    }
+                    line += &format!(" ({})", e.technique);
+                    if !e.accounts.is_empty() {
+                        line += &format!("; accounts known exposed: {}", e.accounts.join(", "));
+                    }
+                    line
                 })
                 .collect(),
         ));
     }
+    if !s.what_worked.is_empty() {
+        b.push(Block::Heading(3, "What worked".into()));
+        b.push(Block::Bullets(s.what_worked.iter().map(|n| n.text.clone()).collect()));
+    }
+    if !s.open_questions.is_empty() {
+        b.push(Block::Heading(3, "Open questions (from gaps in the data)".into()));
+        b.push(Block::Bullets(
+            s.open_questions
+                .iter()
+                .map(|q| {
+                    if q.evidence.is_empty() {
+                        q.question.clone()
+                    } else {
+                        format!("{} (evidence: {})", q.question, q.evidence.join("; "))
+                    }
+                })
+                .collect(),
+        ));
+    }
+    b
+}
 
-    b.push(Block::Heading(2, "Attack chain".into()));
-    let rows: Vec<Vec<String>> = r
+fn impact_lines(r: &Review) -> Vec<String> {
+    let im = &r.story.impact;
+    let mut out = Vec::new();
+    if !im.effects.is_empty() || !im.hosts.is_empty() {
+        let mut line = im.effects.join(", ");
+        if !im.hosts.is_empty() {
+            line += &format!(" on {}", im.hosts.join(", "));
+        }
+        out.push(line.trim().to_owned());
+    }
+    if let Some(w) = &im.outage {
+        out.push(match w.end {
+            Some(e) => {
+                format!("Outage: from {} to {} ({}), {}", short(&w.start), short(&e), duration(w.duration_s), w.basis)
+            }
+            None => format!("Outage: from {}; end not recorded", short(&w.start)),
+        });
+    }
+    let d = &im.data_exposed;
+    match d.state.as_str() {
+        "" => {}
+        "none_observed" => out.push("Data exposed: none observed in the alerts or comments.".into()),
+        state => {
+            let mut line = format!("Data exposed ({}): {}", state.replace('_', " "), d.what.join(", "));
+            line += &format!("; volume {}", d.volume.as_deref().unwrap_or("not recorded"));
+            out.push(line);
+        }
+    }
+    if let Some(s) = im.exfiltration_to_legal_s {
+        out.push(format!("Exfiltration alert → legal informed: {}", duration(Some(s))));
+    }
+    if let Some(e) = &im.extortion {
+        out.push(format!("Extortion: {e}"));
+    }
+    if !im.not_recorded.is_empty() {
+        out.push(format!("Not recorded: {}", im.not_recorded.join(", ")));
+    }
+    out
+}
+
+/// The scope: entities by kind, the most-named first, and the products that saw them.
+fn scope(r: &Review) -> Vec<Block> {
+    let i = &r.incident;
+    if i.entities.is_empty() && i.products.is_empty() {
+        return vec![];
+    }
+    let mut b = vec![Block::Heading(2, "Scope".into())];
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for e in &i.entities {
+        match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((&e.kind, 1)),
+        }
+    }
+    if !kinds.is_empty() {
+        let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+        b.push(Block::Para(format!("Entities: {}.", counts.join(", "))));
+        let rows = i
+            .entities
+            .iter()
+            .take(12)
+            .map(|e| {
+                vec![
+                    e.kind.replace('_', " "),
+                    e.name.clone(),
+                    e.verdict.clone().unwrap_or_default(),
+                    e.remediation_status.clone().filter(|s| s != "none").unwrap_or_default(),
+                    e.roles.join(", "),
+                    e.alerts.len().to_string(),
+                ]
+            })
+            .collect();
+        b.push(Block::Table(
+            ["kind", "name", "verdict", "remediation", "roles", "alerts"].map(String::from).to_vec(),
+            rows,
+        ));
+        if i.entities.len() > 12 {
+            b.push(Block::Para(format!("{} more entities in the JSON (incident.entities).", i.entities.len() - 12)));
+        }
+    }
+    if !i.products.is_empty() {
+        let p: Vec<String> = i.products.iter().map(|p| format!("{} ({} alert(s))", p.name, p.alerts)).collect();
+        b.push(Block::Para(format!("Seen by: {}.", p.join(", "))));
+    }
+    b
+}
+
+/// The first entries in order, with long silences shown as rows of their own: the hours
+/// between an alert and the first action are the review's most important fact.
+fn timeline(r: &Review) -> Vec<Block> {
+    if r.timeline.is_empty() {
+        return vec![];
+    }
+    let mut b = vec![Block::Heading(2, "Timeline (UTC)".into())];
+    let first_alert = r.metrics.first_alert;
+    let gaps: Vec<i64> = r.timeline.windows(2).map(|w| (w[1].at - w[0].at).num_seconds()).collect();
+    let longest = gaps
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| first_alert.is_some_and(|f| r.timeline[*k].at >= f))
+        .max_by_key(|(_, g)| **g)
+        .filter(|(_, g)| **g >= SILENCE_S)
+        .map(|(k, _)| k);
+    let mut rows = Vec::new();
+    for (k, e) in r.timeline.iter().enumerate().take(TIMELINE_SHOWN) {
+        rows.push(vec![short(&e.at), e.text.clone()]);
+        if let Some(&g) = gaps.get(k) {
+            if g >= SILENCE_S && k + 1 < TIMELINE_SHOWN {
+                let mark = if Some(k) == longest { " — the longest silence" } else { "" };
+                rows.push(vec![String::new(), format!("… {} with nothing recorded{mark} …", duration(Some(g)))]);
+            }
+        }
+    }
+    b.push(Block::Table(["time", "what"].map(String::from).to_vec(), rows));
+    let mut notes = Vec::new();
+    if r.timeline.len() > TIMELINE_SHOWN {
+        notes.push(format!("{} more entries in the JSON (timeline).", r.timeline.len() - TIMELINE_SHOWN));
+    }
+    if r.timeline_untimed > 0 {
+        notes.push(format!("{} entries have no recorded time and are not placed.", r.timeline_untimed));
+    }
+    if !notes.is_empty() {
+        b.push(Block::Para(notes.join(" ")));
+    }
+    b
+}
+
+/// Every measure with its value and where it came from.
+fn times(r: &Review) -> Vec<Block> {
+    let m = &r.metrics;
+    let basis = |k: &str| m.basis.get(k).cloned().unwrap_or_default();
+    let value = |v: Option<i64>, at_most: Option<i64>| match (v, at_most) {
+        (Some(v), _) => duration(Some(v)),
+        (None, Some(a)) => format!("not recorded; at most {}", duration(Some(a))),
+        (None, None) => "not recorded".into(),
+    };
+    let mut rows = vec![
+        vec![
+            "time to detect (first activity → first alert)".into(),
+            value(m.time_to_detect_s, None),
+            basis("time_to_detect_s"),
+        ],
+        vec![
+            "time to acknowledge (first alert → first recorded human action)".into(),
+            value(m.time_to_acknowledge_s, None),
+            basis("time_to_acknowledge_s"),
+        ],
+        vec![
+            "time to contain (first alert → first containment)".into(),
+            value(m.time_to_contain_s, None),
+            basis("time_to_contain_s"),
+        ],
+        vec![
+            "dwell time (first activity → full containment)".into(),
+            value(m.dwell_time_s, m.dwell_time_at_most_s),
+            basis("dwell_time_s"),
+        ],
+        vec![
+            "time to resolve (created → resolved)".into(),
+            value(m.time_to_resolve_s, None),
+            basis("time_to_resolve_s"),
+        ],
+    ];
+    if let Some(w) = &r.story.impact.outage {
+        rows.push(vec!["outage (impact → restore recorded)".into(), value(w.duration_s, None), w.basis.clone()]);
+    }
+    if let Some(s) = r.story.impact.exfiltration_to_legal_s {
+        rows.push(vec!["exfiltration alert → legal informed".into(), duration(Some(s)), "alert, comment".into()]);
+    }
+    let mut b = vec![Block::Heading(2, "Times".into())];
+    b.push(Block::Table(["measure", "value", "basis"].map(String::from).to_vec(), rows));
+    if let Some(p) = m.observation_precision_s {
+        b.push(Block::Para(format!(
+            "Observed transitions are timed to within {} (the interval between the polls that saw them).",
+            duration(Some(p))
+        )));
+    }
+    if !r.unattended_alerts.is_empty() {
+        b.push(Block::Heading(3, "Alerts left unattended".into()));
+        let rows = r
+            .unattended_alerts
+            .iter()
+            .map(|u| {
+                vec![
+                    u.title.clone(),
+                    u.severity.clone(),
+                    short(&u.created),
+                    u.acted_on.as_ref().map_or("none before resolution".into(), short),
+                    duration(Some(u.delay_s)),
+                ]
+            })
+            .collect();
+        b.push(Block::Table(
+            ["alert", "severity", "raised", "first action", "waited"].map(String::from).to_vec(),
+            rows,
+        ));
+    }
+    b
+}
+
+fn similar(r: &Review) -> Vec<Block> {
+    let s = &r.story;
+    if s.similar_incidents.is_empty() && s.recurring.is_none() {
+        return vec![];
+    }
+    let mut b = vec![Block::Heading(2, "Similar earlier incidents".into())];
+    if let Some(rec) = &s.recurring {
+        b.push(Block::Para(format!("Recurring: {} (incidents {}). {}", rec.what, rec.incidents.join(", "), rec.note)));
+    }
+    b.push(Block::Bullets(
+        s.similar_incidents
+            .iter()
+            .map(|p| {
+                let mut shared = Vec::new();
+                if !p.shared_techniques.is_empty() {
+                    shared.push(format!("techniques {}", p.shared_techniques.join(", ")));
+                }
+                if !p.shared_entities.is_empty() {
+                    shared.push(format!("entities {}", p.shared_entities.join(", ")));
+                }
+                if !p.shared_titles.is_empty() {
+                    shared.push(format!("alerts “{}”", p.shared_titles.join("”, “")));
+                }
+                format!(
+                    "Incident {} “{}” ({}){}: shares {}",
+                    p.id,
+                    p.title,
+                    ts(&p.created),
+                    if p.same_way_in { ", same way in" } else { "" },
+                    shared.join("; ")
+                )
+            })
+            .collect(),
+    ));
+    b
+}
+
+/// ATT&CK: the attack chain, blind stages, late detections, knowledge gaps, mitigations and
+/// Microsoft 365 controls.
+fn detection(r: &Review) -> Vec<Block> {
+    let mut b = vec![Block::Heading(2, "Attack chain".into())];
+    let mut rows: Vec<Vec<String>> = r
         .techniques
         .iter()
         .map(|t| {
@@ -113,26 +530,11 @@ fn outline(r: &Review) -> Vec<Block> {
                 t.id.clone(),
                 t.name.clone().unwrap_or_else(|| "(unknown to ATT&CK)".into()),
                 t.tactics.join(", "),
-                match (t.status, t.covered) {
-                    (TechniqueStatus::Unknown, _) => "unknown ID".into(),
-                    (s, c) => {
-                        let mut v = Vec::new();
-                        if s != TechniqueStatus::Active {
-                            v.push(format!("received as {}", t.received_ids.join(", ")));
-                        }
-                        match c {
-                            Some(true) => v.push("covered".into()),
-                            Some(false) => v.push("NOT covered".into()),
-                            None => {}
-                        }
-                        v.join("; ")
-                    }
-                },
-                t.alerts.join(", "),
+                technique_notes(t),
+                alert_titles(r, &t.alerts),
             ]
         })
         .collect();
-    let mut rows = rows;
     rows.sort();
     b.push(Block::Table(
         ["first seen", "technique", "name", "tactics", "notes", "alerts"].map(String::from).to_vec(),
@@ -152,7 +554,18 @@ fn outline(r: &Review) -> Vec<Block> {
             .collect::<Vec<_>>()
             .join(" → "),
     ));
-
+    let benign = is_benign(r);
+    b.push(Block::Para(match &r.basis.inventory {
+        _ if benign => format!(
+            "Classified {}: coverage gaps and attribution are not assessed; the follow-ups are about tuning.",
+            r.incident.classification
+        ),
+        None => "Detection coverage against your own rules not assessed: no detection inventory is configured.".into(),
+        Some(_) => format!(
+            "{} of the observed techniques are covered by no rule of the detection inventory.",
+            r.gaps.uncovered.len()
+        ),
+    }));
     if !r.gaps.blind_stages.is_empty() {
         b.push(Block::Heading(2, "Blind stages".into()));
         for s in &r.gaps.blind_stages {
@@ -183,31 +596,19 @@ fn outline(r: &Review) -> Vec<Block> {
             r.gaps
                 .late_detections
                 .iter()
-                .map(|l| format!("{} \"{}\": {} after the activity began", l.alert, l.title, duration(Some(l.delay_s))))
-                .collect(),
-        ));
-    }
-    if !r.attribution.is_empty() {
-        b.push(Block::Heading(2, "Attribution hypothesis".into()));
-        b.push(Block::Para(r.attribution_note.clone()));
-        b.push(Block::Bullets(
-            r.attribution
-                .iter()
-                .map(|c| {
+                .map(|l| {
                     format!(
-                        "{} {} ({:?}) {:.2} — shares {}{}",
-                        c.id,
-                        c.name,
-                        c.kind,
-                        c.score,
-                        c.shared_techniques.join(", "),
-                        c.actor_match.as_ref().map(|a| format!("; alerts name the actor \"{a}\"")).unwrap_or_default()
+                        "“{}”: raised {}, {} after the activity began ({})",
+                        l.title,
+                        short(&l.created),
+                        duration(Some(l.delay_s)),
+                        short(&l.first_activity)
                     )
                 })
                 .collect(),
         ));
     }
-    let gaps: Vec<String> = r.knowledge_gaps.iter().map(knowledge_line).collect();
+    let gaps: Vec<String> = r.knowledge_gaps.iter().map(|g| knowledge_line(r, g)).collect();
     if !gaps.is_empty() {
         b.push(Block::Heading(2, "Knowledge gaps".into()));
         b.push(Block::Bullets(gaps));
@@ -242,28 +643,111 @@ fn outline(r: &Review) -> Vec<Block> {
                 .collect(),
         ));
     }
-    b.push(Block::Para(format!(
-        "Made against ATT&CK {} {}. ATT&CK® is a registered trademark of The MITRE Corporation.",
-        r.basis.attack_domain,
-        r.basis.attack_version.as_deref().unwrap_or("")
-    )));
     b
 }
 
-fn knowledge_line(g: &KnowledgeGap) -> String {
+fn technique_notes(t: &TechniqueFinding) -> String {
+    if t.status == TechniqueStatus::Unknown {
+        return "unknown ID".into();
+    }
+    let mut v = Vec::new();
+    if t.status != TechniqueStatus::Active {
+        v.push(format!("received as {}", t.received_ids.join(", ")));
+    }
+    match t.covered {
+        Some(true) => v.push("covered".into()),
+        Some(false) => v.push("NOT covered".into()),
+        None => {}
+    }
+    if !t.products.is_empty() {
+        v.push(format!("seen by {}", t.products.join(", ")));
+    }
+    v.join("; ")
+}
+
+fn attribution(r: &Review) -> Vec<Block> {
+    if r.attribution.is_empty() {
+        return vec![];
+    }
+    vec![
+        Block::Heading(2, "Attribution hypothesis (below the fold)".into()),
+        Block::Para(r.attribution_note.clone()),
+        Block::Bullets(
+            r.attribution
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} ({:?}) {:.2} — shares {}{}",
+                        c.id,
+                        c.name,
+                        c.kind,
+                        c.score,
+                        c.shared_techniques.join(", "),
+                        c.actor_match.as_ref().map(|a| format!("; alerts name the actor \"{a}\"")).unwrap_or_default()
+                    )
+                })
+                .collect(),
+        ),
+    ]
+}
+
+/// For analysts: the comments as recorded, the alerts with their products.
+fn appendix(r: &Review) -> Vec<Block> {
+    let mut b = Vec::new();
+    if !r.alerts.is_empty() {
+        b.push(Block::Heading(2, "Alerts".into()));
+        let rows = r
+            .alerts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.created.as_ref().map_or("—".into(), short),
+                    a.title.clone(),
+                    a.severity.clone(),
+                    a.product.clone(),
+                    a.techniques.join(", "),
+                ]
+            })
+            .collect();
+        b.push(Block::Table(
+            ["raised (UTC)", "alert", "severity", "detected by", "techniques"].map(String::from).to_vec(),
+            rows,
+        ));
+    }
+    if !r.incident.comments.is_empty() {
+        b.push(Block::Heading(2, "Comments".into()));
+        b.push(Block::Bullets(
+            r.incident
+                .comments
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}: {}",
+                        c.at.as_ref().map_or("time not recorded".into(), short),
+                        c.author.as_deref().unwrap_or("author not recorded"),
+                        c.text
+                    )
+                })
+                .collect(),
+        ));
+    }
+    b
+}
+
+fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
     match g {
         KnowledgeGap::FirstSeen { technique, name } => format!("First time for this organisation: {technique} {name}"),
-        KnowledgeGap::UnmappedAlert { alert, title, category } => format!(
-            "Alert {alert} \"{title}\" has no ATT&CK mapping{}",
+        KnowledgeGap::UnmappedAlert { alert: _, title, category } => format!(
+            "Alert “{title}” has no ATT&CK mapping{}",
             category.as_ref().map(|c| format!(" (category {c})")).unwrap_or_default()
         ),
         KnowledgeGap::UnknownTechnique { received, alerts } => {
-            format!("Unknown technique ID \"{received}\" in {}", alerts.join(", "))
+            format!("Unknown technique ID \"{received}\" in {}", alert_titles(r, alerts))
         }
         KnowledgeGap::OutdatedId { received, current, alerts } => format!(
             "Outdated technique ID {received}{} in {}",
             current.as_ref().map(|c| format!(" (now {c})")).unwrap_or_default(),
-            alerts.join(", ")
+            alert_titles(r, alerts)
         ),
         KnowledgeGap::NoMitigation { technique, name } => format!("ATT&CK lists no mitigation for {technique} {name}"),
         KnowledgeGap::NoDetectionData { technique, name } => {
@@ -303,20 +787,34 @@ pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
             Block::Table(head, rows) => {
                 let rows: Vec<Vec<String>> =
                     rows.iter().map(|r| r.iter().map(|c| printable(c).into_owned()).collect()).collect();
+                // A column is as wide as its longest word (an ID, a path) and at most 48
+                // characters otherwise: longer cells wrap at spaces, never mid-word.
                 let widths: Vec<usize> = (0..head.len())
                     .map(|c| {
-                        rows.iter().map(|r| r[c].chars().count()).chain([head[c].len()]).max().unwrap_or(0).min(48)
+                        let cells = || rows.iter().map(|r| r[c].as_str()).chain([head[c].as_str()]);
+                        let longest_word = cells().flat_map(str::split_whitespace).map(|w| w.chars().count()).max();
+                        let longest = cells().map(|x| x.chars().count()).max().unwrap_or(0);
+                        // The last column (the text of a row) may run wider.
+                        let cap = if c + 1 == head.len() { 96 } else { 48 };
+                        longest.min(cap).max(longest_word.unwrap_or(0))
                     })
                     .collect();
                 let line = |cells: &[String]| {
-                    cells
-                        .iter()
-                        .zip(&widths)
-                        .map(|(c, w)| format!("{:w$}", truncate(c, *w), w = w))
+                    let wrapped: Vec<Vec<String>> = cells.iter().zip(&widths).map(|(c, w)| wrap(c, *w)).collect();
+                    let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
+                    (0..height)
+                        .map(|k| {
+                            wrapped
+                                .iter()
+                                .zip(&widths)
+                                .map(|(c, w)| format!("{:w$}", c.get(k).map_or("", String::as_str), w = w))
+                                .collect::<Vec<_>>()
+                                .join("  ")
+                                .trim_end()
+                                .to_owned()
+                        })
                         .collect::<Vec<_>>()
-                        .join("  ")
-                        .trim_end()
-                        .to_owned()
+                        .join("\n")
                 };
                 s += &format!("{}\n", line(&head));
                 for r in &rows {
@@ -328,12 +826,24 @@ pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
     s
 }
 
-fn truncate(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(w.saturating_sub(1)).collect::<String>())
+/// Splits `s` into lines of at most `w` characters at spaces; a word longer than `w` stays
+/// whole on its own line.
+fn wrap(s: &str, w: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in s.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > w {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
     }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Escapes what Markdown would interpret, so that an alert title cannot inject links, images

@@ -36,33 +36,55 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
     for a in &incident.alerts {
         let ts = techniques.get(a.id.as_str()).map(|v| v.join(", ")).unwrap_or_default();
         let on = device_names(a);
-        match a.first_activity {
-            Some(t) => {
-                let mut text = format!("activity begins: {}", a.title);
+        let tactic = tactic_of(review, a);
+        let raised = |what: &str| {
+            let mut t = format!("{what} ({}", a.severity);
+            if let Some(tc) = &tactic {
+                t += &format!(", {tc}");
+            }
+            t + ")"
+        };
+        // One row per alert where its activity began, saying when the alert came; the alert's
+        // own row only when it came late (or its activity time is unknown), so that a reader
+        // sees both the attack's order and the detection's delay.
+        match (a.first_activity, a.created) {
+            (Some(f), created) => {
+                let mut text = a.title.clone();
                 if !on.is_empty() {
                     text += &format!(" on {}", on.join(", "));
                 }
                 if !ts.is_empty() {
                     text += &format!(" ({ts})");
                 }
-                if a.created.is_some_and(|c| c < t) {
-                    text += " — recorded as after the alert was raised";
+                match created {
+                    Some(c) if c < f => {
+                        text += &format!(" — {}, recorded as before its activity began", raised("alert"))
+                    }
+                    Some(c) if (c - f).num_seconds() >= LATE_S => {
+                        text += &format!(" — alert {}, {} later", c.format("%m-%d %H:%M"), later(c - f))
+                    }
+                    Some(c) => text += &format!(" — {} at {}", raised("alert"), c.format("%H:%M")),
+                    None => text += " — alert time not recorded",
                 }
-                out.push(entry(t, "first_activity", text, Some(&a.id), on.first().cloned()));
-            }
-            None => untimed += 1,
-        }
-        match a.created {
-            Some(t) => {
-                let tactic = tactic_of(review, &a.id).or(a.category.clone());
-                let mut text = format!("alert raised: {} ({}", a.title, a.severity);
-                if let Some(tc) = tactic {
-                    text += &format!(", {tc}");
+                out.push(entry(f, "first_activity", text, Some(&a.id), on.first().cloned()));
+                if let Some(c) = created.filter(|c| (*c - f).num_seconds() >= LATE_S) {
+                    let text = format!(
+                        "{}, {} after its activity began",
+                        raised(&format!("alert raised: {}", a.title)),
+                        later(c - f)
+                    );
+                    out.push(entry(c, "alert", text, Some(&a.id), None));
                 }
-                text.push(')');
-                out.push(entry(t, "alert", text, Some(&a.id), None));
             }
-            None => untimed += 1,
+            (None, Some(c)) => {
+                untimed += 1;
+                let text = format!(
+                    "{}; when its activity began is not recorded",
+                    raised(&format!("alert raised: {}", a.title))
+                );
+                out.push(entry(c, "alert", text, Some(&a.id), None));
+            }
+            (None, None) => untimed += 2,
         }
         // Activity that went on after the first recorded action is the evidence that the
         // action did not stop it: worth a line of its own.
@@ -126,13 +148,24 @@ fn techniques_by_alert(review: &Review) -> HashMap<&str, Vec<&str>> {
     by
 }
 
-/// The first (kill-chain earliest) tactic of the alert's techniques, by name.
-fn tactic_of(review: &Review, alert: &str) -> Option<String> {
-    review
-        .tactics
-        .iter()
-        .find(|t| t.alerts.iter().any(|a| a == alert))
+/// An alert raised at least this long after its activity began gets a row of its own.
+const LATE_S: i64 = 30 * 60;
+
+fn later(d: chrono::TimeDelta) -> String {
+    super::render::duration(Some(d.num_seconds()))
+}
+
+/// The alert's tactic by name: Defender's category when it names one (it says what the alert
+/// is about), else the kill-chain earliest tactic of its techniques.
+fn tactic_of(review: &Review, alert: &crate::model::Alert) -> Option<String> {
+    let by_category = alert.category.as_deref().and_then(|c| {
+        let key: String = c.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+        review.tactics.iter().find(|t| t.shortname.replace('-', "") == key)
+    });
+    by_category
+        .or_else(|| review.tactics.iter().find(|t| t.alerts.iter().any(|a| *a == alert.id)))
         .map(|t| t.name.clone())
+        .or_else(|| alert.category.clone())
 }
 
 /// The devices an alert names, by host name (the short name a reader knows them by).
@@ -237,8 +270,8 @@ mod tests {
         }));
         let (t, untimed) = build(&r, &i, &[]);
         let texts: Vec<&str> = t.iter().map(|e| e.text.as_str()).collect();
-        // a1's activity and alert share a minute: one entry.
-        assert!(texts[0].starts_with("activity begins: Suspicious sign-in (T1078); alert raised: Suspicious sign-in"));
+        // a1's activity and its prompt alert: one entry.
+        assert_eq!(texts[0], "Suspicious sign-in (T1078) — alert (medium, Initial Access) at 22:27");
         assert_eq!(t[1].kind, "incident_created");
         // a2 has no first activity (counted) and an untimed comment (counted).
         assert_eq!(untimed, 2);
@@ -265,8 +298,27 @@ mod tests {
         };
         let (t, untimed) = build(&r, &i, std::slice::from_ref(&tr));
         assert_eq!(untimed, 1, "no creation time");
-        assert!(t.iter().any(|e| e.text.contains("recorded as after the alert was raised")));
+        assert!(t.iter().any(|e| e.text.contains("recorded as before its activity began")));
         assert!(t.iter().any(|e| e.text == "assigned to ann (observed between 10-20 12:00 and 12:05 UTC)"));
+    }
+
+    #[test]
+    fn a_late_alert_gets_a_row_of_its_own_with_its_delay() {
+        let (r, i) = review_of(json!({
+            "id": "4", "status": "active", "lastUpdateDateTime": "2026-10-22T22:05:00Z",
+            "alerts": [{"id": "a1", "title": "LSASS access", "severity": "high", "category": "CredentialAccess",
+                        "createdDateTime": "2026-10-21T03:16:00Z", "firstActivityDateTime": "2026-10-20T23:26:00Z",
+                        "mitreTechniques": ["T1003.001"]}]
+        }));
+        let (t, _) = build(&r, &i, &[]);
+        let texts: Vec<&str> = t.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "LSASS access (T1003.001) — alert 10-21 03:16, 3 h 50 min later",
+                "alert raised: LSASS access (high, Credential Access), 3 h 50 min after its activity began"
+            ]
+        );
     }
 
     #[test]
