@@ -386,11 +386,12 @@ fn timeline(r: &Review) -> Vec<Block> {
     let mut rows = Vec::new();
     for (k, e) in r.timeline.iter().enumerate().take(TIMELINE_SHOWN) {
         rows.push(vec![short(&e.at), e.text.clone()]);
-        if let Some(&g) = gaps.get(k) {
-            if g >= SILENCE_S && k + 1 < TIMELINE_SHOWN {
-                let mark = if Some(k) == longest { " — the longest silence" } else { "" };
-                rows.push(vec![String::new(), format!("… {} with nothing recorded{mark} …", duration(Some(g)))]);
-            }
+        if let Some(&g) = gaps.get(k)
+            && g >= SILENCE_S
+            && k + 1 < TIMELINE_SHOWN
+        {
+            let mark = if Some(k) == longest { " — the longest silence" } else { "" };
+            rows.push(vec![String::new(), format!("… {} with nothing recorded{mark} …", duration(Some(g)))]);
         }
     }
     b.push(Block::Table(["time", "what"].map(String::from).to_vec(), rows));

@@ -88,11 +88,12 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
         }
         // Activity that went on after the first recorded action is the evidence that the
         // action did not stop it: worth a line of its own.
-        if let (Some(last), Some(action)) = (a.last_activity, first_action) {
-            if last > action && a.first_activity.is_none_or(|f| f < last) {
-                let text = format!("last activity recorded: {}", a.title);
-                out.push(entry(last, "last_activity", text, Some(&a.id), on.first().cloned()));
-            }
+        if let (Some(last), Some(action)) = (a.last_activity, first_action)
+            && last > action
+            && a.first_activity.is_none_or(|f| f < last)
+        {
+            let text = format!("last activity recorded: {}", a.title);
+            out.push(entry(last, "last_activity", text, Some(&a.id), on.first().cloned()));
         }
     }
     match incident.created {
@@ -163,7 +164,7 @@ fn tactic_of(review: &Review, alert: &crate::model::Alert) -> Option<String> {
         review.tactics.iter().find(|t| t.shortname.replace('-', "") == key)
     });
     by_category
-        .or_else(|| review.tactics.iter().find(|t| t.alerts.iter().any(|a| *a == alert.id)))
+        .or_else(|| review.tactics.iter().find(|t| t.alerts.contains(&alert.id)))
         .map(|t| t.name.clone())
         .or_else(|| alert.category.clone())
 }
@@ -177,10 +178,10 @@ fn device_names(a: &crate::model::Alert) -> Vec<String> {
             .get("hostName")
             .cloned()
             .or_else(|| e.entity.as_ref().map(|n| n.split('.').next().unwrap_or(n).to_owned()));
-        if let Some(n) = name {
-            if !out.contains(&n) {
-                out.push(n);
-            }
+        if let Some(n) = name
+            && !out.contains(&n)
+        {
+            out.push(n);
         }
     }
     out
