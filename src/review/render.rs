@@ -444,6 +444,10 @@ fn times(r: &Review) -> Vec<Block> {
             basis("time_to_resolve_s"),
         ],
     ];
+    if is_benign(r) {
+        // Nothing was attacked: containment and dwell would only say "not recorded".
+        rows.retain(|row| !row[0].starts_with("time to contain") && !row[0].starts_with("dwell"));
+    }
     if let Some(w) = &r.story.impact.outage {
         rows.push(vec!["outage (impact → restore recorded)".into(), value(w.duration_s, None), w.basis.clone()]);
     }
