@@ -50,6 +50,84 @@ fn power_automate_gets_flat_fields_for_conditions() {
     insta::assert_json_snapshot!("power-automate", pa);
 }
 
+/// `event`'s review with a story as v2 reviews tell it: five summary lines, an outcome, times
+/// to acknowledge and contain, unattended alerts and a recurrence.
+fn with_story(event: (Value, Payload)) -> (Value, Payload, hindsight::review::Review) {
+    use hindsight::review::{Recurring, UnattendedAlert};
+    let Payload::Review(mut r) = event.1 else { panic!("a review") };
+    r.story.summary = (1..=5).map(|n| format!("line {n}")).collect();
+    r.story.outcome.headline = "true positive — multi-staged attack, resolved by ir.oncall@contoso.com".into();
+    r.metrics.time_to_acknowledge_s = Some(600);
+    r.metrics.time_to_contain_s = None;
+    r.story.recurring =
+        Some(Recurring { what: "T1566.002".into(), incidents: vec!["1001".into()], note: "twice in six months".into() });
+    let created = "2026-10-20T22:30:00Z".parse().unwrap();
+    let unattended = UnattendedAlert {
+        alert: "a1".into(),
+        title: "t".into(),
+        severity: "high".into(),
+        created,
+        acted_on: None,
+        delay_s: 108_000,
+    };
+    r.unattended_alerts = vec![unattended.clone(), unattended];
+    let review = (*r).clone();
+    (event.0, Payload::Review(r), review)
+}
+
+#[test]
+fn power_automate_carries_the_v2_story_as_plain_values() {
+    let (envelope, payload, r) = with_story(event("human-operated-ransomware", 0));
+    let pa = power_automate(&envelope, &payload);
+    assert_eq!(pa["schema_version"], 2);
+    assert_eq!(pa["outcome_headline"], r.story.outcome.headline.as_str());
+    let names = hindsight::notify::presets::SUMMARY_FIELDS;
+    for (n, name) in names.iter().enumerate() {
+        assert_eq!(pa[*name], format!("line {}", n + 1), "{name}");
+    }
+    assert_eq!(pa["summary_text"], "line 1\nline 2\nline 3\nline 4\nline 5");
+    assert_eq!(pa["entities"], r.incident.entities.len());
+    assert_eq!(pa["unattended_alerts"], 2);
+    assert_eq!(pa["time_to_acknowledge_s"], 600);
+    assert!(pa["time_to_contain_s"].is_null(), "unknowable is null, not 0");
+    assert_eq!(pa["recurring"], true);
+    // Every value is plain: a flow's condition tests it without parsing JSON further.
+    for key in ["outcome_headline", "summary_text", "entities", "unattended_alerts", "recurring"] {
+        assert!(!pa[key].is_object() && !pa[key].is_array(), "{key}");
+    }
+}
+
+#[test]
+fn power_automate_without_a_story_says_so_plainly() {
+    let (envelope, payload) = event("human-operated-ransomware", 0);
+    let Payload::Review(mut r) = payload else { panic!("a review") };
+    r.story = Default::default();
+    r.metrics.time_to_acknowledge_s = None;
+    let pa = power_automate(&envelope, &Payload::Review(r));
+    // The headline falls back to Graph's classification, determination and status.
+    assert_eq!(pa["outcome_headline"], "truePositive / multiStagedAttack (resolved)");
+    assert!(pa["summary_what_happened"].is_null() && pa["summary_detection_response"].is_null());
+    assert_eq!(pa["summary_text"], "");
+    assert_eq!(pa["recurring"], false);
+    assert!(pa["time_to_acknowledge_s"].is_null());
+}
+
+#[test]
+fn teams_cards_begin_with_the_outcome_headline() {
+    let (envelope, payload, r) = with_story(event("human-operated-ransomware", 0));
+    let card = teams(&envelope, &payload, DEFAULT_PORTAL_HOSTS);
+    let texts = teams_texts(&card);
+    assert_eq!(texts[0], r.story.outcome.headline, "{texts:?}");
+    assert!(texts[1].starts_with("Post-incident review:"), "{texts:?}");
+    // The headline is incident text (an analyst's name): escaped like any other.
+    let (envelope, payload, _) = with_story(event("human-operated-ransomware", 0));
+    let Payload::Review(mut hostile) = payload else { panic!("a review") };
+    hostile.story.outcome.headline = "resolved by [me](https://evil.example)\n- forged".into();
+    let card = teams(&envelope, &Payload::Review(hostile), DEFAULT_PORTAL_HOSTS);
+    let first = &teams_texts(&card)[0];
+    assert!(!first.contains('\n') && first.contains("\\[me\\]"), "{first}");
+}
+
 #[test]
 fn teams_gets_an_adaptive_card_within_its_size_limit() {
     let (envelope, review) = event("human-operated-ransomware", 0);
@@ -81,7 +159,7 @@ fn slack_gets_block_kit_within_its_limits_and_escaped() {
     assert!(msg["text"].as_str().unwrap().starts_with("Post-incident review:"));
 }
 
-/// A digest event of the six samples, with as many follow-ups as a busy week brings.
+/// A digest event of the samples, with as many follow-ups as a busy week brings.
 fn digest_event() -> (Value, Payload) {
     let catalog = store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
@@ -116,7 +194,9 @@ fn digests_get_their_own_flat_fields_card_and_message() {
     let (event, digest) = digest_event();
     assert_eq!(event["event"], "digest.weekly");
     let pa = power_automate(&event, &digest);
-    assert_eq!(pa["incidents"], 6);
+    // The samples resolved in the 90 days to 30 November (8 of 10: the ransomware of June and
+    // the first phishing of August are older), one of them a false positive.
+    assert_eq!(pa["incidents"], 8);
     assert_eq!(pa["false_positives"], 1);
     assert_eq!(pa["period_end"], "2026-11-30T00:00:00Z");
     assert!(pa["follow_ups"].as_array().unwrap().len() > 10);
@@ -191,7 +271,8 @@ fn a_huge_title_is_clipped_and_the_card_stays_under_the_teams_cap() {
     let card = teams_of(&event);
     let size = serde_json::to_vec(&card).unwrap().len();
     assert!(size <= TEAMS_MAX_BYTES, "{size} bytes");
-    let shown = &teams_texts(&card)[0];
+    // The outcome headline is the first line; the title the second.
+    let shown = &teams_texts(&card)[1];
     assert!(shown.ends_with('…') && shown.chars().count() < 400, "{}", shown.chars().count());
     let msg = slack_of(&event);
     let size = serde_json::to_vec(&msg).unwrap().len();
@@ -203,7 +284,7 @@ const DISGUISED: &str = "Phish [Open in Microsoft Defender](https://evil.example
 fn teams_cards_carry_no_forged_link_line_or_action() {
     let card = teams_of(&event_of(hostile(DISGUISED, "https://evil.example/incident2/3001")));
     let texts = teams_texts(&card);
-    let title = &texts[0];
+    let title = &texts[1];
     assert!(!title.contains('\n'), "a single-line field keeps to one line: {title:?}");
     for t in &texts {
         // What markdown acts on once the backslash-escaped characters are taken out.

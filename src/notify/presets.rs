@@ -109,6 +109,33 @@ fn digest_title(d: &Digest) -> String {
     format!("Hindsight digest {} to {}", d.period.start.format("%Y-%m-%d"), d.period.end.format("%Y-%m-%d"))
 }
 
+/// The outcome headline of `review` ("true positive — multi-staged attack, resolved … by …"):
+/// the story's, or, for a review that has none (read from a store written before v2), its
+/// classification, determination and status as Graph gave them.
+fn headline(review: &Review) -> String {
+    let h = review.story.outcome.headline.trim();
+    if !h.is_empty() {
+        return h.to_owned();
+    }
+    let i = &review.incident;
+    format!("{} / {} ({})", i.classification, i.determination, i.status)
+}
+
+/// The names under which a flow finds the story's five summary lines, in the order
+/// `story.summary` has them (docs/review-v2.md).
+pub const SUMMARY_FIELDS: [&str; 5] =
+    ["summary_what_happened", "summary_impact", "summary_data_exposed", "summary_way_in", "summary_detection_response"];
+
+/// The story's summary as flat fields: one per line (`null` when the review has fewer), and
+/// all of them as one text for a message body.
+fn summary_fields(review: &Review) -> serde_json::Map<String, Value> {
+    let lines = &review.story.summary;
+    let mut out: serde_json::Map<String, Value> =
+        SUMMARY_FIELDS.iter().enumerate().map(|(n, k)| ((*k).to_owned(), json!(lines.get(n)))).collect();
+    out.insert("summary_text".to_owned(), json!(lines.join("\n")));
+    out
+}
+
 /// The envelope of every event (`envelope`: the outbox entry's body) and `fields`, flat.
 fn flat(envelope: &Value, fields: Value) -> Value {
     let mut out = json!({
@@ -124,7 +151,9 @@ fn flat(envelope: &Value, fields: Value) -> Value {
     out
 }
 
-/// Flat fields a flow's conditions can test without parsing the whole review (or digest).
+/// Flat fields a flow's conditions can test without parsing the whole review (or digest): for
+/// a review, v2's outcome headline, the five summary lines, counts of entities and unattended
+/// alerts, the times to acknowledge and contain (`null` when unknowable) and `recurring`.
 pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
     let r = match payload {
         Payload::Digest(d) => {
@@ -153,9 +182,10 @@ pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
         Payload::Review(r) => r,
     };
     let i = &r.incident;
-    flat(
+    let mut out = flat(
         envelope,
         json!({
+            "outcome_headline": headline(r),
             "incident_id": i.id,
             "title": i.title,
             "severity": i.severity,
@@ -166,6 +196,11 @@ pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
             "revision": i.revision,
             "time_to_detect_s": r.metrics.time_to_detect_s,
             "time_to_resolve_s": r.metrics.time_to_resolve_s,
+            "time_to_acknowledge_s": r.metrics.time_to_acknowledge_s,
+            "time_to_contain_s": r.metrics.time_to_contain_s,
+            "entities": i.entities.len(),
+            "unattended_alerts": r.unattended_alerts.len(),
+            "recurring": r.story.recurring.is_some(),
             "techniques": r.techniques.iter().map(|t| &t.id).collect::<Vec<_>>(),
             "uncovered_techniques": r.gaps.uncovered.iter().map(|t| &t.id).collect::<Vec<_>>(),
             "blind_stages": r.gaps.blind_stages.iter().map(|b| &b.tactic).collect::<Vec<_>>(),
@@ -175,7 +210,11 @@ pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
                 "id": f.id, "priority": priority(f.priority), "title": f.title
             })).collect::<Vec<_>>(),
         }),
-    )
+    );
+    if let Some(o) = out.as_object_mut() {
+        o.extend(summary_fields(r));
+    }
+    out
 }
 
 /// A Teams message with one Adaptive Card (1.4), cut down until it fits [`TEAMS_MAX_BYTES`],
@@ -219,6 +258,8 @@ fn teams_card<S: AsRef<str>>(envelope: &Value, payload: &Payload, follow_ups: us
     let i = &r.incident;
     let blind: Vec<&str> = r.gaps.blind_stages.iter().map(|b| b.name.as_str()).collect();
     let mut body = vec![
+        // The outcome first: how it ended is what a channel reads before anything else.
+        json!({"type": "TextBlock", "weight": "Bolder", "wrap": true, "text": card_text(&field(&headline(r)))}),
         json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
             "text": format!("Post-incident review: {}", card_text(&field(&i.title)))}),
         json!({"type": "FactSet", "facts": [

@@ -7,8 +7,14 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::Digest;
 use crate::review::Review;
 
-/// The version of the event envelope (`schemas/webhook-event.v1.json`).
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+/// The version of the event envelope of new entries (`schemas/webhook-event.v2.json`: a v2
+/// review). An entry keeps the version it was written with ([`OutboxEntry::schema_version`]):
+/// a receiver that parses v1 is not handed a v2 envelope for an entry queued before an upgrade.
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
+
+/// The version of an entry whose body does not say (none was written so; the envelope has
+/// carried `schema_version` since version 1).
+const FIRST_EVENT_SCHEMA_VERSION: u32 = 1;
 
 /// The event of a resolution's first review.
 pub const REVIEW_CREATED: &str = "review.created";
@@ -64,7 +70,8 @@ pub struct OutboxEntry {
     /// destination that answers again brings its waiting entries forward, but never past this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<DateTime<Utc>>,
-    /// The event body as published (`schemas/webhook-event.v1.json`). Entries written with their
+    /// The event body as published (`schemas/webhook-event.v2.json`; v1 for entries written
+    /// before it). Entries written with their
     /// review leave the review out (it is in the store already) and it is joined at delivery.
     pub body: serde_json::Value,
     /// For a digest: its id in the store, joined at delivery like a review.
@@ -109,6 +116,17 @@ impl OutboxEntry {
         }
     }
 
+    /// The event schema version the entry was written with: its envelope's `schema_version`,
+    /// kept in the stored body, so an entry queued before an upgrade is delivered as it was
+    /// written (v1), and new entries as [`EVENT_SCHEMA_VERSION`].
+    pub fn schema_version(&self) -> u32 {
+        self.body
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(FIRST_EVENT_SCHEMA_VERSION)
+    }
+
     /// The entry of `review` (whose resolution key is `subject`) for `destination`. The review
     /// itself stays out of the entry (the store keeps it once); delivery joins it.
     pub fn for_review(subject: &[u8], review: &Review, destination: &str, now: DateTime<Utc>) -> OutboxEntry {
@@ -145,8 +163,8 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// The published event (`schemas/webhook-event.v1.json`): the entry's envelope with what it
-    /// carries.
+    /// The published event (`schemas/webhook-event.v2.json`): the entry's envelope with what it
+    /// carries, at the version the entry was written with.
     pub fn event(&self, entry: &OutboxEntry) -> serde_json::Value {
         let mut body = entry.body.clone();
         let (field, value) = match self {
@@ -202,6 +220,30 @@ mod tests {
             assert!(EntryState::LABELS.contains(&state.label()), "{state:?}");
         }
         assert_eq!(states.len(), EntryState::LABELS.len());
+    }
+
+    /// An entry queued by Hindsight before the v2 event (its stored JSON) keeps version 1 in
+    /// what is sent; a new entry is version 2.
+    #[test]
+    fn entries_keep_the_event_version_they_were_written_with() {
+        let now: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+        let stored = serde_json::json!({
+            "id": "hs_1", "destination": "d", "event": "review.created", "source": "contoso",
+            "incident_id": "1077", "revision": 1, "created_at": now, "attempts": 0,
+            "next_attempt_at": now, "state": "pending", "last_error": null,
+            "body": {"schema_version": 1, "event": "review.created", "id": "hs_1", "occurred_at": now,
+                "source": "contoso"}
+        });
+        let old: OutboxEntry = serde_json::from_value(stored).unwrap();
+        assert_eq!(old.schema_version(), 1);
+        let mut bare = old.clone();
+        bare.body.as_object_mut().unwrap().remove("schema_version");
+        assert_eq!(bare.schema_version(), 1, "a body without a version is read as v1");
+        let new = OutboxEntry::pending("hs_2".into(), "d", REVIEW_CREATED, "contoso".into(), now);
+        assert_eq!((new.schema_version(), new.body["schema_version"].as_u64()), (2, Some(2)));
+        // Written and read back, the new entry stays v2.
+        let back: OutboxEntry = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back.schema_version(), 2);
     }
 
     /// The key is a published contract (`webhook-id`): it must not change between versions.
