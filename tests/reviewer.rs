@@ -26,14 +26,14 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(state.path()).unwrap();
     let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
-    assert_eq!(ingest_examples(&store, &clock).await, 6);
+    assert_eq!(ingest_examples(&store, &clock).await, 10);
 
     let catalog = catalog_store::embedded().unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let pass = review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
-    assert_eq!((pass.reviewed, pass.failed.len()), (6, 0));
-    assert_eq!((store.pending_count(), store.review_count()), (0, 6));
+    assert_eq!((pass.reviewed, pass.failed.len()), (10, 0));
+    assert_eq!((store.pending_count(), store.review_count()), (0, 10));
     // Nothing is reviewed twice.
     assert_eq!(review_pending(&store, &engine, &[], 100, clock.now()).unwrap().reviewed, 0);
 
@@ -46,7 +46,7 @@ async fn each_resolution_is_reviewed_once_and_teaches_the_next() {
     let first = store.review(&ResolutionKey::new("examples", "1042", 1)).unwrap().unwrap();
     assert_eq!(first_seen(&first).len(), 7, "the first review meets everything for the first time");
     let history = store.history("examples").unwrap();
-    assert_eq!(store.review_count(), 6);
+    assert_eq!(store.review_count(), 10);
     assert!(history.techniques_seen.contains("T1486"));
     // Another source (another tenant) has a history of its own.
     assert!(store.history("other-tenant").unwrap().techniques_seen.is_empty());
@@ -85,11 +85,12 @@ async fn routes_decide_which_reviews_go_where() {
     ];
     review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
     let count = |d: &str| store.outbox_entries().unwrap().iter().filter(|e| e.destination == d).count();
-    // High true positives among the samples: phishing 1042, ransomware 1077, BEC 1103, kiosk 1145.
-    assert_eq!(count("soc-lead"), 4);
-    // Tagged "Ransomware" (case does not matter): 1077 only.
-    assert_eq!(count("ir-team"), 1);
-    assert_eq!(count("archive"), 6);
+    // High true positives among the samples: phishing 1042, ransomware 1077, BEC 1103, kiosk 1145,
+    // identity 1162, ransomware 2214, phishing 2388 and 2517.
+    assert_eq!(count("soc-lead"), 8);
+    // Tagged "Ransomware" (case does not matter): 1077 and 2214.
+    assert_eq!(count("ir-team"), 2);
+    assert_eq!(count("archive"), 10);
 }
 
 /// Writes straight into the store's sled trees (closed), as a bug or a damaged disk might leave
@@ -108,7 +109,7 @@ async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_
     let clock = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
     {
         let store = Store::open(state.path()).unwrap();
-        assert_eq!(ingest_examples(&store, &clock).await, 6);
+        assert_eq!(ingest_examples(&store, &clock).await, 10);
     }
     // Both sort before "examples…", so a batch of one meets them first.
     let missing = ResolutionKey::new("aaa-gone", "1", 1);
@@ -121,10 +122,10 @@ async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_
     let catalog = catalog_store::embedded().unwrap();
     let engine = Engine::new(std::sync::Arc::new(catalog), None, None, Settings::default());
     let mut reviewed = 0;
-    for _ in 0..8 {
+    for _ in 0..12 {
         reviewed += review_pending(&store, &engine, &[], 1, clock.now()).unwrap().reviewed;
     }
-    assert_eq!(reviewed, 6, "every real resolution is reviewed in eight batches of one");
+    assert_eq!(reviewed, 10, "every real resolution is reviewed in twelve batches of one");
     assert_eq!((store.pending_count(), store.failed_count()), (0, 2));
     let failed = store.failed_reviews().unwrap();
     assert_eq!(failed[0].0, missing);
