@@ -61,10 +61,15 @@ fn every_sample_review_validates_against_v2() {
     let samples = samples();
     assert!(samples.len() >= 10, "the samples are read: {}", samples.len());
     for (name, incident) in &samples {
-        let json = serde_json::to_value(review_of(&engine, incident)).unwrap();
+        let review = review_of(&engine, incident);
+        let json = serde_json::to_value(&review).unwrap();
         assert_eq!(json["schema_version"], 2, "{name}");
         let errs = errors(&v2, &json);
         assert!(errs.is_empty(), "{name}: {errs:#?}");
+        // Every sample renders in every format, its title in each.
+        for out in [render::text(&review), render::markdown(&review), render::html(&review)] {
+            assert!(out.contains(&render::html_escape(&review.incident.title)) || out.contains(&review.incident.title));
+        }
     }
 }
 
@@ -234,8 +239,11 @@ fn fully_populated() -> Review {
     let (engine, incident) = (engine(), samples().remove(0).1);
     // The Navigator layer is its own format; a real one is taken as it is.
     let layer = review_of(&engine, &incident).layer;
-    let data_component =
-        DataComponentRef { id: Some("DC0032".into()), name: "Process Creation".into(), data_source: Some("Process".into()) };
+    let data_component = DataComponentRef {
+        id: Some("DC0032".into()),
+        name: "Process Creation".into(),
+        data_source: Some("Process".into()),
+    };
     Review {
         schema_version: SCHEMA_VERSION,
         warnings: vec![Warning { kind: "alerts_active".into(), message: "1 alert still active".into() }],
@@ -271,7 +279,11 @@ fn fully_populated() -> Review {
                 name: "Microsoft Defender for Endpoint".into(),
                 alerts: 5,
             }],
-            comments: vec![CommentRecord { author: Some("t.nguyen@fabrikam.com".into()), at: Some(t), text: "Picked up".into() }],
+            comments: vec![CommentRecord {
+                author: Some("t.nguyen@fabrikam.com".into()),
+                at: Some(t),
+                text: "Picked up".into(),
+            }],
         },
         story: Story {
             summary: strings(&["what", "impact", "data", "way in", "detection and response"]),
@@ -491,8 +503,12 @@ fn fully_populated() -> Review {
             KnowledgeGap::FirstSeen { technique: "T1003.003".into(), name: "NTDS".into() },
             KnowledgeGap::UnmappedAlert { alert: "a7".into(), title: "t".into(), category: Some("Ransomware".into()) },
             KnowledgeGap::UnknownTechnique { received: "T1999".into(), alerts: strings(&["a7"]) },
-            KnowledgeGap::OutdatedId { received: "T1086".into(), current: Some("T1059.001".into()), alerts: strings(&["a7"]) },
-            KnowledgeGap::NoMitigation { technique: "T1". into(), name: "n".into() },
+            KnowledgeGap::OutdatedId {
+                received: "T1086".into(),
+                current: Some("T1059.001".into()),
+                alerts: strings(&["a7"]),
+            },
+            KnowledgeGap::NoMitigation { technique: "T1".into(), name: "n".into() },
             KnowledgeGap::NoDetectionData { technique: "T1".into(), name: "n".into() },
         ],
         follow_ups: vec![FollowUp {

@@ -59,8 +59,11 @@ fn with_story(event: (Value, Payload)) -> (Value, Payload, hindsight::review::Re
     r.story.outcome.headline = "true positive — multi-staged attack, resolved by ir.oncall@contoso.com".into();
     r.metrics.time_to_acknowledge_s = Some(600);
     r.metrics.time_to_contain_s = None;
-    r.story.recurring =
-        Some(Recurring { what: "T1566.002".into(), incidents: vec!["1001".into()], note: "twice in six months".into() });
+    r.story.recurring = Some(Recurring {
+        what: "T1566.002".into(),
+        incidents: vec!["1001".into()],
+        note: "twice in six months".into(),
+    });
     let created = "2026-10-20T22:30:00Z".parse().unwrap();
     let unattended = UnattendedAlert {
         alert: "a1".into(),
