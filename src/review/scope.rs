@@ -241,8 +241,8 @@ const PRODUCTS: &[(&str, &str)] = &[
     ("unknownFutureValue", "A product Graph did not name (unknownFutureValue)"),
 ];
 
-/// Graph's `detectionSource` as Microsoft's portal names it; a value not known here is spelled
-/// out from its camelCase.
+/// Graph's `detectionSource` as Microsoft's portal names it (a `serviceSource` value as the
+/// product); a value not known here is spelled out from its camelCase.
 pub(crate) fn detection_name(detection_source: &str) -> String {
     const NAMES: &[(&str, &str)] = &[
         ("unknown", "Unknown"),
@@ -285,7 +285,9 @@ pub(crate) fn detection_name(detection_source: &str) -> String {
         ("securityCopilot", "Security Copilot"),
         ("microsoftSentinel", "Microsoft Sentinel"),
     ];
-    lookup_name(NAMES, detection_source)
+    // Payloads also carry service-source values here (`microsoftDefenderForCloudApps`).
+    let known = NAMES.iter().chain(PRODUCTS).find(|(k, _)| k.eq_ignore_ascii_case(detection_source.trim()));
+    known.map_or_else(|| spell_out(detection_source.trim()), |(_, n)| (*n).to_owned())
 }
 
 /// What an alert shows as its product: its detection source, else its service source, else
@@ -572,6 +574,8 @@ mod tests {
         assert_eq!(product_name("microsoftInsiderRiskManagement"), "Insider Risk Management");
         assert_eq!(detection_name("microsoftDefenderForEndpoint"), "Microsoft Defender for Endpoint");
         assert_eq!(detection_name("SCHEDULEDALERTS"), "Microsoft Sentinel scheduled analytics rule");
+        assert_eq!(detection_name("microsoftDefenderForCloudApps"), "Microsoft Defender for Cloud Apps");
+        assert_eq!(detection_name("microsoftAppGovernance"), "App governance");
         assert_eq!(spell_out("microsoftDefenderForIoT"), "Microsoft Defender for IoT");
         assert_eq!(spell_out("microsoftDefenderForAIAgents"), "Microsoft Defender for AI Agents");
         assert_eq!(spell_out("microsoft365Copilot"), "Microsoft 365 Copilot");
