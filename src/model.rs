@@ -642,19 +642,23 @@ const PROPS: &[(&str, &str)] = &[
     ("category", "category"),
 ];
 
-/// The value at `path` (dot-separated) as text: strings (trimmed, non-empty), numbers and
-/// booleans; through an array, its elements' values joined. Objects and nulls are no value.
-fn lookup(v: &Value, path: &[&str]) -> Option<String> {
-    match (v, path.split_first()) {
-        (Value::Object(o), Some((key, rest))) => lookup(o.get(*key)?, rest),
-        (Value::Array(items), _) => {
+/// The value at `path` (dot-separated, `""` for `v` itself) as text: strings (trimmed,
+/// non-empty), numbers and booleans; through an array, its elements' values joined. Objects
+/// and nulls are no value. Walked without allocating: this runs ~100 times per evidence item.
+fn lookup(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Object(o) if !path.is_empty() => {
+            let (key, rest) = path.split_once('.').unwrap_or((path, ""));
+            lookup(o.get(key)?, rest)
+        }
+        Value::Array(items) => {
             let mut parts: Vec<String> = items.iter().filter_map(|i| lookup(i, path)).collect();
             parts.dedup();
             (!parts.is_empty()).then(|| parts.join(", "))
         }
-        (Value::String(s), None) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned),
-        (Value::Number(n), None) => Some(n.to_string()),
-        (Value::Bool(b), None) => Some(b.to_string()),
+        Value::String(s) if path.is_empty() => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned),
+        Value::Number(n) if path.is_empty() => Some(n.to_string()),
+        Value::Bool(b) if path.is_empty() => Some(b.to_string()),
         _ => None,
     }
 }
@@ -671,9 +675,8 @@ fn clip(mut s: String) -> String {
 
 /// The evidence's text at a dotted path.
 fn text_at(obj: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
-    let parts: Vec<&str> = path.split('.').collect();
-    let (first, rest) = parts.split_first()?;
-    lookup(obj.get(*first)?, rest)
+    let (first, rest) = path.split_once('.').unwrap_or((path, ""));
+    lookup(obj.get(first)?, rest)
 }
 
 /// How a user account is known: its UPN, else `DOMAIN\account`, else whatever names it.
