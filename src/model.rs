@@ -524,51 +524,309 @@ impl Alert {
     }
 }
 
-/// Which property names the identifying value of each evidence type, in order of preference.
-const ENTITY_KEYS: &[&str] = &[
-    "deviceDnsName",
-    "hostName",
-    "userPrincipalName",
-    "processCommandLine",
-    "fileName",
-    "url",
-    "ipAddress",
-    "primaryAddress",
-    "recipientEmailAddress",
-    "subject",
-    "displayName",
-    "registryKey",
-    "registryValueName",
-    "appName",
-    "name",
+/// At most this many properties are kept per evidence item, each value at most
+/// [`MAX_PROP_CHARS`] characters: an incident keeps up to `max_alerts × max_evidence` items, in
+/// memory, in the store and in the review, and the full objects stay in the raw snapshot.
+const MAX_PROPS: usize = 12;
+const MAX_PROP_CHARS: usize = 300;
+
+/// The properties kept, as (path in the evidence, flat name). Identifiers come first, then what
+/// a reader knows the entity by, then descriptions: when an item has more than [`MAX_PROPS`],
+/// the first in this order are kept, and a flat name is taken by the first path that has a
+/// value. A path through an array (`loggedOnUsers.accountName`) joins its elements' values.
+const PROPS: &[(&str, &str)] = &[
+    // Identifiers: what merging entities across alerts relies on.
+    ("mdeDeviceId", "mdeDeviceId"),
+    ("azureAdDeviceId", "azureAdDeviceId"),
+    ("userAccount.userPrincipalName", "userPrincipalName"),
+    ("userAccount.azureAdUserId", "azureAdUserId"),
+    ("userAccount.userSid", "userSid"),
+    ("account.userAccount.userPrincipalName", "userPrincipalName"),
+    ("account.userAccount.azureAdUserId", "azureAdUserId"),
+    ("upn", "userPrincipalName"),
+    ("fileDetails.sha256", "sha256"),
+    ("fileDetails.sha1", "sha1"),
+    ("imageFile.sha256", "sha256"),
+    ("imageFile.sha1", "sha1"),
+    ("appId", "appId"),
+    ("objectId", "objectId"),
+    ("networkMessageId", "networkMessageId"),
+    ("internetMessageId", "internetMessageId"),
+    ("securityGroupId", "securityGroupId"),
+    ("resourceId", "resourceId"),
+    ("amazonResourceId", "amazonResourceId"),
+    ("fullResourceName", "fullResourceName"),
+    ("servicePrincipalObjectId", "servicePrincipalObjectId"),
+    ("sessionId", "sessionId"),
+    ("requestId", "requestId"),
+    ("containerId", "containerId"),
+    ("imageId", "imageId"),
+    // What a reader knows the entity by.
+    ("hostName", "hostName"),
+    ("imageFile.fileName", "fileName"),
+    ("fileDetails.fileName", "fileName"),
+    ("imageFile.filePath", "filePath"),
+    ("fileDetails.filePath", "filePath"),
+    ("processId", "processId"),
+    ("processCommandLine", "processCommandLine"),
+    ("primaryAddress", "primaryAddress"),
+    ("ipAddress", "ipAddress"),
+    ("ipAddress.ipAddress", "ipAddress"),
+    ("url", "url"),
+    ("registryHive", "registryHive"),
+    ("registryKey", "registryKey"),
+    ("registryValueName", "registryValueName"),
+    ("registryValue", "registryValue"),
+    ("subject", "subject"),
+    ("senderIp", "senderIp"),
+    ("p1Sender.emailAddress", "p1Sender"),
+    ("p2Sender.emailAddress", "p2Sender"),
+    ("recipientEmailAddress", "recipientEmailAddress"),
+    ("userAccount.accountName", "accountName"),
+    ("userAccount.domainName", "domainName"),
+    ("account.userAccount.accountName", "accountName"),
+    ("displayName", "displayName"),
+    ("userAccount.displayName", "displayName"),
+    ("name", "name"),
+    ("namespace.name", "namespace"),
+    ("cluster.name", "cluster"),
+    ("resourceName", "resourceName"),
+    ("domainName", "domainName"),
+    ("servicePrincipalName", "servicePrincipalName"),
+    // Descriptions.
+    ("countryLetterCode", "countryLetterCode"),
+    ("location.city", "city"),
+    ("parentProcessId", "parentProcessId"),
+    ("parentProcessImageFile.fileName", "parentProcessFileName"),
+    ("processCreationDateTime", "processCreationDateTime"),
+    ("detectionStatus", "detectionStatus"),
+    ("registryValueType", "registryValueType"),
+    ("deliveryAction", "deliveryAction"),
+    ("deliveryLocation", "deliveryLocation"),
+    ("receivedDateTime", "receivedDateTime"),
+    ("clusterBy", "clusterBy"),
+    ("clusterByValue", "clusterByValue"),
+    ("emailCount", "emailCount"),
+    ("instanceName", "instanceName"),
+    ("publisher", "publisher"),
+    ("osPlatform", "osPlatform"),
+    ("osBuild", "osBuild"),
+    ("lastIpAddress", "lastIpAddress"),
+    ("lastExternalIpAddress", "lastExternalIpAddress"),
+    ("loggedOnUsers.accountName", "loggedOnUsers"),
+    ("dnsDomain", "dnsDomain"),
+    ("rbacGroupName", "rbacGroupName"),
+    ("riskScore", "riskScore"),
+    ("onboardingStatus", "onboardingStatus"),
+    ("protocol", "protocol"),
+    ("deviceName", "deviceName"),
+    ("operatingSystem", "operatingSystem"),
+    ("browser", "browser"),
+    ("userAgent", "userAgent"),
+    ("startUtcDateTime", "startUtcDateTime"),
+    ("resourceType", "resourceType"),
+    ("amazonAccountId", "amazonAccountId"),
+    ("projectId", "projectId"),
+    ("platform", "platform"),
+    ("podIp.ipAddress", "podIp"),
+    ("serviceAccount.name", "serviceAccount"),
+    ("image.imageId", "image"),
+    ("registry", "registry"),
+    ("isPrivileged", "isPrivileged"),
+    ("secretType", "secretType"),
+    ("serviceType", "serviceType"),
+    ("blobContainer.name", "blobContainer"),
+    ("sourceAddress.ipAddress", "sourceAddress"),
+    ("destinationAddress.ipAddress", "destinationAddress"),
+    ("destinationPort", "destinationPort"),
+    ("category", "category"),
 ];
+
+/// The value at `path` (dot-separated, `""` for `v` itself) as text: strings (trimmed,
+/// non-empty), numbers and booleans; through an array, its elements' values joined. Objects
+/// and nulls are no value. Walked without allocating: this runs ~100 times per evidence item.
+fn lookup(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Object(o) if !path.is_empty() => {
+            let (key, rest) = path.split_once('.').unwrap_or((path, ""));
+            lookup(o.get(key)?, rest)
+        }
+        Value::Array(items) => {
+            let mut parts: Vec<String> = items.iter().filter_map(|i| lookup(i, path)).collect();
+            parts.dedup();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        Value::String(s) if path.is_empty() => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned),
+        Value::Number(n) if path.is_empty() => Some(n.to_string()),
+        Value::Bool(b) if path.is_empty() => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// At most [`MAX_PROP_CHARS`] characters, cut on a character boundary and marked with "…".
+fn clip(mut s: String) -> String {
+    if let Some((at, _)) = s.char_indices().nth(MAX_PROP_CHARS) {
+        let keep = s.char_indices().nth(MAX_PROP_CHARS - 1).map_or(at, |(i, _)| i);
+        s.truncate(keep);
+        s.push('…');
+    }
+    s
+}
+
+/// The evidence's text at a dotted path.
+fn text_at(obj: &serde_json::Map<String, Value>, path: &str) -> Option<String> {
+    let (first, rest) = path.split_once('.').unwrap_or((path, ""));
+    lookup(obj.get(first)?, rest)
+}
+
+/// How a user account is known: its UPN, else `DOMAIN\account`, else whatever names it.
+fn account_name(obj: &serde_json::Map<String, Value>, prefix: &str) -> Option<String> {
+    let t = |k: &str| text_at(obj, &format!("{prefix}{k}"));
+    t("userPrincipalName")
+        .or_else(|| match (t("domainName"), t("accountName")) {
+            (Some(d), Some(a)) => Some(format!("{d}\\{a}")),
+            (None, a) => a,
+            (Some(_), None) => None,
+        })
+        .or_else(|| t("displayName"))
+        .or_else(|| t("azureAdUserId"))
+        .or_else(|| t("userSid"))
+}
+
+/// A registry key with its hive in front, unless the key already starts with it.
+fn registry_key(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    let key = text_at(obj, "registryKey");
+    match (text_at(obj, "registryHive"), key) {
+        (Some(h), Some(k)) if !k.to_ascii_lowercase().starts_with(&h.to_ascii_lowercase()) => Some(format!("{h}\\{k}")),
+        (h, k) => k.or(h),
+    }
+}
+
+/// The name a reader knows an entity by, per evidence type; an unknown type by whichever
+/// common naming property it has.
+fn entity_name(kind: &str, obj: &serde_json::Map<String, Value>) -> Option<String> {
+    let t = |p: &str| text_at(obj, p);
+    let named = match kind {
+        "deviceEvidence" => {
+            t("deviceDnsName").or_else(|| t("hostName")).or_else(|| t("mdeDeviceId")).or_else(|| t("azureAdDeviceId"))
+        }
+        "userEvidence" => account_name(obj, "userAccount."),
+        "mailboxEvidence" => t("primaryAddress").or_else(|| t("upn")).or_else(|| account_name(obj, "userAccount.")),
+        "ipEvidence" => t("ipAddress"),
+        "urlEvidence" => t("url"),
+        "fileEvidence" => {
+            t("fileDetails.fileName").or_else(|| t("fileDetails.sha256")).or_else(|| t("fileDetails.sha1"))
+        }
+        "processEvidence" => {
+            let image = t("imageFile.fileName").or_else(|| t("processCommandLine"));
+            match (image, t("processId")) {
+                (Some(i), Some(pid)) => Some(format!("{i} (pid {pid})")),
+                (Some(i), None) => Some(i),
+                (None, pid) => pid.map(|p| format!("pid {p}")),
+            }
+        }
+        "cloudApplicationEvidence" => t("displayName").or_else(|| t("instanceName")).or_else(|| t("appId")),
+        "oauthApplicationEvidence" => t("displayName").or_else(|| t("appId")),
+        "registryKeyEvidence" => registry_key(obj),
+        "registryValueEvidence" => match (registry_key(obj), t("registryValueName")) {
+            (Some(k), Some(v)) => Some(format!("{k}\\{v}")),
+            (k, v) => v.or(k),
+        },
+        "analyzedMessageEvidence" | "submissionMailEvidence" => {
+            t("subject").or_else(|| t("networkMessageId")).or_else(|| t("internetMessageId"))
+        }
+        "mailClusterEvidence" => t("name")
+            .or_else(|| Some(format!("{}: {}", t("clusterBy")?, t("clusterByValue")?)))
+            .or_else(|| t("query"))
+            .or_else(|| t("urn")),
+        "securityGroupEvidence" => t("displayName").or_else(|| t("securityGroupId")),
+        "azureResourceEvidence" => t("resourceName").or_else(|| t("resourceId")),
+        "amazonResourceEvidence" => t("resourceName").or_else(|| t("amazonResourceId")),
+        "googleCloudResourceEvidence" => t("resourceName").or_else(|| t("fullResourceName")),
+        "cloudLogonSessionEvidence" | "hostLogonSessionEvidence" => {
+            match (account_name(obj, "account.userAccount."), t("sessionId")) {
+                (Some(a), Some(s)) => Some(format!("{a} session {s}")),
+                (a, s) => s.map(|s| format!("session {s}")).or(a),
+            }
+        }
+        "cloudLogonRequestEvidence" => t("requestId"),
+        "kubernetesPodEvidence"
+        | "kubernetesServiceEvidence"
+        | "kubernetesControllerEvidence"
+        | "kubernetesSecretEvidence"
+        | "kubernetesServiceAccountEvidence" => match (t("namespace.name"), t("name")) {
+            (Some(ns), Some(n)) => Some(format!("{ns}/{n}")),
+            (_, n) => n,
+        },
+        "containerEvidence" => t("name").or_else(|| t("containerId")),
+        "containerImageEvidence" => t("imageId"),
+        "containerRegistryEvidence" => t("registry"),
+        "blobEvidence" | "blobContainerEvidence" => t("url").or_else(|| t("name")),
+        "dnsEvidence" => t("domainName"),
+        "servicePrincipalEvidence" => t("servicePrincipalName").or_else(|| t("appId")),
+        _ => None,
+    };
+    named.or_else(|| {
+        const COMMON: &[&str] = &[
+            "displayName",
+            "name",
+            "url",
+            "ipAddress",
+            "domainName",
+            "deviceName",
+            "hostName",
+            "primaryAddress",
+            "subject",
+            "fileDetails.fileName",
+            "imageFile.fileName",
+            "userAccount.userPrincipalName",
+        ];
+        COMMON.iter().find_map(|p| t(p))
+    })
+}
+
+/// An array of strings, or nothing.
+fn string_list(obj: &serde_json::Map<String, Value>, key: &str) -> Vec<String> {
+    obj.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
 
 impl Evidence {
     fn from_graph(obj: &serde_json::Map<String, Value>) -> Evidence {
         let kind = obj
             .get("@odata.type")
             .and_then(Value::as_str)
-            .map(|t| t.rsplit('.').next().unwrap_or(t).to_owned())
-            .unwrap_or_else(|| "evidence".to_owned());
-        // Some entities nest their identity (userEvidence.userAccount, fileEvidence.fileDetails).
-        let nested = ["userAccount", "fileDetails", "imageFile"]
-            .iter()
-            .filter_map(|k| obj.get(*k)?.as_object())
-            .flat_map(|o| ENTITY_KEYS.iter().filter_map(move |k| o.get(*k)?.as_str()));
-        let entity = ENTITY_KEYS.iter().filter_map(|k| obj.get(*k)?.as_str()).chain(nested).next().map(str::to_owned);
+            .map(|t| t.rsplit('.').next().unwrap_or(t).trim_start_matches('#'))
+            .filter(|t| !t.is_empty())
+            .unwrap_or("evidence")
+            .to_owned();
+        let mut props = BTreeMap::new();
+        for (path, name) in PROPS {
+            if props.len() == MAX_PROPS {
+                break;
+            }
+            if props.contains_key(*name) {
+                continue;
+            }
+            if let Some(v) = text_at(obj, path) {
+                props.insert((*name).to_owned(), clip(v));
+            }
+        }
         Evidence {
+            entity: entity_name(&kind, obj).map(clip),
             kind,
             verdict: obj.get("verdict").and_then(Value::as_str).map(str::to_owned),
-            roles: obj
-                .get("roles")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
-            entity,
+            roles: string_list(obj, "roles"),
             remediation_status: obj.get("remediationStatus").and_then(Value::as_str).map(str::to_owned),
-            detailed_roles: vec![],
-            props: BTreeMap::new(),
-            created: None,
+            detailed_roles: string_list(obj, "detailedRoles"),
+            props,
+            created: obj
+                .get("createdDateTime")
+                .and_then(Value::as_str)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc)),
         }
     }
 }
@@ -588,6 +846,275 @@ mod tests {
         let future = IncidentStatus::parse("escalatedToSomeone");
         assert_eq!(future, IncidentStatus::Other("escalatedToSomeone".into()));
         assert_eq!(serde_json::to_value(&future).unwrap(), json!("escalatedToSomeone"));
+    }
+
+    fn evidence(v: Value) -> Evidence {
+        Evidence::from_graph(v.as_object().unwrap())
+    }
+
+    fn ev(t: &str, mut fields: Value) -> Evidence {
+        fields["@odata.type"] = json!(format!("#microsoft.graph.security.{t}"));
+        evidence(fields)
+    }
+
+    #[test]
+    fn device_evidence_is_named_by_dns_name_with_its_ids_roles_and_time() {
+        let e = ev(
+            "deviceEvidence",
+            json!({"createdDateTime": "2026-01-22T12:09:22.9566667Z", "verdict": "suspicious", "remediationStatus": "active",
+                "roles": [], "detailedRoles": ["PrimaryDevice"], "tags": [], "firstSeenDateTime": "2025-08-18T11:09:18.5092327Z",
+                "mdeDeviceId": "335b3ef544f5d3690b6c75c776dc3e52bb3485c4", "azureAdDeviceId": null,
+                "deviceDnsName": "w11pro-test.corp.contoso.com", "hostName": "w11pro-test", "ntDomain": null, "dnsDomain": "corp.contoso.com",
+                "osPlatform": "Windows11", "osBuild": 26200, "version": "25H2", "healthStatus": "active", "riskScore": "high",
+                "rbacGroupId": 125, "rbacGroupName": "Clients", "onboardingStatus": "onboarded", "defenderAvStatus": "unknown",
+                "lastIpAddress": "172.23.38.127", "lastExternalIpAddress": "93.65.246.85",
+                "ipInterfaces": ["172.23.38.127"], "vmMetadata": null,
+                "loggedOnUsers": [{"accountName": "admin", "domainName": "CONTOSO"}, {"accountName": "svc-backup", "domainName": "CONTOSO"}]}),
+        );
+        assert_eq!(e.kind, "deviceEvidence");
+        assert_eq!(e.entity.as_deref(), Some("w11pro-test.corp.contoso.com"));
+        assert_eq!(e.detailed_roles, ["PrimaryDevice"]);
+        assert_eq!(e.remediation_status.as_deref(), Some("active"));
+        assert_eq!(e.created.unwrap().to_rfc3339(), "2026-01-22T12:09:22.956666700+00:00");
+        assert_eq!(e.props["mdeDeviceId"], "335b3ef544f5d3690b6c75c776dc3e52bb3485c4");
+        assert_eq!(e.props["hostName"], "w11pro-test");
+        assert_eq!(e.props["osBuild"], "26200");
+        assert_eq!(e.props["loggedOnUsers"], "admin, svc-backup");
+        assert!(!e.props.contains_key("azureAdDeviceId"), "null is no value");
+        assert!(e.props.len() <= MAX_PROPS, "{:?}", e.props);
+        // Without a DNS name, the host name; without either, the Defender ID.
+        let e = ev("deviceEvidence", json!({"hostName": "ts-gw-01", "mdeDeviceId": "abc"}));
+        assert_eq!(e.entity.as_deref(), Some("ts-gw-01"));
+        let e = ev("deviceEvidence", json!({"azureAdDeviceId": "9d1c"}));
+        assert_eq!(e.entity.as_deref(), Some("9d1c"));
+    }
+
+    #[test]
+    fn user_evidence_is_named_by_upn_else_domain_and_account() {
+        let account = json!({"accountName": "svc-backup", "domainName": "CONTOSO", "userSid": "S-1-5-21-1-2-3-7355",
+            "azureAdUserId": "f7ef068b-0000-4000-8000-fe0eb2c98f09", "userPrincipalName": "svc-backup@contoso.com",
+            "displayName": "Backup service"});
+        let e = ev("userEvidence", json!({"roles": ["compromised"], "userAccount": account, "verdict": "suspicious"}));
+        assert_eq!(e.entity.as_deref(), Some("svc-backup@contoso.com"));
+        assert_eq!(e.roles, ["compromised"]);
+        for (k, v) in [
+            ("userPrincipalName", "svc-backup@contoso.com"),
+            ("azureAdUserId", "f7ef068b-0000-4000-8000-fe0eb2c98f09"),
+            ("userSid", "S-1-5-21-1-2-3-7355"),
+            ("accountName", "svc-backup"),
+            ("domainName", "CONTOSO"),
+            ("displayName", "Backup service"),
+        ] {
+            assert_eq!(e.props[k], v, "{k}");
+        }
+        let e = ev(
+            "userEvidence",
+            json!({"userAccount": {"accountName": "a.smit", "domainName": "CONTOSO", "userPrincipalName": null}}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("CONTOSO\\a.smit"));
+        let e = ev("userEvidence", json!({"userAccount": {"userSid": "S-1-5-18"}}));
+        assert_eq!(e.entity.as_deref(), Some("S-1-5-18"));
+    }
+
+    #[test]
+    fn mailbox_ip_and_url_evidence() {
+        let e = ev(
+            "mailboxEvidence",
+            json!({"primaryAddress": "m.jansen@contoso.com", "displayName": "Marit Jansen", "upn": "m.jansen@contoso.com"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("m.jansen@contoso.com"));
+        assert_eq!(e.props["userPrincipalName"], "m.jansen@contoso.com");
+        let e = ev(
+            "ipEvidence",
+            json!({"ipAddress": "45.141.87.12", "countryLetterCode": "NL", "location": {"city": "Amsterdam", "countryName": "Netherlands"}}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("45.141.87.12"));
+        assert_eq!((e.props["countryLetterCode"].as_str(), e.props["city"].as_str()), ("NL", "Amsterdam"));
+        let e = ev("urlEvidence", json!({"url": "https://mega.nz/file/q8xZ"}));
+        assert_eq!(e.entity.as_deref(), Some("https://mega.nz/file/q8xZ"));
+        assert_eq!(e.props["url"], "https://mega.nz/file/q8xZ");
+    }
+
+    #[test]
+    fn file_and_process_evidence() {
+        let e = ev(
+            "fileEvidence",
+            json!({"detectionStatus": "prevented", "mdeDeviceId": "d1", "fileDetails": {"fileName": "locker.exe", "filePath": "C:\\perflogs",
+                "sha1": "aa", "sha256": "9f2c", "fileSize": 1234, "filePublisher": null, "signer": null, "issuer": null}}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("locker.exe"));
+        assert_eq!(
+            (
+                e.props["sha256"].as_str(),
+                e.props["sha1"].as_str(),
+                e.props["filePath"].as_str(),
+                e.props["detectionStatus"].as_str()
+            ),
+            ("9f2c", "aa", "C:\\perflogs", "prevented")
+        );
+        let e = ev(
+            "processEvidence",
+            json!({"processId": 7420, "parentProcessId": 668, "processCommandLine": "adfind.exe -f objectcategory=computer",
+                "processCreationDateTime": "2026-10-20T22:53:00Z", "mdeDeviceId": "d1",
+                "imageFile": {"fileName": "adfind.exe", "filePath": "C:\\Windows\\System32", "sha256": "beef"},
+                "parentProcessImageFile": {"fileName": "cmd.exe"},
+                "userAccount": {"accountName": "svc-backup", "domainName": "CONTOSO", "userPrincipalName": "svc-backup@contoso.com"}}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("adfind.exe (pid 7420)"));
+        assert_eq!(e.props["processCommandLine"], "adfind.exe -f objectcategory=computer");
+        assert_eq!(e.props["fileName"], "adfind.exe");
+        assert_eq!(e.props["userPrincipalName"], "svc-backup@contoso.com");
+        assert_eq!(e.props["processId"], "7420");
+        assert!(e.props.len() <= MAX_PROPS);
+        // No image file: the command line names it.
+        let e = ev("processEvidence", json!({"processCommandLine": "whoami /all"}));
+        assert_eq!(e.entity.as_deref(), Some("whoami /all"));
+    }
+
+    #[test]
+    fn application_evidence() {
+        let e = ev(
+            "cloudApplicationEvidence",
+            json!({"appId": 20893, "displayName": "Microsoft Exchange Online", "instanceName": "Microsoft Exchange Online", "saasAppId": 20893}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("Microsoft Exchange Online"));
+        assert_eq!(e.props["appId"], "20893");
+        let e = ev(
+            "oauthApplicationEvidence",
+            json!({"appId": "6a1e-44", "displayName": "MailSync Pro", "objectId": "0b5f", "publisher": "Unverified Ltd"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("MailSync Pro"));
+        assert_eq!(
+            (e.props["appId"].as_str(), e.props["objectId"].as_str(), e.props["publisher"].as_str()),
+            ("6a1e-44", "0b5f", "Unverified Ltd")
+        );
+        let e = ev("oauthApplicationEvidence", json!({"appId": "6a1e-44"}));
+        assert_eq!(e.entity.as_deref(), Some("6a1e-44"));
+    }
+
+    #[test]
+    fn registry_evidence_names_key_and_value_with_the_hive() {
+        let e = ev(
+            "registryKeyEvidence",
+            json!({"registryHive": "HKEY_LOCAL_MACHINE", "registryKey": "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"));
+        let e = ev(
+            "registryValueEvidence",
+            json!({"mdeDeviceId": "d1", "registryHive": "HKEY_CURRENT_USER", "registryKey": "HKEY_CURRENT_USER\\Software\\Run",
+                "registryValueName": "updater", "registryValue": "C:\\perflogs\\u.exe", "registryValueType": "String"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("HKEY_CURRENT_USER\\Software\\Run\\updater"));
+        assert_eq!(e.props["registryValue"], "C:\\perflogs\\u.exe");
+        assert_eq!(e.props["registryValueType"], "String");
+    }
+
+    #[test]
+    fn message_evidence() {
+        let e = ev(
+            "analyzedMessageEvidence",
+            json!({"networkMessageId": "2b3c-n", "internetMessageId": "<abc@mail.example>", "subject": "Updated bank details",
+                "senderIp": "185.220.101.47", "recipientEmailAddress": "ap@contoso.com", "p1Sender": {"emailAddress": "j@contoso.com", "displayName": "J"},
+                "p2Sender": {"emailAddress": "x@evil.example"}, "deliveryAction": "delivered", "deliveryLocation": "inbox",
+                "urls": ["https://a.example"], "threats": ["Phish"], "urlCount": 1, "attachmentsCount": 0}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("Updated bank details"));
+        assert_eq!(e.props["networkMessageId"], "2b3c-n");
+        assert_eq!(e.props["senderIp"], "185.220.101.47");
+        assert_eq!(e.props["p1Sender"], "j@contoso.com");
+        assert_eq!(e.props["p2Sender"], "x@evil.example");
+        let e = ev("analyzedMessageEvidence", json!({"networkMessageId": "2b3c-n", "subject": ""}));
+        assert_eq!(e.entity.as_deref(), Some("2b3c-n"), "an empty subject is no name");
+        let e = ev(
+            "mailClusterEvidence",
+            json!({"clusterBy": "Sender", "clusterByValue": "x@evil.example", "emailCount": 14, "networkMessageIds": ["a", "b"], "query": "q"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("Sender: x@evil.example"));
+        assert_eq!(e.props["emailCount"], "14");
+    }
+
+    #[test]
+    fn directory_cloud_and_session_evidence() {
+        let e = ev(
+            "securityGroupEvidence",
+            json!({"securityGroupId": "4e1c", "displayName": "Domain Admins", "activeDirectoryObjectGuid": "g"}),
+        );
+        assert_eq!((e.entity.as_deref(), e.props["securityGroupId"].as_str()), (Some("Domain Admins"), "4e1c"));
+        let e = ev(
+            "azureResourceEvidence",
+            json!({"resourceId": "/subscriptions/1/resourceGroups/rg/providers/x/vm1", "resourceName": "vm1", "resourceType": "Virtual Machine"}),
+        );
+        assert_eq!(
+            (e.entity.as_deref(), e.props["resourceId"].as_str()),
+            (Some("vm1"), "/subscriptions/1/resourceGroups/rg/providers/x/vm1")
+        );
+        let e = ev(
+            "amazonResourceEvidence",
+            json!({"amazonAccountId": "1234", "amazonResourceId": "arn:aws:s3:::bucket", "resourceType": "S3 bucket"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("arn:aws:s3:::bucket"));
+        let e = ev(
+            "googleCloudResourceEvidence",
+            json!({"fullResourceName": "//compute.googleapis.com/p/vm", "resourceName": "vm", "projectId": "p"}),
+        );
+        assert_eq!((e.entity.as_deref(), e.props["projectId"].as_str()), (Some("vm"), "p"));
+        let e = ev(
+            "cloudLogonSessionEvidence",
+            json!({"sessionId": "s-77", "browser": "Edge", "userAgent": "Mozilla/5.0",
+                "account": {"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"userPrincipalName": "a@contoso.com", "azureAdUserId": "u1"}}}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("a@contoso.com session s-77"));
+        assert_eq!(e.props["azureAdUserId"], "u1");
+        let e = ev(
+            "kubernetesPodEvidence",
+            json!({"name": "web-7f", "namespace": {"name": "prod", "cluster": {"name": "aks1"}}, "podIp": {"ipAddress": "10.1.0.4"},
+                "serviceAccount": {"name": "default"}, "containers": [{"name": "web", "image": {"imageId": "nginx"}}]}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("prod/web-7f"));
+        assert_eq!((e.props["namespace"].as_str(), e.props["podIp"].as_str()), ("prod", "10.1.0.4"));
+        let e = ev("kubernetesClusterEvidence", json!({"name": "aks1", "platform": "aks", "distribution": "AKS"}));
+        assert_eq!((e.entity.as_deref(), e.props["platform"].as_str()), (Some("aks1"), "aks"));
+        let e = ev(
+            "blobEvidence",
+            json!({"name": "dump.zip", "url": "https://acct.blob.core.windows.net/c/dump.zip", "blobContainer": {"name": "c"}}),
+        );
+        assert_eq!(
+            (e.entity.as_deref(), e.props["blobContainer"].as_str()),
+            (Some("https://acct.blob.core.windows.net/c/dump.zip"), "c")
+        );
+    }
+
+    #[test]
+    fn unknown_evidence_is_kept_by_its_type_and_named_if_it_can_be() {
+        let e = ev("aiAgentEvidence", json!({"displayName": "Copilot agent 7", "verdict": "suspicious"}));
+        assert_eq!((e.kind.as_str(), e.entity.as_deref()), ("aiAgentEvidence", Some("Copilot agent 7")));
+        let e = evidence(json!({"verdict": "malicious", "name": "thing"}));
+        assert_eq!((e.kind.as_str(), e.entity.as_deref()), ("evidence", Some("thing")));
+        let e = evidence(json!({"@odata.type": "", "x": {"y": 1}}));
+        assert_eq!((e.kind.as_str(), e.entity.as_deref()), ("evidence", None));
+        assert!(e.props.is_empty());
+    }
+
+    #[test]
+    fn props_are_bounded_in_number_and_length() {
+        // Every allowed property set: only the first MAX_PROPS, identifiers first.
+        let mut v = json!({});
+        for (path, _) in PROPS.iter().filter(|(p, _)| !p.contains('.')) {
+            v[*path] = json!(format!("value of {path}"));
+        }
+        let e = ev("deviceEvidence", v);
+        assert_eq!(e.props.len(), MAX_PROPS);
+        assert!(e.props.contains_key("mdeDeviceId") && !e.props.contains_key("category"));
+        // Clipped on a character boundary, marked.
+        let long = "é".repeat(MAX_PROP_CHARS + 5);
+        let e = ev("processEvidence", json!({"processCommandLine": long, "processId": 1}));
+        let clipped = &e.props["processCommandLine"];
+        assert_eq!(clipped.chars().count(), MAX_PROP_CHARS);
+        assert!(clipped.ends_with('…'));
+        assert_eq!(e.entity.as_ref().unwrap().chars().count(), MAX_PROP_CHARS);
+        let exact = "x".repeat(MAX_PROP_CHARS);
+        let e = ev("urlEvidence", json!({"url": exact.clone()}));
+        assert_eq!(e.props["url"], exact, "a value of exactly the limit is kept whole");
     }
 
     #[test]

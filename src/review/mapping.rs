@@ -71,6 +71,26 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
+/// The ID a finding is known by: the current technique's, else the received ID in canonical
+/// form, else the received ID as it came (trimmed).
+fn finding_key(tech: Option<&crate::attack::model::Technique>, normalized: Option<String>, received: &str) -> String {
+    match (tech, normalized) {
+        (Some(t), _) => t.id.clone(),
+        (None, Some(n)) => n,
+        (None, None) => received.trim().to_owned(),
+    }
+}
+
+/// One received technique ID as [`map`] names its finding: the current ID at the end of a
+/// revocation chain, a deprecated or unknown ID in canonical form; `None` for a blank one.
+pub(crate) fn canonical_technique(catalog: &Catalog, received: &str) -> Option<String> {
+    if received.trim().is_empty() {
+        return None;
+    }
+    let r = catalog.resolve(received);
+    Some(finding_key(r.technique.map(|i| &catalog.techniques()[i]), r.normalized, received))
+}
+
 pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     let mut stage_alerts: Vec<Vec<usize>> = vec![Vec::new(); catalog.tactics().len()];
@@ -117,11 +137,7 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
                 }
                 TechniqueStatus::Active => {}
             }
-            let key = match (tech, r.normalized) {
-                (Some(t), _) => t.id.clone(),
-                (None, Some(n)) => n,
-                (None, None) => received.trim().to_owned(),
-            };
+            let key = finding_key(tech, r.normalized, received);
             let entry = acc.entry(key).or_insert_with(|| Acc {
                 status,
                 received: Vec::new(),
@@ -187,9 +203,9 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             covered: None,
             url: t.map(|t| technique_url(&t.id)),
             id,
-            service_sources: vec![],
-            detection_sources: vec![],
-            products: vec![],
+            service_sources: sources(&a.alerts, |i| incident.alerts[i].service_source.clone()),
+            detection_sources: sources(&a.alerts, |i| incident.alerts[i].detection_source.clone()),
+            products: sources(&a.alerts, |i| Some(super::scope::alert_product(&incident.alerts[i]))),
         });
         catalog_ix.push(a.ix);
     }
@@ -203,6 +219,11 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
         outdated: outdated.into_iter().map(|(r, (c, a))| (r, c, to_ids(a))).collect(),
         unknown: unknown.into_iter().map(|(r, a)| (r, to_ids(a))).collect(),
     }
+}
+
+/// What the alerts at `alerts` say of themselves, sorted and de-duplicated.
+fn sources(alerts: &[usize], of: impl Fn(usize) -> Option<String>) -> Vec<String> {
+    alerts.iter().filter_map(|&i| of(i)).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 pub(crate) fn technique_url(id: &str) -> String {
@@ -237,4 +258,42 @@ fn stages(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_technique_names_a_received_id_as_its_finding_is_named() {
+        let catalog = crate::attack::store::embedded().unwrap();
+        let c = |s: &str| canonical_technique(&catalog, s);
+        assert_eq!(c("T1059.001").as_deref(), Some("T1059.001"));
+        assert_eq!(c(" t1059/001 ").as_deref(), Some("T1059.001"));
+        assert_eq!(c("T1086").as_deref(), Some("T1059.001"), "revoked: its replacement");
+        assert_eq!(c("T9999").as_deref(), Some("T9999"), "unknown: as received, canonical");
+        assert_eq!(c("not an id ").as_deref(), Some("not an id"));
+        assert_eq!(c("  "), None);
+    }
+
+    #[test]
+    fn techniques_carry_the_sources_of_the_alerts_naming_them() {
+        let catalog = crate::attack::store::embedded().unwrap();
+        let incident = Incident::from_graph(&json!({"id": "1", "lastUpdateDateTime": "2026-11-01T10:00:00Z", "alerts": [
+            {"id": "a1", "mitreTechniques": ["T1059.001"], "serviceSource": "microsoftDefenderForEndpoint", "detectionSource": "customDetection"},
+            {"id": "a2", "mitreTechniques": ["T1086"], "serviceSource": "microsoftDefenderForEndpoint", "detectionSource": "antivirus"},
+            {"id": "a3", "mitreTechniques": ["T1059.001"], "serviceSource": "microsoft365Defender"},
+            {"id": "a4", "mitreTechniques": ["T1078"], "serviceSource": "azureAdIdentityProtection", "detectionSource": "azureAdIdentityProtection"},
+        ]}))
+        .unwrap();
+        let m = map(&incident, &catalog);
+        let ps = m.techniques.iter().find(|t| t.id == "T1059.001").unwrap();
+        assert_eq!(ps.service_sources, ["microsoft365Defender", "microsoftDefenderForEndpoint"]);
+        assert_eq!(ps.detection_sources, ["antivirus", "customDetection"]);
+        // a3 has no detection source: its product is its service's.
+        assert_eq!(ps.products, ["Antivirus", "Custom detection", "Microsoft Defender XDR"]);
+        let va = m.techniques.iter().find(|t| t.id == "T1078").unwrap();
+        assert_eq!(va.products, ["Microsoft Entra ID Protection"]);
+    }
 }
