@@ -366,22 +366,7 @@ impl Incident {
         let created = r.time("createdDateTime");
         let last_update =
             r.time("lastUpdateDateTime").or(created).ok_or_else(|| ParseError::MissingUpdateTime { id: id.clone() })?;
-        let comments = r
-            .array("comments")
-            .into_iter()
-            .filter_map(|c| {
-                Some(Comment {
-                    comment: c.get("comment")?.as_str()?.to_owned(),
-                    author: ["createdByDisplayName", "createdBy"]
-                        .iter()
-                        .find_map(|k| c.get(*k)?.as_str().map(str::to_owned)),
-                    created: ["createdDateTime", "createdTime"]
-                        .iter()
-                        .find_map(|k| DateTime::parse_from_rfc3339(c.get(*k)?.as_str()?).ok())
-                        .map(|t| t.with_timezone(&Utc)),
-                })
-            })
-            .collect();
+        let comments = read_comments(r.array("comments"));
         let alerts_in = match text {
             Some(t) => AlertsIn::Text(t),
             None => AlertsIn::Tree(r.array("alerts")),
@@ -484,6 +469,27 @@ impl Incident {
     }
 }
 
+/// Incident and alert comments (Graph `alertComment`): `comment`, `createdByDisplayName`,
+/// `createdDateTime`; exports of the portal spell them `createdBy` and `createdTime`. A comment
+/// without text is dropped: there is nothing to show or quote.
+fn read_comments(items: Vec<&serde_json::Map<String, Value>>) -> Vec<Comment> {
+    items
+        .into_iter()
+        .filter_map(|c| {
+            Some(Comment {
+                comment: c.get("comment")?.as_str()?.to_owned(),
+                author: ["createdByDisplayName", "createdBy"]
+                    .iter()
+                    .find_map(|k| c.get(*k)?.as_str().map(str::to_owned)),
+                created: ["createdDateTime", "createdTime"]
+                    .iter()
+                    .find_map(|k| DateTime::parse_from_rfc3339(c.get(*k)?.as_str()?).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+            })
+        })
+        .collect()
+}
+
 impl Alert {
     fn from_graph(
         obj: &serde_json::Map<String, Value>,
@@ -516,7 +522,7 @@ impl Alert {
             last_activity: r.time("lastActivityDateTime"),
             resolved: r.time("resolvedDateTime"),
             last_update: r.time("lastUpdateDateTime"),
-            comments: vec![],
+            comments: read_comments(r.array("comments")),
             assigned_to: r.string("assignedTo"),
             evidence,
             id,
@@ -1133,6 +1139,23 @@ mod tests {
         assert_eq!(i.alerts[0].evidence[0].entity.as_deref(), Some("w11pro-test"));
         assert_eq!(i.last_update.to_rfc3339(), "2026-02-25T16:29:33.100+00:00");
         assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+    }
+
+    #[test]
+    fn alert_comments_are_read_like_incident_comments() {
+        let v = json!({
+            "id": "9", "lastUpdateDateTime": "2026-11-01T10:00:00Z",
+            "alerts": [{"id": "a1", "comments": [
+                {"comment": "isolated ws-1", "createdByDisplayName": "Kim Lee", "createdDateTime": "2026-11-01T09:10:00Z"},
+                {"createdByDisplayName": "no text"}
+            ]}]
+        });
+        let i = Incident::from_graph(&v).unwrap();
+        let c = &i.alerts[0].comments;
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].comment, "isolated ws-1");
+        assert_eq!(c[0].author.as_deref(), Some("Kim Lee"));
+        assert_eq!(c[0].created.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-01T09:10:00+00:00"));
     }
 
     #[test]
