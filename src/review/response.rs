@@ -517,11 +517,258 @@ fn scope(found: &mut [Found], names: &Names) {
                 accounts.insert(c);
             }
         }
-        let all_devices = !names.devices.is_empty() && devices.len() == names.devices.len();
-        if all_devices && accounts.len() == names.compromised.len() {
+        // An identity-only intrusion has no device to isolate, a malware case maybe no account;
+        // but something known compromised must have been covered.
+        let known = !names.devices.is_empty() || !names.compromised.is_empty();
+        if known && devices.len() == names.devices.len() && accounts.len() == names.compromised.len() {
             a.kind = FULL.to_owned();
             return;
         }
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn incident(v: serde_json::Value) -> Incident {
+        Incident::from_graph(&v).unwrap()
+    }
+
+    fn review_of(i: &Incident, transitions: &[Transition]) -> Review {
+        static ENGINE: std::sync::OnceLock<super::super::Engine> = std::sync::OnceLock::new();
+        let engine = ENGINE.get_or_init(|| {
+            let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
+            super::super::Engine::new(catalog, None, None, super::super::Settings::default())
+        });
+        engine.review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// Three hosts, one compromised account, one IP.
+    fn intrusion(comments: serde_json::Value, resolving: Option<&str>) -> Incident {
+        incident(json!({
+            "id": "1", "status": "resolved", "classification": "truePositive",
+            "createdDateTime": "2026-10-20T22:28:00Z", "lastUpdateDateTime": "2026-10-22T22:05:00Z",
+            "resolvingComment": resolving, "comments": comments,
+            "alerts": [{"id": "a", "title": "RDP sign-in", "createdDateTime": "2026-10-20T22:27:00Z",
+                "resolvedDateTime": "2026-10-22T22:05:00Z",
+                "evidence": [
+                    {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "ts-gw-01.corp.contoso.com"},
+                    {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "fs-02.corp.contoso.com"},
+                    {"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "sql-01.corp.contoso.com"},
+                    {"@odata.type": "#microsoft.graph.security.userEvidence", "roles": ["compromised"],
+                        "userAccount": {"userPrincipalName": "svc-backup@contoso.com"}},
+                    {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "45.141.87.12"}
+                ]}]
+        }))
+    }
+
+    fn comment(text: &str, by: &str, at: &str) -> serde_json::Value {
+        json!({"comment": text, "createdByDisplayName": by, "createdDateTime": at})
+    }
+
+    #[test]
+    fn nothing_recorded_is_no_action() {
+        let i = incident(json!({"id": "1", "status": "resolved", "lastUpdateDateTime": "2026-11-01T10:00:00Z",
+            "alerts": [{"id": "a", "title": "Malware", "evidence": []}]}));
+        assert!(find(&i, &[], &review_of(&i, &[])).is_empty());
+        let i = intrusion(json!([comment("Looked at it, benign login pattern.", "ann", "2026-10-21T00:25:00Z")]), None);
+        assert!(find(&i, &[], &review_of(&i, &[])).is_empty());
+    }
+
+    #[test]
+    fn a_partial_isolation_is_partial_with_its_hosts_author_and_time() {
+        let i = intrusion(json!([comment("Isolated fs-02 and sql-01; engaging DFIR retainer.", "ann", "2026-10-21T00:25:00Z")]), None);
+        let r = find(&i, &[], &review_of(&i, &[]));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].kind, PARTIAL);
+        assert_eq!(r[0].action, "Isolated fs-02 and sql-01");
+        assert_eq!(r[0].by, "ann");
+        assert_eq!(r[0].at, Some(t("2026-10-21T00:25:00Z")));
+        assert_eq!(r[0].entities, ["fs-02.corp.contoso.com", "sql-01.corp.contoso.com"]);
+        assert_eq!(r[0].basis, "comment by ann at 2026-10-21 00:25 UTC");
+    }
+
+    #[test]
+    fn negated_intended_and_attacker_actions_are_not_actions() {
+        for text in [
+            "fs-02 not isolated yet",
+            "Could not isolate fs-02",
+            "Couldn't isolate sql-01, ts-gw-01",
+            "Will isolate fs-02 after the backup",
+            "Isolate fs-02?",
+            "Unable to disable svc-backup",
+            "The attacker disabled the svc-backup account",
+            "Recommend resetting svc-backup's password",
+            "fs-02 was not contained",
+            "Email messages containing links were reported",
+        ] {
+            let i = intrusion(json!([comment(text, "ann", "2026-10-21T00:25:00Z")]), None);
+            let r = find(&i, &[], &review_of(&i, &[]));
+            assert!(r.is_empty(), "{text}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn a_list_after_its_verb_keeps_the_verb() {
+        let i = intrusion(json!([comment("Isolated fs-02, sql-01 and ts-gw-01. Disabled svc-backup.", "ann", "2026-10-21T00:25:00Z")]), None);
+        let r = find(&i, &[], &review_of(&i, &[]));
+        // Every device isolated and the compromised account disabled: full.
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].kind, FULL);
+        assert_eq!(r[0].action, "Isolated fs-02; sql-01 and ts-gw-01; Disabled svc-backup");
+        assert!(r[0].entities.contains(&"svc-backup@contoso.com".to_owned()));
+        assert_eq!(r[0].entities.len(), 4);
+    }
+
+    #[test]
+    fn every_host_isolated_without_the_account_stays_partial_until_the_account_is_reset() {
+        let i = intrusion(
+            json!([
+                comment("Isolated fs-02, sql-01 and ts-gw-01", "ann", "2026-10-21T00:25:00Z"),
+                comment("Password of svc-backup reset and sessions revoked", "bob", "2026-10-21T02:00:00Z")
+            ]),
+            None,
+        );
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let kinds: Vec<(&str, &str)> = r.iter().map(|a| (a.kind.as_str(), a.by.as_str())).collect();
+        assert_eq!(kinds, [(PARTIAL, "ann"), (FULL, "bob")]);
+    }
+
+    #[test]
+    fn the_resolving_comment_has_no_time_only_a_latest() {
+        let i = intrusion(
+            json!([]),
+            Some("Contained: gateway isolated, svc-backup disabled, servers restored from offline backups. External RDP on ts-gw-01 closed."),
+        );
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let got: Vec<(&str, &str)> = r.iter().map(|a| (a.kind.as_str(), a.action.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (FULL, "Contained; gateway isolated; svc-backup disabled"),
+                (RECOVERY, "servers restored from offline backups"),
+                (REMEDIATION, "External RDP on ts-gw-01 closed"),
+            ]
+        );
+        for a in &r {
+            assert_eq!((a.at, a.at_latest), (None, Some(t("2026-10-22T22:05:00Z"))));
+            assert_eq!(a.by, NOT_RECORDED);
+            assert_eq!(a.basis, "resolving comment (time not recorded)");
+        }
+        assert_eq!(r[0].entities, ["svc-backup@contoso.com"]);
+        assert_eq!(r[2].entities, ["ts-gw-01.corp.contoso.com"]);
+    }
+
+    #[test]
+    fn blocking_the_attackers_address_is_partial_containment_and_a_tamper_block_is_not_ours() {
+        let i = intrusion(
+            json!([
+                comment("Blocked 45.141.87.12 at the firewall", "ann", "2026-10-21T00:25:00Z"),
+                comment("Defender was blocked by tamper protection", "ann", "2026-10-21T00:30:00Z")
+            ]),
+            None,
+        );
+        let r = find(&i, &[], &review_of(&i, &[]));
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!((r[0].kind.as_str(), r[0].entities.as_slice()), (PARTIAL, ["45.141.87.12".to_owned()].as_slice()));
+    }
+
+    #[test]
+    fn automatic_actions_evidence_status_and_assignments() {
+        let mut i = incident(json!({
+            "id": "1", "status": "resolved", "lastUpdateDateTime": "2026-11-01T12:00:00Z",
+            "alerts": [
+                {"id": "a", "title": "User account contained by automatic attack disruption", "detectionSource": "microsoft365Defender",
+                 "createdDateTime": "2026-11-01T10:05:00Z",
+                 "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"userPrincipalName": "kim@contoso.com"}}]},
+                {"id": "b", "title": "Email messages containing malicious URL removed after delivery", "detectionSource": "microsoftDefenderForOffice365",
+                 "createdDateTime": "2026-11-01T10:10:00Z", "evidence": []},
+                {"id": "c", "title": "Malware blocked", "createdDateTime": "2026-11-01T10:00:00Z",
+                 "evidence": [{"@odata.type": "#microsoft.graph.security.fileEvidence", "remediationStatus": "prevented",
+                     "fileDetails": {"fileName": "evil.exe"}},
+                     {"@odata.type": "#microsoft.graph.security.fileEvidence", "remediationStatus": "none",
+                     "fileDetails": {"fileName": "other.exe"}}]},
+                {"id": "d", "title": "Automated investigation started", "detectionSource": "automatedInvestigation",
+                 "createdDateTime": "2026-11-01T10:01:00Z", "evidence": []}
+            ]
+        }));
+        let transitions = [Transition {
+            field: "assignedTo".into(),
+            from: None,
+            to: Some("ann@contoso.com".into()),
+            seen_at: t("2026-11-01T10:30:00Z"),
+            after: Some(t("2026-11-01T10:29:00Z")),
+        }];
+        let r = find(&i, &transitions, &review_of(&i, &transitions));
+        let got: Vec<(&str, &str, &str, Option<DateTime<Utc>>)> =
+            r.iter().map(|a| (a.kind.as_str(), a.action.as_str(), a.by.as_str(), a.at)).collect();
+        assert_eq!(
+            got,
+            [
+                (OTHER, "Automated investigation started", AUTOMATIC, Some(t("2026-11-01T10:01:00Z"))),
+                // kim is not marked compromised in the evidence: nothing says this was all.
+                (PARTIAL, "User account contained by automatic attack disruption", AUTOMATIC, Some(t("2026-11-01T10:05:00Z"))),
+                (REMEDIATION, "Email messages containing malicious URL removed after delivery", AUTOMATIC, Some(t("2026-11-01T10:10:00Z"))),
+                (ASSIGNMENT, "assigned to ann@contoso.com", NOT_RECORDED, Some(t("2026-11-01T10:30:00Z"))),
+                (REMEDIATION, "evil.exe prevented", NOT_RECORDED, None),
+            ]
+        );
+        assert_eq!(r[3].basis, "observed: seen between 2026-11-01 10:29 UTC and 2026-11-01 10:30 UTC");
+        // The evidence's time is not read here (parsed elsewhere): the snapshot bounds it.
+        assert_eq!(r[4].at_latest, Some(t("2026-11-01T12:00:00Z")));
+        // Once the evidence marks kim compromised, containing her is containing everything known.
+        i.alerts[0].evidence[0].roles = vec!["compromised".into()];
+        let r = find(&i, &[], &review_of(&i, &[]));
+        assert_eq!(r[1].kind, FULL);
+        assert_eq!(r[1].entities, ["kim@contoso.com"]);
+        // With its own time, the evidence's status is placed there.
+        i.alerts[2].evidence[0].created = Some(t("2026-11-01T10:00:30Z"));
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let e = r.iter().find(|a| a.action == "evil.exe prevented").unwrap();
+        assert_eq!((e.at, e.at_latest), (Some(t("2026-11-01T10:00:30Z")), None));
+    }
+
+    #[test]
+    fn host_names_match_as_whole_words() {
+        assert!(names("Isolated fs-02.", "fs-02"));
+        assert!(names("isolated FS-02 and sql-01", "fs-02"));
+        assert!(!names("isolated fs-021", "fs-02"));
+        assert!(!names("isolated fs-02.corp.contoso.com", "fs-02"));
+        assert!(names("isolated fs-02.corp.contoso.com", "fs-02.corp.contoso.com"));
+        assert!(!names("a", "ab"));
+    }
+
+    /// The sample's comments: fs-02 and sql-01 isolated at 00:25 (partial: ts-gw-01 and
+    /// svc-backup are not); the resolving comment says "Contained" (full, time not recorded);
+    /// the restore is recovery; locker.exe's evidence is remediated.
+    #[test]
+    fn the_ransomware_sample() {
+        let text = include_str!("../../examples/incidents/human-operated-ransomware.json");
+        let i = Incident::from_graph(&serde_json::from_str(text).unwrap()).unwrap();
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let got: Vec<(&str, &str, Option<DateTime<Utc>>)> = r.iter().map(|a| (a.kind.as_str(), a.by.as_str(), a.at)).collect();
+        let oncall = "ir.oncall@contoso.com";
+        assert_eq!(
+            got,
+            [
+                (PARTIAL, oncall, Some(t("2026-10-21T00:25:00.014Z"))),
+                (RECOVERY, oncall, Some(t("2026-10-22T21:45:00.286Z"))),
+                (REMEDIATION, NOT_RECORDED, None),
+                (FULL, NOT_RECORDED, None),
+                (RECOVERY, NOT_RECORDED, None),
+                (REMEDIATION, NOT_RECORDED, None),
+            ]
+        );
+        assert_eq!(r[0].entities, ["fs-02.corp.contoso.com", "sql-01.corp.contoso.com"]);
+        assert_eq!(r[2].action, "locker.exe remediated");
+        assert_eq!(r[3].at_latest, Some(t("2026-10-22T22:05:00.288Z")));
+        assert_eq!(r[3].entities, ["svc-backup@contoso.com"]);
+    }
+}
