@@ -363,4 +363,238 @@ fn is_reopen(t: &Transition) -> bool {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn review_of(i: &Incident, transitions: &[Transition]) -> Review {
+        static ENGINE: std::sync::OnceLock<super::super::Engine> = std::sync::OnceLock::new();
+        let engine = ENGINE.get_or_init(|| {
+            let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
+            super::super::Engine::new(catalog, None, None, Settings::default())
+        });
+        engine.review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
+    }
+
+    fn t(s: &str) -> Time {
+        s.parse().unwrap()
+    }
+
+    fn incident(v: serde_json::Value) -> Incident {
+        Incident::from_graph(&v).unwrap()
+    }
+
+    /// A resolved incident of one alert.
+    fn one_alert(alert: serde_json::Value, extra: serde_json::Value) -> Incident {
+        let mut v = json!({"id": "1", "status": "resolved", "classification": "truePositive",
+            "createdDateTime": "2026-10-16T10:01:00Z", "lastUpdateDateTime": "2026-10-17T10:00:00Z",
+            "alerts": [alert]});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        incident(v)
+    }
+
+    fn basis<'a>(m: &'a Metrics, k: &str) -> &'a str {
+        m.basis.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    #[test]
+    fn no_evidence_no_comments_gives_nulls_with_reasons() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Malware", "severity": "high", "firstActivityDateTime": "2026-10-16T09:50:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z", "resolvedDateTime": "2026-10-17T10:00:00Z"}),
+            json!({}),
+        );
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!(m.time_to_detect_s, Some(600));
+        assert!(basis(&m, "time_to_detect_s").starts_with("alert timestamps"), "{:?}", m.basis);
+        assert_eq!(m.time_to_acknowledge_s, None);
+        assert!(basis(&m, "time_to_acknowledge_s").contains("no assignment, status change, comment or analyst action"));
+        assert_eq!((m.time_to_contain_s, m.dwell_time_s, m.dwell_time_at_most_s), (None, None, None));
+        assert!(basis(&m, "time_to_contain_s").starts_with("no containment is recorded"));
+        assert_eq!(basis(&m, "dwell_time_s"), "full containment is not recorded");
+        assert_eq!(m.time_to_resolve_s, Some(86_340));
+        assert!(basis(&m, "time_to_resolve_s").contains("the last alert resolved"), "{:?}", m.basis);
+        assert_eq!(m.observation_precision_s, None);
+        assert!(basis(&m, "observation_precision_s").starts_with("no transitions observed"));
+        assert_eq!(m.containment, Containment::default());
+    }
+
+    #[test]
+    fn without_first_activity_times_detection_is_unknown_not_zero() {
+        let i = one_alert(json!({"id": "a", "title": "Malware", "createdDateTime": "2026-10-16T10:00:00Z"}), json!({}));
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!((m.first_activity, m.time_to_detect_s), (None, None));
+        assert!(basis(&m, "time_to_detect_s").contains("only creation times are known"), "{:?}", m.basis);
+        assert!(basis(&m, "dwell_time_s").starts_with("no alert records when its activity began"));
+    }
+
+    #[test]
+    fn an_alert_dated_before_its_activity_gives_no_figure() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Odd clock", "firstActivityDateTime": "2026-10-16T10:30:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z"}),
+            json!({}),
+        );
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!(m.time_to_detect_s, None);
+        assert!(basis(&m, "time_to_detect_s").starts_with("times out of order"), "{:?}", m.basis);
+        assert!(basis(&m, "time_to_detect_s").contains("\"Odd clock\""));
+    }
+
+    #[test]
+    fn a_45_day_gap_is_a_figure() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Mailbox rule", "firstActivityDateTime": "2026-09-01T10:00:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z"}),
+            json!({}),
+        );
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!(m.time_to_detect_s, Some(45 * 86_400));
+        assert_eq!(m.first_activity, Some(t("2026-09-01T10:00:00Z")));
+    }
+
+    #[test]
+    fn observed_transitions_time_acknowledgement_with_their_precision() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Sign-in", "severity": "medium", "firstActivityDateTime": "2026-10-16T09:00:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z", "resolvedDateTime": "2026-10-17T10:00:00Z"}),
+            json!({"comments": [{"comment": "Looking", "createdByDisplayName": "bob", "createdDateTime": "2026-10-16T12:00:00Z"}]}),
+        );
+        let tr = |field: &str, to: &str, after: &str, seen: &str| Transition {
+            field: field.into(),
+            from: None,
+            to: Some(to.into()),
+            seen_at: t(seen),
+            after: Some(t(after)),
+        };
+        let transitions = [
+            tr("status", "active", "2026-10-16T10:00:00Z", "2026-10-16T10:02:00Z"),
+            tr("assignedTo", "ann@contoso.com", "2026-10-16T10:40:00Z", "2026-10-16T10:45:00Z"),
+            tr("status", "inProgress", "2026-10-16T10:50:00Z", "2026-10-16T11:00:00Z"),
+        ];
+        let m = review_of(&i, &transitions).metrics;
+        assert_eq!(m.time_to_acknowledge_s, Some(45 * 60));
+        assert_eq!(
+            basis(&m, "time_to_acknowledge_s"),
+            "observed: assigned to ann@contoso.com, seen between 2026-10-16 10:40 UTC and 2026-10-16 10:45 UTC"
+        );
+        assert_eq!(m.observation_precision_s, Some(600));
+        // Offline, the comment is the first sign.
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!(m.time_to_acknowledge_s, Some(2 * 3600));
+        assert_eq!(
+            basis(&m, "time_to_acknowledge_s"),
+            "comment by bob, at 2026-10-16 12:00 UTC; no transitions observed (offline review)"
+        );
+    }
+
+    #[test]
+    fn containment_named_only_by_the_resolving_comment_bounds_dwell() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Sign-in", "firstActivityDateTime": "2026-10-16T09:00:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z", "resolvedDateTime": "2026-10-17T10:00:00Z",
+                "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "roles": ["compromised"],
+                    "userAccount": {"userPrincipalName": "kim@contoso.com"}}]}),
+            json!({"resolvingComment": "kim@contoso.com disabled and sessions revoked."}),
+        );
+        let m = review_of(&i, &[]).metrics;
+        let full = m.containment.full.clone().unwrap();
+        assert_eq!((full.at, full.at_latest), (None, Some(t("2026-10-17T10:00:00Z"))));
+        assert_eq!(full.entities, ["kim@contoso.com"]);
+        assert_eq!(m.time_to_contain_s, None);
+        assert!(basis(&m, "time_to_contain_s").starts_with("containment is recorded without a time"), "{:?}", m.basis);
+        assert_eq!((m.dwell_time_s, m.dwell_time_at_most_s), (None, Some(25 * 3600)));
+        assert!(basis(&m, "dwell_time_s").starts_with("full containment not timed (resolving comment"));
+    }
+
+    #[test]
+    fn a_false_positive_keeps_detect_ack_and_resolve_but_not_containment() {
+        let i = one_alert(
+            json!({"id": "a", "title": "Admin tool", "firstActivityDateTime": "2026-10-16T09:00:00Z",
+                "createdDateTime": "2026-10-16T10:00:00Z", "resolvedDateTime": "2026-10-17T10:00:00Z",
+                "evidence": [{"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": "pc-1"}]}),
+            json!({"classification": "falsePositive",
+                "comments": [{"comment": "Isolated pc-1 while checking", "createdByDisplayName": "bob", "createdDateTime": "2026-10-16T10:30:00Z"}]}),
+        );
+        let m = review_of(&i, &[]).metrics;
+        assert_eq!((m.time_to_detect_s, m.time_to_acknowledge_s), (Some(3600), Some(1800)));
+        assert!(m.time_to_resolve_s.is_some());
+        assert_eq!((m.time_to_contain_s, m.dwell_time_s, m.dwell_time_at_most_s), (None, None, None));
+        assert_eq!(m.containment, Containment::default());
+        assert!(basis(&m, "time_to_contain_s").contains("classified falsePositive"));
+        assert!(basis(&m, "dwell_time_s").contains("classified falsePositive"));
+    }
+
+    #[test]
+    fn unattended_alerts_by_severity_threshold() {
+        let i = incident(json!({"id": "1", "status": "active", "lastUpdateDateTime": "2026-10-17T10:00:00Z",
+            "comments": [{"comment": "on it", "createdByDisplayName": "bob", "createdDateTime": "2026-10-16T11:30:00Z"}],
+            "alerts": [
+                {"id": "h", "title": "High, acted on after 90 min", "severity": "high", "createdDateTime": "2026-10-16T10:00:00Z"},
+                {"id": "m", "title": "Medium, acted on after 90 min", "severity": "medium", "createdDateTime": "2026-10-16T10:00:00Z"},
+                {"id": "n", "title": "High, never acted on", "severity": "high", "createdDateTime": "2026-10-16T12:00:00Z"},
+                {"id": "l", "title": "Low, never acted on", "severity": "low", "createdDateTime": "2026-10-16T12:00:00Z"},
+                {"id": "x", "title": "High, no time", "severity": "high"}
+            ]}));
+        let review = review_of(&i, &[]);
+        let got: Vec<(&str, Option<Time>, i64)> =
+            review.unattended_alerts.iter().map(|u| (u.alert.as_str(), u.acted_on, u.delay_s)).collect();
+        assert_eq!(got, [("h", Some(t("2026-10-16T11:30:00Z")), 5400), ("n", None, 22 * 3600)]);
+        // Thresholds are settings.
+        let strict = Settings { unattended_medium: std::time::Duration::from_secs(3600), ..Settings::default() };
+        let (_, u) = measure(&i, &[], &review, &strict);
+        assert_eq!(u.iter().map(|u| u.alert.as_str()).collect::<Vec<_>>(), ["h", "m", "n"]);
+        // An observed assignment acts on the alert raised before it.
+        let assigned = [Transition {
+            field: "assignedTo".into(),
+            from: None,
+            to: Some("ann".into()),
+            seen_at: t("2026-10-16T10:20:00Z"),
+            after: Some(t("2026-10-16T10:15:00Z")),
+        }];
+        let (_, u) = measure(&i, &assigned, &review, &Settings::default());
+        assert_eq!(u.iter().map(|u| u.alert.as_str()).collect::<Vec<_>>(), ["n"]);
+    }
+
+    /// Figures from the sample's data: first activity 10-20 22:05 (failed RDP sign-ins), first
+    /// alert 22:27, the first comment (fs-02 and sql-01 isolated) 10-21 00:25:00.014, the
+    /// resolving comment "Contained: …" without a time, the last alert resolved 10-22
+    /// 22:05:00.288, the incident created 10-20 22:28:00.002. The LSASS alert (10-21 03:16) and
+    /// the exfiltration alert (05:40) came after the isolation and waited for the next comment
+    /// (10-22 21:45).
+    #[test]
+    fn the_ransomware_sample() {
+        let text = include_str!("../../examples/incidents/human-operated-ransomware.json");
+        let i = Incident::from_graph(&serde_json::from_str(text).unwrap()).unwrap();
+        let r = review_of(&i, &[]);
+        let m = &r.metrics;
+        assert_eq!(m.time_to_detect_s, Some(22 * 60));
+        assert_eq!(m.time_to_acknowledge_s, Some(3600 + 58 * 60));
+        assert_eq!(m.time_to_contain_s, Some(3600 + 58 * 60));
+        assert_eq!(
+            basis(m, "time_to_contain_s"),
+            "partial containment: Isolated fs-02 and sql-01, comment by ir.oncall@contoso.com at 2026-10-21 00:25 UTC"
+        );
+        let partial = m.containment.partial.clone().unwrap();
+        assert_eq!(partial.at, Some(t("2026-10-21T00:25:00.014Z")));
+        assert_eq!(partial.entities, ["fs-02.corp.contoso.com", "sql-01.corp.contoso.com"]);
+        let full = m.containment.full.clone().unwrap();
+        assert_eq!((full.at, full.at_latest), (None, Some(t("2026-10-22T22:05:00.288Z"))));
+        assert_eq!(full.basis, "resolving comment (time not recorded)");
+        assert_eq!((m.dwell_time_s, m.dwell_time_at_most_s), (None, Some(48 * 3600)));
+        assert!(basis(m, "dwell_time_s").contains("partial containment 2 h 20 min after the first activity"), "{:?}", m.basis);
+        assert_eq!(m.time_to_resolve_s, Some(47 * 3600 + 37 * 60));
+        assert_eq!(m.observation_precision_s, None);
+        let u: Vec<(&str, i64)> = r.unattended_alerts.iter().map(|u| (u.title.as_str(), u.delay_s)).collect();
+        assert_eq!(
+            u,
+            [
+                ("Suspicious access to LSASS service", 42 * 3600 + 29 * 60),
+                ("Suspicious data upload to a file-sharing service", 40 * 3600 + 5 * 60),
+            ]
+        );
+        assert!(r.unattended_alerts.iter().all(|u| u.acted_on == Some(t("2026-10-22T21:45:00.286Z"))));
+    }
+}
