@@ -753,7 +753,10 @@ mod tests {
         let c = Config::load(Some(&path), &[]).unwrap();
         assert_eq!((c.review.unattended_high.as_secs(), c.review.unattended_medium.as_secs()), (1800, 9000));
         let defaults = Config::load(None, &[]).unwrap();
-        assert_eq!((defaults.review.unattended_high.as_secs(), defaults.review.unattended_medium.as_secs()), (3600, 14_400));
+        assert_eq!(
+            (defaults.review.unattended_high.as_secs(), defaults.review.unattended_medium.as_secs()),
+            (3600, 14_400)
+        );
         std::fs::write(&path, "[review]\nunattended_high = \"0s\"\n").unwrap();
         let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
         assert!(e.contains("review.unattended_high: must be longer than 0s"), "{e}");

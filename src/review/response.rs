@@ -101,8 +101,9 @@ impl Names {
                 "userEvidence" | "mailboxEvidence" => {
                     let account = short('@');
                     let account = account.rsplit('\\').next().unwrap_or(&account).to_owned();
-                    let flagged = e.roles.iter().chain(&e.detailed_roles).any(|r| r.eq_ignore_ascii_case("compromised"))
-                        || e.verdict.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("malicious"));
+                    let flagged =
+                        e.roles.iter().chain(&e.detailed_roles).any(|r| r.eq_ignore_ascii_case("compromised"))
+                            || e.verdict.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("malicious"));
                     if flagged && !n.compromised.iter().any(|c| c == name) {
                         n.compromised.push(name.to_owned());
                     }
@@ -146,7 +147,8 @@ fn names(text: &str, name: &str) -> bool {
     text.match_indices(&name).any(|(i, m)| {
         let before = text[..i].chars().next_back();
         let after = text[i + m.len()..].chars().next();
-        !before.is_some_and(part) && !after.is_some_and(|c| part(c) || (c == '.' && text[i + m.len() + 1..].starts_with(part)))
+        !before.is_some_and(part)
+            && !after.is_some_and(|c| part(c) || (c == '.' && text[i + m.len() + 1..].starts_with(part)))
     })
 }
 
@@ -167,7 +169,9 @@ enum Verb {
 impl Verb {
     fn kind(self) -> &'static str {
         match self {
-            Verb::Isolate | Verb::Contain | Verb::DisableAccount | Verb::ResetCredentials | Verb::RevokeSessions => PARTIAL,
+            Verb::Isolate | Verb::Contain | Verb::DisableAccount | Verb::ResetCredentials | Verb::RevokeSessions => {
+                PARTIAL
+            }
             Verb::Block => PARTIAL,
             Verb::Remediate => REMEDIATION,
             Verb::Recover => RECOVERY,
@@ -177,9 +181,35 @@ impl Verb {
 
 /// Words that make a clause no action: negated, intended, asked, or done by someone else.
 const NOT_DONE: &[&str] = &[
-    "not", "no", "never", "cannot", "unable", "failed", "fail", "pending", "will", "should", "need", "needs", "plan",
-    "planned", "planning", "recommend", "recommended", "request", "requested", "consider", "propose", "proposed",
-    "todo", "to-do", "tbd", "attempted", "attempt", "tried", "try",
+    "not",
+    "no",
+    "never",
+    "cannot",
+    "unable",
+    "failed",
+    "fail",
+    "pending",
+    "will",
+    "should",
+    "need",
+    "needs",
+    "plan",
+    "planned",
+    "planning",
+    "recommend",
+    "recommended",
+    "request",
+    "requested",
+    "consider",
+    "propose",
+    "proposed",
+    "todo",
+    "to-do",
+    "tbd",
+    "attempted",
+    "attempt",
+    "tried",
+    "try",
 ];
 
 /// Who else acts in a comment: "the attacker disabled the admin account" is no response.
@@ -208,7 +238,8 @@ fn verb_of(clause: &str, names: &Names) -> Option<Verb> {
     let ws = words(clause);
     let has = |p: &str| ws.iter().any(|w| w.starts_with(p));
     let word = |w: &str| ws.iter().any(|x| x == w);
-    let account = word("account") || word("accounts") || word("user") || word("users") || !names.accounts_in(clause).is_empty();
+    let account =
+        word("account") || word("accounts") || word("user") || word("users") || !names.accounts_in(clause).is_empty();
     // "containing", "contains" and "container" are not containment.
     let contain = ws.iter().any(|w| matches!(w.as_str(), "contain" | "contained" | "containment" | "contain-ed"));
     if has("isolat") {
@@ -236,16 +267,51 @@ fn verb_of(clause: &str, names: &Names) -> Option<Verb> {
 
 /// Blocking an indicator: the attacker's address, domain, sender, hash or app.
 fn blockable(ws: &[String], clause: &str, names: &Names) -> bool {
-    const WHAT: &[&str] =
-        &["ip", "ips", "address", "addresses", "domain", "domains", "url", "urls", "sender", "senders", "hash", "hashes",
-            "indicator", "indicators", "ioc", "iocs", "app", "application"];
+    const WHAT: &[&str] = &[
+        "ip",
+        "ips",
+        "address",
+        "addresses",
+        "domain",
+        "domains",
+        "url",
+        "urls",
+        "sender",
+        "senders",
+        "hash",
+        "hashes",
+        "indicator",
+        "indicators",
+        "ioc",
+        "iocs",
+        "app",
+        "application",
+    ];
     ws.iter().any(|w| WHAT.contains(&w.as_str())) || !names.indicators_in(clause).is_empty()
 }
 
 /// "removed the inbox rule / the malicious files / the scheduled task".
 fn removed(ws: &[String]) -> bool {
-    const WHAT: &[&str] = &["rule", "rules", "file", "files", "task", "tasks", "message", "messages", "mail", "email",
-        "emails", "persistence", "app", "application", "binary", "payload", "service", "forwarding"];
+    const WHAT: &[&str] = &[
+        "rule",
+        "rules",
+        "file",
+        "files",
+        "task",
+        "tasks",
+        "message",
+        "messages",
+        "mail",
+        "email",
+        "emails",
+        "persistence",
+        "app",
+        "application",
+        "binary",
+        "payload",
+        "service",
+        "forwarding",
+    ];
     ws.iter().any(|w| w.starts_with("remov") || w.starts_with("delet") || w == "purged")
         && ws.iter().any(|w| WHAT.contains(&w.as_str()))
 }
@@ -259,9 +325,21 @@ fn closed(ws: &[String]) -> bool {
 /// A clause that states containment of everything: "Contained", "incident contained",
 /// "all hosts contained", "the environment is fully contained".
 fn contains_all(ws: &[String], names: &Names, clause: &str) -> bool {
-    const WHOLE: &[&str] =
-        &["all", "every", "entire", "environment", "intrusion", "incident", "attack", "breach", "fully", "completely", "full"];
-    const FILLER: &[&str] = &["contained", "contain", "containment", "is", "was", "has", "been", "now", "the", "and", "we"];
+    const WHOLE: &[&str] = &[
+        "all",
+        "every",
+        "entire",
+        "environment",
+        "intrusion",
+        "incident",
+        "attack",
+        "breach",
+        "fully",
+        "completely",
+        "full",
+    ];
+    const FILLER: &[&str] =
+        &["contained", "contain", "containment", "is", "was", "has", "been", "now", "the", "and", "we"];
     if ws.iter().any(|w| WHOLE.contains(&w.as_str())) {
         return true;
     }
@@ -364,7 +442,9 @@ fn clauses(text: &str) -> Vec<&str> {
     for line in text.lines() {
         let mut rest = line;
         // ". " ends a sentence; a dot inside a host name or a path does not.
-        while let Some(i) = rest.find([';', '!', '?']).into_iter().chain(sentence_end(rest)).chain(rest.find(": ")).min() {
+        while let Some(i) =
+            rest.find([';', '!', '?']).into_iter().chain(sentence_end(rest)).chain(rest.find(": ")).min()
+        {
             let (head, tail) = rest.split_at(i);
             let keep = if tail.starts_with('?') { &rest[..=i] } else { head };
             out.push(keep.trim());
@@ -390,7 +470,9 @@ fn automatic(alert: &Alert, names: &Names) -> Option<Found> {
     let disruption = title.contains("attack disruption") || title.contains("automatic") || air;
     let kind = if word("contained") || word("isolated") || (word("disabled") && disruption) {
         PARTIAL
-    } else if title.contains("removed after delivery") || (air && (title.contains("remediat") || title.contains("quarantin"))) {
+    } else if title.contains("removed after delivery")
+        || (air && (title.contains("remediat") || title.contains("quarantin")))
+    {
         REMEDIATION
     } else if air {
         OTHER
@@ -527,7 +609,6 @@ fn scope(found: &mut [Found], names: &Names) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,7 +624,8 @@ mod tests {
             let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
             super::super::Engine::new(catalog, None, None, super::super::Settings::default())
         });
-        engine.review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
+        engine
+            .review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
     }
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -584,7 +666,10 @@ mod tests {
 
     #[test]
     fn a_partial_isolation_is_partial_with_its_hosts_author_and_time() {
-        let i = intrusion(json!([comment("Isolated fs-02 and sql-01; engaging DFIR retainer.", "ann", "2026-10-21T00:25:00Z")]), None);
+        let i = intrusion(
+            json!([comment("Isolated fs-02 and sql-01; engaging DFIR retainer.", "ann", "2026-10-21T00:25:00Z")]),
+            None,
+        );
         let r = find(&i, &[], &review_of(&i, &[]));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].kind, PARTIAL);
@@ -617,7 +702,14 @@ mod tests {
 
     #[test]
     fn a_list_after_its_verb_keeps_the_verb() {
-        let i = intrusion(json!([comment("Isolated fs-02, sql-01 and ts-gw-01. Disabled svc-backup.", "ann", "2026-10-21T00:25:00Z")]), None);
+        let i = intrusion(
+            json!([comment(
+                "Isolated fs-02, sql-01 and ts-gw-01. Disabled svc-backup.",
+                "ann",
+                "2026-10-21T00:25:00Z"
+            )]),
+            None,
+        );
         let r = find(&i, &[], &review_of(&i, &[]));
         // Every device isolated and the compromised account disabled: full.
         assert_eq!(r.len(), 1, "{r:?}");
@@ -645,7 +737,9 @@ mod tests {
     fn the_resolving_comment_has_no_time_only_a_latest() {
         let i = intrusion(
             json!([]),
-            Some("Contained: gateway isolated, svc-backup disabled, servers restored from offline backups. External RDP on ts-gw-01 closed."),
+            Some(
+                "Contained: gateway isolated, svc-backup disabled, servers restored from offline backups. External RDP on ts-gw-01 closed.",
+            ),
         );
         let r = find(&i, &[], &review_of(&i, &[]));
         let got: Vec<(&str, &str)> = r.iter().map(|a| (a.kind.as_str(), a.action.as_str())).collect();
@@ -714,8 +808,18 @@ mod tests {
             [
                 (OTHER, "Automated investigation started", AUTOMATIC, Some(t("2026-11-01T10:01:00Z"))),
                 // kim is not marked compromised in the evidence: nothing says this was all.
-                (PARTIAL, "User account contained by automatic attack disruption", AUTOMATIC, Some(t("2026-11-01T10:05:00Z"))),
-                (REMEDIATION, "Email messages containing malicious URL removed after delivery", AUTOMATIC, Some(t("2026-11-01T10:10:00Z"))),
+                (
+                    PARTIAL,
+                    "User account contained by automatic attack disruption",
+                    AUTOMATIC,
+                    Some(t("2026-11-01T10:05:00Z"))
+                ),
+                (
+                    REMEDIATION,
+                    "Email messages containing malicious URL removed after delivery",
+                    AUTOMATIC,
+                    Some(t("2026-11-01T10:10:00Z"))
+                ),
                 (ASSIGNMENT, "assigned to ann@contoso.com", NOT_RECORDED, Some(t("2026-11-01T10:30:00Z"))),
                 (REMEDIATION, "evil.exe prevented", NOT_RECORDED, None),
             ]
@@ -753,7 +857,8 @@ mod tests {
         let text = include_str!("../../examples/incidents/human-operated-ransomware.json");
         let i = Incident::from_graph(&serde_json::from_str(text).unwrap()).unwrap();
         let r = find(&i, &[], &review_of(&i, &[]));
-        let got: Vec<(&str, &str, Option<DateTime<Utc>>)> = r.iter().map(|a| (a.kind.as_str(), a.by.as_str(), a.at)).collect();
+        let got: Vec<(&str, &str, Option<DateTime<Utc>>)> =
+            r.iter().map(|a| (a.kind.as_str(), a.by.as_str(), a.at)).collect();
         let oncall = "ir.oncall@contoso.com";
         assert_eq!(
             got,

@@ -109,7 +109,9 @@ fn detect(incident: &Incident, activity: Option<(Time, &Alert)>, alert: Option<(
     };
     let Some((began, by)) = activity else {
         let why = match incident.created {
-            Some(_) => "no alert records when its activity began (firstActivityDateTime); only creation times are known",
+            Some(_) => {
+                "no alert records when its activity began (firstActivityDateTime); only creation times are known"
+            }
             None => "no alert records when its activity began (firstActivityDateTime)",
         };
         return (None, why.to_owned());
@@ -268,20 +270,29 @@ fn dwell(c: &Containment, activity: Option<(Time, &Alert)>) -> (Option<i64>, Opt
         return (None, None, "no alert records when its activity began (firstActivityDateTime)".to_owned());
     };
     let partial = c.partial.as_ref().and_then(|p| p.at).filter(|t| *t >= began).map(|t| {
-        format!("; partial containment {} after the first activity", super::render::duration(Some((t - began).num_seconds())))
+        format!(
+            "; partial containment {} after the first activity",
+            super::render::duration(Some((t - began).num_seconds()))
+        )
     });
     let partial = partial.unwrap_or_default();
     let Some(full) = &c.full else {
         return (None, None, format!("full containment is not recorded{partial}"));
     };
     match (full.at, full.at_latest) {
-        (Some(t), _) if t >= began => {
-            (Some((t - began).num_seconds()), None, format!("first activity {} → full containment ({})", fmt(began), full.basis))
-        }
+        (Some(t), _) if t >= began => (
+            Some((t - began).num_seconds()),
+            None,
+            format!("first activity {} → full containment ({})", fmt(began), full.basis),
+        ),
         (Some(t), _) => (
             None,
             None,
-            format!("times out of order: full containment ({}) is dated before the first activity ({})", fmt(t), fmt(began)),
+            format!(
+                "times out of order: full containment ({}) is dated before the first activity ({})",
+                fmt(t),
+                fmt(began)
+            ),
         ),
         (None, Some(l)) if l >= began => (
             None,
@@ -317,7 +328,12 @@ fn resolve(incident: &Incident, review: &Review, alert: Option<(Time, &Alert)>) 
 }
 
 /// High and medium alerts whose first action came later than the severity's threshold (or never).
-fn unattended(incident: &Incident, transitions: &[Transition], review: &Review, settings: &Settings) -> Vec<UnattendedAlert> {
+fn unattended(
+    incident: &Incident,
+    transitions: &[Transition],
+    review: &Review,
+    settings: &Settings,
+) -> Vec<UnattendedAlert> {
     let actions: Vec<Time> = review
         .story
         .response
@@ -373,7 +389,8 @@ mod tests {
             let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
             super::super::Engine::new(catalog, None, None, Settings::default())
         });
-        engine.review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
+        engine
+            .review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions }, &Default::default())
     }
 
     fn t(s: &str) -> Time {
@@ -530,14 +547,14 @@ mod tests {
     #[test]
     fn unattended_alerts_by_severity_threshold() {
         let i = incident(json!({"id": "1", "status": "active", "lastUpdateDateTime": "2026-10-17T10:00:00Z",
-            "comments": [{"comment": "on it", "createdByDisplayName": "bob", "createdDateTime": "2026-10-16T11:30:00Z"}],
-            "alerts": [
-                {"id": "h", "title": "High, acted on after 90 min", "severity": "high", "createdDateTime": "2026-10-16T10:00:00Z"},
-                {"id": "m", "title": "Medium, acted on after 90 min", "severity": "medium", "createdDateTime": "2026-10-16T10:00:00Z"},
-                {"id": "n", "title": "High, never acted on", "severity": "high", "createdDateTime": "2026-10-16T12:00:00Z"},
-                {"id": "l", "title": "Low, never acted on", "severity": "low", "createdDateTime": "2026-10-16T12:00:00Z"},
-                {"id": "x", "title": "High, no time", "severity": "high"}
-            ]}));
+        "comments": [{"comment": "on it", "createdByDisplayName": "bob", "createdDateTime": "2026-10-16T11:30:00Z"}],
+        "alerts": [
+            {"id": "h", "title": "High, acted on after 90 min", "severity": "high", "createdDateTime": "2026-10-16T10:00:00Z"},
+            {"id": "m", "title": "Medium, acted on after 90 min", "severity": "medium", "createdDateTime": "2026-10-16T10:00:00Z"},
+            {"id": "n", "title": "High, never acted on", "severity": "high", "createdDateTime": "2026-10-16T12:00:00Z"},
+            {"id": "l", "title": "Low, never acted on", "severity": "low", "createdDateTime": "2026-10-16T12:00:00Z"},
+            {"id": "x", "title": "High, no time", "severity": "high"}
+        ]}));
         let review = review_of(&i, &[]);
         let got: Vec<(&str, Option<Time>, i64)> =
             review.unattended_alerts.iter().map(|u| (u.alert.as_str(), u.acted_on, u.delay_s)).collect();
@@ -584,7 +601,11 @@ mod tests {
         assert_eq!((full.at, full.at_latest), (None, Some(t("2026-10-22T22:05:00.288Z"))));
         assert_eq!(full.basis, "resolving comment (time not recorded)");
         assert_eq!((m.dwell_time_s, m.dwell_time_at_most_s), (None, Some(48 * 3600)));
-        assert!(basis(m, "dwell_time_s").contains("partial containment 2 h 20 min after the first activity"), "{:?}", m.basis);
+        assert!(
+            basis(m, "dwell_time_s").contains("partial containment 2 h 20 min after the first activity"),
+            "{:?}",
+            m.basis
+        );
         assert_eq!(m.time_to_resolve_s, Some(47 * 3600 + 37 * 60));
         assert_eq!(m.observation_precision_s, None);
         let u: Vec<(&str, i64)> = r.unattended_alerts.iter().map(|u| (u.title.as_str(), u.delay_s)).collect();

@@ -61,11 +61,8 @@ fn unclassified(incident: &Incident) -> bool {
 
 /// Alerts still new or in progress on a resolved incident, by title.
 fn alerts_active(incident: &Incident) -> Option<Warning> {
-    let active: Vec<_> = incident
-        .alerts
-        .iter()
-        .filter(|a| matches!(a.status, AlertStatus::New | AlertStatus::InProgress))
-        .collect();
+    let active: Vec<_> =
+        incident.alerts.iter().filter(|a| matches!(a.status, AlertStatus::New | AlertStatus::InProgress)).collect();
     if active.is_empty() {
         return None;
     }
@@ -73,7 +70,8 @@ fn alerts_active(incident: &Incident) -> Option<Warning> {
     if active.len() > NAMED {
         names.push(format!("and {} more", active.len() - NAMED));
     }
-    let (count, verb) = if active.len() == 1 { ("1 alert".to_owned(), "is") } else { (format!("{} alerts", active.len()), "are") };
+    let (count, verb) =
+        if active.len() == 1 { ("1 alert".to_owned(), "is") } else { (format!("{} alerts", active.len()), "are") };
     Some(warning(
         "alerts_active",
         format!(
@@ -141,7 +139,10 @@ mod tests {
             let catalog = std::sync::Arc::new(crate::attack::store::embedded().unwrap());
             super::super::Engine::new(catalog, None, None, super::super::Settings::default())
         });
-        engine.review(&super::super::Subject { incident: i, source: "t", revision: 1, transitions: &[] }, &Default::default())
+        engine.review(
+            &super::super::Subject { incident: i, source: "t", revision: 1, transitions: &[] },
+            &Default::default(),
+        )
     }
 
     #[test]
@@ -183,8 +184,10 @@ mod tests {
     #[test]
     fn omitted_alerts_and_evidence_and_unreadable_fields_are_warned_about() {
         let alerts: Vec<_> = (0..7)
-            .map(|n| json!({"id": format!("a{n}"), "title": format!("Alert {n}"), "status": "resolved",
-                "createdDateTime": "yesterday", "evidence": [{}, {}, {}]}))
+            .map(|n| {
+                json!({"id": format!("a{n}"), "title": format!("Alert {n}"), "status": "resolved",
+                "createdDateTime": "yesterday", "evidence": [{}, {}, {}]})
+            })
             .collect();
         let v = json!({"id": "1", "status": "resolved", "classification": "truePositive",
             "lastUpdateDateTime": "2026-11-01T10:00:00Z", "alerts": alerts});

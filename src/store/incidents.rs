@@ -399,25 +399,31 @@ mod tests {
 
         // Assigned and put in progress at 10:20, seen by the poll at 10:21.
         let worked = json!({"status": "inProgress", "assignedTo": "ann@contoso.com"});
-        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:21:00Z")).unwrap();
+        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:21:00Z"))
+            .unwrap();
         let r = s.incident("t", "1").unwrap().unwrap();
         let fields: Vec<(&str, Option<&str>, Option<&str>)> =
             r.transitions.iter().map(|t| (t.field.as_str(), t.from.as_deref(), t.to.as_deref())).collect();
         // classification and determination missing from the new version read as unknown: unchanged.
-        assert_eq!(fields, [("status", Some("active"), Some("inProgress")), ("assignedTo", None, Some("ann@contoso.com"))]);
+        assert_eq!(
+            fields,
+            [("status", Some("active"), Some("inProgress")), ("assignedTo", None, Some("ann@contoso.com"))]
+        );
         // Changed after the daemon last saw the old version (10:01), by Graph's update time (10:20).
         assert_eq!(r.transitions[0].after, Some(at("2026-11-24T10:01:00Z")));
         assert_eq!(r.transitions[0].seen_at, at("2026-11-24T10:20:00Z"));
 
         // The same snapshot again (the overlap window): nothing recorded twice.
         let worked = json!({"status": "inProgress", "assignedTo": "ann@contoso.com"});
-        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:22:00Z")).unwrap();
+        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:22:00Z"))
+            .unwrap();
         assert_eq!(s.incident("t", "1").unwrap().unwrap().transitions.len(), 2);
 
         // Resolved and classified; the resolution carries every transition into the review.
         let done = json!({"status": "resolved", "assignedTo": "ann@contoso.com", "classification": "truePositive", "determination": "malware"});
-        let out =
-            s.ingest("t", &[obs_with("1", "2026-11-24T11:00:00Z", done)], None, None, at("2026-11-24T11:05:00Z")).unwrap();
+        let out = s
+            .ingest("t", &[obs_with("1", "2026-11-24T11:00:00Z", done)], None, None, at("2026-11-24T11:05:00Z"))
+            .unwrap();
         let resolution = s.resolution(&out.resolutions[0]).unwrap().unwrap();
         let fields: Vec<&str> = resolution.transitions.iter().map(|t| t.field.as_str()).collect();
         assert_eq!(fields, ["status", "assignedTo", "status", "classification", "determination"]);
