@@ -358,7 +358,7 @@ fn unattended(
             continue;
         }
         let delay = (until - created).num_seconds();
-        let over = chrono::Duration::from_std(threshold).map_or(false, |t| until - created > t);
+        let over = chrono::Duration::from_std(threshold).is_ok_and(|t| until - created > t);
         if over {
             out.push(UnattendedAlert {
                 alert: a.id.clone(),

@@ -129,7 +129,10 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 pub const MAX_TRANSITIONS: usize = 200;
 
 /// The fields whose changes a review uses, as Graph names them, and their value in an incident.
-const WATCHED: [(&str, fn(&Incident) -> Option<String>); 4] = [
+/// A watched field's value in an incident.
+type Field = fn(&Incident) -> Option<String>;
+
+const WATCHED: [(&str, Field); 4] = [
     ("status", |i| Some(i.status.as_str().to_owned())),
     ("assignedTo", |i| i.assigned_to.clone()),
     ("classification", |i| Some(i.classification.as_str().to_owned())),
