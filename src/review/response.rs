@@ -304,6 +304,7 @@ fn removed(ws: &[String]) -> bool {
         "mail",
         "email",
         "emails",
+        "malware",
         "persistence",
         "app",
         "application",
@@ -693,6 +694,7 @@ mod tests {
             "Recommend resetting svc-backup's password",
             "fs-02 was not contained",
             "Email messages containing links were reported",
+            "Account secured",
         ] {
             let i = intrusion(json!([comment(text, "ann", "2026-10-21T00:25:00Z")]), None);
             let r = find(&i, &[], &review_of(&i, &[]));
@@ -837,6 +839,17 @@ mod tests {
         let r = find(&i, &[], &review_of(&i, &[]));
         let e = r.iter().find(|a| a.action == "evil.exe prevented").unwrap();
         assert_eq!((e.at, e.at_latest), (Some(t("2026-11-01T10:00:30Z")), None));
+    }
+
+    #[test]
+    fn removals_and_reimaging_are_remediation_and_recovery() {
+        let i = intrusion(
+            json!([comment("Commodity malware removed from fs-02. sql-01 reimaged.", "ann", "2026-10-21T00:25:00Z")]),
+            None,
+        );
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let got: Vec<(&str, &str)> = r.iter().map(|a| (a.kind.as_str(), a.entities[0].as_str())).collect();
+        assert_eq!(got, [(REMEDIATION, "fs-02.corp.contoso.com"), (RECOVERY, "sql-01.corp.contoso.com")]);
     }
 
     #[test]
