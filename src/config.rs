@@ -286,6 +286,12 @@ pub struct ReviewConfig {
     pub max_alerts: usize,
     /// Evidence items kept per alert.
     pub max_evidence: usize,
+    /// A high-severity alert not acted on within this long is listed as unattended.
+    #[serde(with = "humantime_serde")]
+    pub unattended_high: Duration,
+    /// A medium-severity alert not acted on within this long is listed as unattended.
+    #[serde(with = "humantime_serde")]
+    pub unattended_medium: Duration,
 }
 
 impl Default for ReviewConfig {
@@ -297,6 +303,8 @@ impl Default for ReviewConfig {
             inventory: vec![],
             max_alerts: limits.max_alerts,
             max_evidence: limits.max_evidence,
+            unattended_high: Duration::from_secs(3600),
+            unattended_medium: Duration::from_secs(4 * 3600),
         }
     }
 }
@@ -481,6 +489,15 @@ impl Config {
         }
         if self.review.max_alerts == 0 {
             out.push(Invalid::new("review.max_alerts", "must be at least 1"));
+        }
+        // At 0s every alert not acted on in the same second would be listed: a typo, not a target.
+        for (key, d) in [
+            ("review.unattended_high", self.review.unattended_high),
+            ("review.unattended_medium", self.review.unattended_medium),
+        ] {
+            if d.is_zero() {
+                out.push(Invalid::new(key, "must be longer than 0s"));
+            }
         }
         if self.daemon.review_batch == 0 {
             out.push(Invalid::new("daemon.review_batch", "must be at least 1"));
@@ -726,5 +743,25 @@ mod tests {
         assert_eq!(r, "TOML parse error at line 6\n6 | client_secret = [redacted]\n  |  ^\nin file");
         assert_eq!(redact("integer `123456789`", &["123456789".into()]), "integer `[redacted]`");
         assert_eq!(redact("sources[1]", &["1".into()]), "sources[1]", "too short to look for");
+    }
+
+    #[test]
+    fn unattended_thresholds_read_as_durations_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, "[review]\nunattended_high = \"30m\"\nunattended_medium = \"2h 30m\"\n").unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        assert_eq!((c.review.unattended_high.as_secs(), c.review.unattended_medium.as_secs()), (1800, 9000));
+        let defaults = Config::load(None, &[]).unwrap();
+        assert_eq!(
+            (defaults.review.unattended_high.as_secs(), defaults.review.unattended_medium.as_secs()),
+            (3600, 14_400)
+        );
+        std::fs::write(&path, "[review]\nunattended_high = \"0s\"\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(e.contains("review.unattended_high: must be longer than 0s"), "{e}");
+        std::fs::write(&path, "[review]\nunattended_medium = \"soon\"\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(e.contains("review.unattended_medium"), "{e}");
     }
 }

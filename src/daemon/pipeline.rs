@@ -75,6 +75,8 @@ impl Pipeline {
             late_detection: cfg.review.late_detection,
             attribution_top: cfg.review.attribution_top,
             max_alerts: cfg.review.max_alerts,
+            unattended_high: cfg.review.unattended_high,
+            unattended_medium: cfg.review.unattended_medium,
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings));

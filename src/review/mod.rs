@@ -101,6 +101,10 @@ pub struct Settings {
     /// no more than this (`review.max_alerts`); the cap here covers incidents stored before it
     /// and files reviewed offline.
     pub max_alerts: usize,
+    /// A high-severity alert not acted on within this long is listed as unattended.
+    pub unattended_high: Duration,
+    /// A medium-severity alert not acted on within this long is listed as unattended.
+    pub unattended_medium: Duration,
 }
 
 impl Default for Settings {
@@ -110,6 +114,8 @@ impl Default for Settings {
             attribution_top: 10,
             likely_per_stage: 5,
             max_alerts: crate::model::Limits::DEFAULT.max_alerts,
+            unattended_high: Duration::from_secs(3600),
+            unattended_medium: Duration::from_secs(4 * 3600),
         }
     }
 }

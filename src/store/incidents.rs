@@ -123,6 +123,53 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// Transitions kept per incident: an incident reassigned back and forth for months must not
+/// grow its record without bound. Past this, the oldest are dropped (the first ones a review
+/// of a long-running incident can spare: its recent handling is what the times measure).
+pub const MAX_TRANSITIONS: usize = 200;
+
+/// The fields whose changes a review uses, as Graph names them, and their value in an incident.
+/// A watched field's value in an incident.
+type Field = fn(&Incident) -> Option<String>;
+
+const WATCHED: [(&str, Field); 4] = [
+    ("status", |i| Some(i.status.as_str().to_owned())),
+    ("assignedTo", |i| i.assigned_to.clone()),
+    ("classification", |i| Some(i.classification.as_str().to_owned())),
+    ("determination", |i| Some(i.determination.as_str().to_owned())),
+];
+
+/// The previous record's transitions with the changes between it and the newer `next` added.
+///
+/// Graph keeps no history of these fields, so a change is known only to have happened between
+/// two snapshots. Both bounds are the tighter of two clocks that each hold on their own:
+/// - `after`: the daemon received the previous version at `prev.received_at`, so the old value
+///   still held then. For a directory source reading old exports that moment says nothing about
+///   the incident (it is when the file was read); then Graph's own `lastUpdateDateTime` of the
+///   previous version, which always holds, is used instead.
+/// - `seen_at`: this poll's `now`, or the new version's `lastUpdateDateTime` when earlier (the
+///   change was made by then; a poll can come long after it).
+///
+/// The first sight of an incident records nothing: a state found already in place has no time
+/// of change, and a transition without one would only be read as if it had.
+fn observe_transitions(prev: &IncidentRecord, next: &Incident, now: DateTime<Utc>) -> Vec<Transition> {
+    let mut out = prev.transitions.clone();
+    let seen_at = now.min(next.last_update);
+    let after = if prev.received_at <= seen_at { prev.received_at.max(prev.last_update) } else { prev.last_update };
+    // Clocks can disagree (a skewed host, an export read after the fact): never a change
+    // seen before it can have happened.
+    let after = after.min(seen_at);
+    for (field, value) in WATCHED {
+        let (from, to) = (value(&prev.incident), value(next));
+        if from != to {
+            out.push(Transition { field: field.to_owned(), from, to, seen_at, after: Some(after) });
+        }
+    }
+    let excess = out.len().saturating_sub(MAX_TRANSITIONS);
+    out.drain(..excess);
+    out
+}
+
 impl Store {
     fn decode<T: for<'de> Deserialize<'de>>(&self, tree: &'static str, k: &[u8], v: &[u8]) -> Result<T> {
         serde_json::from_slice(v).map_err(|e| self.corrupt(tree, k, e))
@@ -177,7 +224,10 @@ impl Store {
                         received_at: now,
                         raw: o.raw.clone(),
                         incident: i.clone(),
-                        transitions: prev.as_ref().map(|p| p.transitions.clone()).unwrap_or_default(),
+                        transitions: match &prev {
+                            Some(p) => observe_transitions(p, i, now),
+                            None => vec![],
+                        },
                     };
                     incidents.insert(k, encode(&record))?;
                     out.stored += 1;
@@ -328,6 +378,114 @@ mod tests {
         let out = s.ingest("t", &[obs("1", "active", "2026-11-24T09:00:00Z")], None, None, now()).unwrap();
         assert_eq!(out.unchanged, 1);
         assert_eq!(s.incident("t", "1").unwrap().unwrap().status, IncidentStatus::Resolved);
+    }
+
+    fn obs_with(id: &str, updated: &str, fields: serde_json::Value) -> Observed {
+        let mut raw = json!({"id": id, "lastUpdateDateTime": updated, "alerts": []});
+        for (k, v) in fields.as_object().unwrap() {
+            raw[k] = v.clone();
+        }
+        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn changes_between_polls_are_recorded_with_when_they_were_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let first = json!({"status": "active", "classification": "unknown", "determination": "unknown"});
+        s.ingest("t", &[obs_with("1", "2026-11-24T10:00:00Z", first)], None, None, at("2026-11-24T10:01:00Z")).unwrap();
+        assert!(s.incident("t", "1").unwrap().unwrap().transitions.is_empty(), "first sight records nothing");
+
+        // Assigned and put in progress at 10:20, seen by the poll at 10:21.
+        let worked = json!({"status": "inProgress", "assignedTo": "ann@contoso.com"});
+        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:21:00Z"))
+            .unwrap();
+        let r = s.incident("t", "1").unwrap().unwrap();
+        let fields: Vec<(&str, Option<&str>, Option<&str>)> =
+            r.transitions.iter().map(|t| (t.field.as_str(), t.from.as_deref(), t.to.as_deref())).collect();
+        // classification and determination missing from the new version read as unknown: unchanged.
+        assert_eq!(
+            fields,
+            [("status", Some("active"), Some("inProgress")), ("assignedTo", None, Some("ann@contoso.com"))]
+        );
+        // Changed after the daemon last saw the old version (10:01), by Graph's update time (10:20).
+        assert_eq!(r.transitions[0].after, Some(at("2026-11-24T10:01:00Z")));
+        assert_eq!(r.transitions[0].seen_at, at("2026-11-24T10:20:00Z"));
+
+        // The same snapshot again (the overlap window): nothing recorded twice.
+        let worked = json!({"status": "inProgress", "assignedTo": "ann@contoso.com"});
+        s.ingest("t", &[obs_with("1", "2026-11-24T10:20:00Z", worked)], None, None, at("2026-11-24T10:22:00Z"))
+            .unwrap();
+        assert_eq!(s.incident("t", "1").unwrap().unwrap().transitions.len(), 2);
+
+        // Resolved and classified; the resolution carries every transition into the review.
+        let done = json!({"status": "resolved", "assignedTo": "ann@contoso.com", "classification": "truePositive", "determination": "malware"});
+        let out = s
+            .ingest("t", &[obs_with("1", "2026-11-24T11:00:00Z", done)], None, None, at("2026-11-24T11:05:00Z"))
+            .unwrap();
+        let resolution = s.resolution(&out.resolutions[0]).unwrap().unwrap();
+        let fields: Vec<&str> = resolution.transitions.iter().map(|t| t.field.as_str()).collect();
+        assert_eq!(fields, ["status", "assignedTo", "status", "classification", "determination"]);
+        let last = &resolution.transitions[4];
+        assert_eq!((last.after, last.seen_at), (Some(at("2026-11-24T10:21:00Z")), at("2026-11-24T11:00:00Z")));
+        assert_eq!(last.to.as_deref(), Some("malware"));
+    }
+
+    /// A directory source reads old exports long after the fact: the time the file was read
+    /// says nothing about when the incident changed, and Graph's own update times bound it.
+    #[test]
+    fn exports_read_after_the_fact_are_timed_by_their_own_update_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let read = at("2026-12-05T08:00:00Z");
+        s.ingest("d", &[obs_with("7", "2026-10-01T09:00:00Z", json!({"status": "active"}))], None, None, read).unwrap();
+        let later = read + chrono::Duration::seconds(1);
+        s.ingest("d", &[obs_with("7", "2026-10-02T15:00:00Z", json!({"status": "resolved"}))], None, None, later)
+            .unwrap();
+        let t = &s.incident("d", "7").unwrap().unwrap().transitions[0];
+        assert_eq!((t.after, t.seen_at), (Some(at("2026-10-01T09:00:00Z")), at("2026-10-02T15:00:00Z")));
+    }
+
+    #[test]
+    fn transitions_are_capped_oldest_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let start = at("2026-11-01T00:00:00Z");
+        for n in 0..(MAX_TRANSITIONS + 11) {
+            let t = start + chrono::Duration::minutes(n as i64);
+            let who = format!("analyst{n}@contoso.com");
+            let o = obs_with("1", &t.to_rfc3339(), json!({"status": "active", "assignedTo": who}));
+            s.ingest("t", &[o], None, None, t).unwrap();
+        }
+        let r = s.incident("t", "1").unwrap().unwrap();
+        assert_eq!(r.transitions.len(), MAX_TRANSITIONS);
+        // n = 0 was the first sight; changes 1..=210 were recorded, the first ten dropped.
+        assert_eq!(r.transitions[0].to.as_deref(), Some("analyst11@contoso.com"));
+        assert_eq!(r.transitions.last().unwrap().to.as_deref(), Some("analyst210@contoso.com"));
+    }
+
+    /// Records and resolutions stored before transitions were kept read as having none.
+    #[test]
+    fn records_without_transitions_still_read() {
+        let o = obs("1", "active", "2026-11-24T10:00:00Z");
+        let record = IncidentRecord {
+            source: "t".into(),
+            last_update: o.incident.last_update,
+            status: IncidentStatus::Active,
+            resolutions: 0,
+            received_at: now(),
+            raw: o.raw.clone(),
+            incident: o.incident.clone(),
+            transitions: vec![],
+        };
+        let text = String::from_utf8(encode(&record)).unwrap();
+        assert!(!text.contains("transitions"), "left out when empty");
+        let back: IncidentRecord = serde_json::from_str(&text).unwrap();
+        assert!(back.transitions.is_empty());
     }
 
     #[test]
