@@ -189,6 +189,15 @@ fn when(at: &Option<chrono::DateTime<chrono::Utc>>, at_latest: &Option<chrono::D
     }
 }
 
+/// Where a fact came from, without the author and time its row already shows.
+fn short_basis(basis: &str) -> &str {
+    ["comment", "resolving comment", "evidence status"]
+        .into_iter()
+        .rev()
+        .find(|k| basis.starts_with(k))
+        .unwrap_or(basis)
+}
+
 /// Containment and response, what worked, open questions, impact and exposed credentials.
 fn response(r: &Review) -> Vec<Block> {
     let s = &r.story;
@@ -213,18 +222,31 @@ fn response(r: &Review) -> Vec<Block> {
                     "full" => what += " — full containment",
                     _ => {}
                 }
-                vec![when(&a.at, &a.at_latest), what, a.by.clone(), a.basis.clone()]
+                vec![when(&a.at, &a.at_latest), what, a.by.clone(), short_basis(&a.basis).to_owned()]
             })
             .collect();
         b.push(Block::Table(["when (UTC)", "what", "by", "basis"].map(String::from).to_vec(), rows));
     }
     let c = &r.metrics.containment;
+    let on = |p: &ContainmentPoint| if p.entities.is_empty() { String::new() } else { format!(" of {}", p.entities.join(", ")) };
     b.push(Block::Para(match (&c.partial, &c.full) {
-        (_, Some(f)) => format!("Contained in full: {} ({}).", when(&f.at, &f.at_latest), f.basis),
-        (Some(p), None) => format!(
-            "Partial containment only ({}: {}); full containment of the entry point and the accounts is not recorded.",
+        (Some(p), Some(f)) => format!(
+            "Partial containment{} at {} ({}); full containment{} at {} ({}).",
+            on(p),
             when(&p.at, &p.at_latest),
-            p.entities.join(", ")
+            short_basis(&p.basis),
+            on(f),
+            when(&f.at, &f.at_latest),
+            short_basis(&f.basis)
+        ),
+        (None, Some(f)) => {
+            format!("Full containment{} at {} ({}).", on(f), when(&f.at, &f.at_latest), short_basis(&f.basis))
+        }
+        (Some(p), None) => format!(
+            "Partial containment only{} at {} ({}); full containment of the entry point and the accounts is not recorded.",
+            on(p),
+            when(&p.at, &p.at_latest),
+            short_basis(&p.basis)
         ),
         (None, None) => "Containment: not recorded.".into(),
     }));

@@ -32,7 +32,7 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
     let mut out = Vec::new();
     let mut untimed = 0;
     let techniques = techniques_by_alert(review);
-    let first_action = first_recorded_action(review, incident, transitions);
+    let first_action = first_recorded_action(review, transitions);
     for a in &incident.alerts {
         let ts = techniques.get(a.id.as_str()).map(|v| v.join(", ")).unwrap_or_default();
         let on = device_names(a);
@@ -104,20 +104,40 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
         let text = transition_text(t);
         out.push(entry(t.seen_at, "transition", text, None, None));
     }
-    for c in &incident.comments {
-        match c.created {
+    // A comment that records an action is one row, named by what it did; the action is not
+    // repeated as a row of its own. Assignments are the observed transitions' rows.
+    let mut named: HashMap<DateTime<Utc>, &str> = HashMap::new();
+    for r in review.story.response.iter().filter(|r| r.basis.starts_with("comment by")) {
+        if let Some(t) = r.at {
+            let e = named.entry(t).or_insert(r.kind.as_str());
+            if response_rank(&r.kind) > response_rank(e) {
+                *e = r.kind.as_str();
+            }
+        }
+    }
+    for c in &review.incident.comments {
+        match c.at {
             Some(t) => {
                 let by = c.author.as_deref().unwrap_or("author not recorded");
-                let text = format!("comment by {by}: {}", crate::text::clip(&crate::text::one_line(&c.comment), 240));
+                let line = crate::text::one_line(&c.text);
+                let said = crate::text::clip(&line, 240);
+                let text = match named.get(&t).and_then(|k| response_label(k)) {
+                    Some(label) => format!("{label} — comment by {by}: {said}"),
+                    None => format!("comment by {by}: {said}"),
+                };
                 out.push(entry(t, "comment", text, None, None));
             }
             None => untimed += 1,
         }
     }
     for r in &review.story.response {
+        if r.kind == super::response::ASSIGNMENT || r.basis.starts_with("comment by") {
+            continue;
+        }
         match r.at {
             Some(t) => {
-                let text = format!("{} ({}; {})", r.action, r.by, r.basis);
+                let label = response_label(&r.kind).map(|l| format!("{l}: ")).unwrap_or_default();
+                let text = format!("{label}{} ({}; {})", r.action, r.by, r.basis);
                 out.push(entry(t, "response", text, None, r.entities.first().cloned()));
             }
             None => untimed += 1,
@@ -189,11 +209,35 @@ fn device_names(a: &crate::model::Alert) -> Vec<String> {
 
 /// The first recorded sign that someone acted: a response with a time, an observed transition,
 /// a comment.
-fn first_recorded_action(review: &Review, incident: &Incident, transitions: &[Transition]) -> Option<DateTime<Utc>> {
+fn first_recorded_action(review: &Review, transitions: &[Transition]) -> Option<DateTime<Utc>> {
     let response = review.story.response.iter().filter_map(|r| r.at);
     let observed = transitions.iter().filter(|t| t.field != "status" || t.to.as_deref() != Some("active"));
-    let comments = incident.comments.iter().filter_map(|c| c.created);
+    let comments = review.incident.comments.iter().filter_map(|c| c.at);
     response.chain(observed.map(|t| t.seen_at)).chain(comments).min()
+}
+
+/// Which of several actions recorded at one instant names the row.
+fn response_rank(kind: &str) -> u8 {
+    use super::response::*;
+    match kind {
+        k if k == FULL => 5,
+        k if k == PARTIAL => 4,
+        k if k == REMEDIATION => 3,
+        k if k == RECOVERY => 2,
+        _ => 1,
+    }
+}
+
+/// How a row names an action: partial containment is never called containment.
+fn response_label(kind: &str) -> Option<&'static str> {
+    use super::response::*;
+    match kind {
+        k if k == FULL => Some("full containment"),
+        k if k == PARTIAL => Some("partial containment"),
+        k if k == REMEDIATION => Some("remediation"),
+        k if k == RECOVERY => Some("recovery"),
+        _ => None,
+    }
 }
 
 fn transition_text(t: &Transition) -> String {
