@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use model::*;
+pub use similar::past_incident;
 
 use crate::attack::Catalog;
 use crate::model::Incident;
@@ -87,6 +88,9 @@ pub struct PastIncident {
     pub initial_access: Vec<String>,
     /// Its recorded root cause, in the analysts' words.
     pub root_cause: Option<String>,
+    /// Its tenant, when known: a history shared by several tenants never links them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -239,8 +243,11 @@ impl Engine {
         let transitions = subject.transitions;
         review.story.response = response::find(incident, transitions, &review);
         (review.metrics, review.unattended_alerts) = times::measure(incident, transitions, &review, &self.settings);
+        // The story reads the response (what worked), so it is told before the response is
+        // moved into it.
+        let told = story::tell(&review, incident, history);
         let response = std::mem::take(&mut review.story.response);
-        review.story = Story { response, ..story::tell(&review, incident, history) };
+        review.story = Story { response, ..told };
         (review.timeline, review.timeline_untimed) = timeline::build(&review, incident, transitions);
         review.warnings = warnings::find(&review, incident);
         review.follow_ups = follow_ups::derive(&review);
