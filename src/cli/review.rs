@@ -88,8 +88,9 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reviews every incident of a file. Offline there is no history: every technique counts as
-/// met for the first time.
+/// Reviews every incident of a file. Offline there is no history of techniques: every technique
+/// counts as met for the first time; the file's earlier incidents are the history of its later
+/// ones for similar incidents and recurrence.
 pub fn review_file(
     catalog: Arc<Catalog>,
     input: &Path,
@@ -119,11 +120,18 @@ pub fn review_file(
     };
     let inventory = inventory.map(|i| Arc::new(i) as Arc<dyn crate::review::DetectionInventory>);
     let engine = Engine::new(catalog, inventory, controls, Settings::default());
-    let history = History::default();
-    Ok(observed
-        .iter()
-        .map(|o| {
-            engine.review(&Subject { incident: &o.incident, source: "file", revision: 1, transitions: &[] }, &history)
-        })
-        .collect())
+    // The file's earlier incidents are the history of its later ones (similar incidents,
+    // recurring ways in): reviewed oldest first, printed in the file's order. Techniques are
+    // not carried over: offline, "first time for this organisation" cannot be known.
+    let mut order: Vec<usize> = (0..observed.len()).collect();
+    order.sort_by_key(|&i| (observed[i].incident.created.is_none(), observed[i].incident.created));
+    let mut history = History::default();
+    let mut reviews: Vec<Option<Review>> = vec![None; observed.len()];
+    for i in order {
+        let subject = Subject { incident: &observed[i].incident, source: "file", revision: 1, transitions: &[] };
+        let review = engine.review(&subject, &history);
+        history.incidents.insert(0, crate::review::past_incident(&review));
+        reviews[i] = Some(review);
+    }
+    Ok(reviews.into_iter().flatten().collect())
 }

@@ -74,6 +74,9 @@ pub struct History {
     pub incidents: Vec<PastIncident>,
 }
 
+/// How far back (days) a review looks for similar incidents: the history the store keeps.
+pub const SIMILAR_WINDOW_DAYS: i64 = 180;
+
 /// What a later review needs of an earlier incident of the same source (tenant).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PastIncident {

@@ -11,7 +11,7 @@ use super::model::*;
 use super::{History, PastIncident};
 
 /// How far back similar incidents are looked for.
-pub const WINDOW_DAYS: i64 = 180;
+pub const WINDOW_DAYS: i64 = super::SIMILAR_WINDOW_DAYS;
 /// "Within six months" for recurrence.
 const RECURRENCE_DAYS: i64 = 183;
 /// How many similar incidents a review lists.
