@@ -224,6 +224,11 @@ pub(super) fn short_host(name: &str) -> String {
     name.split('.').next().unwrap_or(name).to_owned()
 }
 
+/// A host's or an account's short name, whichever it is.
+pub(super) fn short_name(name: &str) -> String {
+    if name.contains('@') || name.contains('\\') { short_account(name) } else { short_host(name) }
+}
+
 /// An account's short name ("svc-backup" for "svc-backup@contoso.com").
 pub(super) fn short_account(name: &str) -> String {
     let n = name.split('@').next().unwrap_or(name);

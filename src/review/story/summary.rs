@@ -3,7 +3,7 @@
 //! is silent, and none claims more than the data ("partial containment", never "contained";
 //! "first recorded sign", never "first action").
 
-use super::{Ctx, and_list, duration, secs, short_account, short_host, short_time, some_of, uniq, when};
+use super::{Ctx, and_list, duration, secs, short_account, short_host, short_name, short_time, some_of, uniq, when};
 use crate::review::model::{ContainmentPoint, Story};
 
 pub(in crate::review) fn lines(c: &Ctx, story: &Story) -> Vec<String> {
@@ -141,7 +141,7 @@ fn detection(c: &Ctx) -> String {
 
 /// "partial containment (fs-02, sql-01) 1 h 58 min after the first alert (comment)".
 fn containment(what: &str, p: &ContainmentPoint, first_alert: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    let names = uniq(p.entities.iter().map(|e| short_host(e)).collect());
+    let names = uniq(p.entities.iter().map(|e| short_name(e)).collect());
     let on = if names.is_empty() { String::new() } else { format!(" ({})", some_of(&names, 3)) };
     match (p.at, secs(first_alert, p.at)) {
         (Some(_), Some(s)) => format!("{what}{on} {} after the first alert ({})", duration(s), p.basis),
