@@ -42,11 +42,7 @@ pub(crate) fn find(review: &Review, history: &History) -> (Vec<SimilarIncident>,
 }
 
 /// [`find`] with the story being told (the way in and root cause found so far).
-pub(crate) fn find_for(
-    review: &Review,
-    story: &Story,
-    history: &History,
-) -> (Vec<SimilarIncident>, Option<Recurring>) {
+pub(crate) fn find_for(review: &Review, story: &Story, history: &History) -> (Vec<SimilarIncident>, Option<Recurring>) {
     let me = Probe::of(review, story);
     let earlier: Vec<&PastIncident> = history.incidents.iter().filter(|p| me.precedes(p, WINDOW_DAYS)).collect();
     let mut found: Vec<(u32, SimilarIncident)> =
@@ -292,7 +288,8 @@ mod tests {
     fn only_earlier_incidents_of_the_tenant_within_the_window() {
         let old = review(&phishing("1", "2025-12-01T09:00:00Z", "ann@contoso.com"), &History::default());
         let later = review(&phishing("3", "2026-10-01T09:00:00Z", "ann@contoso.com"), &History::default());
-        let mut other = past_incident(&review(&phishing("4", "2026-08-01T09:00:00Z", "ann@contoso.com"), &History::default()));
+        let mut other =
+            past_incident(&review(&phishing("4", "2026-08-01T09:00:00Z", "ann@contoso.com"), &History::default()));
         other.tenant_id = Some("fabrikam".into());
         let now = review(&phishing("2", "2026-09-01T09:00:00Z", "bob@contoso.com"), &History::default());
         let mut history = history_of(&[&old, &later, &now]);
@@ -335,7 +332,10 @@ mod tests {
         let mut history = History::default();
         for i in 0..8 {
             let user = if i == 6 { "ann@contoso.com" } else { "someone@contoso.com" };
-            let r = review(&phishing(&format!("p{i}"), &format!("2026-08-0{}T09:00:00Z", i + 1), user), &History::default());
+            let r = review(
+                &phishing(&format!("p{i}"), &format!("2026-08-0{}T09:00:00Z", i + 1), user),
+                &History::default(),
+            );
             history.incidents.push(past_incident(&r));
         }
         let now = review(&phishing("now", "2026-09-01T09:00:00Z", "ann@contoso.com"), &History::default());

@@ -76,7 +76,8 @@ pub(super) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(review: &'a Review, incident: &'a Incident) -> Self {
-        let real = !matches!(review.incident.classification.as_str(), "falsePositive" | "informationalExpectedActivity");
+        let real =
+            !matches!(review.incident.classification.as_str(), "falsePositive" | "informationalExpectedActivity");
         Ctx { review, incident, real, said: statements(review, incident) }
     }
 
@@ -120,12 +121,7 @@ impl<'a> Ctx<'a> {
 
     /// Canonical technique IDs an alert maps to.
     pub fn techniques_of(&self, alert: &str) -> Vec<&'a str> {
-        self.review
-            .techniques
-            .iter()
-            .filter(|t| t.alerts.iter().any(|a| a == alert))
-            .map(|t| t.id.as_str())
-            .collect()
+        self.review.techniques.iter().filter(|t| t.alerts.iter().any(|a| a == alert)).map(|t| t.id.as_str()).collect()
     }
 
     /// "T1133 External Remote Services", or the bare ID when the catalog has no name.
@@ -143,7 +139,11 @@ impl<'a> Ctx<'a> {
 
     /// The alert whose activity began first (the earliest evidence of the attack).
     pub fn first_alert_by_activity(&self) -> Option<&'a Alert> {
-        self.incident.alerts.iter().filter(|a| a.first_activity.or(a.created).is_some()).min_by_key(|a| a.first_activity.or(a.created))
+        self.incident
+            .alerts
+            .iter()
+            .filter(|a| a.first_activity.or(a.created).is_some())
+            .min_by_key(|a| a.first_activity.or(a.created))
     }
 }
 
@@ -156,7 +156,9 @@ pub(super) fn mentions(text: &str, keys: &[&str]) -> bool {
             let before = &lower[..i];
             let window: String = before.chars().rev().take(32).collect::<Vec<_>>().into_iter().rev().collect();
             let words: Vec<&str> = window.split(|c: char| !c.is_alphanumeric() && c != '\'').collect();
-            !words.iter().any(|w| matches!(*w, "no" | "not" | "never" | "without" | "nothing" | "none") || w.ends_with("n't"))
+            !words
+                .iter()
+                .any(|w| matches!(*w, "no" | "not" | "never" | "without" | "nothing" | "none") || w.ends_with("n't"))
         })
     })
 }

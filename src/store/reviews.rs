@@ -101,34 +101,35 @@ impl Store {
             &self.history,
         );
         let _counted = self.counts.writing();
-        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history)| {
-            // Set anew on each run of the closure: sled may run it again after a conflict.
-            let mut added = Vec::new();
-            if pending.remove(k.0.as_slice())?.is_none() {
-                return Ok(None);
-            }
-            reviews.insert(k.0.as_slice(), bytes.as_slice())?;
-            summaries.insert(summary_key.as_slice(), summary.as_slice())?;
-            reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
-            history.insert(past_key.as_slice(), past.as_slice())?;
-            for (id, info) in &follow_ups {
-                texts.insert(id.as_bytes(), info.as_slice())?;
-            }
-            for (entry, bytes) in &entries {
-                // An entry already there (a review recorded, then its resolution re-queued by
-                // hand) keeps its delivery state.
-                if super::outbox::insert_new(out, due, settled, entry, bytes)? {
-                    added.push(*entry);
+        let result =
+            trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history)| {
+                // Set anew on each run of the closure: sled may run it again after a conflict.
+                let mut added = Vec::new();
+                if pending.remove(k.0.as_slice())?.is_none() {
+                    return Ok(None);
                 }
-            }
-            for t in techniques.iter() {
-                let sk = key(&[source.as_bytes(), t.as_bytes()]);
-                if seen.get(&sk)?.is_none() {
-                    seen.insert(sk, at.as_bytes())?;
+                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                summaries.insert(summary_key.as_slice(), summary.as_slice())?;
+                reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
+                history.insert(past_key.as_slice(), past.as_slice())?;
+                for (id, info) in &follow_ups {
+                    texts.insert(id.as_bytes(), info.as_slice())?;
                 }
-            }
-            Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
-        });
+                for (entry, bytes) in &entries {
+                    // An entry already there (a review recorded, then its resolution re-queued by
+                    // hand) keeps its delivery state.
+                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
+                        added.push(*entry);
+                    }
+                }
+                for t in techniques.iter() {
+                    let sk = key(&[source.as_bytes(), t.as_bytes()]);
+                    if seen.get(&sk)?.is_none() {
+                        seen.insert(sk, at.as_bytes())?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
+            });
         let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),

@@ -28,7 +28,8 @@ const EFFECTS: &[(&str, &str, bool)] = &[
 
 const RESTORE: &[&str] =
     &["restore", "restoring", "restored", "back online", "recovered", "back in service", "service resumed"];
-const EXFILTRATION: &[&str] = &["exfiltrat", "data was taken", "data taken", "data stolen", "data was stolen", "data left", "leaked"];
+const EXFILTRATION: &[&str] =
+    &["exfiltrat", "data was taken", "data taken", "data stolen", "data was stolen", "data left", "leaked"];
 const LEGAL: &[&str] = &[
     "legal",
     "dpo",
@@ -86,15 +87,7 @@ pub(in crate::review) fn impact(c: &Ctx) -> Impact {
     if extortion.is_none() && (!alerts.is_empty() || data_exposed.state != "none_observed") {
         not_recorded.push("ransom or extortion contact".to_owned());
     }
-    Impact {
-        hosts,
-        effects: uniq(effects),
-        outage,
-        data_exposed,
-        exfiltration_to_legal_s,
-        extortion,
-        not_recorded,
-    }
+    Impact { hosts, effects: uniq(effects), outage, data_exposed, exfiltration_to_legal_s, extortion, not_recorded }
 }
 
 /// "shadow copies deleted" when a process of the alert says so; the technique's words else.
@@ -141,9 +134,17 @@ fn exposure(c: &Ctx) -> DataExposure {
             "none_observed"
         }
     };
-    let what = uniq(c.entities(&["url", "file", "mailbox", "cloud_app"], &alerts).into_iter().map(|e| e.name.clone()).collect());
+    let what = uniq(
+        c.entities(&["url", "file", "mailbox", "cloud_app"], &alerts).into_iter().map(|e| e.name.clone()).collect(),
+    );
     let volume = said.iter().find_map(|s| volume(&s.text));
-    DataExposure { state: state.to_owned(), what, alerts: alerts.iter().map(|a| (*a).to_owned()).collect(), volume, basis }
+    DataExposure {
+        state: state.to_owned(),
+        what,
+        alerts: alerts.iter().map(|a| (*a).to_owned()).collect(),
+        volume,
+        basis,
+    }
 }
 
 /// The first legal or notification step recorded, with the exfiltration alert it follows.

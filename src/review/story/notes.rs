@@ -18,7 +18,10 @@ pub(in crate::review) fn what_worked(c: &Ctx) -> Vec<Note> {
             _ => "acted on",
         };
         let on = if r.entities.is_empty() { String::new() } else { format!(" ({})", some_of(&r.entities, 4)) };
-        out.push(Note { text: format!("Automatic response {what}{on}: {}.", r.action), evidence: vec![r.basis.clone()] });
+        out.push(Note {
+            text: format!("Automatic response {what}{on}: {}.", r.action),
+            evidence: vec![r.basis.clone()],
+        });
     }
     for e in &c.review.incident.entities {
         let Some(status) = e.remediation_status.as_deref() else { continue };
@@ -143,7 +146,9 @@ pub(in crate::review) fn open_questions(c: &Ctx, story: &Story) -> Vec<OpenQuest
         let question = "What was the root cause? Neither the resolving comment nor any comment records one.".to_owned();
         out.push(q("no_root_cause", question, vec!["resolving comment".to_owned(), "comments".to_owned()]));
     }
-    for (name, point) in [("partial", &c.review.metrics.containment.partial), ("full", &c.review.metrics.containment.full)] {
+    for (name, point) in
+        [("partial", &c.review.metrics.containment.partial), ("full", &c.review.metrics.containment.full)]
+    {
         if let Some(p) = point.as_ref().filter(|p| p.at.is_none() && p.basis.contains("resolving")) {
             let what = if p.entities.is_empty() { "it".to_owned() } else { some_of(&p.entities, 4) };
             let question = format!(

@@ -51,13 +51,17 @@ fn what_happened(c: &Ctx) -> String {
 
 fn impact(c: &Ctx, story: &Story) -> String {
     if !c.real {
-        return format!("Impact: none — the incident was classified {}.", super::words(&c.review.incident.classification));
+        return format!(
+            "Impact: none — the incident was classified {}.",
+            super::words(&c.review.incident.classification)
+        );
     }
     let i = &story.impact;
     if i.effects.is_empty() && i.hosts.is_empty() {
         return "Impact: no impact alert (encryption, wiping, service stop, …) recorded.".to_owned();
     }
-    let on = if i.hosts.is_empty() { " (hosts not recorded)".to_owned() } else { format!(" on {}", and_list(&i.hosts)) };
+    let on =
+        if i.hosts.is_empty() { " (hosts not recorded)".to_owned() } else { format!(" on {}", and_list(&i.hosts)) };
     let what = if i.effects.is_empty() { "impact alerted".to_owned() } else { and_list(&i.effects) };
     let outage = match &i.outage {
         Some(w) => match (w.end, w.duration_s) {

@@ -22,10 +22,8 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn review_of(v: &Value) -> (Review, Incident) {
     let incident = Incident::from_graph(v).unwrap();
-    let r = engine().review(
-        &Subject { incident: &incident, source: "t", revision: 1, transitions: &[] },
-        &History::default(),
-    );
+    let r = engine()
+        .review(&Subject { incident: &incident, source: "t", revision: 1, transitions: &[] }, &History::default());
     (r, incident)
 }
 
@@ -80,7 +78,11 @@ fn with_scope_and_times(r: &mut Review) {
         entity("device", "sql-01.corp.contoso.com", &["a5"]),
         entity("user", "svc-backup@contoso.com", &["a1"]),
         entity("ip", "45.141.87.12", &["a1"]),
-        entity("process", "rundll32.exe C:\\windows\\System32\\comsvcs.dll, MiniDump 624 C:\\perflogs\\l.dmp full", &["a2"]),
+        entity(
+            "process",
+            "rundll32.exe C:\\windows\\System32\\comsvcs.dll, MiniDump 624 C:\\perflogs\\l.dmp full",
+            &["a2"],
+        ),
         entity("process", "vssadmin.exe delete shadows /all /quiet", &["a4"]),
         entity("url", "https://mega.nz/file/q8xZ", &["a6"]),
         locker,
@@ -149,7 +151,10 @@ fn five_lines_and_a_partial_isolation_never_reads_as_contained() {
     let last = &s.summary[4];
     assert!(last.contains("First alert 22 min after the first recorded activity"), "{last}");
     assert!(last.contains("first recorded sign of an analyst 1 h 58 min after it"), "{last}");
-    assert!(last.contains("partial containment (fs-02 and sql-01) 1 h 58 min after the first alert (comment)"), "{last}");
+    assert!(
+        last.contains("partial containment (fs-02 and sql-01) 1 h 58 min after the first alert (comment)"),
+        "{last}"
+    );
     assert!(last.contains("full containment (svc-backup and ts-gw-01) at a time not recorded (by 10-22 22:05 UTC at the latest; resolving comment)"), "{last}");
 
     // Only the partial isolation recorded: nothing says contained.
@@ -220,7 +225,10 @@ fn credentials_exposed_by_an_lsass_dump() {
     let (s, _) = told(&ransomware());
     assert_eq!(s.exposed_credentials.len(), 1, "{:#?}", s.exposed_credentials);
     let c = &s.exposed_credentials[0];
-    assert_eq!((c.host.as_deref(), c.how.as_str(), c.technique.as_str()), (Some("ts-gw-01"), "LSASS memory dump", "T1003.001"));
+    assert_eq!(
+        (c.host.as_deref(), c.how.as_str(), c.technique.as_str()),
+        (Some("ts-gw-01"), "LSASS memory dump", "T1003.001")
+    );
     assert_eq!(c.artefact.as_deref(), Some("C:\\perflogs\\l.dmp"));
     assert_eq!(c.at, Some(t("2026-10-20T23:26:00Z")));
     assert_eq!(c.alerts, ["a2"]);
@@ -356,6 +364,9 @@ fn negations_and_sentences() {
     assert!(mentions("Exfiltration of D:\\Finance confirmed", &["exfiltrat"]));
     assert!(!mentions("No exfiltration observed", &["exfiltrat"]));
     assert!(!mentions("servers were not restored yet", &["restored"]));
-    assert_eq!(sentences("Restore complete; legal informed. Done.\nNext"), ["Restore complete", "legal informed.", "Done.", "Next"]);
+    assert_eq!(
+        sentences("Restore complete; legal informed. Done.\nNext"),
+        ["Restore complete", "legal informed.", "Done.", "Next"]
+    );
     assert_eq!(sentences("Copied D:\\Finance.zip to mega.nz"), ["Copied D:\\Finance.zip to mega.nz"]);
 }
