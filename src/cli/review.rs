@@ -135,3 +135,33 @@ pub fn review_file(
     }
     Ok(reviews.into_iter().flatten().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_files_earlier_incidents_are_the_history_of_its_later_ones() {
+        let incident = |id: &str, created: &str| {
+            serde_json::json!({
+                "id": id, "displayName": format!("Phishing {id}"), "status": "resolved", "classification": "truePositive",
+                "createdDateTime": created, "lastUpdateDateTime": created,
+                "alerts": [{"id": format!("{id}-1"), "title": "A user clicked through to a potentially malicious URL",
+                            "category": "InitialAccess", "mitreTechniques": ["T1566.002"], "createdDateTime": created}]
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("incidents.ndjson");
+        // The later incident first: reviews are made oldest first and printed in the file's order.
+        let text = format!("{}\n{}\n", incident("20", "2026-09-01T09:00:00Z"), incident("10", "2026-08-01T09:00:00Z"));
+        std::fs::write(&file, text).unwrap();
+        let catalog = Arc::new(crate::attack::store::embedded().unwrap());
+        let reviews = review_file(catalog, &file, &[], 1 << 20).unwrap();
+        let ids: Vec<&str> = reviews.iter().map(|r| r.incident.id.as_str()).collect();
+        assert_eq!(ids, ["20", "10"]);
+        let similar: Vec<&str> = reviews[0].story.similar_incidents.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(similar, ["10"]);
+        assert!(reviews[0].story.recurring.is_some());
+        assert!(reviews[1].story.similar_incidents.is_empty(), "nothing came before the first");
+    }
+}

@@ -39,7 +39,7 @@ pub(in crate::review) fn what_worked(c: &Ctx) -> Vec<Note> {
     }
     acknowledged(c, &mut out);
     if let Some(s) = c.mentions(&["backup"]).into_iter().find(|s| super::mentions(&s.text, &["restor", "recover"])) {
-        out.push(Note { text: format!("Backups were used to recover: \"{}\".", s.text), evidence: vec![s.source()] });
+        out.push(Note { text: format!("Recovery from backups recorded: \"{}\"", s.text), evidence: vec![s.source()] });
     }
     out
 }

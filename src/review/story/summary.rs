@@ -23,11 +23,11 @@ fn what_happened(c: &Ctx) -> String {
         accounts = uniq(c.all_entities(&["mailbox"]).iter().map(|e| short_account(&e.name)).collect());
     }
     let scope = match (hosts.is_empty(), accounts.is_empty()) {
-        (true, true) => "no host or account in the evidence".to_owned(),
-        (false, true) => counted(hosts.len(), "host", "hosts", &hosts),
-        (true, false) => counted(accounts.len(), "account", "accounts", &accounts),
+        (true, true) => "; no host or account in the evidence".to_owned(),
+        (false, true) => format!(" on {}", counted(hosts.len(), "host", "hosts", &hosts)),
+        (true, false) => format!(" on {}", counted(accounts.len(), "account", "accounts", &accounts)),
         (false, false) => format!(
-            "{} and {}",
+            " on {} and {}",
             counted(hosts.len(), "host", "hosts", &hosts),
             counted(accounts.len(), "account", "accounts", &accounts)
         ),
@@ -46,7 +46,7 @@ fn what_happened(c: &Ctx) -> String {
     };
     let alerts = s.alerts;
     let verdict = if c.real { String::new() } else { format!("Classified {}: ", super::words(&s.classification)) };
-    format!("What happened: {verdict}{} — {alerts} alert(s) on {scope}; {reached}.", s.title)
+    format!("What happened: {verdict}{} — {alerts} alert(s){scope}; {reached}.", s.title)
 }
 
 fn impact(c: &Ctx, story: &Story) -> String {

@@ -179,7 +179,7 @@ fn unknowns_say_not_recorded() {
     r.metrics = Metrics::default();
     let s = tell(&r, &i, &History::default());
     assert_eq!(s.summary.len(), 5);
-    assert!(s.summary[0].contains("no host or account in the evidence"), "{}", s.summary[0]);
+    assert!(s.summary[0].contains("1 alert(s); no host or account in the evidence"), "{}", s.summary[0]);
     assert!(s.summary[2].contains("exfiltration alerted") && s.summary[2].contains("volume not recorded"));
     assert!(s.summary[2].contains("No legal or notification step recorded"), "{}", s.summary[2]);
     assert_eq!(
@@ -337,7 +337,10 @@ fn what_worked_are_facts_with_evidence() {
     assert!(texts.contains(&"3 of the 6 alerts with an activity time fired within 15 minutes of it."), "{texts:#?}");
     assert!(texts.iter().any(|t| t.starts_with("Automatic response contained (svc-backup)")), "{texts:#?}");
     assert!(texts.contains(&"Defender remediated file locker.exe (evidence remediation status)."), "{texts:#?}");
-    assert!(texts.iter().any(|t| t.starts_with("Backups were used to recover")), "{texts:#?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("Recovery from backups recorded: \"Contained: gateway isolated")),
+        "{texts:#?}"
+    );
     assert!(!texts.iter().any(|t| t.contains("target")), "1 h 58 min is over the 1 h target: {texts:#?}");
     assert!(s.what_worked.iter().all(|n| !n.evidence.is_empty()));
 
