@@ -146,7 +146,7 @@ fn review_one(
     };
     // A review that panics on some input would otherwise panic again on every pass and hold
     // the queue for good; the input is kept in the store for a bug report.
-    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, &history))) {
+    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, history))) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic_text(&*panic);
