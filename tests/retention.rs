@@ -1,7 +1,7 @@
 //! Retention on a real sled store: reviews, delivered notifications and dead letters age out
 //! after their keep and not before, pending work never does, the outbox counts follow, an
-//! incident seen again after its review aged out gets the next revision, and a store of
-//! schema 2 gets the indexes retention reads.
+//! incident seen again after its review aged out gets the next revision, a store of schema 2
+//! gets the indexes retention reads, and the incident history is kept 180 days.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -193,7 +193,9 @@ async fn delivered_and_dead_notifications_age_out_pending_ones_never() {
     let p = prune_all(&store, &policy, at + chrono::Duration::days(7) + hour);
     assert_eq!((p.notifications, p.dead_letters), (0, 1));
     let p = prune_all(&store, &policy, at + chrono::Duration::days(365));
-    assert_eq!(p.total(), 0);
+    // A year on, only the incident history (kept 180 days whatever the policy) goes.
+    assert_eq!((p.reviews, p.notifications, p.dead_letters), (0, 0, 0));
+    assert_eq!(p.total(), p.history);
     let left: Vec<String> = store.outbox_entries().unwrap().into_iter().map(|e| e.id).collect();
     assert_eq!(left, vec![pending.clone()], "the pending notification stays, however old");
     let counts: Vec<_> = store.outbox_counts().unwrap().into_iter().filter(|(_, n)| *n > 0).collect();
@@ -267,4 +269,40 @@ async fn a_store_of_schema_2_gets_the_indexes_by_age() {
     assert_eq!((p.reviews, p.notifications), (n, n));
     assert_eq!(store.review_count(), 0);
     assert!(store.outbox_entries().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_incident_history_is_written_with_the_review_and_ages_out_after_180_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let reviewed_at = t("2026-11-20T12:00:00Z");
+    let clock = ManualClock::new(reviewed_at);
+    let (store, keys) = reviewed_store(&path, &clock).await;
+    let mut ids: Vec<String> =
+        keys.iter().map(|k| String::from_utf8_lossy(&k.0).split('\0').nth(1).unwrap().to_owned()).collect();
+    ids.sort();
+    ids.dedup();
+    let history = store.history("examples").unwrap();
+    let mut stored: Vec<String> = history.incidents.iter().map(|p| p.id.clone()).collect();
+    stored.sort();
+    assert_eq!(stored, ids, "one compact record per reviewed incident");
+    let times: Vec<_> = history.incidents.iter().map(|p| p.created.unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    assert!(store.history("elsewhere").unwrap().incidents.is_empty(), "each source its own");
+
+    // The reviews' shorter keep leaves it: recurrence is judged over six months.
+    let keep = Retention { reviews: Some(30 * DAY), ..Retention::default() };
+    let p = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(31));
+    assert_eq!((p.reviews, p.history), (keys.len(), 0));
+    store.flush().unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.history("examples").unwrap().incidents, history.incidents, "as stored, after a reopen");
+
+    let oldest = *times.last().unwrap();
+    let newest = times[0];
+    assert_eq!(prune_all(&store, &keep, oldest + chrono::Duration::days(179)).history, 0);
+    let p = prune_all(&store, &keep, newest + chrono::Duration::days(181));
+    assert_eq!(p.history, ids.len());
+    assert!(store.history("examples").unwrap().incidents.is_empty());
 }

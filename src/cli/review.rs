@@ -88,8 +88,9 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reviews every incident of a file. Offline there is no history: every technique counts as
-/// met for the first time.
+/// Reviews every incident of a file. Offline there is no history of techniques: every technique
+/// counts as met for the first time; the file's earlier incidents are the history of its later
+/// ones for similar incidents and recurrence.
 pub fn review_file(
     catalog: Arc<Catalog>,
     input: &Path,
@@ -119,11 +120,48 @@ pub fn review_file(
     };
     let inventory = inventory.map(|i| Arc::new(i) as Arc<dyn crate::review::DetectionInventory>);
     let engine = Engine::new(catalog, inventory, controls, Settings::default());
-    let history = History::default();
-    Ok(observed
-        .iter()
-        .map(|o| {
-            engine.review(&Subject { incident: &o.incident, source: "file", revision: 1, transitions: &[] }, &history)
-        })
-        .collect())
+    // The file's earlier incidents are the history of its later ones (similar incidents,
+    // recurring ways in): reviewed oldest first, printed in the file's order. Techniques are
+    // not carried over: offline, "first time for this organisation" cannot be known.
+    let mut order: Vec<usize> = (0..observed.len()).collect();
+    order.sort_by_key(|&i| (observed[i].incident.created.is_none(), observed[i].incident.created));
+    let mut history = History::default();
+    let mut reviews: Vec<Option<Review>> = vec![None; observed.len()];
+    for i in order {
+        let subject = Subject { incident: &observed[i].incident, source: "file", revision: 1, transitions: &[] };
+        let review = engine.review(&subject, &history);
+        history.incidents.insert(0, crate::review::past_incident(&review));
+        reviews[i] = Some(review);
+    }
+    Ok(reviews.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_files_earlier_incidents_are_the_history_of_its_later_ones() {
+        let incident = |id: &str, created: &str| {
+            serde_json::json!({
+                "id": id, "displayName": format!("Phishing {id}"), "status": "resolved", "classification": "truePositive",
+                "createdDateTime": created, "lastUpdateDateTime": created,
+                "alerts": [{"id": format!("{id}-1"), "title": "A user clicked through to a potentially malicious URL",
+                            "category": "InitialAccess", "mitreTechniques": ["T1566.002"], "createdDateTime": created}]
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("incidents.ndjson");
+        // The later incident first: reviews are made oldest first and printed in the file's order.
+        let text = format!("{}\n{}\n", incident("20", "2026-09-01T09:00:00Z"), incident("10", "2026-08-01T09:00:00Z"));
+        std::fs::write(&file, text).unwrap();
+        let catalog = Arc::new(crate::attack::store::embedded().unwrap());
+        let reviews = review_file(catalog, &file, &[], 1 << 20).unwrap();
+        let ids: Vec<&str> = reviews.iter().map(|r| r.incident.id.as_str()).collect();
+        assert_eq!(ids, ["20", "10"]);
+        let similar: Vec<&str> = reviews[0].story.similar_incidents.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(similar, ["10"]);
+        assert!(reviews[0].story.recurring.is_some());
+        assert!(reviews[1].story.similar_incidents.is_empty(), "nothing came before the first");
+    }
 }

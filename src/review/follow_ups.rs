@@ -185,6 +185,21 @@ pub(crate) fn derive(r: &Review) -> Vec<FollowUp> {
             });
         }
     }
+    // A closed true positive without a recorded cause is a process gap: the next incident
+    // cannot be told apart from a recurrence of this one.
+    if r.incident.classification == "truePositive" && r.story.root_cause.is_none() {
+        push(FollowUp {
+            id: id("root_cause", &r.incident.id),
+            kind: "record_root_cause".into(),
+            priority: Priority::Medium,
+            title: "Record the root cause".into(),
+            detail: format!(
+                "Incident {} is a true positive and no root cause is recorded: neither the resolving comment nor any comment says how the attacker got in or why it worked. Write it in the resolving comment (\"Root cause: …\"), so that later reviews can tell whether the same way in returns.",
+                r.incident.id
+            ),
+            evidence: Evidence::default(),
+        });
+    }
     for g in &r.knowledge_gaps {
         match g {
             KnowledgeGap::OutdatedId { received, current, alerts } => push(FollowUp {

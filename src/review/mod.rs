@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use model::*;
+pub use similar::past_incident;
 
 use crate::attack::Catalog;
 use crate::model::Incident;
@@ -73,6 +74,9 @@ pub struct History {
     pub incidents: Vec<PastIncident>,
 }
 
+/// How far back (days) a review looks for similar incidents: the history the store keeps.
+pub const SIMILAR_WINDOW_DAYS: i64 = 180;
+
 /// What a later review needs of an earlier incident of the same source (tenant).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PastIncident {
@@ -87,6 +91,9 @@ pub struct PastIncident {
     pub initial_access: Vec<String>,
     /// Its recorded root cause, in the analysts' words.
     pub root_cause: Option<String>,
+    /// Its tenant, when known: a history shared by several tenants never links them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -245,8 +252,11 @@ impl Engine {
         let transitions = subject.transitions;
         review.story.response = response::find(incident, transitions, &review);
         (review.metrics, review.unattended_alerts) = times::measure(incident, transitions, &review, &self.settings);
+        // The story reads the response (what worked), so it is told before the response is
+        // moved into it.
+        let told = story::tell(&review, incident, history);
         let response = std::mem::take(&mut review.story.response);
-        review.story = Story { response, ..story::tell(&review, incident, history) };
+        review.story = Story { response, ..told };
         (review.timeline, review.timeline_untimed) = timeline::build(&review, incident, transitions);
         review.warnings = warnings::find(&review, incident);
         review.follow_ups = follow_ups::derive(&review);

@@ -28,6 +28,12 @@ pub async fn prune_once(ctx: &Ctx) -> Pruned {
         }
         tokio::task::yield_now().await;
     }
+    if total.history > 0 {
+        tracing::info!(
+            history = total.history,
+            "retention: removed incident history past 180 days or 2,000 per source"
+        );
+    }
     crate::events::Pruned {
         reviews: total.reviews,
         notifications: total.notifications,

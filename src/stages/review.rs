@@ -6,6 +6,8 @@
 //! review of it panics) is moved out of the queue into the store's `failed` tree with the
 //! reason, so that it neither blocks the queue nor disappears.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +16,7 @@ use super::Ctx;
 use crate::digest::Summary;
 use crate::events::{Event, ReviewFailed, ReviewStored, TaskPanicked};
 use crate::notify::Subscription;
-use crate::review::{Engine, Review, Subject};
+use crate::review::{Engine, History, Review, Subject};
 use crate::store::{FailedReview, ResolutionKey, Result, ReviewRecord, Store, StoreError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,6 +49,7 @@ pub fn record_of<'a>(
         // Only techniques the catalog knows: an unknown ID is not something the organisation
         // has "seen" in any sense a later review could use.
         techniques: review.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.id.as_str()).collect(),
+        past: crate::review::past_incident(review),
         outbox,
         at: now,
     }
@@ -79,13 +82,16 @@ pub fn review_pending_until(
 ) -> Result<ReviewPass> {
     let mut pass = ReviewPass::default();
     let keys: Vec<_> = store.pending().take(limit).collect::<Result<_>>()?;
+    // Each source's history is read once per pass and kept up to date in memory as reviews
+    // are recorded: reading it per review cost a scan of up to 2,000 entries each time.
+    let mut histories: HashMap<String, History> = HashMap::new();
     for k in keys {
         if stop() {
             break;
         }
         let span = tracing::info_span!("review", resolution = %k.display());
         let _entered = span.enter();
-        match review_one(store, engine, subscriptions, &k, now)? {
+        match review_one(store, engine, subscriptions, &k, now, &mut histories)? {
             Outcome::Stored => {
                 pass.reviewed += 1;
                 stored();
@@ -119,6 +125,7 @@ fn review_one(
     subscriptions: &[Subscription],
     k: &ResolutionKey,
     now: DateTime<Utc>,
+    histories: &mut HashMap<String, History>,
 ) -> Result<Outcome> {
     let resolution = match store.resolution(k) {
         Ok(Some(r)) => r,
@@ -127,8 +134,10 @@ fn review_one(
         Err(e @ StoreError::Corrupt { .. }) => return Ok(Outcome::Failed(e.to_string())),
         Err(e) => return Err(e),
     };
-    // History is read per review: an earlier review in this pass may have taught something.
-    let history = store.history(&resolution.source)?;
+    let history = match histories.entry(resolution.source.clone()) {
+        Entry::Occupied(h) => h.into_mut(),
+        Entry::Vacant(v) => v.insert(store.history(&resolution.source)?),
+    };
     let subject = Subject {
         incident: &resolution.incident,
         source: &resolution.source,
@@ -137,7 +146,7 @@ fn review_one(
     };
     // A review that panics on some input would otherwise panic again on every pass and hold
     // the queue for good; the input is kept in the store for a bug report.
-    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, &history))) {
+    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, history))) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic_text(&*panic);
@@ -147,9 +156,14 @@ fn review_one(
     };
     let outbox = crate::notify::entries_for(k, &review, subscriptions, now);
     let notifications = outbox.len();
-    if !store.record_review(k, &record_of(&resolution.source, &review, outbox, now))? {
+    let record = record_of(&resolution.source, &review, outbox, now);
+    if !store.record_review(k, &record)? {
         return Ok(Outcome::AlreadyDone);
     }
+    // What the store now holds, so that the next review of this pass learns from this one.
+    history.techniques_seen.extend(record.techniques.iter().map(|t| (*t).to_owned()));
+    history.incidents.retain(|p| p.id != record.past.id);
+    history.incidents.insert(0, record.past);
     ReviewStored {
         source: &resolution.source,
         incident_id: &resolution.incident_id,

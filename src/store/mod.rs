@@ -27,6 +27,10 @@
 //!   nothing: the outbox entries that are done, by age, for retention; changed with the entry.
 //! - `reviewed`: when the review was made (ms, big-endian) `\0` resolution key → its
 //!   `summaries` key: the reviews by age, for retention; written with the review.
+//! - `history`: `source\0` incident time (ms, big-endian) `\0` incident id →
+//!   [`crate::review::PastIncident`], a compact record of each reviewed incident: what later
+//!   reviews of the source compare with (similar incidents, recurring ways in). Written with
+//!   the review; retention keeps 180 days and at most 2,000 per source.
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
@@ -35,11 +39,13 @@
 
 mod digests;
 mod failed;
+mod history;
 mod incidents;
 mod outbox;
 mod retention;
 mod reviews;
 pub use failed::FailedReview;
+pub use history::{KEEP_DAYS as HISTORY_KEEP_DAYS, MAX_PER_SOURCE as HISTORY_MAX_PER_SOURCE};
 pub use reviews::ReviewRecord;
 
 pub use retention::{Pruned, Retention};
@@ -104,6 +110,7 @@ pub struct Store {
     digests: sled::Tree,
     settled: sled::Tree,
     reviewed: sled::Tree,
+    history: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
 }
@@ -193,6 +200,7 @@ impl Store {
             digests: db.open_tree("digests").map_err(io)?,
             settled: db.open_tree("settled").map_err(io)?,
             reviewed: db.open_tree("reviewed").map_err(io)?,
+            history: db.open_tree("history").map_err(io)?,
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),

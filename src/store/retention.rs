@@ -14,6 +14,10 @@
 //! - delivered notifications and dead letters (`settled`), counted from delivery or from when
 //!   they were given up. Pending ones are never removed.
 //!
+//! - the incident history (`history`), kept 180 days from each incident's time whatever the
+//!   policy (it is what "recurring within six months" is judged on), and at most 2,000 entries
+//!   per source.
+//!
 //! Each record goes in its own transaction with its index key, so a crash mid-pass leaves every
 //! record either whole or gone.
 
@@ -40,19 +44,22 @@ pub struct Pruned {
     pub reviews: usize,
     pub notifications: usize,
     pub dead_letters: usize,
+    /// Entries of the incident history (older than 180 days, or past 2,000 per source).
+    pub history: usize,
     /// Some kind had a whole batch past its keep: call again.
     pub more: bool,
 }
 
 impl Pruned {
     pub fn total(&self) -> usize {
-        self.reviews + self.notifications + self.dead_letters
+        self.reviews + self.notifications + self.dead_letters + self.history
     }
 
     pub fn add(&mut self, other: &Pruned) {
         self.reviews += other.reviews;
         self.notifications += other.notifications;
         self.dead_letters += other.dead_letters;
+        self.history += other.history;
         self.more = other.more;
     }
 }
@@ -133,6 +140,9 @@ impl Store {
             }
             p.more |= looked == batch;
         }
+        let (removed, more) = self.prune_history(now, batch)?;
+        p.history = removed;
+        p.more |= more;
         Ok(p)
     }
 

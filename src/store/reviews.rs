@@ -27,6 +27,8 @@ pub struct ReviewRecord<'a> {
     pub follow_ups: Vec<(&'a str, FollowUpInfo)>,
     /// The techniques it saw, for the source's history of what is new.
     pub techniques: Vec<&'a str>,
+    /// What later reviews of the source compare with (similar incidents, recurrence).
+    pub past: crate::review::PastIncident,
     /// Its notifications, one per destination whose route takes it.
     pub outbox: Vec<OutboxEntry>,
     /// When it was made.
@@ -44,6 +46,8 @@ struct StoredFollowUp {
 
 impl Store {
     /// What this source's earlier reviews saw: each organisation (source) has its own history.
+    /// The techniques seen, and its earlier incidents newest first (at most 2,000, within
+    /// retention's 180 days). Read once per review pass, not per review.
     pub fn history(&self, source: &str) -> Result<History> {
         let prefix = key(&[source.as_bytes(), b""]);
         let mut techniques_seen = HashSet::new();
@@ -51,10 +55,10 @@ impl Store {
             let k = item.map_err(|e| self.io(e))?;
             techniques_seen.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
         }
-        // Only the `seen` keys: the history must not cost a read of every stored review (it is
-        // taken for each review, and a scan of the reviews tree also pulled all of it into
+        // Only the `seen` keys and the compact `history` entries: the history must not cost a
+        // read of every stored review (a scan of the reviews tree also pulled all of it into
         // sled's cache, which is what made memory grow with the store).
-        Ok(History { techniques_seen, incidents: vec![] })
+        Ok(History { techniques_seen, incidents: self.past_incidents(source)? })
     }
 
     /// Stores the review of a queued resolution with everything recorded beside it (`record`,
@@ -63,7 +67,7 @@ impl Store {
     /// notifications are enqueued in the same transaction.
     pub fn record_review(&self, k: &ResolutionKey, record: &ReviewRecord<'_>) -> Result<bool> {
         self.ensure_room()?;
-        let ReviewRecord { source, review, summary, follow_ups, techniques, outbox, at: now } = record;
+        let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now } = record;
         let now = *now;
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
@@ -80,6 +84,8 @@ impl Store {
             .map(|(id, info)| serde_json::to_vec(&StoredFollowUp { info: info.clone(), at: now }).map(|b| (*id, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
+        let past_key = super::history::history_key(source, past, now);
+        let past = serde_json::to_vec(past).map_err(|e| self.corrupt("history", &past_key, e))?;
         let at = now.to_rfc3339();
         let reviewed_key = super::retention::reviewed_key(now, &k.0);
         let trees = (
@@ -92,35 +98,38 @@ impl Store {
             &self.due,
             &self.settled,
             &self.reviewed,
+            &self.history,
         );
         let _counted = self.counts.writing();
-        let result = trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed)| {
-            // Set anew on each run of the closure: sled may run it again after a conflict.
-            let mut added = Vec::new();
-            if pending.remove(k.0.as_slice())?.is_none() {
-                return Ok(None);
-            }
-            reviews.insert(k.0.as_slice(), bytes.as_slice())?;
-            summaries.insert(summary_key.as_slice(), summary.as_slice())?;
-            reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
-            for (id, info) in &follow_ups {
-                texts.insert(id.as_bytes(), info.as_slice())?;
-            }
-            for (entry, bytes) in &entries {
-                // An entry already there (a review recorded, then its resolution re-queued by
-                // hand) keeps its delivery state.
-                if super::outbox::insert_new(out, due, settled, entry, bytes)? {
-                    added.push(*entry);
+        let result =
+            trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history)| {
+                // Set anew on each run of the closure: sled may run it again after a conflict.
+                let mut added = Vec::new();
+                if pending.remove(k.0.as_slice())?.is_none() {
+                    return Ok(None);
                 }
-            }
-            for t in techniques.iter() {
-                let sk = key(&[source.as_bytes(), t.as_bytes()]);
-                if seen.get(&sk)?.is_none() {
-                    seen.insert(sk, at.as_bytes())?;
+                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                summaries.insert(summary_key.as_slice(), summary.as_slice())?;
+                reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
+                history.insert(past_key.as_slice(), past.as_slice())?;
+                for (id, info) in &follow_ups {
+                    texts.insert(id.as_bytes(), info.as_slice())?;
                 }
-            }
-            Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
-        });
+                for (entry, bytes) in &entries {
+                    // An entry already there (a review recorded, then its resolution re-queued by
+                    // hand) keeps its delivery state.
+                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
+                        added.push(*entry);
+                    }
+                }
+                for t in techniques.iter() {
+                    let sk = key(&[source.as_bytes(), t.as_bytes()]);
+                    if seen.get(&sk)?.is_none() {
+                        seen.insert(sk, at.as_bytes())?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
+            });
         let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),
