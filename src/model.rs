@@ -699,13 +699,32 @@ fn account_name(obj: &serde_json::Map<String, Value>, prefix: &str) -> Option<St
         .or_else(|| t("userSid"))
 }
 
-/// A registry key with its hive in front, unless the key already starts with it.
+/// A registry key with its hive in front (as Windows abbreviates it: Graph sends the hive as an
+/// enum, `hkeyLocalMachine`), unless the key already starts with a hive.
 fn registry_key(obj: &serde_json::Map<String, Value>) -> Option<String> {
     let key = text_at(obj, "registryKey");
-    match (text_at(obj, "registryHive"), key) {
-        (Some(h), Some(k)) if !k.to_ascii_lowercase().starts_with(&h.to_ascii_lowercase()) => Some(format!("{h}\\{k}")),
+    let hive = text_at(obj, "registryHive").map(|h| hive_abbreviation(&h).map_or(h, str::to_owned));
+    match (hive, key) {
+        (Some(h), Some(k)) if !starts_with_hive(&k) => Some(format!("{h}\\{k}")),
         (h, k) => k.or(h),
     }
+}
+
+/// HKLM for `hkeyLocalMachine` and `HKEY_LOCAL_MACHINE`; `None` for a hive Windows does not name.
+fn hive_abbreviation(hive: &str) -> Option<&'static str> {
+    let h: String = hive.chars().filter(|c| *c != '_').collect::<String>().to_ascii_lowercase();
+    Some(match h.as_str() {
+        "hkeylocalmachine" | "hklm" => "HKLM",
+        "hkeycurrentuser" | "hkcu" => "HKCU",
+        "hkeyclassesroot" | "hkcr" => "HKCR",
+        "hkeyusers" | "hku" => "HKU",
+        "hkeycurrentconfig" | "hkcc" => "HKCC",
+        _ => return None,
+    })
+}
+
+fn starts_with_hive(key: &str) -> bool {
+    key.split(['\\', '/']).next().is_some_and(|first| hive_abbreviation(first).is_some())
 }
 
 /// The name a reader knows an entity by, per evidence type; an unknown type by whichever
@@ -1004,7 +1023,16 @@ mod tests {
             "registryKeyEvidence",
             json!({"registryHive": "HKEY_LOCAL_MACHINE", "registryKey": "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"}),
         );
-        assert_eq!(e.entity.as_deref(), Some("HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"));
+        assert_eq!(e.entity.as_deref(), Some("HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"));
+        // Graph's enum spelling of the hive, and a key that already starts with its abbreviation.
+        let e =
+            ev("registryKeyEvidence", json!({"registryHive": "hkeyLocalMachine", "registryKey": "SOFTWARE\\Policies"}));
+        assert_eq!(e.entity.as_deref(), Some("HKLM\\SOFTWARE\\Policies"));
+        let e = ev(
+            "registryKeyEvidence",
+            json!({"registryHive": "hkeyLocalMachine", "registryKey": "HKLM\\SOFTWARE\\Policies"}),
+        );
+        assert_eq!(e.entity.as_deref(), Some("HKLM\\SOFTWARE\\Policies"));
         let e = ev(
             "registryValueEvidence",
             json!({"mdeDeviceId": "d1", "registryHive": "HKEY_CURRENT_USER", "registryKey": "HKEY_CURRENT_USER\\Software\\Run",

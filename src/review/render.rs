@@ -31,12 +31,13 @@ pub fn duration(secs: Option<i64>) -> String {
     let Some(s) = secs else { return "unknown".into() };
     let (neg, s) = (s < 0, s.unsigned_abs());
     let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
-    let text = match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, m) => format!("{m} min"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, h, m) => format!("{d} d {h} h {m} min"),
-    };
+    // Zero parts left out ("2 d", not "2 d 0 h 0 min"); under a minute in seconds.
+    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "min")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    let text = if parts.is_empty() { format!("{s} s") } else { parts.join(" ") };
     if neg { format!("-{text}") } else { text }
 }
 
@@ -102,10 +103,10 @@ fn header(r: &Review) -> Vec<Block> {
     } else {
         r.story.outcome.headline.clone()
     };
+    // The outcome is the headline, on a line of its own; the incident's facts follow.
     let mut facts = vec![
         format!("Incident {} ({}, resolution {})", i.id, i.source, i.revision),
         format!("severity {}", i.severity),
-        outcome,
     ];
     if !i.tags.is_empty() {
         facts.push(format!("tags: {}", i.tags.join(", ")));
@@ -114,7 +115,7 @@ fn header(r: &Review) -> Vec<Block> {
     if let Some(u) = &i.url {
         facts.push(u.clone());
     }
-    let mut b = vec![Block::Para(facts.join(" · "))];
+    let mut b = vec![Block::Para(outcome), Block::Para(facts.join(" · "))];
     if let Some(n) = i.alerts_reviewed {
         b.push(Block::Para(format!(
             "Only the first {n} alerts of {} were reviewed (review.max_alerts): every finding below leaves the others out.",
@@ -190,7 +191,7 @@ fn when(at: &Option<chrono::DateTime<chrono::Utc>>, at_latest: &Option<chrono::D
 }
 
 /// Where a fact came from, without the author and time its row already shows.
-fn short_basis(basis: &str) -> &str {
+pub(crate) fn short_basis(basis: &str) -> &str {
     ["comment", "resolving comment", "evidence status"]
         .into_iter()
         .rev()
@@ -228,7 +229,9 @@ fn response(r: &Review) -> Vec<Block> {
         b.push(Block::Table(["when (UTC)", "what", "by", "basis"].map(String::from).to_vec(), rows));
     }
     let c = &r.metrics.containment;
-    let on = |p: &ContainmentPoint| if p.entities.is_empty() { String::new() } else { format!(" of {}", p.entities.join(", ")) };
+    let on = |p: &ContainmentPoint| {
+        if p.entities.is_empty() { String::new() } else { format!(" of {}", p.entities.join(", ")) }
+    };
     b.push(Block::Para(match (&c.partial, &c.full) {
         (Some(p), Some(f)) => format!(
             "Partial containment{} at {} ({}); full containment{} at {} ({}).",

@@ -37,8 +37,8 @@ pub(crate) fn find(incident: &Incident, transitions: &[Transition], review: &Rev
     for a in &incident.alerts {
         out.extend(automatic(a, &names));
     }
-    out.extend(evidence_status(incident).into_iter().map(Found::plain));
     let resolution = review.incident.resolved.or(Some(incident.last_update));
+    out.extend(evidence_status(incident, resolution).into_iter().map(Found::plain));
     let alert_comments = incident.alerts.iter().flat_map(|a| &a.comments);
     for c in incident.comments.iter().chain(alert_comments) {
         let by = c.author.clone().unwrap_or_else(|| NOT_RECORDED.to_owned());
@@ -509,10 +509,12 @@ fn automatic(alert: &Alert, names: &Names) -> Option<Found> {
     Some(Found { action, accounts_acted_on })
 }
 
-/// Evidence Defender reports remediated, prevented or blocked: a remediation; who did it is
-/// not recorded (an automatic action or an analyst in the portal).
-fn evidence_status(incident: &Incident) -> Vec<ResponseAction> {
-    let mut out: Vec<ResponseAction> = Vec::new();
+/// Evidence Defender reports remediated, prevented or blocked: a remediation, one row per
+/// status naming every entity. Who did it is not recorded (an automatic action or an analyst
+/// in the portal), nor when: the evidence's `createdDateTime` is when the evidence was
+/// recorded, not when its status changed, so the snapshot is only the latest it can have been.
+fn evidence_status(incident: &Incident, resolution: Option<DateTime<Utc>>) -> Vec<ResponseAction> {
+    let mut by_status: Vec<(String, Vec<String>)> = Vec::new();
     for e in incident.alerts.iter().flat_map(|a| &a.evidence) {
         let Some(status) = e.remediation_status.as_deref() else { continue };
         let status = status.to_lowercase();
@@ -520,27 +522,24 @@ fn evidence_status(incident: &Incident) -> Vec<ResponseAction> {
             continue;
         }
         let what = e.entity.clone().unwrap_or_else(|| e.kind.clone());
-        let action = format!("{what} {status}");
-        if out.iter().any(|a| a.action == action) {
-            continue;
+        match by_status.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, names)) if !names.contains(&what) => names.push(what),
+            Some(_) => {}
+            None => by_status.push((status, vec![what])),
         }
-        // The evidence's own time is when it was recorded with its status; without it, the
-        // snapshot is the latest the status can have been set.
-        let (at, at_latest, basis) = match e.created {
-            Some(t) => (Some(t), None, "evidence status (time: when the evidence was recorded)"),
-            None => (None, Some(incident.last_update), "evidence status (time not recorded)"),
-        };
-        out.push(ResponseAction {
-            at,
-            at_latest,
-            action,
-            by: NOT_RECORDED.to_owned(),
-            basis: basis.to_owned(),
-            kind: REMEDIATION.to_owned(),
-            entities: e.entity.iter().cloned().collect(),
-        });
     }
-    out
+    by_status
+        .into_iter()
+        .map(|(status, names)| ResponseAction {
+            at: None,
+            at_latest: resolution.or(Some(incident.last_update)),
+            action: format!("{status}: {}", names.join(", ")),
+            by: NOT_RECORDED.to_owned(),
+            basis: "evidence status (time not recorded)".to_owned(),
+            kind: REMEDIATION.to_owned(),
+            entities: names,
+        })
+        .collect()
 }
 
 /// Assignments the daemon saw happen.
@@ -823,7 +822,7 @@ mod tests {
                     Some(t("2026-11-01T10:10:00Z"))
                 ),
                 (ASSIGNMENT, "assigned to ann@contoso.com", NOT_RECORDED, Some(t("2026-11-01T10:30:00Z"))),
-                (REMEDIATION, "evil.exe prevented", NOT_RECORDED, None),
+                (REMEDIATION, "prevented: evil.exe", NOT_RECORDED, None),
             ]
         );
         assert_eq!(r[3].basis, "observed: seen between 2026-11-01 10:29 UTC and 2026-11-01 10:30 UTC");
@@ -834,11 +833,12 @@ mod tests {
         let r = find(&i, &[], &review_of(&i, &[]));
         assert_eq!(r[1].kind, FULL);
         assert_eq!(r[1].entities, ["kim@contoso.com"]);
-        // With its own time, the evidence's status is placed there.
+        // The evidence's own time is when it was recorded, not when its status changed: the
+        // action stays untimed, by the resolution at the latest.
         i.alerts[2].evidence[0].created = Some(t("2026-11-01T10:00:30Z"));
         let r = find(&i, &[], &review_of(&i, &[]));
-        let e = r.iter().find(|a| a.action == "evil.exe prevented").unwrap();
-        assert_eq!((e.at, e.at_latest), (Some(t("2026-11-01T10:00:30Z")), None));
+        let e = r.iter().find(|a| a.action == "prevented: evil.exe").unwrap();
+        assert_eq!((e.at, e.at_latest), (None, Some(t("2026-11-01T12:00:00Z"))));
     }
 
     #[test]
@@ -885,7 +885,7 @@ mod tests {
             ]
         );
         assert_eq!(r[0].entities, ["fs-02.corp.contoso.com", "sql-01.corp.contoso.com"]);
-        assert_eq!(r[2].action, "locker.exe remediated");
+        assert_eq!(r[2].action, "remediated: locker.exe");
         assert_eq!(r[3].at_latest, Some(t("2026-10-22T22:05:00.288Z")));
         assert_eq!(r[3].entities, ["svc-backup@contoso.com"]);
     }

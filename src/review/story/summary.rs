@@ -148,11 +148,21 @@ fn containment(what: &str, p: &ContainmentPoint, first_alert: Option<chrono::Dat
     let names = uniq(p.entities.iter().map(|e| short_name(e)).collect());
     let on = if names.is_empty() { String::new() } else { format!(" ({})", some_of(&names, 3)) };
     match (p.at, secs(first_alert, p.at)) {
-        (Some(_), Some(s)) => format!("{what}{on} {} after the first alert ({})", duration(s), p.basis),
-        (Some(at), None) => format!("{what}{on} at {} ({})", short_time(at), p.basis),
+        (Some(_), Some(s)) => format!(
+            "{what}{on} {} after the first alert ({})",
+            duration(s),
+            crate::review::render::short_basis(&p.basis)
+        ),
+        (Some(at), None) => {
+            format!("{what}{on} at {} ({})", short_time(at), crate::review::render::short_basis(&p.basis))
+        }
         (None, _) => match p.at_latest {
-            Some(l) => format!("{what}{on} at a time not recorded (by {} at the latest; {})", short_time(l), p.basis),
-            None => format!("{what}{on} at a time not recorded ({})", p.basis),
+            Some(l) => format!(
+                "{what}{on} at a time not recorded (by {} at the latest; {})",
+                short_time(l),
+                crate::review::render::short_basis(&p.basis)
+            ),
+            None => format!("{what}{on} at a time not recorded ({})", crate::review::render::short_basis(&p.basis)),
         },
     }
 }
