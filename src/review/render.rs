@@ -232,8 +232,10 @@ fn response(r: &Review) -> Vec<Block> {
     let on = |p: &ContainmentPoint| {
         if p.entities.is_empty() { String::new() } else { format!(" of {}", p.entities.join(", ")) }
     };
-    b.push(Block::Para(match (&c.partial, &c.full) {
-        (Some(p), Some(f)) => format!(
+    let statement = match (&c.partial, &c.full) {
+        // A false positive had nothing to contain: the remediation rows say what was done.
+        (None, None) if is_benign(r) => None,
+        (Some(p), Some(f)) => Some(format!(
             "Partial containment{} at {} ({}); full containment{} at {} ({}).",
             on(p),
             when(&p.at, &p.at_latest),
@@ -241,18 +243,19 @@ fn response(r: &Review) -> Vec<Block> {
             on(f),
             when(&f.at, &f.at_latest),
             short_basis(&f.basis)
-        ),
+        )),
         (None, Some(f)) => {
-            format!("Full containment{} at {} ({}).", on(f), when(&f.at, &f.at_latest), short_basis(&f.basis))
+            Some(format!("Full containment{} at {} ({}).", on(f), when(&f.at, &f.at_latest), short_basis(&f.basis)))
         }
-        (Some(p), None) => format!(
+        (Some(p), None) => Some(format!(
             "Partial containment only{} at {} ({}); full containment of the entry point and the accounts is not recorded.",
             on(p),
             when(&p.at, &p.at_latest),
             short_basis(&p.basis)
-        ),
-        (None, None) => "Containment: not recorded.".into(),
-    }));
+        )),
+        (None, None) => Some("Containment: not recorded.".into()),
+    };
+    b.extend(statement.map(Block::Para));
     let impact = impact_lines(r);
     if !impact.is_empty() {
         b.push(Block::Heading(3, "Impact".into()));
@@ -306,6 +309,9 @@ fn response(r: &Review) -> Vec<Block> {
 }
 
 fn impact_lines(r: &Review) -> Vec<String> {
+    if is_benign(r) {
+        return vec![];
+    }
     let im = &r.story.impact;
     let mut out = Vec::new();
     if !im.effects.is_empty() || !im.hosts.is_empty() {

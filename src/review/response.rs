@@ -352,6 +352,36 @@ fn contains_all(ws: &[String], names: &Names, clause: &str) -> bool {
 /// One comment's actions: its clauses grouped by kind, each group one action with the clauses
 /// as written. A comment that states containment of everything takes its other containment
 /// clauses into that one action ("Contained: gateway isolated, svc-backup disabled").
+/// The text without its sentences that explain the cause: "Root cause: the service desk reset
+/// MFA for a caller…" tells what let the attacker in, not what the responders did.
+fn without_causes(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        loop {
+            let (sentence, tail) = match sentence_end(rest) {
+                Some(i) => (&rest[..i], Some(&rest[i + 2..])),
+                None => (rest, None),
+            };
+            if !states_cause(sentence) && !sentence.trim().is_empty() {
+                kept.push(sentence.trim());
+            }
+            match tail {
+                Some(t) => rest = t,
+                None => break,
+            }
+        }
+    }
+    kept.join(". ")
+}
+
+fn states_cause(clause: &str) -> bool {
+    let l = clause.to_lowercase();
+    ["root cause", "caused by", "came in via", "came in through", "initial access was", "entry point was", "way in was"]
+        .iter()
+        .any(|k| l.contains(k))
+}
+
 fn from_text(
     text: &str,
     names: &Names,
@@ -361,7 +391,8 @@ fn from_text(
     basis: &str,
 ) -> Vec<Found> {
     let mut groups: Vec<Group> = Vec::new();
-    for clause in clauses(text) {
+    let text = without_causes(text);
+    for clause in clauses(&text) {
         // A list goes on after its verb: "isolated fs-02, sql-01 and dc-01".
         let mut last: Option<(Verb, bool)> = None;
         for segment in clause.split(", ").map(str::trim).filter(|s| !s.is_empty()) {

@@ -228,7 +228,15 @@ fn containment(response: &[ResponseAction]) -> Containment {
             basis: describe(a),
         })
     };
-    Containment { partial: point(PARTIAL), full: point(FULL) }
+    let (partial, full) = (point(PARTIAL), point(FULL));
+    // Partial containment is a step before full: a partial action recorded after the full
+    // containment (an app's consent revoked once the account was disabled) is remediation of
+    // what was already contained, not a first, partial containment.
+    let partial = match (&partial, &full) {
+        (Some(p), Some(f)) if f.at.is_some() && (p.at.is_none() || f.at <= p.at) => None,
+        _ => partial,
+    };
+    Containment { partial, full }
 }
 
 /// Where an action was found, for a basis: "comment by X at …", "resolving comment".

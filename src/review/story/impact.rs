@@ -30,6 +30,7 @@ const RESTORE: &[&str] =
     &["restore", "restoring", "restored", "back online", "recovered", "back in service", "service resumed"];
 const EXFILTRATION: &[&str] =
     &["exfiltrat", "data was taken", "data taken", "data stolen", "data was stolen", "data left", "leaked"];
+const DOWNLOADED: &[&str] = &["downloaded", "copied out", "uploaded to", "forwarded to"];
 const LEGAL: &[&str] = &[
     "legal",
     "dpo",
@@ -113,9 +114,28 @@ fn outage(c: &Ctx, disruptive: &[&str]) -> Option<Window> {
 
 /// Exfiltration alerts and what the analysts wrote of data leaving.
 fn exposure(c: &Ctx) -> DataExposure {
-    let alerts = c.tactic_alerts("exfiltration");
-    let said = c.mentions(EXFILTRATION);
-    let confirmed = said.iter().find(|s| s.text.to_lowercase().contains("confirm"));
+    // Exfiltration by technique, or by the category Defender gave the alert (forwarding rules
+    // map to Collection in ATT&CK but are filed as Exfiltration).
+    let mut alerts = c.tactic_alerts("exfiltration");
+    for a in &c.incident.alerts {
+        if a.category.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("exfiltration"))
+            && !alerts.contains(&a.id.as_str())
+        {
+            alerts.push(a.id.as_str());
+        }
+    }
+    // What the analysts wrote of data leaving: the words for it, or data downloaded with its
+    // volume ("412 files (2.1 GB) downloaded"), which is an analyst saying how much left.
+    let said: Vec<&Statement> = c
+        .said
+        .iter()
+        .filter(|s| {
+            super::mentions(&s.text, EXFILTRATION)
+                || (super::mentions(&s.text, DOWNLOADED) && volume(&s.text).is_some())
+        })
+        .collect();
+    let confirmed =
+        said.iter().find(|s| s.text.to_lowercase().contains("confirm") || volume(&s.text).is_some()).copied();
     let denied = c.said.iter().find(|s| {
         let l = s.text.to_lowercase();
         EXFILTRATION.iter().any(|k| l.contains(k)) && !super::mentions(&s.text, EXFILTRATION)
@@ -160,10 +180,12 @@ fn legal_step<'c>(c: &'c Ctx, data: &DataExposure) -> Option<(Option<DateTime<Ut
     Some((alerted, step))
 }
 
-/// "40 GB", "1.2 TB", "350MB": a data volume written in a sentence.
+/// "40 GB", "1.2 TB", "350MB", "412 files (2.1 GB)": a data volume written in a sentence; a
+/// count of files and a size both, when both are written.
 pub(super) fn volume(text: &str) -> Option<String> {
     const UNITS: &[&str] = &["kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "bytes", "files"];
     let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut found: Vec<String> = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let t = t.trim_matches(|c: char| c == '(' || c == ')' || c == ',' || c == '.' || c == '~');
         let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ',')).unwrap_or(t.len());
@@ -177,8 +199,14 @@ pub(super) fn volume(text: &str) -> Option<String> {
             unit
         };
         if UNITS.contains(&unit.to_lowercase().as_str()) && number.chars().any(|c| c.is_ascii_digit()) {
-            return Some(format!("{number} {unit}"));
+            found.push(format!("{number} {unit}"));
         }
     }
-    None
+    // The size first, then the count of files: "2.1 GB (412 files)".
+    let (files, sizes): (Vec<String>, Vec<String>) = found.into_iter().partition(|v| v.ends_with("files"));
+    match (sizes.first(), files.first()) {
+        (Some(s), Some(f)) => Some(format!("{s} ({f})")),
+        (Some(v), None) | (None, Some(v)) => Some(v.clone()),
+        (None, None) => None,
+    }
 }

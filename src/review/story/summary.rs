@@ -46,7 +46,8 @@ fn what_happened(c: &Ctx) -> String {
     };
     let alerts = s.alerts;
     let verdict = if c.real { String::new() } else { format!("Classified {}: ", super::words(&s.classification)) };
-    format!("What happened: {verdict}{} — {alerts} alert(s){scope}; {reached}.", s.title)
+    let plural = if alerts == 1 { "" } else { "s" };
+    format!("What happened: {verdict}{} — {alerts} alert{plural}{scope}; {reached}.", s.title)
 }
 
 fn impact(c: &Ctx, story: &Story) -> String {
@@ -108,6 +109,21 @@ fn way_in(c: &Ctx, story: &Story) -> String {
         None => " No root cause recorded.".to_owned(),
     };
     let titles: Vec<String> = ia.alerts.iter().map(|a| format!("\"{}\"", c.title(a))).collect();
+    if !c.real {
+        // No intrusion, so no way in: say where the activity that raised the alerts began.
+        let first = if titles.is_empty() { String::new() } else { format!(" ({})", titles.join(", ")) };
+        let why = story
+            .outcome
+            .resolving_comment
+            .as_deref()
+            .map(|r| format!(" Resolving comment: \"{}\"", crate::text::clip(r, 160)))
+            .unwrap_or_default();
+        return format!(
+            "Way in: none — classified {}; the activity began {}{first}.{why}",
+            super::words(&c.review.incident.classification),
+            when(ia.first_activity)
+        );
+    }
     if ia.detected {
         let ts: Vec<String> = ia.techniques.iter().map(|t| c.technique_label(t)).collect();
         let ts = if ts.is_empty() { "Initial Access".to_owned() } else { and_list(&ts) };
@@ -137,8 +153,11 @@ fn detection(c: &Ctx) -> String {
         None => "full containment not recorded".to_owned(),
     };
     let mut parts = vec![detect, ack];
-    parts.extend(partial);
-    parts.push(full);
+    // A false positive or expected activity had nothing to contain.
+    if c.real {
+        parts.extend(partial);
+        parts.push(full);
+    }
     let text = parts.join("; ");
     format!("Detection and response: {}{}.", text[..1].to_uppercase(), &text[1..])
 }

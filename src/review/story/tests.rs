@@ -346,7 +346,7 @@ fn what_worked_are_facts_with_evidence() {
 
     r.metrics.time_to_acknowledge_s = Some(600);
     let s = tell(&r, &i, &History::default());
-    assert!(s.what_worked.iter().any(|n| n.text.contains("within the 1 h 0 min target for high severity")));
+    assert!(s.what_worked.iter().any(|n| n.text.contains("within the 1 h target for high severity")));
 }
 
 #[test]
