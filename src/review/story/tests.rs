@@ -179,7 +179,7 @@ fn unknowns_say_not_recorded() {
     r.metrics = Metrics::default();
     let s = tell(&r, &i, &History::default());
     assert_eq!(s.summary.len(), 5);
-    assert!(s.summary[0].contains("1 alert(s); no host or account in the evidence"), "{}", s.summary[0]);
+    assert!(s.summary[0].contains("1 alert; no host or account in the evidence"), "{}", s.summary[0]);
     assert!(s.summary[2].contains("exfiltration alerted") && s.summary[2].contains("volume not recorded"));
     assert!(s.summary[2].contains("No legal or notification step recorded"), "{}", s.summary[2]);
     assert_eq!(
