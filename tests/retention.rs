@@ -82,8 +82,13 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     assert!(!texts.is_empty() && texts.iter().all(|id| store.follow_up(id).unwrap().is_some()));
     let keep = Retention { reviews: Some(30 * DAY), ..Retention::default() };
 
-    let early = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(30) - chrono::Duration::seconds(1));
-    assert_eq!(early.total(), 0, "nothing before its keep is up");
+    let at = reviewed_at + chrono::Duration::days(30) - chrono::Duration::seconds(1);
+    let aged = aged_history(&store, at);
+    let early = prune_all(&store, &keep, at);
+    // The incident history keeps 180 days from each incident's creation, whatever the reviews'
+    // keep: a sample from June has aged out of it by December.
+    assert_eq!(early.history, aged, "history older than 180 days goes");
+    assert_eq!(early.total() - early.history, 0, "nothing before its keep is up");
     assert_eq!(store.review_count(), n);
 
     let late = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(30) + chrono::Duration::seconds(1));
@@ -292,17 +297,30 @@ async fn the_incident_history_is_written_with_the_review_and_ages_out_after_180_
 
     // The reviews' shorter keep leaves it: recurrence is judged over six months.
     let keep = Retention { reviews: Some(30 * DAY), ..Retention::default() };
-    let p = prune_all(&store, &keep, reviewed_at + chrono::Duration::days(31));
-    assert_eq!((p.reviews, p.history), (keys.len(), 0));
+    let at = reviewed_at + chrono::Duration::days(31);
+    let aged = aged_history(&store, at);
+    let history: Vec<_> = history
+        .incidents
+        .into_iter()
+        .filter(|p| p.created.is_none_or(|c| c >= at - chrono::Duration::days(180)))
+        .collect();
+    let p = prune_all(&store, &keep, at);
+    assert_eq!((p.reviews, p.history), (keys.len(), aged), "only incidents older than 180 days leave the history");
     store.flush().unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.history("examples").unwrap().incidents, history.incidents, "as stored, after a reopen");
+    assert_eq!(store.history("examples").unwrap().incidents, history, "as stored, after a reopen");
 
     let oldest = *times.last().unwrap();
     let newest = times[0];
     assert_eq!(prune_all(&store, &keep, oldest + chrono::Duration::days(179)).history, 0);
     let p = prune_all(&store, &keep, newest + chrono::Duration::days(181));
-    assert_eq!(p.history, ids.len());
+    assert_eq!(p.history, ids.len() - aged, "the rest, which the earlier prune left");
     assert!(store.history("examples").unwrap().incidents.is_empty());
+}
+
+/// Incidents of the stored history created more than 180 days before `at`.
+fn aged_history(store: &Store, at: chrono::DateTime<chrono::Utc>) -> usize {
+    let horizon = at - chrono::Duration::days(180);
+    store.history("examples").unwrap().incidents.iter().filter(|p| p.created.is_some_and(|c| c < horizon)).count()
 }

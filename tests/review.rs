@@ -1,5 +1,5 @@
 //! The review of every sample incident: snapshots of the JSON and the Markdown, validation of
-//! the JSON against schemas/review.v1.json, hand-checked findings, and a randomized check that no
+//! the JSON against schemas/review.v2.json, hand-checked findings, and a randomized check that no
 //! incident JSON, however odd, panics the reviewer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,25 +17,58 @@ fn example(name: &str) -> Incident {
 }
 
 fn review(incident: &Incident) -> Review {
+    review_with(incident, &History::default())
+}
+
+fn review_with(incident: &Incident, history: &History) -> Review {
     let catalog = store::embedded().unwrap();
     let controls = Controls::embedded(&catalog).unwrap();
     let catalog = std::sync::Arc::new(catalog);
     let engine = Engine::new(catalog.clone(), None, Some(std::sync::Arc::new(controls)), Settings::default());
-    engine.review(&Subject { incident, source: "examples", revision: 1, transitions: &[] }, &History::default())
+    engine.review(&Subject { incident, source: "examples", revision: 1, transitions: &[] }, history)
 }
 
-const EXAMPLES: [&str; 6] = [
+/// Two phishing incidents of one tenant, two months apart, both in by a spearphishing link:
+/// the second review links the first as similar and says the way in recurs. A Contoso
+/// incident with the same technique in the same history is another tenant's, never linked.
+#[test]
+fn the_same_way_in_twice_in_one_tenant_is_similar_and_recurring() {
+    let first = review(&example("recurring-phishing-1"));
+    let other_tenant = review(&example("phishing-credential-theft"));
+    let history = History {
+        incidents: vec![hindsight::review::past_incident(&first), hindsight::review::past_incident(&other_tenant)],
+        ..History::default()
+    };
+    let second = review_with(&example("recurring-phishing-2"), &history);
+    let similar = &second.story.similar_incidents;
+    assert_eq!(similar.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [first.incident.id.as_str()], "{similar:#?}");
+    assert!(similar[0].same_way_in, "{similar:#?}");
+    assert!(similar[0].shared_techniques.iter().any(|t| t == "T1566.002"), "{similar:#?}");
+    assert!(!similar[0].shared_entities.is_empty(), "the same user: {similar:#?}");
+    let recurring = second.story.recurring.as_ref().expect("recurring");
+    assert_eq!(recurring.incidents, [first.incident.id.clone()]);
+    // Without the history, nothing is similar: the link comes from the first incident alone.
+    assert!(review(&example("recurring-phishing-2")).story.similar_incidents.is_empty());
+    insta::assert_snapshot!("recurring-phishing-2-with-history.txt", render::text(&second));
+    insta::assert_snapshot!("recurring-phishing-2-with-history.md", render::markdown(&second));
+}
+
+const EXAMPLES: [&str; 10] = [
     "phishing-credential-theft",
     "human-operated-ransomware",
     "business-email-compromise",
     "false-positive-admin-tool",
     "legacy-technique-ids",
     "no-techniques",
+    "identity-only-intrusion",
+    "ransomware-unattended-alert",
+    "recurring-phishing-1",
+    "recurring-phishing-2",
 ];
 
 #[test]
 fn every_example_matches_its_snapshots_and_the_schema() {
-    let schema: Value = serde_json::from_str(include_str!("../schemas/review.v1.json")).expect("the schema is JSON");
+    let schema: Value = serde_json::from_str(include_str!("../schemas/review.v2.json")).expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
     for name in EXAMPLES {
         let r = review(&example(name));
@@ -46,6 +79,7 @@ fn every_example_matches_its_snapshots_and_the_schema() {
         insta::assert_json_snapshot!(format!("{name}.json"), json);
         insta::assert_snapshot!(format!("{name}.md"), render::markdown(&r));
         insta::assert_snapshot!(format!("{name}.txt"), render::text(&r));
+        insta::assert_snapshot!(format!("{name}.html"), render::html(&r));
         let layer_problems = hindsight::review::layer::validate(&serde_json::to_value(&r.layer).unwrap());
         assert!(layer_problems.is_empty(), "{name}: layer: {layer_problems:#?}");
         // The three renderings say the same things: every follow-up title is in each.
@@ -303,7 +337,7 @@ fn an_incident_over_max_alerts_is_reviewed_on_its_first_alerts_and_says_so() {
     assert_eq!((r.incident.alerts, r.incident.alerts_reviewed), (30, Some(10)));
     let ids: Vec<&str> = r.techniques.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["T1059.001"], "the alerts past the cap are in no finding");
-    let schema: Value = serde_json::from_str(include_str!("../schemas/review.v1.json")).unwrap();
+    let schema: Value = serde_json::from_str(include_str!("../schemas/review.v2.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["incident"]["alerts_reviewed"], 10);

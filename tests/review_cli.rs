@@ -24,7 +24,7 @@ fn reviews_a_sample_incident_in_every_format() {
         dir.path(),
         &["review", "--input", &input, "--format", "json", "--layer", layer_path.to_str().unwrap()],
     ));
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["incident"]["id"], "1077");
     let layer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&layer_path).unwrap()).unwrap();
     assert_eq!(layer, json["layer"]);

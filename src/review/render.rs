@@ -67,7 +67,7 @@ const SILENCE_S: i64 = 4 * 3600;
 
 fn outline(r: &Review) -> Vec<Block> {
     let i = &r.incident;
-    let mut b = vec![Block::Heading(1, i.title.clone())];
+    let mut b = vec![Block::Heading(1, format!("Post-incident review: {}", i.title))];
     if !r.warnings.is_empty() {
         b.push(Block::Bullets(r.warnings.iter().map(|w| format!("Warning: {}", w.message)).collect()));
     }

@@ -48,12 +48,25 @@ pub(in crate::review) fn root_cause(c: &Ctx) -> Option<RootCause> {
     };
     let resolving = c.said.iter().filter(|s| s.resolving).find(names_cause);
     let found = resolving.or_else(|| c.said.iter().filter(|s| !s.resolving).rev().find(names_cause))?;
+    // Statements end at ";" as well, for the actions listed in a comment; a cause goes on to
+    // the sentence's end ("same lure as 2388; the block-list entry had expired").
+    let originals = c.incident.resolving_comment.iter().chain(c.incident.comments.iter().map(|x| &x.comment));
+    let mut originals = originals.chain(c.incident.alerts.iter().flat_map(|a| a.comments.iter().map(|x| &x.comment)));
+    let text = originals.find_map(|o| whole_sentence(o, &found.text)).unwrap_or_else(|| found.text.clone());
     Some(RootCause {
-        text: found.text.clone(),
+        text,
         author: found.author.clone(),
         at: found.at,
         source: if found.resolving { "resolving_comment" } else { "comment" }.to_owned(),
     })
+}
+
+/// The sentence of `original` that begins with `part`, to its full stop.
+fn whole_sentence(original: &str, part: &str) -> Option<String> {
+    let start = original.find(part)?;
+    let rest = &original[start..];
+    let end = [rest.find(". ").map(|i| i + 1), rest.find('\n')].into_iter().flatten().min().unwrap_or(rest.len());
+    Some(rest[..end].trim().to_owned())
 }
 
 /// What the alerts show of the way in. Not detected: the first recorded activity and the

@@ -23,18 +23,23 @@ pub(in crate::review) fn what_worked(c: &Ctx) -> Vec<Note> {
             evidence: vec![r.basis.clone()],
         });
     }
-    for e in &c.review.incident.entities {
-        let Some(status) = e.remediation_status.as_deref() else { continue };
-        let verb = match status.to_ascii_lowercase().as_str() {
-            "prevented" => "prevented",
-            "blocked" => "blocked",
-            "remediated" => "remediated",
-            _ => continue,
-        };
-        let alerts: Vec<String> = e.alerts.iter().map(|a| c.title(a)).collect();
+    // One note per status, each entity named once (two copies of one message are one line).
+    for verb in ["prevented", "blocked", "remediated"] {
+        let hit: Vec<_> = c
+            .review
+            .incident
+            .entities
+            .iter()
+            .filter(|e| e.remediation_status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(verb)))
+            .collect();
+        if hit.is_empty() {
+            continue;
+        }
+        let names = uniq(hit.iter().map(|e| format!("{} {}", e.kind.replace('_', " "), e.name)).collect());
+        let alerts = uniq(hit.iter().flat_map(|e| e.alerts.iter().map(|a| c.title(a))).collect());
         out.push(Note {
-            text: format!("Defender {verb} {} {} (evidence remediation status).", e.kind.replace('_', " "), e.name),
-            evidence: uniq(alerts),
+            text: format!("Defender {verb} {} (evidence remediation status).", super::and_list(&names)),
+            evidence: alerts,
         });
     }
     acknowledged(c, &mut out);

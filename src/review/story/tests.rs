@@ -256,6 +256,14 @@ fn no_root_cause_gives_none_an_open_question_and_the_follow_up() {
 }
 
 #[test]
+fn a_root_cause_goes_on_past_a_semicolon_to_its_full_stop() {
+    let mut v = ransomware();
+    v["resolvingComment"] = json!("Root cause: same lure as 2388; the block-list entry had expired. Password reset.");
+    let (s, _) = told(&v);
+    assert_eq!(s.root_cause.unwrap().text, "Root cause: same lure as 2388; the block-list entry had expired.");
+}
+
+#[test]
 fn the_root_cause_is_the_analysts_words_attributed() {
     let mut v = ransomware();
     v["resolvingComment"] =
