@@ -11,6 +11,8 @@ use super::model::*;
 pub(crate) enum Block {
     Heading(u8, String),
     Para(String),
+    /// A paragraph set in bold where the format has bold: the outcome headline.
+    Strong(String),
     Bullets(Vec<String>),
     Numbered(Vec<String>),
     Table(Vec<String>, Vec<Vec<String>>),
@@ -115,7 +117,7 @@ fn header(r: &Review) -> Vec<Block> {
     if let Some(u) = &i.url {
         facts.push(u.clone());
     }
-    let mut b = vec![Block::Para(outcome), Block::Para(facts.join(" · "))];
+    let mut b = vec![Block::Strong(outcome), Block::Para(facts.join(" · "))];
     if let Some(n) = i.alerts_reviewed {
         b.push(Block::Para(format!(
             "Only the first {n} alerts of {} were reviewed (review.max_alerts): every finding below leaves the others out.",
@@ -232,25 +234,28 @@ fn response(r: &Review) -> Vec<Block> {
     let on = |p: &ContainmentPoint| {
         if p.entities.is_empty() { String::new() } else { format!(" of {}", p.entities.join(", ")) }
     };
+    // "at 10-21 00:25", or "at a time not recorded (by 10-22 22:05)".
+    let at_when = |p: &ContainmentPoint| match p.at {
+        Some(t) => format!("at {}", short(&t)),
+        None => format!("at a {}", when(&p.at, &p.at_latest)),
+    };
     let statement = match (&c.partial, &c.full) {
         // A false positive had nothing to contain: the remediation rows say what was done.
         (None, None) if is_benign(r) => None,
         (Some(p), Some(f)) => Some(format!(
-            "Partial containment{} at {} ({}); full containment{} at {} ({}).",
+            "Partial containment{} {} ({}); full containment{} {} ({}).",
             on(p),
-            when(&p.at, &p.at_latest),
+            at_when(p),
             short_basis(&p.basis),
             on(f),
-            when(&f.at, &f.at_latest),
+            at_when(f),
             short_basis(&f.basis)
         )),
-        (None, Some(f)) => {
-            Some(format!("Full containment{} at {} ({}).", on(f), when(&f.at, &f.at_latest), short_basis(&f.basis)))
-        }
+        (None, Some(f)) => Some(format!("Full containment{} {} ({}).", on(f), at_when(f), short_basis(&f.basis))),
         (Some(p), None) => Some(format!(
-            "Partial containment only{} at {} ({}); full containment of the entry point and the accounts is not recorded.",
+            "Partial containment only{} {} ({}); full containment of the entry point and the accounts is not recorded.",
             on(p),
-            when(&p.at, &p.at_latest),
+            at_when(p),
             short_basis(&p.basis)
         )),
         (None, None) => Some("Containment: not recorded.".into()),
@@ -815,7 +820,7 @@ pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
                 s += &format!("\n{t}\n{}\n", "-".repeat(t.chars().count()));
             }
             Block::Heading(_, t) => s += &format!("\n{}:\n", printable(&t)),
-            Block::Para(p) => s += &format!("{}\n", printable(&p)),
+            Block::Para(p) | Block::Strong(p) => s += &format!("{}\n", printable(&p)),
             Block::Bullets(items) => items.iter().for_each(|i| s += &format!("  - {}\n", printable(i))),
             Block::Numbered(items) => {
                 items.iter().enumerate().for_each(|(n, i)| s += &format!("  {}. {}\n", n + 1, printable(i)))
@@ -914,6 +919,7 @@ pub(crate) fn blocks_markdown(blocks: Vec<Block>) -> String {
         match block {
             Block::Heading(level, t) => s += &format!("{} {}\n\n", "#".repeat(level as usize), md_escape(&t)),
             Block::Para(p) => s += &format!("{}\n\n", md_escape(&p)),
+            Block::Strong(p) => s += &format!("**{}**\n\n", md_escape(&p)),
             Block::Bullets(items) => {
                 items.iter().for_each(|i| s += &format!("- {}\n", md_escape(i)));
                 s += "\n";
@@ -973,6 +979,7 @@ pub(crate) fn blocks_html(blocks: Vec<Block>) -> String {
         match block {
             Block::Heading(level, t) => s += &format!("<h{level}>{}</h{level}>\n", html_escape(&t)),
             Block::Para(p) => s += &format!("<p>{}</p>\n", html_escape(&p)),
+            Block::Strong(p) => s += &format!("<p><strong>{}</strong></p>\n", html_escape(&p)),
             Block::Bullets(items) => {
                 s += "<ul>\n";
                 items.iter().for_each(|i| s += &format!("<li>{}</li>\n", html_escape(i)));

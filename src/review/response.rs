@@ -241,7 +241,9 @@ fn verb_of(clause: &str, names: &Names) -> Option<Verb> {
     let account =
         word("account") || word("accounts") || word("user") || word("users") || !names.accounts_in(clause).is_empty();
     // "containing", "contains" and "container" are not containment.
-    let contain = ws.iter().any(|w| matches!(w.as_str(), "contain" | "contained" | "containment" | "contain-ed"));
+    let contain = ws.iter().any(|w| matches!(w.as_str(), "contain" | "contained" | "containment" | "contain-ed"))
+        // "Account secured": the analysts' word for the account contained, how not said.
+        || (word("secured") && account);
     if has("isolat") {
         Some(Verb::Isolate)
     } else if contain {
@@ -724,7 +726,7 @@ mod tests {
             "Recommend resetting svc-backup's password",
             "fs-02 was not contained",
             "Email messages containing links were reported",
-            "Account secured",
+            "Secured the evidence on a share",
         ] {
             let i = intrusion(json!([comment(text, "ann", "2026-10-21T00:25:00Z")]), None);
             let r = find(&i, &[], &review_of(&i, &[]));

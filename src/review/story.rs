@@ -265,7 +265,7 @@ pub(super) fn some_of(items: &[String], max: usize) -> String {
 }
 
 /// "camelCaseValue" → "camel case value": enum values in readable words.
-pub(super) fn words(value: &str) -> String {
+pub(crate) fn words(value: &str) -> String {
     let mut out = String::new();
     for ch in value.chars() {
         if ch.is_uppercase() && !out.is_empty() {

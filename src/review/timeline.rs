@@ -144,7 +144,9 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
         }
     }
     if let Some(t) = review.incident.resolved {
-        let mut text = format!("resolved as {} / {}", review.incident.classification, review.incident.determination);
+        let words = super::story::words;
+        let mut text =
+            format!("resolved: {} — {}", words(&review.incident.classification), words(&review.incident.determination));
         if let Some(by) = &review.story.outcome.resolved_by {
             text += &format!(" by {by}");
         }
