@@ -144,7 +144,10 @@ fn detection(c: &Ctx) -> String {
         None => "time to detect not recorded".to_owned(),
     };
     let ack = match m.time_to_acknowledge_s {
-        Some(s) => format!("first recorded sign of an analyst {} after it", duration(s)),
+        Some(s) if m.time_to_detect_s.is_some() => {
+            format!("first recorded sign of an analyst {} after it", duration(s))
+        }
+        Some(s) => format!("first recorded sign of an analyst {} after the first alert", duration(s)),
         None => "acknowledgement not recorded".to_owned(),
     };
     let partial = m.containment.partial.as_ref().map(|p| containment("partial containment", p, m.first_alert));
