@@ -120,7 +120,10 @@ fn status_name(s: TechniqueStatus) -> &'static str {
 }
 
 pub(crate) fn for_review(r: &Review) -> Layer {
-    let mut techniques = Vec::new();
+    // Sized once: a layer entry is large, and growing the list by doubling copies it each time.
+    let observed: usize = r.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.tactics.len()).sum();
+    let likely: usize = r.gaps.blind_stages.iter().map(|s| s.likely.len()).sum();
+    let mut techniques = Vec::with_capacity(observed + likely);
     for t in r.techniques.iter().filter(|t| t.name.is_some()) {
         let uncovered = t.covered == Some(false);
         let mut comment = format!("Observed in {} alert(s): {}.", t.alerts.len(), t.alerts.join(", "));
@@ -160,7 +163,7 @@ pub(crate) fn for_review(r: &Review) -> Layer {
             });
         }
     }
-    techniques.sort_by(|a, b| (&a.technique_id, &a.tactic).cmp(&(&b.technique_id, &b.tactic)));
+    techniques.sort_by(|a, b| a.technique_id.cmp(&b.technique_id).then_with(|| a.tactic.cmp(&b.tactic)));
     let i = &r.incident;
     let links = i
         .url
