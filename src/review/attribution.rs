@@ -227,6 +227,7 @@ impl Index {
         top: usize,
     ) -> Vec<Candidate> {
         let wanted: Vec<(String, &String)> = actors.iter().map(|a| (normalize_name(a), a)).collect();
+        let incident = &Observed::of(incident, self.idf.len());
         let mut out: Vec<Candidate> = Vec::new();
         let mut matched = vec![false; self.entries.len()];
         for (ei, e) in self.entries.iter().enumerate() {
@@ -264,13 +265,14 @@ impl Index {
         &self,
         catalog: &Catalog,
         ei: usize,
-        incident: &Vector,
+        incident: &Observed,
         score: f64,
         actor: Option<String>,
     ) -> Candidate {
         let e = &self.entries[ei];
         // Shared: techniques the incident has that the candidate uses itself (not only via a parent).
-        let mut shared: Vec<u32> = incident.iter().filter(|&(t, a)| a >= 1.0 && e.uses(t)).map(|(t, _)| t).collect();
+        let mut shared: Vec<u32> =
+            e.vector.iter().filter(|&&(t, b)| b >= 1.0 && incident.has(t)).map(|&(t, _)| t).collect();
         shared.sort_unstable_by_key(|&t| catalog.technique_id_rank(t as usize));
         let shared = shared.into_iter().map(|t| catalog.techniques()[t as usize].id.clone()).collect();
         Candidate {
@@ -352,6 +354,26 @@ impl Index {
             })
             .collect();
         Index::assemble(entries, self.idf.clone())
+    }
+}
+
+/// The incident's own techniques (membership 1) as a bit set over technique indexes: tested
+/// for every technique of each listed candidate.
+struct Observed(Vec<u64>);
+
+impl Observed {
+    fn of(incident: &Vector, techniques: usize) -> Observed {
+        let mut bits = vec![0u64; techniques.div_ceil(64)];
+        for (t, _) in incident.iter().filter(|&(_, a)| a >= 1.0) {
+            if let Some(w) = bits.get_mut(t as usize / 64) {
+                *w |= 1 << (t % 64);
+            }
+        }
+        Observed(bits)
+    }
+
+    fn has(&self, t: u32) -> bool {
+        self.0.get(t as usize / 64).is_some_and(|w| w & (1 << (t % 64)) != 0)
     }
 }
 
