@@ -380,3 +380,68 @@ impl Observed {
 fn norm(v: &Vector, idf: &[f64]) -> f64 {
     v.iter().map(|(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::store;
+
+    fn incident(catalog: &Catalog) -> Vector {
+        let ids = ["T1566.001", "T1059.001", "T1003.001", "T1021.002", "T1486", "T1003"];
+        vector(catalog, ids.iter().filter_map(|id| catalog.technique_ix(id)))
+    }
+
+    #[test]
+    fn a_technique_seen_and_implied_by_a_sub_technique_counts_once_in_full() {
+        let catalog = store::embedded().unwrap();
+        let v = incident(&catalog);
+        let ix = |id: &str| catalog.technique_ix(id).unwrap() as u32;
+        assert_eq!(v.get(ix("T1003")), Some(1.0), "observed itself, and the parent of T1003.001");
+        assert_eq!(v.get(ix("T1566")), Some(PARENT_SHARE), "only implied by T1566.001");
+        assert_eq!(v.get(ix("T1059.001")), Some(1.0));
+        assert!(!v.contains_key(ix("T1190")));
+        let order: Vec<u32> = v.iter().map(|(t, _)| t).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted by index, each once: {order:?}");
+    }
+
+    #[test]
+    fn likelihood_on_demand_equals_summing_every_candidates_whole_vector() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let sims = index.similarities(&incident(&catalog));
+        // The accumulation over every candidate's vector that `Likely::of` replaces.
+        let total: f64 = sims.0.iter().sum();
+        let mut expected = vec![0.0f64; catalog.techniques().len()];
+        for (ei, &s) in sims.0.iter().enumerate().filter(|(_, s)| **s > 0.0) {
+            for &(t, b) in index.entries[ei].vector.iter().filter(|e| e.1 >= 1.0) {
+                expected[t as usize] += s / total;
+            }
+        }
+        let likely = index.likely(&sims, 20);
+        assert!(expected.iter().filter(|&&l| l > 0.0).count() > 100, "the incident resembles many candidates");
+        for (t, &l) in expected.iter().enumerate() {
+            assert_eq!(likely.of(t).to_bits(), l.to_bits(), "technique {}", catalog.techniques()[t].id);
+        }
+        let mut all: Vec<u32> = (0..index.candidates() as u32).filter(|&e| sims.0[e as usize] > 0.0).collect();
+        all.sort_by(|&a, &b| sims.0[b as usize].total_cmp(&sims.0[a as usize]).then(a.cmp(&b)));
+        all.truncate(20);
+        assert_eq!(likely.contributors, all);
+    }
+
+    #[test]
+    fn the_first_candidates_are_those_of_a_full_sort() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let v = incident(&catalog);
+        let sims = index.similarities(&v);
+        let all = index.rank(&catalog, &v, &sims, &[], usize::MAX);
+        assert!(all.len() > 20);
+        assert_eq!(index.rank(&catalog, &v, &sims, &[], 10), all[..10]);
+        assert!(index.rank(&catalog, &v, &sims, &[], 0).is_empty());
+        for c in &all[..10] {
+            let mut sorted = c.shared_techniques.clone();
+            sorted.sort();
+            assert_eq!(c.shared_techniques, sorted, "shared techniques of {} in ID order", c.id);
+        }
+    }
+}
