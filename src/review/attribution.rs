@@ -413,7 +413,7 @@ mod tests {
         let total: f64 = sims.0.iter().sum();
         let mut expected = vec![0.0f64; catalog.techniques().len()];
         for (ei, &s) in sims.0.iter().enumerate().filter(|(_, s)| **s > 0.0) {
-            for &(t, b) in index.entries[ei].vector.iter().filter(|e| e.1 >= 1.0) {
+            for &(t, _) in index.entries[ei].vector.iter().filter(|e| e.1 >= 1.0) {
                 expected[t as usize] += s / total;
             }
         }
