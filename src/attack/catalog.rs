@@ -42,6 +42,10 @@ pub struct Catalog {
     components: HashMap<String, Ix>,
     tactic_order: HashMap<String, usize>,
     // Per technique index.
+    t_parent: Vec<Option<Ix>>,
+    /// Position of the technique's ID in the IDs sorted as strings: reviews sort technique
+    /// indexes by it instead of comparing ID strings.
+    t_id_rank: Vec<Ix>,
     t_subtechniques: Vec<Vec<Ix>>,
     t_groups: Vec<Vec<Ix>>,
     t_campaigns: Vec<Vec<Ix>>,
@@ -76,10 +80,18 @@ impl Catalog {
         let lookup = |ids: &[String]| -> Vec<Ix> { ids.iter().filter_map(|id| techniques.get(id).copied()).collect() };
 
         let mut t_subtechniques = vec![Vec::new(); n];
+        let mut t_parent = vec![None; n];
         for (i, t) in data.techniques.iter().enumerate() {
             if let Some(p) = t.parent.as_ref().and_then(|p| techniques.get(p)) {
                 t_subtechniques[*p as usize].push(i as Ix);
+                t_parent[i] = Some(*p);
             }
+        }
+        let mut by_id: Vec<Ix> = (0..n as Ix).collect();
+        by_id.sort_by(|&a, &b| data.techniques[a as usize].id.cmp(&data.techniques[b as usize].id));
+        let mut t_id_rank = vec![0; n];
+        for (rank, &t) in by_id.iter().enumerate() {
+            t_id_rank[t as usize] = rank as Ix;
         }
 
         let mut g_techniques: Vec<Vec<Ix>> = data.groups.iter().map(|g| lookup(&g.techniques)).collect();
@@ -145,6 +157,8 @@ impl Catalog {
             mitigations,
             components,
             tactic_order,
+            t_parent,
+            t_id_rank,
             t_subtechniques,
             t_groups,
             t_campaigns,
@@ -185,6 +199,15 @@ impl Catalog {
     pub fn technique_ix(&self, id: &str) -> Option<usize> {
         self.techniques.get(id).map(|&i| i as usize)
     }
+    /// Index of the technique's parent, for a sub-technique whose parent is in the catalog.
+    pub fn technique_parent_ix(&self, t: usize) -> Option<usize> {
+        self.t_parent[t].map(|p| p as usize)
+    }
+    /// Sort key of a technique index that orders techniques as their IDs compare as strings
+    /// (`T1003` < `T1003.001` < `T1059`), without comparing strings.
+    pub fn technique_id_rank(&self, t: usize) -> u32 {
+        self.t_id_rank[t]
+    }
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.get(id).map(|&i| &self.data.groups[i as usize])
     }
@@ -213,6 +236,10 @@ impl Catalog {
     }
     pub fn mitigations_of(&self, t: usize) -> impl Iterator<Item = &Mitigation> {
         self.t_mitigations[t].iter().map(|&i| &self.data.mitigations[i as usize])
+    }
+    /// Indexes of the technique's mitigations in [`CatalogData::mitigations`].
+    pub fn mitigation_ixs_of(&self, t: usize) -> impl Iterator<Item = usize> + '_ {
+        self.t_mitigations[t].iter().map(|&i| i as usize)
     }
     /// v18+ detection strategies for the technique (empty for pre-v18 catalogs).
     pub fn detection_strategies_of(&self, t: usize) -> impl Iterator<Item = &DetectionStrategy> {

@@ -8,16 +8,41 @@
 //! of the two weighted vectors (0–1). BENCHMARKS.md compares it with plain Jaccard on ATT&CK's own
 //! campaigns.
 
-use std::collections::HashMap;
-
 use super::model::{Candidate, CandidateKind};
 use crate::attack::Catalog;
 
 /// Weight of a parent technique implied by one of its sub-techniques.
 const PARENT_SHARE: f64 = 0.5;
 
-/// A sparse technique vector: catalog technique index → membership (1, or 0.5 via a sub-technique).
-pub type Vector = HashMap<u32, f64>;
+/// A sparse technique vector: catalog technique index → membership (1, or 0.5 via a
+/// sub-technique), sorted by technique index. A sorted vector rather than a hash map: a review
+/// builds one and walks it several times, and walking it in index order makes every sum over it
+/// (the cosine, the norm) come out the same in every run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vector(Vec<(u32, f64)>);
+
+impl Vector {
+    /// (technique index, membership), by technique index.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn get(&self, t: u32) -> Option<f64> {
+        self.0.binary_search_by_key(&t, |e| e.0).ok().map(|i| self.0[i].1)
+    }
+
+    pub fn contains_key(&self, t: u32) -> bool {
+        self.get(t).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 struct Entry {
     id: String,
@@ -47,13 +72,18 @@ impl Entry {
             name: name.to_owned(),
             kind,
             names,
-            vector: sorted(vector(catalog, techniques)),
+            vector: vector(catalog, techniques).0,
             norm: 0.0,
         }
     }
 
     fn uses(&self, t: u32) -> bool {
         self.vector.binary_search_by_key(&t, |e| e.0).is_ok_and(|i| self.vector[i].1 >= 1.0)
+    }
+
+    /// Orders candidates best first: by score, then by ID.
+    fn by_score(&self, other: &Entry, s: f64, other_s: f64) -> std::cmp::Ordering {
+        other_s.total_cmp(&s).then_with(|| self.id.cmp(&other.id))
     }
 }
 
@@ -64,10 +94,41 @@ pub struct Index {
     idf: Vec<f64>,
     /// technique index → (candidate, membership) of every candidate whose vector holds it.
     postings: Vec<Vec<(u32, f64)>>,
+    /// technique index → candidates that use the technique itself (membership 1, not only via a
+    /// sub-technique), in candidate order: what the likelihood of a technique sums over.
+    users: Vec<Vec<u32>>,
 }
 
 /// Cosine similarity of the incident with every candidate (by candidate position).
 pub struct Similarities(Vec<f64>);
+
+/// How likely each technique is given the incident (see [`Index::likely`]), computed on demand
+/// for the few techniques a review asks about rather than for the whole catalog.
+pub struct Likely<'a> {
+    index: &'a Index,
+    sims: &'a Similarities,
+    total: f64,
+    /// The best contributing candidates, best first.
+    pub contributors: Vec<u32>,
+}
+
+impl Likely<'_> {
+    /// The similarity-weighted share of candidates that use technique `t`.
+    pub fn of(&self, t: usize) -> f64 {
+        let mut l = 0.0f64;
+        if self.total > 0.0 {
+            // Summed in candidate order, one candidate at a time: the same additions, in the
+            // same order, as accumulating over every candidate's whole vector.
+            for &ei in self.index.users.get(t).map(Vec::as_slice).unwrap_or_default() {
+                let s = self.sims.0[ei as usize];
+                if s > 0.0 {
+                    l += s / self.total;
+                }
+            }
+        }
+        l
+    }
+}
 
 /// `"Midnight Blizzard"`, `"midnight-blizzard"`, `"MIDNIGHT_BLIZZARD"` all compare equal.
 pub fn normalize_name(s: &str) -> String {
@@ -77,21 +138,18 @@ pub fn normalize_name(s: &str) -> String {
 /// Membership vector of a technique set: each technique 1, each parent of a sub-technique at
 /// least [`PARENT_SHARE`].
 pub fn vector(catalog: &Catalog, techniques: impl IntoIterator<Item = usize>) -> Vector {
-    let mut v = Vector::new();
+    let mut v: Vec<(u32, f64)> = Vec::new();
     for ix in techniques {
-        v.insert(ix as u32, 1.0);
-        if let Some(p) = catalog.techniques()[ix].parent.as_deref().and_then(|p| catalog.technique_ix(p)) {
-            let e = v.entry(p as u32).or_insert(0.0);
-            *e = e.max(PARENT_SHARE);
+        v.push((ix as u32, 1.0));
+        if let Some(p) = catalog.technique_parent_ix(ix) {
+            v.push((p as u32, PARENT_SHARE));
         }
     }
-    v
-}
-
-fn sorted(v: Vector) -> Vec<(u32, f64)> {
-    let mut s: Vec<(u32, f64)> = v.into_iter().collect();
-    s.sort_by_key(|e| e.0);
-    s
+    // A technique listed twice, or both observed and implied by a sub-technique, keeps its
+    // largest membership.
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    v.dedup_by_key(|e| e.0);
+    Vector(v)
 }
 
 impl Index {
@@ -120,13 +178,17 @@ impl Index {
 
     fn assemble(mut entries: Vec<Entry>, idf: Vec<f64>) -> Index {
         let mut postings = vec![Vec::new(); idf.len()];
+        let mut users = vec![Vec::new(); idf.len()];
         for (ei, e) in entries.iter_mut().enumerate() {
             e.norm = e.vector.iter().map(|&(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt();
             for &(t, b) in &e.vector {
                 postings[t as usize].push((ei as u32, b));
+                if b >= 1.0 {
+                    users[t as usize].push(ei as u32);
+                }
             }
         }
-        Index { entries, idf, postings }
+        Index { entries, idf, postings, users }
     }
 
     /// Number of candidates (active groups and campaigns).
@@ -139,7 +201,7 @@ impl Index {
     pub fn similarities(&self, incident: &Vector) -> Similarities {
         let inorm = norm(incident, &self.idf);
         let mut dots = vec![0.0f64; self.entries.len()];
-        for (&t, &a) in incident {
+        for (t, a) in incident.iter() {
             let w = self.idf[t as usize];
             for &(ei, b) in &self.postings[t as usize] {
                 dots[ei as usize] += a * b * w * w;
@@ -165,6 +227,7 @@ impl Index {
         top: usize,
     ) -> Vec<Candidate> {
         let wanted: Vec<(String, &String)> = actors.iter().map(|a| (normalize_name(a), a)).collect();
+        let incident = &Observed::of(incident, self.idf.len());
         let mut out: Vec<Candidate> = Vec::new();
         let mut matched = vec![false; self.entries.len()];
         for (ei, e) in self.entries.iter().enumerate() {
@@ -173,15 +236,26 @@ impl Index {
                 out.push(self.candidate(catalog, ei, incident, sims.0[ei], Some((*actor).clone())));
             }
         }
-        let mut ranked: Vec<usize> = (0..self.entries.len()).filter(|&ei| !matched[ei] && sims.0[ei] > 0.0).collect();
-        ranked.sort_by(|&a, &b| {
-            sims.0[b].total_cmp(&sims.0[a]).then_with(|| self.entries[a].id.cmp(&self.entries[b].id))
-        });
-        let limit = top.max(out.len());
-        for ei in ranked {
-            if out.len() >= limit {
-                break;
+        let mut ranked: Vec<u32> =
+            (0..self.entries.len() as u32).filter(|&ei| !matched[ei as usize] && sims.0[ei as usize] > 0.0).collect();
+        let order = |&a: &u32, &b: &u32| {
+            let (a, b) = (a as usize, b as usize);
+            self.entries[a].by_score(&self.entries[b], sims.0[a], sims.0[b])
+        };
+        // Only the first few are listed: select them, then sort only those (IDs are unique, so
+        // the order is total and the result is that of sorting everything).
+        let wanted = top.max(out.len()) - out.len();
+        if wanted < ranked.len() {
+            if wanted == 0 {
+                ranked.clear();
+            } else {
+                ranked.select_nth_unstable_by(wanted - 1, order);
+                ranked.truncate(wanted);
             }
+        }
+        ranked.sort_unstable_by(order);
+        for ei in ranked {
+            let ei = ei as usize;
             out.push(self.candidate(catalog, ei, incident, sims.0[ei], None));
         }
         out
@@ -191,18 +265,16 @@ impl Index {
         &self,
         catalog: &Catalog,
         ei: usize,
-        incident: &Vector,
+        incident: &Observed,
         score: f64,
         actor: Option<String>,
     ) -> Candidate {
         let e = &self.entries[ei];
         // Shared: techniques the incident has that the candidate uses itself (not only via a parent).
-        let mut shared: Vec<String> = incident
-            .iter()
-            .filter(|&(&t, &a)| a >= 1.0 && e.uses(t))
-            .map(|(&t, _)| catalog.techniques()[t as usize].id.clone())
-            .collect();
-        shared.sort();
+        let mut shared: Vec<u32> =
+            e.vector.iter().filter(|&&(t, b)| b >= 1.0 && incident.has(t)).map(|&(t, _)| t).collect();
+        shared.sort_unstable_by_key(|&t| catalog.technique_id_rank(t as usize));
+        let shared = shared.into_iter().map(|t| catalog.techniques()[t as usize].id.clone()).collect();
         Candidate {
             id: e.id.clone(),
             name: e.name.clone(),
@@ -213,25 +285,23 @@ impl Index {
         }
     }
 
-    /// Likelihood of each technique (by catalog index) given the incident: the
-    /// similarity-weighted share of candidates that use it ("what groups that did this also
-    /// do"), and the best `contributors` candidates.
-    pub fn likely(&self, sims: &Similarities, techniques: usize, contributors: usize) -> (Vec<f64>, Vec<u32>) {
+    /// Likelihood of techniques given the incident: the similarity-weighted share of
+    /// candidates that use each ("what groups that did this also do", [`Likely::of`]), and the
+    /// best `contributors` candidates.
+    pub fn likely<'a>(&'a self, sims: &'a Similarities, contributors: usize) -> Likely<'a> {
         let total: f64 = sims.0.iter().sum();
-        let mut likelihood = vec![0.0f64; techniques];
-        if total > 0.0 {
-            for (ei, &s) in sims.0.iter().enumerate().filter(|(_, s)| **s > 0.0) {
-                for &(t, b) in &self.entries[ei].vector {
-                    if b >= 1.0 {
-                        likelihood[t as usize] += s / total;
-                    }
-                }
+        let mut best: Vec<u32> = (0..self.entries.len() as u32).filter(|&ei| sims.0[ei as usize] > 0.0).collect();
+        let order = |&a: &u32, &b: &u32| sims.0[b as usize].total_cmp(&sims.0[a as usize]).then(a.cmp(&b));
+        if contributors < best.len() {
+            if contributors == 0 {
+                best.clear();
+            } else {
+                best.select_nth_unstable_by(contributors - 1, order);
+                best.truncate(contributors);
             }
         }
-        let mut best: Vec<u32> = (0..self.entries.len() as u32).filter(|&ei| sims.0[ei as usize] > 0.0).collect();
-        best.sort_by(|&a, &b| sims.0[b as usize].total_cmp(&sims.0[a as usize]).then(a.cmp(&b)));
-        best.truncate(contributors);
-        (likelihood, best)
+        best.sort_unstable_by(order);
+        Likely { index: self, sims, total, contributors: best }
     }
 
     pub fn entry_label(&self, ei: u32) -> String {
@@ -244,7 +314,7 @@ impl Index {
 
     /// Plain Jaccard similarity of exact technique sets, the baseline the weighting must beat.
     pub fn jaccard_rank(&self, incident: &Vector) -> Vec<(String, f64)> {
-        let a: Vec<u32> = incident.iter().filter(|(_, v)| **v >= 1.0).map(|(k, _)| *k).collect();
+        let a: Vec<u32> = incident.iter().filter(|&(_, v)| v >= 1.0).map(|(k, _)| k).collect();
         let mut out: Vec<(String, f64)> = self
             .entries
             .iter()
@@ -279,7 +349,7 @@ impl Index {
                 name: e.name.clone(),
                 kind: e.kind,
                 names: e.names.clone(),
-                vector: if e.id == id { sorted(vector.clone()) } else { e.vector.clone() },
+                vector: if e.id == id { vector.0.clone() } else { e.vector.clone() },
                 norm: 0.0,
             })
             .collect();
@@ -287,6 +357,91 @@ impl Index {
     }
 }
 
+/// The incident's own techniques (membership 1) as a bit set over technique indexes: tested
+/// for every technique of each listed candidate.
+struct Observed(Vec<u64>);
+
+impl Observed {
+    fn of(incident: &Vector, techniques: usize) -> Observed {
+        let mut bits = vec![0u64; techniques.div_ceil(64)];
+        for (t, _) in incident.iter().filter(|&(_, a)| a >= 1.0) {
+            if let Some(w) = bits.get_mut(t as usize / 64) {
+                *w |= 1 << (t % 64);
+            }
+        }
+        Observed(bits)
+    }
+
+    fn has(&self, t: u32) -> bool {
+        self.0.get(t as usize / 64).is_some_and(|w| w & (1 << (t % 64)) != 0)
+    }
+}
+
 fn norm(v: &Vector, idf: &[f64]) -> f64 {
-    v.iter().map(|(&t, &a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt()
+    v.iter().map(|(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::store;
+
+    fn incident(catalog: &Catalog) -> Vector {
+        let ids = ["T1566.001", "T1059.001", "T1003.001", "T1021.002", "T1486", "T1003"];
+        vector(catalog, ids.iter().filter_map(|id| catalog.technique_ix(id)))
+    }
+
+    #[test]
+    fn a_technique_seen_and_implied_by_a_sub_technique_counts_once_in_full() {
+        let catalog = store::embedded().unwrap();
+        let v = incident(&catalog);
+        let ix = |id: &str| catalog.technique_ix(id).unwrap() as u32;
+        assert_eq!(v.get(ix("T1003")), Some(1.0), "observed itself, and the parent of T1003.001");
+        assert_eq!(v.get(ix("T1566")), Some(PARENT_SHARE), "only implied by T1566.001");
+        assert_eq!(v.get(ix("T1059.001")), Some(1.0));
+        assert!(!v.contains_key(ix("T1190")));
+        let order: Vec<u32> = v.iter().map(|(t, _)| t).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted by index, each once: {order:?}");
+    }
+
+    #[test]
+    fn likelihood_on_demand_equals_summing_every_candidates_whole_vector() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let sims = index.similarities(&incident(&catalog));
+        // The accumulation over every candidate's vector that `Likely::of` replaces.
+        let total: f64 = sims.0.iter().sum();
+        let mut expected = vec![0.0f64; catalog.techniques().len()];
+        for (ei, &s) in sims.0.iter().enumerate().filter(|(_, s)| **s > 0.0) {
+            for &(t, _) in index.entries[ei].vector.iter().filter(|e| e.1 >= 1.0) {
+                expected[t as usize] += s / total;
+            }
+        }
+        let likely = index.likely(&sims, 20);
+        assert!(expected.iter().filter(|&&l| l > 0.0).count() > 100, "the incident resembles many candidates");
+        for (t, &l) in expected.iter().enumerate() {
+            assert_eq!(likely.of(t).to_bits(), l.to_bits(), "technique {}", catalog.techniques()[t].id);
+        }
+        let mut all: Vec<u32> = (0..index.candidates() as u32).filter(|&e| sims.0[e as usize] > 0.0).collect();
+        all.sort_by(|&a, &b| sims.0[b as usize].total_cmp(&sims.0[a as usize]).then(a.cmp(&b)));
+        all.truncate(20);
+        assert_eq!(likely.contributors, all);
+    }
+
+    #[test]
+    fn the_first_candidates_are_those_of_a_full_sort() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let v = incident(&catalog);
+        let sims = index.similarities(&v);
+        let all = index.rank(&catalog, &v, &sims, &[], usize::MAX);
+        assert!(all.len() > 20);
+        assert_eq!(index.rank(&catalog, &v, &sims, &[], 10), all[..10]);
+        assert!(index.rank(&catalog, &v, &sims, &[], 0).is_empty());
+        for c in &all[..10] {
+            let mut sorted = c.shared_techniques.clone();
+            sorted.sort();
+            assert_eq!(c.shared_techniques, sorted, "shared techniques of {} in ID order", c.id);
+        }
+    }
 }

@@ -19,9 +19,9 @@ pub(crate) fn data_components(catalog: &Catalog, t: usize) -> Vec<DataComponentR
 }
 
 fn strategies(catalog: &Catalog, t: usize) -> Vec<String> {
-    let set: BTreeSet<String> =
-        catalog.detection_strategies_of(t).filter(|s| s.lifecycle.is_active()).map(|s| s.id.clone()).collect();
-    set.into_iter().collect()
+    let set: BTreeSet<&str> =
+        catalog.detection_strategies_of(t).filter(|s| s.lifecycle.is_active()).map(|s| s.id.as_str()).collect();
+    set.into_iter().map(str::to_owned).collect()
 }
 
 pub(crate) fn find(
@@ -67,7 +67,8 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Simila
         return vec![];
     }
     let index = engine.attribution_index();
-    let (likelihood, contributors) = index.likely(sims, catalog.techniques().len(), 20);
+    let likely = index.likely(sims, 20);
+    let contributors = &likely.contributors;
     blind
         .into_iter()
         .map(|stage| {
@@ -75,13 +76,13 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Simila
             let mut cands: Vec<(usize, f64)> = engine
                 .techniques_of_tactic(position)
                 .iter()
-                .filter(|&&i| !vector.contains_key(&(i as u32)) && likelihood[i] > 0.0)
-                .map(|&i| (i, likelihood[i]))
+                .filter(|&&i| !vector.contains_key(i as u32))
+                .map(|&i| (i, likely.of(i)))
+                .filter(|&(_, l)| l > 0.0)
                 .collect();
-            cands.sort_by(|a, b| {
-                b.1.total_cmp(&a.1).then_with(|| catalog.techniques()[a.0].id.cmp(&catalog.techniques()[b.0].id))
+            top(&mut cands, engine.settings.likely_per_stage, |a, b| {
+                b.1.total_cmp(&a.1).then_with(|| catalog.technique_id_rank(a.0).cmp(&catalog.technique_id_rank(b.0)))
             });
-            cands.truncate(engine.settings.likely_per_stage);
             let likely = cands
                 .into_iter()
                 .map(|(i, l)| {
@@ -104,6 +105,20 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Simila
             BlindStage { tactic: stage.shortname.clone(), name: stage.name.clone(), likely }
         })
         .collect()
+}
+
+/// Keeps the first `n` of `items` in `order` (a total order), sorted: selects them first, so
+/// that only those few are sorted.
+fn top<T>(items: &mut Vec<T>, n: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if n == 0 {
+        items.clear();
+        return;
+    }
+    if n < items.len() {
+        items.select_nth_unstable_by(n - 1, &order);
+        items.truncate(n);
+    }
+    items.sort_unstable_by(order);
 }
 
 fn late(engine: &Engine, incident: &Incident, mapped: &Mapped) -> Vec<LateDetection> {

@@ -319,21 +319,28 @@ fn metrics(incident: &Incident) -> Metrics {
 
 /// ATT&CK mitigations of the observed techniques, those covering most techniques first.
 fn mitigations(catalog: &Catalog, observed: &[usize]) -> Vec<MitigationFinding> {
-    let mut by: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for &t in observed {
-        for m in catalog.mitigations_of(t).filter(|m| m.lifecycle.is_active()) {
-            by.entry(m.id.clone())
-                .or_insert_with(|| (m.name.clone(), BTreeSet::new()))
-                .1
-                .insert(catalog.techniques()[t].id.clone());
-        }
-    }
-    let mut out: Vec<MitigationFinding> = by
-        .into_iter()
-        .map(|(id, (name, ts))| MitigationFinding { id, name, techniques: ts.into_iter().collect() })
+    // (mitigation, technique) pairs by index, grouped by sorting: no strings until the output.
+    let mut pairs: Vec<(usize, usize)> = observed
+        .iter()
+        .flat_map(|&t| catalog.mitigation_ixs_of(t).map(move |m| (m, t)))
+        .filter(|&(m, _)| catalog.data().mitigations[m].lifecycle.is_active())
         .collect();
-    out.sort_by(|a, b| b.techniques.len().cmp(&a.techniques.len()).then_with(|| a.id.cmp(&b.id)));
-    out
+    pairs.sort_unstable_by_key(|&(m, t)| (m, catalog.technique_id_rank(t)));
+    pairs.dedup();
+    let mut groups: Vec<&[(usize, usize)]> = pairs.chunk_by(|a, b| a.0 == b.0).collect();
+    let mitigation = |g: &[(usize, usize)]| &catalog.data().mitigations[g[0].0];
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| mitigation(a).id.cmp(&mitigation(b).id)));
+    groups
+        .into_iter()
+        .map(|g| {
+            let m = mitigation(g);
+            MitigationFinding {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                techniques: g.iter().map(|&(_, t)| catalog.techniques()[t].id.clone()).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Microsoft 365 capabilities against the observed techniques and those likely in blind stages.

@@ -119,24 +119,49 @@ fn status_name(s: TechniqueStatus) -> &'static str {
     }
 }
 
+/// "Observed in 2 alert(s): a1, a2.", written into one string.
+fn observed_comment(t: &TechniqueFinding, uncovered: bool) -> String {
+    use std::fmt::Write as _;
+    let mut c = String::with_capacity(64);
+    let _ = write!(c, "Observed in {} alert(s): ", t.alerts.len());
+    push_joined(&mut c, &t.alerts);
+    c.push('.');
+    if uncovered {
+        c += " Not covered by the detection inventory.";
+    }
+    if t.status != TechniqueStatus::Active {
+        c += " Received as ";
+        push_joined(&mut c, &t.received_ids);
+        c.push('.');
+    }
+    c
+}
+
+fn push_joined(out: &mut String, items: &[String]) {
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(s);
+    }
+}
+
 pub(crate) fn for_review(r: &Review) -> Layer {
-    let mut techniques = Vec::new();
+    // Sized once: a layer entry is large, and growing the list by doubling copies it each time.
+    let observed: usize = r.techniques.iter().filter(|t| t.name.is_some()).map(|t| t.tactics.len()).sum();
+    let likely: usize = r.gaps.blind_stages.iter().map(|s| s.likely.len()).sum();
+    let mut techniques = Vec::with_capacity(observed + likely);
     for t in r.techniques.iter().filter(|t| t.name.is_some()) {
         let uncovered = t.covered == Some(false);
-        let mut comment = format!("Observed in {} alert(s): {}.", t.alerts.len(), t.alerts.join(", "));
-        if uncovered {
-            comment += " Not covered by the detection inventory.";
-        }
-        if t.status != TechniqueStatus::Active {
-            comment += &format!(" Received as {}.", t.received_ids.join(", "));
-        }
-        for tactic in &t.tactics {
+        let mut comment = observed_comment(t, uncovered);
+        for (k, tactic) in t.tactics.iter().enumerate() {
             techniques.push(LayerTechnique {
                 technique_id: t.id.clone(),
                 tactic: Some(tactic.clone()),
                 score: if uncovered { 3.0 } else { 2.0 },
                 color: Some(if uncovered { UNCOVERED } else { OBSERVED }.to_owned()),
-                comment: comment.clone(),
+                // The last tactic's entry takes the comment itself rather than a copy.
+                comment: if k + 1 == t.tactics.len() { std::mem::take(&mut comment) } else { comment.clone() },
                 enabled: true,
                 metadata: vec![nv("status", status_name(t.status))],
             });
@@ -160,7 +185,7 @@ pub(crate) fn for_review(r: &Review) -> Layer {
             });
         }
     }
-    techniques.sort_by(|a, b| (&a.technique_id, &a.tactic).cmp(&(&b.technique_id, &b.tactic)));
+    techniques.sort_by(|a, b| a.technique_id.cmp(&b.technique_id).then_with(|| a.tactic.cmp(&b.tactic)));
     let i = &r.incident;
     let links = i
         .url
