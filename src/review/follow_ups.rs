@@ -9,8 +9,18 @@ use sha2::{Digest, Sha256};
 use super::model::*;
 
 fn id(kind: &str, key: &str) -> String {
-    let h = Sha256::digest(format!("{kind}\0{key}").as_bytes());
-    format!("FU-{}", h.iter().take(5).map(|b| format!("{b:02x}")).collect::<String>())
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(key.as_bytes());
+    let h = hasher.finalize();
+    let mut out = String::with_capacity(13);
+    out.push_str("FU-");
+    for b in h.iter().take(5) {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    }
+    out
 }
 
 fn duration(secs: i64) -> String {

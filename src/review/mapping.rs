@@ -87,12 +87,18 @@ pub(crate) fn canonical_technique(catalog: &Catalog, received: &str) -> Option<S
     if received.trim().is_empty() {
         return None;
     }
+    // Most IDs are current and spelled as the catalog spells them, as in [`map`].
+    if let Some(ix) = catalog.technique_ix(received).filter(|&ix| catalog.techniques()[ix].lifecycle.is_active()) {
+        return Some(catalog.techniques()[ix].id.clone());
+    }
     let r = catalog.resolve(received);
     Some(finding_key(r.technique.map(|i| &catalog.techniques()[i]), r.normalized, received))
 }
 
 pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
-    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+    // A few dozen findings at most: a list searched by ID beats a tree of large nodes, and the
+    // key is allocated only for a new finding.
+    let mut acc: Vec<(String, Acc)> = Vec::new();
     let mut stage_alerts: Vec<Vec<usize>> = vec![Vec::new(); catalog.tactics().len()];
     let mut unmapped = Vec::new();
     let mut outdated: BTreeMap<String, (Option<String>, BTreeSet<usize>)> = BTreeMap::new();
@@ -137,16 +143,35 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
                 }
                 TechniqueStatus::Active => {}
             }
-            let key = finding_key(tech, r.normalized, received);
-            let entry = acc.entry(key).or_insert_with(|| Acc {
-                status,
-                received: Vec::new(),
-                tactics: Vec::new(),
-                alerts: Vec::new(),
-                first: None,
-                last: None,
-                ix: r.technique,
-            });
+            let found = match tech {
+                Some(t) => acc.iter().position(|(k, _)| *k == t.id),
+                None => None,
+            };
+            let slot = match found {
+                Some(i) => i,
+                None => {
+                    let key = finding_key(tech, r.normalized, received);
+                    match acc.iter().position(|(k, _)| *k == key) {
+                        Some(i) => i,
+                        None => {
+                            acc.push((
+                                key,
+                                Acc {
+                                    status,
+                                    received: Vec::new(),
+                                    tactics: Vec::new(),
+                                    alerts: Vec::new(),
+                                    first: None,
+                                    last: None,
+                                    ix: r.technique,
+                                },
+                            ));
+                            acc.len() - 1
+                        }
+                    }
+                }
+            };
+            let entry = &mut acc[slot].1;
             if rank(status) < rank(entry.status) {
                 entry.status = status;
             }
@@ -182,6 +207,9 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
         ids.dedup();
         ids
     };
+    acc.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Each alert's product named once, not once per technique it carries.
+    let products: Vec<String> = incident.alerts.iter().map(super::scope::alert_product).collect();
     let mut techniques = Vec::with_capacity(acc.len());
     let mut catalog_ix = Vec::with_capacity(acc.len());
     let mut by_stage: Vec<Vec<String>> = vec![Vec::new(); catalog.tactics().len()];
@@ -203,9 +231,9 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             covered: None,
             url: t.map(|t| technique_url(&t.id)),
             id,
-            service_sources: sources(&a.alerts, |i| incident.alerts[i].service_source.clone()),
-            detection_sources: sources(&a.alerts, |i| incident.alerts[i].detection_source.clone()),
-            products: sources(&a.alerts, |i| Some(super::scope::alert_product(&incident.alerts[i]))),
+            service_sources: sources(&a.alerts, |i| incident.alerts[i].service_source.as_deref()),
+            detection_sources: sources(&a.alerts, |i| incident.alerts[i].detection_source.as_deref()),
+            products: sources(&a.alerts, |i| Some(products[i].as_str())),
         });
         catalog_ix.push(a.ix);
     }
@@ -222,8 +250,11 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
 }
 
 /// What the alerts at `alerts` say of themselves, sorted and de-duplicated.
-fn sources(alerts: &[usize], of: impl Fn(usize) -> Option<String>) -> Vec<String> {
-    alerts.iter().filter_map(|&i| of(i)).collect::<BTreeSet<_>>().into_iter().collect()
+fn sources<'a>(alerts: &[usize], of: impl Fn(usize) -> Option<&'a str>) -> Vec<String> {
+    let mut found: Vec<&str> = alerts.iter().filter_map(|&i| of(i)).collect();
+    found.sort_unstable();
+    found.dedup();
+    found.into_iter().map(str::to_owned).collect()
 }
 
 pub(crate) fn technique_url(id: &str) -> String {

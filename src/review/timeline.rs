@@ -6,6 +6,7 @@
 //! minute about the same alert are merged into one ("activity begins; alert raised").
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Timelike, Utc};
 
@@ -40,7 +41,7 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
         let raised = |what: &str| {
             let mut t = format!("{what} ({}", a.severity);
             if let Some(tc) = &tactic {
-                t += &format!(", {tc}");
+                let _ = write!(t, ", {tc}");
             }
             t + ")"
         };
@@ -51,17 +52,17 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
             (Some(f), created) => {
                 let mut text = a.title.clone();
                 if !on.is_empty() {
-                    text += &format!(" on {}", on.join(", "));
+                    let _ = write!(text, " on {}", on.join(", "));
                 }
                 if !ts.is_empty() {
-                    text += &format!(" ({ts})");
+                    let _ = write!(text, " ({ts})");
                 }
                 match created {
                     Some(c) if c < f => {
-                        text += &format!(" — {}, recorded as before its activity began", raised("alert"))
+                        let _ = write!(text, " — {}, recorded as before its activity began", raised("alert"));
                     }
                     Some(c) if (c - f).num_seconds() >= LATE_S => {
-                        text += &format!(" — alert {}, {} later", c.format("%m-%d %H:%M"), later(c - f))
+                        let _ = write!(text, " — alert {}, {} later", c.format("%m-%d %H:%M"), later(c - f));
                     }
                     Some(c) => text += &format!(" — {} at {}", raised("alert"), c.format("%H:%M")),
                     None => text += " — alert time not recorded",
@@ -148,7 +149,7 @@ pub(crate) fn build(review: &Review, incident: &Incident, transitions: &[Transit
         let mut text =
             format!("resolved: {} — {}", words(&review.incident.classification), words(&review.incident.determination));
         if let Some(by) = &review.story.outcome.resolved_by {
-            text += &format!(" by {by}");
+            let _ = write!(text, " by {by}");
         }
         out.push(entry(t, "resolution", text, None, None));
     }
@@ -183,7 +184,7 @@ fn later(d: chrono::TimeDelta) -> String {
 fn tactic_of(review: &Review, alert: &crate::model::Alert) -> Option<String> {
     let by_category = alert.category.as_deref().and_then(|c| {
         let key: String = c.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
-        review.tactics.iter().find(|t| t.shortname.replace('-', "") == key)
+        review.tactics.iter().find(|t| t.shortname.chars().filter(|c| *c != '-').eq(key.chars()))
     });
     by_category
         .or_else(|| review.tactics.iter().find(|t| t.alerts.contains(&alert.id)))

@@ -78,7 +78,9 @@ pub(in crate::review) fn exposed(c: &Ctx) -> Vec<ExposedCredential> {
 
 fn how(technique: &str) -> Option<String> {
     HOW.iter()
-        .find(|(p, _)| technique == *p || (!p.contains('.') && technique.starts_with(&format!("{p}."))))
+        .find(|(p, _)| {
+            technique == *p || (!p.contains('.') && technique.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')))
+        })
         .map(|(_, h)| (*h).to_owned())
 }
 
