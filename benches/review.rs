@@ -19,6 +19,10 @@ use rand::{Rng, SeedableRng};
 mod support;
 use support::incident;
 
+/// The daemon's allocator (src/main.rs), so that the figure is the daemon's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let catalog = match store::embedded() {
         Ok(c) => c,

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use hindsight::cli::{Cli, Command};
 
+/// mimalloc instead of glibc's malloc: a review allocates hundreds of small strings, and glibc
+/// spent a third of the review's time in malloc and free (docs/decisions/0002).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     hindsight::install_crypto_provider();
