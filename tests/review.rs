@@ -46,7 +46,7 @@ fn the_same_way_in_twice_in_one_tenant_is_similar_and_recurring() {
     assert!(similar[0].shared_techniques.iter().any(|t| t == "T1566.002"), "{similar:#?}");
     assert!(!similar[0].shared_entities.is_empty(), "the same user: {similar:#?}");
     let recurring = second.story.recurring.as_ref().expect("recurring");
-    assert_eq!(recurring.incidents, [first.incident.id.clone()]);
+    assert_eq!(recurring.incidents, [first.incident.id.as_str()]);
     // Without the history, nothing is similar: the link comes from the first incident alone.
     assert!(review(&example("recurring-phishing-2")).story.similar_incidents.is_empty());
     insta::assert_snapshot!("recurring-phishing-2-with-history.txt", render::text(&second));

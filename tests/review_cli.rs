@@ -14,7 +14,7 @@ fn reviews_a_sample_incident_in_every_format() {
     let input = example("human-operated-ransomware.json");
     let text = ok(dir.path(), &["review", "--input", &input]);
     assert!(text.starts_with("Post-incident review: Human-operated ransomware attack on multiple endpoints"), "{text}");
-    assert!(text.contains("Follow-ups") && text.contains("Attribution hypothesis"), "{text}");
+    assert!(text.contains("First follow-ups") && text.contains("Attribution hypothesis"), "{text}");
     let md = ok(dir.path(), &["review", "--input", &input, "--format", "markdown"]);
     assert!(md.starts_with("# Post-incident review:"), "{md}");
     let html = ok(dir.path(), &["review", "--input", &input, "--format", "html"]);
