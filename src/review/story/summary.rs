@@ -7,7 +7,7 @@ use super::{Ctx, and_list, duration, secs, short_account, short_host, short_name
 use crate::review::model::{ContainmentPoint, Story};
 
 pub(in crate::review) fn lines(c: &Ctx, story: &Story) -> Vec<String> {
-    vec![what_happened(c), impact(c, story), data(c, story), way_in(c, story), detection(c)]
+    vec![what_happened(c), impact(c, story), data(c, story), way_in(c, story), detection(c, story)]
 }
 
 fn counted(n: usize, one: &str, many: &str, names: &[String]) -> String {
@@ -137,7 +137,7 @@ fn way_in(c: &Ctx, story: &Story) -> String {
     }
 }
 
-fn detection(c: &Ctx) -> String {
+fn detection(c: &Ctx, story: &Story) -> String {
     let m = &c.review.metrics;
     let detect = match m.time_to_detect_s {
         Some(s) => format!("first alert {} after the first recorded activity", duration(s)),
@@ -160,9 +160,40 @@ fn detection(c: &Ctx) -> String {
     if c.real {
         parts.extend(partial);
         parts.push(full);
+        parts.extend(impact_before_action(c, story));
     }
     let text = parts.join("; ");
     format!("Detection and response: {}{}.", text[..1].to_uppercase(), &text[1..])
+}
+
+/// Targets met can still be too slow: when the impact began before the first recorded action,
+/// how long before it, and how long after the first high-severity alert.
+fn impact_before_action(c: &Ctx, story: &Story) -> Option<String> {
+    let m = &c.review.metrics;
+    let impact = story
+        .impact
+        .outage
+        .as_ref()
+        .map(|w| w.start)
+        .or_else(|| c.tactic_alerts("impact").iter().filter_map(|a| c.began(a)).min())?;
+    let action = m.first_alert? + chrono::Duration::seconds(m.time_to_acknowledge_s?);
+    if impact >= action {
+        return None;
+    }
+    let high = c
+        .incident
+        .alerts
+        .iter()
+        .filter(|a| a.severity == crate::model::Severity::High)
+        .filter_map(|a| a.created)
+        .filter(|t| *t <= impact)
+        .min();
+    let mut text =
+        format!("the impact began {} before the first recorded action", duration((action - impact).num_seconds()));
+    if let Some(h) = high {
+        text += &format!(", {} after the first high-severity alert", duration((impact - h).num_seconds()));
+    }
+    Some(text)
 }
 
 /// "partial containment (fs-02, sql-01) 1 h 58 min after the first alert (comment)".

@@ -381,3 +381,15 @@ fn negations_and_sentences() {
     );
     assert_eq!(sentences("Copied D:\\Finance.zip to mega.nz"), ["Copied D:\\Finance.zip to mega.nz"]);
 }
+
+#[test]
+fn impact_before_the_first_recorded_action_is_said() {
+    let (s, _) = told(&ransomware());
+    assert!(s.summary[4].contains("the impact began 16 min before the first recorded action"), "{}", s.summary[4]);
+    // Acknowledged before the impact began: nothing to say.
+    let (mut r, i) = review_of(&ransomware());
+    with_scope_and_times(&mut r);
+    r.metrics.time_to_acknowledge_s = Some(600);
+    let s = tell(&r, &i, &History::default());
+    assert!(!s.summary[4].contains("before the first recorded action"), "{}", s.summary[4]);
+}
