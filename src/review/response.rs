@@ -62,7 +62,20 @@ pub(crate) fn find(incident: &Incident, transitions: &[Transition], review: &Rev
     out.extend(assignments(transitions).into_iter().map(Found::plain));
     out.sort_by_key(|f| order(&f.action));
     scope(&mut out, &names);
-    out.into_iter().map(|f| f.action).collect()
+    let mut actions: Vec<ResponseAction> = out.into_iter().map(|f| f.action).collect();
+    after_full_is_remediation(&mut actions);
+    actions
+}
+
+/// What is "contained" once containment is full is remediation: an app's consent revoked after
+/// the account was disabled does not contain anything more.
+fn after_full_is_remediation(actions: &mut [ResponseAction]) {
+    let full = actions.iter().filter(|a| a.kind == FULL).filter_map(|a| a.at).min();
+    if let Some(full) = full {
+        for a in actions.iter_mut().filter(|a| a.kind == PARTIAL && a.at.is_some_and(|t| t > full)) {
+            a.kind = REMEDIATION.to_owned();
+        }
+    }
 }
 
 /// An action, with the accounts it disabled, reset or contained (what the scope check needs
@@ -751,6 +764,22 @@ mod tests {
         assert_eq!(r[0].action, "Isolated fs-02; sql-01 and ts-gw-01; Disabled svc-backup");
         assert!(r[0].entities.contains(&"svc-backup@contoso.com".to_owned()));
         assert_eq!(r[0].entities.len(), 4);
+    }
+
+    #[test]
+    fn a_partial_step_after_full_containment_is_remediation() {
+        let i = intrusion(
+            json!([
+                comment("Isolated fs-02, sql-01 and ts-gw-01. Disabled svc-backup.", "ann", "2026-10-21T00:25:00Z"),
+                comment("Isolated fs-02 again after the reboot", "ann", "2026-10-21T02:00:00Z"),
+                comment("Isolated sql-01", "ann", "2026-10-20T23:50:00Z"),
+            ]),
+            None,
+        );
+        let r = find(&i, &[], &review_of(&i, &[]));
+        let kinds: Vec<(&str, &str)> = r.iter().map(|a| (a.kind.as_str(), a.action.as_str())).collect();
+        assert!(kinds.contains(&(PARTIAL, "Isolated sql-01")), "before the full containment: {kinds:?}");
+        assert!(kinds.contains(&(REMEDIATION, "Isolated fs-02 again after the reboot")), "{kinds:?}");
     }
 
     #[test]
