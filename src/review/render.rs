@@ -397,7 +397,11 @@ fn scope(r: &Review) -> Vec<Block> {
         }
     }
     if !i.products.is_empty() {
-        let p: Vec<String> = i.products.iter().map(|p| format!("{} ({} alert(s))", p.name, p.alerts)).collect();
+        let p: Vec<String> = i
+            .products
+            .iter()
+            .map(|p| format!("{} ({} alert{})", p.name, p.alerts, if p.alerts == 1 { "" } else { "s" }))
+            .collect();
         b.push(Block::Para(format!("Seen by: {}.", p.join(", "))));
     }
     b
@@ -528,7 +532,7 @@ fn similar(r: &Review) -> Vec<Block> {
     }
     let mut b = vec![Block::Heading(2, "Similar earlier incidents".into())];
     if let Some(rec) = &s.recurring {
-        b.push(Block::Para(format!("Recurring: {} (incidents {}). {}", rec.what, rec.incidents.join(", "), rec.note)));
+        b.push(Block::Strong(format!("Recurring — {}", rec.note)));
     }
     b.push(Block::Bullets(
         s.similar_incidents

@@ -149,8 +149,9 @@ fn recurring(review: &Review, me: &Probe, earlier: &[&PastIncident]) -> Option<R
     incidents.sort();
     incidents.dedup();
     let note = format!(
-        "The same way in ({what}) was seen in {} earlier incident(s) of this tenant within six months ({}): {} times with this one. {NIS2_NOTE}",
+        "The same way in ({what}) was seen in {} earlier incident{} of this tenant within six months ({}): {} times with this one. {NIS2_NOTE}",
         incidents.len(),
+        if incidents.len() == 1 { "" } else { "s" },
         incidents.join(", "),
         incidents.len() + 1
     );
