@@ -472,6 +472,7 @@ fn fully_populated() -> Review {
                 delay_s: 60,
                 techniques: strings(&["T1053.005"]),
             }],
+            platforms: strings(&["Windows", "Identity Provider"]),
         },
         mitigations: vec![MitigationFinding {
             id: "M1026".into(),

@@ -364,3 +364,33 @@ fn an_incident_over_max_alerts_is_reviewed_on_its_first_alerts_and_says_so() {
     assert!(serde_json::to_value(&all).unwrap()["incident"].get("alerts_reviewed").is_none());
     assert!(!render::text(&all).contains("were reviewed"));
 }
+
+/// Blind-stage candidates run where the incident happened: a cloud-only business e-mail
+/// compromise gets identity, mailbox and cloud techniques, never an endpoint-only one; an
+/// endpoint ransomware incident gets Windows techniques.
+#[test]
+fn blind_stage_candidates_run_on_the_incidents_platforms() {
+    let catalog = store::embedded().unwrap();
+    let endpoint_only = |id: &str| {
+        let t = catalog.technique(id).unwrap();
+        t.platforms.iter().all(|p| matches!(p.as_str(), "Windows" | "Linux" | "macOS"))
+    };
+    let bec = review(&example("business-email-compromise"));
+    assert!(!bec.gaps.platforms.iter().any(|p| p == "Windows"), "{:?}", bec.gaps.platforms);
+    let candidates: Vec<&str> =
+        bec.gaps.blind_stages.iter().flat_map(|s| s.likely.iter().map(|l| l.id.as_str())).collect();
+    assert!(!candidates.is_empty());
+    let wrong: Vec<&&str> = candidates.iter().filter(|id| endpoint_only(id)).collect();
+    assert!(wrong.is_empty(), "endpoint-only candidates for a cloud incident: {wrong:?}");
+
+    let ransomware = review(&example("human-operated-ransomware"));
+    assert!(ransomware.gaps.platforms.iter().any(|p| p == "Windows"), "{:?}", ransomware.gaps.platforms);
+    let windows = ransomware
+        .gaps
+        .blind_stages
+        .iter()
+        .flat_map(|s| &s.likely)
+        .filter(|l| catalog.technique(&l.id).unwrap().platforms.iter().any(|p| p == "Windows"))
+        .count();
+    assert!(windows > 0);
+}

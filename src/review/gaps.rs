@@ -51,16 +51,24 @@ pub(crate) fn find(
             })
             .collect(),
     };
+    let platforms = super::platforms::infer(incident);
     Gaps {
         uncovered,
-        blind_stages: blind_stages(engine, mapped, vector, sims),
+        blind_stages: blind_stages(engine, mapped, vector, sims, &platforms),
         late_detections: late(engine, incident, mapped),
+        platforms,
     }
 }
 
 /// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
 /// incident use most (similarity-weighted), excluding what was observed.
-fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Similarities) -> Vec<BlindStage> {
+fn blind_stages(
+    engine: &Engine,
+    mapped: &Mapped,
+    vector: &Vector,
+    sims: &Similarities,
+    platforms: &[String],
+) -> Vec<BlindStage> {
     let catalog = &*engine.catalog;
     let blind: Vec<&TacticState> = mapped.tactics.iter().filter(|t| t.state == StageState::Blind).collect();
     if blind.is_empty() {
@@ -77,6 +85,8 @@ fn blind_stages(engine: &Engine, mapped: &Mapped, vector: &Vector, sims: &Simila
                 .techniques_of_tactic(position)
                 .iter()
                 .filter(|&&i| !vector.contains_key(i as u32))
+                // Only what can run where this incident happened.
+                .filter(|&&i| super::platforms::fits(platforms, &catalog.techniques()[i].platforms))
                 .map(|&i| (i, likely.of(i)))
                 .filter(|&(_, l)| l > 0.0)
                 .collect();

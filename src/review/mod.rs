@@ -15,6 +15,7 @@ pub mod layer;
 mod mapping;
 pub mod model;
 pub mod navigator;
+mod platforms;
 pub mod render;
 mod response;
 mod scope;
@@ -205,7 +206,15 @@ impl Engine {
         }
         let sims = self.attribution.similarities(&vector);
         let (attribution, gaps) = if benign {
-            (vec![], Gaps { uncovered: vec![], blind_stages: vec![], late_detections: vec![] })
+            (
+                vec![],
+                Gaps {
+                    uncovered: vec![],
+                    blind_stages: vec![],
+                    late_detections: vec![],
+                    platforms: platforms::infer(incident),
+                },
+            )
         } else {
             (
                 self.attribution.rank(catalog, &vector, &sims, &actors, self.settings.attribution_top),

@@ -213,6 +213,11 @@ pub struct Gaps {
     pub uncovered: Vec<UncoveredTechnique>,
     pub blind_stages: Vec<BlindStage>,
     pub late_detections: Vec<LateDetection>,
+    /// The incident's platforms as ATT&CK names them (Windows, Identity Provider, Office
+    /// Suite, SaaS, IaaS, …), from its alerts' products and its evidence: the techniques
+    /// suggested for blind stages run on one of them. Empty when nothing in the incident says.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

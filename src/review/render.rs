@@ -613,8 +613,20 @@ fn detection(r: &Review) -> Vec<Block> {
     }));
     if !r.gaps.blind_stages.is_empty() {
         b.push(Block::Heading(2, "Blind stages".into()));
+        if !r.gaps.platforms.is_empty() {
+            b.push(Block::Para(format!(
+                "Techniques listed run on this incident's platforms ({}), as ATT&CK records them.",
+                r.gaps.platforms.join(", ")
+            )));
+        }
         for s in &r.gaps.blind_stages {
             b.push(Block::Heading(3, s.name.clone()));
+            if s.likely.is_empty() {
+                b.push(Block::Para(
+                    "No technique of this stage that resembling groups use runs on these platforms.".into(),
+                ));
+                continue;
+            }
             b.push(Block::Bullets(
                 s.likely
                     .iter()
