@@ -16,6 +16,7 @@ pub mod entra;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hunts;
 pub mod input;
 pub mod inventory;
 pub mod model;

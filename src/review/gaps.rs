@@ -112,7 +112,12 @@ fn blind_stages(
                     }
                 })
                 .collect();
-            BlindStage { tactic: stage.shortname.clone(), name: stage.name.clone(), likely }
+            BlindStage {
+                tactic: stage.shortname.clone(),
+                name: stage.name.clone(),
+                reason: stage.reason.clone().unwrap_or_default(),
+                likely,
+            }
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! Alerts → ATT&CK: every technique ID an alert carries, resolved through the catalog (revoked
 //! IDs to their replacement, deprecated and unknown ones kept and flagged), and the kill chain
-//! marked observed, blind or outside.
+//! marked observed or outside (`implied` then marks the blind stages).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -267,25 +267,21 @@ fn stages(
     alerts: &mut [Vec<usize>],
     alert_ids: &dyn Fn(&mut Vec<usize>) -> Vec<String>,
 ) -> Vec<TacticState> {
-    let first = alerts.iter().position(|a| !a.is_empty());
-    let last = alerts.iter().rposition(|a| !a.is_empty());
     catalog
         .tactics()
         .iter()
         .zip(by_stage)
         .enumerate()
         .map(|(p, (t, techniques))| {
-            let state = match (!alerts[p].is_empty(), first, last) {
-                (true, _, _) => StageState::Observed,
-                (false, Some(f), Some(l)) if f < p && p < l => StageState::Blind,
-                _ => StageState::Outside,
-            };
+            // Blind stages are those the activity implies (`implied::mark`), not those between.
+            let state = if alerts[p].is_empty() { StageState::Outside } else { StageState::Observed };
             TacticState {
                 shortname: t.shortname.clone(),
                 name: t.name.clone(),
                 state,
                 techniques,
                 alerts: alert_ids(&mut alerts[p]),
+                reason: None,
             }
         })
         .collect()

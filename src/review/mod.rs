@@ -10,6 +10,7 @@
 pub mod attribution;
 mod follow_ups;
 mod gaps;
+mod implied;
 mod knowledge;
 pub mod layer;
 mod mapping;
@@ -138,6 +139,9 @@ pub struct Engine {
     pub controls: Option<Arc<dyn ControlCatalog>>,
     pub settings: Settings,
     attribution: attribution::Index,
+    /// The hunting queries blind-stage candidates are given (the embedded library unless
+    /// [`Engine::with_hunts`] says otherwise).
+    hunts: Arc<crate::hunts::Library>,
     /// Active techniques of each tactic, by kill-chain position: the candidates for blind stages.
     by_tactic: Vec<Vec<usize>>,
 }
@@ -168,7 +172,26 @@ impl Engine {
             }
         }
         let attribution = attribution::Index::new(&catalog);
-        Engine { catalog, inventory, controls, settings, attribution, by_tactic }
+        Engine {
+            catalog,
+            inventory,
+            controls,
+            settings,
+            attribution,
+            hunts: crate::hunts::Library::embedded(),
+            by_tactic,
+        }
+    }
+
+    /// Uses this hunt library (the embedded one with a site's folders added) instead of the
+    /// embedded one.
+    pub fn with_hunts(mut self, hunts: Arc<crate::hunts::Library>) -> Self {
+        self.hunts = hunts;
+        self
+    }
+
+    pub fn hunts(&self) -> &crate::hunts::Library {
+        &self.hunts
     }
 
     pub fn attribution_index(&self) -> &attribution::Index {
@@ -199,10 +222,8 @@ impl Engine {
             incident.classification,
             crate::model::Classification::FalsePositive | crate::model::Classification::InformationalExpectedActivity
         );
-        if benign {
-            for t in mapped.tactics.iter_mut().filter(|t| t.state == StageState::Blind) {
-                t.state = StageState::Outside;
-            }
+        if !benign {
+            implied::mark(incident, &mut mapped);
         }
         let sims = self.attribution.similarities(&vector);
         let (attribution, gaps) = if benign {

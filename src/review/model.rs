@@ -193,7 +193,7 @@ pub struct TechniqueFinding {
 #[serde(rename_all = "lowercase")]
 pub enum StageState {
     Observed,
-    /// No alert, but between the first and the last observed stage.
+    /// No alert, but the observed activity implies it (REVIEW-V2 §3); `reason` says how.
     Blind,
     Outside,
 }
@@ -205,6 +205,10 @@ pub struct TacticState {
     pub state: StageState,
     pub techniques: Vec<String>,
     pub alerts: Vec<String>,
+    /// For a blind stage, what implies it; for a stage a reader might expect blind, why it is
+    /// not ("the Remote Desktop session was the control channel"); else null.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +244,9 @@ pub struct UncoveredTechnique {
 pub struct BlindStage {
     pub tactic: String,
     pub name: String,
+    /// What in the observed activity implies the stage.
+    #[serde(default)]
+    pub reason: String,
     /// Techniques most likely used there, best first.
     pub likely: Vec<LikelyTechnique>,
 }
