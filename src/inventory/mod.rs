@@ -180,6 +180,15 @@ impl crate::review::DetectionInventory for Inventory {
     fn source_count(&self) -> usize {
         self.sources.len()
     }
+    fn rules(&self, catalog: &Catalog, technique: &str) -> Vec<String> {
+        match self.coverage(catalog, technique) {
+            Coverage::Covered { by } => by,
+            Coverage::NotCovered => vec![],
+        }
+    }
+    fn rules_naming(&self, technique: &str) -> Vec<String> {
+        self.rules.get(technique).map(|r| r.iter().cloned().collect()).unwrap_or_default()
+    }
     fn technique_count(&self) -> usize {
         self.rules.len()
     }

@@ -32,14 +32,16 @@ pub(crate) fn find(
     sims: &Similarities,
 ) -> Gaps {
     let catalog = &*engine.catalog;
+    let coverage = super::coverage::assess(incident, catalog, mapped, engine.inventory.as_deref());
     let uncovered = match &engine.inventory {
         None => vec![],
         Some(_) => mapped
             .techniques
             .iter()
             .zip(&mapped.catalog_ix)
-            .filter(|(t, _)| t.covered == Some(false))
-            .filter_map(|(t, ix)| {
+            .zip(&coverage)
+            .filter(|(_, c)| c.state == CoverageState::None)
+            .filter_map(|((t, ix), _)| {
                 let ix = (*ix)?;
                 Some(UncoveredTechnique {
                     id: t.id.clone(),
@@ -54,9 +56,12 @@ pub(crate) fn find(
     let platforms = super::platforms::infer(incident);
     Gaps {
         uncovered,
+        coverage,
         blind_stages: blind_stages(engine, mapped, vector, sims, &platforms),
         late_detections: late(engine, incident, mapped),
         platforms,
+        hunt_window: None,
+        estate_hunts: vec![],
     }
 }
 
@@ -109,6 +114,8 @@ fn blind_stages(
                             .collect(),
                         covered: engine.inventory.as_deref().map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),
+                        hunts: vec![],
+                        hunt_note: None,
                     }
                 })
                 .collect();

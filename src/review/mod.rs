@@ -8,8 +8,10 @@
 //! [`knowledge`], [`follow_ups`], [`layer`]; [`render`] turns a review into text, Markdown and HTML.
 
 pub mod attribution;
+mod coverage;
 mod follow_ups;
 mod gaps;
+mod hunting;
 mod implied;
 mod knowledge;
 pub mod layer;
@@ -45,6 +47,15 @@ pub trait DetectionInventory: Send + Sync {
     fn source_count(&self) -> usize;
     /// Techniques named by at least one rule.
     fn technique_count(&self) -> usize;
+    /// The rules that cover a technique (as [`DetectionInventory::covers`] counts them).
+    fn rules(&self, _catalog: &Catalog, _technique: &str) -> Vec<String> {
+        vec![]
+    }
+    /// The rules that name exactly this technique (a parent's own rules, without its
+    /// sub-techniques').
+    fn rules_naming(&self, _technique: &str) -> Vec<String> {
+        vec![]
+    }
 }
 
 /// One security capability's use against one technique.
@@ -231,9 +242,12 @@ impl Engine {
                 vec![],
                 Gaps {
                     uncovered: vec![],
+                    coverage: vec![],
                     blind_stages: vec![],
                     late_detections: vec![],
                     platforms: platforms::infer(incident),
+                    hunt_window: None,
+                    estate_hunts: vec![],
                 },
             )
         } else {
@@ -282,6 +296,10 @@ impl Engine {
         let transitions = subject.transitions;
         review.story.response = response::find(incident, transitions, &review);
         (review.metrics, review.unattended_alerts) = times::measure(incident, transitions, &review, &self.settings);
+        // Hunts are scoped to the window up to containment, which the times found.
+        if !benign {
+            hunting::attach(&mut review, incident, &self.hunts);
+        }
         // The story reads the response (what worked), so it is told before the response is
         // moved into it.
         let told = story::tell(&review, incident, history);

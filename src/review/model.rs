@@ -213,8 +213,12 @@ pub struct TacticState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gaps {
-    /// Observed techniques no rule of the inventory covers (empty without an inventory).
+    /// Observed techniques nothing covers: no detection alerted on them (a manual alert only)
+    /// and no rule of the inventory names them (empty without an inventory).
     pub uncovered: Vec<UncoveredTechnique>,
+    /// What covered each observed technique.
+    #[serde(default)]
+    pub coverage: Vec<TechniqueCoverage>,
     pub blind_stages: Vec<BlindStage>,
     pub late_detections: Vec<LateDetection>,
     /// The incident's platforms as ATT&CK names them (Windows, Identity Provider, Office
@@ -222,6 +226,66 @@ pub struct Gaps {
     /// suggested for blind stages run on one of them. Empty when nothing in the incident says.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// The window the incident-scoped hunts look at; null without any recorded activity.
+    #[serde(default)]
+    pub hunt_window: Option<HuntWindow>,
+    /// Estate-wide sweeps for the incident's indicators (hashes, IPs, URLs, file names) over
+    /// the last 30 days: did it happen elsewhere.
+    #[serde(default)]
+    pub estate_hunts: Vec<Hunt>,
+}
+
+/// What covered an observed technique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverageState {
+    /// A Microsoft built-in detection alerted on it.
+    Vendor,
+    /// The organisation's own rules: its detection inventory, or a custom detection or
+    /// Sentinel analytics rule that alerted.
+    Inventory,
+    Both,
+    /// Nothing: no detection alerted (only a manual alert) and no rule covers it.
+    None,
+}
+
+impl CoverageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CoverageState::Vendor => "vendor",
+            CoverageState::Inventory => "inventory",
+            CoverageState::Both => "both",
+            CoverageState::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TechniqueCoverage {
+    pub technique: String,
+    pub name: Option<String>,
+    pub state: CoverageState,
+    /// The alerts that detected it.
+    pub alerts: Vec<CoverageAlert>,
+    /// Rules of the detection inventory that cover it.
+    pub rules: Vec<String>,
+    /// For a sub-technique no rule covers: rules on its parent technique.
+    pub parent_rules: Vec<String>,
+    /// "T1071 rule exists; not specific to T1071.001".
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageAlert {
+    pub id: String,
+    pub title: String,
+    /// Graph's `detectionSource`.
+    pub detection_source: Option<String>,
+    /// The detection source as the portal names it.
+    pub product: String,
+    /// One of the organisation's own rules (custom detection, Sentinel analytics rule), which
+    /// it can tune and re-tag; otherwise a Microsoft built-in detection.
+    pub own_rule: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +325,44 @@ pub struct LikelyTechnique {
     pub used_by: Vec<String>,
     pub covered: Option<bool>,
     pub data_components: Vec<DataComponentRef>,
+    /// Advanced hunting queries for it, scoped to this incident (and estate-wide where the
+    /// library has them), filled and ready to run.
+    #[serde(default)]
+    pub hunts: Vec<Hunt>,
+    /// Why it has no hunt, or whose hunts it borrows ("no hunt for T1059.005 in the library").
+    #[serde(default)]
+    pub hunt_note: Option<String>,
+}
+
+/// One hunting query, filled with the incident's entities and window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hunt {
+    /// The template's ID in the hunt library (or the Sentinel YAML's `id`).
+    pub id: String,
+    pub title: String,
+    /// The advanced hunting table it reads.
+    pub table: String,
+    /// `incident` (this incident's entities and window) or `estate` (every device and account,
+    /// the last 30 days).
+    pub scope: String,
+    pub kql: String,
+    /// "library", or the file a site's own hunt came from.
+    pub origin: String,
+    /// After this, advanced hunting (30 days) no longer holds the start of the incident's window.
+    pub run_before: Option<DateTime<Utc>>,
+}
+
+/// The time scoped hunts look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HuntWindow {
+    /// First activity − 1 day.
+    pub start: DateTime<Utc>,
+    /// Containment, else resolution, else last activity; + 1 hour.
+    pub end: DateTime<Utc>,
+    /// What `end` is: "full containment", "resolution", "last activity".
+    pub end_basis: String,
+    /// After this, advanced hunting no longer holds `start`.
+    pub run_before: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

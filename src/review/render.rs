@@ -16,7 +16,11 @@ pub(crate) enum Block {
     Bullets(Vec<String>),
     Numbered(Vec<String>),
     Table(Vec<String>, Vec<Vec<String>>),
+    /// A query to copy as it is: KQL.
+    Code(String),
 }
+
+mod gaps;
 
 fn ts(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -67,7 +71,15 @@ const TIMELINE_SHOWN: usize = 25;
 /// A gap between two timeline entries at least this long is shown as a silence.
 const SILENCE_S: i64 = 4 * 3600;
 
-fn outline(r: &Review) -> Vec<Block> {
+/// Where a format puts the hunting queries: under each blind stage (text and Markdown, read by
+/// analysts), or in an appendix (the HTML e-mail, read first by people who do not run them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hunts {
+    Inline,
+    Appendix,
+}
+
+fn outline(r: &Review, hunts: Hunts) -> Vec<Block> {
     let i = &r.incident;
     let mut b = vec![Block::Heading(1, format!("Post-incident review: {}", i.title))];
     if !r.warnings.is_empty() {
@@ -81,9 +93,12 @@ fn outline(r: &Review) -> Vec<Block> {
     b.extend(timeline(r));
     b.extend(times(r));
     b.extend(similar(r));
-    b.extend(detection(r));
+    b.extend(detection(r, hunts));
     b.extend(attribution(r));
     b.extend(appendix(r));
+    if hunts == Hunts::Appendix {
+        b.extend(gaps::hunt_appendix(r));
+    }
     b.push(Block::Para(format!(
         "Made against ATT&CK {} {}{}. ATT&CK® is a registered trademark of The MITRE Corporation.",
         r.basis.attack_domain,
@@ -564,7 +579,7 @@ fn similar(r: &Review) -> Vec<Block> {
 
 /// ATT&CK: the attack chain, blind stages, late detections, knowledge gaps, mitigations and
 /// Microsoft 365 controls.
-fn detection(r: &Review) -> Vec<Block> {
+fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
     let mut b = vec![Block::Heading(2, "Attack chain".into())];
     let mut rows: Vec<Vec<String>> = r
         .techniques
@@ -599,54 +614,8 @@ fn detection(r: &Review) -> Vec<Block> {
             .collect::<Vec<_>>()
             .join(" → "),
     ));
-    let benign = is_benign(r);
-    b.push(Block::Para(match &r.basis.inventory {
-        _ if benign => format!(
-            "Classified {}: coverage gaps and attribution are not assessed; the follow-ups are about tuning.",
-            r.incident.classification
-        ),
-        None => "Detection coverage against your own rules not assessed: no detection inventory is configured.".into(),
-        Some(_) => format!(
-            "{} of the observed techniques are covered by no rule of the detection inventory.",
-            r.gaps.uncovered.len()
-        ),
-    }));
-    if !r.gaps.blind_stages.is_empty() {
-        b.push(Block::Heading(2, "Blind stages".into()));
-        if !r.gaps.platforms.is_empty() {
-            b.push(Block::Para(format!(
-                "Techniques listed run on this incident's platforms ({}), as ATT&CK records them.",
-                r.gaps.platforms.join(", ")
-            )));
-        }
-        for s in &r.gaps.blind_stages {
-            b.push(Block::Heading(3, s.name.clone()));
-            if s.likely.is_empty() {
-                b.push(Block::Para(
-                    "No technique of this stage that resembling groups use runs on these platforms.".into(),
-                ));
-                continue;
-            }
-            b.push(Block::Bullets(
-                s.likely
-                    .iter()
-                    .map(|l| {
-                        format!(
-                            "{} {} — likelihood {:.2}{}",
-                            l.id,
-                            l.name,
-                            l.likelihood,
-                            if l.used_by.is_empty() {
-                                String::new()
-                            } else {
-                                format!("; used by {}", l.used_by.join(", "))
-                            }
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-    }
+    b.extend(gaps::coverage(r));
+    b.extend(gaps::blind_stages(r, hunts));
     if !r.gaps.late_detections.is_empty() {
         b.push(Block::Heading(2, "Late detections".into()));
         b.push(Block::Bullets(
@@ -710,11 +679,6 @@ fn technique_notes(t: &TechniqueFinding) -> String {
     let mut v = Vec::new();
     if t.status != TechniqueStatus::Active {
         v.push(format!("received as {}", t.received_ids.join(", ")));
-    }
-    match t.covered {
-        Some(true) => v.push("covered".into()),
-        Some(false) => v.push("NOT covered".into()),
-        None => {}
     }
     if !t.products.is_empty() {
         v.push(format!("seen by {}", t.products.join(", ")));
@@ -814,7 +778,7 @@ fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
 }
 
 pub fn text(r: &Review) -> String {
-    blocks_text(outline(r))
+    blocks_text(outline(r, Hunts::Inline))
 }
 
 /// The plain-text form, as printed on a terminal and sent as an e-mail's text part. Every text
@@ -837,6 +801,8 @@ pub(crate) fn blocks_text(blocks: Vec<Block>) -> String {
             }
             Block::Heading(_, t) => s += &format!("\n{}:\n", printable(&t)),
             Block::Para(p) | Block::Strong(p) => s += &format!("{}\n", printable(&p)),
+            // Indented, one line at a time: a query's own newlines are its structure.
+            Block::Code(code) => code.lines().for_each(|l| s += &format!("      {}\n", printable(l))),
             Block::Bullets(items) => items.iter().for_each(|i| s += &format!("  - {}\n", printable(i))),
             Block::Numbered(items) => {
                 items.iter().enumerate().for_each(|(n, i)| s += &format!("  {}. {}\n", n + 1, printable(i)))
@@ -925,8 +891,13 @@ pub fn md_escape(s: &str) -> String {
     out
 }
 
+/// The longest run of `c` in `s`.
+fn longest_run(s: &str, c: char) -> usize {
+    s.split(|x| x != c).map(str::len).max().unwrap_or(0)
+}
+
 pub fn markdown(r: &Review) -> String {
-    blocks_markdown(outline(r))
+    blocks_markdown(outline(r, Hunts::Inline))
 }
 
 pub(crate) fn blocks_markdown(blocks: Vec<Block>) -> String {
@@ -936,6 +907,12 @@ pub(crate) fn blocks_markdown(blocks: Vec<Block>) -> String {
             Block::Heading(level, t) => s += &format!("{} {}\n\n", "#".repeat(level as usize), md_escape(&t)),
             Block::Para(p) => s += &format!("{}\n\n", md_escape(&p)),
             Block::Strong(p) => s += &format!("**{}**\n\n", md_escape(&p)),
+            Block::Code(code) => {
+                // A fence longer than any run of backticks in the query (an entity value may
+                // hold some) cannot be closed by it.
+                let fence = "`".repeat(longest_run(&code, '`').max(2) + 1);
+                s += &format!("{fence}kusto\n{}\n{fence}\n\n", code.replace('\r', ""));
+            }
             Block::Bullets(items) => {
                 items.iter().for_each(|i| s += &format!("- {}\n", md_escape(i)));
                 s += "\n";
@@ -986,7 +963,7 @@ pub(crate) fn html_page(title: &str, fragment: &str) -> String {
 /// The review as HTML elements, for embedding in a page or an e-mail template; everything from
 /// the incident is escaped.
 pub fn html_fragment(r: &Review) -> String {
-    blocks_html(outline(r))
+    blocks_html(outline(r, Hunts::Appendix))
 }
 
 pub(crate) fn blocks_html(blocks: Vec<Block>) -> String {
@@ -996,6 +973,12 @@ pub(crate) fn blocks_html(blocks: Vec<Block>) -> String {
             Block::Heading(level, t) => s += &format!("<h{level}>{}</h{level}>\n", html_escape(&t)),
             Block::Para(p) => s += &format!("<p>{}</p>\n", html_escape(&p)),
             Block::Strong(p) => s += &format!("<p><strong>{}</strong></p>\n", html_escape(&p)),
+            Block::Code(code) => {
+                s += &format!(
+                    "<pre style=\"white-space:pre-wrap;font-family:Consolas,monospace;font-size:12px\">{}</pre>\n",
+                    html_escape(&code)
+                )
+            }
             Block::Bullets(items) => {
                 s += "<ul>\n";
                 items.iter().for_each(|i| s += &format!("<li>{}</li>\n", html_escape(i)));
