@@ -244,6 +244,15 @@ fn fully_populated() -> Review {
         name: "Process Creation".into(),
         data_source: Some("Process".into()),
     };
+    let hunt = Hunt {
+        id: "powershell-encoded".into(),
+        title: "Encoded PowerShell on the incident's devices".into(),
+        table: "DeviceProcessEvents".into(),
+        scope: "incident".into(),
+        kql: "DeviceProcessEvents | where DeviceName in~ (dynamic([\"fs-02\"])) | take 100".into(),
+        origin: "library".into(),
+        run_before: Some(t),
+    };
     Review {
         schema_version: SCHEMA_VERSION,
         warnings: vec![Warning { kind: "alerts_active".into(), message: "1 alert still active".into() }],
@@ -436,6 +445,7 @@ fn fully_populated() -> Review {
             service_sources: strings(&["microsoftDefenderForEndpoint"]),
             detection_sources: strings(&["microsoftDefenderForEndpoint"]),
             products: strings(&["Microsoft Defender for Endpoint"]),
+            platforms: strings(&["Windows"]),
         }],
         tactics: vec![TacticState {
             shortname: "credential-access".into(),
@@ -443,6 +453,7 @@ fn fully_populated() -> Review {
             state: StageState::Observed,
             techniques: strings(&["T1003.003"]),
             alerts: strings(&["a2"]),
+            reason: Some("4 endpoint alerts on fs-02: something ran there, and no alert shows what started it.".into()),
         }],
         gaps: Gaps {
             uncovered: vec![UncoveredTechnique {
@@ -452,9 +463,25 @@ fn fully_populated() -> Review {
                 data_components: vec![data_component.clone()],
                 detection_strategies: strings(&["DET0001"]),
             }],
+            coverage: vec![TechniqueCoverage {
+                technique: "T1071.001".into(),
+                name: Some("Web Protocols".into()),
+                state: CoverageState::Vendor,
+                alerts: vec![CoverageAlert {
+                    id: "a2".into(),
+                    title: "Cobalt Strike command and control detected".into(),
+                    detection_source: Some("microsoftDefenderForEndpoint".into()),
+                    product: "Microsoft Defender for Endpoint".into(),
+                    own_rule: false,
+                }],
+                rules: strings(&["Beaconing to a rare domain"]),
+                parent_rules: strings(&["Proxy beaconing rule"]),
+                note: Some("T1071 rule exists; not specific to T1071.001".into()),
+            }],
             blind_stages: vec![BlindStage {
                 tactic: "execution".into(),
                 name: "Execution".into(),
+                reason: "4 endpoint alerts on fs-02: something ran there, and no alert shows what started it.".into(),
                 likely: vec![LikelyTechnique {
                     id: "T1059.001".into(),
                     name: "PowerShell".into(),
@@ -462,8 +489,12 @@ fn fully_populated() -> Review {
                     used_by: strings(&["G1015"]),
                     covered: Some(false),
                     data_components: vec![data_component],
+                    hunts: vec![hunt.clone()],
+                    hunt_note: Some("No hunt specific to T1059.001; these are T1059's.".into()),
                 }],
             }],
+            hunt_window: Some(HuntWindow { start: t, end: t, end_basis: "full containment".into(), run_before: t }),
+            estate_hunts: vec![Hunt { scope: "estate".into(), ..hunt }],
             late_detections: vec![LateDetection {
                 alert: "a1".into(),
                 title: "Suspicious scheduled task".into(),

@@ -234,6 +234,7 @@ pub(crate) fn map(incident: &Incident, catalog: &Catalog) -> Mapped {
             service_sources: sources(&a.alerts, |i| incident.alerts[i].service_source.as_deref()),
             detection_sources: sources(&a.alerts, |i| incident.alerts[i].detection_source.as_deref()),
             products: sources(&a.alerts, |i| Some(products[i].as_str())),
+            platforms: t.map(|t| t.platforms.clone()).unwrap_or_default(),
         });
         catalog_ix.push(a.ix);
     }

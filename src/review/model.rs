@@ -187,6 +187,9 @@ pub struct TechniqueFinding {
     /// The detection sources as the portal names them.
     #[serde(default)]
     pub products: Vec<String>,
+    /// The platforms ATT&CK lists for it (`x_mitre_platforms`); empty for an unknown technique.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
