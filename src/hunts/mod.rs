@@ -13,3 +13,27 @@ pub use library::{HuntError, Library, Scope, Template};
 
 /// How long advanced hunting keeps data: after this, a window is gone.
 pub const RETENTION_DAYS: i64 = 30;
+
+/// The platforms (ATT&CK's names) whose activity an advanced hunting table records: a hunt on
+/// a table none of the incident's platforms writes to cannot find anything of it (a business
+/// e-mail compromise has no device logons). `None` for a table not known here: not filtered.
+pub fn table_platforms(table: &str) -> Option<&'static [&'static str]> {
+    const ENDPOINT: &[&str] = &["Windows", "Linux", "macOS"];
+    let t = table.trim();
+    Some(if t.starts_with("Device") {
+        ENDPOINT
+    } else if t.starts_with("Identity") {
+        // Defender for Identity: Active Directory (Windows domain controllers) and Entra ID.
+        &["Windows", "Identity Provider"]
+    } else if t.starts_with("AAD") || t.starts_with("EntraId") || t == "GraphApiAuditEvents" {
+        &["Identity Provider"]
+    } else if t.starts_with("Email") || t == "UrlClickEvents" || t.starts_with("Message") {
+        &["Office Suite"]
+    } else if t == "CloudAppEvents" || t == "OAuthAppInfo" {
+        &["SaaS", "Office Suite", "Identity Provider"]
+    } else if t == "CloudAuditEvents" || t == "AzureActivity" {
+        &["IaaS"]
+    } else {
+        return None;
+    })
+}

@@ -19,7 +19,14 @@ pub(crate) fn attach(review: &mut Review, incident: &Incident, library: &Library
     };
     let run_before = window.run_before();
     let entities = Entities::of(incident);
+    let platforms = &review.gaps.platforms;
     let filled = |t: &Template| -> Option<Hunt> {
+        // Only tables the incident's platforms write to (everything when none is known).
+        let fits = crate::hunts::table_platforms(&t.table)
+            .is_none_or(|tp| platforms.is_empty() || tp.iter().any(|p| platforms.iter().any(|i| i == p)));
+        if !fits {
+            return None;
+        }
         let kql = fill::fill(t, &entities, (t.scope == Scope::Incident).then_some(&window))?;
         Some(Hunt {
             id: t.id.clone(),
@@ -44,7 +51,7 @@ pub(crate) fn attach(review: &mut Review, incident: &Incident, library: &Library
         l.hunt_note = match (templates.is_empty(), hunts.is_empty(), borrowed) {
             (true, _, _) => Some(format!("No hunt for {} in the library.", l.id)),
             (false, true, _) => Some(format!(
-                "The library's hunts for {} filter on entities this incident's evidence does not name ({}).",
+                "The library's hunts for {} read tables this incident's platforms do not write to, or filter on entities its evidence does not name ({}).",
                 borrowed.unwrap_or(&l.id),
                 lists(&templates)
             )),
