@@ -120,7 +120,7 @@ fn every_template_fills_completely_and_reads_a_known_table_and_ends_in_take_or_s
         let ops = last_operators(&kql);
         let last_shaping = ops.iter().rposition(|o| matches!(o.as_str(), "take" | "limit" | "summarize" | "top"));
         let after_ok = |o: &String| {
-            matches!(o.as_str(), "order" | "sort" | "project" | "project-reorder" | "extend" | "take" | "limit" | "top")
+            matches!(o.as_str(), "where" | "order" | "sort" | "project" | "project-reorder" | "extend" | "take" | "limit" | "top")
         };
         assert!(
             last_shaping.is_some_and(|i| ops[i + 1..].iter().all(after_ok)),
