@@ -111,7 +111,10 @@ fn every_template_fills_completely_and_reads_a_known_table_and_ends_in_take_or_s
     for (t, (id, kql)) in lib.templates().iter().zip(filled(&lib)) {
         assert!(!kql.contains("{{") && !kql.contains("}}"), "{id}: a placeholder is left: {kql}");
         assert!(tables.contains_key(&t.table), "{id}: table {} is not an advanced hunting table", t.table);
-        let first = kql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').find(|w| !w.is_empty()).unwrap();
+        // After the values' declarations, the query starts with the table it names.
+        let body = kql.lines().skip_while(|l| l.starts_with("let incident_")).collect::<Vec<_>>().join("\n");
+        let first = body.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').find(|w| !w.is_empty()).unwrap();
+        assert_eq!(first, t.table, "{id}: reads {first} first, says {}", t.table);
         assert!(
             first == t.table || kql.trim_start().starts_with("let "),
             "{id}: reads {first} first, says {}",
@@ -120,7 +123,10 @@ fn every_template_fills_completely_and_reads_a_known_table_and_ends_in_take_or_s
         let ops = last_operators(&kql);
         let last_shaping = ops.iter().rposition(|o| matches!(o.as_str(), "take" | "limit" | "summarize" | "top"));
         let after_ok = |o: &String| {
-            matches!(o.as_str(), "where" | "order" | "sort" | "project" | "project-reorder" | "extend" | "take" | "limit" | "top")
+            matches!(
+                o.as_str(),
+                "where" | "order" | "sort" | "project" | "project-reorder" | "extend" | "take" | "limit" | "top"
+            )
         };
         assert!(
             last_shaping.is_some_and(|i| ops[i + 1..].iter().all(after_ok)),

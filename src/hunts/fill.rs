@@ -254,20 +254,29 @@ fn kql_datetime(t: DateTime<Utc>) -> String {
     format!("datetime({})", t.format("%Y-%m-%dT%H:%M:%SZ"))
 }
 
+/// The name a filled query gives a placeholder's value: `incident_device_names`.
+fn variable(p: Placeholder) -> String {
+    format!("incident_{}", p.name())
+}
+
 /// The template filled, or `None` when it cannot filter on anything of this incident (every
 /// entity list it uses is empty) or is an incident hunt without a window.
+///
+/// The values are declared once at the top (`let incident_device_names = dynamic([…]);`) and
+/// the query names them, so that it reads as the template does however many hosts there are.
 pub fn fill(t: &Template, entities: &Entities, window: Option<&Window>) -> Option<String> {
-    let lists: Vec<_> = t.placeholders().into_iter().filter(|p| p.is_list()).collect();
-    if !lists.is_empty() && lists.iter().all(|p| entities.list(*p).is_empty()) {
+    let used = t.placeholders();
+    let lists: Vec<_> = used.iter().filter(|p| p.is_list()).collect();
+    if !lists.is_empty() && lists.iter().all(|p| entities.list(**p).is_empty()) {
         return None;
     }
     let mut out = String::with_capacity(t.kql.len() + 256);
-    for part in &t.parts {
-        match part {
-            Part::Text(s) => out.push_str(s),
-            Part::Hole(Placeholder::Start) => out.push_str(&kql_datetime(window?.start)),
-            Part::Hole(Placeholder::End) => out.push_str(&kql_datetime(window?.end)),
-            Part::Hole(p) => {
+    for p in &used {
+        let _ = write!(out, "let {} = ", variable(*p));
+        match p {
+            Placeholder::Start => out.push_str(&kql_datetime(window?.start)),
+            Placeholder::End => out.push_str(&kql_datetime(window?.end)),
+            p => {
                 out.push_str("dynamic([");
                 for (i, v) in entities.list(*p).iter().enumerate() {
                     if i > 0 {
@@ -277,6 +286,13 @@ pub fn fill(t: &Template, entities: &Entities, window: Option<&Window>) -> Optio
                 }
                 out.push_str("])");
             }
+        }
+        out.push_str(";\n");
+    }
+    for part in &t.parts {
+        match part {
+            Part::Text(s) => out.push_str(s),
+            Part::Hole(p) => out.push_str(&variable(*p)),
         }
     }
     Some(out)
@@ -342,7 +358,14 @@ kql = "DeviceProcessEvents | where Timestamp between ({{start}} .. {{end}}) | wh
         let e = Entities { device_names: vec![r#"fs"02"#.into()], ..Entities::default() };
         assert_eq!(
             fill(t, &e, Some(&w)).unwrap(),
-            r#"DeviceProcessEvents | where Timestamp between (datetime(2026-11-01T09:00:00Z) .. datetime(2026-11-02T13:30:00Z)) | where DeviceId in (dynamic([])) or DeviceName in~ (dynamic(["fs\"02"])) | take 10"#
+            [
+                "let incident_start = datetime(2026-11-01T09:00:00Z);",
+                "let incident_end = datetime(2026-11-02T13:30:00Z);",
+                "let incident_device_ids = dynamic([]);",
+                r#"let incident_device_names = dynamic(["fs\"02"]);"#,
+                "DeviceProcessEvents | where Timestamp between (incident_start .. incident_end) | where DeviceId in (incident_device_ids) or DeviceName in~ (incident_device_names) | take 10",
+            ]
+            .join("\n")
         );
         assert_eq!(fill(t, &e, None), None, "an incident hunt needs its window");
     }

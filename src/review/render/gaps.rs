@@ -130,6 +130,7 @@ pub(super) fn blind_stages(r: &Review, hunts: Hunts) -> Vec<Block> {
             g.platforms.join(", ")
         )));
     }
+    let mut shown: Vec<(&str, &str)> = Vec::new();
     for s in &g.blind_stages {
         b.push(Block::Heading(3, s.name.clone()));
         if !s.reason.is_empty() {
@@ -164,8 +165,18 @@ pub(super) fn blind_stages(r: &Review, hunts: Hunts) -> Vec<Block> {
                 b.push(Block::Para(format!("    {n}")));
             }
             if let Some(h) = l.hunts.first() {
-                b.push(Block::Para(format!("    {}:", hunt_line(h))));
-                b.push(Block::Code(h.kql.clone()));
+                // One query serves several techniques (Office spawning a shell is both a
+                // malicious attachment and a malicious file): printed once.
+                match shown.iter().find(|(id, _)| *id == h.id.as_str()) {
+                    Some((_, first)) => {
+                        b.push(Block::Para(format!("    {}: the query above, for {first}.", hunt_line(h))))
+                    }
+                    None => {
+                        shown.push((h.id.as_str(), l.id.as_str()));
+                        b.push(Block::Para(format!("    {}:", hunt_line(h))));
+                        b.push(Block::Code(h.kql.clone()));
+                    }
+                }
             }
             if l.hunts.len() > 1 {
                 b.push(Block::Para(format!(
