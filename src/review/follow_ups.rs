@@ -126,9 +126,10 @@ pub(crate) fn derive(r: &Review) -> Vec<FollowUp> {
                 priority: if severe { Priority::High } else { Priority::Medium },
                 title: format!("Hunt in the {} stage(s) the attack passed without an alert", stages.len()),
                 detail: format!(
-                    "No alert covered {}. Groups with similar techniques most often use, per stage: {}. Hunt for them in this incident's time range and check that they would be detected.",
+                    "The activity implies {} and no alert covered it. Groups with similar techniques most often use, per stage: {}. {}",
                     list(&r.gaps.blind_stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>(), 10),
-                    per_stage.join("; ")
+                    per_stage.join("; "),
+                    hunts_to_run(r)
                 ),
                 evidence: Evidence {
                     tactics: stages,
@@ -265,4 +266,17 @@ pub(crate) fn derive(r: &Review) -> Vec<FollowUp> {
     }
     out.sort_by_key(|f| f.priority);
     out
+}
+
+/// What the blind-stage follow-up asks: the review's own hunts, before advanced hunting loses
+/// the window; else a hunt by hand.
+fn hunts_to_run(r: &Review) -> String {
+    let n: usize = r.gaps.blind_stages.iter().flat_map(|s| &s.likely).map(|l| l.hunts.len()).sum();
+    match (&r.gaps.hunt_window, n) {
+        (Some(w), n) if n > 0 => format!(
+            "Run the {n} hunting queries in this review (Blind stages) before {}, when advanced hunting (30 days) no longer holds the incident's window, and check that what they find would be detected.",
+            w.run_before.format("%Y-%m-%d")
+        ),
+        _ => "Hunt for them in this incident's time range and check that they would be detected.".into(),
+    }
 }
