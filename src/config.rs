@@ -282,6 +282,9 @@ pub struct ReviewConfig {
     pub attribution_top: usize,
     /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
     pub inventory: Vec<PathBuf>,
+    /// Folders of the site's own hunting queries (Azure-Sentinel YAML), added to the embedded
+    /// hunt library.
+    pub hunt_folders: Vec<PathBuf>,
     /// Alerts kept and reviewed per incident: the first ones, in the order received.
     pub max_alerts: usize,
     /// Evidence items kept per alert.
@@ -301,6 +304,7 @@ impl Default for ReviewConfig {
             late_detection: Duration::from_secs(3600),
             attribution_top: 10,
             inventory: vec![],
+            hunt_folders: vec![],
             max_alerts: limits.max_alerts,
             max_evidence: limits.max_evidence,
             unattended_high: Duration::from_secs(3600),

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     hindsight::cli::init_logging(&cli.global, default_log);
     let result = match cli.command {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
+        Command::Hunts(cmd) => hindsight::cli::hunts::run(cmd),
         Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
         Command::Outbox(cmd) => hindsight::cli::outbox::run(&cli.global, cmd),
         Command::Queue(cmd) => hindsight::cli::queue::run(&cli.global, cmd),

@@ -14,6 +14,7 @@ macro_rules! outln {
 pub mod catalog;
 pub mod check;
 pub mod digest;
+pub mod hunts;
 pub mod outbox;
 pub mod queue;
 pub mod review;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Show, look up, import and compare MITRE ATT&CK catalogs.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// List the hunting queries a review can propose, and show them by technique or ID.
+    #[command(subcommand)]
+    Hunts(hunts::HuntsCommand),
     /// Review incident files offline and print the reviews (no daemon, no tenant).
     Review(review::ReviewArgs),
     /// List, show, retry and purge notifications in the outbox.

@@ -33,6 +33,10 @@ pub struct ReviewArgs {
     /// list of technique IDs. Repeat for several.
     #[arg(long, value_name = "PATH")]
     pub inventory: Vec<PathBuf>,
+    /// A folder of the site's own hunting queries (Azure-Sentinel YAML), added to the hunt
+    /// library. Repeat for several.
+    #[arg(long, value_name = "DIR")]
+    pub hunts: Vec<PathBuf>,
     /// Review against this ATT&CK STIX bundle instead of the catalog in use.
     #[arg(long, value_name = "STIX_FILE")]
     pub catalog: Option<PathBuf>,
@@ -56,7 +60,7 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
         }
     };
-    let reviews = review_file(Arc::new(catalog), &args.input, &args.inventory, args.max_input.as_u64())?;
+    let reviews = review_file(Arc::new(catalog), &args.input, &args.inventory, &args.hunts, args.max_input.as_u64())?;
     if let Some(out) = &args.layer {
         let layers: Vec<&crate::review::navigator::Layer> = reviews.iter().map(|r| &r.layer).collect();
         let json = if layers.len() == 1 {
@@ -95,6 +99,7 @@ pub fn review_file(
     catalog: Arc<Catalog>,
     input: &Path,
     inventory: &[PathBuf],
+    hunt_folders: &[PathBuf],
     max_input: u64,
 ) -> anyhow::Result<Vec<Review>> {
     let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
@@ -110,6 +115,7 @@ pub fn review_file(
             eprintln!("hindsight: warning: inventory: {}", printable(p));
         }
     }
+    let hunts = super::hunts::load(hunt_folders)?;
     // The mappings are built in; if they cannot be read the review goes on without them.
     let controls = match Controls::embedded(&catalog) {
         Ok(c) => Some(Arc::new(c) as Arc<dyn crate::review::ControlCatalog>),
@@ -119,7 +125,7 @@ pub fn review_file(
         }
     };
     let inventory = inventory.map(|i| Arc::new(i) as Arc<dyn crate::review::DetectionInventory>);
-    let engine = Engine::new(catalog, inventory, controls, Settings::default());
+    let engine = Engine::new(catalog, inventory, controls, Settings::default()).with_hunts(hunts);
     // The file's earlier incidents are the history of its later ones (similar incidents,
     // recurring ways in): reviewed oldest first, printed in the file's order. Techniques are
     // not carried over: offline, "first time for this organisation" cannot be known.
@@ -156,7 +162,7 @@ mod tests {
         let text = format!("{}\n{}\n", incident("20", "2026-09-01T09:00:00Z"), incident("10", "2026-08-01T09:00:00Z"));
         std::fs::write(&file, text).unwrap();
         let catalog = Arc::new(crate::attack::store::embedded().unwrap());
-        let reviews = review_file(catalog, &file, &[], 1 << 20).unwrap();
+        let reviews = review_file(catalog, &file, &[], &[], 1 << 20).unwrap();
         let ids: Vec<&str> = reviews.iter().map(|r| r.incident.id.as_str()).collect();
         assert_eq!(ids, ["20", "10"]);
         let similar: Vec<&str> = reviews[0].story.similar_incidents.iter().map(|s| s.id.as_str()).collect();

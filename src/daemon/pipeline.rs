@@ -64,6 +64,16 @@ impl Pipeline {
                 }
             }
         };
+        let hunts = match crate::hunts::Library::embedded().with_folders(&cfg.review.hunt_folders) {
+            Ok((lib, problems)) => {
+                warnings.extend(problems.iter().map(|p| format!("review.hunt_folders: {p}")));
+                Arc::new(lib)
+            }
+            Err(e) => {
+                errors.push(format!("configuration key review.hunt_folders: {e}"));
+                crate::hunts::Library::embedded()
+            }
+        };
         let controls = match Controls::embedded(&catalog) {
             Ok(c) => Some(Arc::new(c) as Arc<dyn crate::review::ControlCatalog>),
             Err(e) => {
@@ -79,7 +89,7 @@ impl Pipeline {
             unattended_medium: cfg.review.unattended_medium,
             ..Settings::default()
         };
-        let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings));
+        let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));
 
         // `Config::load` validated every setting; building a source or sink checks its own
         // settings again (a Config made in code) and adds what needs the file system (a

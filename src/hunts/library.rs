@@ -18,6 +18,9 @@ pub enum HuntError {
     Format { origin: String, reason: String },
     #[error("{origin}: hunt \"{id}\": {reason}")]
     Template { origin: String, id: String, reason: String },
+    /// A folder of a site's own hunting queries that cannot be read at all.
+    #[error("{path}: {reason}")]
+    Folder { path: String, reason: String },
 }
 
 /// Where a hunt looks.
