@@ -79,7 +79,7 @@ fn list_shows_the_embedded_library_with_a_summary_that_counts_its_rows() {
     let all = v.as_array().unwrap();
     assert_eq!(all.len(), rows.len());
     let t = all.iter().find(|h| h["id"] == "schtasks-created").unwrap();
-    assert_eq!(t["techniques"], serde_json::json!(["T1053.005"]));
+    assert!(t["techniques"].as_array().unwrap().contains(&serde_json::json!("T1053.005")), "{t}");
     assert_eq!(t["scope"], "incident");
     assert!(t.get("kql").is_none(), "the list leaves the queries to show");
 }
@@ -90,8 +90,9 @@ fn show_a_technique_prints_its_queries_with_placeholders_as_written() {
     let out = ok(state.path(), &["hunts", "show", "t1053.005"]);
     assert!(out.starts_with("schtasks-created"), "{out}");
     assert!(out.contains("\nDeviceProcessEvents\n| where Timestamp between ({{start}} .. {{end}})\n"), "{out}");
-    assert!(out.contains("ProcessCommandLine has \"/create\""), "{out}");
-    assert_eq!(ok(state.path(), &["hunts", "show", "schtasks-created"]), out, "by ID, the same hunt");
+    assert!(out.contains("FileName =~ \"schtasks.exe\""), "{out}");
+    let by_id = ok(state.path(), &["hunts", "show", "schtasks-created"]);
+    assert!(out.starts_with(by_id.trim_end()), "by ID, the first hunt for the technique:\n{by_id}");
 
     let v = json(&ok(state.path(), &["hunts", "show", "T1053.005", "--format", "json"]));
     let t = v.as_array().unwrap().iter().find(|h| h["id"] == "schtasks-created").unwrap();

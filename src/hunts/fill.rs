@@ -114,8 +114,25 @@ impl Entities {
         }
     }
 
-    /// Everything the incident's evidence names that advanced hunting can filter on.
+    /// Everything the incident's evidence names that advanced hunting can filter on: what an
+    /// incident-scoped hunt looks at.
     pub fn of(incident: &Incident) -> Entities {
+        Entities::collect(incident, |_| true)
+    }
+
+    /// The incident's indicators: evidence Defender judged malicious or suspicious, or in the
+    /// attacker's role. What an estate-wide sweep looks for — the organisation's own SharePoint
+    /// site or a user's mailbox in the evidence is no indicator, and sweeping for it is noise.
+    pub fn indicators(incident: &Incident) -> Entities {
+        Entities::collect(incident, |e| {
+            e.verdict
+                .as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case("malicious") || v.eq_ignore_ascii_case("suspicious"))
+                || e.roles.iter().any(|r| r.eq_ignore_ascii_case("attacker"))
+        })
+    }
+
+    fn collect(incident: &Incident, keep: impl Fn(&crate::model::Evidence) -> bool) -> Entities {
         #[derive(Default)]
         struct Sets {
             device_ids: BTreeSet<String>,
@@ -139,7 +156,7 @@ impl Entities {
                 set.insert(if lower { v.to_lowercase() } else { v.to_owned() });
             }
         };
-        for e in incident.alerts.iter().flat_map(|a| &a.evidence) {
+        for e in incident.alerts.iter().flat_map(|a| &a.evidence).filter(|e| keep(e)) {
             let p = |k: &str| e.props.get(k);
             match e.kind.as_str() {
                 "deviceEvidence" => {

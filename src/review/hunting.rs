@@ -18,7 +18,9 @@ pub(crate) fn attach(review: &mut Review, incident: &Incident, library: &Library
         return;
     };
     let run_before = window.run_before();
-    let entities = Entities::of(incident);
+    // Scoped hunts look at everything the incident touched; estate sweeps only for what
+    // points to the attacker.
+    let (entities, indicators) = (Entities::of(incident), Entities::indicators(incident));
     let platforms = &review.gaps.platforms;
     let filled = |t: &Template| -> Option<Hunt> {
         // Only tables the incident's platforms write to (everything when none is known).
@@ -27,7 +29,10 @@ pub(crate) fn attach(review: &mut Review, incident: &Incident, library: &Library
         if !fits {
             return None;
         }
-        let kql = fill::fill(t, &entities, (t.scope == Scope::Incident).then_some(&window))?;
+        let kql = match t.scope {
+            Scope::Incident => fill::fill(t, &entities, Some(&window))?,
+            Scope::Estate => fill::fill(t, &indicators, None)?,
+        };
         Some(Hunt {
             id: t.id.clone(),
             title: t.title.clone(),

@@ -180,8 +180,8 @@ pub(super) fn blind_stages(r: &Review, hunts: Hunts) -> Vec<Block> {
             }
             if l.hunts.len() > 1 {
                 b.push(Block::Para(format!(
-                    "    {} more for {} in the JSON (gaps.blind_stages[].likely[].hunts).",
-                    plural_hunts(l.hunts.len() - 1),
+                    "    {} for {} in the JSON (gaps.blind_stages[].likely[].hunts).",
+                    more_hunts(l.hunts.len() - 1),
                     l.id
                 )));
             }
@@ -193,8 +193,8 @@ pub(super) fn blind_stages(r: &Review, hunts: Hunts) -> Vec<Block> {
     b
 }
 
-fn plural_hunts(n: usize) -> String {
-    if n == 1 { "1 hunt".into() } else { format!("{n} hunts") }
+fn more_hunts(n: usize) -> String {
+    if n == 1 { "1 more hunt".into() } else { format!("{n} more hunts") }
 }
 
 fn candidate(l: &crate::review::model::LikelyTechnique) -> String {
@@ -214,7 +214,7 @@ fn sweeps(r: &Review) -> Vec<Block> {
     }
     let mut b = vec![Block::Heading(3, "Did it happen elsewhere? (every device and account, last 30 days)".into())];
     for h in &r.gaps.estate_hunts {
-        b.push(Block::Para(format!("{}:", hunt_line(h))));
+        b.push(Block::Para(format!("{} ({}):", h.title, h.table)));
         b.push(Block::Code(h.kql.clone()));
     }
     b
