@@ -45,7 +45,8 @@ fn power_automate_gets_flat_fields_for_conditions() {
     assert_eq!(pa["classification"], "truePositive");
     assert_eq!(pa["incident_id"], "1077");
     assert!(pa["techniques"].as_array().unwrap().iter().any(|t| t == "T1486"));
-    assert_eq!(pa["blind_stages"], serde_json::json!(["persistence", "privilege-escalation", "command-and-control"]));
+    // Every stage its activity implies was alerted on; over RDP, the session was the channel.
+    assert_eq!(pa["blind_stages"], serde_json::json!([]));
     assert_eq!(pa["top_attribution"], "G1015 Scattered Spider");
     insta::assert_json_snapshot!("power-automate", pa);
 }

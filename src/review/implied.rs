@@ -106,6 +106,13 @@ impl<'i> Facts<'i> {
             })
             .map(named)
             .collect();
+        let mut credential_users = credential_users;
+        // An alert may name the stage by its category only, without a technique.
+        if credential_users.is_empty()
+            && mapped.tactics.iter().any(|t| t.shortname == "lateral-movement" && t.state == StageState::Observed)
+        {
+            credential_users.push("Lateral movement".to_owned());
+        }
         Facts {
             first,
             endpoint_alerts: endpoint.len(),

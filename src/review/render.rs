@@ -614,6 +614,12 @@ fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
             .collect::<Vec<_>>()
             .join(" → "),
     ));
+    // A stage a reader might expect blind, and why it is not (an RDP session is the channel).
+    for t in r.tactics.iter().filter(|t| t.state != StageState::Blind) {
+        if let Some(why) = &t.reason {
+            b.push(Block::Para(format!("{} is not a blind stage: {why}", t.name)));
+        }
+    }
     b.extend(gaps::coverage(r));
     b.extend(gaps::blind_stages(r, hunts));
     if !r.gaps.late_detections.is_empty() {
