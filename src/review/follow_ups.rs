@@ -39,6 +39,15 @@ fn list(items: &[String], max: usize) -> String {
     s
 }
 
+/// "A", "A and B", "A, B and C".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 fn dc_names(dcs: &[DataComponentRef]) -> Vec<String> {
     dcs.iter()
         .map(|d| match (&d.id, &d.data_source) {
@@ -126,8 +135,9 @@ pub(crate) fn derive(r: &Review) -> Vec<FollowUp> {
                 priority: if severe { Priority::High } else { Priority::Medium },
                 title: format!("Hunt in the {} stage(s) the attack passed without an alert", stages.len()),
                 detail: format!(
-                    "The activity implies {} and no alert covered it. Groups with similar techniques most often use, per stage: {}. {}",
-                    list(&r.gaps.blind_stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>(), 10),
+                    "The activity implies {}, and no alert covered {}. Groups with similar techniques most often use, per stage: {}. {}",
+                    and_list(&r.gaps.blind_stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>()),
+                    if r.gaps.blind_stages.len() == 1 { "it" } else { "them" },
                     per_stage.join("; "),
                     hunts_to_run(r)
                 ),
@@ -274,7 +284,7 @@ fn hunts_to_run(r: &Review) -> String {
     let n: usize = r.gaps.blind_stages.iter().flat_map(|s| &s.likely).map(|l| l.hunts.len()).sum();
     match (&r.gaps.hunt_window, n) {
         (Some(w), n) if n > 0 => format!(
-            "Run the {n} hunting queries in this review (Blind stages) before {}, when advanced hunting (30 days) no longer holds the incident's window, and check that what they find would be detected.",
+            "Run the {n} hunting queries in this review before {}, when advanced hunting (30 days) no longer holds the incident's window, and check that what they find would be detected.",
             w.run_before.format("%Y-%m-%d")
         ),
         _ => "Hunt for them in this incident's time range and check that they would be detected.".into(),

@@ -227,12 +227,19 @@ pub(super) fn hunt_appendix(r: &Review) -> Vec<Block> {
     }
     let mut b = vec![Block::Heading(2, "Hunting queries (for analysts)".into())];
     b.extend(window_line(r));
+    let mut shown: Vec<(&str, &str)> = Vec::new();
     for s in &r.gaps.blind_stages {
         for l in s.likely.iter().filter(|l| !l.hunts.is_empty()) {
             b.push(Block::Heading(3, format!("{} · {} {}", s.name, l.id, l.name)));
             for h in &l.hunts {
-                b.push(Block::Para(format!("{}:", hunt_line(h))));
-                b.push(Block::Code(h.kql.clone()));
+                match shown.iter().find(|(id, _)| *id == h.id.as_str()) {
+                    Some((_, first)) => b.push(Block::Para(format!("{}: the query given for {first}.", hunt_line(h)))),
+                    None => {
+                        shown.push((h.id.as_str(), l.id.as_str()));
+                        b.push(Block::Para(format!("{}:", hunt_line(h))));
+                        b.push(Block::Code(h.kql.clone()));
+                    }
+                }
             }
         }
     }
