@@ -45,10 +45,19 @@ fn an_inventory_changes_what_is_a_gap() {
     assert!(out.status.success());
     assert!(stderr(&out).contains("warning: inventory:"), "problems are reported on stderr");
     let with = json(&stdout(&out));
-    let uncovered: Vec<&str> =
-        with["gaps"]["uncovered"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
-    // The fixture inventory covers T1566.002 (layer) and T1557 (CSV) of this incident's seven.
-    assert_eq!(uncovered, ["T1114.002", "T1204.001", "T1539", "T1550.004", "T1564.008"]);
+    // The fixture inventory covers T1566.002 (layer) and T1557 (CSV) of this incident's seven:
+    // those are covered by both; Microsoft's detections alerted on all seven, so none is a gap
+    // that needs a detection added.
+    let state =
+        |c: &serde_json::Value| (c["technique"].as_str().unwrap().to_owned(), c["state"].as_str().unwrap().to_owned());
+    let states: Vec<(String, String)> = with["gaps"]["coverage"].as_array().unwrap().iter().map(state).collect();
+    let both: Vec<&str> = states.iter().filter(|(_, s)| s == "both").map(|(t, _)| t.as_str()).collect();
+    assert_eq!(both, ["T1557", "T1566.002"], "{states:?}");
+    assert!(states.iter().all(|(_, s)| s == "both" || s == "vendor"), "{states:?}");
+    assert_eq!(with["gaps"]["uncovered"], serde_json::json!([]));
+    let without_states: Vec<(String, String)> =
+        without["gaps"]["coverage"].as_array().unwrap().iter().map(state).collect();
+    assert!(without_states.iter().all(|(_, s)| s == "vendor"), "{without_states:?}");
 }
 
 #[test]
