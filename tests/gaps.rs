@@ -164,7 +164,7 @@ fn with_an_inventory_a_technique_defender_alerted_on_is_vendor_or_both_never_add
             "techniques": [{"techniqueID": "T1071", "score": 1, "enabled": true, "comment": "Proxy beaconing rule"}]}"#,
     )
     .unwrap();
-    let inv = Inventory::load(&[dir.clone()], &catalog).unwrap();
+    let inv = Inventory::load(std::slice::from_ref(&dir), &catalog).unwrap();
     let r = review_with(&Incident::from_graph(&raw("ransomware-unattended-alert")).unwrap(), Some(Arc::new(inv)));
     std::fs::remove_dir_all(&dir).unwrap();
     for c in &r.gaps.coverage {

@@ -51,7 +51,7 @@ pub(crate) fn attach(review: &mut Review, incident: &Incident, library: &Library
             (true, Some(p)) => (library.for_technique(p).collect::<Vec<_>>(), Some(p)),
             _ => (own, None),
         };
-        let mut hunts: Vec<Hunt> = ordered(&templates).filter_map(|t| filled(t)).take(PER_TECHNIQUE).collect();
+        let mut hunts: Vec<Hunt> = ordered(&templates).filter_map(&filled).take(PER_TECHNIQUE).collect();
         hunts.sort_by_key(|h| h.scope != "incident");
         l.hunt_note = match (templates.is_empty(), hunts.is_empty(), borrowed) {
             (true, _, _) => Some(format!("No hunt for {} in the library.", l.id)),
