@@ -33,6 +33,44 @@ pub fn read_limited_from(file: std::fs::File, limit: u64, setting: Option<&str>)
     Ok(bytes)
 }
 
+/// The files under `dir` that `keep` accepts, recursively, skipping hidden files and folders
+/// (`.git`, editors' swap files): how inventory and hunt folders are read.
+pub(crate) fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&path, keep, out)?;
+        } else if keep(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The line at which unclosed `[` and `{` first exceed `limit`, if they do: a YAML file nested
+/// deeper than any real rule is refused before the parser recurses into it.
+pub(crate) fn flow_depth_over(text: &str, limit: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1);
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

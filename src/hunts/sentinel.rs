@@ -34,7 +34,7 @@ pub fn load_folder(path: &Path) -> Result<(Library, Vec<String>), HuntError> {
         return Err(HuntError::Folder { path: path.display().to_string(), reason: "not a folder".into() });
     }
     let mut files = Vec::new();
-    walk(path, &mut files).map_err(folder_err)?;
+    crate::input::walk(path, &is_yaml, &mut files).map_err(folder_err)?;
     files.sort();
     let mut lib = Library::default();
     let mut problems = Vec::new();
@@ -77,22 +77,6 @@ impl Library {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, out)?;
-        } else if is_yaml(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn is_yaml(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -110,7 +94,7 @@ fn read_file(path: &Path) -> Result<(Template, Vec<String>), String> {
 /// Parses one Sentinel hunting query; `stem` is the ID when the file has none, `origin` names the
 /// file in the template.
 fn parse(text: &str, stem: &str, origin: &str) -> Result<(Template, Vec<String>), String> {
-    if let Some(line) = flow_depth_over(text, MAX_FLOW_DEPTH) {
+    if let Some(line) = crate::input::flow_depth_over(text, MAX_FLOW_DEPTH) {
         return Err(format!(
             "not valid YAML: '[' and '{{' nested more than {MAX_FLOW_DEPTH} levels deep at line {line}"
         ));
@@ -184,25 +168,6 @@ fn first_table(query: &str) -> String {
 fn identifier(s: &str) -> &str {
     let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
     &s[..end]
-}
-
-/// The line at which unclosed `[` and `{` first exceed `limit`, if they do.
-fn flow_depth_over(text: &str, limit: usize) -> Option<usize> {
-    let (mut depth, mut line) = (0usize, 1);
-    for b in text.bytes() {
-        match b {
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some(line);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b'\n' => line += 1,
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ impl Inventory {
             let meta = std::fs::metadata(path).map_err(|source| InventoryError::Read { path: path.clone(), source })?;
             if meta.is_dir() {
                 let mut files = Vec::new();
-                walk(path, &mut files).map_err(|source| InventoryError::Read { path: path.clone(), source })?;
+                crate::input::walk(path, &|p| kind_of(p).is_some(), &mut files)
+                    .map_err(|source| InventoryError::Read { path: path.clone(), source })?;
                 files.sort();
                 for f in files {
                     if let Err(reason) = inv.load_file(&f, catalog) {
@@ -192,23 +193,6 @@ impl crate::review::DetectionInventory for Inventory {
     fn technique_count(&self) -> usize {
         self.rules.len()
     }
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            walk(&path, out)?;
-        } else if kind_of(&path).is_some() {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// `T1059`, `t1059.001` and the like, as written in rules; `None` for anything else.

@@ -18,7 +18,7 @@ use super::{Found, technique_like};
 const MAX_FLOW_DEPTH: usize = 64;
 
 pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
-    if let Some(line) = flow_depth_over(text, MAX_FLOW_DEPTH) {
+    if let Some(line) = crate::input::flow_depth_over(text, MAX_FLOW_DEPTH) {
         return Err(format!(
             "not valid YAML: '[' and '{{' nested more than {MAX_FLOW_DEPTH} levels deep at line {line}"
         ));
@@ -54,25 +54,6 @@ pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), 
         }
     }
     Ok((found, notes))
-}
-
-/// The line at which unclosed `[` and `{` first exceed `limit`, if they do.
-fn flow_depth_over(text: &str, limit: usize) -> Option<usize> {
-    let (mut depth, mut line) = (0usize, 1);
-    for b in text.bytes() {
-        match b {
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some(line);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b'\n' => line += 1,
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]
