@@ -124,8 +124,19 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
         "inventory",
         Ok(match &pipeline.engine.inventory {
             Some(i) => format!("{} source(s), {} technique(s) covered", i.source_count(), i.technique_count()),
-            None => "none configured: coverage is not assessed".into(),
+            None => "none configured: coverage by your own rules is not assessed (Microsoft's detections are)".into(),
         }),
+    );
+    let hunts = pipeline.engine.hunts();
+    let own = hunts.templates().iter().filter(|t| t.origin != "library").count();
+    report.line(
+        "hunts",
+        Ok(format!(
+            "{} hunt(s) for {} technique(s): {} from the library, {own} from review.hunt_folders",
+            hunts.templates().len(),
+            hunts.techniques().len(),
+            hunts.templates().len() - own
+        )),
     );
     let store_path = crate::daemon::store_path(&state_dir);
     report.line(
