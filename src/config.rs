@@ -295,7 +295,32 @@ pub struct ReviewConfig {
     /// A medium-severity alert not acted on within this long is listed as unattended.
     #[serde(with = "humantime_serde")]
     pub unattended_medium: Duration,
+    /// Owners and due dates of follow-ups.
+    pub follow_ups: FollowUpConfig,
 }
+
+/// `[review.follow_ups]`: who owns a follow-up, by its area, and when it is due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FollowUpConfig {
+    /// Area (`identity`, `endpoint`, `email`, `cloud`, `detection`, `soc`, `legal`) or
+    /// `default` → a team name or an address.
+    pub owners: std::collections::BTreeMap<String, String>,
+    /// Days from the incident's resolution to the due date, by priority.
+    pub due_days_high: u32,
+    pub due_days_medium: u32,
+    pub due_days_low: u32,
+}
+
+impl Default for FollowUpConfig {
+    fn default() -> Self {
+        FollowUpConfig { owners: Default::default(), due_days_high: 7, due_days_medium: 30, due_days_low: 90 }
+    }
+}
+
+/// The areas follow-ups are sorted into, and `default`.
+pub const FOLLOW_UP_AREAS: [&str; 8] =
+    ["identity", "endpoint", "email", "cloud", "detection", "soc", "legal", "default"];
 
 impl Default for ReviewConfig {
     fn default() -> Self {
@@ -309,6 +334,7 @@ impl Default for ReviewConfig {
             max_evidence: limits.max_evidence,
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
+            follow_ups: FollowUpConfig::default(),
         }
     }
 }
@@ -501,6 +527,14 @@ impl Config {
         ] {
             if d.is_zero() {
                 out.push(Invalid::new(key, "must be longer than 0s"));
+            }
+        }
+        for area in self.review.follow_ups.owners.keys() {
+            if !FOLLOW_UP_AREAS.contains(&area.as_str()) {
+                out.push(Invalid::new(
+                    &format!("review.follow_ups.owners.{area}"),
+                    &format!("not an area; the areas are {}", FOLLOW_UP_AREAS.join(", ")),
+                ));
             }
         }
         if self.daemon.review_batch == 0 {

@@ -87,6 +87,12 @@ impl Pipeline {
             max_alerts: cfg.review.max_alerts,
             unattended_high: cfg.review.unattended_high,
             unattended_medium: cfg.review.unattended_medium,
+            follow_up_owners: cfg.review.follow_ups.owners.clone(),
+            follow_up_due_days: [
+                cfg.review.follow_ups.due_days_high,
+                cfg.review.follow_ups.due_days_medium,
+                cfg.review.follow_ups.due_days_low,
+            ],
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));

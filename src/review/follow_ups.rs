@@ -1,14 +1,32 @@
-//! Follow-ups: concrete, de-duplicated action items derived from the review's findings, each
-//! pointing to the evidence that produced it. Derived from the [`Review`] alone, so what a
-//! follow-up claims can always be traced in the same document.
+//! Follow-ups a SOC lead would assign (REVIEW-V2 §4): what must happen now first (resets, the
+//! notification decision, closing the scope), then the fixes with the most leverage chosen from
+//! the incident's own facts, then detection and response, process, learning, and last ATT&CK's
+//! generic mitigations. Each names the account, host or service it is about, says what shows it
+//! done (`done_when`), and carries an owner and a due date from the configuration. Derived from
+//! the review (and the history, for "raised again"), so every claim can be traced in the same
+//! document.
+//!
+//! One file per kind of reasoning: [`now`], [`harden`] (context rules, each a small pure
+//! function with its test), [`detect`] (by detection source), [`benign`] (false and benign
+//! positives).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod benign;
+mod detect;
+mod harden;
+mod now;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
 use super::model::*;
+use super::{History, Settings};
+use crate::model::Incident;
 
-fn id(kind: &str, key: &str) -> String {
+/// A stable ID: the same finding in a later revision, or a later incident, has the same ID.
+pub(crate) fn id(kind: &str, key: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(kind.as_bytes());
     hasher.update([0u8]);
@@ -23,24 +41,186 @@ fn id(kind: &str, key: &str) -> String {
     out
 }
 
-fn duration(secs: i64) -> String {
-    match secs {
-        s if s >= 86_400 => format!("{:.1} days", s as f64 / 86_400.0),
-        s if s >= 3_600 => format!("{:.1} h", s as f64 / 3_600.0),
-        s => format!("{} min", s / 60),
-    }
+/// The categories in the order a reader acts on them.
+const ORDER: [&str; 6] = ["now", "harden", "detect", "process", "learn", "mitigate"];
+
+/// A follow-up before owner, due date and recurrence are filled in.
+pub(crate) struct Draft {
+    pub id: String,
+    pub kind: &'static str,
+    pub category: &'static str,
+    pub area: &'static str,
+    pub priority: Priority,
+    pub title: String,
+    pub detail: String,
+    pub done_when: String,
+    pub evidence: Evidence,
 }
 
-fn list(items: &[String], max: usize) -> String {
-    let mut s = items.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
+/// True when the incident was real: detection gaps only matter for true positives (and for
+/// incidents nobody classified, which are treated as real).
+pub(crate) fn is_real(r: &Review) -> bool {
+    !matches!(r.incident.classification.as_str(), "falsePositive" | "informationalExpectedActivity")
+}
+
+pub(crate) fn derive(r: &Review, incident: &Incident, history: &History, settings: &Settings) -> Vec<FollowUp> {
+    let mut drafts: Vec<Draft> = Vec::new();
+    if is_real(r) {
+        drafts.extend(now::derive(r));
+        drafts.extend(harden::derive(r, incident));
+        drafts.extend(detect::derive(r));
+        drafts.extend(process(r));
+        drafts.extend(learn(r));
+        drafts.extend(mitigate(r, &drafts));
+    } else {
+        drafts.extend(benign::derive(r, incident));
+    }
+    // Detection content the organisation owns, whatever the classification.
+    drafts.extend(detect::content(r));
+    let mut seen = BTreeSet::new();
+    drafts.retain(|d| seen.insert(d.id.clone()));
+    drafts.sort_by_key(|d| (ORDER.iter().position(|c| *c == d.category).unwrap_or(ORDER.len()), d.priority));
+    let due_from = r.incident.resolved.or(r.incident.created).map(|t| t.date_naive());
+    drafts
+        .into_iter()
+        .map(|d| {
+            let days = settings.follow_up_due_days[match d.priority {
+                Priority::High => 0,
+                Priority::Medium => 1,
+                Priority::Low => 2,
+            }];
+            let raised_before = raised_before(&d.id, r, history);
+            let owner =
+                settings.follow_up_owners.get(d.area).or_else(|| settings.follow_up_owners.get("default")).cloned();
+            FollowUp {
+                title: if raised_before > 0 { format!("{} (raised again: {raised_before})", d.title) } else { d.title },
+                id: d.id,
+                kind: d.kind.to_owned(),
+                priority: d.priority,
+                detail: d.detail,
+                evidence: d.evidence,
+                category: d.category.to_owned(),
+                done_when: d.done_when,
+                owner,
+                area: d.area.to_owned(),
+                due: due_from.map(|f| f + chrono::Days::new(u64::from(days))),
+                status: "open".into(),
+                raised_before,
+            }
+        })
+        .collect()
+}
+
+/// Earlier incidents of the same tenant (the history is per source) that raised the same ID.
+fn raised_before(id: &str, r: &Review, history: &History) -> u32 {
+    let count = history
+        .incidents
+        .iter()
+        .filter(|p| p.id != r.incident.id)
+        .filter(|p| p.tenant_id.is_none() || r.incident.tenant_id.is_none() || p.tenant_id == r.incident.tenant_id)
+        .filter(|p| p.follow_ups.iter().any(|f| f == id))
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// A closed true positive without a recorded cause is a process gap: the next incident cannot
+/// be told apart from a recurrence of this one.
+fn process(r: &Review) -> Option<Draft> {
+    if r.incident.classification != "truePositive" || r.story.root_cause.is_some() {
+        return None;
+    }
+    Some(Draft {
+        id: id("root_cause", &r.incident.id),
+        kind: "record_root_cause",
+        category: "process",
+        area: "soc",
+        priority: Priority::Medium,
+        title: "Record the root cause".into(),
+        detail: format!(
+            "Incident {} is a true positive and no root cause is recorded: neither the resolving comment nor any comment says how the attacker got in or why it worked. Write it in the resolving comment (\"Root cause: …\"), so that later reviews can tell whether the same way in returns.",
+            r.incident.id
+        ),
+        done_when: "The incident's resolving comment or a comment starts with \"Root cause:\" and names how the attacker got in.".into(),
+        evidence: Evidence::default(),
+    })
+}
+
+/// First-time techniques, when the review had a history to compare with.
+fn learn(r: &Review) -> Option<Draft> {
+    let first: Vec<(String, String)> = r
+        .knowledge_gaps
+        .iter()
+        .filter_map(|g| match g {
+            KnowledgeGap::FirstSeen { technique, name } => Some((technique.clone(), name.clone())),
+            _ => None,
+        })
+        .collect();
+    if first.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = first.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    Some(Draft {
+        id: id("learn", &r.incident.id),
+        kind: "share_knowledge",
+        category: "learn",
+        area: "soc",
+        priority: Priority::Low,
+        title: format!("Brief the team on {} met for the first time", plural(first.len(), "technique")),
+        detail: format!("No earlier review saw {}.", list(&named, 5)),
+        done_when: "A team briefing or runbook entry covers each technique, with the alert and the response used here."
+            .into(),
+        evidence: Evidence { techniques: first.into_iter().map(|(t, _)| t).collect(), ..Default::default() },
+    })
+}
+
+/// ATT&CK's generic mitigations, after everything chosen from the incident's facts: at most
+/// two, and none a context rule already asks for.
+fn mitigate(r: &Review, drafts: &[Draft]) -> Vec<Draft> {
+    let asked: BTreeSet<&str> = drafts.iter().flat_map(|d| d.evidence.mitigations.iter().map(String::as_str)).collect();
+    r.mitigations
+        .iter()
+        .filter(|m| m.techniques.len() >= 2 && !asked.contains(m.id.as_str()))
+        .take(2)
+        .map(|m| Draft {
+            id: id("mitigate", &m.id),
+            kind: "apply_mitigation",
+            category: "mitigate",
+            area: "soc",
+            priority: Priority::Low,
+            title: format!("Review mitigation {} {}", m.id, m.name),
+            detail: format!(
+                "It addresses {} of the techniques in this incident: {}.",
+                m.techniques.len(),
+                list(&m.techniques, 5)
+            ),
+            done_when: format!(
+                "A decision on {} (in place, planned with a date, or declined with the reason) is recorded.",
+                m.id
+            ),
+            evidence: Evidence {
+                mitigations: vec![m.id.clone()],
+                techniques: m.techniques.clone(),
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
+pub(crate) fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+pub(crate) fn list(items: &[String], max: usize) -> String {
+    let shown: Vec<String> = items.iter().take(max).cloned().collect();
+    let mut s = and_list(&shown);
     if items.len() > max {
-        s += &format!(" and {} more", items.len() - max);
+        s = format!("{} and {} more", shown.join(", "), items.len() - max);
     }
     s
 }
 
 /// "A", "A and B", "A, B and C".
-fn and_list(items: &[String]) -> String {
+pub(crate) fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
@@ -48,245 +228,41 @@ fn and_list(items: &[String]) -> String {
     }
 }
 
-fn dc_names(dcs: &[DataComponentRef]) -> Vec<String> {
-    dcs.iter()
-        .map(|d| match (&d.id, &d.data_source) {
-            (Some(id), _) => format!("{id} {}", d.name),
-            (None, Some(ds)) => format!("{ds}: {}", d.name),
-            (None, None) => d.name.clone(),
-        })
-        .collect()
+pub(crate) fn duration(secs: i64) -> String {
+    super::render::duration(Some(secs))
 }
 
-/// True when the incident was real: detection gaps only matter for true positives (and for
-/// incidents nobody classified, which are treated as real).
-fn is_real(r: &Review) -> bool {
-    !matches!(r.incident.classification.as_str(), "falsePositive" | "informationalExpectedActivity")
-}
-
-pub(crate) fn derive(r: &Review) -> Vec<FollowUp> {
-    let mut out: Vec<FollowUp> = Vec::new();
-    let severe = matches!(r.incident.severity.as_str(), "high" | "medium");
-    let mut push = |f: FollowUp| {
-        if !out.iter().any(|o| o.id == f.id) {
-            out.push(f);
-        }
-    };
-    if !is_real(r) {
-        let alerts: Vec<String> =
-            r.techniques.iter().flat_map(|t| t.alerts.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        push(FollowUp {
-            id: id("tune", &r.incident.id),
-            kind: "tune_detection".into(),
-            priority: Priority::Medium,
-            title: format!("Tune the detections behind this {}", r.incident.classification),
-            detail: format!(
-                "Incident {} was classified {} ({}). Review the alert logic or add a scoped exclusion so that the same activity does not raise an incident again.",
-                r.incident.id, r.incident.classification, r.incident.determination
-            ),
-            evidence: Evidence {
-                alerts,
-                techniques: r.techniques.iter().map(|t| t.id.clone()).collect(),
-                ..Default::default()
-            },
-        });
-    }
-    if is_real(r) {
-        for u in &r.gaps.uncovered {
-            let dcs = dc_names(&u.data_components);
-            push(FollowUp {
-                id: id("detect", &u.id),
-                kind: "add_detection".into(),
-                priority: if severe { Priority::High } else { Priority::Medium },
-                title: format!("Add a detection for {} {}", u.id, u.name),
-                detail: format!(
-                    "Observed in {} but covered by no rule of the detection inventory.{}",
-                    list(&u.alerts, 3),
-                    if dcs.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ATT&CK detects it through {}.", list(&dcs, 4))
-                    }
-                ),
-                evidence: Evidence {
-                    techniques: vec![u.id.clone()],
-                    alerts: u.alerts.clone(),
-                    data_components: dcs,
-                    ..Default::default()
-                },
-            });
-        }
-        if !r.gaps.blind_stages.is_empty() {
-            // One item for all blind stages: they are one hunt over one time range, and eight
-            // separate "high" items would drown the rest.
-            let per_stage: Vec<String> = r
-                .gaps
-                .blind_stages
-                .iter()
-                .map(|s| {
-                    let top: Vec<String> = s.likely.iter().take(2).map(|l| format!("{} {}", l.id, l.name)).collect();
-                    if top.is_empty() { s.name.clone() } else { format!("{} ({})", s.name, top.join(", ")) }
-                })
-                .collect();
-            let stages: Vec<String> = r.gaps.blind_stages.iter().map(|s| s.tactic.clone()).collect();
-            push(FollowUp {
-                id: id("blind", &format!("{}\0{}", r.incident.id, stages.join(","))),
-                kind: "hunt_blind_stages".into(),
-                priority: if severe { Priority::High } else { Priority::Medium },
-                title: format!("Hunt in the {} stage(s) the attack passed without an alert", stages.len()),
-                detail: format!(
-                    "The activity implies {}, and no alert covered {}. Groups with similar techniques most often use, per stage: {}. {}",
-                    and_list(&r.gaps.blind_stages.iter().map(|s| s.name.clone()).collect::<Vec<_>>()),
-                    if r.gaps.blind_stages.len() == 1 { "it" } else { "them" },
-                    per_stage.join("; "),
-                    hunts_to_run(r)
-                ),
-                evidence: Evidence {
-                    tactics: stages,
-                    techniques: r
-                        .gaps
-                        .blind_stages
-                        .iter()
-                        .flat_map(|s| s.likely.iter().take(2).map(|l| l.id.clone()))
-                        .collect(),
-                    ..Default::default()
-                },
-            });
-        }
-        // A data component that would detect several uncovered or likely techniques is worth
-        // checking once, not once per technique.
-        let mut by_dc: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let uncovered = r.gaps.uncovered.iter().map(|u| (&u.id, &u.data_components));
-        let likely =
-            r.gaps.blind_stages.iter().flat_map(|s| s.likely.iter().take(2).map(|l| (&l.id, &l.data_components)));
-        for (t, dcs) in uncovered.chain(likely) {
-            for d in dc_names(dcs) {
-                by_dc.entry(d).or_default().insert(t.clone());
-            }
-        }
-        let mut dcs: Vec<(String, BTreeSet<String>)> = by_dc.into_iter().filter(|(_, ts)| ts.len() >= 2).collect();
-        dcs.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
-        for (dc, ts) in dcs.into_iter().take(3) {
-            let ts: Vec<String> = ts.into_iter().collect();
-            push(FollowUp {
-                id: id("collect", &dc),
-                kind: "collect_data".into(),
-                priority: Priority::Medium,
-                title: format!("Make sure {dc} is collected and searchable"),
-                detail: format!("It is the log source ATT&CK names for detecting {} in this incident.", list(&ts, 5)),
-                evidence: Evidence { data_components: vec![dc], techniques: ts, ..Default::default() },
-            });
-        }
-        for l in &r.gaps.late_detections {
-            push(FollowUp {
-                id: id("late", &format!("{}\0{}", r.incident.id, l.alert)),
-                kind: "review_latency".into(),
-                priority: Priority::Medium,
-                title: format!("Find out why \"{}\" fired {} after the activity began", l.title, duration(l.delay_s)),
-                detail: "A detection that waits hours gives the attacker time: check the rule's schedule and look-back, ingestion delay, and whether an earlier signal was available.".into(),
-                evidence: Evidence { alerts: vec![l.alert.clone()], techniques: l.techniques.clone(), ..Default::default() },
-            });
-        }
-        for m in r.mitigations.iter().filter(|m| m.techniques.len() >= 2).take(3) {
-            push(FollowUp {
-                id: id("mitigate", &m.id),
-                kind: "apply_mitigation".into(),
-                priority: Priority::Low,
-                title: format!("Review mitigation {} {}", m.id, m.name),
-                detail: format!(
-                    "It addresses {} of the techniques in this incident: {}.",
-                    m.techniques.len(),
-                    list(&m.techniques, 5)
-                ),
-                evidence: Evidence {
-                    mitigations: vec![m.id.clone()],
-                    techniques: m.techniques.clone(),
-                    ..Default::default()
-                },
-            });
-        }
-    }
-    // A closed true positive without a recorded cause is a process gap: the next incident
-    // cannot be told apart from a recurrence of this one.
-    if r.incident.classification == "truePositive" && r.story.root_cause.is_none() {
-        push(FollowUp {
-            id: id("root_cause", &r.incident.id),
-            kind: "record_root_cause".into(),
-            priority: Priority::Medium,
-            title: "Record the root cause".into(),
-            detail: format!(
-                "Incident {} is a true positive and no root cause is recorded: neither the resolving comment nor any comment says how the attacker got in or why it worked. Write it in the resolving comment (\"Root cause: …\"), so that later reviews can tell whether the same way in returns.",
-                r.incident.id
-            ),
-            evidence: Evidence::default(),
-        });
-    }
-    for g in &r.knowledge_gaps {
-        match g {
-            KnowledgeGap::OutdatedId { received, current, alerts } => push(FollowUp {
-                id: id("outdated", received),
-                kind: "update_detection_content".into(),
-                priority: Priority::Low,
-                title: match current {
-                    Some(c) => format!("Update detection content still tagged {received}: ATT&CK now calls it {c}"),
-                    None => format!("Update detection content still tagged {received}, which ATT&CK no longer uses"),
-                },
-                detail: "Out-of-date technique IDs split reports and coverage maps; retag the rule.".into(),
-                evidence: Evidence { alerts: alerts.clone(), techniques: current.iter().cloned().collect(), ..Default::default() },
-            }),
-            KnowledgeGap::UnknownTechnique { received, alerts } => push(FollowUp {
-                id: id("unknown", received),
-                kind: "check_technique_id".into(),
-                priority: Priority::Low,
-                title: format!("Check the technique ID \"{received}\": ATT&CK {} does not know it", r.basis.attack_version.as_deref().unwrap_or("")),
-                detail: "Either the rule's tag is wrong or the catalog is older than the rule; `hindsight catalog import` loads a newer ATT&CK release.".into(),
-                evidence: Evidence { alerts: alerts.clone(), ..Default::default() },
-            }),
-            KnowledgeGap::UnmappedAlert { alert, title, .. } => push(FollowUp {
-                id: id("map", title),
-                kind: "map_detection".into(),
-                priority: Priority::Low,
-                title: format!("Map the detection \"{title}\" to ATT&CK"),
-                detail: "Its alerts carry no technique, so coverage and trend reports cannot count them.".into(),
-                evidence: Evidence { alerts: vec![alert.clone()], ..Default::default() },
-            }),
-            _ => {}
-        }
-    }
-    let first: Vec<String> = r
-        .knowledge_gaps
+/// The user accounts of the incident (UPN, else the name), those named by most alerts first.
+pub(crate) fn accounts(r: &Review) -> Vec<String> {
+    r.incident
+        .entities
         .iter()
-        .filter_map(|g| match g {
-            KnowledgeGap::FirstSeen { technique, name } => Some(format!("{technique} {name}")),
-            _ => None,
+        .filter(|e| e.kind == "user" || e.kind == "mailbox")
+        .map(|e| e.ids.get("userPrincipalName").cloned().unwrap_or_else(|| e.name.clone()))
+        .filter(|n| !n.is_empty() && !n.starts_with('('))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(Vec::new(), |mut v, n| {
+            if !v.iter().any(|x: &String| x.eq_ignore_ascii_case(&n)) {
+                v.push(n);
+            }
+            v
         })
-        .collect();
-    if is_real(r) && !first.is_empty() {
-        push(FollowUp {
-            id: id("learn", &r.incident.id),
-            kind: "share_knowledge".into(),
-            priority: Priority::Low,
-            title: format!("Brief the team on {} technique(s) met for the first time", first.len()),
-            detail: format!("No earlier review saw {}.", list(&first, 5)),
-            evidence: Evidence {
-                techniques: first.iter().map(|f| f.split(' ').next().unwrap_or_default().to_owned()).collect(),
-                ..Default::default()
-            },
-        });
-    }
-    out.sort_by_key(|f| f.priority);
-    out
 }
 
-/// What the blind-stage follow-up asks: the review's own hunts, before advanced hunting loses
-/// the window; else a hunt by hand.
-fn hunts_to_run(r: &Review) -> String {
-    let n: usize = r.gaps.blind_stages.iter().flat_map(|s| &s.likely).map(|l| l.hunts.len()).sum();
-    match (&r.gaps.hunt_window, n) {
-        (Some(w), n) if n > 0 => format!(
-            "Run the {n} hunting queries in this review before {}, when advanced hunting (30 days) no longer holds the incident's window, and check that what they find would be detected.",
-            w.run_before.format("%Y-%m-%d")
-        ),
-        _ => "Hunt for them in this incident's time range and check that they would be detected.".into(),
+/// Whether the incident shows the technique or one of its sub-techniques.
+pub(crate) fn observed(r: &Review, technique: &str) -> bool {
+    r.techniques
+        .iter()
+        .any(|t| t.id == technique || t.id.strip_prefix(technique).is_some_and(|rest| rest.starts_with('.')))
+}
+
+/// Every comment's text and the resolving comment, lower case: what the analysts recorded.
+pub(crate) fn recorded(r: &Review) -> String {
+    let mut s = r.incident.resolving_comment.clone().unwrap_or_default();
+    for c in &r.incident.comments {
+        s.push('\n');
+        s.push_str(&c.text);
     }
+    s.to_lowercase()
 }

@@ -107,6 +107,9 @@ pub struct PastIncident {
     /// Its tenant, when known: a history shared by several tenants never links them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The IDs of the follow-ups its review raised: a later incident raising one again says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_ups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +128,11 @@ pub struct Settings {
     pub unattended_high: Duration,
     /// A medium-severity alert not acted on within this long is listed as unattended.
     pub unattended_medium: Duration,
+    /// Who owns follow-ups, by area (`identity`, `endpoint`, `email`, `cloud`, `detection`,
+    /// `soc`, `legal`) or `default`.
+    pub follow_up_owners: BTreeMap<String, String>,
+    /// Days from the incident's resolution to a follow-up's due date: high, medium, low.
+    pub follow_up_due_days: [u32; 3],
 }
 
 impl Default for Settings {
@@ -136,6 +144,8 @@ impl Default for Settings {
             max_alerts: crate::model::Limits::DEFAULT.max_alerts,
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
+            follow_up_owners: BTreeMap::new(),
+            follow_up_due_days: [7, 30, 90],
         }
     }
 }
@@ -256,8 +266,12 @@ impl Engine {
                 gaps::find(self, incident, &mapped, &vector, &sims),
             )
         };
-        let mitigations = mitigations(catalog, &observed);
-        let controls = self.controls.as_deref().map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
+        // Nothing was attacked in a false or benign positive: no mitigations or controls.
+        let mitigations = if benign { vec![] } else { mitigations(catalog, &observed) };
+        let controls = match self.controls.as_deref() {
+            Some(c) if !benign => controls(c, catalog, &observed, &gaps),
+            _ => vec![],
+        };
         let knowledge_gaps = knowledge::find(catalog, &mapped, history);
         let summary = summary(incident, subject);
         let metrics = metrics(incident);
@@ -307,7 +321,7 @@ impl Engine {
         review.story = Story { response, ..told };
         (review.timeline, review.timeline_untimed) = timeline::build(&review, incident, transitions);
         review.warnings = warnings::find(&review, incident);
-        review.follow_ups = follow_ups::derive(&review);
+        review.follow_ups = follow_ups::derive(&review, incident, history, &self.settings);
         review.layer = navigator::for_review(&review);
         review
     }

@@ -475,6 +475,37 @@ pub struct FollowUp {
     pub title: String,
     pub detail: String,
     pub evidence: Evidence,
+    /// `now` (before evidence or the chance is gone: resets, the notification decision, the
+    /// scope), `harden` (the fixes with the most leverage, from the incident's facts),
+    /// `detect` (detection and response), `process`, `learn`, `mitigate` (ATT&CK's generic
+    /// list) — the order they are listed in.
+    #[serde(default)]
+    pub category: String,
+    /// The evidence that it is done: a hunt that returns nothing, a list of resets, a decision
+    /// recorded — not an intention.
+    #[serde(default)]
+    pub done_when: String,
+    /// Who owns it (`review.follow_ups.owners`, by area); null when not configured.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `identity`, `endpoint`, `email`, `cloud`, `detection`, `soc`, `legal`: what the owner
+    /// map is keyed by.
+    #[serde(default)]
+    pub area: String,
+    /// Due date: the incident's resolution (else creation) + `review.follow_ups.due_days` for
+    /// its priority; null when the incident has neither time.
+    #[serde(default)]
+    pub due: Option<chrono::NaiveDate>,
+    /// `open` when raised; trackers own what follows.
+    #[serde(default = "open_status")]
+    pub status: String,
+    /// How many earlier incidents of the same tenant raised the same follow-up (same ID).
+    #[serde(default)]
+    pub raised_before: u32,
+}
+
+fn open_status() -> String {
+    "open".into()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -489,6 +520,12 @@ pub struct Evidence {
     pub data_components: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mitigations: Vec<String>,
+    /// Accounts, hosts or services the follow-up names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<String>,
+    /// IDs of the review's hunts (or the library's) that show it done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hunts: Vec<String>,
 }
 
 /// Something a reader must know first, before the review's findings.

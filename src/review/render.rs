@@ -188,15 +188,37 @@ fn follow_ups(r: &Review) -> Vec<Block> {
         r.follow_ups
             .iter()
             .take(5)
-            .map(|f| format!("[{}] {} — {}", format!("{:?}", f.priority).to_lowercase(), f.title, f.detail))
+            .map(|f| {
+                let who = match (&f.owner, &f.due) {
+                    (Some(o), Some(d)) => format!(" Owner: {o}, due {d}."),
+                    (Some(o), None) => format!(" Owner: {o}."),
+                    (None, Some(d)) => format!(" Due {d}."),
+                    (None, None) => String::new(),
+                };
+                let done = if f.done_when.is_empty() { String::new() } else { format!(" Done when: {}", f.done_when) };
+                format!("[{}] {} — {}{done}{who}", priority(f.priority), f.title, f.detail)
+            })
             .collect(),
     ));
     if n > 5 {
-        let rest: Vec<String> =
-            r.follow_ups.iter().enumerate().skip(5).map(|(k, f)| format!("{}. {}", k + 1, f.title)).collect();
+        let rest: Vec<String> = r
+            .follow_ups
+            .iter()
+            .enumerate()
+            .skip(5)
+            .map(|(k, f)| format!("{}. [{}] {}", k + 1, priority(f.priority), f.title))
+            .collect();
         b.push(Block::Para(format!("Also: {}", rest.join(" · "))));
     }
     b
+}
+
+fn priority(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "high",
+        Priority::Medium => "medium",
+        Priority::Low => "low",
+    }
 }
 
 fn when(at: &Option<chrono::DateTime<chrono::Utc>>, at_latest: &Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -32,6 +32,7 @@ pub fn past_incident(review: &Review) -> PastIncident {
         initial_access: review.story.initial_access.techniques.clone(),
         root_cause: review.story.root_cause.as_ref().map(|r| r.text.clone()),
         tenant_id: s.tenant_id.clone(),
+        follow_ups: sorted(review.follow_ups.iter().map(|f| f.id.clone())),
     }
 }
 

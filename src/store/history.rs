@@ -107,6 +107,7 @@ mod tests {
             initial_access: vec!["T1566.002".into()],
             root_cause: Some("Root cause: a phishing link".into()),
             tenant_id: None,
+            follow_ups: vec![],
         }
     }
 
