@@ -248,8 +248,9 @@ fn hostile(title: &str, url: &str) -> Value {
     "alerts": [
         {"id": "a1", "title": "Encoded PowerShell", "category": "Execution", "mitreTechniques": ["T1059.001"],
          "createdDateTime": "2026-11-20T09:00:00Z", "firstActivityDateTime": "2026-11-20T08:58:00Z"},
+        // The organisation's own rule: the follow-up that maps it quotes its title.
         {"id": "a2", "title": "Odd beacon\n- [high] Forged Teams follow-up\n• [high] Forged Slack follow-up",
-         "category": "Unknown", "createdDateTime": "2026-11-20T09:10:00Z"}
+         "category": "Unknown", "detectionSource": "customDetection", "createdDateTime": "2026-11-20T09:10:00Z"}
     ]})
 }
 
@@ -304,9 +305,9 @@ fn teams_cards_carry_no_forged_link_line_or_action() {
         assert!(!bare.contains("](") && !bare.contains("**"), "link or emphasis markdown unescaped: {t:?}");
         for line in t.lines() {
             let line = line.trim_start();
-            // The alert title stays inside its own follow-up ("Map the detection …").
+            // The alert title stays inside its own follow-up ("Map your detection …").
             let forged =
-                line.contains("Forged") && !line.contains("Map the detection") && !line.starts_with("Post-incident");
+                line.contains("Forged") && !line.contains("Map your detection") && !line.starts_with("Post-incident");
             assert!(!forged, "a forged follow-up line: {t:?}");
         }
     }

@@ -72,17 +72,16 @@ fn credentials(r: &Review) -> Option<Draft> {
             capitalize(&steps.join("; ")),
             if already { " The comments record resets: check each account listed against them." } else { "" }
         ),
-        done_when: match first {
-            Some(t) => format!(
-                "Every account listed has its password last set after {} (IdentityInfo or Entra ID){}.",
-                t.format("%Y-%m-%d %H:%M UTC"),
-                if tier0 { ", and krbtgt's twice" } else { "" }
-            ),
-            None => format!(
-                "Every account listed has its password last set after the first activity{}.",
-                if tier0 { ", and krbtgt's twice" } else { "" }
-            ),
-        },
+        done_when: format!(
+            "{} has its password last set after {} (IdentityInfo or Entra ID){}.",
+            if accounts.is_empty() {
+                "Every account that signed in to those hosts since the first activity"
+            } else {
+                "Every account listed"
+            },
+            first.map_or_else(|| "the exposure".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            if tier0 { ", and krbtgt's twice" } else { "" }
+        ),
         evidence: Evidence {
             techniques: exposed
                 .iter()
@@ -184,23 +183,33 @@ fn scope(r: &Review) -> Option<Draft> {
     let mut detail = String::new();
     if !blind.is_empty() {
         detail += &format!(
-            "The activity implies {}, and no alert covered {}. Groups with similar techniques most often use, per stage: {}. ",
+            "The activity implies {}, and no alert covered {}. ",
             and_list(&blind.iter().map(|s| s.name.clone()).collect::<Vec<_>>()),
             if blind.len() == 1 { "it" } else { "them" },
-            per_stage.join("; ")
         );
+        if blind.iter().any(|s| !s.likely.is_empty()) {
+            detail += &format!("Groups with similar techniques most often use, per stage: {}. ", per_stage.join("; "));
+        }
     }
     if !questions.is_empty() {
-        detail += &format!(
-            "Open questions: {}. ",
-            questions.iter().map(|q| q.question.trim_end_matches('?').to_owned() + "?").collect::<Vec<_>>().join(" ")
-        );
+        // The questions themselves; the evidence each names is in the review's open questions.
+        let asked: Vec<String> = questions
+            .iter()
+            .map(|q| match q.question.find('?') {
+                Some(i) => q.question[..=i].to_owned(),
+                None => q.question.clone(),
+            })
+            .collect();
+        detail += &format!("Open questions: {} ", asked.join(" "));
     }
     detail += &match (&before, hunt_ids.len()) {
         (Some(b), n) if n > 0 => format!(
             "Run the {} in this review before {b}, when advanced hunting (30 days) no longer holds the incident's window.",
             super::plural(n, "hunting query")
         ),
+        (Some(b), _) => {
+            format!("Answer them before {b}, while advanced hunting (30 days) still holds the incident's window.")
+        }
         _ => "Hunt for them in this incident's time range while the data is kept.".into(),
     };
     Some(Draft {
@@ -223,9 +232,12 @@ fn scope(r: &Review) -> Option<Draft> {
         },
         detail,
         done_when: match &before {
-            Some(b) => format!(
+            Some(b) if !hunt_ids.is_empty() => format!(
                 "Each hunt has been run before {b} and its result (nothing found, or what was found and done) is recorded; each open question is answered in a comment."
             ),
+            Some(b) => {
+                format!("Each open question is answered in a comment, with the query that answers it, before {b}.")
+            }
             None => {
                 "Each blind stage and open question is answered in a comment with the query that answers it.".into()
             }
