@@ -50,7 +50,14 @@ impl Names for TestNames {
     }
     fn follow_up(&self, id: &str) -> Option<FollowUpInfo> {
         // The priority here is the text's; the digest ranks by the reviews' own.
-        Some(FollowUpInfo { kind: "detect".into(), priority: Priority::Low, title: format!("do {id}") })
+        Some(FollowUpInfo {
+            kind: "detect".into(),
+            priority: Priority::Low,
+            title: format!("do {id}"),
+            owner: None,
+            due: None,
+            first_raised: None,
+        })
     }
 }
 

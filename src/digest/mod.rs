@@ -160,6 +160,13 @@ pub struct OpenFollowUp {
     /// Also raised in the period before.
     pub recurring: bool,
     pub examples: Vec<String>,
+    /// When a review first raised it; its age is counted from this to the period's end.
+    #[serde(default)]
+    pub first_raised: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub due: Option<chrono::NaiveDate>,
 }
 
 pub const ATTRIBUTION_NOTE: &str = "Hypotheses, not verdicts: how often each group or campaign was among an incident's three closest technique matches.";
@@ -475,6 +482,9 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> V
                 id: id.to_owned(),
                 kind: info.as_ref().map_or_else(String::new, |i| i.kind.clone()),
                 priority,
+                first_raised: info.as_ref().and_then(|i| i.first_raised),
+                owner: info.as_ref().and_then(|i| i.owner.clone()),
+                due: info.as_ref().and_then(|i| i.due),
                 title: info.map_or_else(|| id.to_owned(), |i| i.title),
                 incidents,
                 recurring: before.contains(id),

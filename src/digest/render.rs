@@ -88,8 +88,24 @@ fn outline(d: &Digest) -> Vec<Block> {
             d.follow_ups
                 .iter()
                 .map(|f| {
+                    // Its age at the period's end, from the first review that raised it.
+                    let age = f
+                        .first_raised
+                        .filter(|t| *t <= d.period.end)
+                        .map(|t| match (d.period.end - t).num_days() {
+                            0 => ", open less than a day".to_owned(),
+                            1 => ", open 1 day".to_owned(),
+                            n => format!(", open {n} days"),
+                        })
+                        .unwrap_or_default();
+                    let owner = f.owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default();
+                    let due = match f.due {
+                        Some(due) if due < d.period.end.date_naive() => format!(", OVERDUE since {due}"),
+                        Some(due) => format!(", due {due}"),
+                        None => String::new(),
+                    };
                     format!(
-                        "[{:?}] {} — {} incident(s){} ({})",
+                        "[{:?}] {} — {} incident(s){}{age}{owner}{due} ({})",
                         f.priority,
                         f.title,
                         f.incidents,

@@ -114,6 +114,14 @@ pub struct FollowUpInfo {
     pub kind: String,
     pub priority: Priority,
     pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<chrono::NaiveDate>,
+    /// When a review first raised it (kept by the store across the reviews that raise it
+    /// again); the digest shows its age from this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_raised: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Each ID once, in first-seen order (the digest counts every entry).
@@ -202,7 +210,17 @@ impl Summary<String> {
     /// The follow-ups' texts, for the `follow_ups` tree.
     pub fn follow_up_texts(review: &Review) -> impl Iterator<Item = (&str, FollowUpInfo)> {
         review.follow_ups.iter().map(|f| {
-            (f.id.as_str(), FollowUpInfo { kind: f.kind.clone(), priority: f.priority, title: f.title.clone() })
+            (
+                f.id.as_str(),
+                FollowUpInfo {
+                    kind: f.kind.clone(),
+                    priority: f.priority,
+                    title: f.title.clone(),
+                    owner: f.owner.clone(),
+                    due: f.due,
+                    first_raised: None,
+                },
+            )
         })
     }
 }

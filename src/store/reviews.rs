@@ -44,6 +44,18 @@ struct StoredFollowUp {
     at: DateTime<Utc>,
 }
 
+/// When a stored follow-up was first raised: its `first_raised`, else (stored before that was
+/// kept) the review that stored it.
+fn first_raised(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Times {
+        first_raised: Option<DateTime<Utc>>,
+        at: Option<DateTime<Utc>>,
+    }
+    let t: Times = serde_json::from_slice(bytes).ok()?;
+    t.first_raised.or(t.at)
+}
+
 impl Store {
     /// What this source's earlier reviews saw: each organisation (source) has its own history.
     /// The techniques seen, and its earlier incidents newest first (at most 2,000, within
@@ -79,9 +91,17 @@ impl Store {
         let summary = serde_json::to_vec(summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
         // With when this review was made: retention removes a text once every review that
         // raised it is gone (`store::retention`).
-        let follow_ups: Vec<(&str, Vec<u8>)> = follow_ups
+        // First raised now, unless an earlier review raised it: then that time is kept (read
+        // in the transaction, below).
+        let stored = |info: &FollowUpInfo, first: DateTime<Utc>| {
+            serde_json::to_vec(&StoredFollowUp {
+                info: FollowUpInfo { first_raised: Some(first), ..info.clone() },
+                at: now,
+            })
+        };
+        let follow_ups: Vec<(&str, &FollowUpInfo, Vec<u8>)> = follow_ups
             .iter()
-            .map(|(id, info)| serde_json::to_vec(&StoredFollowUp { info: info.clone(), at: now }).map(|b| (*id, b)))
+            .map(|(id, info)| stored(info, now).map(|b| (*id, info, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let past_key = super::history::history_key(source, past, now);
@@ -112,8 +132,12 @@ impl Store {
                 summaries.insert(summary_key.as_slice(), summary.as_slice())?;
                 reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
                 history.insert(past_key.as_slice(), past.as_slice())?;
-                for (id, info) in &follow_ups {
-                    texts.insert(id.as_bytes(), info.as_slice())?;
+                for (id, info, bytes) in &follow_ups {
+                    let earlier = texts.get(id.as_bytes())?.and_then(|v| first_raised(&v)).filter(|t| *t < now);
+                    match earlier.map(|t| stored(info, t)) {
+                        Some(Ok(b)) => texts.insert(id.as_bytes(), b)?,
+                        _ => texts.insert(id.as_bytes(), bytes.as_slice())?,
+                    };
                 }
                 for (entry, bytes) in &entries {
                     // An entry already there (a review recorded, then its resolution re-queued by
