@@ -295,6 +295,9 @@ pub struct ReviewConfig {
     /// A medium-severity alert not acted on within this long is listed as unattended.
     #[serde(with = "humantime_serde")]
     pub unattended_medium: Duration,
+    /// The organisation's Microsoft 365 licence tier ("E3" or "E5", any case): only the
+    /// controls available at it are listed. Unset: every control, whatever its tier.
+    pub licence: Option<String>,
 }
 
 impl Default for ReviewConfig {
@@ -309,6 +312,7 @@ impl Default for ReviewConfig {
             max_evidence: limits.max_evidence,
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
+            licence: None,
         }
     }
 }
@@ -502,6 +506,9 @@ impl Config {
             if d.is_zero() {
                 out.push(Invalid::new(key, "must be longer than 0s"));
             }
+        }
+        if let Some(Err(m)) = self.review.licence.as_deref().map(crate::controls::Licence::parse) {
+            out.push(Invalid::new("review.licence", m));
         }
         if self.daemon.review_batch == 0 {
             out.push(Invalid::new("daemon.review_batch", "must be at least 1"));
@@ -747,6 +754,21 @@ mod tests {
         assert_eq!(r, "TOML parse error at line 6\n6 | client_secret = [redacted]\n  |  ^\nin file");
         assert_eq!(redact("integer `123456789`", &["123456789".into()]), "integer `[redacted]`");
         assert_eq!(redact("sources[1]", &["1".into()]), "sources[1]", "too short to look for");
+    }
+
+    #[test]
+    fn the_licence_is_read_case_insensitively_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[review]\nlicence = \"e3\"\n").unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        assert_eq!(
+            c.review.licence.as_deref().map(crate::controls::Licence::parse),
+            Some(Ok(crate::controls::Licence::E3))
+        );
+        std::fs::write(&path, "[review]\nlicence = \"E7\"\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(e.contains("review.licence") && e.contains("E3, E5"), "{e}");
     }
 
     #[test]

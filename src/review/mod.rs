@@ -85,6 +85,10 @@ pub trait ControlCatalog: Send + Sync {
 pub struct History {
     pub techniques_seen: HashSet<String>,
     pub incidents: Vec<PastIncident>,
+    /// Built from the store's earlier reviews (the daemon). `false` (the default: an offline
+    /// review, a test): `techniques_seen` says nothing, so no technique is called new to the
+    /// organisation and the review says it had no history instead.
+    pub recorded: bool,
 }
 
 /// How far back (days) a review looks for similar incidents: the history the store keeps.
@@ -125,6 +129,9 @@ pub struct Settings {
     pub unattended_high: Duration,
     /// A medium-severity alert not acted on within this long is listed as unattended.
     pub unattended_medium: Duration,
+    /// The Microsoft 365 licence the organisation has (`review.licence`): only the controls
+    /// available at it are listed. `None`: every control, whatever its tier.
+    pub licence: Option<crate::controls::Licence>,
 }
 
 impl Default for Settings {
@@ -136,6 +143,7 @@ impl Default for Settings {
             max_alerts: crate::model::Limits::DEFAULT.max_alerts,
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
+            licence: None,
         }
     }
 }
@@ -257,8 +265,10 @@ impl Engine {
             )
         };
         let mitigations = mitigations(catalog, &observed);
-        let controls = self.controls.as_deref().map(|c| controls(c, catalog, &observed, &gaps)).unwrap_or_default();
-        let knowledge_gaps = knowledge::find(catalog, &mapped, history);
+        let licence = self.settings.licence;
+        let controls =
+            self.controls.as_deref().map(|c| controls(c, catalog, &observed, &gaps, licence)).unwrap_or_default();
+        let knowledge_gaps = knowledge::find(catalog, &mapped, history, benign);
         let summary = summary(incident, subject);
         let metrics = metrics(incident);
         let mut review = Review {
@@ -277,6 +287,7 @@ impl Engine {
                     .as_deref()
                     .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
                 controls_attack_version: self.controls.as_deref().map(|c| c.mapped_attack_version()),
+                licence: licence.map(|l| l.as_str().to_owned()),
             },
             incident: summary,
             metrics,
@@ -391,8 +402,15 @@ fn mitigations(catalog: &Catalog, observed: &[usize]) -> Vec<MitigationFinding> 
         .collect()
 }
 
-/// Microsoft 365 capabilities against the observed techniques and those likely in blind stages.
-fn controls(controls: &dyn ControlCatalog, catalog: &Catalog, observed: &[usize], gaps: &Gaps) -> Vec<ControlFinding> {
+/// Microsoft 365 capabilities against the observed techniques and those likely in blind stages,
+/// those available at `licence` when it is set.
+fn controls(
+    controls: &dyn ControlCatalog,
+    catalog: &Catalog,
+    observed: &[usize],
+    gaps: &Gaps,
+    licence: Option<crate::controls::Licence>,
+) -> Vec<ControlFinding> {
     let mut targets: Vec<(String, bool)> =
         observed.iter().map(|&t| (catalog.techniques()[t].id.clone(), true)).collect();
     for stage in &gaps.blind_stages {
@@ -401,6 +419,9 @@ fn controls(controls: &dyn ControlCatalog, catalog: &Catalog, observed: &[usize]
     let mut by: BTreeMap<String, ControlFinding> = BTreeMap::new();
     for (id, observed) in targets {
         for c in controls.controls_for(&id) {
+            if licence.is_some_and(|l| !l.includes(c.licence.as_deref())) {
+                continue;
+            }
             let f = by.entry(c.capability_id.clone()).or_insert_with(|| ControlFinding {
                 capability_id: c.capability_id.clone(),
                 description: c.description.clone(),
