@@ -431,6 +431,7 @@ fn fully_populated() -> Review {
             inventory: Some(InventoryBasis { sources: 1, techniques: 2 }),
             controls_attack_version: Some("16.1".into()),
             licence: Some("E3".into()),
+            history_recorded: true,
         },
         techniques: vec![TechniqueFinding {
             id: "T1003.003".into(),
@@ -542,7 +543,6 @@ fn fully_populated() -> Review {
                 alerts: strings(&["a7"]),
             },
             KnowledgeGap::OutdatedId { received: "T1064".into(), current: None, alerts: strings(&["a7"]) },
-            KnowledgeGap::NoHistory,
             KnowledgeGap::NoMitigation { technique: "T1".into(), name: "n".into() },
             KnowledgeGap::NoDetectionData { technique: "T1".into(), name: "n".into() },
         ],

@@ -57,6 +57,7 @@ fn an_offline_review_lists_nothing_as_first_seen_and_says_it_has_no_history() {
     let engine = engine(None);
     let r = review(&engine, &example("human-operated-ransomware"), &History::default());
     assert!(first_seen(&r).is_empty(), "{:?}", r.knowledge_gaps);
+    assert!(!r.basis.history_recorded);
     for text in [render::text(&r), render::markdown(&r), render::html(&r)] {
         assert_eq!(text.matches(NO_HISTORY).count(), 1, "{text}");
         assert!(!text.contains("First time for this organisation"), "{text}");
@@ -69,6 +70,7 @@ fn with_a_recorded_history_a_technique_seen_before_is_not_listed_and_a_new_one_i
     let incident = example("phishing-credential-theft");
     let history = History { techniques_seen: ["T1557".to_owned()].into(), recorded: true, ..History::default() };
     let r = review(&engine, &incident, &history);
+    assert!(r.basis.history_recorded);
     let new = first_seen(&r);
     assert!(!new.contains(&"T1557"), "{new:?}");
     assert!(new.contains(&"T1566.002"), "{new:?}");

@@ -13,7 +13,7 @@ use super::model::KnowledgeGap;
 use crate::attack::{Catalog, Status};
 
 /// The knowledge gaps of a review. `benign` (a false positive or expected activity): no attack
-/// to learn from, so nothing is "new to the team" and the history is not mentioned.
+/// to learn from, so nothing is "new to the team".
 pub(crate) fn find(catalog: &Catalog, mapped: &Mapped, history: &History, benign: bool) -> Vec<KnowledgeGap> {
     let mut out = Vec::new();
     if !benign {
@@ -40,12 +40,11 @@ pub(crate) fn find(catalog: &Catalog, mapped: &Mapped, history: &History, benign
 }
 
 /// Techniques no earlier review of the organisation has. Without a recorded history (an
-/// offline review) that cannot be known: one `NoHistory` entry says so instead of listing
-/// every technique as new.
+/// offline review) that cannot be known: none is listed, and the review says so
+/// (`basis.history_recorded`) instead of calling every technique new.
 fn first_seen(mapped: &Mapped, history: &History) -> Vec<KnowledgeGap> {
     if !history.recorded {
-        // Nothing mapped to ATT&CK: nothing that history would have to judge.
-        return if mapped.catalog_ix.iter().all(Option::is_none) { vec![] } else { vec![KnowledgeGap::NoHistory] };
+        return vec![];
     }
     mapped
         .techniques
@@ -93,14 +92,15 @@ mod tests {
     }
 
     #[test]
-    fn without_a_recorded_history_nothing_is_first_seen_and_the_review_says_so_once() {
+    fn without_a_recorded_history_nothing_is_first_seen() {
         let catalog = crate::attack::store::embedded().unwrap();
         let m = mapped(&catalog, &["T1059.001", "T1003.001", "T1566.002"]);
-        let gaps = find(&catalog, &m, &History::default(), false);
-        assert!(first_seen_ids(&gaps).is_empty(), "{gaps:?}");
-        assert_eq!(gaps.iter().filter(|g| **g == KnowledgeGap::NoHistory).count(), 1, "{gaps:?}");
-        // A false positive has nothing new to learn: not even the missing history is mentioned.
-        assert!(find(&catalog, &m, &History::default(), true).is_empty());
+        assert!(find(&catalog, &m, &History::default(), false).is_empty());
+        // Recorded but empty (the organisation's first review): everything is new.
+        let first = History { recorded: true, ..History::default() };
+        assert_eq!(first_seen_ids(&find(&catalog, &m, &first, false)), ["T1003.001", "T1059.001", "T1566.002"]);
+        // A false positive has nothing new to teach.
+        assert!(find(&catalog, &m, &first, true).is_empty());
     }
 
     #[test]
@@ -111,7 +111,6 @@ mod tests {
             History { techniques_seen: ["T1059.001".to_owned()].into(), recorded: true, ..History::default() };
         let gaps = find(&catalog, &m, &history, false);
         assert_eq!(first_seen_ids(&gaps), ["T1003.001"]);
-        assert!(!gaps.contains(&KnowledgeGap::NoHistory));
     }
 
     #[test]

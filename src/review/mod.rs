@@ -288,6 +288,7 @@ impl Engine {
                     .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
                 controls_attack_version: self.controls.as_deref().map(|c| c.mapped_attack_version()),
                 licence: licence.map(|l| l.as_str().to_owned()),
+                history_recorded: history.recorded,
             },
             incident: summary,
             metrics,

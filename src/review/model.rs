@@ -150,6 +150,15 @@ pub struct Basis {
     /// listed whatever its tier.
     #[serde(default)]
     pub licence: Option<String>,
+    /// The review had the organisation's recorded history (the daemon's store). `false`: an
+    /// offline review, which cannot know what is new to the team, so `knowledge_gaps` has no
+    /// `first_seen` entry. Reviews stored before this field were all made by the daemon.
+    #[serde(default = "recorded_before_the_field")]
+    pub history_recorded: bool,
+}
+
+fn recorded_before_the_field() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,9 +454,6 @@ pub enum KnowledgeGap {
         current: Option<String>,
         alerts: Vec<String>,
     },
-    /// The review had no history of the organisation's earlier reviews (an offline review):
-    /// what is new to the team is not assessed, and no `FirstSeen` entry is made.
-    NoHistory,
     /// No longer produced (boilerplate, the same for every incident); read from stored reviews.
     NoMitigation { technique: String, name: String },
     /// No longer produced (boilerplate, the same for every incident); read from stored reviews.

@@ -644,7 +644,13 @@ fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
                 .collect(),
         ));
     }
-    let gaps: Vec<String> = r.knowledge_gaps.iter().map(|g| knowledge_line(r, g)).collect();
+    let mut gaps: Vec<String> = Vec::new();
+    // Offline, what is new to the team cannot be known: said once, for a review that would
+    // otherwise have listed techniques met for the first time.
+    if !r.basis.history_recorded && !is_benign(r) && r.techniques.iter().any(|t| t.name.is_some()) {
+        gaps.push(NO_HISTORY.into());
+    }
+    gaps.extend(r.knowledge_gaps.iter().map(|g| knowledge_line(r, g)));
     if !gaps.is_empty() {
         b.push(Block::Heading(2, "Knowledge gaps".into()));
         b.push(Block::Bullets(gaps));
@@ -769,6 +775,9 @@ fn appendix(r: &Review) -> Vec<Block> {
     b
 }
 
+/// The knowledge-gap line of a review made without the organisation's recorded history.
+pub const NO_HISTORY: &str = "No history of earlier reviews: what is new to the team is not assessed (offline review).";
+
 fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
     match g {
         KnowledgeGap::FirstSeen { technique, name } => format!("First time for this organisation: {technique} {name}"),
@@ -789,9 +798,6 @@ fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
                 alert_titles(r, alerts)
             ),
         },
-        KnowledgeGap::NoHistory => {
-            "No history of earlier reviews: what is new to the team is not assessed (offline review).".into()
-        }
         // Not produced any more; kept for reviews stored before.
         KnowledgeGap::NoMitigation { technique, name } => format!("ATT&CK lists no mitigation for {technique} {name}"),
         KnowledgeGap::NoDetectionData { technique, name } => {
