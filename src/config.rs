@@ -297,6 +297,9 @@ pub struct ReviewConfig {
     pub unattended_medium: Duration,
     /// Owners and due dates of follow-ups.
     pub follow_ups: FollowUpConfig,
+    /// The organisation's Microsoft 365 licence tier ("E3" or "E5", any case): only the
+    /// controls available at it are listed. Unset: every control, whatever its tier.
+    pub licence: Option<String>,
 }
 
 /// `[review.follow_ups]`: who owns a follow-up, by its area, and when it is due.
@@ -335,6 +338,7 @@ impl Default for ReviewConfig {
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
             follow_ups: FollowUpConfig::default(),
+            licence: None,
         }
     }
 }
@@ -536,6 +540,9 @@ impl Config {
                     &format!("not an area; the areas are {}", FOLLOW_UP_AREAS.join(", ")),
                 ));
             }
+        }
+        if let Some(Err(m)) = self.review.licence.as_deref().map(crate::controls::Licence::parse) {
+            out.push(Invalid::new("review.licence", m));
         }
         if self.daemon.review_batch == 0 {
             out.push(Invalid::new("daemon.review_batch", "must be at least 1"));
@@ -781,6 +788,21 @@ mod tests {
         assert_eq!(r, "TOML parse error at line 6\n6 | client_secret = [redacted]\n  |  ^\nin file");
         assert_eq!(redact("integer `123456789`", &["123456789".into()]), "integer `[redacted]`");
         assert_eq!(redact("sources[1]", &["1".into()]), "sources[1]", "too short to look for");
+    }
+
+    #[test]
+    fn the_licence_is_read_case_insensitively_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[review]\nlicence = \"e3\"\n").unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        assert_eq!(
+            c.review.licence.as_deref().map(crate::controls::Licence::parse),
+            Some(Ok(crate::controls::Licence::E3))
+        );
+        std::fs::write(&path, "[review]\nlicence = \"E7\"\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(e.contains("review.licence") && e.contains("E3, E5"), "{e}");
     }
 
     #[test]

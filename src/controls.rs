@@ -18,6 +18,60 @@ static EMBEDDED: &str = include_str!("../data/m365/m365-controls.json");
 #[error("the embedded Microsoft 365 control mappings cannot be read: {0}")]
 pub struct ControlsError(String);
 
+/// A Microsoft 365 licence tier as the mappings name them (the capability ID's suffix). The
+/// tiers are ordered: E5 includes everything in E3, so a control of tier E3 is available at E3
+/// and at E5, one of tier E5 at E5 only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Licence {
+    E3,
+    E5,
+}
+
+impl Licence {
+    /// The tiers, lowest first.
+    pub const ALL: [Licence; 2] = [Licence::E3, Licence::E5];
+
+    /// Reads a configured tier, case-insensitively ("e5", " E5 ").
+    pub fn parse(s: &str) -> Result<Licence, String> {
+        let s = s.trim();
+        Licence::ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            let allowed: Vec<&str> = Licence::ALL.iter().map(|l| l.as_str()).collect();
+            format!(
+                "{s:?} is not a licence tier of the Microsoft 365 control mappings; use one of {}",
+                allowed.join(", ")
+            )
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Licence::E3 => "E3",
+            Licence::E5 => "E5",
+        }
+    }
+
+    /// Whether a control of tier `tier` is available at this licence. A control whose tier the
+    /// mappings do not give is not claimed to be (none in the 07/2025 release).
+    pub fn includes(self, tier: Option<&str>) -> bool {
+        tier.and_then(|t| Licence::parse(t).ok()).is_some_and(|t| t <= self)
+    }
+}
+
+/// A capability name as a reader should see it: no stray spaces (the source has "Advanced
+/// Anti-Phishing " with a trailing one), and the source's misspellings corrected.
+fn tidy_name(name: &str) -> String {
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    match name.as_str() {
+        // Source spelling "ATT&CK Simulation Training": Microsoft's product is "Attack
+        // simulation training" (Defender for Office 365), unrelated to MITRE ATT&CK.
+        "ATT&CK Simulation Training" => "Attack Simulation Training".to_owned(),
+        // Source spelling "AntiSpam": Microsoft, and the source's other names ("Anti-Phishing",
+        // "Anti-Spoofing"), write it with a hyphen.
+        "AntiSpam" => "Anti-Spam".to_owned(),
+        _ => name,
+    }
+}
+
 #[derive(Deserialize)]
 struct File {
     attack_version: String,
@@ -69,7 +123,7 @@ impl Controls {
             };
             by_technique.entry(t.id.clone()).or_default().push(ControlRef {
                 capability_id: row.capability_id,
-                description: row.description,
+                description: tidy_name(&row.description),
                 group: row.group,
                 category: row.category,
                 score: row.score,
@@ -139,5 +193,31 @@ mod tests {
         // Ordered: protect before detect before respond.
         let order: Vec<u8> = cloud_api.iter().map(|x| rank_category(&x.category)).collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    }
+
+    #[test]
+    fn licence_tiers_parse_case_insensitively_and_e5_includes_e3() {
+        assert_eq!(Licence::parse("e5"), Ok(Licence::E5));
+        assert_eq!(Licence::parse(" E3 "), Ok(Licence::E3));
+        let e = Licence::parse("E7").unwrap_err();
+        assert!(e.contains("E3, E5"), "{e}");
+        assert!(Licence::E5.includes(Some("E3")) && Licence::E5.includes(Some("E5")));
+        assert!(Licence::E3.includes(Some("E3")) && !Licence::E3.includes(Some("E5")));
+        assert!(!Licence::E5.includes(None), "an unknown tier is not claimed available");
+    }
+
+    #[test]
+    fn every_control_name_is_tidy() {
+        let catalog = crate::attack::store::embedded().unwrap();
+        let c = Controls::embedded(&catalog).unwrap();
+        let names: std::collections::BTreeSet<&str> =
+            c.by_technique.values().flatten().map(|x| x.description.as_str()).collect();
+        for n in &names {
+            assert_eq!(n.trim(), *n, "{n:?}");
+            assert!(!n.contains("  "), "{n:?}");
+        }
+        assert!(names.contains("Advanced Anti-Phishing"), "{names:?}");
+        assert!(names.contains("Attack Simulation Training") && !names.contains("ATT&CK Simulation Training"));
+        assert!(names.contains("Anti-Spam") && !names.contains("AntiSpam"));
     }
 }

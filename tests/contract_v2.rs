@@ -430,6 +430,8 @@ fn fully_populated() -> Review {
             attack_version: Some("17.1".into()),
             inventory: Some(InventoryBasis { sources: 1, techniques: 2 }),
             controls_attack_version: Some("16.1".into()),
+            licence: Some("E3".into()),
+            history_recorded: true,
         },
         techniques: vec![TechniqueFinding {
             id: "T1003.003".into(),
@@ -540,6 +542,7 @@ fn fully_populated() -> Review {
                 current: Some("T1059.001".into()),
                 alerts: strings(&["a7"]),
             },
+            KnowledgeGap::OutdatedId { received: "T1064".into(), current: None, alerts: strings(&["a7"]) },
             KnowledgeGap::NoMitigation { technique: "T1".into(), name: "n".into() },
             KnowledgeGap::NoDetectionData { technique: "T1".into(), name: "n".into() },
         ],

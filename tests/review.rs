@@ -167,13 +167,17 @@ fn history_decides_what_is_new_to_the_organisation() {
     let engine = Engine::new(catalog.clone(), None, None, Settings::default());
     let incident = example("phishing-credential-theft");
     let subject = Subject { incident: &incident, source: "examples", revision: 1, transitions: &[] };
-    let fresh = engine.review(&subject, &History::default());
     let first_seen = |r: &Review| {
         r.knowledge_gaps.iter().filter(|g| matches!(g, hindsight::review::KnowledgeGap::FirstSeen { .. })).count()
     };
+    // An empty recorded history (the organisation's first review): everything is new.
+    let fresh = engine.review(&subject, &History { recorded: true, ..History::default() });
     assert_eq!(first_seen(&fresh), 7);
-    let history =
-        History { techniques_seen: ["T1566.002".to_owned(), "T1557".to_owned()].into(), ..History::default() };
+    let history = History {
+        techniques_seen: ["T1566.002".to_owned(), "T1557".to_owned()].into(),
+        recorded: true,
+        ..History::default()
+    };
     assert_eq!(first_seen(&engine.review(&subject, &history)), 5);
     // Pure: the same inputs give the same review.
     assert_eq!(engine.review(&subject, &history), engine.review(&subject, &history));

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::GlobalArgs;
 use crate::attack::{Catalog, store};
-use crate::controls::Controls;
+use crate::controls::{Controls, Licence};
 use crate::inventory::Inventory;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
@@ -49,6 +49,10 @@ pub struct ReviewArgs {
     /// memory); raise it for a very large export.
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     pub max_input: bytesize::ByteSize,
+    /// List only the Microsoft 365 controls available at this licence tier: E3 or E5 (any
+    /// case; E5 includes E3). Without it, every control is listed with its tier.
+    #[arg(long, value_name = "TIER", value_parser = Licence::parse)]
+    pub licence: Option<Licence>,
 }
 
 pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +64,9 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
         }
     };
-    let reviews = review_file(Arc::new(catalog), &args.input, &args.inventory, &args.hunts, args.max_input.as_u64())?;
+    let settings = Settings { licence: args.licence, ..Settings::default() };
+    let reviews =
+        review_file(Arc::new(catalog), &args.input, &args.inventory, &args.hunts, args.max_input.as_u64(), settings)?;
     if let Some(out) = &args.layer {
         let layers: Vec<&crate::review::navigator::Layer> = reviews.iter().map(|r| &r.layer).collect();
         let json = if layers.len() == 1 {
@@ -92,15 +98,16 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reviews every incident of a file. Offline there is no history of techniques: every technique
-/// counts as met for the first time; the file's earlier incidents are the history of its later
-/// ones for similar incidents and recurrence.
+/// Reviews every incident of a file. Offline there is no history of techniques: no technique is
+/// called new to the organisation (the review says it had no history); the file's earlier
+/// incidents are the history of its later ones for similar incidents and recurrence.
 pub fn review_file(
     catalog: Arc<Catalog>,
     input: &Path,
     inventory: &[PathBuf],
     hunt_folders: &[PathBuf],
     max_input: u64,
+    settings: Settings,
 ) -> anyhow::Result<Vec<Review>> {
     let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
         .map_err(|reason| anyhow::anyhow!("{}: {reason}", input.display()))?;
@@ -125,10 +132,11 @@ pub fn review_file(
         }
     };
     let inventory = inventory.map(|i| Arc::new(i) as Arc<dyn crate::review::DetectionInventory>);
-    let engine = Engine::new(catalog, inventory, controls, Settings::default()).with_hunts(hunts);
+    let engine = Engine::new(catalog, inventory, controls, settings).with_hunts(hunts);
     // The file's earlier incidents are the history of its later ones (similar incidents,
     // recurring ways in): reviewed oldest first, printed in the file's order. Techniques are
-    // not carried over: offline, "first time for this organisation" cannot be known.
+    // not carried over (the history is not `recorded`): offline, "first time for this
+    // organisation" cannot be known.
     let mut order: Vec<usize> = (0..observed.len()).collect();
     order.sort_by_key(|&i| (observed[i].incident.created.is_none(), observed[i].incident.created));
     let mut history = History::default();
@@ -162,7 +170,7 @@ mod tests {
         let text = format!("{}\n{}\n", incident("20", "2026-09-01T09:00:00Z"), incident("10", "2026-08-01T09:00:00Z"));
         std::fs::write(&file, text).unwrap();
         let catalog = Arc::new(crate::attack::store::embedded().unwrap());
-        let reviews = review_file(catalog, &file, &[], &[], 1 << 20).unwrap();
+        let reviews = review_file(catalog, &file, &[], &[], 1 << 20, Settings::default()).unwrap();
         let ids: Vec<&str> = reviews.iter().map(|r| r.incident.id.as_str()).collect();
         assert_eq!(ids, ["20", "10"]);
         let similar: Vec<&str> = reviews[0].story.similar_incidents.iter().map(|s| s.id.as_str()).collect();

@@ -81,6 +81,14 @@ impl Pipeline {
                 None
             }
         };
+        // `Config::load` checked the value; a Config made in code is checked here.
+        let licence = match cfg.review.licence.as_deref().map(crate::controls::Licence::parse).transpose() {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(format!("configuration key review.licence: {e}"));
+                None
+            }
+        };
         let settings = Settings {
             late_detection: cfg.review.late_detection,
             attribution_top: cfg.review.attribution_top,
@@ -93,6 +101,7 @@ impl Pipeline {
                 cfg.review.follow_ups.due_days_medium,
                 cfg.review.follow_ups.due_days_low,
             ],
+            licence,
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));

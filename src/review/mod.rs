@@ -85,6 +85,10 @@ pub trait ControlCatalog: Send + Sync {
 pub struct History {
     pub techniques_seen: HashSet<String>,
     pub incidents: Vec<PastIncident>,
+    /// Built from the store's earlier reviews (the daemon). `false` (the default: an offline
+    /// review, a test): `techniques_seen` says nothing, so no technique is called new to the
+    /// organisation and the review says it had no history instead.
+    pub recorded: bool,
 }
 
 /// How far back (days) a review looks for similar incidents: the history the store keeps.
@@ -133,6 +137,9 @@ pub struct Settings {
     pub follow_up_owners: BTreeMap<String, String>,
     /// Days from the incident's resolution to a follow-up's due date: high, medium, low.
     pub follow_up_due_days: [u32; 3],
+    /// The Microsoft 365 licence the organisation has (`review.licence`): only the controls
+    /// available at it are listed. `None`: every control, whatever its tier.
+    pub licence: Option<crate::controls::Licence>,
 }
 
 impl Default for Settings {
@@ -146,6 +153,7 @@ impl Default for Settings {
             unattended_medium: Duration::from_secs(4 * 3600),
             follow_up_owners: BTreeMap::new(),
             follow_up_due_days: [7, 30, 90],
+            licence: None,
         }
     }
 }
@@ -268,11 +276,12 @@ impl Engine {
         };
         // Nothing was attacked in a false or benign positive: no mitigations or controls.
         let mitigations = if benign { vec![] } else { mitigations(catalog, &observed) };
+        let licence = self.settings.licence;
         let controls = match self.controls.as_deref() {
-            Some(c) if !benign => controls(c, catalog, &observed, &gaps),
+            Some(c) if !benign => controls(c, catalog, &observed, &gaps, licence),
             _ => vec![],
         };
-        let knowledge_gaps = knowledge::find(catalog, &mapped, history);
+        let knowledge_gaps = knowledge::find(catalog, &mapped, history, benign);
         let summary = summary(incident, subject);
         let metrics = metrics(incident);
         let mut review = Review {
@@ -291,6 +300,8 @@ impl Engine {
                     .as_deref()
                     .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
                 controls_attack_version: self.controls.as_deref().map(|c| c.mapped_attack_version()),
+                licence: licence.map(|l| l.as_str().to_owned()),
+                history_recorded: history.recorded,
             },
             incident: summary,
             metrics,
@@ -405,8 +416,15 @@ fn mitigations(catalog: &Catalog, observed: &[usize]) -> Vec<MitigationFinding> 
         .collect()
 }
 
-/// Microsoft 365 capabilities against the observed techniques and those likely in blind stages.
-fn controls(controls: &dyn ControlCatalog, catalog: &Catalog, observed: &[usize], gaps: &Gaps) -> Vec<ControlFinding> {
+/// Microsoft 365 capabilities against the observed techniques and those likely in blind stages,
+/// those available at `licence` when it is set.
+fn controls(
+    controls: &dyn ControlCatalog,
+    catalog: &Catalog,
+    observed: &[usize],
+    gaps: &Gaps,
+    licence: Option<crate::controls::Licence>,
+) -> Vec<ControlFinding> {
     let mut targets: Vec<(String, bool)> =
         observed.iter().map(|&t| (catalog.techniques()[t].id.clone(), true)).collect();
     for stage in &gaps.blind_stages {
@@ -415,6 +433,9 @@ fn controls(controls: &dyn ControlCatalog, catalog: &Catalog, observed: &[usize]
     let mut by: BTreeMap<String, ControlFinding> = BTreeMap::new();
     for (id, observed) in targets {
         for c in controls.controls_for(&id) {
+            if licence.is_some_and(|l| !l.includes(c.licence.as_deref())) {
+                continue;
+            }
             let f = by.entry(c.capability_id.clone()).or_insert_with(|| ControlFinding {
                 capability_id: c.capability_id.clone(),
                 description: c.description.clone(),

@@ -145,6 +145,20 @@ pub struct Basis {
     /// `None` when no detection inventory is configured: coverage was not assessed.
     pub inventory: Option<InventoryBasis>,
     pub controls_attack_version: Option<String>,
+    /// The Microsoft 365 licence tier the controls were filtered for (`review.licence`: "E3"
+    /// lists E3 controls only, "E5" E3 and E5 ones); `None`: not configured, every control
+    /// listed whatever its tier.
+    #[serde(default)]
+    pub licence: Option<String>,
+    /// The review had the organisation's recorded history (the daemon's store). `false`: an
+    /// offline review, which cannot know what is new to the team, so `knowledge_gaps` has no
+    /// `first_seen` entry. Reviews stored before this field were all made by the daemon.
+    #[serde(default = "recorded_before_the_field")]
+    pub history_recorded: bool,
+}
+
+fn recorded_before_the_field() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -427,35 +441,23 @@ pub struct Candidate {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KnowledgeGap {
     /// The organisation meets this technique for the first time (no earlier review has it).
-    FirstSeen {
-        technique: String,
-        name: String,
-    },
+    FirstSeen { technique: String, name: String },
     /// An alert with no technique Hindsight could map.
-    UnmappedAlert {
-        alert: String,
-        title: String,
-        category: Option<String>,
-    },
+    UnmappedAlert { alert: String, title: String, category: Option<String> },
     /// A technique ID the catalog does not know.
-    UnknownTechnique {
-        received: String,
-        alerts: Vec<String>,
-    },
+    UnknownTechnique { received: String, alerts: Vec<String> },
     /// An alert still carries a revoked or deprecated ID: its detection content is out of date.
     OutdatedId {
         received: String,
+        /// The revoked ID's replacement; `None` for a deprecated ID (no replacement). Reviews
+        /// stored before this rule name a deprecated ID as its own current ID.
         current: Option<String>,
         alerts: Vec<String>,
     },
-    NoMitigation {
-        technique: String,
-        name: String,
-    },
-    NoDetectionData {
-        technique: String,
-        name: String,
-    },
+    /// No longer produced (boilerplate, the same for every incident); read from stored reviews.
+    NoMitigation { technique: String, name: String },
+    /// No longer produced (boilerplate, the same for every incident); read from stored reviews.
+    NoDetectionData { technique: String, name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -106,7 +106,11 @@ fn outline(r: &Review, hunts: Hunts) -> Vec<Block> {
         r.basis
             .controls_attack_version
             .as_ref()
-            .map(|v| format!(" · Microsoft 365 control mappings for ATT&CK {v} (CTID)"))
+            .map(|v| {
+                let licence =
+                    r.basis.licence.as_ref().map(|l| format!(", filtered for licence {l}")).unwrap_or_default();
+                format!(" · Microsoft 365 control mappings for ATT&CK {v} (CTID){licence}")
+            })
             .unwrap_or_default()
     )));
     b
@@ -662,7 +666,13 @@ fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
                 .collect(),
         ));
     }
-    let gaps: Vec<String> = r.knowledge_gaps.iter().map(|g| knowledge_line(r, g)).collect();
+    let mut gaps: Vec<String> = Vec::new();
+    // Offline, what is new to the team cannot be known: said once, for a review that would
+    // otherwise have listed techniques met for the first time.
+    if !r.basis.history_recorded && !is_benign(r) && r.techniques.iter().any(|t| t.name.is_some()) {
+        gaps.push(NO_HISTORY.into());
+    }
+    gaps.extend(r.knowledge_gaps.iter().map(|g| knowledge_line(r, g)));
     if !gaps.is_empty() {
         b.push(Block::Heading(2, "Knowledge gaps".into()));
         b.push(Block::Bullets(gaps));
@@ -678,7 +688,11 @@ fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
         ));
     }
     if !r.controls.is_empty() {
-        b.push(Block::Heading(2, "Microsoft 365 controls".into()));
+        let heading = match &r.basis.licence {
+            Some(l) => format!("Microsoft 365 controls available with {l}"),
+            None => "Microsoft 365 controls".into(),
+        };
+        b.push(Block::Heading(2, heading));
         b.push(Block::Bullets(
             r.controls
                 .iter()
@@ -783,6 +797,9 @@ fn appendix(r: &Review) -> Vec<Block> {
     b
 }
 
+/// The knowledge-gap line of a review made without the organisation's recorded history.
+pub const NO_HISTORY: &str = "No history of earlier reviews: what is new to the team is not assessed (offline review).";
+
 fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
     match g {
         KnowledgeGap::FirstSeen { technique, name } => format!("First time for this organisation: {technique} {name}"),
@@ -793,11 +810,17 @@ fn knowledge_line(r: &Review, g: &KnowledgeGap) -> String {
         KnowledgeGap::UnknownTechnique { received, alerts } => {
             format!("Unknown technique ID \"{received}\" in {}", alert_titles(r, alerts))
         }
-        KnowledgeGap::OutdatedId { received, current, alerts } => format!(
-            "Outdated technique ID {received}{} in {}",
-            current.as_ref().map(|c| format!(" (now {c})")).unwrap_or_default(),
-            alert_titles(r, alerts)
-        ),
+        KnowledgeGap::OutdatedId { received, current, alerts } => match current {
+            // Reviews stored before deprecated IDs were told apart name the ID as its own current.
+            Some(c) if !c.eq_ignore_ascii_case(received.trim()) => {
+                format!("Outdated technique ID {received} (now {c}) in {}", alert_titles(r, alerts))
+            }
+            _ => format!(
+                "Deprecated technique ID {received} (ATT&CK no longer maintains it; no replacement) in {}",
+                alert_titles(r, alerts)
+            ),
+        },
+        // Not produced any more; kept for reviews stored before.
         KnowledgeGap::NoMitigation { technique, name } => format!("ATT&CK lists no mitigation for {technique} {name}"),
         KnowledgeGap::NoDetectionData { technique, name } => {
             format!("ATT&CK has no detection data for {technique} {name}")

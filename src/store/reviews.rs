@@ -70,7 +70,8 @@ impl Store {
         // Only the `seen` keys and the compact `history` entries: the history must not cost a
         // read of every stored review (a scan of the reviews tree also pulled all of it into
         // sled's cache, which is what made memory grow with the store).
-        Ok(History { techniques_seen, incidents: self.past_incidents(source)? })
+        // Recorded: an empty `seen` here means nothing was seen before, not "unknown".
+        Ok(History { techniques_seen, incidents: self.past_incidents(source)?, recorded: true })
     }
 
     /// Stores the review of a queued resolution with everything recorded beside it (`record`,
