@@ -54,9 +54,10 @@ impl Names for TestNames {
             kind: "detect".into(),
             priority: Priority::Low,
             title: format!("do {id}"),
-            owner: None,
-            due: None,
-            first_raised: None,
+            // FU-a: first raised three weeks before the period ends, due before it ends.
+            owner: (id == "FU-a").then(|| "iam-team@contoso.com".to_owned()),
+            due: (id == "FU-a").then(|| chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+            first_raised: (id == "FU-a").then(|| t("2026-10-19T07:00:00Z")),
         })
     }
 }
@@ -147,6 +148,12 @@ fn figures_checked_by_hand() {
     let f: Vec<(&str, usize, bool)> = d.follow_ups.iter().map(|f| (f.id.as_str(), f.incidents, f.recurring)).collect();
     assert_eq!(f, vec![("FU-b", 1, false), ("FU-a", 2, true)]);
     assert_eq!(d.follow_ups[1].title, "do FU-a");
+    // Its age at the period's end, its owner, and that it is past due.
+    let text = hindsight::digest::render::text(&d);
+    assert!(
+        text.contains("do FU-a — 2 incident(s), raised the period before too, open 21 days, owner iam-team@contoso.com, OVERDUE since 2026-11-01"),
+        "{text}"
+    );
     assert_eq!(d.top_tactics[0].name, "EXECUTION");
     // G2: best match of incident 4 (and 5r2 had none); among the closest of 3 and 4.
     assert_eq!(d.attribution[0].id, "G2");

@@ -159,3 +159,46 @@ async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_
     let store = Store::open(&dir.path().join("store")).unwrap();
     assert_eq!((store.pending_count(), store.failed_count()), (2, 0));
 }
+
+/// A later incident of the same tenant that raises a follow-up already raised says so, keeps
+/// its ID, and the store keeps when it was first raised (the digest's age).
+#[tokio::test]
+async fn a_follow_up_raised_again_keeps_its_id_and_its_first_time() {
+    use hindsight::source::Source;
+    use hindsight::source::directory::{DirectoryConfig, DirectorySource};
+    let state = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let store = Store::open(state.path()).unwrap();
+    let mut source = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "contoso".into(),
+        path: inbox.path().to_owned(),
+        max_file_bytes: 1 << 20,
+    }));
+    let engine =
+        Engine::new(std::sync::Arc::new(catalog_store::embedded().unwrap()), None, None, Settings::default());
+    let sample = std::fs::read_to_string(common::repo().join("examples/incidents/recurring-phishing-1.json")).unwrap();
+    let mut incident: serde_json::Value = serde_json::from_str(&sample).unwrap();
+    let id = incident["id"].as_str().unwrap().to_owned();
+
+    let t1 = ManualClock::new("2026-11-24T12:00:00Z".parse().unwrap());
+    std::fs::write(inbox.path().join("first.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    assert_eq!(source.poll(&store, &t1).await.unwrap().resolutions, 1);
+    review_pending(&store, &engine, &[], 100, t1.now()).unwrap();
+    let first = store.review(&ResolutionKey::new("contoso", &id, 1)).unwrap().unwrap();
+    let mfa = first.follow_ups.iter().find(|f| f.kind == "phishing_resistant_mfa").unwrap().clone();
+    assert_eq!(mfa.raised_before, 0);
+
+    // The same account phished again three weeks later: another incident.
+    incident["id"] = "9001".into();
+    let t2 = ManualClock::new("2026-12-15T12:00:00Z".parse().unwrap());
+    std::fs::write(inbox.path().join("second.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
+    assert_eq!(source.poll(&store, &t2).await.unwrap().resolutions, 1);
+    review_pending(&store, &engine, &[], 100, t2.now()).unwrap();
+    let second = store.review(&ResolutionKey::new("contoso", "9001", 1)).unwrap().unwrap();
+    let again = second.follow_ups.iter().find(|f| f.kind == "phishing_resistant_mfa").unwrap();
+    assert_eq!(again.id, mfa.id, "the same follow-up");
+    assert_eq!(again.raised_before, 1);
+    assert!(again.title.ends_with("(raised again: 1)"), "{}", again.title);
+    let stored = store.follow_up(&mfa.id).unwrap().unwrap();
+    assert_eq!(stored.first_raised, Some(t1.now()), "first raised by the first review");
+}
