@@ -174,8 +174,7 @@ async fn a_follow_up_raised_again_keeps_its_id_and_its_first_time() {
         path: inbox.path().to_owned(),
         max_file_bytes: 1 << 20,
     }));
-    let engine =
-        Engine::new(std::sync::Arc::new(catalog_store::embedded().unwrap()), None, None, Settings::default());
+    let engine = Engine::new(std::sync::Arc::new(catalog_store::embedded().unwrap()), None, None, Settings::default());
     let sample = std::fs::read_to_string(common::repo().join("examples/incidents/recurring-phishing-1.json")).unwrap();
     let mut incident: serde_json::Value = serde_json::from_str(&sample).unwrap();
     let id = incident["id"].as_str().unwrap().to_owned();

@@ -236,13 +236,18 @@ fn mail_forwarding(r: &Review, _: &Incident) -> Option<Draft> {
             "Alert on inbox rules that hide, move or delete mail".into()
         },
         detail: format!(
-            "The attacker {} in {}. Set the outbound anti-spam policy's automatic forwarding to Off (allow named exceptions only) and alert on new inbox rules that forward, delete or move mail.",
+            "The attacker {} in {}. {}",
             match (forward, hide) {
                 (true, true) => "forwarded mail out and hid replies with inbox rules",
                 (true, false) => "forwarded mail out",
                 _ => "hid mail with inbox rules",
             },
-            if users.is_empty() { "the compromised mailbox".to_owned() } else { list(&users, 3) }
+            if users.is_empty() { "the compromised mailbox".to_owned() } else { list(&users, 3) },
+            if forward {
+                "Set the outbound anti-spam policy's automatic forwarding to Off (allow named exceptions only) and alert on new inbox rules that forward, delete or move mail."
+            } else {
+                "Alert on new inbox rules that delete, move or mark mail as read (a custom detection on CloudAppEvents New-InboxRule / Set-InboxRule), so the next one is seen while it hides replies."
+            }
         ),
         done_when: "The outbound spam policy blocks automatic external forwarding; the hunt inbox-rules-forwarding-external-estate returns nothing for the last 30 days.".into(),
         evidence: Evidence {

@@ -46,6 +46,16 @@ fn the_first_three_follow_ups_are_the_ones_to_act_on() {
         // AiTM: the session token was stolen; reset and revoke, answer the open question,
         // phishing-resistant MFA (passwords and push MFA do not stop AiTM).
         ("phishing-credential-theft", ["reset_credentials", "hunt_blind_stages", "phishing_resistant_mfa"]),
+        // The first of two AiTM phishing incidents: the stolen session, what may have left,
+        // how much left.
+        ("recurring-phishing-1", ["reset_credentials", "notification_decision", "hunt_blind_stages"]),
+        // The second: how the credentials were taken is blind; two accounts need
+        // phishing-resistant MFA; the hiding inbox rules need an alert.
+        ("recurring-phishing-2", ["hunt_blind_stages", "phishing_resistant_mfa", "block_mail_forwarding"]),
+        // LSASS dumped on a workstation; two open questions; the LSASS alert waited hours.
+        ("legacy-technique-ids", ["reset_credentials", "hunt_blind_stages", "act_on_high_severity"]),
+        // Only categories: the way in and what ran are blind, two high alerts waited, no cause.
+        ("no-techniques", ["hunt_blind_stages", "act_on_high_severity", "record_root_cause"]),
     ];
     for (name, first) in cases {
         let r = review(name);
