@@ -536,8 +536,8 @@ impl Config {
         for area in self.review.follow_ups.owners.keys() {
             if !FOLLOW_UP_AREAS.contains(&area.as_str()) {
                 out.push(Invalid::new(
-                    &format!("review.follow_ups.owners.{area}"),
-                    &format!("not an area; the areas are {}", FOLLOW_UP_AREAS.join(", ")),
+                    format!("review.follow_ups.owners.{area}"),
+                    format!("not an area; the areas are {}", FOLLOW_UP_AREAS.join(", ")),
                 ));
             }
         }
@@ -823,5 +823,22 @@ mod tests {
         std::fs::write(&path, "[review]\nunattended_medium = \"soon\"\n").unwrap();
         let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
         assert!(e.contains("review.unattended_medium"), "{e}");
+    }
+
+    #[test]
+    fn follow_up_owners_and_due_days_are_read_and_areas_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(
+            &path,
+            "[review.follow_ups]\nowners = { identity = \"iam@contoso.com\", default = \"soc@contoso.com\" }\ndue_days_high = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &[]).unwrap();
+        assert_eq!(c.review.follow_ups.owners["identity"], "iam@contoso.com");
+        assert_eq!((c.review.follow_ups.due_days_high, c.review.follow_ups.due_days_medium), (3, 30));
+        std::fs::write(&path, "[review.follow_ups]\nowners = { identiy = \"iam@contoso.com\" }\n").unwrap();
+        let e = Config::load(Some(&path), &[]).unwrap_err().to_string();
+        assert!(e.contains("review.follow_ups.owners.identiy: not an area"), "{e}");
     }
 }
