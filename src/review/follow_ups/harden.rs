@@ -51,35 +51,59 @@ fn hosts_of(r: &Review, incident: &Incident, techniques: &[&str]) -> Vec<String>
 /// behind MFA (M1035 Limit Access to Resource Over Network, M1032 Multi-factor Authentication).
 fn exposed_remote_service(r: &Review, incident: &Incident) -> Option<Draft> {
     let way_in = &r.story.initial_access.techniques;
-    let external = observed(r, "T1133") || way_in.iter().any(|t| t == "T1133");
-    let rdp = observed(r, "T1021.001") || r.alerts.iter().any(|a| a.title.to_lowercase().contains("rdp"));
+    // The analysts' root cause can name it where no alert did ("the SSL VPN accepted
+    // password-only sign-in").
+    let cause = r.story.root_cause.as_ref().map(|c| c.text.to_lowercase()).unwrap_or_default();
+    let cause_names =
+        |words: &[&str]| words.iter().any(|w| cause.split(|c: char| !c.is_ascii_alphanumeric()).any(|x| x == *w));
+    let vpn_cause = cause_names(&["vpn", "citrix", "gateway"]);
+    let rdp_cause = cause_names(&["rdp"]) || cause.contains("remote desktop");
+    let external = observed(r, "T1133") || way_in.iter().any(|t| t == "T1133") || vpn_cause || rdp_cause;
+    let rdp =
+        (observed(r, "T1021.001") || r.alerts.iter().any(|a| a.title.to_lowercase().contains("rdp")) || rdp_cause)
+            && !vpn_cause;
     if !external {
         return None;
     }
     let hosts = hosts_of(r, incident, &["T1133", "T1078", "T1021.001"]);
-    let service = if rdp { "Remote Desktop" } else { "the remote access service (VPN, RDP gateway, Citrix)" };
+    let service = if rdp {
+        "Remote Desktop"
+    } else if vpn_cause {
+        "the VPN"
+    } else {
+        "the remote access service (VPN, RDP gateway, Citrix)"
+    };
     let on = if hosts.is_empty() { String::new() } else { format!(" on {}", list(&hosts, 3)) };
     // Closed during the response already: what is left is to prove it, everywhere.
     let said = recorded(r);
     let closed = (said.contains("rdp") || said.contains("remote desktop") || said.contains("vpn"))
-        && ["closed", "blocked", "disabled", "removed"].iter().any(|w| said.contains(w));
+        && ["closed", "blocked", "disabled", "removed", "restricted to mfa"].iter().any(|w| said.contains(w));
     Some(Draft {
         id: id("harden_remote", &format!("{service}\0{}", hosts.join(","))),
         kind: "close_exposed_service",
         category: "harden",
         area: "endpoint",
         priority: if closed { Priority::Medium } else { Priority::High },
-        title: if closed {
-            format!("Prove no device exposes {service} to the internet any more (closed{on} during the response)")
-        } else {
-            format!("Take {service}{on} off the internet, or put it behind MFA")
+        title: match (closed, rdp) {
+            (true, true) => {
+                format!("Prove no device exposes {service} to the internet any more (closed{on} during the response)")
+            }
+            (true, false) => {
+                format!("Prove {service} accepts no password-only sign-in any more (restricted during the response)")
+            }
+            (false, _) => format!("Take {service}{on} off the internet, or put it behind MFA"),
         },
         detail: format!(
-            "The way in was {service} exposed to the internet{on} (T1133{}). {}Allow it only through a gateway that requires MFA (M1035, M1032), and check no other device accepts it from the internet.",
+            "The way in was {service} exposed to the internet{on} (T1133{}{}). {}Allow it only through a gateway that requires MFA for every account, service accounts included (M1035, M1032), and check no other device accepts Remote Desktop from the internet.",
             if rdp { ", T1021.001" } else { "" },
-            if closed { "The comments record it closed. " } else { "Close it. " }
+            if vpn_cause || rdp_cause { "; the root cause recorded says so" } else { "" },
+            if closed { "The comments record it closed or restricted. " } else { "Close it. " }
         ),
-        done_when: "The estate hunt rdp-from-internet-estate (every device, last 30 days) returns no device accepting Remote Desktop from a public address, and the service requires MFA.".into(),
+        done_when: if rdp {
+            "The estate hunt rdp-from-internet-estate (every device, last 30 days) returns no device accepting Remote Desktop from a public address, and the service requires MFA.".into()
+        } else {
+            "The remote access service's policy requires MFA for every account (service accounts have no remote access), and the estate hunt rdp-from-internet-estate returns no device accepting Remote Desktop from a public address.".into()
+        },
         evidence: Evidence {
             techniques: vec!["T1133".into()],
             mitigations: vec!["M1035".into(), "M1032".into()],

@@ -205,7 +205,7 @@ fn scope(r: &Review) -> Option<Draft> {
     detail += &match (&before, hunt_ids.len()) {
         (Some(b), n) if n > 0 => format!(
             "Run the {} in this review before {b}, when advanced hunting (30 days) no longer holds the incident's window.",
-            super::plural(n, "hunting query")
+            super::plural(n, "hunt")
         ),
         (Some(b), _) => {
             format!("Answer them before {b}, while advanced hunting (30 days) still holds the incident's window.")

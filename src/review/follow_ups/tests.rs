@@ -104,6 +104,10 @@ fn context_rules_name_the_accounts_hosts_and_services_involved() {
     let dc = review("ransomware-unattended-alert");
     let reset = dc.follow_ups.iter().find(|f| f.kind == "reset_credentials").unwrap();
     assert!(reset.title.contains("krbtgt twice"), "{}", reset.title);
+    // No alert showed the way in; the analysts' root cause names the SSL VPN, and the comments
+    // record it restricted to MFA: what is left is to prove it.
+    let vpn = dc.follow_ups.iter().find(|f| f.kind == "close_exposed_service").unwrap();
+    assert!(vpn.title.starts_with("Prove the VPN accepts no password-only sign-in"), "{}", vpn.title);
 }
 
 #[test]
