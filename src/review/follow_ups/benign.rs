@@ -87,6 +87,19 @@ fn tuning(r: &Review, incident: &Incident) -> Draft {
         scope.push(format!("run by {}", list(&users, 3)));
     }
     let scope = if scope.is_empty() { "the entities of this alert only".to_owned() } else { scope.join(" ") };
+    // The title names the same scope without hashes and domains: one line a reader scans.
+    let host = |d: &String| d.split('.').next().unwrap_or(d).to_owned();
+    let mut short: Vec<String> = vec![];
+    if !binaries.is_empty() {
+        short.push(list(&binaries, 2));
+    }
+    if !devices.is_empty() {
+        short.push(format!("on {}", list(&devices.iter().map(host).collect::<Vec<_>>(), 3)));
+    }
+    if !users.is_empty() {
+        short.push(format!("by {}", list(&users, 2)));
+    }
+    let short = if short.is_empty() { "this alert's entities".to_owned() } else { short.join(" ") };
     let how = if own { "Add an exclusion to your rule" } else { "Create a Defender alert tuning rule (suppression)" };
     Draft {
         id: id("tune", &r.incident.id),
@@ -94,7 +107,7 @@ fn tuning(r: &Review, incident: &Incident) -> Draft {
         category: "detect",
         area: "detection",
         priority: Priority::Medium,
-        title: format!("Suppress \"{title}\" for {scope} only{}", expires.as_ref().map(|e| format!(", until {e}")).unwrap_or_default()),
+        title: format!("Suppress \"{title}\" for {short} only{}", expires.as_ref().map(|e| format!(", until {e}")).unwrap_or_default()),
         detail: format!(
             "Classified {} ({}): {}. {how} matching \"{title}\" for {scope}, never for the whole alert, with an expiry{}{}.",
             r.incident.classification,
