@@ -67,6 +67,18 @@ fn tuning(r: &Review, incident: &Incident) -> Draft {
         .into_iter()
         .collect();
     let records = tickets(&recorded(r));
+    // What Defender removed or blocked of the legitimate activity: to be restored.
+    let removed: Vec<String> = r
+        .incident
+        .entities
+        .iter()
+        .filter(|e| {
+            e.remediation_status
+                .as_deref()
+                .is_some_and(|s| ["remediated", "prevented", "blocked"].iter().any(|v| s.eq_ignore_ascii_case(v)))
+        })
+        .map(|e| e.name.clone())
+        .collect();
     let expires = r
         .incident
         .resolved
@@ -118,8 +130,12 @@ fn tuning(r: &Review, incident: &Incident) -> Draft {
                 String::new()
             } else {
                 format!(", and cite the change record the comments name ({})", records.join(", "))
-            }
-        ),
+            },
+        ) + &if removed.is_empty() {
+            String::new()
+        } else {
+            format!(" Defender removed or blocked {}: restore it if the approved activity still needs it.", list(&removed, 3))
+        },
         done_when: "A tuning rule or exclusion exists with exactly this scope and an expiry date; the same activity outside it still alerts.".into(),
         evidence: Evidence {
             alerts: first.map(|a| vec![a.id.clone()]).unwrap_or_default(),

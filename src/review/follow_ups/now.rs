@@ -8,7 +8,7 @@ use crate::review::model::*;
 
 pub(super) fn derive(r: &Review) -> Vec<Draft> {
     let mut out = Vec::new();
-    out.extend(credentials(r));
+    out.extend(credentials(r).or_else(|| compromised_accounts(r)));
     out.extend(notification(r));
     out.extend(scope(r));
     out
@@ -95,6 +95,49 @@ fn credentials(r: &Review) -> Option<Draft> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect(),
+            entities: accounts,
+            ..Default::default()
+        },
+    })
+}
+
+/// Accounts the attacker signed in as or whose session it took, when no credential theft was
+/// alerted on: their passwords and sessions are as good as known.
+fn compromised_accounts(r: &Review) -> Option<Draft> {
+    const USED: [&str; 5] = ["T1078", "T1539", "T1550.004", "T1528", "T1550.001"];
+    let signs: Vec<&str> = USED.iter().copied().filter(|t| super::observed(r, t)).collect();
+    let compromised = r.incident.determination == "compromisedAccount";
+    if signs.is_empty() && !compromised {
+        return None;
+    }
+    let accounts = super::accounts(r);
+    if accounts.is_empty() {
+        return None;
+    }
+    let since = r.metrics.first_activity;
+    Some(Draft {
+        id: id("reset", &format!("{}\0{}", r.incident.id, accounts.join(","))),
+        kind: "reset_credentials",
+        category: "now",
+        area: "identity",
+        priority: Priority::High,
+        title: format!("Reset the credentials and revoke the sessions of {}", list(&accounts, 4)),
+        detail: format!(
+            "The attacker used {} ({}). Reset their passwords, revoke every refresh token and session, and check the MFA methods registered since the first activity{}.",
+            if accounts.len() == 1 { "this account" } else { "these accounts" },
+            if signs.is_empty() { "determination: compromised account".to_owned() } else { signs.join(", ") },
+            if recorded(r).contains("reset") || recorded(r).contains("revoked") {
+                "; the comments record some of this: check each account against them"
+            } else {
+                ""
+            }
+        ),
+        done_when: format!(
+            "Each account's password was last set, and its sessions revoked, after {}; its MFA methods are the user's own.",
+            since.map_or_else(|| "the first activity".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        ),
+        evidence: Evidence {
+            techniques: signs.iter().map(|s| (*s).to_owned()).collect(),
             entities: accounts,
             ..Default::default()
         },

@@ -49,9 +49,9 @@ fn the_first_three_follow_ups_are_the_ones_to_act_on() {
         // The first of two AiTM phishing incidents: the stolen session, what may have left,
         // how much left.
         ("recurring-phishing-1", ["reset_credentials", "notification_decision", "hunt_blind_stages"]),
-        // The second: how the credentials were taken is blind; two accounts need
-        // phishing-resistant MFA; the hiding inbox rules need an alert.
-        ("recurring-phishing-2", ["hunt_blind_stages", "phishing_resistant_mfa", "block_mail_forwarding"]),
+        // The second: two accounts signed in by the attacker (reset them, revoke sessions);
+        // how the credentials were taken is blind; phishing-resistant MFA for both.
+        ("recurring-phishing-2", ["reset_credentials", "hunt_blind_stages", "phishing_resistant_mfa"]),
         // LSASS dumped on a workstation; two open questions; the LSASS alert waited hours.
         ("legacy-technique-ids", ["reset_credentials", "hunt_blind_stages", "act_on_high_severity"]),
         // Only categories: the way in and what ran are blind, two high alerts waited, no cause.
@@ -131,6 +131,9 @@ fn a_false_positive_gets_one_scoped_suppression_with_an_expiry_and_its_change_re
         assert!(f.title.contains(part), "{part} not in {}", f.title);
     }
     assert!(f.detail.contains("CHG-20931") && f.detail.contains("never for the whole alert"), "{}", f.detail);
+    // Defender removed the approved tool: that is to be restored, not a success.
+    assert!(f.detail.contains("Defender removed or blocked AnyDesk.exe"), "{}", f.detail);
+    assert!(!r.story.what_worked.iter().any(|n| n.text.contains("remediated")), "{:?}", r.story.what_worked);
     assert!(r.mitigations.is_empty() && r.gaps.blind_stages.is_empty());
 }
 

@@ -11,6 +11,12 @@ const PROMPT_S: i64 = 15 * 60;
 pub(in crate::review) fn what_worked(c: &Ctx) -> Vec<Note> {
     let mut out = Vec::new();
     prompt_alerts(c, &mut out);
+    // In a false or benign positive, an automatic response removed something legitimate: not a
+    // success (the tuning follow-up says to restore it).
+    if !c.real {
+        acknowledged(c, &mut out);
+        return out;
+    }
     for r in c.review.story.response.iter().filter(|r| r.by == "automatic") {
         let what = match r.kind.as_str() {
             "partial" | "full" => "contained",
