@@ -531,6 +531,13 @@ fn fully_populated() -> Review {
             score: 0.4,
             shared_techniques: strings(&["T1003.003"]),
             actor_match: Some("Octo Tempest".into()),
+            basis: strings(&["named", "software", "techniques"]),
+            software: vec![SoftwareEvidence {
+                id: "S1068".into(),
+                name: "BlackCat".into(),
+                kind: "malware".into(),
+                matched: "Ransom:Win64/BlackCat".into(),
+            }],
         }],
         attribution_note: ATTRIBUTION_NOTE.into(),
         knowledge_gaps: vec![

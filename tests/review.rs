@@ -377,3 +377,39 @@ fn an_incident_over_max_alerts_is_reviewed_on_its_first_alerts_and_says_so() {
     assert!(serde_json::to_value(&all).unwrap()["incident"].get("alerts_reviewed").is_none());
     assert!(!render::text(&all).contains("were reviewed"));
 }
+
+/// Software an alert names ranks the groups that use it above technique similarity, the most
+/// specific software first: a ransomware family two groups use says more than Cobalt Strike.
+#[test]
+fn software_named_by_alerts_ranks_the_groups_that_use_it() {
+    let r = review(&example("ransomware-unattended-alert"));
+    let first = &r.attribution[0];
+    assert_eq!((first.id.as_str(), first.name.as_str()), ("G1024", "Akira"));
+    assert_eq!(first.basis, ["software", "techniques"]);
+    assert_eq!(first.software[0].id, "S1129");
+    let cobalt = r.attribution.iter().find(|c| c.software.iter().any(|s| s.id == "S0154")).unwrap();
+    assert_eq!(cobalt.software[0].matched, "CobaltStrike");
+    // Without a software name, the same incident ranks by techniques only.
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/examples/incidents/ransomware-unattended-alert.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for a in v["alerts"].as_array_mut().unwrap() {
+        a["threatFamilyName"] = Value::Null;
+        a["threatDisplayName"] = Value::Null;
+        for e in a["evidence"].as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("fileDetails");
+            e.as_object_mut().unwrap().remove("imageFile");
+        }
+    }
+    let plain = review(&Incident::from_graph(&v).unwrap());
+    assert!(
+        plain.attribution.iter().all(|c| c.software.is_empty() && c.basis == ["techniques"]),
+        "{:?}",
+        plain.attribution[0]
+    );
+}

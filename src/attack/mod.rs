@@ -10,6 +10,7 @@ pub mod diff;
 pub mod error;
 pub mod model;
 pub mod resolve;
+pub mod software;
 pub mod stix;
 pub mod store;
 

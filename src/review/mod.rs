@@ -171,6 +171,8 @@ pub struct Engine {
     /// The hunting queries blind-stage candidates are given (the embedded library unless
     /// [`Engine::with_hunts`] says otherwise).
     hunts: Arc<crate::hunts::Library>,
+    /// ATT&CK software by the names alerts and evidence give it.
+    software: crate::attack::software::SoftwareIndex,
     /// Active techniques of each tactic, by kill-chain position: the candidates for blind stages.
     by_tactic: Vec<Vec<usize>>,
 }
@@ -185,7 +187,7 @@ pub struct Subject<'a> {
     pub transitions: &'a [crate::model::Transition],
 }
 
-pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns whose known ATT&CK techniques resemble this incident's, weighted by how rare each shared technique is. Technique overlap alone does not attribute an intrusion.";
+pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns the alerts name, that use software the incident names (weighted by how few others use it), or whose known ATT&CK techniques resemble this incident's (weighted by how rare each shared technique is). Technique overlap alone does not attribute an intrusion.";
 
 impl Engine {
     pub fn new(
@@ -201,6 +203,7 @@ impl Engine {
             }
         }
         let attribution = attribution::Index::new(&catalog);
+        let software = crate::attack::software::SoftwareIndex::new(&catalog);
         Engine {
             catalog,
             inventory,
@@ -208,6 +211,7 @@ impl Engine {
             settings,
             attribution,
             hunts: crate::hunts::Library::embedded(),
+            software,
             by_tactic,
         }
     }
@@ -270,7 +274,14 @@ impl Engine {
             )
         } else {
             (
-                self.attribution.rank(catalog, &vector, &sims, &actors, self.settings.attribution_top),
+                self.attribution.rank(
+                    catalog,
+                    &vector,
+                    &sims,
+                    &actors,
+                    &attribution::software_named(incident, catalog, &self.software),
+                    self.settings.attribution_top,
+                ),
                 gaps::find(self, incident, &mapped, &vector, &sims),
             )
         };

@@ -435,6 +435,24 @@ pub struct Candidate {
     pub shared_techniques: Vec<String>,
     /// An alert's `actorDisplayName` matches the group's name or one of its aliases.
     pub actor_match: Option<String>,
+    /// The kinds of evidence behind it, strongest first: `named` (the actor name), `software`
+    /// (software it uses was named by an alert or the evidence), `techniques` (similarity).
+    #[serde(default)]
+    pub basis: Vec<String>,
+    /// The ATT&CK software it uses that the incident names, with the text that named it.
+    #[serde(default)]
+    pub software: Vec<SoftwareEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoftwareEvidence {
+    /// ATT&CK software ID (S0154).
+    pub id: String,
+    pub name: String,
+    /// `malware` or `tool`.
+    pub kind: String,
+    /// The threat name, file or process name as the alert or evidence had it.
+    pub matched: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -747,6 +747,18 @@ fn attribution(r: &Review) -> Vec<Block> {
                         c.score,
                         c.shared_techniques.join(", "),
                         c.actor_match.as_ref().map(|a| format!("; alerts name the actor \"{a}\"")).unwrap_or_default()
+                            + &if c.software.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    "; uses {}",
+                                    c.software
+                                        .iter()
+                                        .map(|s| format!("{} {} (named as \"{}\")", s.id, s.name, s.matched))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
                     )
                 })
                 .collect(),
