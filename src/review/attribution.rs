@@ -240,7 +240,7 @@ impl Index {
         let mut out: Vec<Candidate> = Vec::new();
         let mut matched = vec![false; self.entries.len()];
         let uses = |e: &Entry| -> Vec<SoftwareEvidence> {
-            software.iter().filter(|s| e.software.iter().any(|x| *x == s.id)).cloned().collect()
+            software.iter().filter(|s| e.software.contains(&s.id)).cloned().collect()
         };
         for (ei, e) in self.entries.iter().enumerate() {
             if let Some((_, actor)) = wanted.iter().find(|(n, _)| !n.is_empty() && e.names.contains(n)) {
@@ -260,7 +260,7 @@ impl Index {
         let weight: Vec<f64> = software
             .iter()
             .map(|s| {
-                let df = self.entries.iter().filter(|e| e.software.iter().any(|x| *x == s.id)).count().max(1) as f64;
+                let df = self.entries.iter().filter(|e| e.software.contains(&s.id)).count().max(1) as f64;
                 (n / df).ln() * if s.kind == "malware" { 1.0 } else { 0.5 }
             })
             .collect();
@@ -270,12 +270,8 @@ impl Index {
             .enumerate()
             .filter(|(ei, _)| !matched[*ei])
             .filter_map(|(ei, e)| {
-                let w: f64 = software
-                    .iter()
-                    .zip(&weight)
-                    .filter(|(s, _)| e.software.iter().any(|x| *x == s.id))
-                    .map(|(_, w)| *w)
-                    .sum();
+                let w: f64 =
+                    software.iter().zip(&weight).filter(|(s, _)| e.software.contains(&s.id)).map(|(_, w)| *w).sum();
                 (w > 0.0).then_some((ei, w))
             })
             .collect();
@@ -439,6 +435,57 @@ fn norm(v: &Vector, idf: &[f64]) -> f64 {
     v.iter().map(|(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt()
 }
 
+/// The kinds of evidence a candidate rests on, strongest first.
+fn basis(c: &Candidate) -> Vec<String> {
+    let mut b = Vec::new();
+    if c.actor_match.is_some() {
+        b.push("named".to_owned());
+    }
+    if !c.software.is_empty() {
+        b.push("software".to_owned());
+    }
+    if !c.shared_techniques.is_empty() {
+        b.push("techniques".to_owned());
+    }
+    b
+}
+
+/// ATT&CK software the incident names: the alerts' threat family and display names, and the
+/// evidence's file and process names. Each software once, with the first text that named it.
+pub(crate) fn software_named(
+    incident: &crate::model::Incident,
+    catalog: &Catalog,
+    index: &crate::attack::software::SoftwareIndex,
+) -> Vec<SoftwareEvidence> {
+    let mut out: Vec<SoftwareEvidence> = Vec::new();
+    let mut push = |m: Option<crate::attack::software::SoftwareMatch>| {
+        if let Some(m) = m
+            && !out.iter().any(|s| s.id == m.id)
+        {
+            out.push(SoftwareEvidence {
+                id: m.id,
+                name: m.name,
+                kind: match m.kind {
+                    crate::attack::model::SoftwareKind::Malware => "malware".into(),
+                    crate::attack::model::SoftwareKind::Tool => "tool".into(),
+                },
+                matched: m.matched,
+            });
+        }
+    };
+    for a in &incident.alerts {
+        for t in [&a.threat_family_name, &a.threat_display_name].into_iter().flatten() {
+            push(index.threat(catalog, t));
+        }
+        for e in a.evidence.iter().filter(|e| matches!(e.kind.as_str(), "fileEvidence" | "processEvidence")) {
+            if let Some(f) = e.props.get("fileName") {
+                push(index.file(catalog, f));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,55 +549,4 @@ mod tests {
             assert_eq!(c.shared_techniques, sorted, "shared techniques of {} in ID order", c.id);
         }
     }
-}
-
-/// The kinds of evidence a candidate rests on, strongest first.
-fn basis(c: &Candidate) -> Vec<String> {
-    let mut b = Vec::new();
-    if c.actor_match.is_some() {
-        b.push("named".to_owned());
-    }
-    if !c.software.is_empty() {
-        b.push("software".to_owned());
-    }
-    if !c.shared_techniques.is_empty() {
-        b.push("techniques".to_owned());
-    }
-    b
-}
-
-/// ATT&CK software the incident names: the alerts' threat family and display names, and the
-/// evidence's file and process names. Each software once, with the first text that named it.
-pub(crate) fn software_named(
-    incident: &crate::model::Incident,
-    catalog: &Catalog,
-    index: &crate::attack::software::SoftwareIndex,
-) -> Vec<SoftwareEvidence> {
-    let mut out: Vec<SoftwareEvidence> = Vec::new();
-    let mut push = |m: Option<crate::attack::software::SoftwareMatch>| {
-        if let Some(m) = m
-            && !out.iter().any(|s| s.id == m.id)
-        {
-            out.push(SoftwareEvidence {
-                id: m.id,
-                name: m.name,
-                kind: match m.kind {
-                    crate::attack::model::SoftwareKind::Malware => "malware".into(),
-                    crate::attack::model::SoftwareKind::Tool => "tool".into(),
-                },
-                matched: m.matched,
-            });
-        }
-    };
-    for a in &incident.alerts {
-        for t in [&a.threat_family_name, &a.threat_display_name].into_iter().flatten() {
-            push(index.threat(catalog, t));
-        }
-        for e in a.evidence.iter().filter(|e| matches!(e.kind.as_str(), "fileEvidence" | "processEvidence")) {
-            if let Some(f) = e.props.get("fileName") {
-                push(index.file(catalog, f));
-            }
-        }
-    }
-    out
 }
