@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::model::*;
+pub(crate) use super::story::{and_list, plural, some_of as list};
 use super::{History, Settings};
 use crate::model::Incident;
 
@@ -204,28 +205,6 @@ fn mitigate(r: &Review, drafts: &[Draft]) -> Vec<Draft> {
             },
         })
         .collect()
-}
-
-pub(crate) fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
-}
-
-pub(crate) fn list(items: &[String], max: usize) -> String {
-    let shown: Vec<String> = items.iter().take(max).cloned().collect();
-    let mut s = and_list(&shown);
-    if items.len() > max {
-        s = format!("{} and {} more", shown.join(", "), items.len() - max);
-    }
-    s
-}
-
-/// "A", "A and B", "A, B and C".
-pub(crate) fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
 }
 
 pub(crate) fn duration(secs: i64) -> String {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::mapping::Mapped;
 use super::model::{StageState, TechniqueFinding};
+use super::story::{and_list as list, plural};
 use crate::model::{Alert, Incident};
 
 /// Activity resumed after this long without any is a sign of kept access.
@@ -67,15 +68,7 @@ impl<'i> Facts<'i> {
             .filter_map(|a| Some((a, a.first_activity.or(a.created)?)))
             .min_by_key(|&(a, t)| (t, a.id.as_str()));
         let endpoint: Vec<&Alert> = incident.alerts.iter().filter(|a| is_endpoint(a)).collect();
-        let mut hosts: Vec<String> = endpoint
-            .iter()
-            .flat_map(|a| &a.evidence)
-            .filter(|e| e.kind == "deviceEvidence")
-            .filter_map(|e| e.entity.as_deref())
-            .map(|h| h.split('.').next().unwrap_or(h).to_ascii_lowercase())
-            .collect();
-        hosts.sort();
-        hosts.dedup();
+        let hosts = super::scope::host_names(endpoint.iter().copied());
         let endpoint_ids: Vec<&str> = endpoint.iter().map(|a| a.id.as_str()).collect();
         let hands_on: Vec<String> = mapped
             .tactics
@@ -235,23 +228,10 @@ fn persistence(f: &Facts) -> Verdict {
     }
 }
 
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
-}
-
 fn hosts(h: &[String]) -> String {
     match h.len() {
         0 => "the endpoints".to_owned(),
         1..=3 => h.join(", "),
         n => format!("{} and {} more hosts", h[..3].join(", "), n - 3),
-    }
-}
-
-/// "A", "A and B", "A, B and C".
-fn list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }

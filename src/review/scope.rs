@@ -140,6 +140,21 @@ const UNNAMED: &str = "(not named in the evidence)";
 /// name it. Items are the same entity when they share a strong identifier (Defender device ID,
 /// Entra object ID, UPN, SHA-256, …), else when they have the same kind and name (ignoring
 /// case) and no identifier that differs. Most alerts first, then by kind and name.
+/// The short host names (lower case, no domain) of the devices in the alerts' evidence,
+/// sorted, each once.
+pub(crate) fn host_names<'a>(alerts: impl IntoIterator<Item = &'a Alert>) -> Vec<String> {
+    let mut hosts: Vec<String> = alerts
+        .into_iter()
+        .flat_map(|a| &a.evidence)
+        .filter(|e| e.kind == "deviceEvidence")
+        .filter_map(|e| e.entity.as_deref())
+        .map(|h| h.split('.').next().unwrap_or(h).to_ascii_lowercase())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
 pub(crate) fn entities(incident: &Incident) -> Vec<Entity> {
     let mut out: Vec<Entity> = Vec::new();
     let mut by_id: HashMap<(String, &'static str, String), usize> = HashMap::new();

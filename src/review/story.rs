@@ -248,7 +248,7 @@ pub(super) fn when(t: Option<DateTime<Utc>>) -> String {
 }
 
 /// "a, b and c".
-pub(super) fn and_list(items: &[String]) -> String {
+pub(crate) fn and_list(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
@@ -256,8 +256,13 @@ pub(super) fn and_list(items: &[String]) -> String {
     }
 }
 
+/// "1 alert", "3 alerts".
+pub(crate) fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 /// Up to `max` items, then "and n more".
-pub(super) fn some_of(items: &[String], max: usize) -> String {
+pub(crate) fn some_of(items: &[String], max: usize) -> String {
     if items.len() <= max {
         return and_list(items);
     }

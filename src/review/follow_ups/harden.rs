@@ -33,18 +33,7 @@ fn hosts_of(r: &Review, incident: &Incident, techniques: &[&str]) -> Vec<String>
         .filter(|t| techniques.iter().any(|x| t.id == *x))
         .flat_map(|t| t.alerts.iter().map(String::as_str))
         .collect();
-    let mut hosts: Vec<String> = incident
-        .alerts
-        .iter()
-        .filter(|a| alerts.contains(&a.id.as_str()))
-        .flat_map(|a| &a.evidence)
-        .filter(|e| e.kind == "deviceEvidence")
-        .filter_map(|e| e.entity.as_deref())
-        .map(|h| h.split('.').next().unwrap_or(h).to_ascii_lowercase())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
-    hosts
+    crate::review::scope::host_names(incident.alerts.iter().filter(|a| alerts.contains(&a.id.as_str())))
 }
 
 /// External Remote Services or RDP as the way in: that service, on those hosts, closed or
