@@ -157,16 +157,24 @@ fn help_desk_verification(r: &Review, _: &Incident) -> Option<Draft> {
         return None;
     }
     let tickets = tickets(&said);
+    // The procedure changed during the response already: what is left is to check it holds.
+    let changed = said.contains("verification")
+        && ["updated", "changed", "introduced", "in place"].iter().any(|w| said.contains(w));
     Some(Draft {
         id: id("harden_helpdesk", "caller verification"),
         kind: "help_desk_verification",
         category: "harden",
         area: "identity",
-        priority: Priority::High,
-        title: "Verify callers before the service desk resets MFA or passwords".into(),
+        priority: if changed { Priority::Medium } else { Priority::High },
+        title: if changed {
+            "Check that the service desk's new caller verification holds (recorded as updated)".into()
+        } else {
+            "Verify callers before the service desk resets MFA or passwords".into()
+        },
         detail: format!(
-            "The comments record a service desk reset in this incident{}. Require a call-back to the number on record, a manager's confirmation or an in-person check before any MFA or password reset, and alert on MFA methods registered right after a reset.",
-            if tickets.is_empty() { String::new() } else { format!(" ({})", tickets.join(", ")) }
+            "The comments record a service desk reset in this incident{}{}. Require a call-back to the number on record, a manager's confirmation or an in-person check before any MFA or password reset, and alert on MFA methods registered right after a reset.",
+            if tickets.is_empty() { String::new() } else { format!(" ({})", tickets.join(", ")) },
+            if changed { ", and that the caller verification procedure was updated" } else { "" }
         ),
         done_when: "The service desk procedure requires out-of-band caller verification for MFA and password resets, and the reset in this incident's ticket has been reviewed against it.".into(),
         evidence: Evidence { entities: tickets, ..Default::default() },

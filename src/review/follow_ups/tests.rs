@@ -35,8 +35,9 @@ fn the_first_three_follow_ups_are_the_ones_to_act_on() {
         // (which accounts, what else) while the 30 days of hunting data last.
         ("human-operated-ransomware", ["reset_credentials", "notification_decision", "hunt_blind_stages"]),
         // The account was taken over after a service desk MFA reset: reset it, decide on the
-        // 412 finance files, and fix the service desk's caller verification (the root cause).
-        ("identity-only-intrusion", ["reset_credentials", "notification_decision", "help_desk_verification"]),
+        // 412 finance files, then phishing-resistant MFA — the caller verification (the root
+        // cause) is recorded as already updated, so checking it comes later.
+        ("identity-only-intrusion", ["reset_credentials", "notification_decision", "phishing_resistant_mfa"]),
         // A sprayed account forwarded mail out: reset it, decide on what the forwarding
         // exposed, close the scope of the internal phishing it sent.
         ("business-email-compromise", ["reset_credentials", "notification_decision", "hunt_blind_stages"]),
@@ -95,6 +96,7 @@ fn context_rules_name_the_accounts_hosts_and_services_involved() {
     let id = review("identity-only-intrusion");
     let desk = id.follow_ups.iter().find(|f| f.kind == "help_desk_verification").unwrap();
     assert!(desk.detail.contains("INC0048213"), "{}", desk.detail);
+    assert!(desk.title.starts_with("Check that the service desk's new caller verification holds"), "{}", desk.title);
     let mfa = id.follow_ups.iter().find(|f| f.kind == "phishing_resistant_mfa").unwrap();
     assert!(mfa.title.contains("l.fischer@contoso.com"), "{}", mfa.title);
     assert!(kinds(&id).contains(&"restrict_app_consent"));
