@@ -279,6 +279,7 @@ pub struct ReviewConfig {
     /// An alert raised this long after its activity began is a late detection.
     #[serde(with = "humantime_serde")]
     pub late_detection: Duration,
+    /// At most this many attribution candidates, of those over the evidence bar.
     pub attribution_top: usize,
     /// Detection inventory: Navigator layers, Sigma or Elastic rule folders, ID lists.
     pub inventory: Vec<PathBuf>,
@@ -330,7 +331,7 @@ impl Default for ReviewConfig {
         let limits = crate::model::Limits::DEFAULT;
         ReviewConfig {
             late_detection: Duration::from_secs(3600),
-            attribution_top: 10,
+            attribution_top: 5,
             inventory: vec![],
             hunt_folders: vec![],
             max_alerts: limits.max_alerts,

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => hindsight::cli::catalog::run(&cli.global, cmd),
         Command::Hunts(cmd) => hindsight::cli::hunts::run(cmd),
         Command::Review(args) => hindsight::cli::review::run(&cli.global, args),
+        Command::Attribute(args) => hindsight::cli::attribute::run(&cli.global, args),
         Command::Outbox(cmd) => hindsight::cli::outbox::run(&cli.global, cmd),
         Command::Queue(cmd) => hindsight::cli::queue::run(&cli.global, cmd),
         Command::Run(args) => hindsight::cli::run::run_daemon(&cli.global, args),

@@ -114,6 +114,11 @@ fn ransomware_findings_checked_by_hand() {
     // Alerts name "Octo Tempest", an alias of Scattered Spider (G1015): ranked first, marked.
     assert_eq!(r.attribution[0].id, "G1015");
     assert_eq!(r.attribution[0].actor_match.as_deref(), Some("Octo Tempest"));
+    // The label is on the alert that detected BlackCat: one observation, not two; and other
+    // groups share as many techniques. A hypothesis of low confidence, and it says why.
+    assert_eq!(r.attribution[0].confidence, hindsight::review::Confidence::Low);
+    assert!(r.attribution[0].against[0].contains("seen twice"), "{:?}", r.attribution[0].against);
+    assert!(r.attribution.len() <= 5);
     assert!(r.metrics.time_to_detect_s == Some(22 * 60));
 }
 
@@ -389,6 +394,23 @@ fn software_named_by_alerts_ranks_the_groups_that_use_it() {
     assert_eq!(first.software[0].id, "S1129");
     let cobalt = r.attribution.iter().find(|c| c.software.iter().any(|s| s.id == "S0154")).unwrap();
     assert_eq!(cobalt.software[0].matched, "CobaltStrike");
+    assert!(cobalt.against.iter().any(|a| a.contains("S0154 Cobalt Strike (")), "{:?}", cobalt.against);
+    // What Cobalt Strike is known to do becomes the blind stages' first candidates, saying why;
+    // not the way in, which it did not make (its valid accounts are for moving).
+    let by_software: Vec<(&str, &str)> = r
+        .gaps
+        .blind_stages
+        .iter()
+        .flat_map(|s| s.likely.iter().filter(|l| l.reason.is_some()).map(move |l| (s.tactic.as_str(), l.id.as_str())))
+        .collect();
+    assert!(by_software.contains(&("execution", "T1059.001")), "{by_software:?}");
+    assert!(by_software.iter().all(|(t, _)| *t != "initial-access"), "{by_software:?}");
+    let execution = r.gaps.blind_stages.iter().find(|s| s.tactic == "execution").unwrap();
+    assert_eq!(
+        execution.likely[0].reason.as_deref(),
+        Some("software S0154 Cobalt Strike is known to use it"),
+        "software-known techniques come first"
+    );
     // Without a software name, the same incident ranks by techniques only.
     let mut v: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
@@ -410,6 +432,7 @@ fn software_named_by_alerts_ranks_the_groups_that_use_it() {
     assert!(
         plain.attribution.iter().all(|c| c.software.is_empty() && c.basis == ["techniques"]),
         "{:?}",
-        plain.attribution[0]
+        plain.attribution.first()
     );
+    assert!(plain.gaps.blind_stages.iter().flat_map(|s| &s.likely).all(|l| l.reason.is_none()));
 }

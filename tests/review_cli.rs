@@ -75,3 +75,39 @@ fn bad_input_is_a_clear_error() {
     let err = fails(dir.path(), &["review", "--input", big.to_str().unwrap(), "--max-input", "1MiB"]);
     assert!(err.contains("export.json: 2097152 bytes, over the limit of 1048576 bytes (--max-input)"), "{err}");
 }
+
+/// `hindsight attribute`: the full ranking, past the review's bar and its five, as JSON an array
+/// of candidates best first, with the evidence for and against each.
+#[test]
+fn attribute_lists_the_full_ranking_without_the_reviews_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = example("recurring-phishing-2.json");
+    let review = json(&ok(dir.path(), &["review", "--input", &input, "--format", "json"]));
+    let listed = review["attribution"].as_array().unwrap().len();
+    let all = json(&ok(dir.path(), &["attribute", "--input", &input, "--format", "json", "--top", "30"]));
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 30, "many more share a technique than clear the bar");
+    assert!(listed < all.len() && listed <= 5);
+    // Below the bar: candidates sharing fewer than three techniques, each saying so.
+    let weak = all.iter().find(|c| c["shared_techniques"].as_array().unwrap().len() < 3).unwrap();
+    assert_eq!(weak["confidence"], "low");
+    assert!(weak["against"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().contains("shares only")));
+    for c in all {
+        for key in ["id", "score", "basis", "confidence", "against", "rivals", "hallmarks_missing", "attributed_to"] {
+            assert!(c.get(key).is_some(), "{key} in {c}");
+        }
+    }
+    // The review's candidates are the ranking's over the bar, in its order.
+    let order: Vec<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let positions: Vec<usize> = review["attribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| order.iter().position(|id| *id == c["id"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let text = ok(dir.path(), &["attribute", "--input", &input, "--top", "3"]);
+    assert!(text.starts_with("Incident 2517"), "{text}");
+    assert!(text.contains("  1. G0085 FIN4 (group) — confidence low."), "{text}");
+    assert_eq!(text.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 3);
+}

@@ -127,6 +127,16 @@ pub fn file_stem(name: &str) -> &str {
     }
 }
 
+/// Whether a program (name or file stem) comes with the operating system: `schtasks`,
+/// `netsh.exe`, `cipher`. Defender does not name these as threats, and they name no one.
+pub fn is_native(name: &str) -> bool {
+    let k = key(file_stem(name));
+    NATIVE.contains(&k.as_str()) || NATIVE_MORE.contains(&k.as_str())
+}
+
+/// More operating-system programs ATT&CK lists as software.
+const NATIVE_MORE: &[&str] = &["cipher", "pcalua", "auditpol", "gpresult", "dism"];
+
 impl SoftwareIndex {
     pub fn new(catalog: &Catalog) -> SoftwareIndex {
         let mut by_name = HashMap::new();
@@ -152,7 +162,7 @@ impl SoftwareIndex {
     pub fn file(&self, catalog: &Catalog, name: &str) -> Option<SoftwareMatch> {
         let stem = file_stem(name);
         // A file named like a three-letter tool ("net.exe", "at.exe") is the system's own.
-        if key(stem).len() < MIN_NAME + 1 || NATIVE.contains(&key(stem).as_str()) {
+        if key(stem).len() < MIN_NAME + 1 || is_native(stem) {
             return None;
         }
         self.exact(catalog, stem, name)

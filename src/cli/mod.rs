@@ -11,6 +11,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+pub mod attribute;
 pub mod catalog;
 pub mod check;
 pub mod digest;
@@ -97,6 +98,9 @@ pub enum Command {
     Hunts(hunts::HuntsCommand),
     /// Review incident files offline and print the reviews (no daemon, no tenant).
     Review(review::ReviewArgs),
+    /// Rank the groups and campaigns an incident file resembles: the full ranking, without the
+    /// review's evidence bar.
+    Attribute(attribute::AttributeArgs),
     /// List, show, retry and purge notifications in the outbox.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),

@@ -1,16 +1,36 @@
-//! Which known groups and campaigns the incident resembles: a ranked hypothesis.
+//! Which known groups and campaigns the incident resembles: a ranked hypothesis, evidence kinds
+//! kept apart.
 //!
-//! Each candidate (an active group, its technique set including its campaigns', or an active
-//! campaign) and the incident are vectors over techniques. A technique weighs by its rarity
-//! (inverse document frequency over all candidates: T1059.001 is used by almost everyone and says
-//! little, a rare technique says a lot), and a sub-technique also counts half for its parent, so
-//! `T1003.001` in an incident partly matches a group known for `T1003.002`. The score is the cosine
-//! of the two weighted vectors (0–1). BENCHMARKS.md compares it with plain Jaccard on ATT&CK's own
-//! campaigns.
+//! Three kinds of evidence, strongest first ([`evidence`]): **named** (an alert's
+//! `actorDisplayName` is a group's name or alias), **software** (ATT&CK software the alerts and
+//! evidence name, used by the candidate) and **techniques** (the candidate is known to use the
+//! incident's techniques). Named candidates come first; the rest are ordered by technique
+//! evidence plus software evidence:
+//!
+//! - technique evidence is BM25 over binary technique sets: each shared technique adds its
+//!   rarity (inverse document frequency over every active group and campaign), with a slight
+//!   discount for candidates known for very many techniques (`b` = 0.1). Cosine similarity,
+//!   which divides by the candidate's own size, made a group known for three techniques look
+//!   like a 0.43 match on one common technique;
+//! - each named software adds [`SOFTWARE_WEIGHT`] times its own rarity (how few candidates use
+//!   it), half for a tool.
+//!
+//! BENCHMARKS.md measures the choice on ATT&CK's own campaigns held out of the catalog. The
+//! review lists only candidates over an evidence bar ([`Index::attribute`]), each with its
+//! confidence and the case against it ([`case`]).
+//!
+//! The cosine similarity stays for one other use: how likely a technique is given the incident
+//! (blind-stage candidates, [`Index::likely`]), a weighted average over every candidate.
 
-use super::model::SoftwareEvidence;
-use super::model::{Candidate, CandidateKind};
+use std::collections::{BTreeSet, HashMap};
+
+use super::model::{Candidate, CandidateKind, SoftwareEvidence};
 use crate::attack::Catalog;
+
+mod case;
+pub mod evidence;
+
+pub use evidence::{Actor, Evidence};
 
 /// Weight of a parent technique implied by one of its sub-techniques.
 const PARENT_SHARE: f64 = 0.5;
@@ -45,6 +65,7 @@ impl Vector {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     id: String,
     name: String,
@@ -55,8 +76,14 @@ struct Entry {
     /// Sorted by technique index.
     vector: Vec<(u32, f64)>,
     norm: f64,
-    /// ATT&CK software it uses (S-IDs).
+    /// Techniques it uses itself (membership 1): the length BM25 discounts.
+    len: usize,
+    /// ATT&CK software it uses (S-IDs); a group's include its campaigns'.
     software: Vec<String>,
+    /// A campaign's groups.
+    attributed_to: Vec<String>,
+    /// Its rarest techniques, rarest first (empty below [`MIN_FOR_HALLMARKS`]).
+    hallmarks: Vec<u32>,
 }
 
 impl Entry {
@@ -77,7 +104,10 @@ impl Entry {
             names,
             vector: vector(catalog, techniques).0,
             norm: 0.0,
+            len: 0,
             software: vec![],
+            attributed_to: vec![],
+            hallmarks: vec![],
         }
     }
 
@@ -91,6 +121,30 @@ impl Entry {
     }
 }
 
+/// BM25's saturation constant. With a technique either used or not, it only scales the length
+/// discount.
+const K1: f64 = 1.2;
+/// BM25's length normalisation: 0.1, a slight discount for candidates known for very many
+/// techniques. Full normalisation (0.75) favours small groups as cosine did (BENCHMARKS.md).
+const B: f64 = 0.1;
+/// A named software weighs this many times a shared technique of the same rarity: software
+/// an alert names is a more specific observation than a technique, and techniques come in
+/// correlated bundles. Measured in BENCHMARKS.md (1.5–3 all within a point of each other).
+pub const SOFTWARE_WEIGHT: f64 = 3.0;
+/// A tool (AdFind, PsExec) counts half as much as malware: tools are shared and bought.
+const TOOL_SHARE: f64 = 0.5;
+/// A technique-only candidate needs at least this many shared techniques ...
+pub const MIN_SHARED: usize = 3;
+/// ... one of them rare: used by at most this share of groups and campaigns.
+const RARE_SHARE: f64 = 0.05;
+/// Software used by at most this many groups and campaigns tells them apart; Cobalt Strike
+/// (dozens) or Mimikatz (about fifty) alone attribute nothing.
+pub const DISTINCTIVE_SOFTWARE: usize = 10;
+/// How many of a candidate's rarest techniques are its hallmarks ...
+const HALLMARKS: usize = 5;
+/// ... when it is known for at least this many techniques.
+const MIN_FOR_HALLMARKS: usize = 8;
+
 /// Built once per catalog; reviews only read it. Plain vectors indexed by position, not hash
 /// maps: a review's similarity pass touches every posting of every incident technique.
 pub struct Index {
@@ -101,6 +155,14 @@ pub struct Index {
     /// technique index → candidates that use the technique itself (membership 1, not only via a
     /// sub-technique), in candidate order: what the likelihood of a technique sums over.
     users: Vec<Vec<u32>>,
+    /// Mean number of techniques a candidate uses itself (BM25's average length).
+    avg_len: f64,
+    /// How many actors (groups, and campaigns attributed to none) use each software.
+    software_df: HashMap<String, usize>,
+    /// How many actors use each technique (by technique index).
+    df: Vec<f64>,
+    /// How many actors there are: what rarity is measured against.
+    actors: f64,
 }
 
 /// Cosine similarity of the incident with every candidate (by candidate position).
@@ -159,34 +221,44 @@ pub fn vector(catalog: &Catalog, techniques: impl IntoIterator<Item = usize>) ->
 impl Index {
     pub fn new(catalog: &Catalog) -> Index {
         let mut entries = Vec::new();
-        let active = |ix: &usize| catalog.techniques()[*ix].lifecycle.is_active();
         for g in catalog.data().groups.iter().filter(|g| g.lifecycle.is_active()) {
-            let ixs = catalog.group_techniques(&g.id).filter_map(|t| catalog.technique_ix(&t.id)).filter(active);
-            let mut e = Entry::new(catalog, &g.id, &g.name, &g.aliases, CandidateKind::Group, ixs);
-            e.software = g.software.clone();
+            let ixs = catalog.group_techniques(&g.id).filter_map(|t| catalog.technique_ix(&t.id));
+            let mut e = Entry::new(catalog, &g.id, &g.name, &g.aliases, CandidateKind::Group, active(catalog, ixs));
+            // A group uses what its campaigns used, as it uses their techniques.
+            let mut software: BTreeSet<String> = g.software.iter().cloned().collect();
+            for c in catalog.group_campaigns(&g.id) {
+                software.extend(c.software.iter().cloned());
+            }
+            e.software = software.into_iter().collect();
             entries.push(e);
         }
         for c in catalog.data().campaigns.iter().filter(|c| c.lifecycle.is_active()) {
-            let ixs = c.techniques.iter().filter_map(|t| catalog.technique_ix(t)).filter(active);
-            let mut e = Entry::new(catalog, &c.id, &c.name, &c.aliases, CandidateKind::Campaign, ixs);
+            let ixs = c.techniques.iter().filter_map(|t| catalog.technique_ix(t));
+            let mut e = Entry::new(catalog, &c.id, &c.name, &c.aliases, CandidateKind::Campaign, active(catalog, ixs));
             e.software = c.software.clone();
+            e.attributed_to = c.groups.clone();
             entries.push(e);
         }
-        let n = entries.len() as f64;
-        let mut df = vec![0.0f64; catalog.techniques().len()];
-        for e in &entries {
+        Index::assemble(entries, catalog.techniques().len())
+    }
+
+    /// Weights, postings and hallmarks of a set of candidates.
+    fn assemble(mut entries: Vec<Entry>, techniques: usize) -> Index {
+        // Rarity counts actors: a campaign attributed to a group is already in that group's
+        // techniques and software, and counting it again would count one actor twice.
+        let actor = |e: &Entry| e.kind == CandidateKind::Group || e.attributed_to.is_empty();
+        let n = entries.iter().filter(|e| actor(e)).count() as f64;
+        let mut df = vec![0.0f64; techniques];
+        for e in entries.iter().filter(|e| actor(e)) {
             for &(t, _) in &e.vector {
                 df[t as usize] += 1.0;
             }
         }
         // Smoothed IDF: a technique every candidate uses weighs near zero, an unused one the most.
         let idf: Vec<f64> = df.iter().map(|&d| ((n + 1.0) / (d + 1.0)).ln()).collect();
-        Index::assemble(entries, idf)
-    }
-
-    fn assemble(mut entries: Vec<Entry>, idf: Vec<f64>) -> Index {
-        let mut postings = vec![Vec::new(); idf.len()];
-        let mut users = vec![Vec::new(); idf.len()];
+        let mut postings = vec![Vec::new(); techniques];
+        let mut users = vec![Vec::new(); techniques];
+        let mut software_df: HashMap<String, usize> = HashMap::new();
         for (ei, e) in entries.iter_mut().enumerate() {
             e.norm = e.vector.iter().map(|&(t, a)| (a * idf[t as usize]).powi(2)).sum::<f64>().sqrt();
             for &(t, b) in &e.vector {
@@ -195,8 +267,24 @@ impl Index {
                     users[t as usize].push(ei as u32);
                 }
             }
+            let own: Vec<u32> = e.vector.iter().filter(|x| x.1 >= 1.0).map(|x| x.0).collect();
+            e.len = own.len();
+            e.hallmarks = if own.len() >= MIN_FOR_HALLMARKS {
+                let mut h = own;
+                h.sort_by(|&a, &b| idf[b as usize].total_cmp(&idf[a as usize]).then(a.cmp(&b)));
+                h.truncate(HALLMARKS);
+                h
+            } else {
+                vec![]
+            };
+            if e.kind == CandidateKind::Group || e.attributed_to.is_empty() {
+                for s in &e.software {
+                    *software_df.entry(s.clone()).or_default() += 1;
+                }
+            }
         }
-        Index { entries, idf, postings, users }
+        let avg_len = entries.iter().map(|e| e.len as f64).sum::<f64>() / n.max(1.0);
+        Index { entries, idf, postings, users, avg_len, software_df, df, actors: n }
     }
 
     /// Number of candidates (active groups and campaigns).
@@ -222,120 +310,124 @@ impl Index {
         Similarities(dots)
     }
 
-    /// Candidates ranked by similarity, best first, ties by ID; at most `top`. `actors` are
-    /// alerts' `actorDisplayName`s: a candidate whose name or alias matches one is marked and
-    /// ranked first, since Microsoft's own actor attribution is stronger evidence than
-    /// technique overlap.
-    pub fn rank(
+    /// Every candidate with some evidence, best first, at most `top`: named ones first, then
+    /// by technique plus software evidence (see the module). With `bar`, only those a review
+    /// lists: named, using software that tells candidates apart ([`DISTINCTIVE_SOFTWARE`]), or
+    /// sharing at least [`MIN_SHARED`] techniques of which one is rare. Each comes with its
+    /// confidence and the case against it.
+    pub fn attribute(
         &self,
         catalog: &Catalog,
         incident: &Vector,
-        sims: &Similarities,
-        actors: &[String],
-        software: &[SoftwareEvidence],
+        evidence: &Evidence,
         top: usize,
+        bar: bool,
     ) -> Vec<Candidate> {
-        let wanted: Vec<(String, &String)> = actors.iter().map(|a| (normalize_name(a), a)).collect();
-        let incident = &Observed::of(incident, self.idf.len());
-        let mut out: Vec<Candidate> = Vec::new();
-        let mut matched = vec![false; self.entries.len()];
-        let uses = |e: &Entry| -> Vec<SoftwareEvidence> {
-            software.iter().filter(|s| e.software.contains(&s.id)).cloned().collect()
+        let observed: Vec<u32> = incident.iter().filter(|&(_, a)| a >= 1.0).map(|(t, _)| t).collect();
+        // Shared technique count and rarity sum of every candidate, over the postings of the
+        // incident's own techniques.
+        let mut shared = vec![(0u32, 0.0f64); self.entries.len()];
+        for &t in &observed {
+            for &ei in &self.users[t as usize] {
+                let s = &mut shared[ei as usize];
+                s.0 += 1;
+                s.1 += self.idf[t as usize];
+            }
+        }
+        let actors: Vec<(String, &Actor)> =
+            evidence.actors.iter().map(|a| (normalize_name(&a.name), a)).filter(|(n, _)| !n.is_empty()).collect();
+        let n = self.actors;
+        let software_weight = |s: &SoftwareEvidence| -> f64 {
+            let df = self.software_df.get(&s.id).copied().unwrap_or(0).max(1) as f64;
+            (n / df).ln().max(0.0) * if s.kind == "malware" { 1.0 } else { TOOL_SHARE }
         };
+        let rare = |t: u32| self.df[t as usize] <= (RARE_SHARE * n).max(3.0);
+        struct Scored<'a> {
+            ei: usize,
+            actor: Option<&'a Actor>,
+            software: Vec<&'a SoftwareEvidence>,
+            key: f64,
+        }
+        let mut scored: Vec<Scored> = Vec::new();
         for (ei, e) in self.entries.iter().enumerate() {
-            if let Some((_, actor)) = wanted.iter().find(|(n, _)| !n.is_empty() && e.names.contains(n)) {
-                matched[ei] = true;
-                let mut c = self.candidate(catalog, ei, incident, sims.0[ei], Some((*actor).clone()));
-                c.software = uses(e);
-                c.basis = basis(&c);
-                out.push(c);
+            let actor = actors.iter().find(|(k, _)| e.names.contains(k)).map(|(_, a)| *a);
+            let software: Vec<&SoftwareEvidence> =
+                evidence.software.iter().filter(|s| e.software.contains(&s.id)).collect();
+            if actor.is_none() && software.is_empty() && shared[ei].0 == 0 {
+                continue;
             }
+            if bar && actor.is_none() {
+                let distinctive =
+                    software.iter().any(|s| self.software_df.get(&s.id).is_some_and(|&d| d <= DISTINCTIVE_SOFTWARE));
+                let techniques = shared[ei].0 as usize >= MIN_SHARED && observed.iter().any(|&t| rare(t) && e.uses(t));
+                if !distinctive && !techniques {
+                    continue;
+                }
+            }
+            let key = self.bm25(ei, shared[ei].1)
+                + SOFTWARE_WEIGHT * software.iter().map(|s| software_weight(s)).sum::<f64>();
+            scored.push(Scored { ei, actor, software, key });
         }
-        // Next, the groups and campaigns that use software the incident names: a strong signal
-        // that techniques alone do not give (held-out ATT&CK campaigns: about two in three
-        // right in the top three, against about one in ten for technique similarity alone).
-        // Weighted by how specific each software is: a ransomware family two groups use says far
-        // more than Cobalt Strike, which dozens use; a tool counts half as much as malware.
-        let n = self.entries.len() as f64;
-        let weight: Vec<f64> = software
-            .iter()
-            .map(|s| {
-                let df = self.entries.iter().filter(|e| e.software.contains(&s.id)).count().max(1) as f64;
-                (n / df).ln() * if s.kind == "malware" { 1.0 } else { 0.5 }
-            })
-            .collect();
-        let mut by_software: Vec<(usize, f64)> = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(ei, _)| !matched[*ei])
-            .filter_map(|(ei, e)| {
-                let w: f64 =
-                    software.iter().zip(&weight).filter(|(s, _)| e.software.contains(&s.id)).map(|(_, w)| *w).sum();
-                (w > 0.0).then_some((ei, w))
-            })
-            .collect();
-        by_software.sort_by(|a, b| {
-            b.1.total_cmp(&a.1).then_with(|| self.entries[a.0].by_score(&self.entries[b.0], sims.0[a.0], sims.0[b.0]))
+        scored.sort_by(|a, b| {
+            b.actor
+                .is_some()
+                .cmp(&a.actor.is_some())
+                .then_with(|| self.entries[a.ei].by_score(&self.entries[b.ei], a.key, b.key))
         });
-        for (ei, _) in by_software.into_iter().take(top.saturating_sub(out.len())) {
-            matched[ei] = true;
-            let mut c = self.candidate(catalog, ei, incident, sims.0[ei], None);
-            c.software = uses(&self.entries[ei]);
-            c.basis = basis(&c);
-            out.push(c);
-        }
-        let mut ranked: Vec<u32> =
-            (0..self.entries.len() as u32).filter(|&ei| !matched[ei as usize] && sims.0[ei as usize] > 0.0).collect();
-        let order = |&a: &u32, &b: &u32| {
-            let (a, b) = (a as usize, b as usize);
-            self.entries[a].by_score(&self.entries[b], sims.0[a], sims.0[b])
-        };
-        // Only the first few are listed: select them, then sort only those (IDs are unique, so
-        // the order is total and the result is that of sorting everything).
-        let wanted = top.max(out.len()) - out.len();
-        if wanted < ranked.len() {
-            if wanted == 0 {
-                ranked.clear();
-            } else {
-                ranked.select_nth_unstable_by(wanted - 1, order);
-                ranked.truncate(wanted);
-            }
-        }
-        ranked.sort_unstable_by(order);
-        for ei in ranked {
-            let ei = ei as usize;
-            let mut c = self.candidate(catalog, ei, incident, sims.0[ei], None);
-            c.basis = basis(&c);
-            out.push(c);
-        }
-        out
+        scored.truncate(top);
+        scored
+            .into_iter()
+            .map(|s| {
+                let e = &self.entries[s.ei];
+                let mut ids: Vec<u32> = observed.iter().copied().filter(|&t| e.uses(t)).collect();
+                ids.sort_unstable_by_key(|&t| catalog.technique_id_rank(t as usize));
+                let k = shared[s.ei].0;
+                let mut rivals: Vec<(usize, u32)> = (0..self.entries.len())
+                    .filter(|&o| o != s.ei && k > 0 && self.entries[o].kind == e.kind && shared[o].0 >= k)
+                    .map(|o| (o, shared[o].0))
+                    .collect();
+                rivals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| self.entries[a.0].id.cmp(&self.entries[b.0].id)));
+                let score = strength(self.bm25(s.ei, shared[s.ei].1));
+                let mut c = Candidate {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    kind: e.kind,
+                    score: (score * 1000.0).round() / 1000.0,
+                    shared_techniques: ids.iter().map(|&t| catalog.techniques()[t as usize].id.clone()).collect(),
+                    actor_match: s.actor.map(|a| a.name.clone()),
+                    basis: vec![],
+                    software: s.software.iter().map(|&x| x.clone()).collect(),
+                    confidence: Default::default(),
+                    against: vec![],
+                    rivals: rivals.len() as u32,
+                    hallmarks_missing: e
+                        .hallmarks
+                        .iter()
+                        .filter(|&&t| !observed.contains(&t))
+                        .map(|&t| catalog.techniques()[t as usize].id.clone())
+                        .collect(),
+                    attributed_to: e.attributed_to.clone(),
+                };
+                c.basis = basis(&c);
+                let facts = case::Facts {
+                    actor: s.actor,
+                    evidence,
+                    software_users: &|id: &str| self.software_df.get(id).copied().unwrap_or(0),
+                    rare_shared: ids.iter().filter(|&&t| rare(t)).count(),
+                    hallmarks: e.hallmarks.len(),
+                    rivals: rivals.iter().take(5).map(|&(o, k)| (self.entries[o].name.clone(), k)).collect(),
+                    observed: observed.len(),
+                };
+                case::weigh(&mut c, catalog, &facts);
+                c
+            })
+            .collect()
     }
 
-    fn candidate(
-        &self,
-        catalog: &Catalog,
-        ei: usize,
-        incident: &Observed,
-        score: f64,
-        actor: Option<String>,
-    ) -> Candidate {
-        let e = &self.entries[ei];
-        // Shared: techniques the incident has that the candidate uses itself (not only via a parent).
-        let mut shared: Vec<u32> =
-            e.vector.iter().filter(|&&(t, b)| b >= 1.0 && incident.has(t)).map(|&(t, _)| t).collect();
-        shared.sort_unstable_by_key(|&t| catalog.technique_id_rank(t as usize));
-        let shared = shared.into_iter().map(|t| catalog.techniques()[t as usize].id.clone()).collect();
-        Candidate {
-            id: e.id.clone(),
-            name: e.name.clone(),
-            kind: e.kind,
-            score: (score * 1000.0).round() / 1000.0,
-            shared_techniques: shared,
-            actor_match: actor,
-            basis: vec![],
-            software: vec![],
-        }
+    /// BM25 of a candidate whose shared techniques' rarities sum to `rarity`.
+    fn bm25(&self, ei: usize, rarity: f64) -> f64 {
+        let len = self.entries[ei].len as f64 / self.avg_len.max(1.0);
+        rarity * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len))
     }
 
     /// Likelihood of techniques given the incident: the similarity-weighted share of
@@ -365,7 +457,7 @@ impl Index {
         self.entries[ei as usize].uses(t)
     }
 
-    /// Plain Jaccard similarity of exact technique sets, the baseline the weighting must beat.
+    /// Plain Jaccard similarity of exact technique sets, a baseline the ranking must beat.
     pub fn jaccard_rank(&self, incident: &Vector) -> Vec<(String, f64)> {
         let a: Vec<u32> = incident.iter().filter(|&(_, v)| v >= 1.0).map(|(k, _)| k).collect();
         let mut out: Vec<(String, f64)> = self
@@ -373,8 +465,7 @@ impl Index {
             .iter()
             .map(|e| {
                 let inter = a.iter().filter(|&&t| e.uses(t)).count() as f64;
-                let b_len = e.vector.iter().filter(|x| x.1 >= 1.0).count() as f64;
-                let union = a.len() as f64 + b_len - inter;
+                let union = a.len() as f64 + e.len as f64 - inter;
                 (e.id.clone(), if union > 0.0 { inter / union } else { 0.0 })
             })
             .collect();
@@ -382,53 +473,76 @@ impl Index {
         out
     }
 
-    /// Ranked IDs of one kind by the weighted score, for the evaluation.
-    pub fn weighted_rank_ids(&self, catalog: &Catalog, incident: &Vector, kind: CandidateKind) -> Vec<String> {
+    /// Candidate IDs by the weighted cosine alone (the ranking before BM25, which favoured
+    /// candidates known for few techniques): a peer in the attribution benchmark.
+    pub fn cosine_rank(&self, incident: &Vector) -> Vec<String> {
         let sims = self.similarities(incident);
-        let mut all = self.rank(catalog, incident, &sims, &[], &[], usize::MAX);
-        all.retain(|c| c.kind == kind);
-        all.into_iter().map(|c| c.id).collect()
+        let mut ids: Vec<usize> = (0..self.entries.len()).collect();
+        ids.sort_by(|&a, &b| self.entries[a].by_score(&self.entries[b], sims.0[a], sims.0[b]));
+        ids.into_iter().map(|i| self.entries[i].id.clone()).collect()
     }
 
-    /// A copy with one candidate's vector replaced (the evaluation removes a campaign's
-    /// techniques from its group); weights are kept.
-    pub fn with_vector(&self, id: &str, vector: Vector) -> Index {
+    /// Whether a candidate (by ID) is known to use a software (by S-ID).
+    pub fn uses_software(&self, candidate: &str, software: &str) -> bool {
+        self.entries.iter().any(|e| e.id == candidate && e.software.iter().any(|s| s == software))
+    }
+
+    /// The "software first" baseline: candidates that use any of `software` (S-IDs) first,
+    /// each part in Jaccard's order.
+    pub fn software_first_rank(&self, incident: &Vector, software: &[String]) -> Vec<String> {
+        let uses: HashMap<&str, bool> =
+            self.entries.iter().map(|e| (e.id.as_str(), software.iter().any(|s| e.software.contains(s)))).collect();
+        let mut ranked = self.jaccard_rank(incident);
+        // A stable sort keeps Jaccard's order within each part.
+        ranked.sort_by_key(|(id, _)| !uses[id.as_str()]);
+        ranked.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The index as it would be had `campaign` never been reported: the campaign left out, and
+    /// `group` rebuilt from its own techniques and software and its other campaigns'. Weights
+    /// are recomputed. What the attribution benchmark ranks against.
+    pub fn without_campaign(&self, catalog: &Catalog, campaign: &str, group: &str) -> Option<Index> {
+        let g = catalog.group(group)?;
+        let mut techniques: BTreeSet<usize> = g.techniques.iter().filter_map(|t| catalog.technique_ix(t)).collect();
+        let mut software: BTreeSet<String> = g.software.iter().cloned().collect();
+        for c in catalog.group_campaigns(group).filter(|c| c.id != campaign) {
+            techniques.extend(c.techniques.iter().filter_map(|t| catalog.technique_ix(t)));
+            software.extend(c.software.iter().cloned());
+        }
+        let mut rebuilt = Entry::new(
+            catalog,
+            &g.id,
+            &g.name,
+            &g.aliases,
+            CandidateKind::Group,
+            active(catalog, techniques.into_iter()),
+        );
+        rebuilt.software = software.into_iter().collect();
         let entries: Vec<Entry> = self
             .entries
             .iter()
-            .map(|e| Entry {
-                label: e.label.clone(),
-                id: e.id.clone(),
-                name: e.name.clone(),
-                kind: e.kind,
-                names: e.names.clone(),
-                vector: if e.id == id { vector.0.clone() } else { e.vector.clone() },
-                norm: 0.0,
-                software: e.software.clone(),
-            })
+            .filter(|e| e.id != campaign)
+            .map(|e| if e.id == group { rebuilt.clone() } else { e.clone() })
             .collect();
-        Index::assemble(entries, self.idf.clone())
+        Some(Index::assemble(entries, self.idf.len()))
     }
 }
 
-/// The incident's own techniques (membership 1) as a bit set over technique indexes: tested
-/// for every technique of each listed candidate.
-struct Observed(Vec<u64>);
+/// Technique evidence as a number a reader can compare across incidents, 0–1: `1 − e^(−E/10)`
+/// of the BM25 evidence `E`. Absolute, not a share of the incident: one common technique
+/// shared is about 0.1 however few techniques the incident or the group has, and ten of
+/// ordinary rarity about 0.8.
+fn strength(evidence: f64) -> f64 {
+    1.0 - (-evidence / STRENGTH_SCALE).exp()
+}
 
-impl Observed {
-    fn of(incident: &Vector, techniques: usize) -> Observed {
-        let mut bits = vec![0u64; techniques.div_ceil(64)];
-        for (t, _) in incident.iter().filter(|&(_, a)| a >= 1.0) {
-            if let Some(w) = bits.get_mut(t as usize / 64) {
-                *w |= 1 << (t % 64);
-            }
-        }
-        Observed(bits)
-    }
+/// The evidence at which [`strength`] reaches 0.63: about five techniques that one actor in
+/// seven uses.
+const STRENGTH_SCALE: f64 = 10.0;
 
-    fn has(&self, t: u32) -> bool {
-        self.0.get(t as usize / 64).is_some_and(|w| w & (1 << (t % 64)) != 0)
-    }
+/// Only active techniques count: a revoked one names nothing a group does today.
+fn active(catalog: &Catalog, ixs: impl Iterator<Item = usize>) -> impl Iterator<Item = usize> {
+    ixs.filter(|&ix| catalog.techniques()[ix].lifecycle.is_active())
 }
 
 fn norm(v: &Vector, idf: &[f64]) -> f64 {
@@ -450,46 +564,11 @@ fn basis(c: &Candidate) -> Vec<String> {
     b
 }
 
-/// ATT&CK software the incident names: the alerts' threat family and display names, and the
-/// evidence's file and process names. Each software once, with the first text that named it.
-pub(crate) fn software_named(
-    incident: &crate::model::Incident,
-    catalog: &Catalog,
-    index: &crate::attack::software::SoftwareIndex,
-) -> Vec<SoftwareEvidence> {
-    let mut out: Vec<SoftwareEvidence> = Vec::new();
-    let mut push = |m: Option<crate::attack::software::SoftwareMatch>| {
-        if let Some(m) = m
-            && !out.iter().any(|s| s.id == m.id)
-        {
-            out.push(SoftwareEvidence {
-                id: m.id,
-                name: m.name,
-                kind: match m.kind {
-                    crate::attack::model::SoftwareKind::Malware => "malware".into(),
-                    crate::attack::model::SoftwareKind::Tool => "tool".into(),
-                },
-                matched: m.matched,
-            });
-        }
-    };
-    for a in &incident.alerts {
-        for t in [&a.threat_family_name, &a.threat_display_name].into_iter().flatten() {
-            push(index.threat(catalog, t));
-        }
-        for e in a.evidence.iter().filter(|e| matches!(e.kind.as_str(), "fileEvidence" | "processEvidence")) {
-            if let Some(f) = e.props.get("fileName") {
-                push(index.file(catalog, f));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::attack::store;
+    use crate::review::model::Confidence;
 
     fn incident(catalog: &Catalog) -> Vector {
         let ids = ["T1566.001", "T1059.001", "T1003.001", "T1021.002", "T1486", "T1003"];
@@ -534,19 +613,135 @@ mod tests {
     }
 
     #[test]
-    fn the_first_candidates_are_those_of_a_full_sort() {
+    fn the_first_candidates_are_those_of_a_full_ranking() {
         let catalog = store::embedded().unwrap();
         let index = Index::new(&catalog);
         let v = incident(&catalog);
-        let sims = index.similarities(&v);
-        let all = index.rank(&catalog, &v, &sims, &[], &[], usize::MAX);
+        let none = Evidence::default();
+        let all = index.attribute(&catalog, &v, &none, usize::MAX, false);
         assert!(all.len() > 20);
-        assert_eq!(index.rank(&catalog, &v, &sims, &[], &[], 10), all[..10]);
-        assert!(index.rank(&catalog, &v, &sims, &[], &[], 0).is_empty());
+        assert_eq!(index.attribute(&catalog, &v, &none, 10, false), all[..10]);
+        assert!(index.attribute(&catalog, &v, &none, 0, false).is_empty());
         for c in &all[..10] {
             let mut sorted = c.shared_techniques.clone();
             sorted.sort();
             assert_eq!(c.shared_techniques, sorted, "shared techniques of {} in ID order", c.id);
+            assert_eq!(c.basis, ["techniques"]);
         }
+    }
+
+    fn techniques(catalog: &Catalog, ids: &[&str]) -> Vector {
+        vector(catalog, ids.iter().filter_map(|id| catalog.technique_ix(id)))
+    }
+
+    /// One shared technique is no resemblance: a review lists nobody on it, however few
+    /// techniques a group is known for, and the full ranking scores it low.
+    #[test]
+    fn one_shared_technique_is_never_listed_and_scores_low() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let v = techniques(&catalog, &["T1021.002"]);
+        assert!(index.attribute(&catalog, &v, &Evidence::default(), 10, true).is_empty());
+        let all = index.attribute(&catalog, &v, &Evidence::default(), usize::MAX, false);
+        assert!(all.len() > 30, "everyone who uses SMB shares is in the full ranking");
+        assert!(all.iter().all(|c| c.score < 0.2 && c.confidence == Confidence::Low), "{:?}", all[0]);
+        // The same technique shared: a group known for few techniques does not outscore one
+        // known for many by more than the slight length discount.
+        let sizes: Vec<(usize, f64)> = all
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Group)
+            .map(|c| (catalog.group_techniques(&c.id).count(), c.score))
+            .collect();
+        let smallest = sizes.iter().min_by_key(|x| x.0).unwrap();
+        let largest = sizes.iter().max_by_key(|x| x.0).unwrap();
+        assert!(smallest.0 * 10 < largest.0, "{smallest:?} {largest:?}");
+        assert!(smallest.1 / largest.1 < 1.3, "{smallest:?} {largest:?}");
+    }
+
+    /// Over many incidents drawn from ATT&CK's campaigns: every candidate a review lists on
+    /// techniques alone shares three or more, one of them rare.
+    #[test]
+    fn a_review_lists_technique_only_candidates_over_the_bar() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let mut listed = 0;
+        for c in catalog.data().campaigns.iter().filter(|c| c.lifecycle.is_active()) {
+            for take in [2, 4, 8] {
+                let ids: Vec<&str> = c.techniques.iter().take(take).map(String::as_str).collect();
+                for cand in index.attribute(&catalog, &techniques(&catalog, &ids), &Evidence::default(), 5, true) {
+                    listed += 1;
+                    assert!(cand.shared_techniques.len() >= MIN_SHARED, "{} for {}: {cand:?}", cand.id, c.id);
+                    assert_ne!(cand.confidence, Confidence::High, "techniques alone are never high");
+                    assert!(cand.against.iter().any(|a| a.contains("technique overlap alone")));
+                }
+            }
+        }
+        assert!(listed > 50, "the bar lets strong resemblances through ({listed})");
+    }
+
+    /// An actor label on the alert that also detected the ransomware is one observation: the
+    /// candidate comes first, and says so against itself.
+    #[test]
+    fn a_named_candidate_comes_first_and_one_observation_counts_once() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let v = techniques(&catalog, &["T1486", "T1490", "T1021.001", "T1003.001"]);
+        let blackcat = SoftwareEvidence {
+            id: "S1068".into(),
+            name: "BlackCat".into(),
+            kind: "malware".into(),
+            matched: "Ransom:Win64/BlackCat".into(),
+            alerts: vec!["a2".into()],
+        };
+        let ev = Evidence {
+            actors: vec![Actor { name: "Octo Tempest".into(), alerts: vec!["a2".into(), "a3".into()] }],
+            software: vec![blackcat.clone()],
+            ..Evidence::default()
+        };
+        let ranked = index.attribute(&catalog, &v, &ev, 5, true);
+        let first = &ranked[0];
+        assert_eq!((first.id.as_str(), first.actor_match.as_deref()), ("G1015", Some("Octo Tempest")));
+        assert_eq!(first.basis[..2], ["named", "software"]);
+        assert!(first.against[0].contains("seen twice"), "{:?}", first.against);
+        // The same two, seen on different alerts hours apart, are two observations.
+        let apart = Evidence {
+            actors: vec![Actor { name: "Octo Tempest".into(), alerts: vec!["a9".into()] }],
+            software: vec![blackcat],
+            ..Evidence::default()
+        };
+        let first_apart = index.attribute(&catalog, &v, &apart, 5, true).remove(0);
+        assert!(!first_apart.against.iter().any(|a| a.contains("seen twice")));
+        assert!(first_apart.confidence > first.confidence, "{first_apart:?}");
+    }
+
+    #[test]
+    fn software_few_use_ranks_its_users_and_a_campaign_names_its_group() {
+        let catalog = store::embedded().unwrap();
+        let index = Index::new(&catalog);
+        let v = techniques(&catalog, &["T1486", "T1562.001"]);
+        let akira = SoftwareEvidence {
+            id: "S1129".into(),
+            name: "Akira".into(),
+            kind: "malware".into(),
+            matched: "Akira".into(),
+            alerts: vec![],
+        };
+        let ranked = index.attribute(&catalog, &v, &Evidence::software(vec![akira]), 5, true);
+        assert_eq!(ranked[0].id, "G1024", "{:?}", ranked.iter().map(|c| &c.id).collect::<Vec<_>>());
+        assert!(ranked[0].confidence >= Confidence::Medium);
+        // Cobalt Strike alone, with nothing else shared, lists no one: dozens use it.
+        let cobalt = SoftwareEvidence {
+            id: "S0154".into(),
+            name: "Cobalt Strike".into(),
+            kind: "malware".into(),
+            matched: "CobaltStrike".into(),
+            alerts: vec![],
+        };
+        assert!(index.attribute(&catalog, &Vector::default(), &Evidence::software(vec![cobalt]), 5, true).is_empty());
+        let c0024: Vec<&str> = catalog.campaign("C0024").unwrap().techniques.iter().map(String::as_str).collect();
+        let ranked = index.attribute(&catalog, &techniques(&catalog, &c0024), &Evidence::default(), 5, true);
+        let campaign = ranked.iter().find(|c| c.id == "C0024").unwrap();
+        assert_eq!(campaign.attributed_to, ["G0016"]);
+        assert!(ranked.iter().all(|c| c.kind == CandidateKind::Campaign || c.attributed_to.is_empty()));
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn find(
     mapped: &Mapped,
     vector: &Vector,
     sims: &Similarities,
+    software: &[SoftwareEvidence],
 ) -> Gaps {
     let catalog = &*engine.catalog;
     let coverage = super::coverage::assess(incident, catalog, mapped, engine.inventory.as_deref());
@@ -57,7 +58,7 @@ pub(crate) fn find(
     Gaps {
         uncovered,
         coverage,
-        blind_stages: blind_stages(engine, mapped, vector, sims, &platforms),
+        blind_stages: blind_stages(engine, mapped, vector, sims, software, &platforms),
         late_detections: late(engine, incident, mapped),
         platforms,
         hunt_window: None,
@@ -66,12 +67,15 @@ pub(crate) fn find(
 }
 
 /// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
-/// incident use most (similarity-weighted), excluding what was observed.
+/// incident use most (similarity-weighted), excluding what was observed. Techniques of that
+/// tactic that software the incident names is known to use come first, with that reason: the
+/// software was there, so what it does is more than a resemblance.
 fn blind_stages(
     engine: &Engine,
     mapped: &Mapped,
     vector: &Vector,
     sims: &Similarities,
+    software: &[SoftwareEvidence],
     platforms: &[String],
 ) -> Vec<BlindStage> {
     let catalog = &*engine.catalog;
@@ -82,25 +86,45 @@ fn blind_stages(
     let index = engine.attribution_index();
     let likely = index.likely(sims, 20);
     let contributors = &likely.contributors;
+    // technique index → the first named software known to use it.
+    let mut known: std::collections::HashMap<usize, &SoftwareEvidence> = std::collections::HashMap::new();
+    for s in software {
+        for t in catalog.software(&s.id).map(|x| x.techniques.as_slice()).unwrap_or_default() {
+            if let Some(ix) = catalog.technique_ix(t) {
+                known.entry(ix).or_insert(s);
+            }
+        }
+    }
+    let per_stage = engine.settings.likely_per_stage;
     blind
         .into_iter()
         .map(|stage| {
             let position = catalog.tactic_position(&stage.shortname).unwrap_or(usize::MAX);
-            let mut cands: Vec<(usize, f64)> = engine
+            let mut cands: Vec<(usize, f64, bool)> = engine
                 .techniques_of_tactic(position)
                 .iter()
                 .filter(|&&i| !vector.contains_key(i as u32))
                 // Only what can run where this incident happened.
                 .filter(|&&i| super::platforms::fits(platforms, &catalog.techniques()[i].platforms))
-                .map(|&i| (i, likely.of(i)))
-                .filter(|&(_, l)| l > 0.0)
+                // Software runs after the attacker got in: what it is known for explains how
+                // they got in only through a technique that does nothing else (a loader's
+                // phishing), not through one of several tactics (Cobalt Strike's valid
+                // accounts are for moving, not for entering).
+                .map(|&i| {
+                    let t = &catalog.techniques()[i];
+                    let fits = stage.shortname != "initial-access" || t.tactics.len() == 1;
+                    (i, likely.of(i), fits && known.contains_key(&i))
+                })
+                .filter(|&(_, l, k)| l > 0.0 || k)
                 .collect();
-            top(&mut cands, engine.settings.likely_per_stage, |a, b| {
-                b.1.total_cmp(&a.1).then_with(|| catalog.technique_id_rank(a.0).cmp(&catalog.technique_id_rank(b.0)))
+            top(&mut cands, per_stage, |a, b| {
+                b.2.cmp(&a.2)
+                    .then_with(|| b.1.total_cmp(&a.1))
+                    .then_with(|| catalog.technique_id_rank(a.0).cmp(&catalog.technique_id_rank(b.0)))
             });
             let likely = cands
                 .into_iter()
-                .map(|(i, l)| {
+                .map(|(i, l, by_software)| {
                     let t = &catalog.techniques()[i];
                     LikelyTechnique {
                         id: t.id.clone(),
@@ -112,6 +136,10 @@ fn blind_stages(
                             .take(3)
                             .map(|&ei| index.entry_label(ei))
                             .collect(),
+                        reason: known
+                            .get(&i)
+                            .filter(|_| by_software)
+                            .map(|s| format!("software {} {} is known to use it", s.id, s.name)),
                         covered: engine.inventory.as_deref().map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),
                         hunts: vec![],

@@ -28,7 +28,7 @@ mod timeline;
 mod times;
 mod warnings;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,7 +146,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             late_detection: Duration::from_secs(3600),
-            attribution_top: 10,
+            attribution_top: 5,
             likely_per_stage: 5,
             max_alerts: crate::model::Limits::DEFAULT.max_alerts,
             unattended_high: Duration::from_secs(3600),
@@ -187,7 +187,10 @@ pub struct Subject<'a> {
     pub transitions: &'a [crate::model::Transition],
 }
 
-pub const ATTRIBUTION_NOTE: &str = "Hypothesis, not a verdict: groups and campaigns the alerts name, that use software the incident names (weighted by how few others use it), or whose known ATT&CK techniques resemble this incident's (weighted by how rare each shared technique is). Technique overlap alone does not attribute an intrusion.";
+pub const ATTRIBUTION_NOTE: &str = "A hypothesis, not a verdict, and no response decision depends on it: groups and campaigns the alerts name, that use software the incident names (weighted by how few others use it), or that share several of its techniques including a rare one. Technique overlap alone does not attribute an intrusion.";
+
+/// The attribution note when no candidate clears the evidence bar.
+pub const NO_RESEMBLANCE: &str = "No meaningful resemblance to a known group or campaign: no alert names one, no software the incident names is used by few enough groups to tell them apart, and none shares three or more of its techniques including a rare one. `hindsight attribute` lists the full ranking.";
 
 impl Engine {
     pub fn new(
@@ -231,6 +234,19 @@ impl Engine {
         &self.attribution
     }
 
+    /// The full attribution ranking of an incident, without the review's evidence bar: every
+    /// group and campaign with some evidence, best first, at most `top`. For analysts and for
+    /// measurement (`hindsight attribute`); a review lists only those over the bar.
+    pub fn attribute(&self, incident: &Incident, top: usize) -> Vec<Candidate> {
+        let capped = incident.first_alerts(self.settings.max_alerts);
+        let incident = capped.as_ref().unwrap_or(incident);
+        let catalog = &*self.catalog;
+        let mapped = mapping::map(incident, catalog);
+        let vector = attribution::vector(catalog, mapped.catalog_ix.iter().flatten().copied());
+        let evidence = attribution::Evidence::of(incident, catalog, &self.software);
+        self.attribution.attribute(catalog, &vector, &evidence, top, false)
+    }
+
     pub(crate) fn techniques_of_tactic(&self, position: usize) -> &[usize] {
         self.by_tactic.get(position).map(Vec::as_slice).unwrap_or_default()
     }
@@ -247,8 +263,6 @@ impl Engine {
         }
         let observed: Vec<usize> = mapped.catalog_ix.iter().flatten().copied().collect();
         let vector = attribution::vector(catalog, observed.iter().copied());
-        let actors: Vec<String> =
-            incident.alerts.iter().filter_map(|a| a.actor.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         // A false positive or expected activity was no attack: its "gaps" and "attribution"
         // would be noise that a reader has to discount. Its review is about tuning.
         let benign = matches!(
@@ -259,6 +273,7 @@ impl Engine {
             implied::mark(incident, &mut mapped);
         }
         let sims = self.attribution.similarities(&vector);
+        let evidence = attribution::Evidence::of(incident, catalog, &self.software);
         let (attribution, gaps) = if benign {
             (
                 vec![],
@@ -274,15 +289,8 @@ impl Engine {
             )
         } else {
             (
-                self.attribution.rank(
-                    catalog,
-                    &vector,
-                    &sims,
-                    &actors,
-                    &attribution::software_named(incident, catalog, &self.software),
-                    self.settings.attribution_top,
-                ),
-                gaps::find(self, incident, &mapped, &vector, &sims),
+                self.attribution.attribute(catalog, &vector, &evidence, self.settings.attribution_top, true),
+                gaps::find(self, incident, &mapped, &vector, &sims, &evidence.software),
             )
         };
         // Nothing was attacked in a false or benign positive: no mitigations or controls.
@@ -321,8 +329,12 @@ impl Engine {
             gaps,
             mitigations,
             controls,
+            attribution_note: if attribution.is_empty() && !benign {
+                NO_RESEMBLANCE.to_owned()
+            } else {
+                ATTRIBUTION_NOTE.to_owned()
+            },
             attribution,
-            attribution_note: ATTRIBUTION_NOTE.to_owned(),
             knowledge_gaps,
             follow_ups: vec![],
             layer: navigator::Layer::empty(),

@@ -340,6 +340,10 @@ pub struct LikelyTechnique {
     pub likelihood: f64,
     /// The best-matching groups or campaigns that use it.
     pub used_by: Vec<String>,
+    /// Why it is listed when not only by likelihood: "software S0154 Cobalt Strike is known to
+    /// use it" (software the incident names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub covered: Option<bool>,
     pub data_components: Vec<DataComponentRef>,
     /// Advanced hunting queries for it, scoped to this incident (and estate-wide where the
@@ -430,7 +434,11 @@ pub struct Candidate {
     pub id: String,
     pub name: String,
     pub kind: CandidateKind,
-    /// Weighted similarity of technique sets, 0–1.
+    /// Strength of the technique evidence, 0–1: the incident's techniques the candidate is
+    /// known to use, each weighted by its rarity among groups and campaigns, slightly
+    /// discounted for candidates known for very many techniques (below 0.2 for one common
+    /// technique, about 0.8 for ten ordinary ones). Not the order: named and software evidence
+    /// rank before it.
     pub score: f64,
     pub shared_techniques: Vec<String>,
     /// An alert's `actorDisplayName` matches the group's name or one of its aliases.
@@ -442,6 +450,44 @@ pub struct Candidate {
     /// The ATT&CK software it uses that the incident names, with the text that named it.
     #[serde(default)]
     pub software: Vec<SoftwareEvidence>,
+    /// How far the evidence goes, the case against weighed in (see docs/review-v2.md).
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// The case against it, one sentence each: evidence that is one thing seen twice, software
+    /// many others use, other groups sharing as many techniques, hallmarks absent.
+    #[serde(default)]
+    pub against: Vec<String>,
+    /// Other candidates of the same kind that share at least as many of the incident's
+    /// techniques.
+    #[serde(default)]
+    pub rivals: u32,
+    /// Its most distinctive techniques (the rarest among groups and campaigns, up to five) that
+    /// the incident does not show. Empty for a candidate known for fewer than eight techniques.
+    #[serde(default)]
+    pub hallmarks_missing: Vec<String>,
+    /// A campaign's groups (ATT&CK `attributed-to`), by ID; empty for a group.
+    #[serde(default)]
+    pub attributed_to: Vec<String>,
+}
+
+/// How far an attribution candidate's evidence goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    #[default]
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -453,6 +499,9 @@ pub struct SoftwareEvidence {
     pub kind: String,
     /// The threat name, file or process name as the alert or evidence had it.
     pub matched: String,
+    /// The alerts that named it (their IDs), in the order received.
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -729,41 +729,53 @@ fn technique_notes(t: &TechniqueFinding) -> String {
 }
 
 fn attribution(r: &Review) -> Vec<Block> {
-    if r.attribution.is_empty() {
+    // Nothing listed: said only when attribution was assessed and nothing cleared the bar (a
+    // false positive's review is not assessed, and says so with the gaps).
+    if r.attribution.is_empty() && r.attribution_note != crate::review::NO_RESEMBLANCE {
         return vec![];
     }
-    vec![
+    let mut b = vec![
         Block::Heading(2, "Attribution hypothesis (below the fold)".into()),
         Block::Para(r.attribution_note.clone()),
-        Block::Bullets(
-            r.attribution
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {} ({:?}) {:.2} — shares {}{}",
-                        c.id,
-                        c.name,
-                        c.kind,
-                        c.score,
-                        c.shared_techniques.join(", "),
-                        c.actor_match.as_ref().map(|a| format!("; alerts name the actor \"{a}\"")).unwrap_or_default()
-                            + &if c.software.is_empty() {
-                                String::new()
-                            } else {
-                                format!(
-                                    "; uses {}",
-                                    c.software
-                                        .iter()
-                                        .map(|s| format!("{} {} (named as \"{}\")", s.id, s.name, s.matched))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            }
-                    )
-                })
-                .collect(),
-        ),
-    ]
+    ];
+    if !r.attribution.is_empty() {
+        b.push(Block::Bullets(r.attribution.iter().map(candidate).collect()));
+    }
+    b
+}
+
+/// One candidate: who, how sure, the evidence for, the case against.
+pub fn candidate(c: &crate::review::model::Candidate) -> String {
+    let kind = match c.kind {
+        crate::review::CandidateKind::Group => "group".to_owned(),
+        crate::review::CandidateKind::Campaign if c.attributed_to.is_empty() => "campaign".to_owned(),
+        crate::review::CandidateKind::Campaign => format!("campaign attributed to {}", c.attributed_to.join(", ")),
+    };
+    let mut evidence = Vec::new();
+    if let Some(a) = &c.actor_match {
+        evidence.push(format!("alerts name the actor \"{a}\""));
+    }
+    if !c.software.is_empty() {
+        let named: Vec<String> =
+            c.software.iter().map(|s| format!("{} {} (named as \"{}\")", s.id, s.name, s.matched)).collect();
+        evidence.push(format!("uses {}", named.join(", ")));
+    }
+    if !c.shared_techniques.is_empty() {
+        evidence.push(format!(
+            "shares {} of the incident's techniques (strength {:.2}): {}",
+            c.shared_techniques.len(),
+            c.score,
+            c.shared_techniques.join(", ")
+        ));
+    }
+    let mut s = format!("{} {} ({kind}) — confidence {}.", c.id, c.name, c.confidence.as_str());
+    if !evidence.is_empty() {
+        s.push_str(&format!(" For: {}.", evidence.join("; ")));
+    }
+    if !c.against.is_empty() {
+        s.push_str(&format!(" Against: {}", c.against.join(" ")));
+    }
+    s
 }
 
 /// For analysts: the comments as recorded, the alerts with their products.

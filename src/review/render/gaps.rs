@@ -199,10 +199,13 @@ fn more_hunts(n: usize) -> String {
 
 fn candidate(l: &crate::review::model::LikelyTechnique) -> String {
     format!(
-        "{} {} — likelihood {:.2}{}",
+        "{} {} — {}{}",
         l.id,
         l.name,
-        l.likelihood,
+        match &l.reason {
+            Some(r) => r.clone(),
+            None => format!("likelihood {:.2}", l.likelihood),
+        },
         if l.used_by.is_empty() { String::new() } else { format!("; used by {}", l.used_by.join(", ")) }
     )
 }
