@@ -5,14 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::GlobalArgs;
-use crate::attack::store;
 use crate::review::{Candidate, Engine, Settings, render};
-use crate::source::directory::parse_file;
 use crate::text::printable;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -48,21 +45,8 @@ struct Ranked<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: AttributeArgs) -> anyhow::Result<ExitCode> {
-    let catalog = match &args.catalog {
-        Some(path) => crate::attack::from_bundle(path)?.0,
-        None => {
-            let dir = global.state_dir()?;
-            store::in_use(&dir)
-                .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
-        }
-    };
-    let bytes = crate::input::read_limited(&args.input, args.max_input.as_u64(), Some("--max-input"))
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.input.display()))?;
-    let (observed, problems) = parse_file(&bytes)
-        .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", args.input.display()))?;
-    for p in &problems {
-        eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", args.input.display())));
-    }
+    let catalog = super::review::load_catalog(global, args.catalog.as_deref())?;
+    let observed = super::review::read_incidents(&args.input, args.max_input.as_u64())?;
     let engine = Engine::new(Arc::new(catalog), None, None, Settings::default());
     let ranked: Vec<(String, String, Vec<Candidate>)> = observed
         .iter()

@@ -55,15 +55,33 @@ pub struct ReviewArgs {
     pub licence: Option<Licence>,
 }
 
-pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let catalog = match &args.catalog {
+/// The catalog an offline command works with: `--catalog`'s bundle, or the one in use.
+pub(super) fn load_catalog(global: &GlobalArgs, bundle: Option<&Path>) -> anyhow::Result<Catalog> {
+    Ok(match bundle {
         Some(path) => crate::attack::from_bundle(path)?.0,
         None => {
             let dir = global.state_dir()?;
             store::in_use(&dir)
                 .with_context(|| format!("loading the catalog in use (state directory {})", dir.display()))?
         }
-    };
+    })
+}
+
+/// The incidents of a file, its problems printed as warnings; a file that is too large or not
+/// an incident file is an error naming it.
+pub(super) fn read_incidents(input: &Path, max_input: u64) -> anyhow::Result<Vec<crate::store::Observed>> {
+    let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", input.display()))?;
+    let (observed, problems) = parse_file(&bytes)
+        .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
+    for p in &problems {
+        eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", input.display())));
+    }
+    Ok(observed)
+}
+
+pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(global, args.catalog.as_deref())?;
     let settings = Settings { licence: args.licence, ..Settings::default() };
     let reviews =
         review_file(Arc::new(catalog), &args.input, &args.inventory, &args.hunts, args.max_input.as_u64(), settings)?;
@@ -109,13 +127,7 @@ pub fn review_file(
     max_input: u64,
     settings: Settings,
 ) -> anyhow::Result<Vec<Review>> {
-    let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", input.display()))?;
-    let (observed, problems) = parse_file(&bytes)
-        .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
-    for p in &problems {
-        eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", input.display())));
-    }
+    let observed = read_incidents(input, max_input)?;
     let inventory = if inventory.is_empty() { None } else { Some(Inventory::load(inventory, &catalog)?) };
     if let Some(inv) = &inventory {
         for p in inv.problems() {
