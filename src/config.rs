@@ -301,6 +301,10 @@ pub struct ReviewConfig {
     /// The organisation's Microsoft 365 licence tier ("E3" or "E5", any case): only the
     /// controls available at it are listed. Unset: every control, whatever its tier.
     pub licence: Option<String>,
+    /// Where the full review is published (a wiki, a ticket view, a file share served over
+    /// https), with `{source}`, `{incident}` and `{revision}` filled in: the "full review" link of
+    /// the e-mail, the Teams card and the Slack message. Unset: no such link.
+    pub link: Option<String>,
 }
 
 /// `[review.follow_ups]`: who owns a follow-up, by its area, and when it is due.
@@ -340,6 +344,7 @@ impl Default for ReviewConfig {
             unattended_medium: Duration::from_secs(4 * 3600),
             follow_ups: FollowUpConfig::default(),
             licence: None,
+            link: None,
         }
     }
 }
@@ -544,6 +549,9 @@ impl Config {
         }
         if let Some(Err(m)) = self.review.licence.as_deref().map(crate::controls::Licence::parse) {
             out.push(Invalid::new("review.licence", m));
+        }
+        if let Some(Err(m)) = self.review.link.as_deref().map(crate::review::ReviewLink::parse) {
+            out.push(Invalid::new("review.link", m));
         }
         if self.daemon.review_batch == 0 {
             out.push(Invalid::new("daemon.review_batch", "must be at least 1"));

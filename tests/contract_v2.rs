@@ -270,6 +270,7 @@ fn fully_populated() -> Review {
             created: Some(t),
             resolved: Some(t),
             url: Some("https://security.microsoft.com/incident2/2214/overview".into()),
+            review_url: Some("https://wiki.contoso.com/reviews/contoso/2214/1".into()),
             tags: strings(&["Ransomware"]),
             resolving_comment: Some("Root cause: VPN".into()),
             alerts: 7,

@@ -73,6 +73,7 @@ fn summary(id: &str, rev: u32, resolved: &str, ttd: i64, techniques: &[&str]) ->
         resolved: t(resolved),
         time_to_detect_s: Some(ttd),
         time_to_resolve_s: Some(ttd * 10),
+        time_to_acknowledge_s: Some(ttd * 2),
         benign: false,
         techniques: ids(techniques),
         tactics: ids(&["execution"]),

@@ -106,12 +106,16 @@ async fn a_review_arrives_as_a_multipart_message_with_the_layer() {
     );
     assert!(d.contains("Content-Type: multipart/alternative") && d.contains("Content-Type: multipart/mixed"));
     assert!(d.contains("Content-Disposition: attachment; filename=\"layer.json\""), "{d}");
+    assert!(
+        d.contains("Content-Disposition: attachment; filename=\"review.json\""),
+        "the whole review travels with it"
+    );
 
     let d = &m.data;
     let text = part(d, "text/plain");
     assert!(text.starts_with("Post-incident review: Invoice <script>"), "plain text carries the title as is");
     let html = part(d, "text/html");
-    assert!(html.contains("Invoice &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"), "{html}");
+    assert!(html.contains("Invoice &lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; more"), "{html}");
     assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
     let layer: serde_json::Value = serde_json::from_str(&part(d, "application/json")).unwrap();
     assert_eq!(layer["versions"]["layer"], "4.5");

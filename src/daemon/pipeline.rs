@@ -102,6 +102,7 @@ impl Pipeline {
                 cfg.review.follow_ups.due_days_low,
             ],
             licence,
+            review_link: cfg.review.link.as_deref().and_then(|l| crate::review::ReviewLink::parse(l).ok()),
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));

@@ -16,6 +16,7 @@
 pub mod render;
 pub mod schedule;
 pub mod summary;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,6 +77,19 @@ pub struct Digest {
     pub time_to_resolve: Percentiles,
     pub previous_time_to_detect: Percentiles,
     pub previous_time_to_resolve: Percentiles,
+    /// First alert → first recorded human action (absent in digests stored before it).
+    #[serde(default)]
+    pub time_to_acknowledge: Percentiles,
+    #[serde(default)]
+    pub previous_time_to_acknowledge: Percentiles,
+    /// The period's times per classification (true positive, false positive, …): a median
+    /// over false positives says nothing about attacks.
+    #[serde(default)]
+    pub times_by_classification: Vec<ClassTimes>,
+    /// Week by week up to the period's end ([`TREND_WEEKS`] weeks, oldest first): incidents and
+    /// blind stages, the shape a team lead looks for.
+    #[serde(default)]
+    pub trend: Vec<Week>,
     pub top_tactics: Vec<Ranked>,
     pub top_techniques: Vec<Ranked>,
     pub rising: Vec<Ranked>,
@@ -107,6 +121,32 @@ pub struct Percentiles {
     pub median_s: Option<i64>,
     pub p90_s: Option<i64>,
 }
+
+/// The times of the period's incidents of one classification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassTimes {
+    pub classification: String,
+    pub incidents: usize,
+    pub time_to_detect: Percentiles,
+    pub time_to_acknowledge: Percentiles,
+    pub time_to_resolve: Percentiles,
+}
+
+/// One week of the trend, `[start, start + 7 days)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Week {
+    pub start: DateTime<Utc>,
+    pub incidents: usize,
+    /// Incidents that were attacks (not false positives or expected activity).
+    pub attacks: usize,
+    /// Attacks with at least one blind stage.
+    pub with_blind_stages: usize,
+    /// Blind stages over all the week's attacks.
+    pub blind_stages: usize,
+}
+
+/// How many weeks the trend shows.
+pub const TREND_WEEKS: usize = 12;
 
 /// A technique or tactic with the incidents of this period and of the one before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,6 +315,10 @@ pub fn compute(
         time_to_resolve: percentiles(cur.iter().filter_map(|s| s.time_to_resolve_s)),
         previous_time_to_detect: percentiles(prev.iter().filter_map(|s| s.time_to_detect_s)),
         previous_time_to_resolve: percentiles(prev.iter().filter_map(|s| s.time_to_resolve_s)),
+        time_to_acknowledge: percentiles(cur.iter().filter_map(|s| s.time_to_acknowledge_s)),
+        previous_time_to_acknowledge: percentiles(prev.iter().filter_map(|s| s.time_to_acknowledge_s)),
+        times_by_classification: times_by_classification(&cur),
+        trend: trend(summaries, period.end, scope),
         top_tactics: named(&top_tactics, &tactic_name),
         top_techniques: named(&top_techniques, &technique_name),
         rising: named(&rising, &technique_name),
@@ -313,6 +357,52 @@ fn ranked<'a>(now: &HashMap<&'a str, usize>, before: &HashMap<&'a str, usize>) -
     ids.sort_unstable();
     ids.dedup();
     ids.into_iter().map(|id| (id, now.get(id).copied().unwrap_or(0), before.get(id).copied().unwrap_or(0))).collect()
+}
+
+fn times_by_classification(summaries: &[&View]) -> Vec<ClassTimes> {
+    let mut by: BTreeMap<&str, Vec<&View>> = BTreeMap::new();
+    for s in summaries {
+        by.entry(&*s.classification).or_default().push(s);
+    }
+    let mut out: Vec<ClassTimes> = by
+        .into_iter()
+        .map(|(c, v)| ClassTimes {
+            classification: c.to_owned(),
+            incidents: v.len(),
+            time_to_detect: percentiles(v.iter().filter_map(|s| s.time_to_detect_s)),
+            time_to_acknowledge: percentiles(v.iter().filter_map(|s| s.time_to_acknowledge_s)),
+            time_to_resolve: percentiles(v.iter().filter_map(|s| s.time_to_resolve_s)),
+        })
+        .collect();
+    out.sort_by(|a, b| b.incidents.cmp(&a.incidents).then_with(|| a.classification.cmp(&b.classification)));
+    out
+}
+
+/// The [`TREND_WEEKS`] weeks up to `end`, each counted like a period: an incident once, as its
+/// latest revision resolved in the week.
+fn trend(summaries: &[View<'_>], end: DateTime<Utc>, scope: &[String]) -> Vec<Week> {
+    let week = chrono::Duration::days(7);
+    let first = end - week * TREND_WEEKS as i32;
+    let mut buckets: Vec<Vec<&View>> = vec![Vec::new(); TREND_WEEKS];
+    for s in summaries.iter().filter(|s| first <= s.resolved && s.resolved < end) {
+        let k = ((s.resolved - first).num_seconds() / week.num_seconds()) as usize;
+        buckets[k.min(TREND_WEEKS - 1)].push(s);
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(k, b)| {
+            let v = latest(b.into_iter(), scope);
+            let attacks = attacks(&v);
+            Week {
+                start: first + week * k as i32,
+                incidents: v.len(),
+                attacks: attacks.len(),
+                with_blind_stages: attacks.iter().filter(|s| !s.blind_stages.is_empty()).count(),
+                blind_stages: attacks.iter().map(|s| s.blind_stages.len()).sum(),
+            }
+        })
+        .collect()
 }
 
 fn counts(summaries: &[&View]) -> Counts {

@@ -74,12 +74,49 @@ fn outline(d: &Digest) -> Vec<Block> {
         )),
         Block::Heading(2, "Incidents".into()),
         Block::Bullets(counts_lines(&d.incidents, &d.previous_incidents)),
-        Block::Heading(2, "Time to detect and to resolve".into()),
+        Block::Heading(2, "Time to detect, acknowledge and resolve".into()),
         Block::Bullets(vec![
             format!("Time to detect: {}", pct(&d.time_to_detect, &d.previous_time_to_detect)),
+            format!("Time to acknowledge: {}", pct(&d.time_to_acknowledge, &d.previous_time_to_acknowledge)),
             format!("Time to resolve: {}", pct(&d.time_to_resolve, &d.previous_time_to_resolve)),
         ]),
     ];
+    if d.times_by_classification.len() > 1 {
+        b.push(Block::Table(
+            ["classification", "incidents", "detect (median)", "acknowledge (median)", "resolve (median)"]
+                .map(String::from)
+                .to_vec(),
+            d.times_by_classification
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.classification.clone(),
+                        c.incidents.to_string(),
+                        duration(c.time_to_detect.median_s),
+                        duration(c.time_to_acknowledge.median_s),
+                        duration(c.time_to_resolve.median_s),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if d.trend.iter().any(|w| w.incidents > 0) {
+        b.push(Block::Heading(2, format!("The last {} weeks", d.trend.len())));
+        b.push(Block::Table(
+            ["week from", "incidents", "attacks", "with blind stages"].map(String::from).to_vec(),
+            d.trend
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.start.format("%Y-%m-%d").to_string(),
+                        w.incidents.to_string(),
+                        w.attacks.to_string(),
+                        w.with_blind_stages.to_string(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     b.push(Block::Heading(2, "Open follow-ups".into()));
     if d.follow_ups.is_empty() {
         b.push(Block::Para("None.".into()));
@@ -116,11 +153,23 @@ fn outline(d: &Digest) -> Vec<Block> {
                 .collect(),
         ));
     }
-    let head = || vec!["ID".to_owned(), "Name".to_owned(), "Incidents".to_owned(), "Before".to_owned()];
     if !d.top_techniques.is_empty() {
         b.push(Block::Heading(2, "Top techniques".into()));
-        b.push(Block::Table(head(), ranked_rows(&d.top_techniques)));
+        b.push(Block::Table(ranked_head(), ranked_rows(&d.top_techniques)));
     }
+    b.extend(trends(d));
+    b.push(Block::Para("The ATT&CK Navigator heat map of the period is attached as layer.json.".into()));
+    b
+}
+
+fn ranked_head() -> Vec<String> {
+    vec!["ID".to_owned(), "Name".to_owned(), "Incidents".to_owned(), "Before".to_owned()]
+}
+
+/// Tactics, rising and falling techniques, what is new, recurring gaps and attribution.
+pub(crate) fn trends(d: &Digest) -> Vec<Block> {
+    let mut b = Vec::new();
+    let head = ranked_head;
     if !d.top_tactics.is_empty() {
         b.push(Block::Heading(2, "Top tactics".into()));
         b.push(Block::Table(head(), ranked_rows(&d.top_tactics)));
@@ -180,7 +229,6 @@ fn outline(d: &Digest) -> Vec<Block> {
                 .collect(),
         ));
     }
-    b.push(Block::Para("The ATT&CK Navigator heat map of the period is attached as layer.json.".into()));
     b
 }
 
@@ -196,6 +244,13 @@ pub fn html_fragment(d: &Digest) -> String {
     blocks_html(outline(d))
 }
 
+/// The digest as the e-mail's HTML part (the built-in templates; notification id "preview").
 pub fn html(d: &Digest) -> String {
-    html_page("Hindsight digest", &html_fragment(d))
+    match crate::notify::templates::Templates::builtin().and_then(|t| t.digest(d, "preview")) {
+        Ok(m) => m.html,
+        Err(e) => {
+            tracing::error!("{e}");
+            html_page("Hindsight digest", &html_fragment(d))
+        }
+    }
 }

@@ -39,6 +39,9 @@ pub struct Summary<S = String> {
     pub time_to_detect_s: Option<i64>,
     #[serde(rename = "ttr")]
     pub time_to_resolve_s: Option<i64>,
+    /// First alert → first recorded human action; absent in summaries stored before it.
+    #[serde(rename = "tta", default, skip_serializing_if = "Option::is_none")]
+    pub time_to_acknowledge_s: Option<i64>,
     /// A false positive or expected activity: counted, but kept out of technique trends and gaps.
     #[serde(rename = "fp")]
     pub benign: bool,
@@ -154,6 +157,7 @@ impl Summary<String> {
             resolved: self.resolved,
             time_to_detect_s: self.time_to_detect_s,
             time_to_resolve_s: self.time_to_resolve_s,
+            time_to_acknowledge_s: self.time_to_acknowledge_s,
             benign: self.benign,
             techniques: v(&self.techniques),
             tactics: v(&self.tactics),
@@ -179,6 +183,7 @@ impl Summary<String> {
             resolved: i.resolved.unwrap_or(recorded),
             time_to_detect_s: review.metrics.time_to_detect_s,
             time_to_resolve_s: review.metrics.time_to_resolve_s,
+            time_to_acknowledge_s: review.metrics.time_to_acknowledge_s,
             benign: matches!(i.classification.as_str(), "falsePositive" | "informationalExpectedActivity"),
             techniques: unique(
                 review

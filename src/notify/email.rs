@@ -18,9 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::DeliveryError;
+use super::templates::Templates;
 use crate::config::Invalid;
 use crate::outbox::{OutboxEntry, Payload};
-use crate::review::render;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,44 +152,16 @@ pub struct EmailSink {
 pub struct Composer {
     from: Mailbox,
     to: Vec<Mailbox>,
-    templates: minijinja::Environment<'static>,
+    templates: Templates,
 }
 
-/// The longest Subject sent, in characters: a mail client shows far less, and once encoded
-/// (RFC 2047, up to 4 bytes a character) and folded it stays well within RFC 5322's 998.
-pub const SUBJECT_MAX_CHARS: usize = 200;
-
-const TEMPLATES: [(&str, &str); 6] = [
-    ("review.subject.j2", include_str!("../../templates/review.subject.j2")),
-    ("review.txt.j2", include_str!("../../templates/review.txt.j2")),
-    ("review.html.j2", include_str!("../../templates/review.html.j2")),
-    ("digest.subject.j2", include_str!("../../templates/digest.subject.j2")),
-    ("digest.txt.j2", include_str!("../../templates/digest.txt.j2")),
-    ("digest.html.j2", include_str!("../../templates/digest.html.j2")),
-];
-
-fn templates(dir: Option<&PathBuf>) -> Result<minijinja::Environment<'static>, Invalid> {
-    let mut env = minijinja::Environment::new();
-    for (name, builtin) in TEMPLATES {
-        let source = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-            Some(path) => std::fs::read_to_string(&path)
-                .map_err(|e| Invalid::new("templates_dir", format!("{}: {e}", path.display())))?,
-            None => builtin.to_owned(),
-        };
-        env.add_template_owned(name, source).map_err(|e| Invalid::new("templates_dir", format!("{name}: {e}")))?;
-    }
-    // minijinja escapes HTML in templates whose name ends in .html; ours end in .html.j2.
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html.j2") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
-    });
-    Ok(env)
-}
+pub use super::templates::SUBJECT_MAX_CHARS;
 
 impl Composer {
     /// The sender and recipients, and the templates (built-in, or read from `templates_dir`).
     pub fn new(from: &str, to: &[String], templates_dir: Option<&PathBuf>) -> Result<Composer, Vec<Invalid>> {
         let (from, to) = Self::addresses(from, to)?;
-        Ok(Composer { from, to, templates: templates(templates_dir).map_err(|e| vec![e])? })
+        Ok(Composer { from, to, templates: Templates::load(templates_dir.map(PathBuf::as_path)).map_err(|e| vec![e])? })
     }
 
     /// The `from` and `to` settings parsed, or every problem with them (pure: for `validate`).
@@ -211,40 +183,25 @@ impl Composer {
 
     /// The message for `entry` carrying `payload`.
     pub fn message(&self, entry: &OutboxEntry, payload: &Payload) -> Result<Message, String> {
-        // Each template sees `review` or `digest` (the published JSON), `id`, and `body` (the
-        // rendered text or HTML of the whole document).
-        let (kind, value, text, html, layer) = match payload {
+        // Each template sees `review` or `digest` (the published JSON), `view` (what the HTML
+        // lays out), `id`, and `body` (the rendered text or HTML of the whole document).
+        let (rendered, attachments) = match payload {
             Payload::Digest(digest) => {
                 let layer = serde_json::to_vec_pretty(&digest.layer).map_err(|e| e.to_string())?;
-                let (text, html) = (crate::digest::render::text(digest), crate::digest::render::html_fragment(digest));
-                ("digest", minijinja::Value::from_serialize(digest), text, html, layer)
+                (self.templates.digest(digest, &entry.id)?, vec![("layer.json", layer)])
             }
             Payload::Review(review) => {
                 let layer = serde_json::to_vec_pretty(&review.layer).map_err(|e| e.to_string())?;
-                let (text, html) = (render::text(review), render::html_fragment(review));
-                ("review", minijinja::Value::from_serialize(review), text, html, layer)
+                // The whole review travels with the message: what the e-mail leaves out (every
+                // timeline entry, the entities, the queries) is in it.
+                let json = serde_json::to_vec_pretty(review).map_err(|e| e.to_string())?;
+                (self.templates.review(review, &entry.id)?, vec![("layer.json", layer), ("review.json", json)])
             }
         };
-        let render = |part: &str, body: String| {
-            let name = format!("{kind}.{part}.j2");
-            let ctx = minijinja::Value::from_iter([
-                (kind, value.clone()),
-                ("id", minijinja::Value::from(entry.id.as_str())),
-                ("body", minijinja::Value::from(body)),
-            ]);
-            self.templates.get_template(&name).and_then(|t| t.render(ctx)).map_err(|e| format!("template {name}: {e}"))
-        };
-        // One line without control characters (an incident title may carry CR/LF, ESC or BEL),
-        // and short: a 100 KB title made a 100 KB header, past RFC 5322's 998-character line
-        // limit, which relays refuse, so the mail was dead-lettered.
-        let subject = crate::text::one_line(&render("subject", String::new())?);
-        let subject = crate::text::clip(&subject, SUBJECT_MAX_CHARS).into_owned();
-        let text = render("txt", text)?;
-        let html = render("html", html)?;
         let domain = self.from.email.domain().to_owned();
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .subject(subject)
+            .subject(rendered.subject)
             .message_id(Some(format!("<{}@{domain}>", entry.id)));
         for to in &self.to {
             builder = builder.to(to.clone());
@@ -252,23 +209,21 @@ impl Composer {
         let part = |ct: ContentType, body: String| {
             SinglePart::builder().header(ct).header(ContentTransferEncoding::Base64).body(body)
         };
-        builder
-            .multipart(
-                MultiPart::mixed()
-                    .multipart(
-                        MultiPart::alternative()
-                            .singlepart(part(ContentType::TEXT_PLAIN, text))
-                            .singlepart(part(ContentType::TEXT_HTML, html)),
-                    )
-                    .singlepart(
-                        Attachment::new("layer.json".into()).body(
-                            Body::new_with_encoding(layer, ContentTransferEncoding::Base64)
-                                .map_err(|_| "cannot encode the layer".to_owned())?,
-                            ContentType::parse("application/json").map_err(|e| e.to_string())?,
-                        ),
-                    ),
-            )
-            .map_err(|e| format!("cannot build the message: {e}"))
+        let mut mixed = MultiPart::mixed().multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, rendered.text))
+                .singlepart(part(ContentType::TEXT_HTML, rendered.html)),
+        );
+        for (name, bytes) in attachments {
+            mixed = mixed.singlepart(
+                Attachment::new(name.into()).body(
+                    Body::new_with_encoding(bytes, ContentTransferEncoding::Base64)
+                        .map_err(|_| format!("cannot encode {name}"))?,
+                    ContentType::parse("application/json").map_err(|e| e.to_string())?,
+                ),
+            );
+        }
+        builder.multipart(mixed).map_err(|e| format!("cannot build the message: {e}"))
     }
 }
 

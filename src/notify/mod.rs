@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod presets;
 pub mod route;
 mod sink;
+pub mod templates;
 pub mod webhook;
 
 pub use route::{Route, Subscription, entries_for, entries_for_digest};

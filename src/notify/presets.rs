@@ -250,6 +250,41 @@ fn teams_digest_body(d: &Digest, follow_ups: usize) -> Vec<Value> {
     body
 }
 
+/// The longest summary line shown in a card or message, in characters (the five lines are
+/// about 200–400 characters; the whole text is in the review).
+const SUMMARY_LINE_CHARS: usize = 500;
+
+/// How many follow-ups a card or message lists by title; "n more" says the rest.
+const FOLLOW_UPS_SHOWN: usize = 3;
+
+/// The review's times as (label, value): detect, acknowledge, contain, resolve.
+fn times(review: &Review) -> Vec<(&'static str, String)> {
+    use crate::review::render::duration;
+    let m = &review.metrics;
+    let value = |v: Option<i64>| if v.is_some() { duration(v) } else { "not recorded".to_owned() };
+    vec![
+        ("Time to detect", value(m.time_to_detect_s)),
+        ("Time to acknowledge", value(m.time_to_acknowledge_s)),
+        ("Time to contain", value(m.time_to_contain_s)),
+        ("Time to resolve", value(m.time_to_resolve_s)),
+    ]
+}
+
+/// The full review's address (`review.link`), only if it is https.
+fn review_link(review: &Review) -> Option<&str> {
+    review.incident.review_url.as_deref().filter(|u| reqwest::Url::parse(u).is_ok_and(|u| u.scheme() == "https"))
+}
+
+/// The summary lines, each on one line and clipped.
+fn summary_lines(review: &Review) -> Vec<String> {
+    review
+        .story
+        .summary
+        .iter()
+        .map(|l| crate::text::clip(&crate::text::one_line(l), SUMMARY_LINE_CHARS).into_owned())
+        .collect()
+}
+
 fn teams_card<S: AsRef<str>>(envelope: &Value, payload: &Payload, follow_ups: usize, portal_hosts: &[S]) -> Value {
     let r = match payload {
         Payload::Digest(d) => return teams_message(teams_digest_body(d, follow_ups), vec![]),
@@ -271,14 +306,31 @@ fn teams_card<S: AsRef<str>>(envelope: &Value, payload: &Payload, follow_ups: us
             {"title": "Not covered", "value": r.gaps.uncovered.len().to_string()},
         ]}),
     ];
-    let items = follow_up_titles(r, follow_ups, card_text);
+    let summary = summary_lines(r);
+    if !summary.is_empty() {
+        body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Summary", "wrap": true}));
+        // One TextBlock a line: a numbered markdown list would need the lines unescaped.
+        body.extend(
+            summary
+                .iter()
+                .map(|l| json!({"type": "TextBlock", "wrap": true, "spacing": "Small", "text": card_text(l)})),
+        );
+    }
+    body.push(json!({"type": "FactSet", "facts": times(r).into_iter().map(|(t, v)| json!({"title": t, "value": v})).collect::<Vec<_>>()}));
+    let items = follow_up_titles(r, follow_ups.min(FOLLOW_UPS_SHOWN), card_text);
     if !items.is_empty() {
-        body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Follow-ups", "wrap": true}));
+        let more = r.follow_ups.len().saturating_sub(items.len());
+        let heading =
+            if more > 0 { format!("First follow-ups ({} more in the review)", more) } else { "Follow-ups".into() };
+        body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": heading, "wrap": true}));
         body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
     }
     let mut actions = vec![];
     if let Some(url) = i.url.as_deref().and_then(|u| portal_link(u, portal_hosts)) {
         actions.push(json!({"type": "Action.OpenUrl", "title": "Open in Microsoft Defender", "url": url}));
+    }
+    if let Some(url) = review_link(r) {
+        actions.push(json!({"type": "Action.OpenUrl", "title": "Open the full review", "url": url}));
     }
     teams_message(body, actions)
 }
@@ -337,13 +389,40 @@ pub fn slack<S: AsRef<str>>(envelope: &Value, payload: &Payload, portal_hosts: &
             {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
         ]}),
     ];
-    let items = follow_up_titles(r, 10, slack_escape);
-    if !items.is_empty() {
-        let text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Follow-ups*\n{text}"), 2900)}}));
+    let summary = summary_lines(r);
+    if !summary.is_empty() {
+        let text = summary
+            .iter()
+            .enumerate()
+            .map(|(n, l)| format!("{}. {}", n + 1, slack_escape(l)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*Summary*\n{text}"), 2900)}}),
+        );
     }
+    blocks.push(json!({"type": "section", "fields": times(r).into_iter().map(|(t, v)| json!({"type": "mrkdwn", "text": format!("*{t}*\n{v}")})).collect::<Vec<_>>()}));
+    let items = follow_up_titles(r, FOLLOW_UPS_SHOWN, slack_escape);
+    if !items.is_empty() {
+        let more = r.follow_ups.len().saturating_sub(items.len());
+        let mut text = items.iter().map(|t| format!("• {t}")).collect::<Vec<_>>().join("\n");
+        if more > 0 {
+            text += &format!("\n_{more} more in the review_");
+        }
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&format!("*First follow-ups*\n{text}"), 2900)}}));
+    }
+    // Buttons carry their address as data, never parsed as mrkdwn: no link can be forged.
+    let mut buttons = Vec::new();
     if let Some(url) = i.url.as_deref().and_then(|u| portal_link(u, portal_hosts)) {
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{}|Open in Microsoft Defender>", slack_escape(&url))}]}));
+        buttons.push(json!({"type": "button", "text": {"type": "plain_text", "text": "Open in Microsoft Defender"}, "url": url, "style": "primary"}));
+    }
+    if let Some(url) = review_link(r) {
+        buttons.push(
+            json!({"type": "button", "text": {"type": "plain_text", "text": "Open the full review"}, "url": url}),
+        );
+    }
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
     }
     json!({"text": clip(&format!("Post-incident review: {title}"), 3000), "blocks": blocks})
 }
@@ -397,6 +476,8 @@ mod tests {
         let card = teams(&envelope, &payload, &["defender.contoso.example"]);
         assert_eq!(actions(&card)[0]["url"], "https://defender.contoso.example/i/1");
         let msg = slack(&envelope, &payload, &["defender.contoso.example"]);
-        assert!(msg.to_string().contains("<https://defender.contoso.example/i/1|Open in Microsoft Defender>"));
+        let buttons =
+            msg["blocks"].as_array().unwrap().iter().find(|b| b["type"] == "actions").unwrap()["elements"].clone();
+        assert_eq!(buttons[0]["url"], "https://defender.contoso.example/i/1");
     }
 }

@@ -140,6 +140,48 @@ pub struct Settings {
     /// The Microsoft 365 licence the organisation has (`review.licence`): only the controls
     /// available at it are listed. `None`: every control, whatever its tier.
     pub licence: Option<crate::controls::Licence>,
+    /// Where the full review is published (`review.link`).
+    pub review_link: Option<ReviewLink>,
+}
+
+/// `review.link`: an https address with `{source}`, `{incident}` and `{revision}` in it, each
+/// filled in percent-encoded, so an incident ID cannot change the address's path or host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewLink(String);
+
+impl ReviewLink {
+    pub fn parse(template: &str) -> Result<ReviewLink, String> {
+        let sample = template.replace("{source}", "s").replace("{incident}", "1").replace("{revision}", "1");
+        let url = reqwest::Url::parse(&sample).map_err(|e| format!("{template:?} is not an address: {e}"))?;
+        if url.scheme() != "https" {
+            return Err(format!("{template:?}: the review link must be an https address"));
+        }
+        if sample.contains(['{', '}']) {
+            return Err(format!("{template:?}: only {{source}}, {{incident}} and {{revision}} are filled in"));
+        }
+        if !template.contains("{incident}") {
+            return Err(format!("{template:?}: the address must name the incident ({{incident}})"));
+        }
+        Ok(ReviewLink(template.to_owned()))
+    }
+
+    /// The address of one review.
+    pub fn fill(&self, source: &str, incident: &str, revision: u32) -> String {
+        // Everything but RFC 3986's unreserved characters is percent-encoded: a `/`, `?`, `#`
+        // or `@` in an incident ID stays inside its part of the address.
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    b => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        self.0
+            .replace("{source}", &enc(source))
+            .replace("{incident}", &enc(incident))
+            .replace("{revision}", &revision.to_string())
+    }
 }
 
 impl Default for Settings {
@@ -153,6 +195,7 @@ impl Default for Settings {
             unattended_medium: Duration::from_secs(4 * 3600),
             follow_up_owners: BTreeMap::new(),
             follow_up_due_days: [7, 30, 90],
+            review_link: None,
             licence: None,
         }
     }
@@ -301,7 +344,9 @@ impl Engine {
             _ => vec![],
         };
         let knowledge_gaps = knowledge::find(catalog, &mapped, history, benign);
-        let summary = summary(incident, subject);
+        let mut summary = summary(incident, subject);
+        summary.review_url =
+            self.settings.review_link.as_ref().map(|l| l.fill(&summary.source, &summary.id, summary.revision));
         let metrics = metrics(incident);
         let mut review = Review {
             schema_version: SCHEMA_VERSION,
@@ -378,6 +423,7 @@ fn summary(incident: &Incident, subject: &Subject) -> IncidentSummary {
         created: incident.created,
         resolved: resolved_at(incident),
         url: incident.url.clone(),
+        review_url: None,
         tags,
         resolving_comment: incident.resolving_comment.clone(),
         alerts: incident.alerts.len() + incident.alerts_omitted,

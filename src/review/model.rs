@@ -64,6 +64,9 @@ pub struct IncidentSummary {
     pub created: Option<DateTime<Utc>>,
     pub resolved: Option<DateTime<Utc>>,
     pub url: Option<String>,
+    /// Where the full review is published (`review.link`); null without one.
+    #[serde(default)]
+    pub review_url: Option<String>,
     pub tags: Vec<String>,
     pub resolving_comment: Option<String>,
     /// The incident's alerts, as received.

@@ -21,6 +21,7 @@ pub(crate) enum Block {
 }
 
 mod gaps;
+pub mod view;
 
 fn ts(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
@@ -99,7 +100,13 @@ fn outline(r: &Review, hunts: Hunts) -> Vec<Block> {
     if hunts == Hunts::Appendix {
         b.extend(gaps::hunt_appendix(r));
     }
-    b.push(Block::Para(format!(
+    b.push(Block::Para(made_against(r)));
+    b
+}
+
+/// The catalog and mappings the review was made against, and ATT&CK's trademark notice.
+fn made_against(r: &Review) -> String {
+    format!(
         "Made against ATT&CK {} {}{}. ATT&CK® is a registered trademark of The MITRE Corporation.",
         r.basis.attack_domain,
         r.basis.attack_version.as_deref().unwrap_or(""),
@@ -112,8 +119,7 @@ fn outline(r: &Review, hunts: Hunts) -> Vec<Block> {
                 format!(" · Microsoft 365 control mappings for ATT&CK {v} (CTID){licence}")
             })
             .unwrap_or_default()
-    )));
-    b
+    )
 }
 
 /// The outcome headline, the incident's facts and the root cause as the analysts recorded it.
@@ -606,6 +612,14 @@ fn similar(r: &Review) -> Vec<Block> {
 /// ATT&CK: the attack chain, blind stages, late detections, knowledge gaps, mitigations and
 /// Microsoft 365 controls.
 fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
+    let mut b = attack_chain(r);
+    b.extend(detection_gaps(r, hunts));
+    b
+}
+
+/// The techniques in the order first seen, the stages as a strip, and the stages a reader might
+/// expect blind with why they are not.
+fn attack_chain(r: &Review) -> Vec<Block> {
     let mut b = vec![Block::Heading(2, "Attack chain".into())];
     let mut rows: Vec<Vec<String>> = r
         .techniques
@@ -646,7 +660,12 @@ fn detection(r: &Review, hunts: Hunts) -> Vec<Block> {
             b.push(Block::Para(format!("{} is not a blind stage: {why}", t.name)));
         }
     }
-    b.extend(gaps::coverage(r));
+    b
+}
+
+/// Coverage, blind stages, late detections, knowledge gaps, mitigations and controls.
+fn detection_gaps(r: &Review, hunts: Hunts) -> Vec<Block> {
+    let mut b = gaps::coverage(r);
     b.extend(gaps::blind_stages(r, hunts));
     if !r.gaps.late_detections.is_empty() {
         b.push(Block::Heading(2, "Late detections".into()));
@@ -1024,8 +1043,18 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
+/// The review as the e-mail's HTML part (the built-in templates; notification id "preview"):
+/// what `hindsight review --format html` prints is what a destination sends.
 pub fn html(r: &Review) -> String {
-    html_page("Post-incident review", &html_fragment(r))
+    match crate::notify::templates::Templates::builtin().and_then(|t| t.review(r, "preview")) {
+        Ok(m) => m.html,
+        // The built-in templates are tested to render every review; should one ever fail,
+        // the plain document says everything the e-mail would.
+        Err(e) => {
+            tracing::error!("{e}");
+            html_page("Post-incident review", &html_fragment(r))
+        }
+    }
 }
 
 pub(crate) fn html_page(title: &str, fragment: &str) -> String {

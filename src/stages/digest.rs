@@ -58,7 +58,9 @@ pub fn for_period(
     period: Period,
     settings: &Settings,
 ) -> Result<Vec<Digest>> {
-    let records = store.summary_records_between(period.previous().start, period.end)?;
+    // The trend reaches further back than the two periods compared.
+    let trend_start = period.end - chrono::Duration::days(7 * crate::digest::TREND_WEEKS as i64);
+    let records = store.summary_records_between(period.previous().start.min(trend_start), period.end)?;
     let summaries = decode(store, &records)?;
     let names = StoreNames { catalog, store };
     Ok(scopes.iter().map(|scope| compute(&summaries, period, scope, settings, &names)).collect())
