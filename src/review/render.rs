@@ -410,16 +410,8 @@ fn scope(r: &Review) -> Vec<Block> {
         return vec![];
     }
     let mut b = vec![Block::Heading(2, "Scope".into())];
-    let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for e in &i.entities {
-        match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
-            Some((_, n)) => *n += 1,
-            None => kinds.push((&e.kind, 1)),
-        }
-    }
-    if !kinds.is_empty() {
-        let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
-        b.push(Block::Para(format!("Entities: {}.", counts.join(", "))));
+    if let Some(counts) = entity_counts(r) {
+        b.push(Block::Para(counts));
         let rows = i
             .entities
             .iter()
@@ -443,15 +435,32 @@ fn scope(r: &Review) -> Vec<Block> {
             b.push(Block::Para(format!("{} more entities in the JSON (incident.entities).", i.entities.len() - 12)));
         }
     }
-    if !i.products.is_empty() {
-        let p: Vec<String> = i
-            .products
-            .iter()
-            .map(|p| format!("{} ({} alert{})", p.name, p.alerts, if p.alerts == 1 { "" } else { "s" }))
-            .collect();
-        b.push(Block::Para(format!("Seen by: {}.", p.join(", "))));
-    }
+    b.extend(seen_by(r).map(Block::Para));
     b
+}
+
+/// "Entities: 3 device, 1 user.", the most-named kind first; `None` without entities.
+fn entity_counts(r: &Review) -> Option<String> {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for e in &r.incident.entities {
+        match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((&e.kind, 1)),
+        }
+    }
+    let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+    (!counts.is_empty()).then(|| format!("Entities: {}.", counts.join(", ")))
+}
+
+/// "Seen by: Microsoft Defender for Endpoint (11 alerts), …"; `None` without products.
+fn seen_by(r: &Review) -> Option<String> {
+    let p: Vec<String> = r
+        .incident
+        .products
+        .iter()
+        .map(|p| format!("{} ({} alert{})", p.name, p.alerts, if p.alerts == 1 { "" } else { "s" }))
+        .collect();
+    (!p.is_empty()).then(|| format!("Seen by: {}.", p.join(", ")))
 }
 
 /// The first entries in order, with long silences shown as rows of their own: the hours
@@ -461,15 +470,7 @@ fn timeline(r: &Review) -> Vec<Block> {
         return vec![];
     }
     let mut b = vec![Block::Heading(2, "Timeline (UTC)".into())];
-    let first_alert = r.metrics.first_alert;
-    let gaps: Vec<i64> = r.timeline.windows(2).map(|w| (w[1].at - w[0].at).num_seconds()).collect();
-    let longest = gaps
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| first_alert.is_some_and(|f| r.timeline[*k].at >= f))
-        .max_by_key(|(_, g)| **g)
-        .filter(|(_, g)| **g >= SILENCE_S)
-        .map(|(k, _)| k);
+    let (gaps, longest) = silences(r);
     let mut rows = Vec::new();
     for (k, e) in r.timeline.iter().enumerate().take(TIMELINE_SHOWN) {
         rows.push(vec![short(&e.at), e.text.clone()]);
@@ -493,6 +494,21 @@ fn timeline(r: &Review) -> Vec<Block> {
         b.push(Block::Para(notes.join(" ")));
     }
     b
+}
+
+/// The seconds between each timeline entry and the next, and the entry after which the longest
+/// silence of four hours or more since the first alert begins.
+fn silences(r: &Review) -> (Vec<i64>, Option<usize>) {
+    let first_alert = r.metrics.first_alert;
+    let gaps: Vec<i64> = r.timeline.windows(2).map(|w| (w[1].at - w[0].at).num_seconds()).collect();
+    let longest = gaps
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| first_alert.is_some_and(|f| r.timeline[*k].at >= f))
+        .max_by_key(|(_, g)| **g)
+        .filter(|(_, g)| **g >= SILENCE_S)
+        .map(|(k, _)| k);
+    (gaps, longest)
 }
 
 /// Every measure with its value and where it came from.
@@ -822,22 +838,25 @@ fn appendix(r: &Review) -> Vec<Block> {
     }
     if !r.incident.comments.is_empty() {
         b.push(Block::Heading(2, "Comments".into()));
-        b.push(Block::Bullets(
-            r.incident
-                .comments
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {}: {}",
-                        c.at.as_ref().map_or("time not recorded".into(), short),
-                        c.author.as_deref().unwrap_or("author not recorded"),
-                        c.text
-                    )
-                })
-                .collect(),
-        ));
+        b.push(Block::Bullets(comment_lines(r)));
     }
     b
+}
+
+/// Each comment as recorded: when, who, what.
+fn comment_lines(r: &Review) -> Vec<String> {
+    r.incident
+        .comments
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                c.at.as_ref().map_or("time not recorded".into(), short),
+                c.author.as_deref().unwrap_or("author not recorded"),
+                c.text
+            )
+        })
+        .collect()
 }
 
 /// The knowledge-gap line of a review made without the organisation's recorded history.

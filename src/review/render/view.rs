@@ -426,44 +426,15 @@ fn summary(r: &Review) -> Vec<SummaryLine> {
         .collect()
 }
 
-/// "3 devices, 1 account" and "Seen by: …", the lines of the scope a reader needs first.
+/// The entity counts and the products that saw them: the lines of the scope a reader needs first.
 fn scope_lines(r: &Review) -> Vec<String> {
-    let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for e in &r.incident.entities {
-        match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
-            Some((_, n)) => *n += 1,
-            None => kinds.push((&e.kind, 1)),
-        }
-    }
-    let mut out = Vec::new();
-    if !kinds.is_empty() {
-        let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
-        out.push(format!("Entities: {}.", counts.join(", ")));
-    }
-    if !r.incident.products.is_empty() {
-        let p: Vec<String> = r
-            .incident
-            .products
-            .iter()
-            .map(|p| format!("{} ({} alert{})", p.name, p.alerts, if p.alerts == 1 { "" } else { "s" }))
-            .collect();
-        out.push(format!("Seen by: {}.", p.join(", ")));
-    }
-    out
+    super::entity_counts(r).into_iter().chain(super::seen_by(r)).collect()
 }
 
 /// The first entries with the silences of four hours or more as rows of their own, the longest
 /// after the first alert marked; and how many entries are left out.
 fn timeline(r: &Review) -> (Vec<TimelineRow>, usize) {
-    let first_alert = r.metrics.first_alert;
-    let gaps: Vec<i64> = r.timeline.windows(2).map(|w| (w[1].at - w[0].at).num_seconds()).collect();
-    let longest = gaps
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| first_alert.is_some_and(|f| r.timeline[*k].at >= f))
-        .max_by_key(|(_, g)| **g)
-        .filter(|(_, g)| **g >= super::SILENCE_S)
-        .map(|(k, _)| k);
+    let (gaps, longest) = super::silences(r);
     let mut rows = Vec::new();
     let shown = r.timeline.len().min(TIMELINE_SHOWN);
     for (k, e) in r.timeline.iter().enumerate().take(shown) {
@@ -571,23 +542,7 @@ fn comments(r: &Review) -> Vec<Block> {
     if r.incident.comments.is_empty() {
         return vec![];
     }
-    vec![
-        Block::Heading(3, "Comments".into()),
-        Block::Bullets(
-            r.incident
-                .comments
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} {}: {}",
-                        c.at.as_ref().map_or("time not recorded".into(), short),
-                        c.author.as_deref().unwrap_or("author not recorded"),
-                        c.text
-                    )
-                })
-                .collect(),
-        ),
-    ]
+    vec![Block::Heading(3, "Comments".into()), Block::Bullets(super::comment_lines(r))]
 }
 
 #[cfg(test)]
