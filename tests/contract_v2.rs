@@ -479,6 +479,7 @@ fn fully_populated() -> Review {
                 }],
                 rules: strings(&["Beaconing to a rare domain"]),
                 parent_rules: strings(&["Proxy beaconing rule"]),
+                disabled_rules: strings(&["Defender custom detection \"HTTPS beacon\" (disabled)"]),
                 note: Some("T1071 rule exists; not specific to T1071.001".into()),
             }],
             blind_stages: vec![BlindStage {

@@ -3,7 +3,7 @@
 
 use toml::Value;
 
-use super::Found;
+use super::{Found, State};
 
 pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
     let v: Value = toml::from_str(text).map_err(|e| format!("not valid TOML: {e}"))?;
@@ -22,7 +22,7 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
     if ids.is_empty() {
         return Ok((vec![], vec![format!("rule \"{name}\" names no ATT&CK technique")]));
     }
-    Ok((vec![Found { rule: name, ids }], vec![]))
+    Ok((vec![Found { rule: name, ids, state: State::Enabled }], vec![]))
 }
 
 #[cfg(test)]

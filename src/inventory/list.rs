@@ -2,7 +2,7 @@
 //! counts, so a one-ID-per-line file and a spreadsheet export with a header both work; `#`
 //! starts a comment.
 
-use super::{Found, technique_like};
+use super::{Found, State, technique_like};
 
 pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
     let base = file.rsplit('/').next().unwrap_or(file);
@@ -12,7 +12,7 @@ pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), 
         let ids: Vec<String> =
             line.split([',', ';', '\t']).map(|c| c.trim().trim_matches('"')).filter_map(technique_like).collect();
         if !ids.is_empty() {
-            found.push(Found { rule: format!("{base}:{}", n + 1), ids });
+            found.push(Found { rule: format!("{base}:{}", n + 1), ids, state: State::Enabled });
         }
     }
     Ok((found, vec![]))

@@ -1,13 +1,20 @@
 //! Detection inventories: what the organisation can detect, read from the formats people already
 //! keep — ATT&CK Navigator layers, Sigma rules, Elastic detection rules, plain lists of technique
-//! IDs. One module per format; adding a format is adding a file and a line in [`kind_of`].
+//! IDs — and the deployed rules as Microsoft's APIs list them: Defender custom detection rules
+//! (Graph) and Microsoft Sentinel analytics rules (ARM). One module per format; adding a format
+//! is adding a file and a line in [`kind_of`] (or, for JSON, in [`json_kind`]).
+//!
+//! A rule that is switched off (disabled, or auto-disabled by Defender) covers nothing; it is
+//! kept apart so that a review can say "rule X would cover T1003.006 but is disabled".
 //!
 //! Technique IDs are resolved through the catalog (old IDs to their replacement), and coverage
 //! follows one rule: a rule on a sub-technique covers its parent, a rule on a parent does not
 //! vouch for any specific sub-technique.
 
+mod defender;
 mod elastic;
 mod list;
+mod sentinel;
 // `pub(crate)` so that `crate::fuzzing` can hand the two readers to the fuzz targets.
 pub(crate) mod navigator;
 pub(crate) mod sigma;
@@ -51,17 +58,31 @@ pub struct SourceSummary {
     pub techniques: usize,
 }
 
+/// Whether a rule runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Enabled,
+    Disabled,
+    /// Switched off by Defender because its query kept failing.
+    AutoDisabled,
+    /// A status this version does not know: not counted as coverage.
+    Unknown,
+}
+
 /// One rule (or layer entry, or list line) and the technique IDs it names, as written.
 #[derive(Debug)]
 pub(crate) struct Found {
     pub rule: String,
     pub ids: Vec<String>,
+    pub state: State,
 }
 
 #[derive(Debug, Default)]
 pub struct Inventory {
     /// Current technique ID → labels of the rules naming it.
     rules: BTreeMap<String, BTreeSet<String>>,
+    /// Current technique ID → labels of switched-off rules naming it ("… (disabled)").
+    disabled: BTreeMap<String, BTreeSet<String>>,
     sources: Vec<SourceSummary>,
     problems: Vec<String>,
 }
@@ -73,6 +94,7 @@ fn kind_of(path: &Path) -> Option<(&'static str, Reader)> {
     let name = path.file_name()?.to_string_lossy().to_lowercase();
     let ext = name.rsplit('.').next()?;
     match ext {
+        // Which JSON it is, is read from its content (json_kind).
         "json" => Some(("navigator-layer", navigator::read)),
         "yml" | "yaml" => Some(("sigma", sigma::read)),
         "toml" => Some(("elastic", elastic::read)),
@@ -108,10 +130,13 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path, catalog: &Catalog) -> Result<(), String> {
-        let (kind, read) =
+        let (mut kind, mut read) =
             kind_of(path).ok_or("unknown file type (expected .json, .yml, .yaml, .toml, .csv or .txt)")?;
         let bytes = crate::input::read_limited(path, MAX_FILE_BYTES, None)?;
         let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+        if kind == "navigator-layer" {
+            (kind, read) = json_kind(&text);
+        }
         let display = path.display().to_string();
         let (found, notes) = read(&text, &display)?;
         self.problems.extend(notes.into_iter().map(|n| format!("{display}: {n}")));
@@ -119,8 +144,19 @@ impl Inventory {
         for f in &found {
             for id in &f.ids {
                 if let Some(current) = self.resolve(catalog, id, &display, &f.rule) {
-                    techniques.insert(current.clone());
-                    self.rules.entry(current).or_default().insert(f.rule.clone());
+                    let (map, label) = match f.state {
+                        State::Enabled => (&mut self.rules, f.rule.clone()),
+                        State::Disabled => (&mut self.disabled, format!("{} (disabled)", f.rule)),
+                        State::AutoDisabled => (
+                            &mut self.disabled,
+                            format!("{} (auto-disabled by Defender: its query kept failing)", f.rule),
+                        ),
+                        State::Unknown => (&mut self.disabled, format!("{} (status unknown)", f.rule)),
+                    };
+                    if f.state == State::Enabled {
+                        techniques.insert(current.clone());
+                    }
+                    map.entry(current).or_default().insert(label);
                 }
             }
         }
@@ -192,6 +228,19 @@ impl crate::review::DetectionInventory for Inventory {
     }
     fn technique_count(&self) -> usize {
         self.rules.len()
+    }
+    fn disabled_rules(&self, technique: &str) -> Vec<String> {
+        self.disabled.get(technique).map(|r| r.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// The reader of a JSON file, by its content: Defender custom detection rules (Graph), Sentinel
+/// analytics rules (ARM), or else an ATT&CK Navigator layer.
+fn json_kind(text: &str) -> (&'static str, Reader) {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if defender::recognises(&v) => ("defender-detection-rules", defender::read),
+        Ok(v) if sentinel::recognises(&v) => ("sentinel-analytics-rules", sentinel::read),
+        _ => ("navigator-layer", navigator::read),
     }
 }
 

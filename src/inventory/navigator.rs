@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::Found;
+use super::{Found, State};
 
 pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>), String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
@@ -34,7 +34,11 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
                 None => enabled,
             };
             if covered {
-                found.push(Found { rule: format!("layer \"{name}\" {id}"), ids: vec![id.to_owned()] });
+                found.push(Found {
+                    rule: format!("layer \"{name}\" {id}"),
+                    ids: vec![id.to_owned()],
+                    state: State::Enabled,
+                });
             } else {
                 ignored += 1;
             }

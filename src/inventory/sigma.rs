@@ -4,7 +4,7 @@
 
 use serde_yaml_ng::Value;
 
-use super::{Found, technique_like};
+use super::{Found, State, technique_like};
 
 /// How deep `[` / `{` may nest before a file is refused unparsed. serde_yaml_ng refuses anything
 /// deeper than 128 levels anyway, but only after libyaml has scanned the whole document, and its
@@ -50,7 +50,7 @@ pub(crate) fn read(text: &str, file: &str) -> Result<(Vec<Found>, Vec<String>), 
             })
             .collect();
         if !ids.is_empty() {
-            found.push(Found { rule: title, ids });
+            found.push(Found { rule: title, ids, state: State::Enabled });
         }
     }
     Ok((found, notes))

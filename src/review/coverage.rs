@@ -73,10 +73,18 @@ pub(crate) fn assess(
                 (Some(inv), Some((parent, _))) if rules.is_empty() => inv.rules_naming(parent),
                 _ => vec![],
             };
-            let note = (!parent_rules.is_empty()).then(|| {
-                let parent = t.id.split_once('.').map_or("", |(p, _)| p);
-                format!("{parent} rule exists; not specific to {}", t.id)
-            });
+            let disabled_rules = match (inventory, ix) {
+                (Some(inv), Some(_)) if rules.is_empty() => inv.disabled_rules(&t.id),
+                _ => vec![],
+            };
+            let note = if !disabled_rules.is_empty() {
+                Some(format!("{} would cover {} but does not run", disabled_rules.join(" and "), t.id))
+            } else {
+                (!parent_rules.is_empty()).then(|| {
+                    let parent = t.id.split_once('.').map_or("", |(p, _)| p);
+                    format!("{parent} rule exists; not specific to {}", t.id)
+                })
+            };
             TechniqueCoverage {
                 technique: t.id.clone(),
                 name: t.name.clone(),
@@ -84,6 +92,7 @@ pub(crate) fn assess(
                 alerts,
                 rules,
                 parent_rules,
+                disabled_rules,
                 note,
             }
         })

@@ -56,6 +56,10 @@ pub trait DetectionInventory: Send + Sync {
     fn rules_naming(&self, _technique: &str) -> Vec<String> {
         vec![]
     }
+    /// Rules naming the technique that do not run (disabled, auto-disabled), labelled with why.
+    fn disabled_rules(&self, _technique: &str) -> Vec<String> {
+        vec![]
+    }
 }
 
 /// One security capability's use against one technique.

@@ -291,7 +291,12 @@ pub struct TechniqueCoverage {
     pub rules: Vec<String>,
     /// For a sub-technique no rule covers: rules on its parent technique.
     pub parent_rules: Vec<String>,
-    /// "T1071 rule exists; not specific to T1071.001".
+    /// Rules of the inventory that name it but do not run ("… (disabled)", "… (auto-disabled
+    /// by Defender: …)"): not coverage, and the cheapest fix.
+    #[serde(default)]
+    pub disabled_rules: Vec<String>,
+    /// "T1071 rule exists; not specific to T1071.001", or "… would cover T1003.006 but does
+    /// not run".
     pub note: Option<String>,
 }
 

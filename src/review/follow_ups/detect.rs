@@ -43,18 +43,35 @@ fn add_detections(r: &Review) -> Vec<Draft> {
         .iter()
         .map(|u| {
             let dcs = dc_names(&u.data_components);
+            let seen = list(&u.alerts.iter().map(|a| alert(r, a).map_or(a.clone(), |x| format!("\"{}\"", x.title))).collect::<Vec<_>>(), 3);
+            // A rule that names it exists but does not run: turning it back on (or fixing the
+            // query Defender gave up on) is the fix, not a new rule.
+            let off = r.gaps.coverage.iter().find(|c| c.technique == u.id).map(|c| c.disabled_rules.clone()).unwrap_or_default();
+            let (title, detail) = if off.is_empty() {
+                (
+                    format!("Add a detection for {} {}", u.id, u.name),
+                    format!(
+                        "Observed in {seen}, but no detection alerted on it and no rule of the detection inventory covers it.{}",
+                        if dcs.is_empty() { String::new() } else { format!(" ATT&CK detects it through {}.", list(&dcs, 4)) }
+                    ),
+                )
+            } else {
+                (
+                    format!("Turn the rule for {} {} back on", u.id, u.name),
+                    format!(
+                        "Observed in {seen}, and no detection alerted on it, though {} would have covered it: it does not run. Re-enable it (an auto-disabled rule needs its query fixed first).",
+                        list(&off, 3)
+                    ),
+                )
+            };
             Draft {
                 id: id("detect", &u.id),
                 kind: "add_detection",
                 category: "detect",
                 area: "detection",
                 priority: if severe { Priority::High } else { Priority::Medium },
-                title: format!("Add a detection for {} {}", u.id, u.name),
-                detail: format!(
-                    "Observed in {}, but no detection alerted on it and no rule of the detection inventory covers it.{}",
-                    list(&u.alerts.iter().map(|a| alert(r, a).map_or(a.clone(), |x| format!("\"{}\"", x.title))).collect::<Vec<_>>(), 3),
-                    if dcs.is_empty() { String::new() } else { format!(" ATT&CK detects it through {}.", list(&dcs, 4)) }
-                ),
+                title,
+                detail,
                 done_when: format!("A rule that names {} is in the detection inventory and enabled.", u.id),
                 evidence: Evidence {
                     techniques: vec![u.id.clone()],

@@ -51,7 +51,14 @@ pub(super) fn coverage(r: &Review) -> Vec<Block> {
     b.push(Block::Para(summary));
     let notes: Vec<String> = c
         .iter()
-        .filter_map(|t| Some(format!("{}: {} ({}).", t.technique, t.note.as_ref()?, t.parent_rules.join(", "))))
+        .filter_map(|t| {
+            let note = t.note.as_ref()?;
+            Some(if t.parent_rules.is_empty() {
+                format!("{}: {note}.", t.technique)
+            } else {
+                format!("{}: {note} ({}).", t.technique, t.parent_rules.join(", "))
+            })
+        })
         .collect();
     if !notes.is_empty() {
         b.push(Block::Bullets(notes));
