@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Queue(cmd) => hindsight::cli::queue::run(&cli.global, cmd),
         Command::Run(args) => hindsight::cli::run::run_daemon(&cli.global, args),
         Command::Check(args) => hindsight::cli::check::run(&cli.global, args),
+        Command::Inventory(cmd) => hindsight::cli::inventory::run(&cli.global, cmd),
         Command::Digest(args) => hindsight::cli::digest::run(&cli.global, args),
         Command::Completions(args) => hindsight::cli::completions(&args),
     };

@@ -290,3 +290,52 @@ fn the_demo_configuration_reviews_the_samples_with_no_tenant_and_no_server() {
     assert!(again.status.success());
     assert_eq!(common::stdout(&again), "");
 }
+
+/// `hindsight inventory fetch`, the real binary, against the Graph fake: the tenant's custom
+/// detection rules land in a private inventory file; without the permission it fails and says
+/// which permission, never the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_fetch_writes_the_tenants_detection_rules_as_an_inventory_file() {
+    let graph = FakeGraph::start(creds()).await;
+    let (_hook, url) = fakes::receiver::start().await;
+    let rig = Rig::new(&graph, &url, None);
+    graph.set_detection_rules(vec![serde_json::json!({
+        "id": "dcsync", "displayName": "DCSync from a workstation", "status": "autoDisabled",
+        "queryCondition": {"queryText": "IdentityDirectoryEvents"},
+        "detectionAction": {"alertTemplate": {"tactics": [{"tactic": "CredentialAccess", "techniques": [{"technique": "T1003.006"}]}]}}
+    })]);
+    let out_dir = rig.dir.path().join("deployed");
+    let fetch = |config: PathBuf, out: PathBuf, creds: PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_hindsight"))
+                .args(["inventory", "fetch", "--config"])
+                .arg(config)
+                .arg("--out")
+                .arg(out)
+                .env("CREDENTIALS_DIRECTORY", creds)
+                .output()
+                .unwrap()
+        })
+    };
+    let creds_dir = rig.dir.path().join("credentials");
+    let out = fetch(rig.config.clone(), out_dir.clone(), creds_dir.clone()).await.unwrap();
+    let stdout = common::stdout(&out);
+    assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
+    assert!(stdout.contains("source contoso: 1 custom detection rules (1 switched off)"), "{stdout}");
+    let file = out_dir.join("contoso.defender-detection-rules.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o077, 0, "readable by this user only");
+    }
+    let catalog = hindsight::attack::store::embedded().unwrap();
+    let inv = hindsight::inventory::Inventory::load(std::slice::from_ref(&out_dir), &catalog).unwrap();
+    assert_eq!(inv.coverage(&catalog, "T1003.006"), hindsight::inventory::Coverage::NotCovered, "auto-disabled");
+
+    graph.allow_detection_rules(false);
+    let out = fetch(rig.config.clone(), out_dir, creds_dir).await.unwrap();
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("source contoso") && stderr.contains("CustomDetection.Read.All"), "{stderr}");
+    assert!(!stderr.contains(SECRET) && !common::stdout(&out).contains(SECRET));
+}

@@ -436,3 +436,41 @@ async fn an_incident_too_large_for_any_page_is_refused_by_name_and_the_rest_are_
     let last = rig.fake.requests().last().map(|r| r.query.clone()).unwrap_or_default();
     assert!(last.contains("$top=8") || last.contains("%24top=8"), "{last}");
 }
+
+/// The tenant's custom detection rules, read whole across pages, both schemas as stored, and
+/// a 403 that names the permission to grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_detection_rules_are_read_across_pages_and_a_403_names_the_permission() {
+    let fake = FakeGraph::start(creds()).await;
+    let mut rules: Vec<Value> = (0..230)
+        .map(|k| {
+            json!({"id": format!("rule-{k}"), "displayName": format!("Rule {k}"), "status": if k % 10 == 0 { "disabled" } else { "enabled" },
+                   "queryCondition": {"queryText": "DeviceProcessEvents"}, "schedule": {"frequency": "PT1H"},
+                   "detectionAction": {"alertTemplate": {"tactics": [{"tactic": "Execution", "techniques": [{"technique": "T1059", "subTechniques": ["T1059.001"]}]}]}}})
+        })
+        .collect();
+    // One rule still in the old beta schema.
+    rules
+        .push(json!({"id": "7506", "displayName": "Old rule", "isEnabled": true, "queryCondition": {"queryText": "x"},
+                      "detectionAction": {"alertTemplate": {"mitreTechniques": ["T1003.006"]}}}));
+    fake.set_detection_rules(rules);
+    let mut source = GraphSource::new(config(&fake, json!({}))).unwrap();
+    let read = source.detection_rules().await.unwrap();
+    assert_eq!(read.len(), 231);
+    assert_eq!(read[230]["id"], "7506");
+    let pages = fake.requests().iter().filter(|r| r.path.ends_with("/detectionRules")).count();
+    assert_eq!(pages, 3, "100 a page, following @odata.nextLink");
+
+    // What `hindsight inventory fetch` writes is an inventory file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("contoso.defender-detection-rules.json"), json!({"value": read}).to_string())
+        .unwrap();
+    let catalog = hindsight::attack::store::embedded().unwrap();
+    let inv = hindsight::inventory::Inventory::load(&[dir.path().to_owned()], &catalog).unwrap();
+    assert!(matches!(inv.coverage(&catalog, "T1003.006"), hindsight::inventory::Coverage::Covered { .. }));
+    assert_eq!(inv.sources()[0].kind, "defender-detection-rules");
+
+    fake.allow_detection_rules(false);
+    let e = source.detection_rules().await.unwrap_err().to_string();
+    assert!(e.contains("HTTP 403") && e.contains("CustomDetection.Read.All"), "{e}");
+}

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod check;
 pub mod digest;
 pub mod hunts;
+pub mod inventory;
 pub mod outbox;
 pub mod queue;
 pub mod review;
@@ -109,6 +110,9 @@ pub enum Command {
     Queue(queue::QueueCommand),
     /// Run the daemon: poll the sources, review resolved incidents, send reviews and digests.
     Run(run::RunArgs),
+    /// Read the tenant's deployed detection rules into inventory files.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
     /// Validate the configuration and try every endpoint without sending anything.
     Check(check::CheckArgs),
     /// Print the digest of a period from the stored reviews, or send it.

@@ -21,6 +21,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 const INCIDENTS_PATH: &str = "/v1.0/security/incidents";
+const RULES_PATH: &str = "/v1.0/security/rules/detectionRules";
 const TOKEN_SUFFIX: &str = "/oauth2/v2.0/token";
 /// The documentation gives no default page size for incidents; 20 stands in for the service's.
 const DEFAULT_PAGE_SIZE: usize = 20;
@@ -99,6 +100,10 @@ struct FakeState {
     token_requests: usize,
     incident_requests: usize,
     requests: Vec<Recorded>,
+    /// Custom detection rules as stored (either schema), and whether the app may read them
+    /// (CustomDetection.Read.All).
+    rules: Vec<Value>,
+    rules_allowed: bool,
 }
 
 /// What a skip token stands for: an offset into the list as it is when the next page is asked
@@ -155,6 +160,16 @@ impl FakeGraph {
             panic!("FakeGraph::upsert: an incident needs a string \"id\": {incident}");
         };
         lock(&self.state).incidents.insert(id, incident);
+    }
+
+    /// Stores the tenant's custom detection rules (any schema), replacing those before.
+    pub fn set_detection_rules(&self, rules: Vec<Value>) {
+        lock(&self.state).rules = rules;
+    }
+
+    /// Whether the app holds CustomDetection.Read.All (default: yes); without it, 403.
+    pub fn allow_detection_rules(&self, allowed: bool) {
+        lock(&self.state).rules_allowed = allowed;
     }
 
     pub fn remove(&self, id: &str) {
@@ -251,6 +266,8 @@ impl FakeState {
             token_requests: 0,
             incident_requests: 0,
             requests: Vec::new(),
+            rules: Vec::new(),
+            rules_allowed: true,
         }
     }
 }
@@ -262,12 +279,16 @@ impl FakeState {
 enum Endpoint {
     Token { tenant: String },
     Incidents,
+    Rules,
     Unknown,
 }
 
 fn endpoint(path: &str) -> Endpoint {
     if path == INCIDENTS_PATH {
         return Endpoint::Incidents;
+    }
+    if path == RULES_PATH {
+        return Endpoint::Rules;
     }
     match path.strip_prefix('/').and_then(|p| p.strip_suffix(TOKEN_SUFFIX)) {
         Some(tenant) if !tenant.is_empty() && !tenant.contains('/') => Endpoint::Token { tenant: tenant.to_owned() },
@@ -292,7 +313,8 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
         Endpoint::Incidents if method == Method::GET => {
             incidents_endpoint(&state, uri.query().unwrap_or_default(), &headers, fault).await
         }
-        Endpoint::Incidents => GraphError::new(
+        Endpoint::Rules if method == Method::GET => rules_endpoint(&state, uri.query().unwrap_or_default(), &headers),
+        Endpoint::Incidents | Endpoint::Rules => GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",
             format!("The HTTP method '{method}' is not allowed on this resource."),
@@ -701,6 +723,42 @@ impl FakeState {
             Some(_) => Ok(()),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom detection rules (GET /v1.0/security/rules/detectionRules)
+
+/// A page of the rules: `$top` of them (at most 100) from `$skip`, with an `@odata.nextLink`
+/// while more remain; 403 without CustomDetection.Read.All, as the service answers.
+fn rules_endpoint(state: &Shared, query: &str, headers: &HeaderMap) -> Response {
+    let s = lock(state);
+    if let Err(e) = s.check_bearer(headers) {
+        return e.respond(headers);
+    }
+    if !s.rules_allowed {
+        return GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+        .respond(headers);
+    }
+    let option = |k: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.split_once('=').filter(|(key, _)| *key == k).and_then(|(_, v)| v.parse::<usize>().ok()))
+    };
+    let top = option("$top").unwrap_or(100).min(100);
+    let skip = option("$skip").unwrap_or(0);
+    let page: Vec<&Value> = s.rules.iter().skip(skip).take(top).collect();
+    let mut body = serde_json::json!({
+        "@odata.context": format!("{}/v1.0/$metadata#security/rules/detectionRules", s.base),
+        "value": page,
+    });
+    if skip + top < s.rules.len() {
+        body["@odata.nextLink"] = Value::String(format!("{}{RULES_PATH}?$top={top}&$skip={}", s.base, skip + top));
+    }
+    reply(StatusCode::OK, GRAPH_JSON, body.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 
 mod client;
 pub mod config;
+mod rules;
 
 pub use config::{Cloud, GraphConfig};
 
@@ -34,6 +35,10 @@ pub enum GraphError {
         "Graph denied access (HTTP 403): {detail}. The app needs the application permission SecurityIncident.Read.All with admin consent"
     )]
     Forbidden { detail: String },
+    #[error(
+        "Graph denied {what} (HTTP 403): {detail}. The app needs the application permission {permission} with admin consent"
+    )]
+    Permission { what: &'static str, permission: &'static str, detail: String },
     #[error("Graph rejected the request (HTTP 400): {detail}")]
     BadRequest { detail: String },
     #[error("Graph answered HTTP {status}: {detail}")]
