@@ -429,7 +429,16 @@ fn fully_populated() -> Review {
         basis: Basis {
             attack_domain: "enterprise-attack".into(),
             attack_version: Some("17.1".into()),
-            inventory: Some(InventoryBasis { sources: 1, techniques: 2 }),
+            inventory: Some(InventoryBasis {
+                sources: 1,
+                techniques: 2,
+                deployed: Some(hindsight::review::DeployedRules {
+                    kind: "defender-custom-detections".into(),
+                    read_at: chrono::DateTime::parse_from_rfc3339("2026-11-20T06:00:00Z").unwrap().to_utc(),
+                    rules: 40,
+                    switched_off: 3,
+                }),
+            }),
             controls_attack_version: Some("16.1".into()),
             licence: Some("E3".into()),
             history_recorded: true,

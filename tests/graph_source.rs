@@ -474,3 +474,83 @@ async fn custom_detection_rules_are_read_across_pages_and_a_403_names_the_permis
     let e = source.detection_rules().await.unwrap_err().to_string();
     assert!(e.contains("HTTP 403") && e.contains("CustomDetection.Read.All"), "{e}");
 }
+
+/// With `detection_rules` on, the source reads the tenant's rules at start and once a refresh
+/// interval, stores them with when, and the review stage reviews the source's incidents against
+/// them: an enabled rule covers, a disabled one is named; a 403 keeps polling and is not asked
+/// again at every poll; turned off, the stored rules are forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_rules_are_refreshed_stored_and_reviewed_against() {
+    let rig = Rig::new().await;
+    let mut raw = incident("42", "resolved", 1);
+    // Raised by hand: only a rule can count as coverage.
+    raw["alerts"][0]["detectionSource"] = json!("manual");
+    rig.fake.upsert(raw);
+    let rule = |id: &str, name: &str, status: &str, technique: &str| {
+        json!({"id": id, "displayName": name, "status": status, "queryCondition": {"queryText": "x"},
+               "detectionAction": {"alertTemplate": {"tactics": [{"tactic": "Execution", "techniques": [{"technique": technique}]}]}}})
+    };
+    rig.fake.set_detection_rules(vec![
+        rule("ps", "Encoded PowerShell", "enabled", "T1059.001"),
+        rule("wmi", "WMI process creation", "disabled", "T1047"),
+    ]);
+    let rules_requests = || rig.fake.requests().iter().filter(|r| r.path.ends_with("/detectionRules")).count();
+    let mut src = rig.source(json!({"detection_rules": true}));
+    rig.poll(&mut src).await.unwrap();
+    assert_eq!(rules_requests(), 1, "read at start");
+    let stored = rig.store.deployed_rules("contoso").unwrap().expect("stored");
+    assert_eq!((stored.read_at, stored.rules.len()), (t0(), 2));
+
+    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+    let engine = hindsight::review::Engine::new(catalog, None, None, hindsight::review::Settings::default());
+    let pass = hindsight::stages::review::review_pending(&rig.store, &engine, &[], 10, t0()).unwrap();
+    assert_eq!(pass.reviewed, 1, "{pass:?}");
+    let review =
+        rig.store.review(&hindsight::store::ResolutionKey::new("contoso", "42", 1)).unwrap().expect("reviewed");
+    let deployed = review.basis.inventory.as_ref().and_then(|i| i.deployed.clone()).expect("basis says which rules");
+    assert_eq!((deployed.rules, deployed.switched_off, deployed.read_at), (2, 1, t0()));
+    let c = review.gaps.coverage.iter().find(|c| c.technique == "T1059.001").unwrap();
+    assert_eq!(c.state, hindsight::review::CoverageState::Inventory, "{c:#?}");
+    assert!(c.rules[0].contains("Encoded PowerShell"), "{c:#?}");
+    let text = hindsight::review::render::text(&review);
+    assert!(text.contains("Counted against the tenant's 2 custom detection rules as read"), "{text}");
+
+    // Within the refresh interval the rules are not read again; past it they are.
+    rig.clock.set(t0() + chrono::Duration::hours(2));
+    rig.poll(&mut src).await.unwrap();
+    assert_eq!(rules_requests(), 1);
+    rig.clock.set(t0() + chrono::Duration::hours(25));
+    rig.poll(&mut src).await.unwrap();
+    assert_eq!(rules_requests(), 2);
+    assert_eq!(rig.store.deployed_rules("contoso").unwrap().unwrap().read_at, t0() + chrono::Duration::hours(25));
+
+    // Without the permission: the incidents are still polled, the last rules kept, and the
+    // rules not asked for again before an hour has passed.
+    rig.fake.allow_detection_rules(false);
+    let mut src = rig.source(json!({"detection_rules": true}));
+    rig.poll(&mut src).await.unwrap();
+    rig.clock.set(t0() + chrono::Duration::hours(25) + chrono::Duration::minutes(10));
+    rig.poll(&mut src).await.unwrap();
+    assert_eq!(rules_requests(), 3, "one refused read, not one a poll");
+    assert_eq!(rig.store.deployed_rules("contoso").unwrap().unwrap().read_at, t0() + chrono::Duration::hours(25));
+
+    // Turned off: forgotten, so reviews are not made against rules no longer read.
+    let mut src = rig.source(json!({}));
+    rig.poll(&mut src).await.unwrap();
+    assert!(rig.store.deployed_rules("contoso").unwrap().is_none());
+}
+
+/// `hindsight check`'s probe tries the rules' permission when `detection_rules` is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_names_a_missing_detection_rules_permission() {
+    let rig = Rig::new().await;
+    let mut src = GraphSource::new(config(&rig.fake, json!({"detection_rules": true}))).unwrap();
+    let ok = src.probe(t0()).await.unwrap();
+    assert!(ok.contains("0 custom detection rules readable"), "{ok}");
+    rig.fake.allow_detection_rules(false);
+    let e = src.probe(t0()).await.unwrap_err().to_string();
+    assert!(e.contains("CustomDetection.Read.All"), "{e}");
+    // Off, the permission is not asked for.
+    let mut src = GraphSource::new(config(&rig.fake, json!({}))).unwrap();
+    assert!(!src.probe(t0()).await.unwrap().contains("custom detection"));
+}

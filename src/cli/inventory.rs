@@ -1,7 +1,7 @@
 //! `hindsight inventory fetch`: the deployed Defender custom detection rules of each Graph
 //! source, read from the tenant and written as inventory files (`review.inventory` reads
-//! them; disabled and auto-disabled rules do not count as coverage). Until the daemon refreshes
-//! the deployed inventory itself, a timer running this keeps it current.
+//! them; disabled and auto-disabled rules do not count as coverage): to look at what the daemon
+//! reads with `detection_rules = true`, or to use the rules where the daemon does not run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -66,9 +66,14 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
     if !recognises(&v) {
         return Err("not Defender custom detection rules (no rule with a queryCondition or detectionAction)".into());
     }
+    Ok(read_value(&v))
+}
+
+/// The rules of a list response, an array or one rule, already parsed.
+pub(crate) fn read_value(v: &Value) -> (Vec<Found>, Vec<String>) {
     let mut found = Vec::new();
     let mut notes = Vec::new();
-    for (k, rule) in rules(&v).into_iter().enumerate() {
+    for (k, rule) in rules(v).into_iter().enumerate() {
         let name = rule["displayName"].as_str().map_or_else(|| format!("rule {}", k + 1), str::to_owned);
         let label = format!("Defender custom detection \"{name}\"");
         let ids = techniques(rule);
@@ -85,7 +90,7 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
         }
         found.push(Found { rule: label, ids, state });
     }
-    Ok((found, notes))
+    (found, notes)
 }
 
 #[cfg(test)]

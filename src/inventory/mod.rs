@@ -129,6 +129,29 @@ impl Inventory {
         Ok(inv)
     }
 
+    /// The Defender custom detection rules of a tenant as Graph listed them (`rules`, read at
+    /// `read_at`), as an inventory of their own, with what a review says about them.
+    pub fn from_deployed(
+        rules: &[serde_json::Value],
+        read_at: chrono::DateTime<chrono::Utc>,
+        source: &str,
+        catalog: &Catalog,
+    ) -> (Inventory, crate::review::DeployedRules) {
+        let mut inv = Inventory::default();
+        let (found, notes) = defender::read_value(&serde_json::Value::Array(rules.to_vec()));
+        let label = format!("{source}: custom detection rules read {}", read_at.format("%Y-%m-%d %H:%M UTC"));
+        inv.problems.extend(notes.into_iter().map(|n| format!("{label}: {n}")));
+        let switched_off = found.iter().filter(|f| f.state != State::Enabled).count();
+        inv.add(catalog, "defender-custom-detections", &label, &found);
+        let info = crate::review::DeployedRules {
+            kind: "defender-custom-detections".into(),
+            read_at,
+            rules: rules.len(),
+            switched_off,
+        };
+        (inv, info)
+    }
+
     fn load_file(&mut self, path: &Path, catalog: &Catalog) -> Result<(), String> {
         let (mut kind, mut read) =
             kind_of(path).ok_or("unknown file type (expected .json, .yml, .yaml, .toml, .csv or .txt)")?;
@@ -140,10 +163,16 @@ impl Inventory {
         let display = path.display().to_string();
         let (found, notes) = read(&text, &display)?;
         self.problems.extend(notes.into_iter().map(|n| format!("{display}: {n}")));
+        self.add(catalog, kind, &display, &found);
+        Ok(())
+    }
+
+    /// The rules `found` in `display` (a file, or a tenant's listing) of format `kind`.
+    fn add(&mut self, catalog: &Catalog, kind: &'static str, display: &str, found: &[Found]) {
         let mut techniques = BTreeSet::new();
-        for f in &found {
+        for f in found {
             for id in &f.ids {
-                if let Some(current) = self.resolve(catalog, id, &display, &f.rule) {
+                if let Some(current) = self.resolve(catalog, id, display, &f.rule) {
                     let (map, label) = match f.state {
                         State::Enabled => (&mut self.rules, f.rule.clone()),
                         State::Disabled => (&mut self.disabled, format!("{} (disabled)", f.rule)),
@@ -160,8 +189,12 @@ impl Inventory {
                 }
             }
         }
-        self.sources.push(SourceSummary { path: display, kind, rules: found.len(), techniques: techniques.len() });
-        Ok(())
+        self.sources.push(SourceSummary {
+            path: display.to_owned(),
+            kind,
+            rules: found.len(),
+            techniques: techniques.len(),
+        });
     }
 
     fn resolve(&mut self, catalog: &Catalog, id: &str, file: &str, rule: &str) -> Option<String> {
@@ -247,4 +280,44 @@ fn json_kind(text: &str) -> (&'static str, Reader) {
 /// `T1059`, `t1059.001` and the like, as written in rules; `None` for anything else.
 pub(crate) fn technique_like(s: &str) -> Option<String> {
     crate::attack::resolve::normalize(s)
+}
+
+/// A source's deployed rules layered over the inventory files: coverage by either, the
+/// switched-off rules of either named. What a review of that source is made against.
+pub struct Layered<'a> {
+    pub files: Option<&'a dyn crate::review::DetectionInventory>,
+    pub deployed: &'a Inventory,
+    pub info: crate::review::DeployedRules,
+}
+
+impl crate::review::DetectionInventory for Layered<'_> {
+    fn covers(&self, catalog: &Catalog, technique: &str) -> bool {
+        self.files.is_some_and(|f| f.covers(catalog, technique)) || self.deployed.covers(catalog, technique)
+    }
+    fn source_count(&self) -> usize {
+        self.files.map_or(0, |f| f.source_count()) + 1
+    }
+    fn technique_count(&self) -> usize {
+        let files = self.files.map_or(0, |f| f.technique_count());
+        let more = self.deployed.covered_ids().filter(|id| self.files.is_none_or(|f| f.rules_naming(id).is_empty()));
+        files + more.count()
+    }
+    fn rules(&self, catalog: &Catalog, technique: &str) -> Vec<String> {
+        let mut out = self.files.map(|f| f.rules(catalog, technique)).unwrap_or_default();
+        out.extend(self.deployed.rules(catalog, technique));
+        out
+    }
+    fn rules_naming(&self, technique: &str) -> Vec<String> {
+        let mut out = self.files.map(|f| f.rules_naming(technique)).unwrap_or_default();
+        out.extend(self.deployed.rules_naming(technique));
+        out
+    }
+    fn disabled_rules(&self, technique: &str) -> Vec<String> {
+        let mut out = self.files.map(|f| f.disabled_rules(technique)).unwrap_or_default();
+        out.extend(self.deployed.disabled_rules(technique));
+        out
+    }
+    fn deployed(&self) -> Option<crate::review::DeployedRules> {
+        Some(self.info.clone())
+    }
 }

@@ -26,6 +26,7 @@ fn strategies(catalog: &Catalog, t: usize) -> Vec<String> {
 
 pub(crate) fn find(
     engine: &Engine,
+    inventory: Option<&dyn super::DetectionInventory>,
     incident: &Incident,
     mapped: &Mapped,
     vector: &Vector,
@@ -33,8 +34,8 @@ pub(crate) fn find(
     software: &[SoftwareEvidence],
 ) -> Gaps {
     let catalog = &*engine.catalog;
-    let coverage = super::coverage::assess(incident, catalog, mapped, engine.inventory.as_deref());
-    let uncovered = match &engine.inventory {
+    let coverage = super::coverage::assess(incident, catalog, mapped, inventory);
+    let uncovered = match inventory {
         None => vec![],
         Some(_) => mapped
             .techniques
@@ -58,7 +59,7 @@ pub(crate) fn find(
     Gaps {
         uncovered,
         coverage,
-        blind_stages: blind_stages(engine, mapped, vector, sims, software, &platforms),
+        blind_stages: blind_stages(engine, inventory, mapped, vector, sims, software, &platforms),
         late_detections: late(engine, incident, mapped),
         platforms,
         hunt_window: None,
@@ -72,6 +73,7 @@ pub(crate) fn find(
 /// software was there, so what it does is more than a resemblance.
 fn blind_stages(
     engine: &Engine,
+    inventory: Option<&dyn super::DetectionInventory>,
     mapped: &Mapped,
     vector: &Vector,
     sims: &Similarities,
@@ -140,7 +142,7 @@ fn blind_stages(
                             .get(&i)
                             .filter(|_| by_software)
                             .map(|s| format!("software {} {} is known to use it", s.id, s.name)),
-                        covered: engine.inventory.as_deref().map(|inv| inv.covers(catalog, &t.id)),
+                        covered: inventory.map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),
                         hunts: vec![],
                         hunt_note: None,

@@ -60,6 +60,10 @@ pub trait DetectionInventory: Send + Sync {
     fn disabled_rules(&self, _technique: &str) -> Vec<String> {
         vec![]
     }
+    /// The rules read from the tenant, with when, if any are part of this inventory.
+    fn deployed(&self) -> Option<DeployedRules> {
+        None
+    }
 }
 
 /// One security capability's use against one technique.
@@ -299,11 +303,22 @@ impl Engine {
     }
 
     pub fn review(&self, subject: &Subject, history: &History) -> Review {
+        self.review_against(subject, history, self.inventory.as_deref())
+    }
+
+    /// [`Engine::review`] against `inventory` instead of the engine's own: a source's deployed
+    /// rules layered over the inventory files (`crate::inventory::Layered`).
+    pub fn review_against(
+        &self,
+        subject: &Subject,
+        history: &History,
+        inventory: Option<&dyn DetectionInventory>,
+    ) -> Review {
         let capped = subject.incident.first_alerts(self.settings.max_alerts);
         let incident = capped.as_ref().unwrap_or(subject.incident);
         let catalog = &*self.catalog;
         let mut mapped = mapping::map(incident, catalog);
-        if let Some(inv) = self.inventory.as_deref() {
+        if let Some(inv) = inventory {
             for t in mapped.techniques.iter_mut().filter(|t| t.name.is_some()) {
                 t.covered = Some(inv.covers(catalog, &t.id));
             }
@@ -337,7 +352,7 @@ impl Engine {
         } else {
             (
                 self.attribution.attribute(catalog, &vector, &evidence, self.settings.attribution_top, true),
-                gaps::find(self, incident, &mapped, &vector, &sims, &evidence.software),
+                gaps::find(self, inventory, incident, &mapped, &vector, &sims, &evidence.software),
             )
         };
         // Nothing was attacked in a false or benign positive: no mitigations or controls.
@@ -363,10 +378,11 @@ impl Engine {
             basis: Basis {
                 attack_domain: catalog.meta().domain.clone(),
                 attack_version: catalog.meta().attack_version.clone(),
-                inventory: self
-                    .inventory
-                    .as_deref()
-                    .map(|i| InventoryBasis { sources: i.source_count(), techniques: i.technique_count() }),
+                inventory: inventory.map(|i| InventoryBasis {
+                    sources: i.source_count(),
+                    techniques: i.technique_count(),
+                    deployed: i.deployed(),
+                }),
                 controls_attack_version: self.controls.as_deref().map(|c| c.mapped_attack_version()),
                 licence: licence.map(|l| l.as_str().to_owned()),
                 history_recorded: history.recorded,

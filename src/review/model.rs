@@ -168,6 +168,21 @@ fn recorded_before_the_field() -> bool {
 pub struct InventoryBasis {
     pub sources: usize,
     pub techniques: usize,
+    /// The source's rules as read from the tenant, layered over the inventory files; `None`
+    /// when the tenant's rules are not read (`detection_rules` off) or not read yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed: Option<DeployedRules>,
+}
+
+/// The deployed rules a review counted: where and when they were read, how many run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployedRules {
+    /// `defender-custom-detections` (Graph `security/rules/detectionRules`).
+    pub kind: String,
+    pub read_at: DateTime<Utc>,
+    /// Rules read, and those of them switched off (disabled, auto-disabled, unknown status).
+    pub rules: usize,
+    pub switched_off: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

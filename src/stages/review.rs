@@ -85,13 +85,15 @@ pub fn review_pending_until(
     // Each source's history is read once per pass and kept up to date in memory as reviews
     // are recorded: reading it per review cost a scan of up to 2,000 entries each time.
     let mut histories: HashMap<String, History> = HashMap::new();
+    // Each source's deployed rules (read from its tenant), parsed once per pass.
+    let mut deployed: HashMap<String, Deployed> = HashMap::new();
     for k in keys {
         if stop() {
             break;
         }
         let span = tracing::info_span!("review", resolution = %k.display());
         let _entered = span.enter();
-        match review_one(store, engine, subscriptions, &k, now, &mut histories)? {
+        match review_one(store, engine, subscriptions, &k, now, &mut histories, &mut deployed)? {
             Outcome::Stored => {
                 pass.reviewed += 1;
                 stored();
@@ -119,6 +121,10 @@ enum Outcome {
     Failed(String),
 }
 
+/// A source's deployed rules as an inventory, with what the review says about them; `None`
+/// for a source whose tenant's rules are not read.
+type Deployed = Option<(crate::inventory::Inventory, crate::review::DeployedRules)>;
+
 fn review_one(
     store: &Store,
     engine: &Engine,
@@ -126,6 +132,7 @@ fn review_one(
     k: &ResolutionKey,
     now: DateTime<Utc>,
     histories: &mut HashMap<String, History>,
+    deployed: &mut HashMap<String, Deployed>,
 ) -> Result<Outcome> {
     let resolution = match store.resolution(k) {
         Ok(Some(r)) => r,
@@ -138,6 +145,21 @@ fn review_one(
         Entry::Occupied(h) => h.into_mut(),
         Entry::Vacant(v) => v.insert(store.history(&resolution.source)?),
     };
+    let rules = match deployed.entry(resolution.source.clone()) {
+        Entry::Occupied(d) => d.into_mut(),
+        Entry::Vacant(v) => v.insert(store.deployed_rules(&resolution.source)?.map(|r| {
+            crate::inventory::Inventory::from_deployed(&r.rules, r.read_at, &resolution.source, &engine.catalog)
+        })),
+    };
+    let layered = rules.as_ref().map(|(inv, info)| crate::inventory::Layered {
+        files: engine.inventory.as_deref(),
+        deployed: inv,
+        info: info.clone(),
+    });
+    let inventory = match &layered {
+        Some(l) => Some(l as &dyn crate::review::DetectionInventory),
+        None => engine.inventory.as_deref(),
+    };
     let subject = Subject {
         incident: &resolution.incident,
         source: &resolution.source,
@@ -146,7 +168,9 @@ fn review_one(
     };
     // A review that panics on some input would otherwise panic again on every pass and hold
     // the queue for good; the input is kept in the store for a bug report.
-    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.review(&subject, history))) {
+    let review = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.review_against(&subject, history, inventory)
+    })) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic_text(&*panic);

@@ -118,7 +118,7 @@ pub struct IngestOutcome {
     pub resolutions: Vec<ResolutionKey>,
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     // Our own plain structs, serde_json::Value and RawValue always serialize.
     serde_json::to_vec(v).unwrap_or_default()
 }
@@ -171,7 +171,7 @@ fn observe_transitions(prev: &IncidentRecord, next: &Incident, now: DateTime<Utc
 }
 
 impl Store {
-    fn decode<T: for<'de> Deserialize<'de>>(&self, tree: &'static str, k: &[u8], v: &[u8]) -> Result<T> {
+    pub(super) fn decode<T: for<'de> Deserialize<'de>>(&self, tree: &'static str, k: &[u8], v: &[u8]) -> Result<T> {
         serde_json::from_slice(v).map_err(|e| self.corrupt(tree, k, e))
     }
 

@@ -37,6 +37,7 @@
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
 
+mod deployed;
 mod digests;
 mod failed;
 mod history;
@@ -44,6 +45,7 @@ mod incidents;
 mod outbox;
 mod retention;
 mod reviews;
+pub use deployed::DeployedRecord;
 pub use failed::FailedReview;
 pub use history::{KEEP_DAYS as HISTORY_KEEP_DAYS, MAX_PER_SOURCE as HISTORY_MAX_PER_SOURCE};
 pub use reviews::ReviewRecord;
@@ -111,6 +113,7 @@ pub struct Store {
     settled: sled::Tree,
     reviewed: sled::Tree,
     history: sled::Tree,
+    deployed: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
 }
@@ -201,6 +204,7 @@ impl Store {
             settled: db.open_tree("settled").map_err(io)?,
             reviewed: db.open_tree("reviewed").map_err(io)?,
             history: db.open_tree("history").map_err(io)?,
+            deployed: db.open_tree("deployed").map_err(io)?,
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),

@@ -48,6 +48,14 @@ pub(super) fn coverage(r: &Review) -> Vec<Block> {
         }
         Some(_) => {}
     }
+    if let Some(d) = r.basis.inventory.as_ref().and_then(|i| i.deployed.as_ref()) {
+        summary += &format!(
+            " Counted against the tenant's {} custom detection rules as read {}{}, with the inventory files.",
+            d.rules,
+            minute(&d.read_at),
+            if d.switched_off > 0 { format!(" ({} of them switched off)", d.switched_off) } else { String::new() }
+        );
+    }
     b.push(Block::Para(summary));
     let notes: Vec<String> = c
         .iter()

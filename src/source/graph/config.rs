@@ -105,6 +105,18 @@ pub struct GraphConfig {
     /// Largest response body accepted for one page.
     #[serde(default = "default_max_page_bytes")]
     pub max_page_bytes: u64,
+    /// Read the tenant's Defender custom detection rules (application permission
+    /// `CustomDetection.Read.All`) and review this source's incidents against them, layered over
+    /// `review.inventory`. Off by default.
+    #[serde(default)]
+    pub detection_rules: bool,
+    /// How often the rules are read again (and at every start).
+    #[serde(default = "default_rules_refresh", with = "humantime_serde")]
+    pub detection_rules_refresh: Duration,
+}
+
+fn default_rules_refresh() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 impl GraphConfig {

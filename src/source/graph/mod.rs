@@ -60,6 +60,11 @@ pub struct GraphSource {
     full_page_size: Option<u32>,
     /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
     limits: crate::model::Limits,
+    /// This process has the tenant's current detection rules in the store (or, with
+    /// `detection_rules` off, has cleared any stored before).
+    rules_read: bool,
+    /// After a failed read of the rules, not before this.
+    rules_retry_at: Option<DateTime<Utc>>,
 }
 
 impl GraphConfig {
@@ -75,6 +80,8 @@ impl GraphConfig {
             page_size: self.page_size,
             full_page_size: None,
             limits: crate::model::Limits::DEFAULT,
+            rules_read: false,
+            rules_retry_at: None,
             cfg: self.clone(),
         })
     }
@@ -189,17 +196,27 @@ impl GraphSource {
         let url = self.list_url(now - chrono::Duration::days(30), 1, None, true);
         let page = self.client.get_json(&url).await?;
         let (items, _) = split_page(&page)?;
-        Ok(format!(
+        let mut said = format!(
             "signed in to {}; {} answered ({} incident(s) updated in the last 30 days on the first page of one)",
             self.cfg.login_base(),
             self.cfg.graph_base(),
             items.len()
-        ))
+        );
+        // Each enabled feature's permission is tried: a missing one is named here, not found
+        // later in a log line.
+        if self.cfg.detection_rules {
+            let rules = self.detection_rules().await?;
+            said += &format!("; {} custom detection rules readable (CustomDetection.Read.All)", rules.len());
+        }
+        Ok(said)
     }
 
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {
         let now = clock.now();
         let name = self.cfg.name.clone();
+        // Before the incidents: a resolution read in this pass is reviewed against rules as
+        // fresh as the refresh interval allows.
+        self.refresh_deployed(store, now).await;
         let cursor = self.start(store, now).await?;
         let overlap = chrono::Duration::from_std(self.cfg.overlap).unwrap_or_default();
         let from = cursor.next_from(overlap);
