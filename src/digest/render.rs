@@ -82,6 +82,7 @@ fn outline(d: &Digest) -> Vec<Block> {
         ]),
     ];
     if d.times_by_classification.len() > 1 {
+        b.push(Block::Heading(3, "Medians by classification".into()));
         b.push(Block::Table(
             ["classification", "incidents", "detect (median)", "acknowledge (median)", "resolve (median)"]
                 .map(String::from)

@@ -9,23 +9,12 @@
 
 use serde_json::Value;
 
-use super::{Found, State};
+use super::{Found, State, listed as rules};
 
 /// Whether `v` looks like detection rules: a rule has a `queryCondition` or a `detectionAction`.
 pub(crate) fn recognises(v: &Value) -> bool {
     let first = rules(v).into_iter().next();
     first.is_some_and(|r| r.get("queryCondition").is_some() || r.get("detectionAction").is_some())
-}
-
-fn rules(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Object(o) => match o.get("value") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            _ => vec![v],
-        },
-        Value::Array(a) => a.iter().collect(),
-        _ => vec![],
-    }
 }
 
 fn state(rule: &Value) -> State {

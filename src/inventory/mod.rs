@@ -277,6 +277,19 @@ fn json_kind(text: &str) -> (&'static str, Reader) {
     }
 }
 
+/// The items of what Microsoft's APIs list: a list response's `value`, a bare array, or one item.
+pub(crate) fn listed(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    use serde_json::Value;
+    match v {
+        Value::Object(o) => match o.get("value") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            _ => vec![v],
+        },
+        Value::Array(a) => a.iter().collect(),
+        _ => vec![],
+    }
+}
+
 /// `T1059`, `t1059.001` and the like, as written in rules; `None` for anything else.
 pub(crate) fn technique_like(s: &str) -> Option<String> {
     crate::attack::resolve::normalize(s)

@@ -8,18 +8,7 @@
 
 use serde_json::Value;
 
-use super::{Found, State};
-
-fn rules(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Object(o) => match o.get("value") {
-            Some(Value::Array(a)) => a.iter().collect(),
-            _ => vec![v],
-        },
-        Value::Array(a) => a.iter().collect(),
-        _ => vec![],
-    }
-}
+use super::{Found, State, listed as rules};
 
 /// Whether `v` looks like ARM alert rules: a rule has `kind` and a `properties` object.
 pub(crate) fn recognises(v: &Value) -> bool {
