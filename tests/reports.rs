@@ -234,6 +234,13 @@ fn a_site_template_replaces_the_layout() {
     let p = doc.select(&sel("p.mine")).next().expect("the site's layout");
     assert!(text(p).starts_with("<script>alert(1)</script>"), "escaped in a site's template too: {html}");
     assert_eq!(doc.select(&sel("script")).count(), 0);
+    // A template written before the view, which inserts the pre-rendered document, still gets it.
+    std::fs::write(dir.path().join("review.html.j2"), "<div class=old>{{ body | safe }}</div>").unwrap();
+    let html = Templates::load(Some(dir.path())).unwrap().review(&r, "n-1").unwrap().html;
+    let doc = Html::parse_fragment(&html);
+    let old = doc.select(&sel("div.old h2")).map(text).collect::<Vec<_>>();
+    assert!(old.iter().any(|h| h == "Summary"), "{old:?}");
+    assert_eq!(doc.select(&sel("script")).count(), 0);
     // A template that does not compile names the file.
     std::fs::write(dir.path().join("review.html.j2"), "{% if %}").unwrap();
     let e = Templates::load(Some(dir.path())).err().unwrap();

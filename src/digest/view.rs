@@ -152,11 +152,7 @@ impl DigestView {
         let top = d.top_techniques.iter().map(|t| t.incidents).max().unwrap_or(0).max(1);
         let end = d.period.end;
         let item = |f: &super::OpenFollowUp| FollowUpItem {
-            priority: match f.priority {
-                crate::review::Priority::High => "high",
-                crate::review::Priority::Medium => "medium",
-                crate::review::Priority::Low => "low",
-            },
+            priority: crate::review::render::priority(f.priority),
             title: f.title.clone(),
             incidents: f.incidents,
             recurring: f.recurring,

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::digest::{Digest, Ranked};
 use crate::outbox::Payload;
-use crate::review::{Priority, Review};
+use crate::review::Review;
+use crate::review::render::priority;
 
 /// Largest Teams post we send; Teams refuses about 28 KB, and leaves room for its envelope.
 pub const TEAMS_MAX_BYTES: usize = 24 * 1024;
@@ -74,14 +75,6 @@ pub fn portal_link<S: AsRef<str>>(url: &str, hosts: &[S]) -> Option<String> {
         && u.port().is_none()
         && hosts.iter().any(|h| h.as_ref().eq_ignore_ascii_case(host));
     ok.then(|| u.to_string())
-}
-
-fn priority(p: Priority) -> &'static str {
-    match p {
-        Priority::High => "high",
-        Priority::Medium => "medium",
-        Priority::Low => "low",
-    }
 }
 
 fn top_techniques(review: &Review, n: usize) -> Vec<String> {

@@ -67,6 +67,12 @@ impl Templates {
         Ok(Templates { env })
     }
 
+    /// Whether template `name` reads `body`, the whole document pre-rendered: only templates
+    /// written before the view did, and rendering it for every message would be wasted.
+    fn uses_body(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok_and(|t| t.undeclared_variables(false).contains("body"))
+    }
+
     fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, String> {
         self.env.get_template(name).and_then(|t| t.render(ctx)).map_err(|e| format!("template {name}: {e:#}"))
     }
@@ -81,7 +87,7 @@ impl Templates {
         };
         let subject = self.render("review.subject.j2", &ctx(String::new(), &view))?;
         let text = self.render("review.txt.j2", &ctx(render::text(review), &view))?;
-        let fragment = render::html_fragment(review);
+        let fragment = if self.uses_body("review.html.j2") { render::html_fragment(review) } else { String::new() };
         let mut html = self.render("review.html.j2", &ctx(fragment.clone(), &view))?;
         if html.len() > HTML_BUDGET_BYTES {
             view.compact();
@@ -98,7 +104,8 @@ impl Templates {
         let ctx = |body: String| minijinja::context! { digest => value.clone(), id => id, body => body, view => view.clone() };
         let subject = self.render("digest.subject.j2", &ctx(String::new()))?;
         let text = self.render("digest.txt.j2", &ctx(render::text(digest)))?;
-        let html = self.render("digest.html.j2", &ctx(render::html_fragment(digest)))?;
+        let fragment = if self.uses_body("digest.html.j2") { render::html_fragment(digest) } else { String::new() };
+        let html = self.render("digest.html.j2", &ctx(fragment))?;
         Ok(Rendered { subject: one_line_subject(&subject), text, html, compact: false })
     }
 }

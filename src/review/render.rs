@@ -223,7 +223,8 @@ fn follow_ups(r: &Review) -> Vec<Block> {
     b
 }
 
-fn priority(p: Priority) -> &'static str {
+/// A priority as every rendering writes it: `high`, `medium`, `low`.
+pub(crate) fn priority(p: Priority) -> &'static str {
     match p {
         Priority::High => "high",
         Priority::Medium => "medium",

@@ -287,12 +287,9 @@ impl EmailView {
                 not_blind.push(format!("{} is not a blind stage: {why}", t.name));
             }
         }
-        let mut gaps_blocks = super::detection_gaps(r, Hunts::Appendix);
-        // The e-mail says the techniques' coverage in the matrix; the table repeats it for
-        // analysts, so it stays, but below the stages.
-        gaps_blocks.retain(|b| !matches!(b, Block::Heading(2, h) if h == "Attack chain"));
-        let mut appendix = Vec::new();
-        appendix.extend(super::scope(r).into_iter().skip(1).map(BlockView::from).collect::<Vec<_>>());
+        // The attack-chain table is left out: the matrix says the same, linked and coloured.
+        let gaps_blocks = super::detection_gaps(r, Hunts::Appendix);
+        let mut appendix: Vec<BlockView> = super::scope(r).into_iter().skip(1).map(BlockView::from).collect();
         if !appendix.is_empty() {
             appendix.insert(0, Block::Heading(3, "Entities".into()).into());
         }

@@ -60,9 +60,10 @@ pub struct GraphSource {
     full_page_size: Option<u32>,
     /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
     limits: crate::model::Limits,
-    /// This process has the tenant's current detection rules in the store (or, with
-    /// `detection_rules` off, has cleared any stored before).
-    rules_read: bool,
+    /// When this process last read and stored the tenant's detection rules.
+    rules_read_at: Option<DateTime<Utc>>,
+    /// With `detection_rules` off: any rules stored before have been cleared.
+    rules_cleared: bool,
     /// After a failed read of the rules, not before this.
     rules_retry_at: Option<DateTime<Utc>>,
 }
@@ -80,7 +81,8 @@ impl GraphConfig {
             page_size: self.page_size,
             full_page_size: None,
             limits: crate::model::Limits::DEFAULT,
-            rules_read: false,
+            rules_read_at: None,
+            rules_cleared: false,
             rules_retry_at: None,
             cfg: self.clone(),
         })

@@ -17,33 +17,23 @@ const MAX_PAGES: usize = 1000;
 const PAGE: u32 = 100;
 
 impl GraphSource {
-    /// Reads the tenant's rules again if `detection_rules` is on and the stored ones are older
-    /// than `detection_rules_refresh` (or this process has not read them yet), and stores
-    /// them. A failure is logged and leaves the last rules in place: they say when they were
-    /// read, and the incidents are still polled.
+    /// Reads the tenant's rules again if `detection_rules` is on and this process has not read
+    /// them within `detection_rules_refresh` (so at every start), and stores them. A failure is
+    /// logged and leaves the last rules in place: they say when they were read, and the
+    /// incidents are still polled. Nothing is read from the store on a poll that has nothing
+    /// to do: when the rules were last read is kept in memory.
     pub async fn refresh_deployed(&mut self, store: &Store, now: DateTime<Utc>) {
         if !self.cfg.detection_rules {
-            if !self.rules_read {
+            if !self.rules_cleared {
                 if let Err(e) = store.clear_deployed_rules(&self.cfg.name) {
                     tracing::warn!(source = %self.cfg.name, "cannot clear the stored detection rules: {e}");
                 }
-                self.rules_read = true;
+                self.rules_cleared = true;
             }
-            return;
-        }
-        if self.rules_retry_at.is_some_and(|t| now < t) {
             return;
         }
         let refresh = chrono::Duration::from_std(self.cfg.detection_rules_refresh).unwrap_or(chrono::Duration::days(1));
-        let stored = match store.deployed_rules(&self.cfg.name) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(source = %self.cfg.name, "cannot read the stored detection rules: {e}");
-                None
-            }
-        };
-        let fresh = stored.as_ref().is_some_and(|r| now - r.read_at < refresh);
-        if fresh && self.rules_read {
+        if self.rules_read_at.is_some_and(|t| now - t < refresh) || self.rules_retry_at.is_some_and(|t| now < t) {
             return;
         }
         match self.detection_rules().await {
@@ -51,27 +41,25 @@ impl GraphSource {
                 let n = rules.len();
                 match store.set_deployed_rules(&self.cfg.name, &DeployedRecord { read_at: now, rules }).await {
                     Ok(()) => {
-                        tracing::info!(source = %self.cfg.name, rules = n, "custom detection rules read from the tenant")
+                        tracing::info!(source = %self.cfg.name, rules = n, "custom detection rules read from the tenant");
+                        self.rules_read_at = Some(now);
+                        self.rules_retry_at = None;
                     }
+                    // Tried again at the next poll.
                     Err(e) => tracing::warn!(source = %self.cfg.name, "cannot store the detection rules: {e}"),
                 }
             }
             Err(e) => {
+                let last = store.deployed_rules(&self.cfg.name).ok().flatten();
                 tracing::warn!(
                     source = %self.cfg.name,
                     "cannot read the custom detection rules; reviews use those read {}; tried again in an hour: {e}",
-                    stored.as_ref().map_or("never".to_owned(), |r| r.read_at.format("%Y-%m-%d %H:%M UTC").to_string())
+                    last.map_or("never".to_owned(), |r| r.read_at.format("%Y-%m-%d %H:%M UTC").to_string())
                 );
                 // A missing permission stays missing for a while: not asked at every poll.
                 self.rules_retry_at = Some(now + chrono::Duration::hours(1));
-                return;
             }
         }
-        self.rules_retry_at = None;
-        // Tried once in this process: the next try waits for the refresh interval, or, after a
-        // failure, for the next poll.
-        self.rules_read =
-            store.deployed_rules(&self.cfg.name).ok().flatten().is_some_and(|r| now - r.read_at < refresh);
     }
 
     /// Every custom detection rule of the tenant. A 403 names the permission to grant.
