@@ -501,6 +501,16 @@ impl Config {
             if !dests.insert(d.name.as_str()) {
                 out.push(Invalid::new(format!("{at}.name"), format!("{:?} is used twice", d.name)));
             }
+            if d.name.starts_with(crate::notify::defender::PREFIX) {
+                out.push(Invalid::new(
+                    format!("{at}.name"),
+                    format!(
+                        "{:?}: names starting with {:?} are the write-backs of Graph sources (write_back = true)",
+                        d.name,
+                        crate::notify::defender::PREFIX
+                    ),
+                ));
+            }
             out.extend(under(d.sink.validate(), &at));
             out.extend(under(d.route.validate(), &format!("{at}.route")));
         }

@@ -22,6 +22,8 @@ pub enum ReviewFormat {
     Json,
     Markdown,
     Html,
+    /// The comment and tags write-back would put on the Defender incident.
+    DefenderComment,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +112,12 @@ pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
         ReviewFormat::Html => {
             for r in &reviews {
                 out!("{}", render::html(r))?;
+            }
+        }
+        ReviewFormat::DefenderComment => {
+            for r in &reviews {
+                let tags = render::comment::tags(r).join(", ");
+                outln!("{}\n\n(tags: {tags})\n", render::comment::comment(r))?;
             }
         }
     }

@@ -135,6 +135,29 @@ impl Pipeline {
                 Err(problems) => errors.extend(invalid(problems, &format!("destinations[{i}]"))),
             }
         }
+        // A source that writes its reviews back brings its own destination, routed only its
+        // reviews (not digests): the write is an outbox entry like any delivery.
+        for (i, s) in cfg.sources.iter().enumerate() {
+            let crate::source::SourceKind::Graph(g) = &s.kind else { continue };
+            if !g.write_back {
+                continue;
+            }
+            match crate::source::graph::writeback::IncidentWriter::new(g) {
+                Ok(writer) => {
+                    let name = crate::notify::defender::destination_name(&g.name);
+                    let sink =
+                        crate::notify::Sink::Defender(Box::new(crate::notify::defender::DefenderSink::new(writer)));
+                    destinations.push(Destination { name: name.clone(), sink: Arc::new(sink) });
+                    let route = crate::notify::Route {
+                        events: vec![crate::outbox::REVIEW_CREATED.into(), crate::outbox::REVIEW_REVISED.into()],
+                        sources: vec![g.name.clone()],
+                        ..Default::default()
+                    };
+                    subscriptions.push(Subscription { destination: name, route });
+                }
+                Err(e) => errors.push(format!("configuration key sources[{i}].write_back: {e}")),
+            }
+        }
 
         let schedule = if cfg.digest.enabled {
             match Schedule::parse(&cfg.digest.schedule, &cfg.digest.time_zone) {

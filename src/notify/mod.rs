@@ -9,6 +9,7 @@
 //! One module per sink, each with its own typed config; [`Sink`] and [`SinkKind`] (in `sink.rs`)
 //! name them and delegate.
 
+pub mod defender;
 pub mod email;
 pub mod folder;
 pub mod oauth;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{email, folder, oauth, webhook};
+use super::{defender, email, folder, oauth, webhook};
 use crate::config::Invalid;
 use crate::outbox::{OutboxEntry, Payload};
 
@@ -92,6 +92,8 @@ pub enum Sink {
     Webhook(Box<webhook::WebhookSink>),
     Email(Box<email::EmailSink>),
     Folder(Box<folder::FolderSink>),
+    /// Not a `[[destinations]]` kind: a Graph source's `write_back` brings it.
+    Defender(Box<defender::DefenderSink>),
 }
 
 impl Sink {
@@ -107,6 +109,7 @@ impl Sink {
             Sink::Webhook(w) => w.deliver(entry, payload, now).await,
             Sink::Email(e) => e.deliver(entry, payload, now).await,
             Sink::Folder(f) => f.deliver(entry, payload, now).await,
+            Sink::Defender(d) => d.deliver(entry, payload, now).await,
         }
     }
 
@@ -116,6 +119,7 @@ impl Sink {
             Sink::Webhook(w) => w.probe().await,
             Sink::Email(e) => e.probe().await,
             Sink::Folder(f) => f.probe(),
+            Sink::Defender(d) => d.probe(),
         }
     }
 }

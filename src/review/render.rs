@@ -20,6 +20,7 @@ pub(crate) enum Block {
     Code(String),
 }
 
+pub mod comment;
 mod gaps;
 pub mod view;
 

@@ -20,6 +20,10 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
+// Spelled out: the benches include this file by `#[path]`, which would look beside it instead.
+#[path = "graph/writes.rs"]
+mod writes;
+
 const INCIDENTS_PATH: &str = "/v1.0/security/incidents";
 const RULES_PATH: &str = "/v1.0/security/rules/detectionRules";
 const TOKEN_SUFFIX: &str = "/oauth2/v2.0/token";
@@ -104,6 +108,7 @@ struct FakeState {
     /// (CustomDetection.Read.All).
     rules: Vec<Value>,
     rules_allowed: bool,
+    writes: writes::Writes,
 }
 
 /// What a skip token stands for: an offset into the list as it is when the next page is asked
@@ -170,6 +175,48 @@ impl FakeGraph {
     /// Whether the app holds CustomDetection.Read.All (default: yes); without it, 403.
     pub fn allow_detection_rules(&self, allowed: bool) {
         lock(&self.state).rules_allowed = allowed;
+    }
+
+    /// The incident as stored now (with what was written to it).
+    pub fn incident(&self, id: &str) -> Option<Value> {
+        lock(&self.state).incidents.get(id).cloned()
+    }
+
+    /// Whether the app holds SecurityIncident.ReadWrite.All (default: yes); without it,
+    /// comments and PATCH answer 403.
+    pub fn allow_incident_writes(&self, allowed: bool) {
+        lock(&self.state).writes.forbidden = !allowed;
+    }
+
+    /// Whether a comment or tag write moves the incident's `lastUpdateDateTime` (default: yes).
+    pub fn bump_on_write(&self, bump: bool) {
+        lock(&self.state).writes.no_bump = !bump;
+    }
+
+    /// Longest comment accepted; a longer one gets 400.
+    pub fn set_max_comment(&self, max: Option<usize>) {
+        lock(&self.state).writes.max_comment = max;
+    }
+
+    /// Another writer (an analyst) sets these tags right after the next read of one incident.
+    pub fn interleave_tags(&self, tags: &[&str]) {
+        lock(&self.state).writes.interleave_tags = Some(tags.iter().map(|t| (*t).to_owned()).collect());
+    }
+
+    /// Faults for the next comment or PATCH requests, one each: `TooManyRequests` or `Status(n)`.
+    pub fn push_write_fault(&self, fault: Fault) {
+        check_fault(&fault);
+        lock(&self.state).writes.faults.push_back(fault);
+    }
+
+    /// The next comment or PATCH is applied, then answered 504 (the answer lost on its way).
+    pub fn lose_next_write_answer(&self) {
+        lock(&self.state).writes.lose_answer = true;
+    }
+
+    /// Every write accepted, in order: ("POST" or "PATCH", incident id).
+    pub fn writes(&self) -> Vec<(String, String)> {
+        lock(&self.state).writes.log.clone()
     }
 
     pub fn remove(&self, id: &str) {
@@ -268,6 +315,7 @@ impl FakeState {
             requests: Vec::new(),
             rules: Vec::new(),
             rules_allowed: true,
+            writes: writes::Writes::default(),
         }
     }
 }
@@ -277,8 +325,15 @@ impl FakeState {
 
 /// What a request path names.
 enum Endpoint {
-    Token { tenant: String },
+    Token {
+        tenant: String,
+    },
     Incidents,
+    /// One incident (`GET`, `PATCH`) or its comments (`POST`).
+    Incident {
+        id: String,
+        comments: bool,
+    },
     Rules,
     Unknown,
 }
@@ -289,6 +344,9 @@ fn endpoint(path: &str) -> Endpoint {
     }
     if path == RULES_PATH {
         return Endpoint::Rules;
+    }
+    if let Some((id, comments)) = writes::incident_path(path) {
+        return Endpoint::Incident { id, comments };
     }
     match path.strip_prefix('/').and_then(|p| p.strip_suffix(TOKEN_SUFFIX)) {
         Some(tenant) if !tenant.is_empty() && !tenant.contains('/') => Endpoint::Token { tenant: tenant.to_owned() },
@@ -314,6 +372,7 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
             incidents_endpoint(&state, uri.query().unwrap_or_default(), &headers, fault).await
         }
         Endpoint::Rules if method == Method::GET => rules_endpoint(&state, uri.query().unwrap_or_default(), &headers),
+        Endpoint::Incident { id, comments } => writes::endpoint(&state, &method, &id, comments, &headers, &body),
         Endpoint::Incidents | Endpoint::Rules => GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "Request_BadRequest",

@@ -147,7 +147,7 @@ impl Client {
         loop {
             n += 1;
             let attempt = self.get_attempt(url).await?;
-            match self.after_attempt(n, &mut delay, "incidents request", attempt)? {
+            match self.after_attempt(n, &mut delay, "Graph request", attempt)? {
                 Ok(v) => return Ok(v),
                 Err(wait) => self.clock.sleep(wait).await,
             }
@@ -185,6 +185,73 @@ impl Client {
                 // A cut or garbled body is a transport accident more often than a service bug.
                 Err(e) => Ok(Attempt::Retry { after: None, why: format!("response body is not valid JSON ({e})") }),
             },
+            StatusCode::UNAUTHORIZED => Err(GraphError::Unauthorized { detail: graph_error(&body) }),
+            StatusCode::FORBIDDEN => Err(GraphError::Forbidden { detail: graph_error(&body) }),
+            StatusCode::BAD_REQUEST => Err(GraphError::BadRequest { detail: graph_error(&body) }),
+            s => Err(GraphError::Status { status: s.as_u16(), detail: graph_error(&body) }),
+        }
+    }
+}
+
+impl Client {
+    /// Sends `body` with `method` (POST, PATCH) and parses the JSON answer. Unlike a GET, a
+    /// write is sent once: an answer lost in transit may still have been applied, so whether
+    /// to try again is the caller's decision (write-back first reads what is there). A 401
+    /// gets one fresh token and one more try: the request was refused, so nothing was applied.
+    pub async fn send_json(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, GraphError> {
+        let mut refreshed = false;
+        loop {
+            match self.send_once(method.clone(), url, body).await {
+                Err(GraphError::Unauthorized { .. }) if !refreshed => {
+                    self.forget_token().await;
+                    refreshed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, GraphError> {
+        let token = self.token().await?;
+        self.gets += 1;
+        let resp = self
+            .http
+            .request(method, url)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| GraphError::Transient { after: None, detail: crate::net::transport_error(e) })?;
+        let status = resp.status();
+        if let Some(Attempt::Retry { after, why }) = transient::<()>(status, &resp, self.clock.now()) {
+            let detail = match crate::net::read_limited(resp, 64 * 1024).await {
+                Ok(b) => format!("{why}: {}", graph_error(&b)),
+                Err(_) => why,
+            };
+            return Err(GraphError::Transient { after, detail });
+        }
+        let body = crate::net::read_limited(resp, self.max_body)
+            .await
+            .map_err(|e| GraphError::Transient { after: None, detail: e.to_string() })?;
+        match status {
+            s if s.is_success() => {
+                if body.is_empty() {
+                    return Ok(serde_json::Value::Null);
+                }
+                serde_json::from_slice(&body)
+                    .map_err(|e| GraphError::Protocol(format!("the answer to a write is not valid JSON ({e})")))
+            }
             StatusCode::UNAUTHORIZED => Err(GraphError::Unauthorized { detail: graph_error(&body) }),
             StatusCode::FORBIDDEN => Err(GraphError::Forbidden { detail: graph_error(&body) }),
             StatusCode::BAD_REQUEST => Err(GraphError::BadRequest { detail: graph_error(&body) }),

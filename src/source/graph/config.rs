@@ -113,6 +113,11 @@ pub struct GraphConfig {
     /// How often the rules are read again (and at every start).
     #[serde(default = "default_rules_refresh", with = "humantime_serde")]
     pub detection_rules_refresh: Duration,
+    /// Write each review back onto its incident: a comment (summary, blind stages, first
+    /// follow-ups, link) and `hindsight:` tags merged into `customTags`. Application permission
+    /// `SecurityIncident.ReadWrite.All`. Off by default.
+    #[serde(default)]
+    pub write_back: bool,
 }
 
 fn default_rules_refresh() -> Duration {

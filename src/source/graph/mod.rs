@@ -12,6 +12,7 @@
 mod client;
 pub mod config;
 mod rules;
+pub mod writeback;
 
 pub use config::{Cloud, GraphConfig};
 
@@ -45,6 +46,10 @@ pub enum GraphError {
     Status { status: u16, detail: String },
     #[error("{what} failed {attempts} times; last: {last}")]
     Exhausted { what: String, attempts: u32, last: String },
+    /// A write that failed in a way another attempt may get past (429, 5xx, a lost
+    /// connection); it was sent once, and `after` is the service's `Retry-After`.
+    #[error("Graph did not take the write: {detail}")]
+    Transient { after: Option<std::time::Duration>, detail: String },
     #[error("unexpected response: {0}")]
     Protocol(String),
     #[error("the response is larger than max_page_bytes ({limit} bytes)")]
