@@ -115,6 +115,54 @@ impl Event for ReviewStored<'_> {
     }
 }
 
+/// One retro-hunt query came back (or did not run); `outcome` is `hits`, `no_rows` or the
+/// reason it did not run.
+pub struct HuntRan<'a> {
+    pub source: &'a str,
+    pub incident_id: &'a str,
+    pub hunt: &'a str,
+    pub outcome: &'a str,
+    pub rows: usize,
+    pub detail: Option<&'a str>,
+}
+
+impl Event for HuntRan<'_> {
+    fn emit(self) {
+        metrics::counter!("hindsight_hunts_total", "source" => self.source.to_owned(), "outcome" => self.outcome.to_owned())
+            .increment(1);
+        match self.detail {
+            Some(detail) => {
+                tracing::warn!(source = %self.source, incident_id = %self.incident_id, hunt = %self.hunt, outcome = %self.outcome, "retro-hunt not run: {detail}")
+            }
+            None => {
+                tracing::info!(source = %self.source, incident_id = %self.incident_id, hunt = %self.hunt, outcome = %self.outcome, rows = self.rows, "retro-hunt ran")
+            }
+        }
+    }
+}
+
+/// A review's retro-hunts are done and the review amended with them.
+pub struct ReviewHunted<'a> {
+    pub source: &'a str,
+    pub incident_id: &'a str,
+    pub ran: usize,
+    pub with_hits: usize,
+    pub notifications: usize,
+}
+
+impl Event for ReviewHunted<'_> {
+    fn emit(self) {
+        tracing::info!(
+            source = %self.source,
+            incident_id = %self.incident_id,
+            ran = self.ran,
+            with_hits = self.with_hits,
+            notifications = self.notifications,
+            "review amended with its retro-hunts"
+        );
+    }
+}
+
 /// A queued resolution can never be reviewed and left the queue.
 pub struct ReviewFailed<'a> {
     pub key: &'a str,

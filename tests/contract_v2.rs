@@ -595,5 +595,38 @@ fn fully_populated() -> Review {
             raised_before: 1,
         }],
         layer,
+        retro_hunts: Some(RetroHunts {
+            finished_at: t,
+            ran: 1,
+            with_hits: 1,
+            results: vec![
+                HuntResult {
+                    id: "web-shell-activity".into(),
+                    title: "Shells started by web servers".into(),
+                    stage: "initial-access".into(),
+                    technique: "T1190".into(),
+                    status: "hits".into(),
+                    reason: None,
+                    detail: Some("first rows only".into()),
+                    timespan: Some("2026-06-01T03:18:00Z/2026-06-14T03:30:00Z".into()),
+                    rows: 2,
+                    columns: vec!["DeviceName".into()],
+                    first_rows: vec![serde_json::from_value(serde_json::json!({"DeviceName": "fs-02"})).unwrap()],
+                },
+                HuntResult {
+                    id: "signins-new-countries".into(),
+                    title: "Sign-ins from new countries".into(),
+                    stage: "initial-access".into(),
+                    technique: "T1078".into(),
+                    status: "not_run".into(),
+                    reason: Some("quota".into()),
+                    detail: None,
+                    timespan: None,
+                    rows: 0,
+                    columns: vec![],
+                    first_rows: vec![],
+                },
+            ],
+        }),
     }
 }

@@ -46,6 +46,11 @@ fn comments(graph: &FakeGraph, id: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Webhook deliveries received, repeats included.
+fn received(hook: &fakes::receiver::Shared) -> usize {
+    hook.lock().unwrap().received.len()
+}
+
 fn custom_tags(graph: &FakeGraph, id: &str) -> Vec<String> {
     serde_json::from_value(graph.incident(id).unwrap()["customTags"].clone()).unwrap_or_default()
 }
@@ -175,8 +180,8 @@ async fn written_back_once(bump: bool) {
     assert_eq!(comments(&graph, "7100").len(), 1);
     let writes = graph.writes();
     assert_eq!(writes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(), ["POST", "PATCH"], "{writes:?}");
-    let (events, _) = hook_events(&hook);
-    assert_eq!(events.len(), 1, "no second revision, no second event: {events:?}");
+    let (_, ids) = hook_events(&hook);
+    assert_eq!((received(&hook), ids.len()), (1, 1), "no second revision, no second event: {ids:?}");
     let log = daemon.log();
     assert!(log.contains("review written back to the incident"), "{log}");
     assert!(!log.contains(SECRET));
@@ -190,6 +195,101 @@ async fn the_daemon_writes_back_once_when_writes_move_last_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_writes_back_once_when_writes_leave_last_update() {
     written_back_once(false).await;
+}
+
+/// All three tenant features at once, end to end through the daemon: the deployed rules are
+/// read, the resolved incident is reviewed against them, its blind stages are hunted, the amended
+/// review reaches the webhook that asked for `review.hunted`, one comment and the tags land on
+/// the incident, and later polls create nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_rules_hunts_and_write_back_together_through_the_daemon() {
+    let graph = FakeGraph::start(creds()).await;
+    graph.set_detection_rules(vec![json!({
+        "id": "dcsync", "displayName": "DCSync from a workstation", "status": "disabled",
+        "queryCondition": {"queryText": "IdentityDirectoryEvents"},
+        "detectionAction": {"alertTemplate": {"tactics": [{"tactic": "CredentialAccess", "techniques": [{"technique": "T1003.006"}]}]}}
+    })]);
+    graph.set_hunt_result(
+        "DeviceProcessEvents",
+        &[("DeviceName", "string")],
+        vec![json!({"DeviceName": "fab-app-03"})],
+    );
+    let (hook, url) = fakes::receiver::start().await;
+    let config = rig::config(&graph, &url, None)
+        .route("events", json!(["review.created", "review.revised", "review.hunted"]))
+        .set_in("contoso", "write_back", true)
+        .set_in("contoso", "detection_rules", true)
+        .set_in("contoso", "hunts", true)
+        .set_in("contoso", "hunts_per_incident", 3);
+    let rig = Rig::with(config);
+    let daemon = rig.start(&[]);
+    ready(rig.http, &daemon).await;
+    graph.upsert(rig::recent_sample("ransomware-unattended-alert", "7200"));
+    until(Duration::from_secs(30), "the review, its hunted amendment, the comment and the tags", &daemon, || {
+        received(&hook) == 2
+            && comments(&graph, "7200").iter().any(|c| c.starts_with("[Hindsight review r1]"))
+            && custom_tags(&graph, "7200").len() > 2
+    })
+    .await;
+    let bodies: Vec<serde_json::Value> =
+        hook.lock().unwrap().received.iter().map(|(_, b)| serde_json::from_slice(b).unwrap()).collect();
+    let by_event = |e: &str| bodies.iter().find(|b| b["event"] == e).unwrap_or_else(|| panic!("no {e}: {bodies:#?}"));
+    let created = by_event("review.created");
+    assert_eq!(
+        created["review"]["basis"]["inventory"]["deployed"]["switched_off"], 1,
+        "{}",
+        created["review"]["basis"]
+    );
+    let hunted = by_event("review.hunted");
+    assert_eq!(hunted["review"]["incident"]["revision"], 1, "the same review, amended");
+    let results = hunted["review"]["retro_hunts"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "hunts_per_incident");
+    assert!(results.iter().any(|r| r["status"] == "hits"), "{results:#?}");
+    assert_eq!(hunted["review"]["follow_ups"][0]["kind"], "retro_hunt_hits");
+    assert_eq!(graph.hunt_calls().len(), 3);
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ours: Vec<String> =
+        comments(&graph, "7200").into_iter().filter(|c| c.starts_with("[Hindsight review")).collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!((received(&hook), hook_events(&hook).1.len()), (2, 2), "no second revision");
+    assert_eq!(graph.hunt_calls().len(), 3, "nothing hunted twice");
+    let writes = graph.writes();
+    assert_eq!(writes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(), ["POST", "PATCH"], "{writes:?}");
+    assert!(!daemon.log().contains(SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_the_hunting_permission_and_says_write_back_is_not_tried() {
+    let graph = FakeGraph::start(creds()).await;
+    let (_hook, url) = fakes::receiver::start().await;
+    let config = rig::config(&graph, &url, None).set_in("contoso", "write_back", true).set_in("contoso", "hunts", true);
+    let rig = Rig::with(config);
+    let check = || {
+        let (config, state, creds) = (rig.config.clone(), rig.state(), rig.dir.path().join("credentials"));
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
+                .args(["check", "--config"])
+                .arg(config)
+                .env("HINDSIGHT_STATE_DIR", state)
+                .env("CREDENTIALS_DIRECTORY", creds)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = check().await.unwrap();
+    let stdout = common::stdout(&out);
+    assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
+    assert!(stdout.contains("advanced hunting answers (ThreatHunting.Read.All)"), "{stdout}");
+    assert!(
+        stdout.contains("destination defender:contoso") && stdout.contains("SecurityIncident.ReadWrite.All"),
+        "{stdout}"
+    );
+    graph.allow_hunting(false);
+    let out = check().await.unwrap();
+    let stdout = common::stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failed  source contoso") && stdout.contains("ThreatHunting.Read.All"), "{stdout}");
 }
 
 #[test]

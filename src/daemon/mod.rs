@@ -106,7 +106,8 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         health.add_destination(&d.name);
     }
     health.set_delivery_grace(cfg.daemon.delivery_grace);
-    let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, .. } = pipeline;
+    let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, hunters, .. } = pipeline;
+    let hunters = Arc::new(hunters);
     for (s, _) in &sources {
         s.start(&store, &*clock).await.map_err(|e| DaemonError::Source(s.name().to_owned(), e))?;
     }
@@ -121,11 +122,12 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         clock: clock.clone(),
         review_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
+        hunt_wake: Arc::new(Notify::new()),
         stop: opts.stop.clone(),
         fatal: Arc::default(),
     };
     if opts.once {
-        return run_once(&ctx, sources, schedule.as_ref()).await;
+        return run_once(&ctx, sources, schedule.as_ref(), &hunters).await;
     }
 
     if opts.signals {
@@ -159,6 +161,9 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     }
     handles.push(("review".into(), tracker.spawn(review::review_loop(ctx.clone()))));
     handles.push(("deliver".into(), tracker.spawn(deliver::deliver_loop(ctx.clone()))));
+    if !hunters.is_empty() {
+        handles.push(("hunt".into(), tracker.spawn(crate::stages::hunt::hunt_loop(ctx.clone(), hunters.clone()))));
+    }
     if let Some(s) = schedule {
         handles.push(("digest".into(), tracker.spawn(digest::digest_loop(ctx.clone(), s))));
     }
@@ -220,11 +225,17 @@ async fn run_once(
     ctx: &Ctx,
     sources: Vec<(crate::source::Source, std::time::Duration)>,
     schedule: Option<&crate::digest::schedule::Schedule>,
+    hunters: &[Arc<crate::stages::hunt::Hunter>],
 ) -> Result<(), DaemonError> {
     for (mut source, _) in sources {
         ingest::poll_once(ctx, &mut source).await;
     }
     let reviewed = review::review_all(ctx).await;
+    if !hunters.is_empty()
+        && let Err(e) = crate::stages::hunt::hunt_queued(&ctx.store, hunters, &ctx.subscriptions, &*ctx.clock).await
+    {
+        ctx.store_failed(&e);
+    }
     if let Some(s) = schedule {
         digest::digest_once(ctx, s);
     }

@@ -26,6 +26,8 @@ pub struct Pipeline {
     pub subscriptions: Vec<Subscription>,
     pub policy: RetryPolicy,
     pub schedule: Option<Schedule>,
+    /// The Graph sources that run retro-hunts (`hunts = true`).
+    pub hunters: Vec<Arc<crate::stages::hunt::Hunter>>,
     /// Warnings worth a log line (inventory files that could not be read, ...).
     pub warnings: Vec<String>,
 }
@@ -103,6 +105,7 @@ impl Pipeline {
             ],
             licence,
             review_link: cfg.review.link.as_deref().and_then(|l| crate::review::ReviewLink::parse(l).ok()),
+            retro_hunt_sources: graph_sources(cfg).filter(|(_, g)| g.hunts).map(|(_, g)| g.name.clone()).collect(),
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));
@@ -135,13 +138,20 @@ impl Pipeline {
                 Err(problems) => errors.extend(invalid(problems, &format!("destinations[{i}]"))),
             }
         }
+        let mut hunters = Vec::new();
+        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.hunts) {
+            match crate::source::graph::hunting::HuntRunner::new(g, g.hunt_timeout) {
+                Ok(runner) => hunters.push(Arc::new(crate::stages::hunt::Hunter::new(
+                    runner,
+                    g.hunts_per_incident,
+                    g.hunts_per_hour,
+                ))),
+                Err(e) => errors.push(format!("configuration key sources[{i}].hunts: {e}")),
+            }
+        }
         // A source that writes its reviews back brings its own destination, routed only its
         // reviews (not digests): the write is an outbox entry like any delivery.
-        for (i, s) in cfg.sources.iter().enumerate() {
-            let crate::source::SourceKind::Graph(g) = &s.kind else { continue };
-            if !g.write_back {
-                continue;
-            }
+        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.write_back) {
             match crate::source::graph::writeback::IncidentWriter::new(g) {
                 Ok(writer) => {
                     let name = crate::notify::defender::destination_name(&g.name);
@@ -174,6 +184,14 @@ impl Pipeline {
             return Err(BuildErrors(errors));
         }
         let policy = RetryPolicy { budget: cfg.delivery.retry_budget, ..RetryPolicy::default() };
-        Ok(Pipeline { catalog, engine, sources, destinations, subscriptions, policy, schedule, warnings })
+        Ok(Pipeline { catalog, engine, sources, destinations, subscriptions, policy, schedule, hunters, warnings })
     }
+}
+
+/// The Graph sources of the configuration, with their index.
+fn graph_sources(cfg: &Config) -> impl Iterator<Item = (usize, &crate::source::graph::GraphConfig)> {
+    cfg.sources.iter().enumerate().filter_map(|(i, s)| match &s.kind {
+        crate::source::SourceKind::Graph(g) => Some((i, &**g)),
+        _ => None,
+    })
 }

@@ -94,7 +94,8 @@ pub fn classify(e: GraphError) -> DeliveryError {
         | GraphError::Forbidden { .. }
         | GraphError::BadRequest { .. }
         | GraphError::Status { .. }
-        | GraphError::TooLarge { .. } => DeliveryError::Permanent { reason },
+        | GraphError::TooLarge { .. }
+        | GraphError::Feature(_) => DeliveryError::Permanent { reason },
         GraphError::Setup(_)
         | GraphError::Auth { .. }
         | GraphError::Unauthorized { .. }

@@ -19,5 +19,5 @@ mod sink;
 pub mod templates;
 pub mod webhook;
 
-pub use route::{Route, Subscription, entries_for, entries_for_digest};
+pub use route::{Route, Subscription, entries_for, entries_for_digest, entries_for_hunted};
 pub use sink::{DeliveryError, Destination, Sink, SinkKind};

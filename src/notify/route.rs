@@ -8,14 +8,16 @@ use chrono::{DateTime, Utc};
 use crate::config::Invalid;
 use crate::digest::Digest;
 use crate::model::Severity;
-use crate::outbox::{DIGEST_EVENT, OutboxEntry, REVIEW_CREATED, REVIEW_REVISED, review_event};
+use crate::outbox::{DIGEST_EVENT, OutboxEntry, REVIEW_CREATED, REVIEW_HUNTED, REVIEW_REVISED, review_event};
 use crate::review::Review;
 use crate::store::ResolutionKey;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// Events to send (`review.created`, `review.revised`, `digest.weekly`); empty = all.
+    /// Events to send (`review.created`, `review.revised`, `review.hunted`, `digest.weekly`);
+    /// empty = all but `review.hunted`, which a destination gets only by naming it (it repeats
+    /// the review with its hunts' results: a second e-mail is not everyone's wish).
     #[serde(default)]
     pub events: Vec<String>,
     /// Lowest severity sent (`informational`, `low`, `medium`, `high`).
@@ -61,10 +63,10 @@ impl Route {
             out.push(Invalid::new("min_severity", format!("{s:?} is not informational, low, medium or high")));
         }
         for e in &self.events {
-            if ![REVIEW_CREATED, REVIEW_REVISED, DIGEST_EVENT].contains(&e.as_str()) {
+            if ![REVIEW_CREATED, REVIEW_REVISED, REVIEW_HUNTED, DIGEST_EVENT].contains(&e.as_str()) {
                 out.push(Invalid::new(
                     "events",
-                    format!("{e:?} is not review.created, review.revised or digest.weekly"),
+                    format!("{e:?} is not review.created, review.revised, review.hunted or digest.weekly"),
                 ));
             }
         }
@@ -72,6 +74,9 @@ impl Route {
     }
 
     pub fn takes(&self, event: &str) -> bool {
+        if event == REVIEW_HUNTED {
+            return self.events.iter().any(|e| e == REVIEW_HUNTED);
+        }
         any_eq(&self.events, event)
     }
 
@@ -91,7 +96,7 @@ impl Route {
             .as_deref()
             .is_none_or(|m| Severity::parse(&i.severity).rank() >= Severity::parse(m).rank());
         let tagged = self.tags.is_empty() || i.tags.iter().any(|t| any_eq(&self.tags, t));
-        any_eq(&self.events, event)
+        self.takes(event)
             && severe_enough
             && any_eq(&self.classifications, &i.classification)
             && any_eq(&self.determinations, &i.determination)
@@ -112,6 +117,21 @@ pub fn entries_for(
         .iter()
         .filter(|s| s.route.accepts(event, review))
         .map(|s| OutboxEntry::for_review(&resolution.0, review, &s.destination, now))
+        .collect()
+}
+
+/// The outbox entries announcing `review`'s retro-hunts: one per destination whose route names
+/// `review.hunted` and accepts the review.
+pub fn entries_for_hunted(
+    resolution: &ResolutionKey,
+    review: &Review,
+    subscriptions: &[Subscription],
+    now: DateTime<Utc>,
+) -> Vec<OutboxEntry> {
+    subscriptions
+        .iter()
+        .filter(|s| s.route.accepts(REVIEW_HUNTED, review))
+        .map(|s| OutboxEntry::for_hunted(&resolution.0, review, &s.destination, now))
         .collect()
 }
 

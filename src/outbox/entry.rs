@@ -20,6 +20,8 @@ const FIRST_EVENT_SCHEMA_VERSION: u32 = 1;
 pub const REVIEW_CREATED: &str = "review.created";
 /// The event of a later revision's review (the incident was reopened and resolved again).
 pub const REVIEW_REVISED: &str = "review.revised";
+/// The event of a review amended with its retro-hunts' results (same resolution, same review).
+pub const REVIEW_HUNTED: &str = "review.hunted";
 /// The event name of digests (whatever their schedule: the name is part of the published contract).
 pub const DIGEST_EVENT: &str = "digest.weekly";
 
@@ -141,6 +143,15 @@ impl OutboxEntry {
                 now,
             )
         }
+    }
+
+    /// The entry announcing that `review` was amended with its retro-hunts: its own
+    /// idempotency key (the review's notification may still be waiting), the same review.
+    pub fn for_hunted(subject: &[u8], review: &Review, destination: &str, now: DateTime<Utc>) -> OutboxEntry {
+        let mut entry = OutboxEntry::for_review(&[subject, b"\0hunted"].concat(), review, destination, now);
+        entry.event = REVIEW_HUNTED.to_owned();
+        entry.body["event"] = serde_json::Value::String(REVIEW_HUNTED.to_owned());
+        entry
     }
 
     /// The entry of `digest` for `destination`; the digest is joined at delivery like a review.

@@ -13,7 +13,7 @@ mod entry;
 mod retry;
 
 pub use entry::{
-    DIGEST_EVENT, EVENT_SCHEMA_VERSION, EntryState, OutboxEntry, Payload, REVIEW_CREATED, REVIEW_REVISED, entry_id,
-    review_event, with_digest, with_review,
+    DIGEST_EVENT, EVENT_SCHEMA_VERSION, EntryState, OutboxEntry, Payload, REVIEW_CREATED, REVIEW_HUNTED,
+    REVIEW_REVISED, entry_id, review_event, with_digest, with_review,
 };
 pub use retry::RetryPolicy;

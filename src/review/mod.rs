@@ -21,6 +21,7 @@ pub mod navigator;
 mod platforms;
 pub mod render;
 mod response;
+pub mod retro_hunts;
 mod scope;
 mod similar;
 mod story;
@@ -28,7 +29,7 @@ mod timeline;
 mod times;
 mod warnings;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,6 +151,9 @@ pub struct Settings {
     pub licence: Option<crate::controls::Licence>,
     /// Where the full review is published (`review.link`).
     pub review_link: Option<ReviewLink>,
+    /// Sources whose reviews are hunted in the tenant afterwards (`hunts = true`): the review
+    /// stage queues their reviews for the hunt stage.
+    pub retro_hunt_sources: BTreeSet<String>,
 }
 
 /// `review.link`: an https address with `{source}`, `{incident}` and `{revision}` in it, each
@@ -204,6 +208,7 @@ impl Default for Settings {
             follow_up_owners: BTreeMap::new(),
             follow_up_due_days: [7, 30, 90],
             review_link: None,
+            retro_hunt_sources: BTreeSet::new(),
             licence: None,
         }
     }
@@ -226,6 +231,12 @@ pub struct Engine {
     software: crate::attack::software::SoftwareIndex,
     /// Active techniques of each tactic, by kill-chain position: the candidates for blind stages.
     by_tactic: Vec<Vec<usize>>,
+}
+
+/// Whether the incident was real (not a false positive or expected activity): what gap-driven
+/// work such as retro-hunts is for.
+pub fn is_real_incident(r: &Review) -> bool {
+    follow_ups::is_real(r)
 }
 
 /// Which resolution of which incident is being reviewed.
@@ -403,6 +414,7 @@ impl Engine {
             knowledge_gaps,
             follow_ups: vec![],
             layer: navigator::Layer::empty(),
+            retro_hunts: None,
         };
         // Each part reads what the parts before it found: the response before the times (which
         // time containment), both before the story (which tells them), all before the warnings.

@@ -46,6 +46,54 @@ pub struct Review {
     pub follow_ups: Vec<FollowUp>,
     /// ATT&CK Navigator layer (format 4.5) of the incident.
     pub layer: super::navigator::Layer,
+    /// The blind stages' hunts as run in the tenant after the review (a Graph source with
+    /// `hunts = true`); absent until they ran, and in reviews of sources that do not hunt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retro_hunts: Option<RetroHunts>,
+}
+
+/// The hunts of the blind stages, run through advanced hunting once the review was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetroHunts {
+    /// When the last of them finished (or was given up).
+    pub finished_at: DateTime<Utc>,
+    /// Queries that ran (whatever they returned).
+    pub ran: usize,
+    /// Queries that returned rows.
+    pub with_hits: usize,
+    /// Each hunt, in the order run.
+    pub results: Vec<HuntResult>,
+}
+
+/// One hunt's outcome. A hunt that did not run says why; it is never "clean".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HuntResult {
+    /// The hunt's ID (as in `gaps.blind_stages[].likely[].hunts[]`).
+    pub id: String,
+    pub title: String,
+    /// The blind stage (tactic short name) and the likely technique it looks for.
+    pub stage: String,
+    pub technique: String,
+    /// `hits` (rows came back), `no_rows` (it ran and found nothing in the window), `not_run`.
+    pub status: String,
+    /// Why it did not run: `retention` (data older than 30 days), `quota`, `timeout`,
+    /// `rejected` (the service refused the query), `permission`, `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The service's own words, when it said more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The `Timespan` it ran over (start clamped to the 30 days kept); absent when not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timespan: Option<String>,
+    /// Rows returned (the query's own `take` bounds them).
+    pub rows: usize,
+    /// The columns, in order.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The first rows, each value cut to a few hundred characters.
+    #[serde(default)]
+    pub first_rows: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

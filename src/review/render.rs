@@ -90,6 +90,7 @@ fn outline(r: &Review, hunts: Hunts) -> Vec<Block> {
     b.extend(header(r));
     b.extend(summary(r));
     b.extend(follow_ups(r));
+    b.extend(gaps::retro_hunts(r));
     b.extend(response(r));
     b.extend(scope(r));
     b.extend(timeline(r));

@@ -6,6 +6,7 @@
 //! | [`review`] | [`review::review_pending`]: a batch of the queue | [`review::review_loop`] | reviews and their outbox entries |
 //! | [`deliver`] | [`deliver::deliver_due`]: what is due in the outbox | [`deliver::deliver_loop`] | outcomes recorded |
 //! | [`digest`] | [`digest::tick`]: the schedule looked at once | [`digest::digest_loop`] | digests and their outbox entries |
+//! | [`hunt`] | [`hunt::hunt_queued`]: queued reviews' hunts, within budgets | [`hunt::hunt_loop`] | amended reviews and their `review.hunted` entries |
 //! | [`retention`] | [`retention::prune_once`] | [`retention::retention_loop`] | — |
 //!
 //! Stages hand work to each other only through the store, and wake each other with [`Notify`]
@@ -16,6 +17,7 @@
 pub mod deliver;
 pub mod digest;
 pub mod health;
+pub mod hunt;
 pub mod ingest;
 pub mod retention;
 pub mod review;
@@ -47,6 +49,7 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub review_wake: Arc<Notify>,
     pub deliver_wake: Arc<Notify>,
+    pub hunt_wake: Arc<Notify>,
     pub stop: CancellationToken,
     /// A store write that failed at the disk (full, read-only, I/O error): the daemon stops and
     /// exits non-zero with it rather than poll and deliver on without a durable record.

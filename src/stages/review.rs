@@ -52,6 +52,7 @@ pub fn record_of<'a>(
         past: crate::review::past_incident(review),
         outbox,
         at: now,
+        hunt: false,
     }
 }
 
@@ -180,7 +181,11 @@ fn review_one(
     };
     let outbox = crate::notify::entries_for(k, &review, subscriptions, now);
     let notifications = outbox.len();
-    let record = record_of(&resolution.source, &review, outbox, now);
+    let mut record = record_of(&resolution.source, &review, outbox, now);
+    // Hunting costs the tenant's shared quota: only real incidents with a blind stage to look at.
+    record.hunt = engine.settings.retro_hunt_sources.contains(&resolution.source)
+        && crate::review::is_real_incident(&review)
+        && !crate::review::retro_hunts::plan(&review, 1).is_empty();
     if !store.record_review(k, &record)? {
         return Ok(Outcome::AlreadyDone);
     }
@@ -228,6 +233,7 @@ pub async fn review_all(ctx: &Ctx) -> usize {
                 ctx.health.reviewed(p.reviewed);
                 if p.reviewed > 0 {
                     ctx.deliver_wake.notify_one();
+                    ctx.hunt_wake.notify_one();
                 }
                 let (queued, failed) = (ctx.store.pending_count(), ctx.store.failed_count());
                 metrics::gauge!("hindsight_review_queue").set(queued as f64);

@@ -41,6 +41,7 @@ mod deployed;
 mod digests;
 mod failed;
 mod history;
+mod hunts;
 mod incidents;
 mod outbox;
 mod retention;
@@ -114,6 +115,7 @@ pub struct Store {
     reviewed: sled::Tree,
     history: sled::Tree,
     deployed: sled::Tree,
+    hunts: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
 }
@@ -205,6 +207,7 @@ impl Store {
             reviewed: db.open_tree("reviewed").map_err(io)?,
             history: db.open_tree("history").map_err(io)?,
             deployed: db.open_tree("deployed").map_err(io)?,
+            hunts: db.open_tree("hunts").map_err(io)?,
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),

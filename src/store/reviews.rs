@@ -33,6 +33,8 @@ pub struct ReviewRecord<'a> {
     pub outbox: Vec<OutboxEntry>,
     /// When it was made.
     pub at: DateTime<Utc>,
+    /// Queue it for retro-hunts (its source hunts and it has hunts to run).
+    pub hunt: bool,
 }
 
 /// A `follow_ups` value: the text, and when the latest review that raised it was made (readers
@@ -80,7 +82,7 @@ impl Store {
     /// notifications are enqueued in the same transaction.
     pub fn record_review(&self, k: &ResolutionKey, record: &ReviewRecord<'_>) -> Result<bool> {
         self.ensure_room()?;
-        let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now } = record;
+        let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt } = record;
         let now = *now;
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
@@ -120,16 +122,20 @@ impl Store {
             &self.settled,
             &self.reviewed,
             &self.history,
+            &self.hunts,
         );
         let _counted = self.counts.writing();
-        let result =
-            trees.transaction(|(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history)| {
+        let result = trees.transaction(
+            |(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history, hunts)| {
                 // Set anew on each run of the closure: sled may run it again after a conflict.
                 let mut added = Vec::new();
                 if pending.remove(k.0.as_slice())?.is_none() {
                     return Ok(None);
                 }
                 reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                if *hunt {
+                    hunts.insert(k.0.as_slice(), &[][..])?;
+                }
                 summaries.insert(summary_key.as_slice(), summary.as_slice())?;
                 reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
                 history.insert(past_key.as_slice(), past.as_slice())?;
@@ -154,7 +160,8 @@ impl Store {
                     }
                 }
                 Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
-            });
+            },
+        );
         let added = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => self.io(e),

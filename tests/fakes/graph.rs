@@ -21,6 +21,8 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 // Spelled out: the benches include this file by `#[path]`, which would look beside it instead.
+#[path = "graph/hunting.rs"]
+mod hunting;
 #[path = "graph/writes.rs"]
 mod writes;
 
@@ -109,6 +111,7 @@ struct FakeState {
     rules: Vec<Value>,
     rules_allowed: bool,
     writes: writes::Writes,
+    hunting: hunting::Hunting,
 }
 
 /// What a skip token stands for: an offset into the list as it is when the next page is asked
@@ -214,6 +217,45 @@ impl FakeGraph {
         lock(&self.state).writes.lose_answer = true;
     }
 
+    /// Rows for every hunting query whose text contains `text`: `columns` as (name, type).
+    pub fn set_hunt_result(&self, text: &str, columns: &[(&str, &str)], rows: Vec<Value>) {
+        let columns = columns.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+        lock(&self.state).hunting.results.push((text.to_owned(), columns, rows));
+    }
+
+    /// Whether the app holds ThreatHunting.Read.All (default: yes).
+    pub fn allow_hunting(&self, allowed: bool) {
+        lock(&self.state).hunting.forbidden = !allowed;
+    }
+
+    /// Hunting answers spell the schema `Name`/`Type` (as some of the docs' samples do).
+    pub fn capital_hunting_schema(&self, capital: bool) {
+        lock(&self.state).hunting.capital_schema = capital;
+    }
+
+    /// Faults for the next hunting queries: `TooManyRequests`, `Status(n)` (500 with an empty
+    /// message, as seen in the wild), `Delay`.
+    pub fn push_hunt_fault(&self, fault: Fault) {
+        check_fault(&fault);
+        lock(&self.state).hunting.faults.push_back(fault);
+    }
+
+    /// The next query finds the tenant's CPU allowance spent: 429 without Retry-After, the body
+    /// saying "You can run queries again in `again_in`" (e.g. "00:00:02").
+    pub fn spend_hunting_cpu(&self, again_in: &str) {
+        lock(&self.state).hunting.cpu_spent = Some(again_in.to_owned());
+    }
+
+    /// Hunting queries accepted per minute (default 45).
+    pub fn set_hunts_per_minute(&self, n: usize) {
+        lock(&self.state).hunting.per_minute = n;
+    }
+
+    /// Every hunting request: (query, timespan).
+    pub fn hunt_calls(&self) -> Vec<(String, Option<String>)> {
+        lock(&self.state).hunting.calls.clone()
+    }
+
     /// Every write accepted, in order: ("POST" or "PATCH", incident id).
     pub fn writes(&self) -> Vec<(String, String)> {
         lock(&self.state).writes.log.clone()
@@ -316,6 +358,7 @@ impl FakeState {
             rules: Vec::new(),
             rules_allowed: true,
             writes: writes::Writes::default(),
+            hunting: hunting::Hunting::default(),
         }
     }
 }
@@ -329,6 +372,7 @@ enum Endpoint {
         tenant: String,
     },
     Incidents,
+    Hunting,
     /// One incident (`GET`, `PATCH`) or its comments (`POST`).
     Incident {
         id: String,
@@ -344,6 +388,9 @@ fn endpoint(path: &str) -> Endpoint {
     }
     if path == RULES_PATH {
         return Endpoint::Rules;
+    }
+    if hunting::PATHS.contains(&path) {
+        return Endpoint::Hunting;
     }
     if let Some((id, comments)) = writes::incident_path(path) {
         return Endpoint::Incident { id, comments };
@@ -372,6 +419,13 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
             incidents_endpoint(&state, uri.query().unwrap_or_default(), &headers, fault).await
         }
         Endpoint::Rules if method == Method::GET => rules_endpoint(&state, uri.query().unwrap_or_default(), &headers),
+        Endpoint::Hunting if method == Method::POST => hunting::endpoint(&state, &headers, &body).await,
+        Endpoint::Hunting => GraphError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            format!("The HTTP method '{method}' is not allowed on this resource."),
+        )
+        .respond(&headers),
         Endpoint::Incident { id, comments } => writes::endpoint(&state, &method, &id, comments, &headers, &body),
         Endpoint::Incidents | Endpoint::Rules => GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,

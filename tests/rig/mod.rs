@@ -264,3 +264,28 @@ pub fn hook_ids(state: &fakes::receiver::Shared) -> BTreeSet<String> {
     let r = state.lock().unwrap();
     r.received.iter().filter_map(|(h, _)| h.get("webhook-id")?.to_str().ok().map(str::to_owned)).collect()
 }
+
+/// A sample incident from `examples/incidents/<name>.json` under another id, every time in it
+/// moved so that it was last updated now (what advanced hunting still holds, and after the
+/// daemon's floor).
+pub fn recent_sample(name: &str, id: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incidents").join(format!("{name}.json"));
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let last: chrono::DateTime<Utc> = v["lastUpdateDateTime"].as_str().unwrap().parse().unwrap();
+    let delta = Utc::now() - last;
+    fn shift(v: &mut Value, delta: chrono::Duration) {
+        match v {
+            Value::String(s) => {
+                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                    *s = (t.with_timezone(&Utc) + delta).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| shift(x, delta)),
+            Value::Object(o) => o.values_mut().for_each(|x| shift(x, delta)),
+            _ => {}
+        }
+    }
+    shift(&mut v, delta);
+    v["id"] = json!(id);
+    v
+}

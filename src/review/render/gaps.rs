@@ -264,3 +264,62 @@ pub(super) fn hunt_appendix(r: &Review) -> Vec<Block> {
     b.extend(sweeps(r));
     b
 }
+
+/// What the retro-hunts found in the tenant, when they ran: a count, a table of each hunt's
+/// outcome (a hunt that did not run says why, never "clean"), and the first rows of each hunt
+/// that returned some.
+pub(super) fn retro_hunts(r: &Review) -> Vec<Block> {
+    let Some(h) = &r.retro_hunts else { return vec![] };
+    let not_run = h.results.len() - h.ran;
+    let mut b = vec![Block::Heading(2, "Retro-hunts in the tenant".into())];
+    b.push(Block::Para(format!(
+        "After the review, Hindsight ran the blind stages' hunts in advanced hunting (finished {}): {} returned rows, {} found nothing in the incident's window{}.",
+        h.finished_at.format("%Y-%m-%d %H:%M UTC"),
+        h.with_hits,
+        h.ran - h.with_hits,
+        if not_run > 0 { format!(", {not_run} could not run") } else { String::new() }
+    )));
+    let rows: Vec<Vec<String>> = h
+        .results
+        .iter()
+        .map(|x| {
+            let outcome = match (x.status.as_str(), &x.reason) {
+                ("hits", _) => format!("{} row(s)", x.rows),
+                ("no_rows", _) => "nothing in the window".to_owned(),
+                (_, Some(reason)) => format!("not run: {}", not_run_words(reason)),
+                _ => "not run".to_owned(),
+            };
+            vec![x.title.clone(), x.stage.clone(), x.technique.clone(), outcome]
+        })
+        .collect();
+    b.push(Block::Table(vec!["Hunt".into(), "Stage".into(), "Technique".into(), "Outcome".into()], rows));
+    for x in h.results.iter().filter(|x| x.status == "hits") {
+        b.push(Block::Strong(format!("{}: first rows", x.title)));
+        b.push(Block::Bullets(
+            x.first_rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|(k, v)| match v {
+                            serde_json::Value::String(s) => format!("{k}: {s}"),
+                            other => format!("{k}: {other}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" · ")
+                })
+                .collect(),
+        ));
+    }
+    b
+}
+
+fn not_run_words(reason: &str) -> &'static str {
+    match reason {
+        "retention" => "the data is older than the 30 days advanced hunting keeps",
+        "quota" => "the tenant's hunting quota stayed spent",
+        "timeout" => "it ran past the time limit",
+        "rejected" => "the service refused the query",
+        "permission" => "the app lacks ThreatHunting.Read.All",
+        _ => "the service failed",
+    }
+}

@@ -161,6 +161,8 @@ pub struct EmailView {
     pub follow_ups: Vec<FollowUpView>,
     pub follow_ups_total: usize,
     pub more_follow_ups: Vec<FollowUpView>,
+    /// What the retro-hunts found (empty until they ran).
+    pub retro_hunts: Vec<BlockView>,
     pub response: Vec<BlockView>,
     pub timeline: Vec<TimelineRow>,
     pub timeline_more: usize,
@@ -324,6 +326,7 @@ impl EmailView {
             follow_ups: r.follow_ups.iter().enumerate().take(FOLLOW_UPS_SHOWN).map(follow_up).collect(),
             follow_ups_total: r.follow_ups.len(),
             more_follow_ups: r.follow_ups.iter().enumerate().skip(FOLLOW_UPS_SHOWN).map(follow_up).collect(),
+            retro_hunts: blocks(gaps::retro_hunts(r)),
             response: blocks(super::response(r)),
             timeline,
             timeline_more,

@@ -232,18 +232,20 @@ impl Client {
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| GraphError::Transient { after: None, detail: crate::net::transport_error(e) })?;
+            .map_err(|e| GraphError::Transient { after: None, status: None, detail: crate::net::transport_error(e) })?;
         let status = resp.status();
         if let Some(Attempt::Retry { after, why }) = transient::<()>(status, &resp, self.clock.now()) {
             let detail = match crate::net::read_limited(resp, 64 * 1024).await {
                 Ok(b) => format!("{why}: {}", graph_error(&b)),
                 Err(_) => why,
             };
-            return Err(GraphError::Transient { after, detail });
+            return Err(GraphError::Transient { after, status: Some(status.as_u16()), detail });
         }
-        let body = crate::net::read_limited(resp, self.max_body)
-            .await
-            .map_err(|e| GraphError::Transient { after: None, detail: e.to_string() })?;
+        let body = crate::net::read_limited(resp, self.max_body).await.map_err(|e| GraphError::Transient {
+            after: None,
+            status: None,
+            detail: e.to_string(),
+        })?;
         match status {
             s if s.is_success() => {
                 if body.is_empty() {

@@ -118,6 +118,31 @@ pub struct GraphConfig {
     /// `SecurityIncident.ReadWrite.All`. Off by default.
     #[serde(default)]
     pub write_back: bool,
+    /// After each review of a real incident, run its blind stages' incident-scoped hunts in the
+    /// tenant through advanced hunting (application permission `ThreatHunting.Read.All`) and
+    /// amend the review with what they found (event `review.hunted`). Off by default.
+    #[serde(default)]
+    pub hunts: bool,
+    /// Hunts run per review at most.
+    #[serde(default = "default_hunts_per_incident")]
+    pub hunts_per_incident: usize,
+    /// Hunts run per hour at most, for this source (the tenant's quota is shared with its
+    /// analysts: about 45 queries a minute and a CPU allowance).
+    #[serde(default = "default_hunts_per_hour")]
+    pub hunts_per_hour: usize,
+    /// How long one hunt may take (the service stops a query after 3 minutes).
+    #[serde(default = "default_hunt_timeout", with = "humantime_serde")]
+    pub hunt_timeout: Duration,
+}
+
+fn default_hunts_per_incident() -> usize {
+    6
+}
+fn default_hunts_per_hour() -> usize {
+    30
+}
+fn default_hunt_timeout() -> Duration {
+    Duration::from_secs(200)
 }
 
 fn default_rules_refresh() -> Duration {
@@ -145,6 +170,16 @@ impl GraphConfig {
         }
         if self.tenant_id.contains(['/', '?', '#']) {
             out.push(Invalid::new("tenant_id", "must be a tenant ID or domain, not a URL"));
+        }
+        if self.hunts {
+            for (key, n) in [("hunts_per_incident", self.hunts_per_incident), ("hunts_per_hour", self.hunts_per_hour)] {
+                if n == 0 {
+                    out.push(Invalid::new(key, "must be at least 1 (or set hunts = false)"));
+                }
+            }
+            if self.hunt_timeout.is_zero() {
+                out.push(Invalid::new("hunt_timeout", "must be longer than 0s"));
+            }
         }
         if !(1..=1000).contains(&self.page_size) {
             out.push(Invalid::new("page_size", format!("{} is outside 1..=1000", self.page_size)));

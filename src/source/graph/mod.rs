@@ -11,6 +11,7 @@
 
 mod client;
 pub mod config;
+pub mod hunting;
 mod rules;
 pub mod writeback;
 
@@ -49,7 +50,10 @@ pub enum GraphError {
     /// A write that failed in a way another attempt may get past (429, 5xx, a lost
     /// connection); it was sent once, and `after` is the service's `Retry-After`.
     #[error("Graph did not take the write: {detail}")]
-    Transient { after: Option<std::time::Duration>, detail: String },
+    Transient { after: Option<std::time::Duration>, status: Option<u16>, detail: String },
+    /// An enabled feature that does not work (`hindsight check`), in its own words.
+    #[error("{0}")]
+    Feature(String),
     #[error("unexpected response: {0}")]
     Protocol(String),
     #[error("the response is larger than max_page_bytes ({limit} bytes)")]
@@ -214,6 +218,15 @@ impl GraphSource {
         if self.cfg.detection_rules {
             let rules = self.detection_rules().await?;
             said += &format!("; {} custom detection rules readable (CustomDetection.Read.All)", rules.len());
+        }
+        if self.cfg.hunts {
+            let runner = hunting::HuntRunner::new(&self.cfg, self.cfg.hunt_timeout)?;
+            match runner.run("print hindsight_check = 1", "P1D").await {
+                hunting::HuntAnswer::Rows { .. } => said += "; advanced hunting answers (ThreatHunting.Read.All)",
+                hunting::HuntAnswer::NotRun { detail, .. } => {
+                    return Err(GraphError::Feature(format!("advanced hunting (hunts = true): {detail}")));
+                }
+            }
         }
         Ok(said)
     }

@@ -108,6 +108,7 @@ impl IncidentWriter {
             if answer.is_object() && answer.get("customTags").is_some() && !w.tags.iter().all(|t| written.contains(t)) {
                 return Err(GraphError::Transient {
                     after: None,
+                    status: None,
                     detail: "the incident's tags changed while they were written; merged again at the next attempt"
                         .into(),
                 });

@@ -1,0 +1,87 @@
+//! Retro-hunts waiting and under way (tree `hunts`, keyed by resolution): the review stage
+//! queues a review whose source hunts, in the review's own transaction; the hunt stage keeps
+//! each query's result there as it comes (a restart does not run a finished query again), and
+//! finally amends the review, enqueues its `review.hunted` notifications and leaves the queue,
+//! in one transaction.
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::incidents::encode;
+use super::{ResolutionKey, Result, Store};
+use crate::outbox::OutboxEntry;
+use crate::review::Review;
+use crate::review::model::HuntResult;
+
+impl Store {
+    /// The reviews waiting for their hunts, oldest resolution key first.
+    pub fn hunts_queued(&self) -> Result<Vec<ResolutionKey>> {
+        self.hunts.iter().keys().map(|k| k.map(|k| ResolutionKey(k.to_vec())).map_err(|e| self.io(e))).collect()
+    }
+
+    /// The results kept so far for a queued review (empty when none ran yet).
+    pub fn hunt_progress(&self, k: &ResolutionKey) -> Result<Vec<HuntResult>> {
+        match self.hunts.get(&k.0).map_err(|e| self.io(e))? {
+            Some(v) if !v.is_empty() => self.decode("hunts", &k.0, &v),
+            _ => Ok(vec![]),
+        }
+    }
+
+    /// Keeps the results so far of a queued review (not flushed: losing the last one to a crash
+    /// only runs that query again).
+    pub fn save_hunt_progress(&self, k: &ResolutionKey, results: &[HuntResult]) -> Result<()> {
+        self.ensure_room()?;
+        // Only while it is queued (one hunt stage writes this tree): a review finished or
+        // dropped meanwhile is not queued again.
+        if self.hunts.contains_key(&k.0).map_err(|e| self.io(e))? {
+            self.hunts.insert(&k.0, encode(&results)).map_err(|e| self.io(e))?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the queue without amending (the source no longer hunts, the review is gone).
+    pub fn drop_hunts(&self, k: &ResolutionKey) -> Result<()> {
+        self.hunts.remove(&k.0).map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// Replaces the stored review with `amended`, enqueues `outbox`, and takes the review out
+    /// of the queue, in one transaction. `false` (nothing changed) when it was not queued.
+    pub fn record_hunted(&self, k: &ResolutionKey, amended: &Review, outbox: &[OutboxEntry]) -> Result<bool> {
+        self.ensure_room()?;
+        let bytes = serde_json::to_vec(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
+            .iter()
+            .map(|e| serde_json::to_vec(e).map(|b| (e, b)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.corrupt("outbox", &k.0, e))?;
+        let _counted = self.counts.writing();
+        let result = (&self.hunts, &self.reviews, &self.outbox, &self.due, &self.settled).transaction(
+            |(hunts, reviews, out, due, settled)| {
+                let mut added = Vec::new();
+                if hunts.remove(k.0.as_slice())?.is_none() || reviews.get(k.0.as_slice())?.is_none() {
+                    return Ok(None);
+                }
+                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                for (entry, bytes) in &entries {
+                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
+                        added.push(*entry);
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
+            },
+        );
+        let added = result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.io(e),
+        })?;
+        match added {
+            Some(added) => {
+                self.counts.added(added);
+                self.flush()?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
