@@ -4,6 +4,9 @@
 //! the webhook receiver and the SMTP server have every notification at least once, and a repeat
 //! always carries the idempotency key of the first (webhook-id, Message-ID).
 //!
+//! A second run kills the daemon while it hunts in the tenant and writes reviews back: each
+//! incident must end with exactly one comment of Hindsight's and one amended review.
+//!
 //! `HINDSIGHT_CRASH_INCIDENTS` (default 1,000), `HINDSIGHT_CRASH_KILLS` (default 50) and
 //! `HINDSIGHT_CRASH_SEED` (default: random, printed) size and replay a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -154,5 +157,114 @@ async fn sigkill_at_random_moments_loses_no_review_and_no_notification() {
          e-mails {mail_sent} for {total} ({:.1} % repeats, same Message-ID)",
         share(hook_sent),
         share(mail_sent),
+    );
+}
+
+/// The tenant loop under SIGKILL: write-back, retro-hunts and the deployed rules all on, the
+/// daemon killed at random moments while it reviews, hunts (each query takes 150 ms) and writes
+/// back. At the end each incident carries exactly one comment of Hindsight's and its tags, each
+/// review was amended with its hunts and announced once per event, nothing is left queued, and
+/// no incident got a second revision from the daemon's own writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_hunts_and_write_back_posts_nothing_twice_and_loses_nothing() {
+    let total = setting("HINDSIGHT_CRASH_TENANT_INCIDENTS", 30) as usize;
+    let kills = setting("HINDSIGHT_CRASH_TENANT_KILLS", 15) as usize;
+    let seed = setting("HINDSIGHT_CRASH_SEED", rand::rng().random());
+    eprintln!("tenant-loop crash run: {total} incidents, {kills} kills, HINDSIGHT_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let graph = FakeGraph::start(creds()).await;
+    graph.set_hunt_latency(Some(Duration::from_millis(150)));
+    graph.set_hunts_per_minute(100_000);
+    graph.set_hunt_result(
+        "DeviceProcessEvents",
+        &[("DeviceName", "string")],
+        vec![serde_json::json!({"DeviceName": "fab-app-03"})],
+    );
+    let ids: Vec<String> = (0..total).map(|n| format!("8{n:04}")).collect();
+    for id in &ids {
+        graph.upsert(rig::recent_sample("ransomware-unattended-alert", id));
+    }
+    let (hook, url) = fakes::receiver::start().await;
+    let rig = Rig::with(
+        rig::config(&graph, &url, None)
+            .route("events", serde_json::json!(["review.created", "review.hunted"]))
+            .set_in("contoso", "backfill", "1d")
+            .set_in("contoso", "write_back", true)
+            .set_in("contoso", "detection_rules", true)
+            .set_in("contoso", "hunts", true)
+            .set_in("contoso", "hunts_per_incident", 3)
+            .set_in("contoso", "hunts_per_hour", 100_000),
+    );
+    let ours = |id: &str| -> usize {
+        let i = graph.incident(id).unwrap();
+        i["comments"].as_array().map_or(0, |c| {
+            c.iter().filter(|c| c["comment"].as_str().is_some_and(|t| t.starts_with("[Hindsight review"))).count()
+        })
+    };
+    let done = || {
+        hook_ids(&hook).len() == 2 * total
+            && ids.iter().all(|id| ours(id) == 1)
+            && ids.iter().all(|id| {
+                graph.incident(id).unwrap()["customTags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "hindsight:reviewed"))
+            })
+    };
+    let mut killed = 0;
+    while killed < kills && !done() {
+        let mut daemon = rig.start(&[("HINDSIGHT_LOG", "hindsight=info")]);
+        rig::until(Duration::from_secs(120), "start-up", &daemon, || daemon.log().contains("hindsight::daemon: ready"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!("the daemon exited by itself ({status}) before the kill; its log:\n{}", daemon.log());
+        }
+        daemon.kill9();
+        killed += 1;
+    }
+    let hunts_before_last = graph.hunt_calls().len();
+    let mut daemon = rig.start(&[("HINDSIGHT_LOG", "hindsight=info")]);
+    rig::until(Duration::from_secs(300), "every review hunted, announced and written back", &daemon, done).await;
+    rig::until(Duration::from_secs(120), "start-up", &daemon, || daemon.log().contains("hindsight::daemon: ready"))
+        .await;
+    // A few more polls over incidents the daemon wrote to.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    daemon.signal("-TERM");
+    let (status, _) = daemon.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "exit {status:?}; log:\n{}", daemon.log());
+
+    for id in &ids {
+        assert_eq!(ours(id), 1, "incident {id}: Hindsight's comments");
+    }
+    let (_, event_ids) = hook_events(&hook);
+    assert_eq!(event_ids.len(), 2 * total, "one review.created and one review.hunted per incident");
+    let store = hindsight::store::Store::open(&rig.state().join("store")).expect("the store opens after the kills");
+    assert_eq!(store.review_count(), total);
+    assert!(store.hunts_queued().unwrap().is_empty(), "hunts still queued");
+    for r in store.resolutions() {
+        let r = r.unwrap();
+        assert_eq!(r.revision, 1, "incident {} got a second revision", r.incident_id);
+        let key = hindsight::store::ResolutionKey::new(&r.source, &r.incident_id, r.revision);
+        let hunted = store.review(&key).unwrap().unwrap().retro_hunts.expect("amended with its hunts");
+        assert_eq!(hunted.results.len(), 3);
+    }
+    let undelivered: Vec<_> = store
+        .outbox_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| !matches!(e.state, EntryState::Delivered { .. }))
+        .collect();
+    assert!(undelivered.is_empty(), "{} outbox entries not delivered: {:?}", undelivered.len(), undelivered.first());
+    // A query cut off by a kill runs again; a finished one does not.
+    let calls = graph.hunt_calls().len();
+    assert!(
+        calls >= 3 * total && calls <= 3 * total + killed,
+        "{calls} hunting queries for {} hunts and {killed} kills",
+        3 * total
+    );
+    eprintln!(
+        "tenant-loop crash run: {killed} SIGKILLs; {calls} hunting queries for {} hunts ({hunts_before_last} before the last start); every incident written back once",
+        3 * total
     );
 }

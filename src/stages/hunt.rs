@@ -110,7 +110,7 @@ pub async fn hunt_queued(
             }
             .emit();
             results.push(result);
-            store.save_hunt_progress(&k, &results)?;
+            store.save_hunt_progress(&k, &results).await?;
         }
         if results.len() >= planned.len() {
             let amended = retro_hunts::amend(&review, results, now());

@@ -27,14 +27,16 @@ impl Store {
         }
     }
 
-    /// Keeps the results so far of a queued review (not flushed: losing the last one to a crash
-    /// only runs that query again).
-    pub fn save_hunt_progress(&self, k: &ResolutionKey, results: &[HuntResult]) -> Result<()> {
+    /// Keeps the results so far of a queued review, durably: a query costs the tenant's shared
+    /// quota and seconds of its time, an fsync far less, so a crash re-runs at most the query
+    /// under way.
+    pub async fn save_hunt_progress(&self, k: &ResolutionKey, results: &[HuntResult]) -> Result<()> {
         self.ensure_room()?;
         // Only while it is queued (one hunt stage writes this tree): a review finished or
         // dropped meanwhile is not queued again.
         if self.hunts.contains_key(&k.0).map_err(|e| self.io(e))? {
             self.hunts.insert(&k.0, encode(&results)).map_err(|e| self.io(e))?;
+            self.flush_async().await?;
         }
         Ok(())
     }

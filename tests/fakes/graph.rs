@@ -251,6 +251,11 @@ impl FakeGraph {
         lock(&self.state).hunting.per_minute = n;
     }
 
+    /// Every hunting query takes this long to answer.
+    pub fn set_hunt_latency(&self, latency: Option<Duration>) {
+        lock(&self.state).hunting.latency = latency;
+    }
+
     /// Every hunting request: (query, timespan).
     pub fn hunt_calls(&self) -> Vec<(String, Option<String>)> {
         lock(&self.state).hunting.calls.clone()

@@ -38,6 +38,8 @@ pub(super) struct Hunting {
     minute: Vec<Instant>,
     /// Every request: (query, timespan) as sent.
     pub calls: Vec<(String, Option<String>)>,
+    /// How long every query takes to answer.
+    pub latency: Option<Duration>,
 }
 
 impl Default for Hunting {
@@ -51,6 +53,7 @@ impl Default for Hunting {
             per_minute: 45,
             minute: vec![],
             calls: vec![],
+            latency: None,
         }
     }
 }
@@ -60,7 +63,7 @@ fn too_many(message: &str, headers: &HeaderMap) -> Response {
 }
 
 pub(super) async fn endpoint(state: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
-    let (query, fault) = {
+    let (query, fault, latency) = {
         let mut s = lock(state);
         if let Err(e) = s.check_bearer(headers) {
             return e.respond(headers);
@@ -80,8 +83,11 @@ pub(super) async fn endpoint(state: &Shared, headers: &HeaderMap, body: &[u8]) -
         };
         let timespan = key("timespan").and_then(|t| t.as_str().map(str::to_owned));
         s.hunting.calls.push((query.clone(), timespan));
-        (query, s.hunting.faults.pop_front())
+        (query, s.hunting.faults.pop_front(), s.hunting.latency)
     };
+    if let Some(d) = latency {
+        tokio::time::sleep(d).await;
+    }
     match fault {
         Some(Fault::TooManyRequests { retry_after }) => {
             return with_retry_after(too_many("Too many requests. Retry later.", headers), retry_after);
