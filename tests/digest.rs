@@ -19,7 +19,7 @@ use hindsight::notify::folder::{FolderConfig, FolderSink};
 use hindsight::notify::{Destination, Sink, Subscription};
 use hindsight::outbox::RetryPolicy;
 use hindsight::review::{Engine, Priority};
-use hindsight::stages::digest::{Tick, tick};
+use hindsight::stages::digest::{Against, Tick, tick};
 use hindsight::store::{Observed, Store};
 use serde_json::Value;
 
@@ -51,13 +51,21 @@ impl Names for TestNames {
     fn follow_up(&self, id: &str) -> Option<FollowUpInfo> {
         // The priority here is the text's; the digest ranks by the reviews' own.
         Some(FollowUpInfo {
-            kind: "detect".into(),
+            // FU-b asks for a detection of T1003, which a deployed rule covers (below).
+            kind: if id == "FU-b" { "add_detection" } else { "detect" }.into(),
+            techniques: if id == "FU-b" { vec!["T1003".into()] } else { vec![] },
             priority: Priority::Low,
             title: format!("do {id}"),
             // FU-a: first raised three weeks before the period ends, due before it ends.
             owner: (id == "FU-a").then(|| "iam-team@contoso.com".to_owned()),
             due: (id == "FU-a").then(|| chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
             first_raised: (id == "FU-a").then(|| t("2026-10-19T07:00:00Z")),
+        })
+    }
+    fn detection(&self, source: &str, technique: &str) -> Option<hindsight::digest::RuleSeen> {
+        (source == "contoso" && technique == "T1003").then(|| hindsight::digest::RuleSeen {
+            rule: "LSASS memory access (custom detection)".into(),
+            seen_at: Some(t("2026-11-08T06:00:00Z")),
         })
     }
 }
@@ -149,6 +157,15 @@ fn figures_checked_by_hand() {
     let f: Vec<(&str, usize, bool)> = d.follow_ups.iter().map(|f| (f.id.as_str(), f.incidents, f.recurring)).collect();
     assert_eq!(f, vec![("FU-b", 1, false), ("FU-a", 2, true)]);
     assert_eq!(d.follow_ups[1].title, "do FU-a");
+    // FU-b asked for a detection that an enabled deployed rule now gives; FU-a is past its due
+    // date.
+    let states: Vec<(&str, &str)> = d.follow_ups.iter().map(|f| (f.id.as_str(), f.state.as_str())).collect();
+    assert_eq!(states, [("FU-b", "verified"), ("FU-a", "overdue")]);
+    let by = d.follow_ups[0].verified_by.as_ref().unwrap();
+    assert_eq!(
+        (by.rule.as_str(), by.seen_at),
+        ("LSASS memory access (custom detection)", Some(t("2026-11-08T06:00:00Z")))
+    );
     // Its age at the period's end, its owner, and that it is past due.
     let text = hindsight::digest::render::text(&d);
     assert!(
@@ -234,7 +251,8 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
             resolved += 1;
         }
         hindsight::stages::review::review_pending(&store, &engine, &subscriptions, 100, now).unwrap();
-        let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), now).unwrap();
+        let tk = tick(&store, Against::from(&*catalog), &schedule, &subscriptions, Duration::days(7), &settings(), now)
+            .unwrap();
         if !matches!(tk, Tick::Waiting { .. }) {
             ticks.push((now, tk));
         }
@@ -282,9 +300,13 @@ async fn a_simulated_week_sends_one_digest_on_monday_morning_and_an_outage_one_c
 
     // Down from Monday 9 until Wednesday 25 November: two Mondays missed, one digest at start.
     clock.set(t("2026-11-25T10:00:00Z"));
-    let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    let tk =
+        tick(&store, Against::from(&*catalog), &schedule, &subscriptions, Duration::days(7), &settings(), clock.now())
+            .unwrap();
     assert_eq!(tk, Tick::Sent { occurrence: t("2026-11-23T07:00:00Z"), digests: 1, notifications: 1 });
-    let tk = tick(&store, &catalog, &schedule, &subscriptions, Duration::days(7), &settings(), clock.now()).unwrap();
+    let tk =
+        tick(&store, Against::from(&*catalog), &schedule, &subscriptions, Duration::days(7), &settings(), clock.now())
+            .unwrap();
     assert_eq!(tk, Tick::Waiting { next: Some(t("2026-11-30T07:00:00Z")) });
     assert_eq!(store.digest_count(), 2);
 }
@@ -387,4 +409,71 @@ fn hindsight_digest_prints_and_sends_from_the_stored_reviews() {
     // Sending the same period again is the same digest, and the same notification.
     common::ok(dir.path(), &[&["digest", "--send", "--config", cfg][..], &until].concat());
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+}
+
+/// Closing the loop: a follow-up that asked for a detection is verified in the digest once the
+/// tenant's deployed rules cover its technique with an enabled rule — named, with when the rules
+/// were read — and not while the rule is switched off.
+#[tokio::test]
+async fn a_detection_follow_up_is_verified_once_an_enabled_deployed_rule_covers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(t("2026-11-20T12:00:00Z"));
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    // An alert an analyst raised by hand: no rule found the credential dumping.
+    let raw = serde_json::json!({
+        "id": "501", "tenantId": "t", "displayName": "LSASS dumped on fs-02", "status": "resolved",
+        "severity": "high", "classification": "truePositive", "determination": "malware",
+        "createdDateTime": "2026-11-18T09:00:00Z", "lastUpdateDateTime": "2026-11-19T09:00:00Z",
+        "alerts": [{
+            "id": "a-501", "title": "LSASS memory read by procdump", "category": "CredentialAccess",
+            "detectionSource": "manual", "serviceSource": "microsoftDefenderForEndpoint",
+            "mitreTechniques": ["T1003.001"], "createdDateTime": "2026-11-18T09:00:00Z",
+            "firstActivityDateTime": "2026-11-18T08:00:00Z", "lastActivityDateTime": "2026-11-18T08:10:00Z", "evidence": []
+        }]
+    });
+    let observed = Observed::from_value(&raw, Incident::from_graph(&raw).unwrap());
+    store.ingest("examples", &[observed], None, None, clock.now()).unwrap();
+    let catalog = Arc::new(hindsight::attack::store::embedded().unwrap());
+    // An inventory that covers one unrelated technique: coverage is known, and T1003.001 is not
+    // covered.
+    let list = dir.path().join("rules.txt");
+    std::fs::write(&list, "T1134\n").unwrap();
+    let files = hindsight::inventory::Inventory::load(&[list], &catalog).unwrap();
+    let engine = Engine::new(catalog.clone(), Some(Arc::new(files)), None, hindsight::review::Settings::default());
+    hindsight::stages::review::review_pending(&store, &engine, &[], 100, clock.now()).unwrap();
+    let period = Period::ending(t("2026-12-31T00:00:00Z"), Duration::days(365));
+    let wide = Settings { top: 100, ..settings() };
+    let digest =
+        || hindsight::stages::digest::for_period(&store, &catalog, &[vec![]], period, &wide).unwrap().remove(0);
+    let before = digest();
+    let asked = before.follow_ups.iter().find(|f| f.kind == "add_detection").expect("a detection follow-up");
+    assert_eq!(asked.state, "overdue", "due within days of the incident, and the period ends at the year's end");
+    let technique = store.follow_up(&asked.id).unwrap().unwrap().techniques[0].clone();
+    let rule = |status: &str| {
+        serde_json::json!({
+            "id": "r1", "displayName": format!("Hunt for {technique}"), "status": status,
+            "queryCondition": {"queryText": "DeviceProcessEvents"},
+            "detectionAction": {"alertTemplate": {"tactics": [{"tactic": "Execution", "techniques": [{"technique": technique}]}]}}
+        })
+    };
+    let read_at = t("2026-11-25T06:00:00Z");
+    let record = |status: &str| hindsight::store::DeployedRecord { read_at, rules: vec![rule(status)] };
+
+    store.set_deployed_rules("examples", &record("disabled")).await.unwrap();
+    let off = digest();
+    let same = off.follow_ups.iter().find(|f| f.id == asked.id).unwrap();
+    assert_eq!((same.state.as_str(), &same.verified_by), ("overdue", &None), "a disabled rule verifies nothing");
+
+    store.set_deployed_rules("examples", &record("enabled")).await.unwrap();
+    let on = digest();
+    let done = on.follow_ups.iter().find(|f| f.id == asked.id).unwrap();
+    assert_eq!(done.state, "verified");
+    let by = done.verified_by.as_ref().unwrap();
+    let label = format!("Defender custom detection \"Hunt for {technique}\"");
+    assert_eq!((by.rule.as_str(), by.seen_at), (label.as_str(), Some(read_at)));
+    let text = hindsight::digest::render::text(&on);
+    assert!(
+        text.contains(&format!("VERIFIED: {label} covers it (read from the tenant 2026-11-25 06:00 UTC)")),
+        "{text}"
+    );
 }

@@ -80,7 +80,8 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
         if scopes.is_empty() {
             anyhow::bail!("no destination takes digests for these sources (route.events and route.sources)");
         }
-        let digests = stage::for_period(&store, &catalog, &scopes, period, &settings)?;
+        let digests =
+            stage::for_period_with(&store, &catalog, pipeline.engine.inventory.as_deref(), &scopes, period, &settings)?;
         let now = chrono::Utc::now();
         let entries: Vec<_> =
             digests.iter().flat_map(|d| crate::notify::entries_for_digest(d, &pipeline.subscriptions, now)).collect();

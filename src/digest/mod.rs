@@ -207,6 +207,28 @@ pub struct OpenFollowUp {
     pub owner: Option<String>,
     #[serde(default)]
     pub due: Option<chrono::NaiveDate>,
+    /// `verified` (it asked for a detection, and an enabled rule of the inventory — the
+    /// tenant's or the files — now covers it), `overdue` (past its due date at the period's
+    /// end and not verified) or `open`. Trackers own whether it was done; this says whether the
+    /// coverage it asked for exists.
+    #[serde(default = "open_state")]
+    pub state: String,
+    /// The rule that verifies it, and when that rule was read from the tenant (null for a rule
+    /// of the inventory files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<RuleSeen>,
+}
+
+fn open_state() -> String {
+    "open".into()
+}
+
+/// A rule that covers a technique now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSeen {
+    pub rule: String,
+    /// When the tenant's rules it is among were read; null for the inventory files.
+    pub seen_at: Option<DateTime<Utc>>,
 }
 
 pub const ATTRIBUTION_NOTE: &str = "Hypotheses, not verdicts: how often each group or campaign was among an incident's three closest technique matches.";
@@ -227,6 +249,11 @@ pub trait Names {
     /// Name and kind (`group`, `campaign`).
     fn candidate(&self, id: &str) -> Option<(String, &'static str)>;
     fn follow_up(&self, id: &str) -> Option<summary::FollowUpInfo>;
+    /// An enabled rule that covers `technique` for `source` now (its deployed rules layered
+    /// over the inventory files); `None` without one or without an inventory.
+    fn detection(&self, _source: &str, _technique: &str) -> Option<RuleSeen> {
+        None
+    }
 }
 
 impl Names for crate::attack::Catalog {
@@ -327,7 +354,7 @@ pub fn compute(
         recurring_gaps: recurring_gaps(&cur_a, &prev_a, top, &technique_name, &tactic_name),
         attribution: attribution(&cur_a, top, names),
         attribution_note: ATTRIBUTION_NOTE.to_owned(),
-        follow_ups: follow_ups(&cur, &prev, top * 2, names),
+        follow_ups: follow_ups(&cur, &prev, top * 2, period.end, names),
         layer,
     }
 }
@@ -538,7 +565,7 @@ fn attribution(summaries: &[&View], max: usize, names: &dyn Names) -> Vec<Attrib
         .collect()
 }
 
-fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> Vec<OpenFollowUp> {
+fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, names: &dyn Names) -> Vec<OpenFollowUp> {
     let before: foldhash::HashSet<&str> = prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| &*f.0)).collect();
     // Per follow-up: its highest priority and how many incidents raised it. Many follow-ups
     // are raised once (per incident); examples are gathered afterwards, for the listed ones only.
@@ -554,12 +581,18 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> V
     ranked.sort_unstable_by(|(a, x), (b, y)| (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b)));
     ranked.truncate(max);
     let mut examples: HashMap<&str, Vec<String>> = ranked.iter().map(|(id, _)| (*id, Vec::new())).collect();
+    // The sources that raised each listed one: a detection is verified only where it was asked.
+    let mut sources: HashMap<&str, Vec<&str>> = HashMap::default();
     for s in cur {
         for (id, _) in &s.follow_ups {
-            if let Some(v) = examples.get_mut(&**id)
-                && v.len() < 5
-            {
-                v.push(example(s));
+            if let Some(v) = examples.get_mut(&**id) {
+                if v.len() < 5 {
+                    v.push(example(s));
+                }
+                let raised = sources.entry(&**id).or_default();
+                if !raised.contains(&&*s.source) {
+                    raised.push(&s.source);
+                }
             }
         }
     }
@@ -568,7 +601,17 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> V
         .into_iter()
         .map(|(id, (priority, incidents))| {
             let info = names.follow_up(id);
+            let verified_by =
+                info.as_ref().and_then(|i| verified(i, sources.get(id).map_or(&[][..], Vec::as_slice), names));
+            let overdue = info.as_ref().and_then(|i| i.due).is_some_and(|d| d < end.date_naive());
+            let state = match (&verified_by, overdue) {
+                (Some(_), _) => "verified",
+                (None, true) => "overdue",
+                (None, false) => "open",
+            };
             OpenFollowUp {
+                state: state.to_owned(),
+                verified_by,
                 id: id.to_owned(),
                 kind: info.as_ref().map_or_else(String::new, |i| i.kind.clone()),
                 priority,
@@ -582,6 +625,22 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, names: &dyn Names) -> V
             }
         })
         .collect()
+}
+
+/// The rule that shows a detection follow-up done: every technique it asked for is covered by
+/// an enabled rule, for every source that raised it.
+fn verified(info: &summary::FollowUpInfo, sources: &[&str], names: &dyn Names) -> Option<RuleSeen> {
+    if info.kind != "add_detection" || info.techniques.is_empty() || sources.is_empty() {
+        return None;
+    }
+    let mut first = None;
+    for source in sources {
+        for t in &info.techniques {
+            let seen = names.detection(source, t)?;
+            first.get_or_insert(seen);
+        }
+    }
+    first
 }
 
 /// White to red by incidents per technique; the Navigator spreads the colours between 0 and

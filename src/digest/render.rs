@@ -122,6 +122,15 @@ fn outline(d: &Digest) -> Vec<Block> {
     if d.follow_ups.is_empty() {
         b.push(Block::Para("None.".into()));
     } else {
+        let count = |state: &str| d.follow_ups.iter().filter(|f| f.state == state).count();
+        let (verified, overdue) = (count("verified"), count("overdue"));
+        if verified + overdue > 0 {
+            b.push(Block::Para(format!(
+                "{} listed: {verified} verified (the detection they asked for is now deployed and enabled), {overdue} overdue, {} open.",
+                d.follow_ups.len(),
+                d.follow_ups.len() - verified - overdue
+            )));
+        }
         b.push(Block::Numbered(
             d.follow_ups
                 .iter()
@@ -137,10 +146,11 @@ fn outline(d: &Digest) -> Vec<Block> {
                         })
                         .unwrap_or_default();
                     let owner = f.owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default();
-                    let due = match f.due {
-                        Some(due) if due < d.period.end.date_naive() => format!(", OVERDUE since {due}"),
-                        Some(due) => format!(", due {due}"),
-                        None => String::new(),
+                    let due = match (&f.verified_by, f.due) {
+                        (Some(v), _) => format!(", VERIFIED: {}", verified_words(v)),
+                        (None, Some(due)) if due < d.period.end.date_naive() => format!(", OVERDUE since {due}"),
+                        (None, Some(due)) => format!(", due {due}"),
+                        (None, None) => String::new(),
                     };
                     format!(
                         "[{:?}] {} — {} incident(s){}{age}{owner}{due} ({})",
@@ -253,5 +263,14 @@ pub fn html(d: &Digest) -> String {
             tracing::error!("{e}");
             html_page("Hindsight digest", &html_fragment(d))
         }
+    }
+}
+
+/// "Defender custom detection \"X\" covers it (read from the tenant 2026-11-08 06:00 UTC)": the
+/// rule as the inventory labels it.
+pub(crate) fn verified_words(v: &super::RuleSeen) -> String {
+    match v.seen_at {
+        Some(t) => format!("{} covers it (read from the tenant {})", v.rule, t.format("%Y-%m-%d %H:%M UTC")),
+        None => format!("{} covers it (inventory files)", v.rule),
     }
 }

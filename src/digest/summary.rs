@@ -125,6 +125,10 @@ pub struct FollowUpInfo {
     /// again); the digest shows its age from this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_raised: Option<chrono::DateTime<chrono::Utc>>,
+    /// For a follow-up that asks for a detection: the techniques it asks to cover, so the
+    /// digest can check the inventory for them later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub techniques: Vec<String>,
 }
 
 /// Each ID once, in first-seen order (the digest counts every entry).
@@ -224,6 +228,7 @@ impl Summary<String> {
                     owner: f.owner.clone(),
                     due: f.due,
                     first_raised: None,
+                    techniques: if f.kind == "add_detection" { f.evidence.techniques.clone() } else { vec![] },
                 },
             )
         })

@@ -81,6 +81,8 @@ pub struct FollowUpItem {
     pub owner: Option<String>,
     pub due: Option<String>,
     pub overdue: bool,
+    /// Set when an enabled rule now gives the detection it asked for: what says so.
+    pub verified: Option<String>,
     pub age_days: Option<i64>,
 }
 
@@ -158,7 +160,9 @@ impl DigestView {
             recurring: f.recurring,
             owner: f.owner.clone(),
             due: f.due.map(|d| d.to_string()),
-            overdue: f.due.is_some_and(|due| due < end.date_naive()),
+            // From the date, not only `state`: digests stored before it was kept have none.
+            overdue: f.verified_by.is_none() && f.due.is_some_and(|due| due < end.date_naive()),
+            verified: f.verified_by.as_ref().map(super::render::verified_words),
             age_days: f.first_raised.filter(|t| *t <= end).map(|t| (end - t).num_days()),
         };
         let mut groups: Vec<AgeGroup> =

@@ -11,10 +11,11 @@ use super::Ctx;
 use crate::attack::Catalog;
 use crate::digest::schedule::{Due, Schedule};
 use crate::digest::summary::FollowUpInfo;
-use crate::digest::{Digest, Names, Period, Settings, View, compute};
+use crate::digest::{Digest, Names, Period, RuleSeen, Settings, View, compute};
 use crate::events::{DigestEnqueued, DigestFailed, Event};
 use crate::notify::{Subscription, entries_for_digest};
 use crate::outbox::DIGEST_EVENT;
+use crate::review::DetectionInventory;
 use crate::store::{DigestMark, Result, Store};
 
 /// The scopes digests are made for: one per distinct `route.sources` of destinations that take them.
@@ -26,10 +27,37 @@ pub fn scopes(subscriptions: &[Subscription]) -> Vec<Vec<String>> {
     out
 }
 
-/// Names from the catalog, follow-up texts from the store.
+/// Names from the catalog, follow-up texts from the store, coverage from the inventory files
+/// and each source's deployed rules as last read.
 struct StoreNames<'a> {
     catalog: &'a Catalog,
     store: &'a Store,
+    files: Option<&'a dyn DetectionInventory>,
+    /// Each source's deployed rules, read once per digest.
+    deployed: std::sync::Mutex<std::collections::HashMap<String, Option<Deployed>>>,
+}
+
+/// A source's deployed rules as an inventory, and when they were read.
+type Deployed = (crate::inventory::Inventory, DateTime<Utc>);
+
+/// What a digest is computed against: the catalog for names, the inventory files (with each
+/// source's deployed rules from the store) for whether a detection follow-up is verified.
+#[derive(Clone, Copy)]
+pub struct Against<'a> {
+    pub catalog: &'a Catalog,
+    pub files: Option<&'a dyn DetectionInventory>,
+}
+
+impl<'a> From<&'a Catalog> for Against<'a> {
+    fn from(catalog: &'a Catalog) -> Self {
+        Against { catalog, files: None }
+    }
+}
+
+impl<'a> StoreNames<'a> {
+    fn new(catalog: &'a Catalog, store: &'a Store, files: Option<&'a dyn DetectionInventory>) -> StoreNames<'a> {
+        StoreNames { catalog, store, files, deployed: Default::default() }
+    }
 }
 
 impl Names for StoreNames<'_> {
@@ -48,12 +76,44 @@ impl Names for StoreNames<'_> {
             None
         })
     }
+    fn detection(&self, source: &str, technique: &str) -> Option<RuleSeen> {
+        let mut deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner());
+        let rules = deployed.entry(source.to_owned()).or_insert_with(|| {
+            let record = self.store.deployed_rules(source).unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                None
+            })?;
+            let (inventory, _) =
+                crate::inventory::Inventory::from_deployed(&record.rules, record.read_at, source, self.catalog);
+            Some((inventory, record.read_at))
+        });
+        if let Some((inventory, read_at)) = rules
+            && let Some(rule) = DetectionInventory::rules(inventory, self.catalog, technique).into_iter().next()
+        {
+            return Some(RuleSeen { rule, seen_at: Some(*read_at) });
+        }
+        let rule = self.files?.rules(self.catalog, technique).into_iter().next()?;
+        Some(RuleSeen { rule, seen_at: None })
+    }
 }
 
-/// The digests of `period` for each scope, from the stored summaries (read once for all).
+/// The digests of `period` for each scope, from the stored summaries (read once for all); a
+/// detection follow-up is verified against the sources' deployed rules only.
 pub fn for_period(
     store: &Store,
     catalog: &Catalog,
+    scopes: &[Vec<String>],
+    period: Period,
+    settings: &Settings,
+) -> Result<Vec<Digest>> {
+    for_period_with(store, catalog, None, scopes, period, settings)
+}
+
+/// [`for_period`], verifying detection follow-ups against the inventory files too.
+pub fn for_period_with(
+    store: &Store,
+    catalog: &Catalog,
+    files: Option<&dyn DetectionInventory>,
     scopes: &[Vec<String>],
     period: Period,
     settings: &Settings,
@@ -62,7 +122,7 @@ pub fn for_period(
     let trend_start = period.end - chrono::Duration::days(7 * crate::digest::TREND_WEEKS as i64);
     let records = store.summary_records_between(period.previous().start.min(trend_start), period.end)?;
     let summaries = decode(store, &records)?;
-    let names = StoreNames { catalog, store };
+    let names = StoreNames::new(catalog, store, files);
     Ok(scopes.iter().map(|scope| compute(&summaries, period, scope, settings, &names)).collect())
 }
 
@@ -113,7 +173,7 @@ pub enum Tick {
 /// were missed).
 pub fn tick(
     store: &Store,
-    catalog: &Catalog,
+    against: Against<'_>,
     schedule: &Schedule,
     subscriptions: &[Subscription],
     period_length: chrono::Duration,
@@ -129,7 +189,7 @@ pub fn tick(
         Due::Send(o) => o,
     };
     let period = Period::ending(occurrence, period_length);
-    let digests = for_period(store, catalog, &scopes(subscriptions), period, settings)?;
+    let digests = for_period_with(store, against.catalog, against.files, &scopes(subscriptions), period, settings)?;
     let entries: Vec<_> = digests.iter().flat_map(|d| entries_for_digest(d, subscriptions, now)).collect();
     let mark = DigestMark { last: occurrence, sent: mark.sent + 1 };
     store.record_digests(&digests, &entries, Some(&mark))?;
@@ -147,7 +207,8 @@ pub fn digest_once(ctx: &Ctx, schedule: &Schedule) -> Option<DateTime<Utc>> {
     };
     let period = chrono::Duration::from_std(ctx.cfg.digest.period).unwrap_or(chrono::Duration::days(7));
     let now = ctx.clock.now();
-    let next = match tick(&ctx.store, &ctx.engine.catalog, schedule, &ctx.subscriptions, period, &settings, now) {
+    let against = Against { catalog: &ctx.engine.catalog, files: ctx.engine.inventory.as_deref() };
+    let next = match tick(&ctx.store, against, schedule, &ctx.subscriptions, period, &settings, now) {
         Ok(Tick::Started { next }) | Ok(Tick::Waiting { next }) => next,
         Ok(Tick::Sent { .. }) => {
             ctx.deliver_wake.notify_one();
