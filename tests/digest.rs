@@ -457,7 +457,8 @@ async fn a_detection_follow_up_is_verified_once_an_enabled_deployed_rule_covers_
         })
     };
     let read_at = t("2026-11-25T06:00:00Z");
-    let record = |status: &str| hindsight::store::DeployedRecord { read_at, rules: vec![rule(status)] };
+    let record =
+        |status: &str| hindsight::store::DeployedRecord { read_at, rules: vec![rule(status)], sentinel: vec![] };
 
     store.set_deployed_rules("examples", &record("disabled")).await.unwrap();
     let off = digest();

@@ -554,3 +554,62 @@ async fn the_probe_names_a_missing_detection_rules_permission() {
     let mut src = GraphSource::new(config(&rig.fake, json!({}))).unwrap();
     assert!(!src.probe(t0()).await.unwrap().contains("custom detection"));
 }
+
+/// Sentinel analytics rules through Azure Resource Manager, with the Defender rules: a token
+/// for ARM's own audience, every page by nextLink, a 429 waited out, and the rules counted in
+/// the review (an enabled one covers, a disabled one is named); a 403 names the role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_analytics_rules_are_read_through_arm_and_reviewed_against() {
+    let rig = Rig::new().await;
+    let ws =
+        "/subscriptions/0000-1111/resourceGroups/soc-rg/providers/Microsoft.OperationalInsights/workspaces/soc-law";
+    let arm_rule = |n: usize, name: &str, enabled: bool, technique: &str| {
+        json!({"id": format!("{ws}/providers/Microsoft.SecurityInsights/alertRules/{n}"), "name": n.to_string(),
+               "kind": if n.is_multiple_of(2) { "Scheduled" } else { "NRT" }, "etag": "\"0\"",
+               "properties": {"displayName": name, "enabled": enabled, "query": "SecurityEvent", "techniques": [technique]}})
+    };
+    let mut rules =
+        vec![arm_rule(0, "Encoded PowerShell (Sentinel)", true, "T1059"), arm_rule(1, "LSASS access", false, "T1003")];
+    rules.extend((2..5).map(|n| arm_rule(n, &format!("Rule {n}"), true, "T1021")));
+    rig.fake.set_sentinel_rules(ws, rules);
+    rig.fake.push_arm_fault(Fault::TooManyRequests { retry_after: Some("1".into()) });
+    let mut raw = incident("43", "resolved", 1);
+    raw["alerts"][0]["detectionSource"] = json!("manual");
+    // Stable ARM rules name parent techniques only: a parent rule covers the parent.
+    raw["alerts"][0]["mitreTechniques"] = json!(["T1059", "T1003"]);
+    rig.fake.upsert(raw);
+    let arm_url = format!("{}/arm", rig.fake.graph_url());
+    let mut src = rig.source(json!({"sentinel_workspaces": [ws], "arm_url": arm_url}));
+    rig.poll(&mut src).await.unwrap();
+    let stored = rig.store.deployed_rules("contoso").unwrap().expect("stored");
+    assert_eq!((stored.rules.len(), stored.sentinel.len()), (0, 5));
+    assert_eq!(rig.fake.arm_requests(), 1 + 3, "a 429, then 3 pages of 2");
+
+    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+    let engine = hindsight::review::Engine::new(catalog, None, None, hindsight::review::Settings::default());
+    hindsight::stages::review::review_pending(&rig.store, &engine, &[], 10, t0()).unwrap();
+    let review = rig.store.review(&hindsight::store::ResolutionKey::new("contoso", "43", 1)).unwrap().unwrap();
+    let deployed = review.basis.inventory.as_ref().and_then(|i| i.deployed.clone()).unwrap();
+    assert_eq!((deployed.kind.as_str(), deployed.rules, deployed.switched_off), ("sentinel-analytics-rules", 5, 1));
+    let covered = review.gaps.coverage.iter().find(|c| c.technique == "T1059").unwrap();
+    assert!(covered.rules.iter().any(|r| r.contains("Encoded PowerShell (Sentinel)")), "{covered:#?}");
+    let off = review.gaps.coverage.iter().find(|c| c.technique == "T1003").unwrap();
+    assert!(off.rules.is_empty() && off.disabled_rules[0].contains("LSASS access"), "{off:#?}");
+    let text = hindsight::review::render::text(&review);
+    assert!(text.contains("Counted against the tenant's 5 Sentinel analytics rules as read"), "{text}");
+
+    rig.fake.allow_sentinel(false);
+    let mut src = GraphSource::new(config(
+        &rig.fake,
+        json!({"sentinel_workspaces": [ws], "arm_url": format!("{}/arm", rig.fake.graph_url())}),
+    ))
+    .unwrap();
+    let e = src.sentinel_rules(ws).await.unwrap_err().to_string();
+    assert!(e.contains("HTTP 403") && e.contains("Microsoft Sentinel Reader") && e.contains("soc-law"), "{e}");
+    // A workspace given as anything but its resource ID is refused with the key.
+    let bad: Result<GraphConfig, _> = serde_json::from_value(json!({
+        "name": "x", "tenant_id": "t", "client_id": "c", "client_secret": "s", "sentinel_workspaces": ["soc-law"]
+    }));
+    let problems = bad.unwrap().validate();
+    assert!(problems.iter().any(|p| p.key == "sentinel_workspaces[0]"), "{problems:?}");
+}

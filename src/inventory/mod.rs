@@ -103,6 +103,9 @@ fn kind_of(path: &Path) -> Option<(&'static str, Reader)> {
     }
 }
 
+/// Reads the rules of one listing (its format's `read_value`).
+type ValueReader = fn(&serde_json::Value) -> (Vec<Found>, Vec<String>);
+
 impl Inventory {
     /// Reads every path: files of the formats above, or folders walked recursively. A file named
     /// explicitly must be readable; inside folders, unreadable rules are skipped and reported in
@@ -129,24 +132,39 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// The Defender custom detection rules of a tenant as Graph listed them (`rules`, read at
-    /// `read_at`), as an inventory of their own, with what a review says about them.
+    /// The rules deployed in a tenant as its APIs listed them — Defender custom detection rules
+    /// (Graph) and Microsoft Sentinel analytics rules (ARM), read at `read_at` — as an inventory
+    /// of their own, with what a review says about them.
     pub fn from_deployed(
-        rules: &[serde_json::Value],
+        defender_rules: &[serde_json::Value],
+        sentinel_rules: &[serde_json::Value],
         read_at: chrono::DateTime<chrono::Utc>,
         source: &str,
         catalog: &Catalog,
     ) -> (Inventory, crate::review::DeployedRules) {
         let mut inv = Inventory::default();
-        let (found, notes) = defender::read_value(&serde_json::Value::Array(rules.to_vec()));
-        let label = format!("{source}: custom detection rules read {}", read_at.format("%Y-%m-%d %H:%M UTC"));
-        inv.problems.extend(notes.into_iter().map(|n| format!("{label}: {n}")));
-        let switched_off = found.iter().filter(|f| f.state != State::Enabled).count();
-        inv.add(catalog, "defender-custom-detections", &label, &found);
+        let at = read_at.format("%Y-%m-%d %H:%M UTC");
+        let mut kinds = Vec::new();
+        let mut switched_off = 0;
+        let listings: [(&'static str, &str, &[serde_json::Value], ValueReader); 2] = [
+            ("defender-custom-detections", "custom detection rules", defender_rules, defender::read_value),
+            ("sentinel-analytics-rules", "Sentinel analytics rules", sentinel_rules, sentinel::read_value),
+        ];
+        for (kind, what, rules, read) in listings {
+            if rules.is_empty() {
+                continue;
+            }
+            let (found, notes) = read(&serde_json::Value::Array(rules.to_vec()));
+            let label = format!("{source}: {what} read {at}");
+            inv.problems.extend(notes.into_iter().map(|n| format!("{label}: {n}")));
+            switched_off += found.iter().filter(|f| f.state != State::Enabled).count();
+            inv.add(catalog, kind, &label, &found);
+            kinds.push(kind);
+        }
         let info = crate::review::DeployedRules {
-            kind: "defender-custom-detections".into(),
+            kind: if kinds.is_empty() { "defender-custom-detections".into() } else { kinds.join(", ") },
             read_at,
-            rules: rules.len(),
+            rules: defender_rules.len() + sentinel_rules.len(),
             switched_off,
         };
         (inv, info)

@@ -20,9 +20,14 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
     if !recognises(&v) {
         return Err("not Microsoft Sentinel analytics rules (no rule with kind and properties)".into());
     }
+    Ok(read_value(&v))
+}
+
+/// The rules of a listing already parsed (an ARM page, an array of rules, one rule).
+pub(crate) fn read_value(v: &Value) -> (Vec<Found>, Vec<String>) {
     let mut found = Vec::new();
     let mut notes = Vec::new();
-    for rule in rules(&v) {
+    for rule in rules(v) {
         let p = &rule["properties"];
         let name = p["displayName"].as_str().or(rule["name"].as_str()).unwrap_or("unnamed rule");
         let label = format!("Sentinel analytics rule \"{name}\"");
@@ -36,7 +41,7 @@ pub(crate) fn read(text: &str, _file: &str) -> Result<(Vec<Found>, Vec<String>),
         let state = if p["enabled"].as_bool() == Some(false) { State::Disabled } else { State::Enabled };
         found.push(Found { rule: label, ids, state });
     }
-    Ok((found, notes))
+    (found, notes)
 }
 
 #[cfg(test)]

@@ -83,8 +83,13 @@ impl Names for StoreNames<'_> {
                 tracing::warn!("{e}");
                 None
             })?;
-            let (inventory, _) =
-                crate::inventory::Inventory::from_deployed(&record.rules, record.read_at, source, self.catalog);
+            let (inventory, _) = crate::inventory::Inventory::from_deployed(
+                &record.rules,
+                &record.sentinel,
+                record.read_at,
+                source,
+                self.catalog,
+            );
             Some((inventory, record.read_at))
         });
         if let Some((inventory, read_at)) = rules

@@ -149,7 +149,13 @@ fn review_one(
     let rules = match deployed.entry(resolution.source.clone()) {
         Entry::Occupied(d) => d.into_mut(),
         Entry::Vacant(v) => v.insert(store.deployed_rules(&resolution.source)?.map(|r| {
-            crate::inventory::Inventory::from_deployed(&r.rules, r.read_at, &resolution.source, &engine.catalog)
+            crate::inventory::Inventory::from_deployed(
+                &r.rules,
+                &r.sentinel,
+                r.read_at,
+                &resolution.source,
+                &engine.catalog,
+            )
         })),
     };
     let layered = rules.as_ref().map(|(inv, info)| crate::inventory::Layered {

@@ -13,6 +13,9 @@ pub struct DeployedRecord {
     pub read_at: DateTime<Utc>,
     /// The rules as Graph returned them (`security/rules/detectionRules`).
     pub rules: Vec<serde_json::Value>,
+    /// The Sentinel workspaces' analytics rules as ARM returned them (`alertRules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentinel: Vec<serde_json::Value>,
 }
 
 impl Store {

@@ -21,6 +21,8 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 // Spelled out: the benches include this file by `#[path]`, which would look beside it instead.
+#[path = "graph/arm.rs"]
+mod arm;
 #[path = "graph/hunting.rs"]
 mod hunting;
 #[path = "graph/writes.rs"]
@@ -112,6 +114,7 @@ struct FakeState {
     rules_allowed: bool,
     writes: writes::Writes,
     hunting: hunting::Hunting,
+    arm: arm::Arm,
 }
 
 /// What a skip token stands for: an offset into the list as it is when the next page is asked
@@ -256,6 +259,28 @@ impl FakeGraph {
         lock(&self.state).hunting.latency = latency;
     }
 
+    /// A Sentinel workspace (its ARM resource ID) and its analytics rules; set `arm_url` to
+    /// `{base}/arm` to reach it.
+    pub fn set_sentinel_rules(&self, workspace: &str, rules: Vec<Value>) {
+        lock(&self.state).arm.workspaces.insert(workspace.to_ascii_lowercase(), rules);
+    }
+
+    /// Whether the app holds the Microsoft Sentinel Reader role (default: yes).
+    pub fn allow_sentinel(&self, allowed: bool) {
+        lock(&self.state).arm.forbidden = !allowed;
+    }
+
+    /// Faults for the next ARM requests: `TooManyRequests` or `Status(n)`.
+    pub fn push_arm_fault(&self, fault: Fault) {
+        check_fault(&fault);
+        lock(&self.state).arm.faults.push_back(fault);
+    }
+
+    /// Requests to ARM so far.
+    pub fn arm_requests(&self) -> usize {
+        lock(&self.state).arm.requests
+    }
+
     /// Every hunting request: (query, timespan).
     pub fn hunt_calls(&self) -> Vec<(String, Option<String>)> {
         lock(&self.state).hunting.calls.clone()
@@ -364,6 +389,7 @@ impl FakeState {
             rules_allowed: true,
             writes: writes::Writes::default(),
             hunting: hunting::Hunting::default(),
+            arm: arm::Arm::default(),
         }
     }
 }
@@ -378,6 +404,10 @@ enum Endpoint {
     },
     Incidents,
     Hunting,
+    /// A Sentinel workspace's analytics rules (ARM), by workspace resource ID.
+    ArmRules {
+        workspace: String,
+    },
     /// One incident (`GET`, `PATCH`) or its comments (`POST`).
     Incident {
         id: String,
@@ -394,6 +424,9 @@ fn endpoint(path: &str) -> Endpoint {
     if path == RULES_PATH {
         return Endpoint::Rules;
     }
+    if let Some(workspace) = arm::workspace(path) {
+        return Endpoint::ArmRules { workspace };
+    }
     if hunting::PATHS.contains(&path) {
         return Endpoint::Hunting;
     }
@@ -409,6 +442,14 @@ fn endpoint(path: &str) -> Endpoint {
 async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let endpoint = endpoint(uri.path());
     let fault = record(&state, &method, &uri, &headers, &endpoint);
+    // Graph refuses a token issued for ARM's audience.
+    if !matches!(endpoint, Endpoint::Token { .. } | Endpoint::ArmRules { .. }) {
+        let bearer =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if bearer.is_some_and(|t| lock(&state).arm.tokens.contains(t)) {
+            return GraphError::unauthorized("Invalid audience.").respond(&headers);
+        }
+    }
     match endpoint {
         Endpoint::Token { tenant } if method == Method::POST => {
             token_endpoint(&state, &tenant, &headers, &body, fault).await
@@ -424,6 +465,9 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
             incidents_endpoint(&state, uri.query().unwrap_or_default(), &headers, fault).await
         }
         Endpoint::Rules if method == Method::GET => rules_endpoint(&state, uri.query().unwrap_or_default(), &headers),
+        Endpoint::ArmRules { workspace } => {
+            arm::endpoint(&state, &workspace, uri.query().unwrap_or_default(), &headers)
+        }
         Endpoint::Hunting if method == Method::POST => hunting::endpoint(&state, &headers, &body).await,
         Endpoint::Hunting => GraphError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -706,7 +750,14 @@ fn issue_token(state: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes) 
     check_grant_type(&form)?;
     s.check_client(&form)?;
     s.check_scope(&form)?;
-    Ok(s.new_token())
+    let token = s.new_token();
+    // A token for ARM's scope is ARM's only, and Graph's are Graph's only.
+    if form.get("scope").is_some_and(|scope| arm::is_arm_scope(scope))
+        && let Some(t) = token["access_token"].as_str()
+    {
+        s.arm.tokens.insert(t.to_owned());
+    }
+    Ok(token)
 }
 
 /// The form fields of a token request (the first of repeated ones). A body that is not

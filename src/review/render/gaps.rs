@@ -49,8 +49,13 @@ pub(super) fn coverage(r: &Review) -> Vec<Block> {
         Some(_) => {}
     }
     if let Some(d) = r.basis.inventory.as_ref().and_then(|i| i.deployed.as_ref()) {
+        let what = match (d.kind.contains("defender"), d.kind.contains("sentinel")) {
+            (true, true) => "deployed rules (Defender custom detections and Sentinel analytics rules)",
+            (false, true) => "Sentinel analytics rules",
+            _ => "custom detection rules",
+        };
         summary += &format!(
-            " Counted against the tenant's {} custom detection rules as read {}{}, with the inventory files.",
+            " Counted against the tenant's {} {what} as read {}{}, with the inventory files.",
             d.rules,
             minute(&d.read_at),
             if d.switched_off > 0 { format!(" ({} of them switched off)", d.switched_off) } else { String::new() }

@@ -44,6 +44,12 @@ enum Attempt<T> {
 
 impl Client {
     pub fn new(cfg: &GraphConfig) -> Result<Client, GraphError> {
+        Client::for_scope(cfg, format!("{}/.default", cfg.graph_base()))
+    }
+
+    /// A client whose tokens are for `scope` (Azure Resource Manager's, for Sentinel), signed in
+    /// as the source's app.
+    pub fn for_scope(cfg: &GraphConfig, scope: String) -> Result<Client, GraphError> {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
@@ -64,7 +70,7 @@ impl Client {
                 client_id: cfg.client_id.clone(),
                 credential: Credential::Secret(cfg.client_secret.clone()),
             },
-            scope: format!("{}/.default", cfg.graph_base()),
+            scope,
             clock,
             max_attempts: cfg.max_attempts,
             retry_base: cfg.retry_base,

@@ -133,6 +133,16 @@ pub struct GraphConfig {
     /// How long one hunt may take (the service stops a query after 3 minutes).
     #[serde(default = "default_hunt_timeout", with = "humantime_serde")]
     pub hunt_timeout: Duration,
+    /// Microsoft Sentinel workspaces whose analytics rules are read with the Defender rules
+    /// (same refresh) and count as this source's deployed inventory: each the workspace's ARM
+    /// resource ID, `/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.OperationalInsights/workspaces/<name>`.
+    /// The app needs the Microsoft Sentinel Reader role on each; its token is for Azure Resource
+    /// Manager, not Graph.
+    #[serde(default)]
+    pub sentinel_workspaces: Vec<String>,
+    /// Overrides the cloud's Azure Resource Manager host (mirrors, tests).
+    #[serde(default)]
+    pub arm_url: Option<Url>,
 }
 
 fn default_hunts_per_incident() -> usize {
@@ -187,7 +197,12 @@ impl GraphConfig {
         if self.max_attempts == 0 {
             out.push(Invalid::new("max_attempts", "must be at least 1"));
         }
-        for (key, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
+        for (i, w) in self.sentinel_workspaces.iter().enumerate() {
+            if let Err(m) = check_workspace(w) {
+                out.push(Invalid::new(format!("sentinel_workspaces[{i}]"), m));
+            }
+        }
+        for (key, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url), ("arm_url", &self.arm_url)] {
             if let Some(u) = url
                 && let Err(m) = crate::net::https_or_loopback(u, self.insecure_loopback)
             {
@@ -220,6 +235,40 @@ impl GraphConfig {
 
     pub fn graph_base(&self) -> String {
         self.graph_url.as_ref().map_or(self.cloud.hosts().1.to_owned(), |u| u.as_str().trim_end_matches('/').to_owned())
+    }
+
+    /// The cloud's Azure Resource Manager host, where Sentinel's analytics rules are listed.
+    pub fn arm_base(&self) -> String {
+        let host = match self.cloud {
+            Cloud::Global => "https://management.azure.com",
+            Cloud::UsGov | Cloud::UsGovDod => "https://management.usgovcloudapi.net",
+            Cloud::China => "https://management.chinacloudapi.cn",
+        };
+        self.arm_url.as_ref().map_or(host.to_owned(), |u| u.as_str().trim_end_matches('/').to_owned())
+    }
+
+    /// Whether any deployed rules are read from the tenant (Defender's, Sentinel's).
+    pub fn reads_deployed_rules(&self) -> bool {
+        self.detection_rules || !self.sentinel_workspaces.is_empty()
+    }
+}
+
+/// A Log Analytics workspace's ARM resource ID, as the Azure portal's JSON view shows it.
+fn check_workspace(w: &str) -> Result<(), String> {
+    let parts: Vec<&str> = w.trim_matches('/').split('/').collect();
+    let shape = parts.len() == 8
+        && parts[0].eq_ignore_ascii_case("subscriptions")
+        && parts[2].eq_ignore_ascii_case("resourceGroups")
+        && parts[4].eq_ignore_ascii_case("providers")
+        && parts[5].eq_ignore_ascii_case("Microsoft.OperationalInsights")
+        && parts[6].eq_ignore_ascii_case("workspaces");
+    let clean = parts.iter().all(|p| !p.is_empty() && !p.contains(['?', '#', '%', ' ']));
+    if shape && clean && w.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "{w:?} is not a workspace's resource ID (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.OperationalInsights/workspaces/<name>)"
+        ))
     }
 }
 

@@ -75,6 +75,8 @@ pub struct GraphSource {
     rules_cleared: bool,
     /// After a failed read of the rules, not before this.
     rules_retry_at: Option<DateTime<Utc>>,
+    /// Azure Resource Manager, for Sentinel's analytics rules: built at the first read.
+    arm: Option<client::Client>,
 }
 
 impl GraphConfig {
@@ -93,6 +95,7 @@ impl GraphConfig {
             rules_read_at: None,
             rules_cleared: false,
             rules_retry_at: None,
+            arm: None,
             cfg: self.clone(),
         })
     }
@@ -218,6 +221,10 @@ impl GraphSource {
         if self.cfg.detection_rules {
             let rules = self.detection_rules().await?;
             said += &format!("; {} custom detection rules readable (CustomDetection.Read.All)", rules.len());
+        }
+        for w in self.cfg.sentinel_workspaces.clone() {
+            let rules = self.sentinel_rules(&w).await?;
+            said += &format!("; {} analytics rules readable in {w}", rules.len());
         }
         if self.cfg.hunts {
             let runner = hunting::HuntRunner::new(&self.cfg, self.cfg.hunt_timeout)?;
