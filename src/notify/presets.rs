@@ -198,6 +198,8 @@ pub fn power_automate(envelope: &Value, payload: &Payload) -> Value {
             "uncovered_techniques": r.gaps.uncovered.iter().map(|t| &t.id).collect::<Vec<_>>(),
             "blind_stages": r.gaps.blind_stages.iter().map(|b| &b.tactic).collect::<Vec<_>>(),
             "late_detections": r.gaps.late_detections.len(),
+            "retro_hunts_ran": r.retro_hunts.as_ref().map(|h| h.ran),
+            "retro_hunts_with_hits": r.retro_hunts.as_ref().map(|h| h.with_hits),
             "top_attribution": r.attribution.first().map(|c| format!("{} {}", c.id, c.name)),
             "follow_ups": r.follow_ups.iter().map(|f| json!({
                 "id": f.id, "priority": priority(f.priority), "title": f.title

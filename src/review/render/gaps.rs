@@ -294,7 +294,9 @@ pub(super) fn retro_hunts(r: &Review) -> Vec<Block> {
                 (_, Some(reason)) => format!("not run: {}", not_run_words(reason)),
                 _ => "not run".to_owned(),
             };
-            vec![x.title.clone(), x.stage.clone(), x.technique.clone(), outcome]
+            // The stage as the review names it ("Initial Access"), its short name otherwise.
+            let stage = r.gaps.blind_stages.iter().find(|b| b.tactic == x.stage).map_or(&x.stage, |b| &b.name);
+            vec![x.title.clone(), stage.clone(), x.technique.clone(), outcome]
         })
         .collect();
     b.push(Block::Table(vec!["Hunt".into(), "Stage".into(), "Technique".into(), "Outcome".into()], rows));
