@@ -465,6 +465,25 @@ async fn a_detection_follow_up_is_verified_once_an_enabled_deployed_rule_covers_
     let same = off.follow_ups.iter().find(|f| f.id == asked.id).unwrap();
     assert_eq!((same.state.as_str(), &same.verified_by), ("overdue", &None), "a disabled rule verifies nothing");
 
+    // An analyst marks it done on the incident (Defender comment): done, not yet verified.
+    let mut marked = raw.clone();
+    marked["lastUpdateDateTime"] = serde_json::json!("2026-11-26T10:00:00Z");
+    marked["comments"] = serde_json::json!([{
+        "comment": format!("Done: {} — rule written and switched on", asked.id),
+        "createdByDisplayName": "det-eng@contoso.com", "createdDateTime": "2026-11-26T09:30:00Z"
+    }]);
+    let observed = Observed::from_value(&marked, Incident::from_graph(&marked).unwrap());
+    store.ingest("examples", &[observed], None, None, t("2026-11-26T10:05:00Z")).unwrap();
+    let marked_done = digest();
+    let f = marked_done.follow_ups.iter().find(|f| f.id == asked.id).unwrap();
+    assert_eq!((f.state.as_str(), f.done_at), ("done", Some(t("2026-11-26T09:30:00Z"))));
+    let text = hindsight::digest::render::text(&marked_done);
+    assert!(
+        text.contains("DONE 2026-11-26 (marked on the incident), not verified: no enabled rule covers it yet"),
+        "{text}"
+    );
+    assert!(text.contains("1 marked done but not verified"), "{text}");
+
     store.set_deployed_rules("examples", &record("enabled")).await.unwrap();
     let on = digest();
     let done = on.follow_ups.iter().find(|f| f.id == asked.id).unwrap();

@@ -208,11 +208,14 @@ pub struct OpenFollowUp {
     #[serde(default)]
     pub due: Option<chrono::NaiveDate>,
     /// `verified` (it asked for a detection, and an enabled rule of the inventory — the
-    /// tenant's or the files — now covers it), `overdue` (past its due date at the period's
-    /// end and not verified) or `open`. Trackers own whether it was done; this says whether the
-    /// coverage it asked for exists.
+    /// tenant's or the files — now covers it), `done` (an analyst marked it done with a comment
+    /// `done FU-…` on an incident that raised it; for a detection, the rule is not seen yet),
+    /// `overdue` (past its due date at the period's end, neither) or `open`.
     #[serde(default = "open_state")]
     pub state: String,
+    /// When it was marked done, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<DateTime<Utc>>,
     /// The rule that verifies it, and when that rule was read from the tenant (null for a rule
     /// of the inventory files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,6 +255,11 @@ pub trait Names {
     /// An enabled rule that covers `technique` for `source` now (its deployed rules layered
     /// over the inventory files); `None` without one or without an inventory.
     fn detection(&self, _source: &str, _technique: &str) -> Option<RuleSeen> {
+        None
+    }
+    /// When an analyst marked follow-up `id` done on the incident (its latest snapshot's
+    /// comments: `done FU-…`); `None` when not.
+    fn marked_done(&self, _source: &str, _incident_id: &str, _id: &str) -> Option<DateTime<Utc>> {
         None
     }
 }
@@ -583,6 +591,8 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
     let mut examples: HashMap<&str, Vec<String>> = ranked.iter().map(|(id, _)| (*id, Vec::new())).collect();
     // The sources that raised each listed one: a detection is verified only where it was asked.
     let mut sources: HashMap<&str, Vec<&str>> = HashMap::default();
+    // The incidents that raised it: where an analyst may have marked it done.
+    let mut raised_by: HashMap<&str, Vec<(&str, &str)>> = HashMap::default();
     for s in cur {
         for (id, _) in &s.follow_ups {
             if let Some(v) = examples.get_mut(&**id) {
@@ -593,6 +603,7 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
                 if !raised.contains(&&*s.source) {
                     raised.push(&s.source);
                 }
+                raised_by.entry(&**id).or_default().push((&s.source, &s.incident_id));
             }
         }
     }
@@ -604,13 +615,21 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
             let verified_by =
                 info.as_ref().and_then(|i| verified(i, sources.get(id).map_or(&[][..], Vec::as_slice), names));
             let overdue = info.as_ref().and_then(|i| i.due).is_some_and(|d| d < end.date_naive());
-            let state = match (&verified_by, overdue) {
-                (Some(_), _) => "verified",
-                (None, true) => "overdue",
-                (None, false) => "open",
+            let done_at = raised_by
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter_map(|(source, incident)| names.marked_done(source, incident, id))
+                .max();
+            let state = match (&verified_by, done_at, overdue) {
+                (Some(_), _, _) => "verified",
+                (None, Some(_), _) => "done",
+                (None, None, true) => "overdue",
+                (None, None, false) => "open",
             };
             OpenFollowUp {
                 state: state.to_owned(),
+                done_at,
                 verified_by,
                 id: id.to_owned(),
                 kind: info.as_ref().map_or_else(String::new, |i| i.kind.clone()),
@@ -625,6 +644,22 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
             }
         })
         .collect()
+}
+
+/// When `comments` mark follow-up `id` done: the latest comment with `done` followed by the ID
+/// ("done FU-e6761d1388", "Done: FU-e6761d1388"), case aside.
+pub fn done_in(comments: &[crate::model::Comment], id: &str) -> Option<DateTime<Utc>> {
+    let id = id.to_ascii_lowercase();
+    comments
+        .iter()
+        .filter(|c| {
+            let text = c.comment.to_ascii_lowercase();
+            let words: Vec<&str> =
+                text.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')).filter(|w| !w.is_empty()).collect();
+            words.windows(2).any(|w| w[0] == "done" && w[1] == id)
+        })
+        .filter_map(|c| c.created)
+        .max()
 }
 
 /// The rule that shows a detection follow-up done: every technique it asked for is covered by
@@ -718,5 +753,25 @@ mod tests {
         assert!(p.contains(p.start) && !p.contains(p.end));
         assert_eq!(p.previous().end, p.start);
         assert_eq!(p.previous().start, end - chrono::Duration::days(14));
+    }
+}
+
+#[cfg(test)]
+mod done_tests {
+    use super::*;
+    use crate::model::Comment;
+
+    fn c(text: &str, at: &str) -> Comment {
+        Comment { comment: text.into(), author: None, created: Some(at.parse().unwrap()) }
+    }
+
+    #[test]
+    fn a_follow_up_is_marked_done_by_its_id_after_done() {
+        let at = "2026-11-26T09:30:00Z";
+        assert!(done_in(&[c("done FU-e6761d1388", at)], "FU-e6761d1388").is_some());
+        assert!(done_in(&[c("Done: fu-E6761D1388, thanks", at)], "FU-e6761d1388").is_some());
+        assert!(done_in(&[c("not done yet for FU-e6761d1388", at)], "FU-e6761d1388").is_none());
+        assert!(done_in(&[c("done FU-e6761d1388x", at)], "FU-e6761d1388").is_none());
+        assert!(done_in(&[c("done FU-aaaaaaaaaa", at)], "FU-e6761d1388").is_none());
     }
 }

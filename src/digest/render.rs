@@ -123,12 +123,12 @@ fn outline(d: &Digest) -> Vec<Block> {
         b.push(Block::Para("None.".into()));
     } else {
         let count = |state: &str| d.follow_ups.iter().filter(|f| f.state == state).count();
-        let (verified, overdue) = (count("verified"), count("overdue"));
-        if verified + overdue > 0 {
+        let (verified, done, overdue) = (count("verified"), count("done"), count("overdue"));
+        if verified + done + overdue > 0 {
             b.push(Block::Para(format!(
-                "{} listed: {verified} verified (the detection they asked for is now deployed and enabled), {overdue} overdue, {} open.",
+                "{} listed: {verified} verified (the detection they asked for is now deployed and enabled), {done} marked done but not verified, {overdue} overdue, {} open.",
                 d.follow_ups.len(),
-                d.follow_ups.len() - verified - overdue
+                d.follow_ups.len() - verified - done - overdue
             )));
         }
         b.push(Block::Numbered(
@@ -148,6 +148,7 @@ fn outline(d: &Digest) -> Vec<Block> {
                     let owner = f.owner.as_ref().map(|o| format!(", owner {o}")).unwrap_or_default();
                     let due = match (&f.verified_by, f.due) {
                         (Some(v), _) => format!(", VERIFIED: {}", verified_words(v)),
+                        (None, _) if f.done_at.is_some() => done_words(f),
                         (None, Some(due)) if due < d.period.end.date_naive() => format!(", OVERDUE since {due}"),
                         (None, Some(due)) => format!(", due {due}"),
                         (None, None) => String::new(),
@@ -272,5 +273,16 @@ pub(crate) fn verified_words(v: &super::RuleSeen) -> String {
     match v.seen_at {
         Some(t) => format!("{} covers it (read from the tenant {})", v.rule, t.format("%Y-%m-%d %H:%M UTC")),
         None => format!("{} covers it (inventory files)", v.rule),
+    }
+}
+
+/// ", DONE 2026-11-24 (marked on the incident), not verified: no enabled rule covers it yet" for a
+/// detection follow-up; ", DONE 2026-11-24 (marked on the incident)" otherwise.
+pub(crate) fn done_words(f: &super::OpenFollowUp) -> String {
+    let at = f.done_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    if f.kind == "add_detection" {
+        format!(", DONE {at} (marked on the incident), not verified: no enabled rule covers it yet")
+    } else {
+        format!(", DONE {at} (marked on the incident)")
     }
 }

@@ -83,6 +83,8 @@ pub struct FollowUpItem {
     pub overdue: bool,
     /// Set when an enabled rule now gives the detection it asked for: what says so.
     pub verified: Option<String>,
+    /// Set when an analyst marked it done on the incident (and no rule verifies it).
+    pub done: Option<String>,
     pub age_days: Option<i64>,
 }
 
@@ -161,8 +163,10 @@ impl DigestView {
             owner: f.owner.clone(),
             due: f.due.map(|d| d.to_string()),
             // From the date, not only `state`: digests stored before it was kept have none.
-            overdue: f.verified_by.is_none() && f.due.is_some_and(|due| due < end.date_naive()),
+            overdue: f.verified_by.is_none() && f.done_at.is_none() && f.due.is_some_and(|due| due < end.date_naive()),
             verified: f.verified_by.as_ref().map(super::render::verified_words),
+            done: (f.verified_by.is_none() && f.done_at.is_some())
+                .then(|| super::render::done_words(f).trim_start_matches(", ").to_owned()),
             age_days: f.first_raised.filter(|t| *t <= end).map(|t| (end - t).num_days()),
         };
         let mut groups: Vec<AgeGroup> =

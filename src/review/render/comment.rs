@@ -53,12 +53,17 @@ pub fn comment(review: &Review) -> String {
         lines.push(format!("Follow-ups ({shown} of {}):", review.follow_ups.len()));
         for (n, f) in review.follow_ups.iter().take(FOLLOW_UPS_SHOWN).enumerate() {
             let priority = super::priority(f.priority);
-            lines.push(format!("{}. [{priority}] {}", n + 1, clip(&one_line(&f.title), 200)));
+            lines.push(format!("{}. [{priority}] {} ({})", n + 1, clip(&one_line(&f.title), 200), f.id));
         }
     }
-    let tail = match &review.incident.review_url {
+    let link = match &review.incident.review_url {
         Some(url) => format!("Full review: {url}"),
         None => "The full review was sent to the team by Hindsight.".to_owned(),
+    };
+    let tail = if review.follow_ups.is_empty() {
+        link
+    } else {
+        format!("{link}\nMark a follow-up done with a comment here: done FU-…")
     };
     fit(lines, &tail)
 }
