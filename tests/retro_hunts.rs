@@ -127,6 +127,12 @@ async fn the_blind_stages_are_hunted_within_budget_and_the_review_amended_once()
     let first = &review.follow_ups[0];
     assert_eq!((first.kind.as_str(), first.priority), ("retro_hunt_hits", hindsight::review::model::Priority::High));
     assert!(first.detail.contains("fab-app-03"), "the rows are named: {}", first.detail);
+    let scope = review.follow_ups.iter().find(|f| f.kind == "hunt_blind_stages").unwrap();
+    assert!(
+        scope.detail.contains("Hindsight already ran 4 of them in the tenant (3 returned rows)"),
+        "{}",
+        scope.detail
+    );
     assert!(s.store.hunts_queued().unwrap().is_empty());
     // Every format says what the hunts found.
     let text = hindsight::review::render::text(&review);

@@ -134,15 +134,20 @@ fn clip_value(v: &serde_json::Value) -> serde_json::Value {
 pub fn amend(review: &Review, results: Vec<HuntResult>, now: DateTime<Utc>) -> Review {
     let mut out = review.clone();
     let hits: Vec<&HuntResult> = results.iter().filter(|r| r.status == "hits").collect();
+    let ran = results.iter().filter(|r| r.status != "not_run").count();
+    // The scope follow-up asks a person to run these hunts: say which already ran.
+    if let Some(scope) = out.follow_ups.iter_mut().find(|f| f.kind == "hunt_blind_stages") {
+        let not_run = results.len() - ran;
+        scope.detail += &format!(
+            " Hindsight already ran {ran} of them in the tenant ({} returned rows{}): see \"Retro-hunts in the tenant\".",
+            hits.len(),
+            if not_run > 0 { format!(", {not_run} could not run") } else { String::new() }
+        );
+    }
     if !hits.is_empty() {
         out.follow_ups.insert(0, hits_follow_up(review, &hits));
     }
-    out.retro_hunts = Some(RetroHunts {
-        finished_at: now,
-        ran: results.iter().filter(|r| r.status != "not_run").count(),
-        with_hits: hits.len(),
-        results,
-    });
+    out.retro_hunts = Some(RetroHunts { finished_at: now, ran, with_hits: hits.len(), results });
     out
 }
 
