@@ -83,6 +83,10 @@ pub async fn hunt_queued(
 ) -> crate::store::Result<HuntPass> {
     let now = || clock.now();
     let mut pass = HuntPass::default();
+    // While every source's budget is spent or paused, the queued reviews are not read at all.
+    if !hunters.iter().any(|h| h.may_run(now())) {
+        return Ok(pass);
+    }
     for k in store.hunts_queued()? {
         let Some(review) = store.review(&k)? else {
             store.drop_hunts(&k)?;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
 use super::{Result, Store, key};
 use crate::digest::{Digest, Summary};
@@ -79,8 +79,7 @@ impl Store {
             .iter()
             .map(|d| Ok((d.id.clone(), enc("digests", &d.id, serde_json::to_vec(d))?)))
             .collect::<Result<_>>()?;
-        let entries: Vec<(&OutboxEntry, Vec<u8>)> =
-            outbox.iter().map(|e| Ok((e, enc("outbox", &e.id, serde_json::to_vec(e))?))).collect::<Result<_>>()?;
+        let entries = self.encode_entries(outbox)?;
         let mark = mark.map(|m| enc("meta", MARK, serde_json::to_vec(m))).transpose()?;
         let _counted = self.counts.writing();
         let result = (&self.digests, &self.outbox, &self.meta, &self.due, &self.settled).transaction(
@@ -88,23 +87,14 @@ impl Store {
                 for (id, d) in &digests {
                     dt.insert(id.as_bytes(), d.as_slice())?;
                 }
-                // Set anew on each run of the closure: sled may run it again after a conflict.
-                let mut added = Vec::new();
-                for (entry, bytes) in &entries {
-                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
-                        added.push(*entry);
-                    }
-                }
+                let added = super::outbox::insert_all(out, due, settled, &entries)?;
                 if let Some(m) = &mark {
                     meta.insert(MARK, m.as_slice())?;
                 }
                 Ok::<_, ConflictableTransactionError<super::StoreError>>(added)
             },
         );
-        let added = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => self.io(e),
-        })?;
+        let added = self.committed(result)?;
         self.counts.added(added);
         self.flush()
     }

@@ -5,7 +5,7 @@
 //! in one transaction.
 
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
 use super::incidents::encode;
 use super::{ResolutionKey, Result, Store};
@@ -52,32 +52,20 @@ impl Store {
     pub fn record_hunted(&self, k: &ResolutionKey, amended: &Review, outbox: &[OutboxEntry]) -> Result<bool> {
         self.ensure_room()?;
         let bytes = serde_json::to_vec(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
-        let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
-            .iter()
-            .map(|e| serde_json::to_vec(e).map(|b| (e, b)))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.corrupt("outbox", &k.0, e))?;
+        let entries = self.encode_entries(outbox)?;
         let _counted = self.counts.writing();
         let result = (&self.hunts, &self.reviews, &self.outbox, &self.due, &self.settled).transaction(
             |(hunts, reviews, out, due, settled)| {
-                let mut added = Vec::new();
                 if hunts.remove(k.0.as_slice())?.is_none() || reviews.get(k.0.as_slice())?.is_none() {
                     return Ok(None);
                 }
                 reviews.insert(k.0.as_slice(), bytes.as_slice())?;
-                for (entry, bytes) in &entries {
-                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
-                        added.push(*entry);
-                    }
-                }
-                Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
+                Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(super::outbox::insert_all(
+                    out, due, settled, &entries,
+                )?))
             },
         );
-        let added = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => self.io(e),
-        })?;
-        match added {
+        match self.committed(result)? {
             Some(added) => {
                 self.counts.added(added);
                 self.flush()?;

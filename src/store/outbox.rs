@@ -119,6 +119,42 @@ impl OutboxCounts {
     }
 }
 
+/// Inserts every entry of `entries` that is new, inside the caller's transaction; returns those
+/// inserted, for [`OutboxCounts::added`] once the transaction commits. Set anew on each run of
+/// the closure: sled may run it again after a conflict.
+pub(crate) fn insert_all<'e>(
+    out: &TransactionalTree,
+    due: &TransactionalTree,
+    settled: &TransactionalTree,
+    entries: &[(&'e OutboxEntry, Vec<u8>)],
+) -> std::result::Result<Vec<&'e OutboxEntry>, ConflictableTransactionError<StoreError>> {
+    let mut added = Vec::new();
+    for (entry, bytes) in entries {
+        if insert_new(out, due, settled, entry, bytes)? {
+            added.push(*entry);
+        }
+    }
+    Ok(added)
+}
+
+impl Store {
+    /// Each entry with its stored bytes, before a transaction that inserts them.
+    pub(super) fn encode_entries<'e>(&self, outbox: &'e [OutboxEntry]) -> Result<Vec<(&'e OutboxEntry, Vec<u8>)>> {
+        outbox
+            .iter()
+            .map(|e| serde_json::to_vec(e).map(|b| (e, b)).map_err(|err| self.corrupt("outbox", e.id.as_bytes(), err)))
+            .collect()
+    }
+
+    /// A transaction's outcome as the store's error: its own abort, or sled's.
+    pub(super) fn committed<T>(&self, result: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => self.io(e),
+        })
+    }
+}
+
 /// Inserts a new entry (an entry already there keeps its delivery state) and its index key,
 /// inside the caller's transaction. Returns whether it was inserted, for
 /// [`OutboxCounts::added`] once the transaction commits.

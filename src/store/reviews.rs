@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
 use super::{ResolutionKey, Result, Store, key};
 use crate::digest::Summary;
@@ -85,11 +85,7 @@ impl Store {
         let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt } = record;
         let now = *now;
         let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
-        let entries: Vec<(&OutboxEntry, Vec<u8>)> = outbox
-            .iter()
-            .map(|e| serde_json::to_vec(e).map(|b| (e, b)))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.corrupt("outbox", &k.0, e))?;
+        let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let summary = serde_json::to_vec(summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
         // With when this review was made: retention removes a text once every review that
@@ -127,8 +123,6 @@ impl Store {
         let _counted = self.counts.writing();
         let result = trees.transaction(
             |(pending, reviews, seen, out, summaries, texts, due, settled, reviewed, history, hunts)| {
-                // Set anew on each run of the closure: sled may run it again after a conflict.
-                let mut added = Vec::new();
                 if pending.remove(k.0.as_slice())?.is_none() {
                     return Ok(None);
                 }
@@ -146,13 +140,9 @@ impl Store {
                         _ => texts.insert(id.as_bytes(), bytes.as_slice())?,
                     };
                 }
-                for (entry, bytes) in &entries {
-                    // An entry already there (a review recorded, then its resolution re-queued by
-                    // hand) keeps its delivery state.
-                    if super::outbox::insert_new(out, due, settled, entry, bytes)? {
-                        added.push(*entry);
-                    }
-                }
+                // An entry already there (a review recorded, then its resolution re-queued by
+                // hand) keeps its delivery state.
+                let added = super::outbox::insert_all(out, due, settled, &entries)?;
                 for t in techniques.iter() {
                     let sk = key(&[source.as_bytes(), t.as_bytes()]);
                     if seen.get(&sk)?.is_none() {
@@ -162,11 +152,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(added))
             },
         );
-        let added = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => self.io(e),
-        })?;
-        match added {
+        match self.committed(result)? {
             Some(added) => {
                 self.counts.added(added);
                 Ok(true)
