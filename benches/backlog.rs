@@ -42,7 +42,8 @@ fn incident(n: usize) -> serde_json::Value {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     for page_size in [50u32, 1000] {
-        let creds = Credentials { tenant: "t".into(), client_id: "c".into(), client_secret: "s".into() };
+        let creds =
+            Credentials { tenant: "t".into(), client_id: "c".into(), client_secret: "s".into(), ..Default::default() };
         let fake = FakeGraph::start(creds).await;
         for n in 0..BACKLOG {
             fake.upsert(incident(n));

@@ -457,10 +457,11 @@ impl Config {
         // the wrong type is quoted by serde; a future check might quote one by mistake).
         let mut secrets = Vec::new();
         secret_values(&resolved, &mut secrets);
-        let config: Config = serde_path_to_error::deserialize(resolved).map_err(|e| ConfigError::Key {
+        let mut config: Config = serde_path_to_error::deserialize(resolved).map_err(|e| ConfigError::Key {
             key: e.path().to_string(),
             message: redact(&e.into_inner().to_string(), &secrets),
         })?;
+        config.fill_from_environment(env);
         config.validate().map_err(|e| match e {
             ConfigError::Invalid(problems) => ConfigError::Invalid(
                 problems.into_iter().map(|p| Invalid { message: redact(&p.message, &secrets), ..p }).collect(),
@@ -468,6 +469,20 @@ impl Config {
             other => other,
         })?;
         Ok(config)
+    }
+
+    /// What a Kubernetes workload identity's pod was given (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+    /// `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_AUTHORITY_HOST`) where a `workload_identity` table
+    /// left it out.
+    fn fill_from_environment(&mut self, env: &[(String, String)]) {
+        for s in &mut self.sources {
+            if let crate::source::SourceKind::Graph(g) = &mut s.kind {
+                g.fill_from_environment(env);
+            }
+        }
+        for d in &mut self.destinations {
+            d.sink.fill_from_environment(env);
+        }
     }
 
     /// Every problem with the settings, found in one pass and each with its full key. Pure: no
@@ -746,6 +761,30 @@ pub fn exposed_secrets(path: &Path) -> Option<String> {
     ))
 }
 
+/// A private key file readable or writable by others is refused: anyone on the machine could
+/// sign in as the app and read every incident of the tenant.
+fn key_file_private(path: &Path, key: &str) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o007 != 0 {
+                return Err(ConfigError::Invalid(vec![Invalid::new(
+                    key,
+                    format!(
+                        "{} holds a private key and is readable by others (mode {mode:o}): `chmod 600` it (on Kubernetes, defaultMode: 0400 on the secret volume)",
+                        path.display()
+                    ),
+                )]));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, key);
+    Ok(())
+}
+
 fn secret_key(file_key: &str) -> Option<&str> {
     let name = file_key.strip_suffix("_file")?;
     SECRET_KEYS.iter().copied().flatten().any(|keys| keys.contains(&name)).then_some(name)
@@ -767,10 +806,13 @@ fn resolve_secret_files(v: Value, at: &str, credentials: Option<&Path>) -> Resul
                             _ => PathBuf::from(p),
                         };
                         let content = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                            key: here,
-                            path,
+                            key: here.clone(),
+                            path: path.clone(),
                             source,
                         })?;
+                        if name == "private_key" || (name == "certificate" && content.contains("PRIVATE KEY")) {
+                            key_file_private(&path, &here)?;
+                        }
                         out.insert(name.to_owned(), Value::String(content.trim_end_matches(['\n', '\r']).to_owned()));
                     }
                     _ => {

@@ -50,7 +50,11 @@ fn the_documented_file_loads_with_its_secrets_from_the_credentials_directory() {
     let c = Config::load(Some(&documented()), &env(&creds, &[])).unwrap();
     assert_eq!(c.sources.len(), 2);
     let SourceKind::Graph(g) = &c.sources[0].kind else { panic!() };
-    assert_eq!(g.client_secret.expose_secret(), "graph-secret", "read from the file, newline dropped");
+    assert_eq!(
+        g.client_secret.as_ref().unwrap().expose_secret(),
+        "graph-secret",
+        "read from the file, newline dropped"
+    );
     assert_eq!(g.overlap.as_secs(), 300);
     let SinkKind::Webhook(w) = &c.destinations[0].sink else { panic!() };
     assert!(w.url.expose_secret().ends_with("sig=abc"));
@@ -171,6 +175,21 @@ fn the_deployment_configurations_load() {
     let toml = doc["data"]["hindsight.toml"].as_str().expect("data.hindsight.toml");
     let c = load_text(toml, &env(&creds, &[])).unwrap();
     assert_eq!(c.digest.time_zone, "Europe/Berlin");
+    // The workload identity component's ConfigMap, with what the AKS webhook injects.
+    let yaml = std::fs::read_to_string(repo.join("deploy/kubernetes/workload-identity/configmap-patch.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let toml = doc["data"]["hindsight.toml"].as_str().expect("data.hindsight.toml");
+    let injected = [
+        ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000000"),
+        ("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111"),
+        ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+        ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
+    ];
+    let c = load_text(toml, &env(&creds, &injected)).unwrap();
+    let hindsight::source::SourceKind::Graph(g) = &c.sources[0].kind else { panic!("a Graph source") };
+    assert_eq!((g.tenant_id.as_str(), g.client_id.as_str()), (injected[1].1, injected[0].1));
+    assert_eq!(g.federated_token_file.as_deref(), Some(std::path::Path::new(injected[2].1)));
+    assert!(load_text(toml, &env(&creds, &[])).unwrap_err().contains("AZURE_FEDERATED_TOKEN_FILE"));
 }
 
 #[test]
@@ -240,7 +259,7 @@ fn the_documented_file_loads_with_every_commented_key_set() {
     assert_eq!(c.state_dir.as_deref(), Some(std::path::Path::new("/var/lib/hindsight")));
     assert_eq!(c.retention.dead_letters.map(|d| d.as_secs()), Some(90 * 86_400));
     let SinkKind::Webhook(w) = &c.destinations[0].sink else { panic!("the first destination is the webhook") };
-    assert_eq!(w.oauth.as_ref().unwrap().client_secret.expose_secret(), "flow-secret");
+    assert_eq!(w.oauth.as_ref().unwrap().client_secret.as_ref().unwrap().expose_secret(), "flow-secret");
     let SinkKind::Email(e) = &c.destinations[1].sink else { panic!("the second destination is e-mail") };
     assert_eq!(e.port, Some(587));
     assert_eq!(e.ca_file.as_deref(), Some(std::path::Path::new("/etc/hindsight/relay-ca.pem")), "a path, not a secret");
@@ -469,6 +488,11 @@ fn configuration_errors_never_show_a_secret() {
         (format!("{graph_table}client_secret = 123456789\n"), "123456789"),
         (format!("{graph_table}client_secret = 1234.5678\n"), "1234.5678"),
         (
+            format!("{graph_table}credential = \"certificate\"\ncertificate = \"no cert\"\nprivate_key = \"PRIVKEY-Zk3yBody\"\n"),
+            "PRIVKEY-Zk3yBody",
+        ),
+        (format!("{graph_table}credential = \"certificate\"\ncertificate = \"c\"\nprivate_key = 24681357\n"), "24681357"),
+        (
             "[[destinations]]\ntype = \"email\"\nname = \"m\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\nusername = \"u\"\npassword = 97531864\n".into(),
             "97531864",
         ),
@@ -550,4 +574,46 @@ fn webhooks_to_metadata_and_private_addresses_are_refused() {
     let e =
         load_built(&DaemonConfig::new().webhook("hook", "http://10.0.0.5/x").set("allow_private", true)).unwrap_err();
     assert!(e.contains("destinations[0].url: must be https://"), "{e}");
+}
+
+/// The sign-in keys: what each credential kind needs, keys of another kind, and a private key
+/// file that others can read, each refused with its key.
+#[test]
+fn sign_in_keys_are_checked_with_their_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let graph_table = "[[sources]]\ntype = \"graph\"\nname = \"a\"\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    let load = |extra: &str, env: &[(String, String)]| load_text(&format!("{graph_table}{extra}"), env);
+    let e = load("", &[]).unwrap_err();
+    assert!(e.contains("sources[0].client_secret: must be set for credential = \"secret\""), "{e}");
+    let e = load("credential = \"certificate\"\nclient_secret = \"s\"\n", &[]).unwrap_err();
+    assert!(e.contains("sources[0].client_secret: is not used with credential = \"certificate\""), "{e}");
+    assert!(e.contains("sources[0].certificate_file: must be set"), "{e}");
+    let e = load("credential = \"workload_identity\"\n", &[]).unwrap_err();
+    assert!(e.contains("sources[0].federated_token_file") && e.contains("AZURE_FEDERATED_TOKEN_FILE"), "{e}");
+    let env = vec![(
+        "AZURE_FEDERATED_TOKEN_FILE".to_owned(),
+        "/var/run/secrets/azure/tokens/azure-identity-token".to_owned(),
+    )];
+    load("credential = \"workload_identity\"\n", &env).unwrap();
+    let e = load("credential = \"managed_identity\"\nimds_url = \"http://169.254.169.254\"\n", &[]).unwrap_err();
+    assert!(e.contains("sources[0].imds_url: is for tests only"), "{e}");
+    let e = load("credential = \"password\"\n", &[]).unwrap_err();
+    assert!(e.contains("credential") && e.contains("certificate"), "{e}");
+
+    // A key file others can read is refused before anything is signed with it.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app-key.pem");
+    std::fs::write(&key, include_str!("fixtures/entra/app-key.pem")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let table = format!(
+        "credential = \"certificate\"\ncertificate_file = \"{0}\"\nprivate_key_file = \"{0}\"\n",
+        key.display()
+    );
+    let e = load(&table, &[]).unwrap_err();
+    // Both keys name the file; the first read is the one refused.
+    assert!(e.contains("_file: ") && e.contains("readable by others (mode 644)"), "{e}");
+    assert!(!e.contains("PRIVATE KEY"), "{e}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = load(&table, &[]).unwrap_err();
+    assert!(e.contains("sources[0].certificate_file: holds no PEM certificate"), "{e}");
 }

@@ -17,7 +17,12 @@ const CLIENT_ID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 const SECRET: &str = "s3cr3t~Value.with+and&and=";
 
 fn creds() -> Credentials {
-    Credentials { tenant: TENANT.into(), client_id: CLIENT_ID.into(), client_secret: SECRET.into() }
+    Credentials {
+        tenant: TENANT.into(),
+        client_id: CLIENT_ID.into(),
+        client_secret: SECRET.into(),
+        ..Default::default()
+    }
 }
 
 fn client_with_timeout(timeout: Duration) -> Client {
@@ -120,7 +125,10 @@ async fn a_token_is_issued_for_the_right_secret_and_refused_for_a_wrong_one() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(3599)));
     assert_eq!(body["ext_expires_in"], 3599);
-    assert!(body["access_token"].as_str().unwrap().starts_with("fake-token-1-"), "{body}");
+    // JWT-shaped, as Entra's are: the body carries the tenant and the roles granted.
+    let claims = hindsight::entra::claims::decode(body["access_token"].as_str().unwrap()).expect("a JWT");
+    assert_eq!(claims.tid.as_deref(), Some(TENANT));
+    assert!(claims.roles.iter().any(|r| r == "SecurityIncident.ReadWrite.All"), "{:?}", claims.roles);
 
     let (status, body) = post_token(&http, &token_url(&fake, TENANT), &token_form("wrong", &scope)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

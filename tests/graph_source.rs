@@ -17,7 +17,12 @@ use serde_json::{Value, json};
 const SECRET: &str = "s3cr3t-Value~with.chars";
 
 fn creds() -> Credentials {
-    Credentials { tenant: "contoso.onmicrosoft.com".into(), client_id: "app-1".into(), client_secret: SECRET.into() }
+    Credentials {
+        tenant: "contoso.onmicrosoft.com".into(),
+        client_id: "app-1".into(),
+        client_secret: SECRET.into(),
+        ..Default::default()
+    }
 }
 
 fn t0() -> DateTime<Utc> {

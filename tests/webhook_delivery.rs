@@ -194,6 +194,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
         tenant: "contoso.onmicrosoft.com".into(),
         client_id: "flow-caller".into(),
         client_secret: "flow-secret".into(),
+        ..Default::default()
     })
     .await;
     let (state, url) = receiver().await;
@@ -221,7 +222,7 @@ async fn a_power_automate_flow_restricted_to_a_tenant_gets_a_bearer_token() {
     assert_eq!(login.token_requests(), 2, "one token cached for all deliveries, one after the refusal");
     let received = state.lock().unwrap().received.clone();
     for (headers, body) in &received {
-        assert!(headers["authorization"].to_str().unwrap().starts_with("Bearer fake-token-"));
+        assert!(headers["authorization"].to_str().unwrap().starts_with("Bearer eyJ"));
         let flat: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert!(flat["severity"].is_string() && flat["review"].is_null(), "the compact Power Automate body");
     }

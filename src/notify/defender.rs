@@ -98,6 +98,7 @@ pub fn classify(e: GraphError) -> DeliveryError {
         | GraphError::Feature(_) => DeliveryError::Permanent { reason },
         GraphError::Setup(_)
         | GraphError::Auth { .. }
+        | GraphError::Credential(_)
         | GraphError::Unauthorized { .. }
         | GraphError::Exhausted { .. }
         | GraphError::Protocol(_) => DeliveryError::Retry { after: None, reason },

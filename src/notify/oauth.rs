@@ -2,11 +2,15 @@
 //! flows that only let "any user in my tenant" or "specific users" trigger them): client
 //! credentials for the flow service's audience, from the shared token client (`crate::entra`).
 
+use std::path::PathBuf;
+
 use secrecy::SecretString;
 use serde::Deserialize;
+use url::Url;
 
 use crate::config::Invalid;
-use crate::entra::{App, Credential, Retry, TokenClient};
+use crate::entra::certificate::Algorithm;
+use crate::entra::{App, Credential, CredentialKind, Retry, SignIn, TokenClient};
 
 fn default_scope() -> String {
     "https://service.flow.microsoft.com//.default".into()
@@ -18,9 +22,27 @@ fn default_login() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthConfig {
+    #[serde(default)]
     pub tenant_id: String,
+    #[serde(default)]
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// The sign-in keys of a Graph source, with the same meaning (`GraphConfig`).
+    #[serde(default)]
+    pub credential: CredentialKind,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    #[serde(default)]
+    pub certificate: Option<SecretString>,
+    #[serde(default)]
+    pub private_key: Option<SecretString>,
+    #[serde(default)]
+    pub assertion_algorithm: Algorithm,
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub managed_identity_id: Option<String>,
+    #[serde(default)]
+    pub imds_url: Option<Url>,
     /// The token's audience plus `/.default`; Power Automate's flow service by default.
     #[serde(default = "default_scope")]
     pub scope: String,
@@ -34,17 +56,51 @@ pub struct OAuthConfig {
 }
 
 impl OAuthConfig {
-    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
-    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+    /// The settings that may be read from a file (`client_secret_file`, `certificate_file`,
+    /// `private_key_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret", "certificate", "private_key"];
+
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            kind: self.credential,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            certificate: self.certificate.as_ref(),
+            private_key: self.private_key.as_ref(),
+            algorithm: self.assertion_algorithm,
+            federated_token_file: self.federated_token_file.as_deref(),
+            managed_identity_id: self.managed_identity_id.as_deref(),
+            imds_url: self.imds_url.as_ref(),
+        }
+    }
+
+    /// With a workload identity, what the pod's environment gives and the table left out.
+    pub fn fill_from_environment(&mut self, env: &[(String, String)]) {
+        if self.credential == CredentialKind::WorkloadIdentity {
+            let authority = crate::entra::settings::fill_from_environment(
+                env,
+                &mut self.tenant_id,
+                &mut self.client_id,
+                &mut self.federated_token_file,
+            );
+            if let Some(a) = authority
+                && self.login_url == default_login()
+            {
+                self.login_url = a;
+            }
+        }
+    }
 
     /// Every problem with the settings, keys relative to the `oauth` table; never the secret.
     pub fn validate(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
-        for (key, value) in [("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
-            if value.trim().is_empty() {
-                out.push(Invalid::new(key, "must not be empty"));
-            }
+        if self.tenant_id.trim().is_empty() {
+            out.push(Invalid::new("tenant_id", "must not be empty"));
         }
+        if self.client_id.trim().is_empty() && self.credential != CredentialKind::ManagedIdentity {
+            out.push(Invalid::new("client_id", "must not be empty"));
+        }
+        out.extend(self.sign_in().validate());
         match url::Url::parse(&self.login_url) {
             Ok(u) => {
                 if let Err(m) = crate::net::https_or_loopback(&u, self.insecure_loopback) {
@@ -72,14 +128,10 @@ pub struct TokenSource {
 impl TokenSource {
     /// Tokens are asked for once per delivery attempt: a failure is the delivery's to retry on
     /// its own schedule, not the token client's.
-    pub fn new(cfg: OAuthConfig, http: reqwest::Client) -> TokenSource {
-        let app = App {
-            login_url: cfg.login_url,
-            tenant_id: cfg.tenant_id,
-            client_id: cfg.client_id,
-            credential: Credential::Secret(cfg.client_secret),
-        };
-        TokenSource { app, scope: cfg.scope, client: TokenClient::new(http, Retry::ONCE) }
+    pub fn new(cfg: OAuthConfig, http: reqwest::Client) -> Result<TokenSource, Invalid> {
+        let credential: Credential = cfg.sign_in().credential()?;
+        let app = App { login_url: cfg.login_url, tenant_id: cfg.tenant_id, client_id: cfg.client_id, credential };
+        Ok(TokenSource { app, scope: cfg.scope, client: TokenClient::new(http, Retry::ONCE) })
     }
 
     /// A valid token; a failure is an error message without the secret.

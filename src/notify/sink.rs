@@ -69,6 +69,16 @@ impl SinkKind {
         }
     }
 
+    /// A webhook's `oauth` table signing in with a workload identity takes what the pod's
+    /// environment gives (`crate::entra::settings`).
+    pub fn fill_from_environment(&mut self, env: &[(String, String)]) {
+        if let SinkKind::Webhook(c) = self
+            && let Some(o) = &mut c.oauth
+        {
+            o.fill_from_environment(env);
+        }
+    }
+
     /// Settings that are allowed but weaker than the default, for `hindsight check` to say.
     pub fn notes(&self) -> Vec<String> {
         match self {

@@ -104,6 +104,9 @@ impl WebhookConfig {
                     .to_owned(),
             );
         }
+        if let Some(o) = &self.oauth {
+            out.extend(o.sign_in().notes(chrono::Utc::now()).into_iter().map(|n| format!("oauth: {n}")));
+        }
         out
     }
 
@@ -123,7 +126,12 @@ impl WebhookConfig {
             .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| vec![Invalid::new("", format!("cannot set up the HTTP client: {e}"))])?;
-        let oauth = self.oauth.clone().map(|o| super::oauth::TokenSource::new(o, http.clone()));
+        let oauth = self
+            .oauth
+            .clone()
+            .map(|o| super::oauth::TokenSource::new(o, http.clone()))
+            .transpose()
+            .map_err(|e| vec![e.under("oauth")])?;
         Ok(WebhookSink {
             url: self.url.clone(),
             key,

@@ -101,6 +101,10 @@ impl Table {
         }
     }
 
+    fn remove(&mut self, key: &str) {
+        self.keys.retain(|(k, _)| k != key);
+    }
+
     fn name(&self) -> Option<String> {
         self.keys.iter().find(|(k, _)| k == "name").and_then(|(_, v)| serde_json::from_str(v).ok())
     }
@@ -257,6 +261,18 @@ impl DaemonConfig {
             .find(|t| t.name().as_deref() == Some(name))
             .unwrap_or_else(|| panic!("no source or destination called {name:?}"));
         table.set(key, value.toml());
+        self
+    }
+
+    /// Removes a key of the source or destination called `name`.
+    pub fn unset_in(mut self, name: &str, key: &str) -> DaemonConfig {
+        let table = self
+            .sources
+            .iter_mut()
+            .chain(self.destinations.iter_mut().map(|(t, _)| t))
+            .find(|t| t.name().as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no source or destination called {name:?}"));
+        table.remove(key);
         self
     }
 

@@ -25,8 +25,13 @@ use serde_json::{Map, Value, json};
 mod arm;
 #[path = "graph/hunting.rs"]
 mod hunting;
+#[path = "graph/sign_in.rs"]
+mod sign_in;
 #[path = "graph/writes.rs"]
 mod writes;
+
+#[allow(unused_imports)]
+pub use sign_in::{FEDERATED_AUDIENCE, Federated, ManagedIdentity};
 
 const INCIDENTS_PATH: &str = "/v1.0/security/incidents";
 const RULES_PATH: &str = "/v1.0/security/rules/detectionRules";
@@ -38,12 +43,23 @@ const GRAPH_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const AAD_JSON: &str = "application/json; charset=utf-8";
 
-/// The one app registration the token endpoint knows: its tenant, client id and secret.
+/// The one app registration the token endpoint knows: its tenant, client id and secret, the
+/// certificates (PEM) and federated credentials registered on it, the VM's managed identity,
+/// and the application permissions granted (`None`: every one Hindsight uses).
+#[derive(Clone, Debug, Default)]
 pub struct Credentials {
     pub tenant: String,
     pub client_id: String,
     pub client_secret: String,
+    pub certificates: Vec<String>,
+    pub federated: Vec<Federated>,
+    pub managed_identity: Option<ManagedIdentity>,
+    pub roles: Option<Vec<String>>,
 }
+
+/// The application permissions granted when a test does not say.
+pub const ALL_ROLES: [&str; 3] =
+    ["SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All", "CustomDetection.Read.All"];
 
 /// A failure queued for an endpoint; each request takes the next one before anything else is
 /// checked, and normal answers resume when the queue is empty.
@@ -115,6 +131,7 @@ struct FakeState {
     writes: writes::Writes,
     hunting: hunting::Hunting,
     arm: arm::Arm,
+    sign_in: sign_in::SignIn,
 }
 
 /// What a skip token stands for: an offset into the list as it is when the next page is asked
@@ -330,6 +347,21 @@ impl FakeGraph {
         lock(&self.state).token_lifetime = secs;
     }
 
+    /// The application permissions granted from now on (`None`: all Hindsight uses).
+    pub fn set_roles(&self, roles: Option<&[&str]>) {
+        lock(&self.state).creds.roles = roles.map(|r| r.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Registers a federated credential (issuer, subject) on the app.
+    pub fn add_federated(&self, federated: Federated) {
+        lock(&self.state).creds.federated.push(federated);
+    }
+
+    /// Client assertions (certificate or federated) accepted so far.
+    pub fn assertions_accepted(&self) -> usize {
+        lock(&self.state).sign_in.assertions_accepted
+    }
+
     /// Every access token issued so far (for tests that look for them where they must not be).
     pub fn issued_tokens(&self) -> Vec<String> {
         lock(&self.state).tokens.keys().cloned().collect()
@@ -390,6 +422,7 @@ impl FakeState {
             writes: writes::Writes::default(),
             hunting: hunting::Hunting::default(),
             arm: arm::Arm::default(),
+            sign_in: sign_in::SignIn::default(),
         }
     }
 }
@@ -414,6 +447,8 @@ enum Endpoint {
         comments: bool,
     },
     Rules,
+    /// The instance metadata endpoint of an Azure VM (managed identity).
+    Imds,
     Unknown,
 }
 
@@ -423,6 +458,9 @@ fn endpoint(path: &str) -> Endpoint {
     }
     if path == RULES_PATH {
         return Endpoint::Rules;
+    }
+    if path == sign_in::IMDS_PATH {
+        return Endpoint::Imds;
     }
     if let Some(workspace) = arm::workspace(path) {
         return Endpoint::ArmRules { workspace };
@@ -443,7 +481,7 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
     let endpoint = endpoint(uri.path());
     let fault = record(&state, &method, &uri, &headers, &endpoint);
     // Graph refuses a token issued for ARM's audience.
-    if !matches!(endpoint, Endpoint::Token { .. } | Endpoint::ArmRules { .. }) {
+    if !matches!(endpoint, Endpoint::Token { .. } | Endpoint::ArmRules { .. } | Endpoint::Imds) {
         let bearer =
             headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if bearer.is_some_and(|t| lock(&state).arm.tokens.contains(t)) {
@@ -465,6 +503,7 @@ async fn dispatch(State(state): State<Shared>, method: Method, uri: Uri, headers
             incidents_endpoint(&state, uri.query().unwrap_or_default(), &headers, fault).await
         }
         Endpoint::Rules if method == Method::GET => rules_endpoint(&state, uri.query().unwrap_or_default(), &headers),
+        Endpoint::Imds => sign_in::imds_endpoint(&state, uri.query().unwrap_or_default(), &headers),
         Endpoint::ArmRules { workspace } => {
             arm::endpoint(&state, &workspace, uri.query().unwrap_or_default(), &headers)
         }
@@ -748,9 +787,9 @@ fn issue_token(state: &Shared, tenant: &str, headers: &HeaderMap, body: &Bytes) 
     let mut s = lock(state);
     s.check_tenant(tenant)?;
     check_grant_type(&form)?;
-    s.check_client(&form)?;
+    s.check_client(&form, tenant)?;
     s.check_scope(&form)?;
-    let token = s.new_token();
+    let token = s.new_token(form.get("scope").map_or("", String::as_str), tenant);
     // A token for ARM's scope is ARM's only, and Graph's are Graph's only.
     if form.get("scope").is_some_and(|scope| arm::is_arm_scope(scope))
         && let Some(t) = token["access_token"].as_str()
@@ -806,7 +845,7 @@ impl FakeState {
         ))
     }
 
-    fn check_client(&self, form: &HashMap<String, String>) -> Result<(), AadError> {
+    fn check_client(&mut self, form: &HashMap<String, String>, tenant: &str) -> Result<(), AadError> {
         let Some(client_id) = form.get("client_id") else {
             return Err(AadError::missing("client_id"));
         };
@@ -824,13 +863,7 @@ impl FakeState {
             ));
         }
         if form.contains_key("client_assertion") {
-            // No certificate is registered with the fake, so no assertion can be valid.
-            return Err(AadError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                700027,
-                "Client assertion failed signature validation.",
-            ));
+            return self.check_assertion(form, tenant);
         }
         match form.get("client_secret") {
             None => Err(AadError::new(
@@ -864,11 +897,15 @@ impl FakeState {
         ))
     }
 
-    fn new_token(&mut self) -> Value {
+    fn new_token(&mut self, scope: &str, tenant: &str) -> Value {
         self.tokens_issued += 1;
-        // Opaque to clients; the prefix and serial number only help a reader of test output.
-        let token = format!("fake-token-{}-{}", self.tokens_issued, opaque(40));
         let lifetime = self.token_lifetime;
+        let roles: Vec<String> = match &self.creds.roles {
+            Some(r) => r.clone(),
+            None => ALL_ROLES.iter().map(|r| r.to_string()).collect(),
+        };
+        let audience = scope.trim_end_matches("/.default");
+        let token = sign_in::access_token(self.tokens_issued, audience, tenant, &roles, lifetime);
         self.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(lifetime));
         json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})
     }

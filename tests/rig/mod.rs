@@ -21,7 +21,12 @@ pub const SECRET: &str = "graph-Secret~e2e.value";
 pub const SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub fn creds() -> Credentials {
-    Credentials { tenant: "contoso.onmicrosoft.com".into(), client_id: "app-1".into(), client_secret: SECRET.into() }
+    Credentials {
+        tenant: "contoso.onmicrosoft.com".into(),
+        client_id: "app-1".into(),
+        client_secret: SECRET.into(),
+        ..Default::default()
+    }
 }
 
 pub fn free_port() -> u16 {

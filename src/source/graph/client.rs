@@ -14,13 +14,16 @@ use serde::Deserialize;
 use super::GraphError;
 use super::config::GraphConfig;
 use crate::clock::{Clock, SystemClock};
-use crate::entra::{App, Credential, TokenClient, TokenError};
+use crate::entra::{App, CredentialKind, TokenClient, TokenError};
 use crate::net::BodyError;
 
 pub struct Client {
     http: reqwest::Client,
-    tokens: TokenClient,
+    tokens: &'static TokenClient,
     app: App,
+    /// Refusals name what to check for this kind of credential.
+    credential: CredentialKind,
+    retry: crate::entra::Retry,
     scope: String,
     /// For back-off sleeps and `Retry-After` dates.
     clock: Arc<dyn Clock>,
@@ -61,15 +64,18 @@ impl Client {
             .map_err(|e| GraphError::Setup(e.to_string()))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let retry = crate::entra::Retry { max_attempts: cfg.max_attempts, base: cfg.retry_base, max: cfg.retry_max };
+        let credential = cfg.sign_in().credential().map_err(|e| GraphError::Setup(e.to_string()))?;
         Ok(Client {
-            tokens: TokenClient::with_clock(http.clone(), retry, clock.clone()),
+            tokens: crate::entra::shared(),
             http,
             app: App {
                 login_url: cfg.login_base(),
                 tenant_id: cfg.tenant_id.clone(),
                 client_id: cfg.client_id.clone(),
-                credential: Credential::Secret(cfg.client_secret.clone()),
+                credential,
             },
+            credential: cfg.credential,
+            retry,
             scope,
             clock,
             max_attempts: cfg.max_attempts,
@@ -82,7 +88,12 @@ impl Client {
 
     /// Requests sent, token requests included, for reports and the "requests per incident" figure.
     pub fn requests(&self) -> usize {
-        self.gets + self.tokens.requests()
+        self.gets + self.tokens.requests_for(&self.app, &self.scope)
+    }
+
+    /// The access token this client signs in with (`hindsight check` reads its roles).
+    pub async fn access_token(&self) -> Result<SecretString, GraphError> {
+        self.token().await
     }
 
     /// What to do after attempt number `n` of `what`: its value, or how long to wait before the
@@ -118,11 +129,17 @@ impl Client {
 
     /// A valid access token, from the cache or freshly requested.
     async fn token(&self) -> Result<SecretString, GraphError> {
-        self.tokens.token(&self.app, &self.scope).await.map_err(|e| match e {
-            TokenError::Refused { status, detail } => GraphError::Auth { status, detail },
+        self.tokens.token_with(&self.app, &self.scope, self.retry).await.map_err(|e| match e {
+            TokenError::Refused { status, detail } => GraphError::Auth {
+                status,
+                // The hint follows after a full stop of its own.
+                detail: detail.trim_end_matches('.').to_owned(),
+                hint: self.credential.hint(),
+            },
             TokenError::Unavailable { attempts, last } => {
                 GraphError::Exhausted { what: "token request".into(), attempts, last }
             }
+            TokenError::Credential { detail } => GraphError::Credential(detail),
         })
     }
 

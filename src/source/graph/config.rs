@@ -1,5 +1,6 @@
 //! Settings of one Microsoft Graph source (one tenant), validated before anything is built.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -7,6 +8,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::Invalid;
+use crate::entra::certificate::Algorithm;
+use crate::entra::{CredentialKind, SignIn};
 
 /// Microsoft's clouds, each with its own sign-in and Graph hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -65,10 +68,37 @@ pub struct GraphConfig {
     /// Unique name of the source; it keys the cursor and the incidents in the store.
     pub name: String,
     /// Directory (tenant) ID or verified domain.
+    #[serde(default)]
     pub tenant_id: String,
-    /// Application (client) ID of the app registration with SecurityIncident.Read.All.
+    /// Application (client) ID of the app registration with SecurityIncident.Read.All. With
+    /// `credential = "workload_identity"` it may be left to `$AZURE_CLIENT_ID` (and `tenant_id`
+    /// to `$AZURE_TENANT_ID`).
+    #[serde(default)]
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// How the app signs in: `secret` (default), `certificate`, `workload_identity` or
+    /// `managed_identity` (docs/connect-a-tenant.md).
+    #[serde(default)]
+    pub credential: CredentialKind,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// PEM certificate registered on the app (`certificate_file`); it may hold the key too.
+    #[serde(default)]
+    pub certificate: Option<SecretString>,
+    /// PEM RSA private key of the certificate (`private_key_file`, readable by Hindsight only).
+    #[serde(default)]
+    pub private_key: Option<SecretString>,
+    /// `PS256` (default, the documented form) or `RS256` (the older form).
+    #[serde(default)]
+    pub assertion_algorithm: Algorithm,
+    /// The projected service-account token; `$AZURE_FEDERATED_TOKEN_FILE` by default.
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
+    /// A user-assigned managed identity's client ID or resource ID; none = the system-assigned one.
+    #[serde(default)]
+    pub managed_identity_id: Option<String>,
+    /// The instance metadata endpoint, for tests only (loopback).
+    #[serde(default)]
+    pub imds_url: Option<Url>,
     #[serde(default)]
     pub cloud: Cloud,
     /// Overrides the cloud's Graph host (mirrors, tests).
@@ -160,18 +190,62 @@ fn default_rules_refresh() -> Duration {
 }
 
 impl GraphConfig {
-    /// The settings that may be read from a file (`client_secret_file`); see `config::SECRET_KEYS`.
-    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret"];
+    /// The settings that may be read from a file (`client_secret_file`, `certificate_file`,
+    /// `private_key_file`); see `config::SECRET_KEYS`.
+    pub const SECRET_KEYS: &'static [&'static str] = &["client_secret", "certificate", "private_key"];
+
+    /// The sign-in keys, for the token client and their validation.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn {
+            kind: self.credential,
+            client_id: &self.client_id,
+            client_secret: self.client_secret.as_ref(),
+            certificate: self.certificate.as_ref(),
+            private_key: self.private_key.as_ref(),
+            algorithm: self.assertion_algorithm,
+            federated_token_file: self.federated_token_file.as_deref(),
+            managed_identity_id: self.managed_identity_id.as_deref(),
+            imds_url: self.imds_url.as_ref(),
+        }
+    }
+
+    /// With a workload identity, what the pod's environment gives and the table left out.
+    pub fn fill_from_environment(&mut self, env: &[(String, String)]) {
+        if self.credential == CredentialKind::WorkloadIdentity {
+            let authority = crate::entra::settings::fill_from_environment(
+                env,
+                &mut self.tenant_id,
+                &mut self.client_id,
+                &mut self.federated_token_file,
+            );
+            if self.login_url.is_none() {
+                self.login_url = authority.and_then(|a| Url::parse(&a).ok());
+            }
+        }
+    }
 
     /// Every problem that can be found without a network; errors name the setting (never the
     /// client secret's value).
     pub fn validate(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
-        for (key, value) in [("name", &self.name), ("tenant_id", &self.tenant_id), ("client_id", &self.client_id)] {
-            if value.trim().is_empty() {
-                out.push(Invalid::new(key, "must not be empty"));
+        // With a workload identity the pod's environment may give the tenant and the client.
+        let or_env = |var: &str| match self.credential {
+            CredentialKind::WorkloadIdentity => {
+                format!("must be set, or ${var} (set by the AKS workload identity webhook)")
             }
+            _ => "must not be empty".to_owned(),
+        };
+        if self.name.trim().is_empty() {
+            out.push(Invalid::new("name", "must not be empty"));
         }
+        if self.tenant_id.trim().is_empty() {
+            out.push(Invalid::new("tenant_id", or_env(crate::entra::settings::AZURE_TENANT_ID)));
+        }
+        // A system-assigned managed identity has no client ID to give.
+        if self.client_id.trim().is_empty() && self.credential != CredentialKind::ManagedIdentity {
+            out.push(Invalid::new("client_id", or_env(crate::entra::settings::AZURE_CLIENT_ID)));
+        }
+        out.extend(self.sign_in().validate());
         if self.cloud == Cloud::China && self.graph_url.is_none() {
             out.push(Invalid::new(
                 "cloud",
@@ -215,18 +289,20 @@ impl GraphConfig {
     /// What `hindsight check` should point out about settings that are allowed but weaker than
     /// the default: sign-in or Graph over plain HTTP (to loopback).
     pub fn notes(&self) -> Vec<String> {
+        // A certificate about to expire, or expired.
+        let mut out = self.sign_in().notes(chrono::Utc::now());
         let plain: Vec<&str> = [("graph_url", &self.graph_url), ("login_url", &self.login_url)]
             .into_iter()
             .filter(|(_, u)| u.as_ref().is_some_and(|u| u.scheme() == "http"))
             .map(|(k, _)| k)
             .collect();
-        if plain.is_empty() {
-            return vec![];
+        if !plain.is_empty() {
+            out.push(format!(
+                "{} plain HTTP to a loopback address (insecure_loopback = true): the credential and tokens go unencrypted",
+                if plain.len() == 2 { "graph_url and login_url use".to_owned() } else { format!("{} uses", plain[0]) }
+            ));
         }
-        vec![format!(
-            "{} plain HTTP to a loopback address (insecure_loopback = true): the client secret and tokens go unencrypted",
-            if plain.len() == 2 { "graph_url and login_url use".to_owned() } else { format!("{} uses", plain[0]) }
-        )]
+        out
     }
 
     pub fn login_base(&self) -> String {

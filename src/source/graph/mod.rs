@@ -29,8 +29,11 @@ use crate::store::{Cursor, Observed, Store};
 pub enum GraphError {
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),
-    #[error("sign-in failed (HTTP {status}): {detail}. Check tenant_id, client_id and the client secret")]
-    Auth { status: u16, detail: String },
+    #[error("sign-in failed (HTTP {status}): {detail}. {hint}")]
+    Auth { status: u16, detail: String, hint: &'static str },
+    /// The credential could not be used on this side (a token file missing, not on Azure).
+    #[error("sign-in failed: {0}")]
+    Credential(String),
     #[error("Graph refused the token (HTTP 401) again after a new one was issued: {detail}")]
     Unauthorized { detail: String },
     #[error(
@@ -207,11 +210,15 @@ impl GraphSource {
 
     /// Signs in and reads one incident, storing nothing (`hindsight check`).
     pub async fn probe(&mut self, now: DateTime<Utc>) -> Result<String, GraphError> {
+        let credential = self.cfg.sign_in().describe();
+        // The credential goes with a refusal: which certificate (thumbprint) or token file.
+        let token = self.client.access_token().await.map_err(|e| GraphError::Feature(format!("{e} [{credential}]")))?;
+        let granted = self.check_roles(secrecy::ExposeSecret::expose_secret(&token), &credential)?;
         let url = self.list_url(now - chrono::Duration::days(30), 1, None, true);
         let page = self.client.get_json(&url).await?;
         let (items, _) = split_page(&page)?;
         let mut said = format!(
-            "signed in to {}; {} answered ({} incident(s) updated in the last 30 days on the first page of one)",
+            "signed in to {} with {credential}{granted}; {} answered ({} incident(s) updated in the last 30 days on the first page of one)",
             self.cfg.login_base(),
             self.cfg.graph_base(),
             items.len()
@@ -236,6 +243,47 @@ impl GraphSource {
             }
         }
         Ok(said)
+    }
+
+    /// What the access token's `roles` claim grants against what the enabled features need,
+    /// and whose tenant it is: every missing permission named at once, with its feature. An
+    /// opaque token (not a JWT) is not judged; the requests that follow try each feature.
+    fn check_roles(&self, token: &str, credential: &str) -> Result<String, GraphError> {
+        use crate::entra::claims;
+        let Some(claims) = claims::decode(token) else {
+            return Ok(String::new());
+        };
+        let tenant = &self.cfg.tenant_id;
+        if let Some(tid) = &claims.tid
+            && is_guid(tenant)
+            && !tid.eq_ignore_ascii_case(tenant)
+        {
+            return Err(GraphError::Feature(format!(
+                "signed in with {credential}, but the token is from tenant {tid}, not {tenant}: a managed identity reads only its own tenant; for another tenant use a multi-tenant app with a certificate or a workload identity (docs/connect-a-tenant.md)"
+            )));
+        }
+        let mut wanted = vec![claims::INCIDENTS];
+        for (on, feature) in [
+            (self.cfg.hunts, claims::HUNTS),
+            (self.cfg.detection_rules, claims::DETECTION_RULES),
+            (self.cfg.write_back, claims::WRITE_BACK),
+        ] {
+            if on {
+                wanted.push(feature);
+            }
+        }
+        let missing = claims::missing(&claims.roles, &wanted);
+        if missing.is_empty() {
+            return Ok(format!(" (roles: {})", claims.roles.join(", ")));
+        }
+        let granted =
+            if claims.roles.is_empty() { "no application permission".to_owned() } else { claims.roles.join(", ") };
+        let needed: Vec<String> =
+            missing.iter().map(|f| format!("{} for {} ({})", f.permissions[0], f.name, f.setting)).collect();
+        Err(GraphError::Feature(format!(
+            "signed in with {credential}; the token grants {granted}. Missing: {}. Add the application permission(s) to the app registration and grant admin consent in this tenant (docs/connect-a-tenant.md); a new token carries them within minutes",
+            needed.join("; ")
+        )))
     }
 
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {
@@ -345,4 +393,10 @@ fn split_page(page: &Value) -> Result<(&[Value], Option<String>), GraphError> {
         .ok_or_else(|| GraphError::Protocol("the response has no \"value\" array".into()))?;
     let next = page.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
     Ok((items, next))
+}
+
+/// Whether `s` is a tenant ID (a GUID) rather than a domain name.
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]) && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }

@@ -1,16 +1,24 @@
-//! Entra ID access tokens, for everything Hindsight signs in for: the Graph source and webhooks
-//! that want a bearer token (Power Automate flows restricted to a tenant). One client-credentials
-//! implementation: the request, the cache, the retries, and errors that name what to fix but
-//! never carry the credential.
+//! Entra ID access tokens, for everything Hindsight signs in for: the Graph source (Graph and
+//! Azure Resource Manager) and webhooks that want a bearer token (Power Automate flows restricted
+//! to a tenant). One client-credentials implementation: the request, the cache, the retries, and
+//! errors that name what to fix but never carry the credential.
 //!
-//! A token is cached per (sign-in host, tenant, client ID, scope) and renewed [`RENEW_BEFORE`]
-//! its expiry, so no request carries a dying one. How the app proves who it is is a
-//! [`Credential`]; only a client secret today, with room for a certificate, workload identity
-//! federation and a managed identity (see the shared `specs/entra-credentials.md`).
+//! A token is cached per (sign-in host, tenant, client ID, scope, credential) and renewed
+//! [`RENEW_BEFORE`] its expiry, so no request carries a dying one. The sources of one daemon
+//! share one cache ([`shared`]): an MSSP's sources that sign in with the same app to the same
+//! tenant ask once. How the app proves who it is is a [`Credential`] (shared
+//! `specs/entra-credentials.md`): a client secret, a certificate, a Kubernetes workload identity,
+//! or the Azure VM's managed identity.
+
+pub mod certificate;
+pub mod claims;
+pub mod imds;
+pub mod settings;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,6 +29,8 @@ use serde::Deserialize;
 
 use crate::clock::{Clock, SystemClock};
 
+pub use settings::{CredentialKind, SignIn};
+
 /// The global cloud's sign-in host; US Gov, China or a test server are set in configuration.
 pub const GLOBAL_LOGIN: &str = "https://login.microsoftonline.com";
 
@@ -30,18 +40,48 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// A token answer larger than this is not a token answer.
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
+/// The client assertion type of certificates and federated tokens alike.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// How the app proves its identity in the client-credentials flow.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Credential {
     /// A client secret from the app registration.
     Secret(SecretString),
+    /// A certificate the app registration holds, with its private key: a fresh signed client
+    /// assertion for each token request.
+    Certificate(Arc<certificate::Certificate>),
+    /// A federated token (Kubernetes projected service-account token) in this file, re-read for
+    /// each token request: the kubelet rotates it.
+    WorkloadIdentity(PathBuf),
+    /// The Azure VM's managed identity, through the instance metadata endpoint.
+    ManagedIdentity(imds::Identity),
+}
+
+impl Credential {
+    /// Which credential, for the cache key: two sources with the same app and the same
+    /// credential share tokens; a wrong secret never borrows a right one's token.
+    fn id(&self) -> String {
+        match self {
+            Credential::Secret(s) => {
+                let digest = <sha2::Sha256 as sha2::Digest>::digest(s.expose_secret().as_bytes());
+                format!("secret:{}", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
+            Credential::Certificate(c) => format!("certificate:{}", c.thumbprint),
+            Credential::WorkloadIdentity(path) => format!("federated:{}", path.display()),
+            Credential::ManagedIdentity(m) => m.id(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::Secret(_) => f.write_str("Secret([redacted])"),
+            Credential::Certificate(c) => write!(f, "{c:?}"),
+            Credential::WorkloadIdentity(p) => write!(f, "WorkloadIdentity({})", p.display()),
+            Credential::ManagedIdentity(m) => write!(f, "ManagedIdentity({})", m.id()),
         }
     }
 }
@@ -67,6 +107,7 @@ impl App {
             self.tenant_id.clone(),
             self.client_id.clone(),
             scope.to_owned(),
+            self.credential.id(),
         )
     }
 }
@@ -97,6 +138,10 @@ pub enum TokenError {
     /// No usable answer within the attempts allowed.
     #[error("{}", unavailable(*.attempts, .last))]
     Unavailable { attempts: u32, last: String },
+    /// The credential could not be used on this side: a federated token file missing, no
+    /// instance metadata endpoint, an assertion that could not be signed.
+    #[error("{detail}")]
+    Credential { detail: String },
 }
 
 fn unavailable(attempts: u32, last: &str) -> String {
@@ -107,8 +152,15 @@ fn unavailable(attempts: u32, last: &str) -> String {
     }
 }
 
-/// (sign-in host, tenant, client ID, scope)
-type Key = (String, String, String, String);
+/// (sign-in host, tenant, client ID, scope, credential)
+type Key = (String, String, String, String, String);
+
+/// One key's cached token, behind its own async lock, and the requests sent for it.
+#[derive(Default)]
+struct Slot {
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    requests: AtomicUsize,
+}
 
 struct Cached {
     token: SecretString,
@@ -124,12 +176,35 @@ pub struct TokenClient {
     retry: Retry,
     /// One slot per key, each behind its own async lock, so that a slow sign-in for one app
     /// does not hold up another.
-    cache: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    cache: Mutex<HashMap<Key, Arc<Slot>>>,
     requests: AtomicUsize,
+    /// For the instance metadata endpoint: never through a proxy, a short connect timeout.
+    imds: OnceLock<reqwest::Client>,
+}
+
+/// The daemon's one token client: every Graph source (and its ARM and hunting clients) asks it,
+/// so tokens are shared by everything that signs in with the same app to the same tenant.
+/// Connections are not pooled: a token is asked for about once an hour, and a pooled connection
+/// would outlive the runtime that opened it.
+pub fn shared() -> &'static TokenClient {
+    static SHARED: OnceLock<TokenClient> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
+            .build()
+            // Only a TLS provider missing fails here, and one is installed just above.
+            .unwrap_or_default();
+        TokenClient::new(http, Retry::ONCE)
+    })
 }
 
 /// What one attempt came to.
-enum Attempt {
+pub(crate) enum Attempt {
     Done(SecretString, Duration),
     Retry { after: Option<Duration>, why: String },
 }
@@ -143,7 +218,14 @@ impl TokenClient {
 
     /// As [`TokenClient::new`], with expiry and back-off on `clock`.
     pub fn with_clock(http: reqwest::Client, retry: Retry, clock: Arc<dyn Clock>) -> TokenClient {
-        TokenClient { http, clock, retry, cache: Mutex::new(HashMap::new()), requests: AtomicUsize::new(0) }
+        TokenClient {
+            http,
+            clock,
+            retry,
+            cache: Mutex::new(HashMap::new()),
+            requests: AtomicUsize::new(0),
+            imds: OnceLock::new(),
+        }
     }
 
     /// Token requests sent so far, retries included.
@@ -151,22 +233,32 @@ impl TokenClient {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+    fn slot(&self, key: Key) -> Arc<Slot> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.entry(key).or_default().clone()
     }
 
+    /// Token requests sent for `app` and `scope` so far, retries included.
+    pub fn requests_for(&self, app: &App, scope: &str) -> usize {
+        self.slot(app.key(scope)).requests.load(Ordering::Relaxed)
+    }
+
     /// A token for `scope` (an audience plus `/.default`), from the cache while it has more than
-    /// [`RENEW_BEFORE`] to live, freshly requested otherwise.
+    /// [`RENEW_BEFORE`] to live, freshly requested otherwise, retried on the client's policy.
     pub async fn token(&self, app: &App, scope: &str) -> Result<SecretString, TokenError> {
+        self.token_with(app, scope, self.retry).await
+    }
+
+    /// [`TokenClient::token`], with the caller's retry policy (each source has its own).
+    pub async fn token_with(&self, app: &App, scope: &str, retry: Retry) -> Result<SecretString, TokenError> {
         let slot = self.slot(app.key(scope));
-        let mut cached = slot.lock().await;
+        let mut cached = slot.cached.lock().await;
         if let Some(c) = cached.as_ref()
             && self.clock.now() + RENEW_BEFORE < c.expires
         {
             return Ok(c.token.clone());
         }
-        let (token, lifetime) = self.request(app, scope).await?;
+        let (token, lifetime) = self.request(app, scope, retry, &slot.requests).await?;
         let expires = self.clock.now() + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
         *cached = Some(Cached { token: token.clone(), expires });
         Ok(token)
@@ -175,25 +267,32 @@ impl TokenClient {
     /// Drops the cached token for `scope`: the service refused it (revoked, or its roles
     /// changed), so the next call asks for a new one.
     pub async fn forget(&self, app: &App, scope: &str) {
-        *self.slot(app.key(scope)).lock().await = None;
+        *self.slot(app.key(scope)).cached.lock().await = None;
     }
 
-    async fn request(&self, app: &App, scope: &str) -> Result<(SecretString, Duration), TokenError> {
+    async fn request(
+        &self,
+        app: &App,
+        scope: &str,
+        retry: Retry,
+        counter: &AtomicUsize,
+    ) -> Result<(SecretString, Duration), TokenError> {
         let url = app.token_url();
-        let max_attempts = self.retry.max_attempts.max(1);
-        let mut delay = self.retry.base;
+        let max_attempts = retry.max_attempts.max(1);
+        let mut delay = retry.base;
         let mut n = 0;
         loop {
             n += 1;
+            counter.fetch_add(1, Ordering::Relaxed);
             let why = match self.attempt(app, &url, scope).await? {
                 Attempt::Done(token, lifetime) => return Ok((token, lifetime)),
                 Attempt::Retry { after, why } if n < max_attempts => {
                     // Full jitter on our own back-off; a Retry-After is the server's word and kept.
                     let wait = match after {
-                        Some(d) => d.min(self.retry.max),
+                        Some(d) => d.min(retry.max),
                         None => {
                             let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
-                            delay = (delay * 2).min(self.retry.max);
+                            delay = (delay * 2).min(retry.max);
                             jittered
                         }
                     };
@@ -211,9 +310,35 @@ impl TokenClient {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut form =
             vec![("grant_type", "client_credentials"), ("client_id", app.client_id.as_str()), ("scope", scope)];
+        let assertion;
         match &app.credential {
             // In the form body, never the URL: reqwest's errors name the URL.
             Credential::Secret(s) => form.push(("client_secret", s.expose_secret())),
+            Credential::Certificate(c) => {
+                // A new assertion (new jti, new times) for every request, retries included.
+                assertion = c
+                    .assertion(url, &app.client_id, self.clock.now())
+                    .map_err(|detail| TokenError::Credential { detail })?;
+                form.extend([("client_assertion_type", JWT_BEARER), ("client_assertion", assertion.as_str())]);
+            }
+            Credential::WorkloadIdentity(path) => {
+                // Re-read for every request: the kubelet rotates the file, and an old token expires.
+                assertion = read_federated_token(path).await?;
+                form.extend([("client_assertion_type", JWT_BEARER), ("client_assertion", assertion.as_str())]);
+            }
+            Credential::ManagedIdentity(identity) => {
+                let http = self.imds.get_or_init(|| {
+                    reqwest::Client::builder()
+                        .no_proxy()
+                        .connect_timeout(imds::CONNECT_TIMEOUT)
+                        .timeout(Duration::from_secs(30))
+                        .redirect(reqwest::redirect::Policy::none())
+                        .pool_max_idle_per_host(0)
+                        .build()
+                        .unwrap_or_default()
+                });
+                return identity.attempt(http, scope).await;
+            }
         }
         let resp = match self.http.post(url).form(&form).send().await {
             Ok(r) => r,
@@ -243,6 +368,22 @@ impl TokenClient {
             // serde_json's message names the field and position, never the value.
             Err(e) => Ok(Attempt::Retry { after: None, why: format!("unreadable token response: {e}") }),
         }
+    }
+}
+
+/// The federated token in `path`, or an error that says where it should have come from.
+async fn read_federated_token(path: &std::path::Path) -> Result<String, TokenError> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+        Ok(_) => Err(TokenError::Credential {
+            detail: format!("workload identity: the federated token file {} is empty", path.display()),
+        }),
+        Err(e) => Err(TokenError::Credential {
+            detail: format!(
+                "workload identity: cannot read the federated token file {} ({e}); on AKS the pod needs the label azure.workload.identity/use: \"true\" and a service account annotated with azure.workload.identity/client-id",
+                path.display()
+            ),
+        }),
     }
 }
 
