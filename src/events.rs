@@ -74,6 +74,24 @@ impl Event for PollSucceeded<'_> {
     }
 }
 
+/// A source that signs in with a certificate, looked at again (once a day): when it expires,
+/// for alerting, and a warning from 30 days before.
+pub struct CertificateChecked<'a> {
+    pub source: &'a str,
+    pub not_after: DateTime<Utc>,
+    pub warning: Option<String>,
+}
+
+impl Event for CertificateChecked<'_> {
+    fn emit(self) {
+        metrics::gauge!("hindsight_certificate_expiry_timestamp_seconds", "source" => self.source.to_owned())
+            .set(self.not_after.timestamp() as f64);
+        if let Some(w) = self.warning {
+            tracing::warn!(source = %self.source, "{}", crate::text::printable(&w));
+        }
+    }
+}
+
 /// A source's pass failed; its cursor did not move.
 pub struct PollFailed<'a> {
     pub source: &'a str,

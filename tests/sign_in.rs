@@ -81,17 +81,23 @@ fn without_secret(graph: &FakeGraph, hook: &str) -> DaemonConfig {
 }
 
 /// The daemon started with `config` (and `env`) reviews one incident and delivers it.
-async fn reviews_through(graph: &FakeGraph, hook: &fakes::receiver::Shared, rig: &Rig, env: &[(&str, &str)]) -> String {
+async fn reviews_through(
+    graph: &FakeGraph,
+    hook: &fakes::receiver::Shared,
+    rig: &Rig,
+    env: &[(&str, &str)],
+) -> rig::Daemon {
     let daemon = rig.start(env);
     ready(rig.http, &daemon).await;
     graph.upsert(resolved("8100"));
     until(Duration::from_secs(20), "the review at the webhook", &daemon, || hook_events(hook).0.len() == 1).await;
-    daemon.log()
+    daemon
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_signs_in_and_the_daemon_reviews_through_it() {
-    let app_cert = certificate(APP_KEY, 365);
+    // Twenty days left: the daemon warns in its log and exports the expiry.
+    let app_cert = certificate(APP_KEY, 20);
     let graph = FakeGraph::start(Credentials { certificates: vec![app_cert.clone()], ..registered() }).await;
     let (hook, url) = fakes::receiver::start().await;
     let config = without_secret(&graph, &url)
@@ -102,8 +108,14 @@ async fn a_certificate_signs_in_and_the_daemon_reviews_through_it() {
     let credentials = rig.dir.path().join("credentials");
     std::fs::write(credentials.join("app-cert.pem"), &app_cert).unwrap();
     write_private(&credentials.join("app-key.pem"), APP_KEY);
-    let log = reviews_through(&graph, &hook, &rig, &[]).await;
+    let daemon = reviews_through(&graph, &hook, &rig, &[]).await;
     assert!(graph.assertions_accepted() >= 1);
+    let (_, metrics) = rig::get(rig.http, "/metrics").await;
+    let expiry = Certificate::from_pem(app_cert.as_bytes(), APP_KEY.as_bytes(), Algorithm::PS256).unwrap().not_after;
+    let gauge = format!("hindsight_certificate_expiry_timestamp_seconds{{source=\"contoso\"}} {}", expiry.timestamp());
+    assert!(metrics.contains(&gauge), "{gauge} in:\n{metrics}");
+    let log = daemon.log();
+    assert!(log.contains("WARN") && log.contains("expires on") && log.contains("source=contoso"), "{log}");
     // Neither the key nor a token shows in the log.
     let key_line = APP_KEY.lines().nth(1).unwrap();
     assert!(!log.contains(key_line), "{log}");
@@ -132,7 +144,7 @@ async fn a_workload_identity_signs_in_from_the_pods_environment() {
         ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap()),
         ("AZURE_AUTHORITY_HOST", login.as_str()),
     ];
-    let log = reviews_through(&graph, &hook, &rig, &env).await;
+    let log = reviews_through(&graph, &hook, &rig, &env).await.log();
     assert!(graph.assertions_accepted() >= 1);
     assert!(!log.contains("kubelet-signature"));
 }
@@ -455,4 +467,24 @@ async fn sources_with_the_same_app_share_one_token() {
     b.probe(chrono::Utc::now()).await.unwrap();
     assert_eq!(graph.token_requests(), 1);
     assert_eq!(graph.incident_requests(), 2);
+}
+
+/// A webhook's `oauth` table takes the same credentials: a Power Automate flow restricted to a
+/// tenant gets its bearer token with a certificate.
+#[tokio::test]
+async fn a_webhook_signs_in_for_its_flow_with_a_certificate() {
+    let pem = certificate(APP_KEY, 365);
+    let graph = FakeGraph::start(Credentials { certificates: vec![pem.clone()], ..registered() }).await;
+    let cfg: hindsight::notify::oauth::OAuthConfig = serde_json::from_value(serde_json::json!({
+        "tenant_id": "contoso.onmicrosoft.com", "client_id": "app-1", "credential": "certificate",
+        "certificate": pem, "private_key": APP_KEY, "login_url": graph.login_url(), "insecure_loopback": true,
+    }))
+    .unwrap();
+    assert!(cfg.validate().is_empty());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let source = hindsight::notify::oauth::TokenSource::new(cfg, reqwest::Client::new()).unwrap();
+    let token = source.token().await.unwrap();
+    let claims = hindsight::entra::claims::decode(token.expose_secret()).unwrap();
+    assert_eq!(claims.aud.as_deref(), Some("https://service.flow.microsoft.com/"));
+    assert_eq!(graph.assertions_accepted(), 1);
 }

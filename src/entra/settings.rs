@@ -192,6 +192,11 @@ impl SignIn<'_> {
         }
     }
 
+    /// When the certificate expires, for a `certificate` credential that loads.
+    pub fn certificate_expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        (self.kind == CredentialKind::Certificate).then(|| self.load_certificate().ok().map(|c| c.not_after)).flatten()
+    }
+
     /// One line on the credential for `hindsight check`: its kind and, for a certificate, its
     /// thumbprint, subject and validity. Never the secret or key.
     pub fn describe(&self) -> String {

@@ -80,6 +80,8 @@ pub struct GraphSource {
     rules_retry_at: Option<DateTime<Utc>>,
     /// Azure Resource Manager, for Sentinel's analytics rules: built at the first read.
     arm: Option<client::Client>,
+    /// When the certificate's expiry was last reported (a certificate credential only).
+    certificate_checked_at: Option<DateTime<Utc>>,
 }
 
 impl GraphConfig {
@@ -99,6 +101,7 @@ impl GraphConfig {
             rules_cleared: false,
             rules_retry_at: None,
             arm: None,
+            certificate_checked_at: None,
             cfg: self.clone(),
         })
     }
@@ -245,6 +248,24 @@ impl GraphSource {
         Ok(said)
     }
 
+    /// Once a day, a certificate credential's expiry: a gauge for alerting, and a warning in
+    /// the log from 30 days before (an unattended daemon has no `hindsight check` run).
+    fn report_certificate(&mut self, now: DateTime<Utc>) {
+        if self.certificate_checked_at.is_some_and(|at| now - at < chrono::Duration::days(1)) {
+            return;
+        }
+        let sign_in = self.cfg.sign_in();
+        if let Some(not_after) = sign_in.certificate_expiry() {
+            let warning = sign_in.notes(now).into_iter().next();
+            crate::events::Event::emit(crate::events::CertificateChecked {
+                source: &self.cfg.name,
+                not_after,
+                warning,
+            });
+        }
+        self.certificate_checked_at = Some(now);
+    }
+
     /// What the access token's `roles` claim grants against what the enabled features need,
     /// and whose tenant it is: every missing permission named at once, with its feature. An
     /// opaque token (not a JWT) is not judged; the requests that follow try each feature.
@@ -289,6 +310,7 @@ impl GraphSource {
     pub async fn poll(&mut self, store: &Store, clock: &dyn Clock) -> Result<PollReport, SourceError> {
         let now = clock.now();
         let name = self.cfg.name.clone();
+        self.report_certificate(now);
         // Before the incidents: a resolution read in this pass is reviewed against rules as
         // fresh as the refresh interval allows.
         self.refresh_deployed(store, now).await;
