@@ -63,7 +63,10 @@ pub async fn poll_loop(ctx: Ctx, mut source: Source, interval: Duration) {
     }
     loop {
         let started = Instant::now();
-        poll_once(&ctx, &mut source).await;
+        // Boxed: a pass's state (the Graph client's futures, a page being parsed) is allocated
+        // for the pass only, not kept in every source's task while it sleeps — with a thousand
+        // tenants that is most of an idle daemon's memory.
+        Box::pin(poll_once(&ctx, &mut source)).await;
         let wait = jitter(interval, 0.1).saturating_sub(started.elapsed());
         if !ctx.pause(wait).await {
             return;

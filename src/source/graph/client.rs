@@ -18,7 +18,10 @@ use crate::entra::{App, CredentialKind, TokenClient, TokenError};
 use crate::net::BodyError;
 
 pub struct Client {
+    /// The daemon's one HTTP client for Microsoft's APIs ([`shared_http`]); each request
+    /// carries this client's own timeout.
     http: reqwest::Client,
+    timeout: Duration,
     tokens: &'static TokenClient,
     app: App,
     /// Refusals name what to check for this kind of credential.
@@ -45,6 +48,25 @@ enum Attempt<T> {
     },
 }
 
+/// One HTTP client for every Graph, ARM and hunting request of the daemon: each client built its
+/// own TLS configuration and root store, about 135 KiB a source, and an MSSP has hundreds; one
+/// client also shares connections to the one Graph host. Timeouts are per request.
+fn shared_http() -> Result<reqwest::Client, String> {
+    static SHARED: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            crate::install_crypto_provider();
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                // The bearer token must never follow a redirect to another host.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
 impl Client {
     pub fn new(cfg: &GraphConfig) -> Result<Client, GraphError> {
         Client::for_scope(cfg, format!("{}/.default", cfg.graph_base()))
@@ -53,15 +75,7 @@ impl Client {
     /// A client whose tokens are for `scope` (Azure Resource Manager's, for Sentinel), signed in
     /// as the source's app.
     pub fn for_scope(cfg: &GraphConfig, scope: String) -> Result<Client, GraphError> {
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-            // The bearer token must never follow a redirect to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("hindsight/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GraphError::Setup(e.to_string()))?;
+        let http = shared_http().map_err(GraphError::Setup)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let retry = crate::entra::Retry { max_attempts: cfg.max_attempts, base: cfg.retry_base, max: cfg.retry_max };
         let credential = cfg.sign_in().credential().map_err(|e| GraphError::Setup(e.to_string()))?;
@@ -75,6 +89,7 @@ impl Client {
                 credential,
             },
             credential: cfg.credential,
+            timeout: cfg.request_timeout,
             retry,
             scope,
             clock,
@@ -183,6 +198,7 @@ impl Client {
         let resp = self
             .http
             .get(url)
+            .timeout(self.timeout)
             .bearer_auth(token.expose_secret())
             // Without it, enum members added after `unknownFutureValue` arrive as that sentinel.
             .header("Prefer", "include-unknown-enum-members")
@@ -250,6 +266,7 @@ impl Client {
         let resp = self
             .http
             .request(method, url)
+            .timeout(self.timeout)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
             .body(body.to_string())
