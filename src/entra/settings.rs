@@ -62,6 +62,33 @@ impl CredentialKind {
     }
 }
 
+/// `fn sign_in(&self) -> SignIn` for a configuration table that has the sign-in keys
+/// (`credential`, `client_id`, `client_secret`, `certificate`, `private_key`,
+/// `assertion_algorithm`, `federated_token_file`, `managed_identity_id`, `imds_url`): a Graph
+/// source and a webhook's `oauth` table declare the same keys, each in its own struct, since
+/// `deny_unknown_fields` rules out a flattened one.
+macro_rules! sign_in_keys {
+    ($config:ty) => {
+        impl $config {
+            /// The sign-in keys, for the token client and their validation.
+            pub fn sign_in(&self) -> $crate::entra::SignIn<'_> {
+                $crate::entra::SignIn {
+                    kind: self.credential,
+                    client_id: &self.client_id,
+                    client_secret: self.client_secret.as_ref(),
+                    certificate: self.certificate.as_ref(),
+                    private_key: self.private_key.as_ref(),
+                    algorithm: self.assertion_algorithm,
+                    federated_token_file: self.federated_token_file.as_deref(),
+                    managed_identity_id: self.managed_identity_id.as_deref(),
+                    imds_url: self.imds_url.as_ref(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use sign_in_keys;
+
 /// The sign-in keys of one table, borrowed from its configuration.
 pub struct SignIn<'a> {
     pub kind: CredentialKind,

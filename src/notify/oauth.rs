@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::config::Invalid;
 use crate::entra::certificate::Algorithm;
-use crate::entra::{App, Credential, CredentialKind, Retry, SignIn, TokenClient};
+use crate::entra::{App, Credential, CredentialKind, Retry, TokenClient};
 
 fn default_scope() -> String {
     "https://service.flow.microsoft.com//.default".into()
@@ -55,24 +55,12 @@ pub struct OAuthConfig {
     pub insecure_loopback: bool,
 }
 
+crate::entra::settings::sign_in_keys!(OAuthConfig);
+
 impl OAuthConfig {
     /// The settings that may be read from a file (`client_secret_file`, `certificate_file`,
     /// `private_key_file`); see `config::SECRET_KEYS`.
     pub const SECRET_KEYS: &'static [&'static str] = &["client_secret", "certificate", "private_key"];
-
-    pub fn sign_in(&self) -> SignIn<'_> {
-        SignIn {
-            kind: self.credential,
-            client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
-            certificate: self.certificate.as_ref(),
-            private_key: self.private_key.as_ref(),
-            algorithm: self.assertion_algorithm,
-            federated_token_file: self.federated_token_file.as_deref(),
-            managed_identity_id: self.managed_identity_id.as_deref(),
-            imds_url: self.imds_url.as_ref(),
-        }
-    }
 
     /// With a workload identity, what the pod's environment gives and the table left out.
     pub fn fill_from_environment(&mut self, env: &[(String, String)]) {

@@ -254,25 +254,21 @@ impl DaemonConfig {
 
     /// A key of the source or destination called `name`.
     pub fn set_in(mut self, name: &str, key: &str, value: impl Toml) -> DaemonConfig {
-        let table = self
-            .sources
+        self.named(name).set(key, value.toml());
+        self
+    }
+
+    fn named(&mut self, name: &str) -> &mut Table {
+        self.sources
             .iter_mut()
             .chain(self.destinations.iter_mut().map(|(t, _)| t))
             .find(|t| t.name().as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no source or destination called {name:?}"));
-        table.set(key, value.toml());
-        self
+            .unwrap_or_else(|| panic!("no source or destination called {name:?}"))
     }
 
     /// Removes a key of the source or destination called `name`.
     pub fn unset_in(mut self, name: &str, key: &str) -> DaemonConfig {
-        let table = self
-            .sources
-            .iter_mut()
-            .chain(self.destinations.iter_mut().map(|(t, _)| t))
-            .find(|t| t.name().as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no source or destination called {name:?}"));
-        table.remove(key);
+        self.named(name).remove(key);
         self
     }
 

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::Invalid;
+use crate::entra::CredentialKind;
 use crate::entra::certificate::Algorithm;
-use crate::entra::{CredentialKind, SignIn};
 
 /// Microsoft's clouds, each with its own sign-in and Graph hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -189,25 +189,12 @@ fn default_rules_refresh() -> Duration {
     Duration::from_secs(24 * 3600)
 }
 
+crate::entra::settings::sign_in_keys!(GraphConfig);
+
 impl GraphConfig {
     /// The settings that may be read from a file (`client_secret_file`, `certificate_file`,
     /// `private_key_file`); see `config::SECRET_KEYS`.
     pub const SECRET_KEYS: &'static [&'static str] = &["client_secret", "certificate", "private_key"];
-
-    /// The sign-in keys, for the token client and their validation.
-    pub fn sign_in(&self) -> SignIn<'_> {
-        SignIn {
-            kind: self.credential,
-            client_id: &self.client_id,
-            client_secret: self.client_secret.as_ref(),
-            certificate: self.certificate.as_ref(),
-            private_key: self.private_key.as_ref(),
-            algorithm: self.assertion_algorithm,
-            federated_token_file: self.federated_token_file.as_deref(),
-            managed_identity_id: self.managed_identity_id.as_deref(),
-            imds_url: self.imds_url.as_ref(),
-        }
-    }
 
     /// With a workload identity, what the pod's environment gives and the table left out.
     pub fn fill_from_environment(&mut self, env: &[(String, String)]) {
