@@ -53,15 +53,25 @@ fn main() {
         queries.len()
     );
 
+    // Canonical IDs that exist, as the review asks after resolving: every query does the work
+    // (an earlier version alternated with a lower-case ID the exact index never finds).
+    let known = ["T1059.001", "T1566.001", "T1078", "T1021.002", "T1003.001"];
+    assert!(known.iter().all(|id| catalog.technique_ix(id).is_some()), "every ID of the query exists");
     let t = Instant::now();
     let mut found = 0usize;
     for i in 0..n {
-        if let Some(ix) = catalog.technique_ix(queries[i % 2]) {
+        if let Some(ix) = catalog.technique_ix(black_box(known[i % known.len()])) {
             found += catalog.groups_using(ix).count();
         }
     }
     black_box(found);
-    println!("technique → groups: {:.3} µs per query", (t.elapsed() / n as u32).as_nanos() as f64 / 1000.0);
+    assert!(found >= n, "each query found its technique's groups");
+    println!(
+        "technique → groups: {:.3} µs per query ({n} queries over {} existing IDs, {:.1} groups each)",
+        (t.elapsed() / n as u32).as_nanos() as f64 / 1000.0,
+        known.len(),
+        found as f64 / n as f64
+    );
 
     let bundle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/attack/enterprise-attack-18.1.json");
     if bundle.is_file() {
