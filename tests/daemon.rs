@@ -184,19 +184,8 @@ async fn check_tries_every_endpoint_and_names_what_fails() {
     let (hook, url) = fakes::receiver::start().await;
     let smtp = FakeSmtp::start().await;
     let rig = Rig::new(&graph, &url, Some(&smtp));
-    let check = |config: PathBuf, state: PathBuf, creds: PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_hindsight"))
-                .args(["check", "--config"])
-                .arg(config)
-                .env("HINDSIGHT_STATE_DIR", state)
-                .env("CREDENTIALS_DIRECTORY", creds)
-                .output()
-                .unwrap()
-        })
-    };
     let creds_dir = rig.dir.path().join("credentials");
-    let out = check(rig.config.clone(), rig.state(), creds_dir.clone()).await.unwrap();
+    let out = rig.check().await;
     let stdout = common::stdout(&out);
     assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
     for line in [
@@ -216,7 +205,7 @@ async fn check_tries_every_endpoint_and_names_what_fails() {
     // A wrong client secret and an SMTP server that is gone.
     std::fs::write(creds_dir.join("graph-secret"), "wrong-Secret-value").unwrap();
     drop(smtp);
-    let out = check(rig.config.clone(), rig.state(), creds_dir).await.unwrap();
+    let out = rig.check().await;
     let stdout = common::stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("failed  source contoso") && stdout.contains("sign-in failed"), "{stdout}");

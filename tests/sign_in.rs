@@ -264,24 +264,9 @@ async fn check_names_each_missing_permission_from_the_roles_claim() {
     assert!(line(&out, "contoso").contains("with client secret (roles: SecurityIncident.ReadWrite.All"), "{out}");
 }
 
-fn rig_credentials(rig: &Rig) -> std::path::PathBuf {
-    rig.dir.path().join("credentials")
-}
-
 async fn check_blocking(rig: &Rig) -> (Option<i32>, String) {
-    let (config, state, credentials) = (rig.config.clone(), rig.state(), rig_credentials(rig));
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
-            .args(["check", "--config"])
-            .arg(config)
-            .env("HINDSIGHT_STATE_DIR", state)
-            .env("CREDENTIALS_DIRECTORY", credentials)
-            .output()
-            .unwrap();
-        (out.status.code(), format!("{}{}", common::stdout(&out), common::stderr(&out)))
-    })
-    .await
-    .unwrap()
+    let out = rig.check().await;
+    (out.status.code(), format!("{}{}", common::stdout(&out), common::stderr(&out)))
 }
 
 fn token_client(clock: Arc<dyn hindsight::clock::Clock>) -> TokenClient {

@@ -265,19 +265,7 @@ async fn check_names_the_hunting_permission_and_says_write_back_is_not_tried() {
     let (_hook, url) = fakes::receiver::start().await;
     let config = rig::config(&graph, &url, None).set_in("contoso", "write_back", true).set_in("contoso", "hunts", true);
     let rig = Rig::with(config);
-    let check = || {
-        let (config, state, creds) = (rig.config.clone(), rig.state(), rig.dir.path().join("credentials"));
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
-                .args(["check", "--config"])
-                .arg(config)
-                .env("HINDSIGHT_STATE_DIR", state)
-                .env("CREDENTIALS_DIRECTORY", creds)
-                .output()
-                .unwrap()
-        })
-    };
-    let out = check().await.unwrap();
+    let out = rig.check().await;
     let stdout = common::stdout(&out);
     assert!(out.status.success(), "{stdout}{}", common::stderr(&out));
     assert!(stdout.contains("advanced hunting answers (ThreatHunting.Read.All)"), "{stdout}");
@@ -286,7 +274,7 @@ async fn check_names_the_hunting_permission_and_says_write_back_is_not_tried() {
         "{stdout}"
     );
     graph.allow_hunting(false);
-    let out = check().await.unwrap();
+    let out = rig.check().await;
     let stdout = common::stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("failed  source contoso") && stdout.contains("ThreatHunting.Read.All"), "{stdout}");

@@ -100,6 +100,23 @@ impl Rig {
         self.dir.path().join("state")
     }
 
+    /// `hindsight check` on the rig's configuration, state and credentials directory, off the
+    /// async runtime (the fakes it talks to run on it).
+    pub async fn check(&self) -> std::process::Output {
+        let (config, state, credentials) = (self.config.clone(), self.state(), self.dir.path().join("credentials"));
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_hindsight"))
+                .args(["check", "--config"])
+                .arg(config)
+                .env("HINDSIGHT_STATE_DIR", state)
+                .env("CREDENTIALS_DIRECTORY", credentials)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
     pub fn start(&self, extra_env: &[(&str, &str)]) -> Daemon {
         Daemon::start(&self.state(), &self.config, self.dir.path(), extra_env)
     }
