@@ -93,7 +93,12 @@ fn main() {
         );
     }
 
-    let settings = Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: Some("18.1".into()) };
+    let settings = Settings {
+        top: 10,
+        attack_domain: "enterprise-attack".into(),
+        attack_version: Some("18.1".into()),
+        shard: None,
+    };
     let period = Period::ending(end, chrono::Duration::days(7));
     let all = vec![Vec::<String>::new()];
     let t = Instant::now();

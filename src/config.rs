@@ -144,6 +144,9 @@ pub struct DaemonConfig {
     pub store_reserve: bytesize::ByteSize,
     /// The store's page cache; resident memory is about twice this above the idle daemon.
     pub store_cache: bytesize::ByteSize,
+    /// This replica's share of the sources when several split them ("i/n" or "ordinal/n");
+    /// none: every source is polled here.
+    pub shard: Option<crate::daemon::shard::ShardSetting>,
 }
 
 impl Default for DaemonConfig {
@@ -156,6 +159,7 @@ impl Default for DaemonConfig {
             delivery_grace: Duration::from_secs(10 * 60),
             store_reserve: bytesize::ByteSize(crate::store::DEFAULT_RESERVE),
             store_cache: bytesize::ByteSize(crate::store::CACHE_BYTES),
+            shard: None,
         }
     }
 }

@@ -129,6 +129,12 @@ fn errors_name_the_key() {
     assert!(err("[http]\nlisten = \"everywhere\"\n").starts_with("configuration key http.listen:"));
     let e = err("[daemon]\nstore_reserve = \"lots\"\n");
     assert!(e.starts_with("configuration key daemon.store_reserve:"), "{e}");
+    let e = err("[daemon]\nshard = \"2/2\"\n");
+    assert!(e.starts_with("configuration key daemon.shard:") && e.contains("from 0 to 1"), "{e}");
+    let e = err("[daemon]\nshard = \"half\"\n");
+    assert!(e.starts_with("configuration key daemon.shard:") && e.contains("\"i/n\""), "{e}");
+    let ok = load_text("[daemon]\nshard = \"ordinal/3\"\n", &[]).unwrap();
+    assert!(ok.daemon.shard.is_some());
 }
 
 #[test]
@@ -190,6 +196,25 @@ fn the_deployment_configurations_load() {
     assert_eq!((g.tenant_id.as_str(), g.client_id.as_str()), (injected[1].1, injected[0].1));
     assert_eq!(g.federated_token_file.as_deref(), Some(std::path::Path::new(injected[2].1)));
     assert!(load_text(toml, &env(&creds, &[])).unwrap_err().contains("AZURE_FEDERATED_TOKEN_FILE"));
+
+    // The shards component: its shard count is its replica count, and its variable loads.
+    let yaml = std::fs::read_to_string(repo.join("deploy/kubernetes/shards/statefulset-patch.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let replicas = doc["spec"]["replicas"].as_u64().expect("spec.replicas");
+    let var = &doc["spec"]["template"]["spec"]["containers"][0]["env"][0];
+    assert_eq!(var["name"].as_str(), Some("HINDSIGHT__DAEMON__SHARD"));
+    let shard = var["value"].as_str().unwrap();
+    assert_eq!(shard, format!("ordinal/{replicas}"));
+    let c = Config::load(
+        Some(&repo.join("deploy/compose/hindsight.toml")),
+        &env(&creds, &[(var["name"].as_str().unwrap(), shard)]),
+    )
+    .unwrap();
+    let pod = format!("hindsight-{}", replicas - 1);
+    assert_eq!(
+        c.daemon.shard.unwrap().resolve(Some(&pod)).unwrap().to_string(),
+        format!("{}/{replicas}", replicas - 1)
+    );
 }
 
 #[test]

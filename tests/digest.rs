@@ -28,7 +28,7 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn settings() -> Settings {
-    Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: Some("18.1".into()) }
+    Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: Some("18.1".into()), shard: None }
 }
 
 fn ids(v: &[&str]) -> Vec<String> {
@@ -377,6 +377,31 @@ async fn ids_that_json_must_escape_are_read_back_too() {
         "{:?}",
         d.follow_ups
     );
+}
+
+/// A shard's digest of "all sources" is its own: named for the shard in every rendering and
+/// in the layer, and not the same id as another shard's of the same period.
+#[test]
+fn a_shards_digest_says_whose_sources_it_covers() {
+    let period = Period::ending(t("2026-11-09T07:00:00Z"), Duration::days(7));
+    let s = [summary("3", 1, "2026-11-03T10:00:00Z", 100, &["T1059", "T1003"])];
+    let views: Vec<_> = s.iter().map(Summary::view).collect();
+    let shard = |i: &str| Settings { shard: Some(i.into()), ..settings() };
+    let whole = compute(&views, period, &[], &settings(), &TestNames);
+    let (one, two) = (
+        compute(&views, period, &[], &shard("1/3"), &TestNames),
+        compute(&views, period, &[], &shard("2/3"), &TestNames),
+    );
+    assert!(whole.id != one.id && one.id != two.id && whole.id != two.id);
+    assert_eq!(one.shard.as_deref(), Some("1/3"));
+    assert!(whole.shard.is_none() && !serde_json::to_string(&whole).unwrap().contains("shard"));
+    use hindsight::digest::render;
+    // HTML escapes the slash.
+    let html = render::html(&one).replace("&#x2f;", "/");
+    for text in [render::text(&one), render::markdown(&one), html, one.layer.name.clone()] {
+        assert!(text.contains("all sources of shard 1/3"), "{text}");
+    }
+    assert!(render::text(&whole).contains("(all sources)"));
 }
 
 #[test]

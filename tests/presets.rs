@@ -180,8 +180,12 @@ fn digest_event() -> (Value, Payload) {
     }
     let views: Vec<_> = summaries.iter().map(hindsight::digest::Summary::view).collect();
     let end = "2026-11-30T00:00:00Z".parse().unwrap();
-    let settings =
-        hindsight::digest::Settings { top: 40, attack_domain: "enterprise-attack".into(), attack_version: None };
+    let settings = hindsight::digest::Settings {
+        top: 40,
+        attack_domain: "enterprise-attack".into(),
+        attack_version: None,
+        shard: None,
+    };
     let digest = hindsight::digest::compute(
         &views,
         hindsight::digest::Period::ending(end, chrono::Duration::days(90)),

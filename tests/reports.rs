@@ -348,8 +348,12 @@ fn the_digest_email_shows_the_quarter_at_a_glance() {
     let summaries = quarter(end);
     let views: Vec<_> = summaries.iter().map(Summary::view).collect();
     let catalog = store::embedded().unwrap();
-    let settings =
-        hindsight::digest::Settings { top: 10, attack_domain: "enterprise-attack".into(), attack_version: None };
+    let settings = hindsight::digest::Settings {
+        top: 10,
+        attack_domain: "enterprise-attack".into(),
+        attack_version: None,
+        shard: None,
+    };
     let d =
         hindsight::digest::compute(&views, Period::ending(end, chrono::Duration::days(7)), &[], &settings, &catalog);
     assert_eq!(d.trend.len(), 12);

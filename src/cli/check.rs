@@ -58,6 +58,18 @@ impl Report {
     }
 }
 
+/// Up to `max` names, and how many more.
+fn first_names(names: &[&str], max: usize) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    let shown = names[..names.len().min(max)].join(", ");
+    match names.len().saturating_sub(max) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut report = Report { failed: 0, broken: None };
     let cfg = match super::load_config(&args.config) {
@@ -114,6 +126,18 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     for w in &pipeline.warnings {
         report.write(&format!("warning {:<28} {}", "review", printable(w)));
+    }
+    if let Some(shard) = pipeline.shard {
+        let here: Vec<&str> = pipeline.sources.iter().map(|(s, _)| s.name()).collect();
+        report.line(
+            "shard",
+            Ok(format!(
+                "{shard}: this replica polls {} of {} sources ({}); the others are checked on their replicas",
+                here.len(),
+                cfg.sources.len(),
+                printable(&first_names(&here, 10))
+            )),
+        );
     }
     let meta = pipeline.catalog.meta();
     report.line(

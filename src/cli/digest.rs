@@ -61,6 +61,14 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
         top: cfg.as_ref().map_or(crate::digest::DEFAULT_TOP, |c| c.digest.top),
         attack_domain: catalog.meta().domain.clone(),
         attack_version: catalog.meta().attack_version.clone(),
+        // A shard's store holds its sources only: its digest says whose they are.
+        shard: cfg
+            .as_ref()
+            .and_then(|c| c.daemon.shard)
+            .map(|s| s.resolve(None))
+            .transpose()
+            .map_err(|m| anyhow::anyhow!("configuration key daemon.shard: {m}"))?
+            .map(|s| s.to_string()),
     };
     let store_path = crate::daemon::store_path(&state_dir);
     let store = Store::open(&store_path)

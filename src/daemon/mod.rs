@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod pipeline;
+pub mod shard;
 pub mod shutdown;
 pub mod systemd;
 
@@ -95,6 +96,29 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
     // never appeared on /metrics when it was set first).
     let metrics = http::metrics_handle();
     metrics::gauge!("hindsight_build_info", "version" => env!("CARGO_PKG_VERSION"), "attack_version" => meta.attack_version.clone().unwrap_or_default()).set(1.0);
+    metrics::gauge!("hindsight_sources", "shard" => pipeline.shard.map(|s| s.to_string()).unwrap_or_default())
+        .set(pipeline.sources.len() as f64);
+    metrics::gauge!("hindsight_sources_configured").set(cfg.sources.len() as f64);
+    if let Some(shard) = pipeline.shard {
+        tracing::info!(
+            shard = %shard,
+            here = pipeline.sources.len(),
+            elsewhere = pipeline.elsewhere.len(),
+            "polling this shard's {} of {} sources; the others are polled by the other replicas",
+            pipeline.sources.len(),
+            cfg.sources.len()
+        );
+    }
+    // A source that moved (the shard count changed) is read from its backfill window by its new
+    // shard, which has never seen it: what that window holds is reviewed and sent again there.
+    let moved: Vec<&str> =
+        pipeline.elsewhere.iter().map(String::as_str).filter(|n| matches!(store.cursor(n), Ok(Some(_)))).collect();
+    if !moved.is_empty() {
+        tracing::warn!(
+            "this store has read source(s) {} before, which now belong to another shard: the shard count changed. Their new shard reads them from their backfill window, and reviews and sends again what it holds",
+            moved.join(", ")
+        );
+    }
     let source_names: Vec<&str> = pipeline.sources.iter().map(|(s, _)| s.name()).collect();
     let destination_names: Vec<&str> = pipeline.destinations.iter().map(|d| d.name.as_str()).collect();
     crate::events::register(&source_names, &destination_names);
@@ -106,7 +130,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         health.add_destination(&d.name);
     }
     health.set_delivery_grace(cfg.daemon.delivery_grace);
-    let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, hunters, .. } = pipeline;
+    let Pipeline { engine, sources, destinations, subscriptions, policy, schedule, hunters, shard, .. } = pipeline;
     let hunters = Arc::new(hunters);
     for (s, _) in &sources {
         s.start(&store, &*clock).await.map_err(|e| DaemonError::Source(s.name().to_owned(), e))?;
@@ -123,6 +147,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         review_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
         hunt_wake: Arc::new(Notify::new()),
+        shard,
         stop: opts.stop.clone(),
         fatal: Arc::default(),
     };

@@ -17,6 +17,8 @@ use crate::outbox::RetryPolicy;
 use crate::review::{Engine, Settings};
 use crate::source::Source;
 
+use super::shard::Shard;
+
 /// Everything the configuration names, built and checked.
 pub struct Pipeline {
     pub catalog: Arc<Catalog>,
@@ -30,6 +32,10 @@ pub struct Pipeline {
     pub hunters: Vec<Arc<crate::stages::hunt::Hunter>>,
     /// Warnings worth a log line (inventory files that could not be read, ...).
     pub warnings: Vec<String>,
+    /// This replica's share of the sources (`daemon.shard`); `None`: all of them.
+    pub shard: Option<Shard>,
+    /// The configured sources that another shard polls (none without `daemon.shard`).
+    pub elsewhere: Vec<String>,
 }
 
 /// Every configuration problem found, each naming its key.
@@ -43,6 +49,18 @@ impl Pipeline {
     pub fn build(cfg: &Config, state_dir: &Path) -> Result<Pipeline, BuildErrors> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
+        let shard = match cfg.daemon.shard.map(|s| s.resolve(None)).transpose() {
+            Ok(s) => s,
+            Err(m) => {
+                errors.push(format!("configuration key daemon.shard: {m}"));
+                None
+            }
+        };
+        // Everything per source (its poller, retro-hunts, write-back, digests routed to it) is
+        // made only on the shard that owns it; the other shards leave it alone.
+        let mine = |name: &str| shard.is_none_or(|s| s.owns(name));
+        let elsewhere: Vec<String> =
+            cfg.sources.iter().map(|s| s.kind.name()).filter(|n| !mine(n)).map(str::to_owned).collect();
         let catalog = match crate::attack::store::in_use(state_dir) {
             Ok(c) => Arc::new(c),
             Err(e) => {
@@ -105,7 +123,10 @@ impl Pipeline {
             ],
             licence,
             review_link: cfg.review.link.as_deref().and_then(|l| crate::review::ReviewLink::parse(l).ok()),
-            retro_hunt_sources: graph_sources(cfg).filter(|(_, g)| g.hunts).map(|(_, g)| g.name.clone()).collect(),
+            retro_hunt_sources: graph_sources(cfg)
+                .filter(|(_, g)| g.hunts && mine(&g.name))
+                .map(|(_, g)| g.name.clone())
+                .collect(),
             ..Settings::default()
         };
         let engine = Arc::new(Engine::new(catalog.clone(), inventory, controls, settings).with_hunts(hunts));
@@ -117,7 +138,7 @@ impl Pipeline {
             under(problems, at).map(|p| format!("configuration key {p}")).collect::<Vec<_>>()
         };
         let mut sources = Vec::new();
-        for (i, s) in cfg.sources.iter().enumerate() {
+        for (i, s) in cfg.sources.iter().enumerate().filter(|(_, s)| mine(s.kind.name())) {
             match s.kind.build() {
                 Ok(mut src) => {
                     src.set_limits(cfg.review.limits());
@@ -133,13 +154,20 @@ impl Pipeline {
             match d.sink.build() {
                 Ok(sink) => {
                     destinations.push(Destination { name: d.name.clone(), sink: Arc::new(sink) });
-                    subscriptions.push(Subscription { destination: d.name.clone(), route: d.route.clone() });
+                    // A route to named sources that all live on other shards takes nothing
+                    // here (no review, and no digest: theirs comes from their shard). Emptied
+                    // of them it would read "all sources", so it is left out instead.
+                    if d.route.sources.is_empty() || d.route.sources.iter().any(|n| mine(n)) {
+                        let mut route = d.route.clone();
+                        route.sources.retain(|n| mine(n));
+                        subscriptions.push(Subscription { destination: d.name.clone(), route });
+                    }
                 }
                 Err(problems) => errors.extend(invalid(problems, &format!("destinations[{i}]"))),
             }
         }
         let mut hunters = Vec::new();
-        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.hunts) {
+        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.hunts && mine(&g.name)) {
             match crate::source::graph::hunting::HuntRunner::new(g, g.hunt_timeout) {
                 Ok(runner) => hunters.push(Arc::new(crate::stages::hunt::Hunter::new(
                     runner,
@@ -151,7 +179,7 @@ impl Pipeline {
         }
         // A source that writes its reviews back brings its own destination, routed only its
         // reviews (not digests): the write is an outbox entry like any delivery.
-        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.write_back) {
+        for (i, g) in graph_sources(cfg).filter(|(_, g)| g.write_back && mine(&g.name)) {
             match crate::source::graph::writeback::IncidentWriter::new(g) {
                 Ok(writer) => {
                     let name = crate::notify::defender::destination_name(&g.name);
@@ -184,7 +212,19 @@ impl Pipeline {
             return Err(BuildErrors(errors));
         }
         let policy = RetryPolicy { budget: cfg.delivery.retry_budget, ..RetryPolicy::default() };
-        Ok(Pipeline { catalog, engine, sources, destinations, subscriptions, policy, schedule, hunters, warnings })
+        Ok(Pipeline {
+            catalog,
+            engine,
+            sources,
+            destinations,
+            subscriptions,
+            policy,
+            schedule,
+            hunters,
+            warnings,
+            shard,
+            elsewhere,
+        })
     }
 }
 

@@ -67,8 +67,12 @@ pub struct Digest {
     pub schema_version: u32,
     /// Stable for a (scope, period): a digest computed twice for the same period has one id.
     pub id: String,
-    /// The sources (tenants) the digest covers; empty = all.
+    /// The sources (tenants) the digest covers; empty = all (all of `shard`'s, with one).
     pub scope: Vec<String>,
+    /// The replica's share of the sources (`daemon.shard`, "i/n") when several split them:
+    /// each shard's digest covers the sources it polls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub period: Period,
     pub previous_period: Period,
     pub incidents: Counts,
@@ -242,6 +246,8 @@ pub struct Settings {
     pub top: usize,
     pub attack_domain: String,
     pub attack_version: Option<String>,
+    /// `daemon.shard` ("i/n"), when this replica polls only its share of the sources.
+    pub shard: Option<String>,
 }
 
 /// Where the digest takes names and texts from: the catalog for techniques, tactics, groups
@@ -281,10 +287,25 @@ impl Names for crate::attack::Catalog {
     }
 }
 
-/// The id of the digest of `scope` for the period ending at `end`.
-pub fn digest_id(scope: &[String], end: DateTime<Utc>) -> String {
-    let h = Sha256::digest(format!("{}\0{}", scope.join(","), end.timestamp_millis()).as_bytes());
+/// The id of the digest of `scope` for the period ending at `end`. A shard's digest of "all
+/// sources" covers other sources than another shard's: the shard is part of its id, or a
+/// receiver that de-duplicates on it would drop all but one.
+pub fn digest_id(scope: &[String], end: DateTime<Utc>, shard: Option<&str>) -> String {
+    let mut text = format!("{}\0{}", scope.join(","), end.timestamp_millis());
+    if let Some(shard) = shard {
+        text.push_str(&format!("\0shard {shard}"));
+    }
+    let h = Sha256::digest(text.as_bytes());
     format!("dg_{}", h.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The scope as a reader sees it: the sources named, "all sources", or a shard's.
+pub fn scope_text(scope: &[String], shard: Option<&str>) -> String {
+    match (scope.is_empty(), shard) {
+        (false, _) => scope.join(", "),
+        (true, None) => "all sources".to_owned(),
+        (true, Some(shard)) => format!("all sources of shard {shard}"),
+    }
 }
 
 /// Keeps the latest revision of each incident, and only the sources of `scope` (empty = all).
@@ -340,8 +361,9 @@ pub fn compute(
 
     Digest {
         schema_version: SCHEMA_VERSION,
-        id: digest_id(scope, period.end),
+        id: digest_id(scope, period.end, settings.shard.as_deref()),
         scope: scope.to_vec(),
+        shard: settings.shard.clone(),
         period,
         previous_period,
         incidents: counts(&cur),
@@ -690,7 +712,7 @@ fn heat_map(
     let max = techniques.iter().map(|t| t.1).max().unwrap_or(0).max(1);
     let nv = |name: &str, value: String| NameValue { name: name.to_owned(), value };
     let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-    let scope_text = if scope.is_empty() { "all sources".to_owned() } else { scope.join(", ") };
+    let scope_text = scope_text(scope, settings.shard.as_deref());
     Layer {
         name: format!("Hindsight digest {} – {} ({scope_text})", day(period.start), day(period.end)),
         versions: Versions {

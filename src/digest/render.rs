@@ -60,7 +60,7 @@ fn ranked_rows(items: &[Ranked]) -> Vec<Vec<String>> {
 }
 
 fn outline(d: &Digest) -> Vec<Block> {
-    let scope = if d.scope.is_empty() { "all sources".to_owned() } else { d.scope.join(", ") };
+    let scope = super::scope_text(&d.scope, d.shard.as_deref());
     let mut b = vec![
         Block::Heading(
             1,

@@ -197,7 +197,7 @@ impl DigestView {
                 d.period.end.format("%Y-%m-%d %H:%M"),
                 (d.period.end - d.period.start).num_days()
             ),
-            scope: if d.scope.is_empty() { "all sources".to_owned() } else { d.scope.join(", ") },
+            scope: super::scope_text(&d.scope, d.shard.as_deref()),
             tiles: vec![
                 Tile {
                     label: "incidents".into(),

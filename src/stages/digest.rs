@@ -216,6 +216,7 @@ pub fn digest_once(ctx: &Ctx, schedule: &Schedule) -> Option<DateTime<Utc>> {
         top: ctx.cfg.digest.top,
         attack_domain: ctx.engine.catalog.meta().domain.clone(),
         attack_version: ctx.engine.catalog.meta().attack_version.clone(),
+        shard: ctx.shard.map(|s| s.to_string()),
     };
     let period = chrono::Duration::from_std(ctx.cfg.digest.period).unwrap_or(chrono::Duration::days(7));
     let now = ctx.clock.now();

@@ -50,6 +50,8 @@ pub struct Ctx {
     pub review_wake: Arc<Notify>,
     pub deliver_wake: Arc<Notify>,
     pub hunt_wake: Arc<Notify>,
+    /// This replica's share of the sources (`daemon.shard`); its digests say so.
+    pub shard: Option<crate::daemon::shard::Shard>,
     pub stop: CancellationToken,
     /// A store write that failed at the disk (full, read-only, I/O error): the daemon stops and
     /// exits non-zero with it rather than poll and deliver on without a durable record.
