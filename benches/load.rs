@@ -108,6 +108,26 @@ async fn backlog(total: usize) {
         store_bytes as f64 / 1048576.0,
         store_bytes as f64 / 1024.0 / total as f64
     );
+    print_tree_sizes(&rig.state().join("store"), total);
+}
+
+/// What the store holds per tree (keys and values as stored), per reviewed incident.
+fn print_tree_sizes(path: &std::path::Path, per: usize) {
+    let store = hindsight::store::Store::open(path).expect("the stopped daemon's store opens");
+    let mut sizes = store.tree_sizes().expect("the store reads");
+    sizes.sort_by_key(|t| std::cmp::Reverse(t.key_bytes + t.value_bytes));
+    let total: u64 = sizes.iter().map(|t| t.key_bytes + t.value_bytes).sum();
+    println!("  held in the trees: {:.1} KiB per review, before sled's overhead", total as f64 / 1024.0 / per as f64);
+    for t in sizes.iter().filter(|t| t.records > 0) {
+        println!(
+            "    {:<12} {:>7} records {:>9.1} KiB keys {:>9.1} KiB values  {:>6.2} KiB per review",
+            t.name,
+            t.records,
+            t.key_bytes as f64 / 1024.0,
+            t.value_bytes as f64 / 1024.0,
+            (t.key_bytes + t.value_bytes) as f64 / 1024.0 / per as f64
+        );
+    }
 }
 
 /// A daemon with nothing to do: the catalog loaded, the store open, polling an empty tenant.

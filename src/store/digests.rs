@@ -123,8 +123,7 @@ impl Store {
         let mut n = 0;
         for item in self.reviews.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
-            let review: crate::review::Review =
-                serde_json::from_slice(&v).map_err(|e| self.corrupt("reviews", &k, e))?;
+            let review: crate::review::Review = self.decode("reviews", &k, &v)?;
             let s = Summary::of(&review, review.incident.created.unwrap_or_default());
             let bytes = serde_json::to_vec(&s).map_err(|e| self.corrupt("summaries", &k, e))?;
             self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;

@@ -51,7 +51,7 @@ impl Store {
     /// of the queue, in one transaction. `false` (nothing changed) when it was not queued.
     pub fn record_hunted(&self, k: &ResolutionKey, amended: &Review, outbox: &[OutboxEntry]) -> Result<bool> {
         self.ensure_room()?;
-        let bytes = serde_json::to_vec(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let bytes = super::codec::to_packed(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries = self.encode_entries(outbox)?;
         let _counted = self.counts.writing();
         let result = (&self.hunts, &self.reviews, &self.outbox, &self.due, &self.settled).transaction(

@@ -123,6 +123,11 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// [`encode`], compressed where that pays (the snapshots: [`super::codec`]).
+pub(super) fn encode_packed<T: Serialize>(v: &T) -> Vec<u8> {
+    super::codec::pack(encode(v))
+}
+
 /// Transitions kept per incident: an incident reassigned back and forth for months must not
 /// grow its record without bound. Past this, the oldest are dropped (the first ones a review
 /// of a long-running incident can spare: its recent handling is what the times measure).
@@ -171,8 +176,9 @@ fn observe_transitions(prev: &IncidentRecord, next: &Incident, now: DateTime<Utc
 }
 
 impl Store {
+    /// A stored value of `tree` at `k`, compressed or not.
     pub(super) fn decode<T: for<'de> Deserialize<'de>>(&self, tree: &'static str, k: &[u8], v: &[u8]) -> Result<T> {
-        serde_json::from_slice(v).map_err(|e| self.corrupt(tree, k, e))
+        super::codec::from_packed(v).map_err(|e| self.corrupt(tree, k, e))
     }
 
     /// Stores what a source observed, in one transaction: newer snapshots replace older ones, an
@@ -204,7 +210,7 @@ impl Store {
                     let k = key(&[source.as_bytes(), i.id.as_bytes()]);
                     let prev: Option<IncidentRecord> = match incidents.get(&k)? {
                         Some(v) => Some(
-                            serde_json::from_slice(&v)
+                            super::codec::from_packed(&v)
                                 .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", &k, e)))?,
                         ),
                         None => None,
@@ -229,7 +235,7 @@ impl Store {
                             None => vec![],
                         },
                     };
-                    incidents.insert(k, encode(&record))?;
+                    incidents.insert(k, encode_packed(&record))?;
                     out.stored += 1;
                     if newly_resolved {
                         let rk = ResolutionKey::new(source, &i.id, revision);
@@ -242,7 +248,7 @@ impl Store {
                             incident: i.clone(),
                             transitions: record.transitions.clone(),
                         };
-                        resolutions.insert(rk.0.clone(), encode(&resolution))?;
+                        resolutions.insert(rk.0.clone(), encode_packed(&resolution))?;
                         pending.insert(rk.0.clone(), &[][..])?;
                         out.resolutions.push(rk);
                     }

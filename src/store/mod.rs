@@ -3,6 +3,7 @@
 //!
 //! Trees (keys are byte strings; `\0` separates parts, numbers are big-endian so keys sort):
 //! - `meta`: `schema_version` → u32. Opening a store written by a newer Hindsight is refused.
+//!   `compressing` is there while the upgrade to schema 4 compresses the stored records.
 //! - `incidents`: `source\0incident id` → [`IncidentRecord`], the latest snapshot seen (raw JSON
 //!   as received, and the normalized form), with its status and how many resolutions it had.
 //! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
@@ -12,7 +13,7 @@
 //!   (their record is missing or unreadable), out of the queue so that it moves on.
 //! - `cursors`: `source` → [`Cursor`], how far each source has read.
 //! - `files`: `source\0sha256` → [`FileRecord`], files a directory source has handled.
-//! - `reviews`: resolution key → the review (JSON, `schemas/review.v1.json`).
+//! - `reviews`: resolution key → the review (JSON, `schemas/review.v2.json`).
 //! - `seen`: `source\0technique` → when a review of that source first saw the technique: the
 //!   organisation's history, from which reviews tell what is new to it.
 //! - `outbox`: idempotency key → [`crate::outbox::OutboxEntry`]: notifications to deliver,
@@ -34,9 +35,14 @@
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
+//! The values of `incidents`, `resolutions` and `reviews` are JSON compressed with zstd (stores
+//! of schema 3 and before hold plain JSON, and either form reads: [`codec`]); the others are
+//! plain JSON.
+//!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
 
+mod codec;
 mod deployed;
 mod digests;
 mod failed;
@@ -62,7 +68,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,6 +95,15 @@ pub enum StoreError {
     Full { path: PathBuf, free: bytesize::ByteSize, reserve: bytesize::ByteSize },
     #[error("corrupt record in tree {tree} of the store at {path} (key {key}): {reason}")]
     Corrupt { path: PathBuf, tree: &'static str, key: String, reason: String },
+}
+
+/// One tree's records and bytes ([`Store::tree_sizes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeSize {
+    pub name: String,
+    pub records: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -222,6 +237,25 @@ impl Store {
         &self.path
     }
 
+    /// Each tree's records and the bytes of their keys and values, as stored (before sled's
+    /// own overhead): where a store's size goes. Reads every record; for benchmarks and
+    /// operators, not for a loop.
+    pub fn tree_sizes(&self) -> Result<Vec<TreeSize>> {
+        let mut out = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name).map_err(|e| self.io(e))?;
+            let mut size = TreeSize { name: String::from_utf8_lossy(&name).into_owned(), ..TreeSize::default() };
+            for kv in tree.iter() {
+                let (k, v) = kv.map_err(|e| self.io(e))?;
+                size.records += 1;
+                size.key_bytes += k.len() as u64;
+                size.value_bytes += v.len() as u64;
+            }
+            out.push(size);
+        }
+        Ok(out)
+    }
+
     /// The same store with another free-space reserve (`daemon.store_reserve`; 0 turns the
     /// check off).
     pub fn with_reserve(mut self, bytes: u64) -> Store {
@@ -294,9 +328,28 @@ impl Store {
             let settled = self.build_settled_index()?;
             tracing::info!(path = %self.path.display(), reviews, settled, "store upgraded to schema 3");
         }
+        // Version 3 stored every record as plain JSON: compress the large ones in place. The new
+        // version and a mark are made durable first, so that an older Hindsight refuses the
+        // store from then on (it could not read a compressed record), and a start after a kill
+        // part-way sees the mark and finishes; records done already are skipped.
+        if (1..=3).contains(&found) {
+            self.meta.insert(codec::COMPRESSING, &[][..]).map_err(|e| self.io(e))?;
+        }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
             self.flush()?;
+        }
+        if self.meta.contains_key(codec::COMPRESSING).map_err(|e| self.io(e))? {
+            let done = self.compress_stored()?;
+            self.meta.remove(codec::COMPRESSING).map_err(|e| self.io(e))?;
+            self.flush()?;
+            tracing::info!(
+                path = %self.path.display(),
+                records = done.records,
+                before_mib = done.before / (1 << 20),
+                after_mib = done.after / (1 << 20),
+                "store upgraded to schema 4: snapshots and reviews compressed"
+            );
         }
         Ok(())
     }

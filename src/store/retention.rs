@@ -220,11 +220,11 @@ impl Store {
                 if let Some((ik, revision)) = split_resolution_key(rk)
                     && let Some(bytes) = incidents.get(ik)?
                 {
-                    let mut record: IncidentRecord = serde_json::from_slice(&bytes)
+                    let mut record: IncidentRecord = super::codec::from_packed(&bytes)
                         .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
                     // Only the snapshot of this resolution: one re-opened since is still live.
                     if record.status == IncidentStatus::Resolved && record.resolutions == revision && record.compact() {
-                        let bytes = serde_json::to_vec(&record)
+                        let bytes = super::codec::to_packed(&record)
                             .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
                         incidents.insert(ik, bytes)?;
                     }

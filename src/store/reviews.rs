@@ -84,7 +84,7 @@ impl Store {
         self.ensure_room()?;
         let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt } = record;
         let now = *now;
-        let bytes = serde_json::to_vec(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let bytes = super::codec::to_packed(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let summary = serde_json::to_vec(summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
@@ -163,7 +163,7 @@ impl Store {
 
     pub fn review(&self, k: &ResolutionKey) -> Result<Option<Review>> {
         match self.reviews.get(&k.0).map_err(|e| self.io(e))? {
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("reviews", &k.0, e)),
+            Some(v) => self.decode("reviews", &k.0, &v).map(Some),
             None => Ok(None),
         }
     }

@@ -1,0 +1,174 @@
+//! How the large records are stored: the incident snapshots (`incidents`, `resolutions`) and
+//! the reviews (`reviews`) are JSON compressed with zstd, one frame per value.
+//!
+//! A review of a 1–3 alert incident is about 30 KB of JSON and one of a 10-alert ransomware
+//! incident about 75 KB: keys, technique names, KQL and prose repeat within each, and zstd at
+//! level 3 keeps a sixth to a seventh of it, in tens of microseconds (BENCHMARKS.md). sled's own
+//! compression would do it per page, but it is fixed when a store is created and cannot be
+//! turned on for an existing one; per value it can, and a store mixes both forms safely: a
+//! zstd frame starts with the magic number 28 B5 2F FD, a JSON record with `{`, so each value
+//! says which it is. Stores of schema 3 and before hold plain JSON; the upgrade to schema 4
+//! compresses them in place ([`super::Store::compress_stored`]), and reading never depends on
+//! whether that finished.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// `meta` key present while the upgrade to schema 4 compresses what is stored.
+pub(super) const COMPRESSING: &str = "compressing";
+
+/// Records rewritten between flushes during the upgrade: what a kill part-way costs again.
+const FLUSH_EVERY: usize = 500;
+
+/// What [`super::Store::compress_stored`] did.
+#[derive(Debug, Default)]
+pub(super) struct Compressed {
+    pub records: usize,
+    /// Bytes of the values rewritten, before and after.
+    pub before: u64,
+    pub after: u64,
+}
+
+impl super::Store {
+    /// Compresses every plain record of the trees that hold large ones. Idempotent: a record
+    /// already compressed (or too small to gain) is left; one rewritten is readable either way.
+    pub(super) fn compress_stored(&self) -> super::Result<Compressed> {
+        let mut done = Compressed::default();
+        for (name, tree) in
+            [("incidents", &self.incidents), ("resolutions", &self.resolutions), ("reviews", &self.reviews)]
+        {
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|e| self.io(e))?;
+                if is_packed(&v) || v.len() < MIN_BYTES {
+                    continue;
+                }
+                // A record that is not JSON is left as it is, for its reader to report.
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&v).is_err() {
+                    tracing::warn!(tree = name, key = %String::from_utf8_lossy(&k).replace('\0', "/"), "not compressed: the record is not JSON");
+                    continue;
+                }
+                let packed = pack(v.to_vec());
+                if !is_packed(&packed) {
+                    continue;
+                }
+                self.ensure_room()?;
+                done.before += v.len() as u64;
+                done.after += packed.len() as u64;
+                tree.insert(k, packed).map_err(|e| self.io(e))?;
+                done.records += 1;
+                if done.records % FLUSH_EVERY == 0 {
+                    self.flush()?;
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// The first four bytes of every zstd frame (RFC 8878, 3.1.1).
+const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// zstd's default level: level 9 kept 8 % less of a review at three times the time.
+const LEVEL: i32 = 3;
+
+/// Below this, a frame's header and a tiny window gain nothing worth a decompression.
+const MIN_BYTES: usize = 256;
+
+/// A decompressed value larger than this is damage, not a record: the largest review (an
+/// incident at `review.max_alerts`) is a few megabytes.
+const MAX_BYTES: usize = 256 << 20;
+
+/// `json` as stored: compressed when that pays.
+pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
+    if json.len() < MIN_BYTES {
+        return json;
+    }
+    let packed = COMPRESSOR.with(|c| match &mut *c.borrow_mut() {
+        Some(c) => c.compress(&json).ok(),
+        None => None,
+    });
+    match packed {
+        Some(z) if z.len() < json.len() => z,
+        _ => json,
+    }
+}
+
+thread_local! {
+    /// One context per thread: making one allocates about a megabyte for level 3's window,
+    /// which per record would churn the allocator. With a checksum, so that a damaged record
+    /// fails to read instead of reading back different.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = std::cell::RefCell::new(
+        zstd::bulk::Compressor::new(LEVEL)
+            .and_then(|mut c| c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map(|()| c))
+            .ok(),
+    );
+}
+
+/// The JSON of a stored value, whichever form it was stored in.
+pub(super) fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+    if !is_packed(stored) {
+        return Ok(Cow::Borrowed(stored));
+    }
+    // The frame header says how large the content is (zstd::bulk::compress writes it).
+    let size = zstd::zstd_safe::get_frame_content_size(stored)
+        .map_err(|_| "a compressed record whose frame header is damaged".to_owned())?
+        .ok_or("a compressed record that does not say its size")?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|s| *s <= MAX_BYTES)
+        .ok_or("a compressed record claiming an impossible size")?;
+    zstd::bulk::decompress(stored, size)
+        .map(Cow::Owned)
+        .map_err(|e| format!("a compressed record that does not decompress: {e}"))
+}
+
+/// Whether a stored value is compressed.
+pub(super) fn is_packed(stored: &[u8]) -> bool {
+    stored.starts_with(&MAGIC)
+}
+
+/// `v` as JSON, compressed.
+pub(super) fn to_packed<T: Serialize>(v: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(v).map(pack)
+}
+
+/// A value stored by [`to_packed`], or as plain JSON by an older Hindsight.
+pub(super) fn from_packed<T: DeserializeOwned>(stored: &[u8]) -> Result<T, String> {
+    let json = unpack(stored)?;
+    serde_json::from_slice(&json).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_read_back_and_small_values_stay_plain() {
+        let big = serde_json::json!({ "text": "T1059.001 PowerShell ".repeat(100) });
+        let packed = to_packed(&big).unwrap();
+        assert!(is_packed(&packed) && packed.len() < 200, "{} bytes", packed.len());
+        assert_eq!(from_packed::<serde_json::Value>(&packed).unwrap(), big);
+        let plain = serde_json::to_vec(&big).unwrap();
+        assert_eq!(from_packed::<serde_json::Value>(&plain).unwrap(), big);
+        let small = serde_json::json!({ "a": 1 });
+        assert!(!is_packed(&to_packed(&small).unwrap()));
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        let packed = to_packed(&serde_json::json!({ "text": "x".repeat(5000) })).unwrap();
+        for cut in [4, 8, packed.len() / 2, packed.len() - 1] {
+            assert!(from_packed::<serde_json::Value>(&packed[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut flipped = packed.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0xFF;
+        assert!(from_packed::<serde_json::Value>(&flipped).is_err());
+        // A header claiming 1 TB is refused before anything is allocated.
+        let mut huge = MAGIC.to_vec();
+        huge.extend([0xC0, 0, 0, 0, 0, 0, 0, 0x01, 0]);
+        assert!(unpack(&huge).is_err());
+    }
+}

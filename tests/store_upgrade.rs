@@ -1,0 +1,193 @@
+//! The upgrade of a store of schema 3 (every record plain JSON) to schema 4 (the snapshots and
+//! reviews compressed): in place, nothing lost, and a SIGKILL part-way leaves a store that the
+//! next start finishes. The old store is made the way Hindsight 3 left it: the sample
+//! incidents reviewed, their records written back as plain JSON, the schema set to 3.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hindsight::clock::{Clock, ManualClock};
+use hindsight::notify::Subscription;
+use hindsight::review::Engine;
+use hindsight::store::{ResolutionKey, Store};
+
+const TREES: [&str; 3] = ["incidents", "resolutions", "reviews"];
+const ZSTD: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Opens the store's sled directly, once the last handle's flusher let go of its lock.
+fn raw(path: &Path) -> sled::Db {
+    (0..100)
+        .find_map(|_| {
+            sled::open(path).ok().or_else(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            })
+        })
+        .expect("the store's lock is released")
+}
+
+/// The JSON of a stored value, compressed or not.
+fn json(v: &[u8]) -> Vec<u8> {
+    if v.starts_with(&ZSTD) { zstd::decode_all(v).unwrap() } else { v.to_vec() }
+}
+
+/// Every record of the three trees as JSON, by tree and key.
+type Contents = BTreeMap<(String, Vec<u8>), Vec<u8>>;
+
+fn contents(db: &sled::Db) -> Contents {
+    let mut out = BTreeMap::new();
+    for t in TREES {
+        for kv in db.open_tree(t).unwrap().iter() {
+            let (k, v) = kv.unwrap();
+            out.insert((t.to_owned(), k.to_vec()), json(&v));
+        }
+    }
+    out
+}
+
+/// (compressed, plain) records of the three trees.
+fn forms(db: &sled::Db) -> (usize, usize) {
+    let mut packed = (0, 0);
+    for t in TREES {
+        for kv in db.open_tree(t).unwrap().iter() {
+            let (_, v) = kv.unwrap();
+            if v.starts_with(&ZSTD) { packed.0 += 1 } else { packed.1 += 1 }
+        }
+    }
+    packed
+}
+
+fn schema(db: &sled::Db) -> u32 {
+    u32::from_be_bytes(
+        db.open_tree("meta").unwrap().get("schema_version").unwrap().unwrap().as_ref().try_into().unwrap(),
+    )
+}
+
+/// A store as Hindsight at schema 3 left it: the samples reviewed, each record `copies` times
+/// under its own key (to make the upgrade long enough to interrupt), all plain JSON.
+async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>) {
+    let clock = ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap());
+    let keys = {
+        let store = Store::open(path).unwrap();
+        common::ingest_examples(&store, &clock).await;
+        let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+        let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
+        let subs = vec![Subscription::everything("soc")];
+        hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
+        let keys: Vec<ResolutionKey> = store
+            .resolutions()
+            .map(|r| {
+                let r = r.unwrap();
+                ResolutionKey::new(&r.source, &r.incident_id, r.revision)
+            })
+            .collect();
+        store.flush().unwrap();
+        keys
+    };
+    let db = raw(path);
+    for t in TREES {
+        let tree = db.open_tree(t).unwrap();
+        let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+        for (k, v) in records {
+            let plain = json(&v);
+            for c in 1..copies {
+                let mut copy = k.to_vec();
+                copy.extend(format!("~copy{c}").as_bytes());
+                tree.insert(copy, plain.as_slice()).unwrap();
+            }
+            tree.insert(k, plain).unwrap();
+        }
+    }
+    db.open_tree("meta").unwrap().insert("schema_version", &3u32.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+    assert_eq!(forms(&db).0, 0, "the old store holds plain JSON only");
+    (contents(&db), keys)
+}
+
+#[tokio::test]
+async fn an_old_store_is_compressed_in_place_and_reads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let (before, keys) = old_store(&path, 1).await;
+    let plain_bytes: usize = before.values().map(Vec::len).sum();
+    {
+        let store = Store::open(&path).unwrap();
+        for k in &keys {
+            let review = store.review(k).unwrap().expect("every review reads after the upgrade");
+            assert_eq!(serde_json::to_vec(&review).unwrap(), before[&("reviews".to_owned(), k.0.clone())]);
+            assert!(store.resolution(k).unwrap().is_some());
+        }
+    }
+    let db = raw(&path);
+    assert_eq!(schema(&db), 4);
+    assert!(db.open_tree("meta").unwrap().get("compressing").unwrap().is_none(), "the mark is gone once done");
+    let (packed, plain) = forms(&db);
+    assert!(packed > 0 && packed == before.len() - plain, "{packed} compressed, {plain} left plain");
+    assert_eq!(contents(&db), before, "every record holds the same JSON");
+    let stored: usize = TREES
+        .iter()
+        .flat_map(|t| db.open_tree(t).unwrap().iter().map(|kv| kv.unwrap().1.len()).collect::<Vec<_>>())
+        .sum();
+    assert!(stored * 4 < plain_bytes, "{plain_bytes} bytes of JSON stored in {stored}");
+}
+
+/// `hindsight check --offline` opens the store (and so upgrades it); killed at growing delays
+/// until one kill lands part-way, then run to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let path = state.join("store");
+    std::fs::create_dir_all(&state).unwrap();
+    let (before, _) = old_store(&path, 60).await;
+    let config = common::DaemonConfig::new().write_in(dir.path());
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_hindsight"))
+            .args(["check", "--offline", "--config"])
+            .arg(&config)
+            .env("HINDSIGHT_STATE_DIR", &state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut interrupted = 0;
+    for delay_ms in (1..40).map(|i| i * 50) {
+        let mut child = check();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(delay_ms) && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        let db = raw(&path);
+        let (packed, plain) = forms(&db);
+        assert_eq!(contents(&db), before, "after a kill at {delay_ms} ms every record holds its JSON");
+        let marked = db.open_tree("meta").unwrap().get("compressing").unwrap().is_some();
+        if packed > 0 && marked {
+            interrupted += 1;
+            assert_eq!(schema(&db), 4, "an older Hindsight refuses a part-compressed store");
+        }
+        drop(db);
+        if finished || (!marked && schema(&raw(&path)) == 4) {
+            break;
+        }
+        eprintln!("killed at {delay_ms} ms: {packed} compressed, {plain} plain");
+    }
+    assert!(interrupted > 0, "no kill landed while the upgrade ran");
+    // The next start finishes it.
+    let status = check().wait().unwrap();
+    assert!(status.success());
+    let db = raw(&path);
+    assert_eq!(schema(&db), 4);
+    assert!(db.open_tree("meta").unwrap().get("compressing").unwrap().is_none());
+    let (packed, plain) = forms(&db);
+    assert!(packed > 0 && plain * 20 < packed, "{packed} compressed, {plain} plain at the end");
+    assert_eq!(contents(&db), before);
+}
