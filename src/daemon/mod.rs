@@ -276,8 +276,13 @@ async fn run_once(
 
 /// Keeps the systemd status line current.
 async fn status_loop(ctx: Ctx) {
+    let metrics = http::metrics_handle();
     loop {
         systemd::status(&ctx.health.status_line());
+        // The recorder keeps every histogram sample until upkeep folds it into the buckets,
+        // which only a scrape of /metrics did: a daemon nobody scrapes (systemd without
+        // Prometheus) grew by each poll of each source, for good.
+        metrics.run_upkeep();
         if !ctx.pause(std::time::Duration::from_secs(10)).await {
             return;
         }

@@ -77,11 +77,11 @@ impl Names for StoreNames<'_> {
         })
     }
     fn marked_done(&self, source: &str, incident_id: &str, id: &str) -> Option<DateTime<Utc>> {
-        let record = self.store.incident(source, incident_id).unwrap_or_else(|e| {
+        let comments = self.store.incident_comments(source, incident_id).unwrap_or_else(|e| {
             tracing::warn!("{e}");
             None
         })?;
-        crate::digest::done_in(&record.incident.comments, id)
+        crate::digest::done_in(&comments, id)
     }
     fn detection(&self, source: &str, technique: &str) -> Option<RuleSeen> {
         let mut deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner());

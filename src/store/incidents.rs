@@ -288,6 +288,25 @@ impl Store {
         }
     }
 
+    /// The comments of an incident's latest snapshot, without reading the rest of it: the
+    /// digest looks for "done FU-…" in every incident that raised a listed follow-up.
+    pub fn incident_comments(&self, source: &str, id: &str) -> Result<Option<Vec<crate::model::Comment>>> {
+        #[derive(Deserialize)]
+        struct Record {
+            incident: Comments,
+        }
+        #[derive(Deserialize)]
+        struct Comments {
+            #[serde(default)]
+            comments: Vec<crate::model::Comment>,
+        }
+        let k = key(&[source.as_bytes(), id.as_bytes()]);
+        match self.incidents.get(&k).map_err(|e| self.io(e))? {
+            Some(v) => self.decode::<Record>("incidents", &k, &v).map(|r| Some(r.incident.comments)),
+            None => Ok(None),
+        }
+    }
+
     pub fn incident_count(&self) -> usize {
         self.incidents.len()
     }
