@@ -25,6 +25,12 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
     let rig = Rig::new(&graph, &url, Some(&smtp));
     let daemon = rig.start(&[]);
     ready(rig.http, &daemon).await;
+    // Transparent huge pages off for the process: mimalloc's arenas in 2 MiB pages doubled the
+    // resident memory of an idle daemon with many sources (docs/decisions/0002).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    if let Some(thp) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(thp.split_whitespace().nth(1), Some("0"), "{thp}");
+    }
 
     // The daemon is polling; resolve two incidents in Defender.
     graph.upsert(resolved("5001"));
