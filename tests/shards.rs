@@ -9,7 +9,6 @@ mod fakes;
 mod rig;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hindsight::daemon::shard::shard_of;
@@ -124,18 +123,7 @@ async fn two_shards_review_each_tenants_incident_exactly_once() {
     // Each shard's digest of "all sources" is its own: named for its shard, with its own id, so
     // that a receiver de-duplicating on the id keeps both.
     for r in &shards {
-        let (config, state, credentials) = (r.config.clone(), r.state(), r.dir.path().join("credentials"));
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_hindsight"))
-                .args(["digest", "--send", "--config"])
-                .arg(config)
-                .env("HINDSIGHT_STATE_DIR", state)
-                .env("CREDENTIALS_DIRECTORY", credentials)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let out = r.command(&["digest", "--send"]).await;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let digests: Vec<Value> = hook

@@ -103,10 +103,18 @@ impl Rig {
     /// `hindsight check` on the rig's configuration, state and credentials directory, off the
     /// async runtime (the fakes it talks to run on it).
     pub async fn check(&self) -> std::process::Output {
+        self.command(&["check"]).await
+    }
+
+    /// `hindsight <args> --config <the rig's>` with its state and credentials directory, off
+    /// the async runtime.
+    pub async fn command(&self, args: &[&str]) -> std::process::Output {
         let (config, state, credentials) = (self.config.clone(), self.state(), self.dir.path().join("credentials"));
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_hindsight"))
-                .args(["check", "--config"])
+                .args(args)
+                .arg("--config")
                 .arg(config)
                 .env("HINDSIGHT_STATE_DIR", state)
                 .env("CREDENTIALS_DIRECTORY", credentials)
