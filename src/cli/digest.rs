@@ -71,8 +71,13 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
             .map(|s| s.to_string()),
     };
     let store_path = crate::daemon::store_path(&state_dir);
-    let store = Store::open(&store_path)
-        .with_context(|| "the digest reads the store; `hindsight run` holds it while it runs".to_owned())?;
+    // Only a held lock is the running daemon's doing; any other failure speaks for itself.
+    let store = match Store::open(&store_path) {
+        Err(e @ crate::store::StoreError::Locked { .. }) => {
+            return Err(anyhow::Error::new(e).context("the digest reads the store; `hindsight run` holds it while it runs"));
+        }
+        other => other?,
+    };
     let end = args.until.unwrap_or_else(chrono::Utc::now);
     let period = Period::ending(end, chrono::Duration::from_std(args.since).context("--since is too long")?);
 

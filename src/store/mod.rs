@@ -346,8 +346,8 @@ impl Store {
             tracing::info!(
                 path = %self.path.display(),
                 records = done.records,
-                before_mib = done.before / (1 << 20),
-                after_mib = done.after / (1 << 20),
+                before = %bytesize::ByteSize(done.before),
+                after = %bytesize::ByteSize(done.after),
                 "store upgraded to schema 4: snapshots and reviews compressed"
             );
         }
