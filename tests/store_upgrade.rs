@@ -157,7 +157,8 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
             .unwrap()
     };
     let mut interrupted = 0;
-    for delay_ms in (1..40).map(|i| i * 50) {
+    // Up to 10 s: under a loaded CI machine the catalog loads before the store opens slowly.
+    for delay_ms in (1..200).map(|i| i * 50) {
         let mut child = check();
         let started = Instant::now();
         while started.elapsed() < Duration::from_millis(delay_ms) && child.try_wait().unwrap().is_none() {

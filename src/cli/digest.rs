@@ -74,7 +74,9 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
     // Only a held lock is the running daemon's doing; any other failure speaks for itself.
     let store = match Store::open(&store_path) {
         Err(e @ crate::store::StoreError::Locked { .. }) => {
-            return Err(anyhow::Error::new(e).context("the digest reads the store; `hindsight run` holds it while it runs"));
+            return Err(
+                anyhow::Error::new(e).context("the digest reads the store; `hindsight run` holds it while it runs")
+            );
         }
         other => other?,
     };
