@@ -100,6 +100,7 @@ async fn main() {
             let bodies = fetch_pages(&fake, page_size).await;
             let transport = transport.elapsed().as_secs_f64();
             let floor = floor(&bodies);
+            breakdown(&bodies);
             let own = (secs - transport) / BACKLOG as f64;
             println!(
                 "  of which transport (the same {} pages fetched and thrown away) {transport:.2} s; Hindsight's own cost {:.1} µs per incident; the floor (serde parse, raw JSON written twice to sled, one flush) {:.1} µs per incident: {:.2}× the floor",
@@ -152,6 +153,62 @@ async fn fetch_pages(fake: &FakeGraph, top: u32) -> Vec<Vec<u8>> {
     let incidents: usize = bodies.iter().map(|b| page(b).len()).sum();
     assert_eq!(incidents, BACKLOG, "the transport fetch read the whole backlog");
     bodies
+}
+
+/// The source's steps on the same pages without HTTP, each timed on its own: the page parsed
+/// into a JSON tree, each incident normalized into the model, its raw text kept, and the
+/// pages stored in a fresh store (the snapshot and the resolution, compressed) with one flush.
+fn breakdown(bodies: &[Vec<u8>]) {
+    let t = Instant::now();
+    let pages: Vec<serde_json::Value> = bodies.iter().map(|b| serde_json::from_slice(b).unwrap_or_default()).collect();
+    let parse = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut incidents = Vec::new();
+    for page in &pages {
+        let items = page["value"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut normalized = Vec::with_capacity(items.len());
+        for raw in items {
+            match hindsight::model::Incident::from_graph_limited(raw, &hindsight::model::Limits::DEFAULT) {
+                Ok(i) => normalized.push((raw, i)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        incidents.push(normalized);
+    }
+    let normalize = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let observed: Vec<Vec<hindsight::store::Observed>> = incidents
+        .iter()
+        .map(|page| page.iter().map(|(raw, i)| hindsight::store::Observed::from_value(raw, i.clone())).collect())
+        .collect();
+    let raw = t.elapsed().as_secs_f64();
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let store = match Store::open(dir.path()) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let now = "2026-11-24T12:00:00Z".parse().unwrap_or_default();
+    let t = Instant::now();
+    for page in &observed {
+        if let Err(e) = store.ingest("bench", page, None, None, now) {
+            panic!("{e}");
+        }
+    }
+    if let Err(e) = store.flush() {
+        panic!("{e}");
+    }
+    let stored = t.elapsed().as_secs_f64();
+    let per = |s: f64| s / BACKLOG as f64 * 1e6;
+    println!(
+        "  the source's steps without HTTP, per incident: page parsed into a JSON tree {:.1} µs, normalized {:.1} µs, raw text kept {:.1} µs, stored (snapshot and resolution compressed, one flush) {:.1} µs",
+        per(parse),
+        per(normalize),
+        per(raw),
+        per(stored)
+    );
 }
 
 /// A page's incidents, each as the raw JSON it is.

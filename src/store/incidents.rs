@@ -62,6 +62,35 @@ pub struct Resolution {
     pub transitions: Vec<Transition>,
 }
 
+/// [`IncidentRecord`] and [`Resolution`] as they are written, borrowing the incident instead of
+/// holding copies: ingest serializes both for every resolved incident it stores, and deep
+/// copies of the incident (alerts, evidence) were a measurable part of its cost. The fields and
+/// their order are those of the owned types, so that the JSON is the same (a test checks it).
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    source: &'a str,
+    last_update: DateTime<Utc>,
+    status: &'a IncidentStatus,
+    resolutions: u32,
+    received_at: DateTime<Utc>,
+    raw: &'a RawValue,
+    incident: &'a Incident,
+    #[serde(skip_serializing_if = "<[Transition]>::is_empty")]
+    transitions: &'a [Transition],
+}
+
+#[derive(Serialize)]
+struct ResolutionOut<'a> {
+    source: &'a str,
+    incident_id: &'a str,
+    revision: u32,
+    detected_at: DateTime<Utc>,
+    raw: &'a RawValue,
+    incident: &'a Incident,
+    #[serde(skip_serializing_if = "<[Transition]>::is_empty")]
+    transitions: &'a [Transition],
+}
+
 /// Key of a resolution: `source\0incident id\0revision`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResolutionKey(pub Vec<u8>);
@@ -222,31 +251,32 @@ impl Store {
                     let was_resolved = prev.as_ref().is_some_and(|p| p.status == IncidentStatus::Resolved);
                     let newly_resolved = i.status == IncidentStatus::Resolved && !was_resolved;
                     let revision = prev.as_ref().map_or(0, |p| p.resolutions) + u32::from(newly_resolved);
-                    let record = IncidentRecord {
-                        source: source.to_owned(),
+                    let transitions = match &prev {
+                        Some(p) => observe_transitions(p, i, now),
+                        None => vec![],
+                    };
+                    let record = RecordOut {
+                        source,
                         last_update: i.last_update,
-                        status: i.status.clone(),
+                        status: &i.status,
                         resolutions: revision,
                         received_at: now,
-                        raw: o.raw.clone(),
-                        incident: i.clone(),
-                        transitions: match &prev {
-                            Some(p) => observe_transitions(p, i, now),
-                            None => vec![],
-                        },
+                        raw: &o.raw,
+                        incident: i,
+                        transitions: &transitions,
                     };
                     incidents.insert(k, encode_packed(&record))?;
                     out.stored += 1;
                     if newly_resolved {
                         let rk = ResolutionKey::new(source, &i.id, revision);
-                        let resolution = Resolution {
-                            source: source.to_owned(),
-                            incident_id: i.id.clone(),
+                        let resolution = ResolutionOut {
+                            source,
+                            incident_id: &i.id,
                             revision,
                             detected_at: now,
-                            raw: o.raw.clone(),
-                            incident: i.clone(),
-                            transitions: record.transitions.clone(),
+                            raw: &o.raw,
+                            incident: i,
+                            transitions: &transitions,
                         };
                         resolutions.insert(rk.0.clone(), encode_packed(&resolution))?;
                         pending.insert(rk.0.clone(), &[][..])?;
@@ -368,6 +398,61 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-24T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn the_borrowed_forms_write_what_the_stored_types_read() {
+        let o = obs("7", "resolved", "2026-11-24T10:05:00Z");
+        let i = &o.incident;
+        let t = vec![Transition {
+            field: "status".into(),
+            from: Some("active".into()),
+            to: Some("resolved".into()),
+            seen_at: now(),
+            after: None,
+        }];
+        for transitions in [vec![], t] {
+            let owned = IncidentRecord {
+                source: "s".into(),
+                last_update: i.last_update,
+                status: i.status.clone(),
+                resolutions: 2,
+                received_at: now(),
+                raw: o.raw.clone(),
+                incident: i.clone(),
+                transitions: transitions.clone(),
+            };
+            let out = RecordOut {
+                source: "s",
+                last_update: i.last_update,
+                status: &i.status,
+                resolutions: 2,
+                received_at: now(),
+                raw: &o.raw,
+                incident: i,
+                transitions: &transitions,
+            };
+            assert_eq!(encode(&out), encode(&owned));
+            let owned = Resolution {
+                source: "s".into(),
+                incident_id: i.id.clone(),
+                revision: 2,
+                detected_at: now(),
+                raw: o.raw.clone(),
+                incident: i.clone(),
+                transitions: transitions.clone(),
+            };
+            let out = ResolutionOut {
+                source: "s",
+                incident_id: &i.id,
+                revision: 2,
+                detected_at: now(),
+                raw: &o.raw,
+                incident: i,
+                transitions: &transitions,
+            };
+            assert_eq!(encode(&out), encode(&owned));
+        }
     }
 
     #[test]
