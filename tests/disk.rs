@@ -127,7 +127,10 @@ fn last_lines(text: &str, n: usize) -> String {
 #[test]
 #[ignore = "needs root (or CAP_SYS_ADMIN) to mount a tmpfs; .ci/run runs it as root"]
 fn a_full_disk_stops_the_daemon_with_a_clear_error_and_loses_nothing() {
-    let total = 150;
+    // Enough that the store outgrows the 4 MiB left above the reserve: since reviews and
+    // snapshots are compressed (about 26 KiB on disk each), 150 fitted and the daemon never
+    // stopped.
+    let total = 500;
     let setup = Setup::new(total, |c| c.daemon("store_reserve", "4 MiB").daemon("review_batch", 5));
     let disk = Mount::tmpfs(&setup.state(), "8m");
     let (status, stderr) = setup.run(&["run"], Duration::from_secs(300));
