@@ -59,14 +59,7 @@ async fn main() {
         for n in 0..BACKLOG {
             fake.upsert(incident(n));
         }
-        let dir = match tempfile::tempdir() {
-            Ok(d) => d,
-            Err(e) => panic!("{e}"),
-        };
-        let store = match Store::open(dir.path()) {
-            Ok(s) => s,
-            Err(e) => panic!("{e}"),
-        };
+        let (_dir, store) = fresh_store();
         let cfg: GraphConfig = match serde_json::from_value(json!({
             "name": "bench", "tenant_id": "t", "client_id": "c", "client_secret": "s",
             "graph_url": fake.graph_url(), "login_url": fake.login_url(), "insecure_loopback": true, "page_size": page_size, "backfill": "1d"
@@ -182,14 +175,7 @@ fn breakdown(bodies: &[Vec<u8>]) {
         .map(|page| page.iter().map(|(raw, i)| hindsight::store::Observed::from_value(raw, i.clone())).collect())
         .collect();
     let raw = t.elapsed().as_secs_f64();
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => panic!("{e}"),
-    };
-    let store = match Store::open(dir.path()) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
+    let (_dir, store) = fresh_store();
     let now = "2026-11-24T12:00:00Z".parse().unwrap_or_default();
     let t = Instant::now();
     for page in &observed {
@@ -209,6 +195,18 @@ fn breakdown(bodies: &[Vec<u8>]) {
         per(raw),
         per(stored)
     );
+}
+
+/// An empty store in a directory of its own, removed when the directory is dropped.
+fn fresh_store() -> (tempfile::TempDir, Store) {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    match Store::open(dir.path()) {
+        Ok(s) => (dir, s),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// A page's incidents, each as the raw JSON it is.

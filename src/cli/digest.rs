@@ -62,12 +62,8 @@ pub fn run(global: &GlobalArgs, args: DigestArgs) -> anyhow::Result<ExitCode> {
         attack_domain: catalog.meta().domain.clone(),
         attack_version: catalog.meta().attack_version.clone(),
         // A shard's store holds its sources only: its digest says whose they are.
-        shard: cfg
-            .as_ref()
-            .and_then(|c| c.daemon.shard)
-            .map(|s| s.resolve(None))
-            .transpose()
-            .map_err(|m| anyhow::anyhow!("configuration key daemon.shard: {m}"))?
+        shard: crate::daemon::shard::configured(cfg.as_ref().and_then(|c| c.daemon.shard))
+            .map_err(anyhow::Error::msg)?
             .map(|s| s.to_string()),
     };
     let store_path = crate::daemon::store_path(&state_dir);

@@ -49,13 +49,10 @@ impl Pipeline {
     pub fn build(cfg: &Config, state_dir: &Path) -> Result<Pipeline, BuildErrors> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
-        let shard = match cfg.daemon.shard.map(|s| s.resolve(None)).transpose() {
-            Ok(s) => s,
-            Err(m) => {
-                errors.push(format!("configuration key daemon.shard: {m}"));
-                None
-            }
-        };
+        let shard = super::shard::configured(cfg.daemon.shard).unwrap_or_else(|m| {
+            errors.push(m);
+            None
+        });
         // Everything per source (its poller, retro-hunts, write-back, digests routed to it) is
         // made only on the shard that owns it; the other shards leave it alone.
         let mine = |name: &str| shard.is_none_or(|s| s.owns(name));

@@ -91,6 +91,11 @@ impl ShardSetting {
     }
 }
 
+/// This process's shard from `daemon.shard` (none when unset); the error names the key.
+pub fn configured(setting: Option<ShardSetting>) -> Result<Option<Shard>, String> {
+    setting.map(|s| s.resolve(None)).transpose().map_err(|m| format!("configuration key daemon.shard: {m}"))
+}
+
 impl Shard {
     /// Whether the source named `name` is polled here.
     pub fn owns(&self, name: &str) -> bool {
