@@ -1,7 +1,8 @@
-//! The upgrade of a store of schema 3 (every record plain JSON) to schema 4 (the snapshots and
-//! reviews compressed): in place, nothing lost, and a SIGKILL part-way leaves a store that the
-//! next start finishes. The old store is made the way Hindsight 3 left it: the sample
-//! incidents reviewed, their records written back as plain JSON, the schema set to 3.
+//! The upgrade of a store of schema 3 (every record plain JSON) to the current schema (the
+//! snapshots and reviews compressed, schema 4; the digest's summaries in a binary layout,
+//! schema 5): in place, nothing lost, and a SIGKILL part-way leaves a store that the next start
+//! finishes. The old store is made the way Hindsight 3 left it: the sample incidents reviewed,
+//! their records and summaries written back as plain JSON, the schema set to 3.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,12 +13,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hindsight::clock::{Clock, ManualClock};
+use hindsight::digest::Summary;
 use hindsight::notify::Subscription;
 use hindsight::review::Engine;
-use hindsight::store::{ResolutionKey, Store};
+use hindsight::store::{ResolutionKey, SCHEMA_VERSION, Store};
 
 const TREES: [&str; 3] = ["incidents", "resolutions", "reviews"];
 const ZSTD: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// A follow-up marked done in a comment of the old store's first incident.
+const MARKED: &str = "FU-0123456789";
 
 /// Opens the store's sled directly, once the last handle's flusher let go of its lock.
 fn raw(path: &Path) -> sled::Db {
@@ -62,6 +66,28 @@ fn forms(db: &sled::Db) -> (usize, usize) {
     packed
 }
 
+/// Every stored summary, decoded, by key; and how many are stored as JSON.
+fn summaries(db: &sled::Db) -> (BTreeMap<Vec<u8>, Summary>, usize) {
+    let mut json = 0;
+    let all = db
+        .open_tree("summaries")
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            json += usize::from(v.starts_with(b"{"));
+            (k.to_vec(), hindsight::digest::summary::from_stored(&v).unwrap().owned())
+        })
+        .collect();
+    (all, json)
+}
+
+/// An upgrade is under way: one of its marks is in `meta`.
+fn marked(db: &sled::Db) -> bool {
+    let meta = db.open_tree("meta").unwrap();
+    meta.get("compressing").unwrap().is_some() || meta.get("upgrading_to_5").unwrap().is_some()
+}
+
 fn schema(db: &sled::Db) -> u32 {
     u32::from_be_bytes(
         db.open_tree("meta").unwrap().get("schema_version").unwrap().unwrap().as_ref().try_into().unwrap(),
@@ -93,8 +119,16 @@ async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>)
     for t in TREES {
         let tree = db.open_tree(t).unwrap();
         let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
-        for (k, v) in records {
-            let plain = json(&v);
+        for (i, (k, v)) in records.into_iter().enumerate() {
+            let mut plain = json(&v);
+            if t == "incidents" && i == 0 {
+                // An analyst marked a follow-up done on the first incident: the upgrade indexes it.
+                let mut record: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+                record["incident"]["comments"] = serde_json::json!([
+                    {"comment": format!("Done: {MARKED} (rule on)"), "author": "analyst", "created": "2026-11-21T09:00:00Z"}
+                ]);
+                plain = serde_json::to_vec(&record).unwrap();
+            }
             for c in 1..copies {
                 let mut copy = k.to_vec();
                 copy.extend(format!("~copy{c}").as_bytes());
@@ -103,8 +137,22 @@ async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>)
             tree.insert(k, plain).unwrap();
         }
     }
+    // Summaries as Hindsight 4 and before wrote them: JSON (copied as well).
+    let tree = db.open_tree("summaries").unwrap();
+    let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    for (k, v) in records {
+        let summary = serde_json::to_vec(&hindsight::digest::summary::from_stored(&v).unwrap().owned()).unwrap();
+        for c in 1..copies {
+            let mut copy = k.to_vec();
+            copy.extend(format!("~copy{c}").as_bytes());
+            tree.insert(copy, summary.as_slice()).unwrap();
+        }
+        tree.insert(k, summary).unwrap();
+    }
     db.open_tree("meta").unwrap().insert("schema_version", &3u32.to_be_bytes()).unwrap();
     db.flush().unwrap();
+    let (_, json) = summaries(&db);
+    assert!(json > 0 && json == tree.len(), "the old store's summaries are JSON");
     assert_eq!(forms(&db).0, 0, "the old store holds plain JSON only");
     (contents(&db), keys)
 }
@@ -114,9 +162,13 @@ async fn an_old_store_is_compressed_in_place_and_reads_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let (before, keys) = old_store(&path, 1).await;
+    let (summaries_before, _) = summaries(&raw(&path));
     let plain_bytes: usize = before.values().map(Vec::len).sum();
     {
         let store = Store::open(&path).unwrap();
+        let marks = store.done_marks(MARKED).unwrap();
+        assert_eq!(marks.len(), 1, "the mark in the old store's comments is indexed: {marks:?}");
+        assert_eq!(marks[0].at, "2026-11-21T09:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap());
         for k in &keys {
             let review = store.review(k).unwrap().expect("every review reads after the upgrade");
             assert_eq!(serde_json::to_vec(&review).unwrap(), before[&("reviews".to_owned(), k.0.clone())]);
@@ -124,8 +176,9 @@ async fn an_old_store_is_compressed_in_place_and_reads_the_same() {
         }
     }
     let db = raw(&path);
-    assert_eq!(schema(&db), 4);
-    assert!(db.open_tree("meta").unwrap().get("compressing").unwrap().is_none(), "the mark is gone once done");
+    assert_eq!(schema(&db), SCHEMA_VERSION);
+    assert!(!marked(&db), "the marks are gone once done");
+    assert_eq!(summaries(&db), (summaries_before, 0), "every summary rewritten, reading the same");
     let (packed, plain) = forms(&db);
     assert!(packed > 0 && packed == before.len() - plain, "{packed} compressed, {plain} left plain");
     assert_eq!(contents(&db), before, "every record holds the same JSON");
@@ -145,6 +198,7 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
     let path = state.join("store");
     std::fs::create_dir_all(&state).unwrap();
     let (before, _) = old_store(&path, 60).await;
+    let (summaries_before, _) = summaries(&raw(&path));
     let config = common::DaemonConfig::new().write_in(dir.path());
     let check = || {
         Command::new(env!("CARGO_BIN_EXE_hindsight"))
@@ -170,13 +224,14 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
         let db = raw(&path);
         let (packed, plain) = forms(&db);
         assert_eq!(contents(&db), before, "after a kill at {delay_ms} ms every record holds its JSON");
-        let marked = db.open_tree("meta").unwrap().get("compressing").unwrap().is_some();
+        assert_eq!(summaries(&db).0, summaries_before, "after a kill at {delay_ms} ms every summary reads the same");
+        let marked = marked(&db);
         if packed > 0 && marked {
             interrupted += 1;
-            assert_eq!(schema(&db), 4, "an older Hindsight refuses a part-compressed store");
+            assert_eq!(schema(&db), SCHEMA_VERSION, "an older Hindsight refuses a part-upgraded store");
         }
         drop(db);
-        if finished || (!marked && schema(&raw(&path)) == 4) {
+        if finished || (!marked && schema(&raw(&path)) == SCHEMA_VERSION) {
             break;
         }
         eprintln!("killed at {delay_ms} ms: {packed} compressed, {plain} plain");
@@ -186,9 +241,10 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
     let status = check().wait().unwrap();
     assert!(status.success());
     let db = raw(&path);
-    assert_eq!(schema(&db), 4);
-    assert!(db.open_tree("meta").unwrap().get("compressing").unwrap().is_none());
+    assert_eq!(schema(&db), SCHEMA_VERSION);
+    assert!(!marked(&db));
     let (packed, plain) = forms(&db);
     assert!(packed > 0 && plain * 20 < packed, "{packed} compressed, {plain} plain at the end");
     assert_eq!(contents(&db), before);
+    assert_eq!(summaries(&db), (summaries_before, 0));
 }

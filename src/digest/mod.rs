@@ -263,10 +263,10 @@ pub trait Names {
     fn detection(&self, _source: &str, _technique: &str) -> Option<RuleSeen> {
         None
     }
-    /// When an analyst marked follow-up `id` done on the incident (its latest snapshot's
-    /// comments: `done FU-…`); `None` when not.
-    fn marked_done(&self, _source: &str, _incident_id: &str, _id: &str) -> Option<DateTime<Utc>> {
-        None
+    /// The incidents on which an analyst marked follow-up `id` done (their latest snapshots'
+    /// comments: `done FU-…`), and when.
+    fn marked_done(&self, _id: &str) -> Vec<crate::store::DoneMark> {
+        Vec::new()
     }
 }
 
@@ -614,7 +614,7 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
     // The sources that raised each listed one: a detection is verified only where it was asked.
     let mut sources: HashMap<&str, Vec<&str>> = HashMap::default();
     // The incidents that raised it: where an analyst may have marked it done.
-    let mut raised_by: HashMap<&str, Vec<(&str, &str)>> = HashMap::default();
+    let mut raised_by: HashMap<&str, foldhash::HashSet<(&str, &str)>> = HashMap::default();
     for s in cur {
         for (id, _) in &s.follow_ups {
             if let Some(v) = examples.get_mut(&**id) {
@@ -625,7 +625,7 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
                 if !raised.contains(&&*s.source) {
                     raised.push(&s.source);
                 }
-                raised_by.entry(&**id).or_default().push((&s.source, &s.incident_id));
+                raised_by.entry(&**id).or_default().insert((&s.source, &s.incident_id));
             }
         }
     }
@@ -637,12 +637,15 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
             let verified_by =
                 info.as_ref().and_then(|i| verified(i, sources.get(id).map_or(&[][..], Vec::as_slice), names));
             let overdue = info.as_ref().and_then(|i| i.due).is_some_and(|d| d < end.date_naive());
-            let done_at = raised_by
-                .get(id)
-                .into_iter()
-                .flatten()
-                .filter_map(|(source, incident)| names.marked_done(source, incident, id))
-                .max();
+            // Marked on one of the incidents that raised it.
+            let done_at = raised_by.get(id).and_then(|raised| {
+                names
+                    .marked_done(id)
+                    .into_iter()
+                    .filter(|m| raised.contains(&(m.source.as_str(), m.incident_id.as_str())))
+                    .map(|m| m.at)
+                    .max()
+            });
             let state = match (&verified_by, done_at, overdue) {
                 (Some(_), _, _) => "verified",
                 (None, Some(_), _) => "done",
@@ -672,16 +675,26 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
 /// ("done FU-e6761d1388", "Done: FU-e6761d1388"), case aside.
 pub fn done_in(comments: &[crate::model::Comment], id: &str) -> Option<DateTime<Utc>> {
     let id = id.to_ascii_lowercase();
-    comments
-        .iter()
-        .filter(|c| {
-            let text = c.comment.to_ascii_lowercase();
-            let words: Vec<&str> =
-                text.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')).filter(|w| !w.is_empty()).collect();
-            words.windows(2).any(|w| w[0] == "done" && w[1] == id)
-        })
-        .filter_map(|c| c.created)
-        .max()
+    done_marks(comments).into_iter().find(|(marked, _)| *marked == id).map(|(_, at)| at)
+}
+
+/// Every follow-up ID that `comments` mark done (lower case), with the latest comment that
+/// does: `done` followed by a word that starts with `fu-`. Comments without a time mark nothing.
+pub fn done_marks(comments: &[crate::model::Comment]) -> Vec<(String, DateTime<Utc>)> {
+    let mut out: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for c in comments {
+        let Some(at) = c.created else { continue };
+        let text = c.comment.to_ascii_lowercase();
+        let words: Vec<&str> =
+            text.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')).filter(|w| !w.is_empty()).collect();
+        for w in words.windows(2).filter(|w| w[0] == "done" && w[1].starts_with("fu-")) {
+            match out.iter_mut().find(|(id, _)| id == w[1]) {
+                Some(mark) => mark.1 = mark.1.max(at),
+                None => out.push((w[1].to_owned(), at)),
+            }
+        }
+    }
+    out
 }
 
 /// The rule that shows a detection follow-up done: every technique it asked for is covered by
@@ -795,5 +808,24 @@ mod done_tests {
         assert!(done_in(&[c("not done yet for FU-e6761d1388", at)], "FU-e6761d1388").is_none());
         assert!(done_in(&[c("done FU-e6761d1388x", at)], "FU-e6761d1388").is_none());
         assert!(done_in(&[c("done FU-aaaaaaaaaa", at)], "FU-e6761d1388").is_none());
+    }
+
+    #[test]
+    fn every_follow_up_marked_done_is_found_with_its_latest_mark() {
+        let comments = [
+            c("Done: FU-aaaaaaaaaa and done fu-BBBBBBBBBB; FU-cccccccccc still open", "2026-11-26T09:30:00Z"),
+            c("done FU-aaaaaaaaaa (re-checked)", "2026-11-27T08:00:00Z"),
+            c("done with the review", "2026-11-28T08:00:00Z"),
+        ];
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            done_marks(&comments),
+            vec![
+                ("fu-aaaaaaaaaa".to_owned(), at("2026-11-27T08:00:00Z")),
+                ("fu-bbbbbbbbbb".to_owned(), at("2026-11-26T09:30:00Z"))
+            ]
+        );
+        let untimed = Comment { comment: "done FU-aaaaaaaaaa".into(), author: None, created: None };
+        assert!(done_marks(&[untimed]).is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! resolution time) when the review is recorded: IDs and figures only, a few hundred bytes. The
 //! names come from the catalog and the follow-up titles from the `follow_ups` tree when a digest
 //! is made, so a digest over 100,000 reviews reads some tens of megabytes, not the gigabytes
-//! the reviews themselves take.
+//! the reviews themselves take. Stored in a binary layout ([`Summary::to_stored`]): a digest
+//! decodes every summary of the weeks it covers.
 
 use std::borrow::Cow;
 
@@ -39,8 +40,9 @@ pub struct Summary<S = String> {
     pub time_to_detect_s: Option<i64>,
     #[serde(rename = "ttr")]
     pub time_to_resolve_s: Option<i64>,
-    /// First alert → first recorded human action; absent in summaries stored before it.
-    #[serde(rename = "tta", default, skip_serializing_if = "Option::is_none")]
+    /// First alert → first recorded human action; absent in JSON summaries stored before it.
+    /// (Always written: the binary layout has no optional fields.)
+    #[serde(rename = "tta", default)]
     pub time_to_acknowledge_s: Option<i64>,
     /// A false positive or expected activity: counted, but kept out of technique trends and gaps.
     #[serde(rename = "fp")]
@@ -69,6 +71,29 @@ pub struct Summary<S = String> {
     /// `follow_ups` tree).
     #[serde(rename = "f")]
     pub follow_ups: Vec<(S, Priority)>,
+}
+
+/// The first byte of a summary stored in the binary layout (postcard after it). Summaries
+/// stored before it are JSON and start with `{`; both are read. The layout is the field order of
+/// [`Summary`] and the variant order of [`Priority`]: changing either needs a new tag.
+const PACKED: u8 = 1;
+
+impl<S: Serialize> Summary<S> {
+    /// The bytes stored in the `summaries` tree.
+    pub fn to_stored(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_extend(self, vec![PACKED])
+    }
+}
+
+/// A stored summary, its strings borrowed from `bytes`: the binary layout or (stored before it)
+/// JSON. The error says what is wrong with the bytes.
+pub fn from_stored(bytes: &[u8]) -> Result<Summary<Text<'_>>, String> {
+    match bytes.first() {
+        Some(&PACKED) => postcard::from_bytes(&bytes[1..]).map_err(|e| format!("binary summary: {e}")),
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| format!("JSON summary: {e}")),
+        Some(b) => Err(format!("unknown summary format (first byte {b:#04x})")),
+        None => Err("empty summary".into()),
+    }
 }
 
 /// A string borrowed from the bytes it was decoded from, or owned where JSON escapes made that
@@ -140,6 +165,36 @@ fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     out
+}
+
+impl Summary<Text<'_>> {
+    /// The same summary with its strings owned.
+    pub fn owned(&self) -> Summary {
+        fn v(x: &[Text<'_>]) -> Vec<String> {
+            x.iter().map(|s| s.to_string()).collect()
+        }
+        Summary {
+            source: self.source.to_string(),
+            incident_id: self.incident_id.to_string(),
+            revision: self.revision,
+            severity: self.severity.to_string(),
+            classification: self.classification.to_string(),
+            determination: self.determination.to_string(),
+            resolved: self.resolved,
+            time_to_detect_s: self.time_to_detect_s,
+            time_to_resolve_s: self.time_to_resolve_s,
+            time_to_acknowledge_s: self.time_to_acknowledge_s,
+            benign: self.benign,
+            techniques: v(&self.techniques),
+            tactics: v(&self.tactics),
+            uncovered: v(&self.uncovered),
+            blind_stages: v(&self.blind_stages),
+            late_detections: self.late_detections,
+            first_seen: v(&self.first_seen),
+            attribution: self.attribution.iter().map(|(a, b)| (a.to_string(), *b)).collect(),
+            follow_ups: self.follow_ups.iter().map(|(a, b)| (a.to_string(), *b)).collect(),
+        }
+    }
 }
 
 impl Summary<String> {

@@ -76,12 +76,11 @@ impl Names for StoreNames<'_> {
             None
         })
     }
-    fn marked_done(&self, source: &str, incident_id: &str, id: &str) -> Option<DateTime<Utc>> {
-        let comments = self.store.incident_comments(source, incident_id).unwrap_or_else(|e| {
+    fn marked_done(&self, id: &str) -> Vec<crate::store::DoneMark> {
+        self.store.done_marks(id).unwrap_or_else(|e| {
             tracing::warn!("{e}");
-            None
-        })?;
-        crate::digest::done_in(&comments, id)
+            Vec::new()
+        })
     }
     fn detection(&self, source: &str, technique: &str) -> Option<RuleSeen> {
         let mut deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner());
@@ -142,7 +141,9 @@ pub fn for_period_with(
 /// decoding is most of a digest's time.
 fn decode<'a>(store: &Store, records: &'a [(sled::IVec, sled::IVec)]) -> Result<Vec<View<'a>>> {
     let one = |part: &'a [(sled::IVec, sled::IVec)]| -> Result<Vec<View<'a>>> {
-        part.iter().map(|(k, v)| serde_json::from_slice(v).map_err(|e| store.corrupt_summary(k, e))).collect()
+        part.iter()
+            .map(|(k, v)| crate::digest::summary::from_stored(v).map_err(|e| store.corrupt_summary(k, e)))
+            .collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = records.len().div_ceil(threads).max(2048);

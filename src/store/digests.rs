@@ -14,6 +14,13 @@ use crate::outbox::OutboxEntry;
 
 const MARK: &str = "digest_schedule";
 
+/// `meta` key present during the upgrade to schema 5 (summaries stored as JSON rewritten in the
+/// binary layout, follow-ups marked done indexed): a start that finds it finishes the upgrade.
+pub(super) const UPGRADING_TO_5: &str = "upgrading_to_5";
+
+/// Summaries rewritten between flushes during the upgrade.
+const FLUSH_EVERY: usize = 2000;
+
 /// The schedule's state: which occurrence the last digest was sent for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DigestMark {
@@ -45,7 +52,9 @@ impl Store {
     pub fn summaries_between(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<Summary>> {
         self.summary_records_between(start, end)?
             .iter()
-            .map(|(k, v)| serde_json::from_slice(v).map_err(|e| self.corrupt("summaries", k, e)))
+            .map(|(k, v)| {
+                crate::digest::summary::from_stored(v).map(|s| s.owned()).map_err(|e| self.corrupt("summaries", k, e))
+            })
             .collect()
     }
 
@@ -118,6 +127,35 @@ impl Store {
         self.digests.len()
     }
 
+    /// Rewrites the summaries stored as JSON in the binary layout (schema 4 → 5); the ones
+    /// already rewritten are skipped, so a rewrite cut short is finished by the next. Returns
+    /// how many were rewritten.
+    pub(super) fn pack_summaries(&self) -> Result<usize> {
+        let mut n = 0;
+        for item in self.summaries.iter() {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            if !v.starts_with(b"{") {
+                continue;
+            }
+            // A summary that does not read is left as it is, for the digest to report.
+            let summary = match crate::digest::summary::from_stored(&v) {
+                Ok(s) => s.owned(),
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&k).replace('\0', "/"), error = %e, "summary not rewritten: it does not read");
+                    continue;
+                }
+            };
+            let bytes = summary.to_stored().map_err(|e| self.corrupt("summaries", &k, e))?;
+            self.ensure_room()?;
+            self.summaries.insert(k, bytes).map_err(|e| self.io(e))?;
+            n += 1;
+            if n % FLUSH_EVERY == 0 {
+                self.flush()?;
+            }
+        }
+        Ok(n)
+    }
+
     /// Fills `summaries` from the stored reviews (schema 1 → 2). Each review is read once.
     pub(super) fn build_summaries(&self) -> Result<usize> {
         let mut n = 0;
@@ -125,7 +163,7 @@ impl Store {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let review: crate::review::Review = self.decode("reviews", &k, &v)?;
             let s = Summary::of(&review, review.incident.created.unwrap_or_default());
-            let bytes = serde_json::to_vec(&s).map_err(|e| self.corrupt("summaries", &k, e))?;
+            let bytes = s.to_stored().map_err(|e| self.corrupt("summaries", &k, e))?;
             self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;
             for (id, info) in Summary::follow_up_texts(&review) {
                 let bytes = serde_json::to_vec(&info).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e))?;

@@ -227,8 +227,8 @@ impl Store {
         // Oldest first, so that an incident seen twice in one batch moves through its states in order.
         let mut order: Vec<&Observed> = observed.iter().collect();
         order.sort_by_key(|o| o.incident.last_update);
-        let result = (&self.incidents, &self.resolutions, &self.pending, &self.files).transaction(
-            |(incidents, resolutions, pending, files)| {
+        let result = (&self.incidents, &self.resolutions, &self.pending, &self.files, &self.done).transaction(
+            |(incidents, resolutions, pending, files, done)| {
                 let mut out = IngestOutcome::default();
                 for o in &order {
                     let i = &o.incident;
@@ -266,6 +266,7 @@ impl Store {
                         transitions: &transitions,
                     };
                     incidents.insert(k, encode_packed(&record))?;
+                    super::done::record(done, source, &i.id, &i.comments)?;
                     out.stored += 1;
                     if newly_resolved {
                         let rk = ResolutionKey::new(source, &i.id, revision);
@@ -317,26 +318,6 @@ impl Store {
             None => Ok(None),
         }
     }
-
-    /// The comments of an incident's latest snapshot, without reading the rest of it: the
-    /// digest looks for "done FU-…" in every incident that raised a listed follow-up.
-    pub fn incident_comments(&self, source: &str, id: &str) -> Result<Option<Vec<crate::model::Comment>>> {
-        #[derive(Deserialize)]
-        struct Record {
-            incident: Comments,
-        }
-        #[derive(Deserialize)]
-        struct Comments {
-            #[serde(default)]
-            comments: Vec<crate::model::Comment>,
-        }
-        let k = key(&[source.as_bytes(), id.as_bytes()]);
-        match self.incidents.get(&k).map_err(|e| self.io(e))? {
-            Some(v) => self.decode::<Record>("incidents", &k, &v).map(|r| Some(r.incident.comments)),
-            None => Ok(None),
-        }
-    }
-
     pub fn incident_count(&self) -> usize {
         self.incidents.len()
     }

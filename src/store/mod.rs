@@ -20,8 +20,10 @@
 //!   delivered or dead-lettered; written with their review in one transaction.
 //! - `due`: next attempt (ms, big-endian) `\0` id → nothing: the pending outbox entries by
 //!   when they are due, changed with the entry in one transaction.
-//! - `summaries`: resolution time (ms, big-endian) `\0` resolution key → [`crate::digest::Summary`],
-//!   the few facts of each review the digest counts; written with the review.
+//! - `summaries`: resolution time (ms, big-endian) `\0` resolution key → [`crate::digest::Summary`]
+//!   in a binary layout (JSON in stores of schema 4 and before; both read:
+//!   [`crate::digest::summary::from_stored`]), the few facts of each review the digest counts;
+//!   written with the review.
 //! - `follow_ups`: follow-up id → [`crate::digest::summary::FollowUpInfo`], its text as the
 //!   latest review that raised it put it (summaries keep the id only); written with the review.
 //! - `settled`: state (`delivered` or `dead`) `\0` when it got it (ms, big-endian) `\0` id →
@@ -32,12 +34,14 @@
 //!   [`crate::review::PastIncident`], a compact record of each reviewed incident: what later
 //!   reviews of the source compare with (similar incidents, recurring ways in). Written with
 //!   the review; retention keeps 180 days and at most 2,000 per source.
+//! - `done`: follow-up id (lower case) `\0` source `\0` incident id → when a comment on the
+//!   incident marked it done (ms, big-endian): found when the snapshot is stored ([`done`]).
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
 //! The values of `incidents`, `resolutions` and `reviews` are JSON compressed with zstd (stores
 //! of schema 3 and before hold plain JSON, and either form reads: [`codec`]); the others are
-//! plain JSON.
+//! plain JSON, but for the summaries and the indexes.
 //!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.
@@ -45,6 +49,7 @@
 mod codec;
 mod deployed;
 mod digests;
+mod done;
 mod failed;
 mod history;
 mod hunts;
@@ -61,6 +66,8 @@ pub use retention::{Pruned, Retention};
 
 pub use digests::DigestMark;
 
+pub use done::DoneMark;
+
 pub use incidents::{
     Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
 };
@@ -68,7 +75,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,6 +138,7 @@ pub struct Store {
     history: sled::Tree,
     deployed: sled::Tree,
     hunts: sled::Tree,
+    done: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
 }
@@ -223,6 +231,7 @@ impl Store {
             history: db.open_tree("history").map_err(io)?,
             deployed: db.open_tree("deployed").map_err(io)?,
             hunts: db.open_tree("hunts").map_err(io)?,
+            done: db.open_tree("done").map_err(io)?,
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
@@ -335,6 +344,12 @@ impl Store {
         if (1..=3).contains(&found) {
             self.meta.insert(codec::COMPRESSING, &[][..]).map_err(|e| self.io(e))?;
         }
+        // Version 4 stored the digest's summaries as JSON and had no index of follow-ups
+        // marked done: rewrite the one and build the other, the same way (marked first,
+        // finished by the next start after a kill).
+        if (1..=4).contains(&found) {
+            self.meta.insert(digests::UPGRADING_TO_5, &[][..]).map_err(|e| self.io(e))?;
+        }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
             self.flush()?;
@@ -349,6 +364,18 @@ impl Store {
                 before = %bytesize::ByteSize(done.before),
                 after = %bytesize::ByteSize(done.after),
                 "store upgraded to schema 4: snapshots and reviews compressed"
+            );
+        }
+        if self.meta.contains_key(digests::UPGRADING_TO_5).map_err(|e| self.io(e))? {
+            let summaries = self.pack_summaries()?;
+            let marks = self.build_done_index()?;
+            self.meta.remove(digests::UPGRADING_TO_5).map_err(|e| self.io(e))?;
+            self.flush()?;
+            tracing::info!(
+                path = %self.path.display(),
+                summaries,
+                marks,
+                "store upgraded to schema 5: digest summaries in a binary layout, follow-ups marked done indexed"
             );
         }
         Ok(())

@@ -193,44 +193,53 @@ impl Store {
                 &self.resolutions,
                 &self.incidents,
                 &self.follow_ups,
+                &self.done,
             );
-            let result = trees.transaction(|(reviewed, pending, reviews, summaries, resolutions, incidents, texts)| {
-                reviewed.remove(k)?;
-                // Queued again since: what it is made from is needed, and its new review gets
-                // an index key of its own.
-                if pending.get(rk)?.is_some() {
-                    return Ok(false);
-                }
-                reviews.remove(rk)?;
-                resolutions.remove(rk)?;
-                if let Some(bytes) = summaries.remove(summary_key)? {
-                    let summary: crate::digest::Summary = serde_json::from_slice(&bytes)
-                        .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("summaries", summary_key, e)))?;
-                    // A follow-up raised again by a review made since is still that one's.
-                    for (id, _) in &summary.follow_ups {
-                        let Some(text) = texts.get(id.as_bytes())? else { continue };
-                        let raised: Raised = serde_json::from_slice(&text).map_err(|e| {
-                            ConflictableTransactionError::Abort(self.corrupt("follow_ups", id.as_bytes(), e))
+            let result =
+                trees.transaction(|(reviewed, pending, reviews, summaries, resolutions, incidents, texts, done)| {
+                    reviewed.remove(k)?;
+                    // Queued again since: what it is made from is needed, and its new review gets
+                    // an index key of its own.
+                    if pending.get(rk)?.is_some() {
+                        return Ok(false);
+                    }
+                    reviews.remove(rk)?;
+                    resolutions.remove(rk)?;
+                    if let Some(bytes) = summaries.remove(summary_key)? {
+                        let summary = crate::digest::summary::from_stored(&bytes).map_err(|e| {
+                            ConflictableTransactionError::Abort(self.corrupt("summaries", summary_key, e))
                         })?;
-                        if raised.at.is_some_and(|at| at < before) {
-                            texts.remove(id.as_bytes())?;
+                        // A follow-up raised again by a review made since is still that one's.
+                        for (id, _) in &summary.follow_ups {
+                            let Some(text) = texts.get(id.as_bytes())? else { continue };
+                            let raised: Raised = serde_json::from_slice(&text).map_err(|e| {
+                                ConflictableTransactionError::Abort(self.corrupt("follow_ups", id.as_bytes(), e))
+                            })?;
+                            if raised.at.is_some_and(|at| at < before) {
+                                texts.remove(id.as_bytes())?;
+                            }
                         }
                     }
-                }
-                if let Some((ik, revision)) = split_resolution_key(rk)
-                    && let Some(bytes) = incidents.get(ik)?
-                {
-                    let mut record: IncidentRecord = super::codec::from_packed(&bytes)
-                        .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
-                    // Only the snapshot of this resolution: one re-opened since is still live.
-                    if record.status == IncidentStatus::Resolved && record.resolutions == revision && record.compact() {
-                        let bytes = super::codec::to_packed(&record)
+                    if let Some((ik, revision)) = split_resolution_key(rk)
+                        && let Some(bytes) = incidents.get(ik)?
+                    {
+                        let mut record: IncidentRecord = super::codec::from_packed(&bytes)
                             .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
-                        incidents.insert(ik, bytes)?;
+                        // Only the snapshot of this resolution: one re-opened since is still live.
+                        let comments = record.incident.comments.clone();
+                        if record.status == IncidentStatus::Resolved
+                            && record.resolutions == revision
+                            && record.compact()
+                        {
+                            // Its comments go, and with them what they marked done.
+                            super::done::forget(done, &record.source, &record.incident.id, &comments)?;
+                            let bytes = super::codec::to_packed(&record)
+                                .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
+                            incidents.insert(ik, bytes)?;
+                        }
                     }
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(true)
-            });
+                    Ok::<_, ConflictableTransactionError<StoreError>>(true)
+                });
             let gone = result.map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => self.io(e),

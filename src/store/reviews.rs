@@ -87,7 +87,7 @@ impl Store {
         let bytes = super::codec::to_packed(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
-        let summary = serde_json::to_vec(summary).map_err(|e| self.corrupt("summaries", &k.0, e))?;
+        let summary = summary.to_stored().map_err(|e| self.corrupt("summaries", &k.0, e))?;
         // With when this review was made: retention removes a text once every review that
         // raised it is gone (`store::retention`).
         // First raised now, unless an earlier review raised it: then that time is kept (read
