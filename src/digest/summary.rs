@@ -167,19 +167,17 @@ fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-impl Summary<Text<'_>> {
-    /// The same summary with its strings owned.
-    pub fn owned(&self) -> Summary {
-        fn v(x: &[Text<'_>]) -> Vec<String> {
-            x.iter().map(|s| s.to_string()).collect()
-        }
+impl<S> Summary<S> {
+    /// The same summary with every string passed through `f`.
+    fn map_strings<'s, T>(&'s self, f: impl Fn(&'s S) -> T) -> Summary<T> {
+        let v = |x: &'s [S]| x.iter().map(&f).collect();
         Summary {
-            source: self.source.to_string(),
-            incident_id: self.incident_id.to_string(),
+            source: f(&self.source),
+            incident_id: f(&self.incident_id),
             revision: self.revision,
-            severity: self.severity.to_string(),
-            classification: self.classification.to_string(),
-            determination: self.determination.to_string(),
+            severity: f(&self.severity),
+            classification: f(&self.classification),
+            determination: f(&self.determination),
             resolved: self.resolved,
             time_to_detect_s: self.time_to_detect_s,
             time_to_resolve_s: self.time_to_resolve_s,
@@ -191,42 +189,23 @@ impl Summary<Text<'_>> {
             blind_stages: v(&self.blind_stages),
             late_detections: self.late_detections,
             first_seen: v(&self.first_seen),
-            attribution: self.attribution.iter().map(|(a, b)| (a.to_string(), *b)).collect(),
-            follow_ups: self.follow_ups.iter().map(|(a, b)| (a.to_string(), *b)).collect(),
+            attribution: self.attribution.iter().map(|(a, b)| (f(a), *b)).collect(),
+            follow_ups: self.follow_ups.iter().map(|(a, b)| (f(a), *b)).collect(),
         }
+    }
+}
+
+impl Summary<Text<'_>> {
+    /// The same summary with its strings owned.
+    pub fn owned(&self) -> Summary {
+        self.map_strings(|s| s.to_string())
     }
 }
 
 impl Summary<String> {
     /// The same summary, borrowed (what [`super::compute`] takes).
     pub fn view(&self) -> Summary<Text<'_>> {
-        fn t(x: &str) -> Text<'_> {
-            Text(Cow::Borrowed(x))
-        }
-        fn v(x: &[String]) -> Vec<Text<'_>> {
-            x.iter().map(|s| t(s)).collect()
-        }
-        Summary {
-            source: t(&self.source),
-            incident_id: t(&self.incident_id),
-            revision: self.revision,
-            severity: t(&self.severity),
-            classification: t(&self.classification),
-            determination: t(&self.determination),
-            resolved: self.resolved,
-            time_to_detect_s: self.time_to_detect_s,
-            time_to_resolve_s: self.time_to_resolve_s,
-            time_to_acknowledge_s: self.time_to_acknowledge_s,
-            benign: self.benign,
-            techniques: v(&self.techniques),
-            tactics: v(&self.tactics),
-            uncovered: v(&self.uncovered),
-            blind_stages: v(&self.blind_stages),
-            late_detections: self.late_detections,
-            first_seen: v(&self.first_seen),
-            attribution: self.attribution.iter().map(|(a, b)| (t(a), *b)).collect(),
-            follow_ups: self.follow_ups.iter().map(|(a, b)| (t(a), *b)).collect(),
-        }
+        self.map_strings(|s| Text(Cow::Borrowed(s.as_str())))
     }
 
     /// The summary of a review; `recorded` stands in for a resolution time Graph did not give.
