@@ -35,9 +35,10 @@ fn raw(path: &Path) -> sled::Db {
         .expect("the store's lock is released")
 }
 
-/// The JSON of a stored value, compressed or not.
+/// The JSON of a stored value, compressed (with the store's dictionary or, as schema 4 did,
+/// without) or not.
 fn json(v: &[u8]) -> Vec<u8> {
-    if v.starts_with(&ZSTD) { zstd::decode_all(v).unwrap() } else { v.to_vec() }
+    hindsight::store::stored_json(v).unwrap()
 }
 
 /// Every record of the three trees as JSON, by tree and key.

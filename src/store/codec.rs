@@ -9,7 +9,9 @@
 //! zstd frame starts with the magic number 28 B5 2F FD, a JSON record with `{`, so each value
 //! says which it is. Stores of schema 3 and before hold plain JSON; the upgrade to schema 4
 //! compresses them in place ([`super::Store::compress_stored`]), and reading never depends on
-//! whether that finished.
+//! whether that finished. Frames are made with a dictionary ([`DICTIONARY`]) since schema 5;
+//! frames made before without one are read as they are (each frame names its dictionary or
+//! none), and are not rewritten: retention ages them out.
 
 use std::borrow::Cow;
 
@@ -96,18 +98,35 @@ pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// The dictionary new frames are compressed with: 64 KB trained on generated reviews and
+/// snapshots (`cargo bench --bench dictionary -- train src/store/zstd-1.dict`). Records share
+/// most of their keys, texts and KQL with each other, which one frame per record cannot use
+/// and a dictionary can: a review takes about half the bytes with it (BENCHMARKS.md). Its ID
+/// (chosen by zstd from its content) is in every frame made with it, so a frame says which
+/// dictionary reads it. Once released, a dictionary stays in the binary for good: a new one
+/// is added beside it, never in its place.
+static DICTIONARY: &[u8] = include_bytes!("zstd-1.dict");
+
+/// The ID in [`DICTIONARY`]'s header (0 if the file were not a dictionary: frames then name none).
+fn dictionary_id() -> u32 {
+    zstd::zstd_safe::get_dict_id_from_dict(DICTIONARY).map_or(0, |id| id.get())
+}
+
 thread_local! {
     /// One context per thread: making one allocates about a megabyte for level 3's window,
     /// which per record would churn the allocator. With a checksum, so that a damaged record
     /// fails to read instead of reading back different.
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = std::cell::RefCell::new(
-        zstd::bulk::Compressor::new(LEVEL)
+        zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY)
             .and_then(|mut c| c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map(|()| c))
             .ok(),
     );
-    /// Likewise for reading: making a context per record was a tenth of a digest's time.
+    /// Likewise for reading: making a context per record was a tenth of a digest's time. Frames
+    /// made without a dictionary (schema 4) and with it each have theirs.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+    static DICT_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::with_dictionary(DICTIONARY).ok());
 }
 
 /// The JSON of a stored value, whichever form it was stored in.
@@ -124,13 +143,25 @@ pub(super) fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, String> {
         .filter(|s| *s <= MAX_BYTES)
         .ok_or("a compressed record claiming an impossible size")?;
     let mut out = Vec::with_capacity(size);
-    DECOMPRESSOR
-        .with(|d| match &mut *d.borrow_mut() {
-            Some(d) => d.decompress_to_buffer(stored, &mut out).map_err(|e| e.to_string()),
-            None => Err("no zstd context could be made".to_owned()),
-        })
-        .map_err(|e| format!("a compressed record that does not decompress: {e}"))?;
+    let decompress = |d: &std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>>| match &mut *d.borrow_mut() {
+        Some(d) => d.decompress_to_buffer(stored, &mut out).map_err(|e| e.to_string()),
+        None => Err("no zstd context could be made".to_owned()),
+    };
+    match zstd::zstd_safe::get_dict_id_from_frame(stored).map_or(0, |id| id.get()) {
+        0 => DECOMPRESSOR.with(decompress),
+        id if id == dictionary_id() => DICT_DECOMPRESSOR.with(decompress),
+        id => {
+            Err(format!("it names zstd dictionary {id}, which this Hindsight does not have (written by a newer one?)"))
+        }
+    }
+    .map_err(|e| format!("a compressed record that does not decompress: {e}"))?;
     Ok(Cow::Owned(out))
+}
+
+/// The JSON of a value of `incidents`, `resolutions` or `reviews` as sled holds it, compressed
+/// or not: for tests and audits that open the store's trees directly.
+pub fn stored_json(stored: &[u8]) -> Result<Vec<u8>, String> {
+    unpack(stored).map(Cow::into_owned)
 }
 
 /// Whether a stored value is compressed.
@@ -163,6 +194,35 @@ mod tests {
         assert_eq!(from_packed::<serde_json::Value>(&plain).unwrap(), big);
         let small = serde_json::json!({ "a": 1 });
         assert!(!is_packed(&to_packed(&small).unwrap()));
+    }
+
+    #[test]
+    fn frames_name_the_dictionary_and_frames_without_one_still_read() {
+        assert_ne!(dictionary_id(), 0, "the embedded file is a trained zstd dictionary");
+        let review =
+            serde_json::json!({ "gaps": { "uncovered": [{ "id": "T1059.001", "hunts": ["DeviceProcessEvents"] }] } });
+        let big = serde_json::json!({ "review": vec![review; 20] });
+        let packed = to_packed(&big).unwrap();
+        let named = zstd::zstd_safe::get_dict_id_from_frame(&packed).map(|id| id.get());
+        assert_eq!(named, Some(dictionary_id()));
+        assert_eq!(from_packed::<serde_json::Value>(&packed).unwrap(), big);
+        // As schema 4 wrote them: no dictionary.
+        let plain_frame = zstd::bulk::compress(&serde_json::to_vec(&big).unwrap(), LEVEL).unwrap();
+        assert!(is_packed(&plain_frame) && zstd::zstd_safe::get_dict_id_from_frame(&plain_frame).is_none());
+        assert_eq!(from_packed::<serde_json::Value>(&plain_frame).unwrap(), big);
+    }
+
+    #[test]
+    fn a_frame_naming_an_unknown_dictionary_says_so() {
+        let mut packed = to_packed(&serde_json::json!({ "text": "T1059.001 PowerShell ".repeat(100) })).unwrap();
+        // RFC 8878 3.1.1.1: after the magic, the frame header descriptor, then the window
+        // descriptor unless the frame is a single segment, then the dictionary ID.
+        let descriptor = packed[4];
+        assert_ne!(descriptor & 3, 0, "the frame carries a dictionary ID");
+        let at = 5 + usize::from(descriptor & 0x20 == 0);
+        packed[at] ^= 0x55;
+        let e = from_packed::<serde_json::Value>(&packed).unwrap_err();
+        assert!(e.contains("zstd dictionary") && e.contains("does not have"), "{e}");
     }
 
     #[test]

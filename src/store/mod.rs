@@ -68,6 +68,8 @@ pub use digests::DigestMark;
 
 pub use done::DoneMark;
 
+pub use codec::stored_json;
+
 pub use incidents::{
     Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
 };
