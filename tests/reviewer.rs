@@ -96,7 +96,16 @@ async fn routes_decide_which_reviews_go_where() {
 /// Writes straight into the store's sled trees (closed), as a bug or a damaged disk might leave
 /// them: Hindsight's own code never queues a key without its record.
 fn tamper(dir: &std::path::Path, tree: &str, key: &[u8], value: &[u8]) {
-    let db = sled::open(dir).unwrap();
+    // sled lets go of its lock from its flusher thread a moment after the last handle is
+    // dropped: on a loaded machine the store closed just before may still hold it.
+    let db = (0..100)
+        .find_map(|_| {
+            sled::open(dir).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                None
+            })
+        })
+        .expect("the store's lock is released");
     db.open_tree(tree).unwrap().insert(key, value).unwrap();
     db.flush().unwrap();
 }

@@ -99,29 +99,31 @@ fn schema(db: &sled::Db) -> u32 {
 /// under its own key (to make the upgrade long enough to interrupt), all plain JSON.
 async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>) {
     let clock = ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap());
-    let keys = {
+    let full = {
         let store = Store::open(path).unwrap();
         common::ingest_examples(&store, &clock).await;
         let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
         let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
         let subs = vec![Subscription::everything("soc")];
         hindsight::stages::review::review_pending(&store, &engine, &subs, 100, clock.now()).unwrap();
-        let keys: Vec<ResolutionKey> = store
+        // Hindsight 3 stored each resolution in full (now it refers to the incident's record).
+        let full: BTreeMap<Vec<u8>, Vec<u8>> = store
             .resolutions()
             .map(|r| {
                 let r = r.unwrap();
-                ResolutionKey::new(&r.source, &r.incident_id, r.revision)
+                (ResolutionKey::new(&r.source, &r.incident_id, r.revision).0, serde_json::to_vec(&r).unwrap())
             })
             .collect();
         store.flush().unwrap();
-        keys
+        full
     };
+    let keys: Vec<ResolutionKey> = full.keys().map(|k| ResolutionKey(k.clone())).collect();
     let db = raw(path);
     for t in TREES {
         let tree = db.open_tree(t).unwrap();
         let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
         for (i, (k, v)) in records.into_iter().enumerate() {
-            let mut plain = json(&v);
+            let mut plain = if t == "resolutions" { full[k.as_ref()].clone() } else { json(&v) };
             if t == "incidents" && i == 0 {
                 // An analyst marked a follow-up done on the first incident: the upgrade indexes it.
                 let mut record: serde_json::Value = serde_json::from_slice(&plain).unwrap();

@@ -91,6 +91,12 @@ struct ResolutionOut<'a> {
     transitions: &'a [Transition],
 }
 
+/// A `resolutions` value that stands for the snapshot in the incident's record: a resolution is
+/// the record's snapshot when it is made, so it is stored once. Before the record changes,
+/// ingest writes the resolution out in full ([`Store::ingest`]), so a resolution always reads
+/// as the snapshot it was made from.
+pub(super) const AS_RECORDED: &[u8] = b"=";
+
 /// Key of a resolution: `source\0incident id\0revision`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResolutionKey(pub Vec<u8>);
@@ -255,6 +261,23 @@ impl Store {
                         Some(p) => observe_transitions(p, i, now),
                         None => vec![],
                     };
+                    // The record's snapshot is about to change: a resolution that refers to it
+                    // gets its own copy first.
+                    if let Some(p) = prev.as_ref().filter(|p| p.resolutions > 0) {
+                        let prk = ResolutionKey::new(source, &i.id, p.resolutions);
+                        if resolutions.get(&prk.0)?.is_some_and(|v| v.as_ref() == AS_RECORDED) {
+                            let kept = ResolutionOut {
+                                source,
+                                incident_id: &i.id,
+                                revision: p.resolutions,
+                                detected_at: p.received_at,
+                                raw: &p.raw,
+                                incident: &p.incident,
+                                transitions: &p.transitions,
+                            };
+                            resolutions.insert(prk.0, encode_packed(&kept))?;
+                        }
+                    }
                     let record = RecordOut {
                         source,
                         last_update: i.last_update,
@@ -269,17 +292,9 @@ impl Store {
                     super::done::record(done, source, &i.id, &i.comments)?;
                     out.stored += 1;
                     if newly_resolved {
+                        // The snapshot just written: stored once (`AS_RECORDED`).
                         let rk = ResolutionKey::new(source, &i.id, revision);
-                        let resolution = ResolutionOut {
-                            source,
-                            incident_id: &i.id,
-                            revision,
-                            detected_at: now,
-                            raw: &o.raw,
-                            incident: i,
-                            transitions: &transitions,
-                        };
-                        resolutions.insert(rk.0.clone(), encode_packed(&resolution))?;
+                        resolutions.insert(rk.0.clone(), AS_RECORDED)?;
                         pending.insert(rk.0.clone(), &[][..])?;
                         out.resolutions.push(rk);
                     }
@@ -323,17 +338,63 @@ impl Store {
     }
 
     pub fn resolution(&self, k: &ResolutionKey) -> Result<Option<Resolution>> {
-        match self.resolutions.get(&k.0).map_err(|e| self.io(e))? {
-            Some(v) => self.decode("resolutions", &k.0, &v).map(Some),
+        // Read with the record in one transaction: ingest may be replacing the record (and
+        // writing the resolution out in full) at the same moment.
+        let read = (&self.resolutions, &self.incidents).transaction(|(resolutions, incidents)| {
+            Ok(match resolutions.get(&k.0)? {
+                Some(v) if v.as_ref() == AS_RECORDED => {
+                    let ik = super::retention::split_resolution_key(&k.0).map(|(ik, _)| ik.to_vec());
+                    Some((v, ik.map(|ik| incidents.get(&ik)).transpose()?.flatten()))
+                }
+                Some(v) => Some((v, None)),
+                None => None,
+            })
+        });
+        let read: Option<(sled::IVec, Option<sled::IVec>)> = read.map_err(|e: TransactionError<()>| match e {
+            TransactionError::Storage(e) => self.io(e),
+            TransactionError::Abort(()) => self.corrupt("resolutions", &k.0, "read aborted"),
+        })?;
+        match read {
+            Some((v, record)) => self.resolution_of(&k.0, &v, record.as_deref()).map(Some),
             None => Ok(None),
         }
     }
 
+    /// A stored resolution: in full, or (`AS_RECORDED`) as the record's snapshot, which must
+    /// be of this revision.
+    fn resolution_of(&self, k: &[u8], v: &[u8], record: Option<&[u8]>) -> Result<Resolution> {
+        if v != AS_RECORDED {
+            return self.decode("resolutions", k, v);
+        }
+        let revision = super::retention::split_resolution_key(k).map(|(_, r)| r);
+        let record: IncidentRecord = match record {
+            Some(bytes) => self.decode("incidents", k, bytes)?,
+            None => return Err(self.corrupt("resolutions", k, "it refers to an incident record that is not stored")),
+        };
+        if revision != Some(record.resolutions) {
+            return Err(self.corrupt(
+                "resolutions",
+                k,
+                format!("it refers to the incident record, which is at resolution {}", record.resolutions),
+            ));
+        }
+        Ok(Resolution {
+            source: record.source,
+            incident_id: record.incident.id.clone(),
+            revision: record.resolutions,
+            detected_at: record.received_at,
+            raw: record.raw,
+            incident: record.incident,
+            transitions: record.transitions,
+        })
+    }
+
     /// Every resolution, oldest key first (for tests, the digest and audits).
     pub fn resolutions(&self) -> impl Iterator<Item = Result<Resolution>> + '_ {
-        self.resolutions.iter().map(move |r| {
-            let (k, v) = r.map_err(|e| self.io(e))?;
-            self.decode("resolutions", &k, &v)
+        // Each read again with its record (one removed since the iterator passed it is left out).
+        self.resolutions.iter().keys().filter_map(move |k| match k {
+            Ok(k) => self.resolution(&ResolutionKey(k.to_vec())).transpose(),
+            Err(e) => Some(Err(self.io(e))),
         })
     }
 
@@ -622,5 +683,69 @@ mod tests {
         assert_eq!(c.next_from(five), c.floor, "never below the floor");
         let c = Cursor { last_update: Some("2026-11-24T11:00:00Z".parse().unwrap()), ..c };
         assert_eq!(c.next_from(five).to_rfc3339(), "2026-11-24T10:55:00+00:00");
+    }
+}
+
+#[cfg(test)]
+mod resolution_tests {
+    use super::*;
+
+    fn observed(status: &str, updated: &str, comment: Option<&str>) -> Observed {
+        let mut raw = serde_json::json!({
+            "id": "42", "displayName": "Phish", "status": status, "severity": "high",
+            "createdDateTime": "2026-11-01T08:00:00Z", "lastUpdateDateTime": updated, "alerts": []
+        });
+        if let Some(text) = comment {
+            raw["comments"] = serde_json::json!([{ "comment": text, "createdDateTime": updated }]);
+        }
+        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+    }
+
+    /// A resolution is stored as a reference to the record while the record holds its
+    /// snapshot, and written out in full before the record changes: it always reads as the
+    /// snapshot it was made from.
+    #[test]
+    fn a_resolution_reads_as_its_own_snapshot_after_the_incident_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now: DateTime<Utc> = "2026-11-03T00:00:00Z".parse().unwrap();
+        let ingest = |o: Observed| store.ingest("contoso", &[o], None, None, now).unwrap();
+        let r1 = ResolutionKey::new("contoso", "42", 1);
+        let stored = |k: &ResolutionKey| store.resolutions.get(&k.0).unwrap().unwrap();
+
+        ingest(observed("resolved", "2026-11-02T10:00:00Z", None));
+        assert_eq!(stored(&r1).as_ref(), AS_RECORDED, "stored once, in the record");
+        let first = store.resolution(&r1).unwrap().unwrap();
+        assert_eq!((first.revision, first.incident.comments.len()), (1, 0));
+
+        // A comment after the resolution: the record changes, the resolution does not.
+        ingest(observed("resolved", "2026-11-02T11:00:00Z", Some("closing notes")));
+        assert_ne!(stored(&r1).as_ref(), AS_RECORDED, "written out before the record changed");
+        let after = store.resolution(&r1).unwrap().unwrap();
+        assert_eq!(serde_json::to_value(&after).unwrap(), serde_json::to_value(&first).unwrap());
+
+        // Re-opened and resolved again: the second resolution is the record's, the first its own.
+        ingest(observed("active", "2026-11-02T12:00:00Z", None));
+        ingest(observed("resolved", "2026-11-02T13:00:00Z", Some("resolved again")));
+        let r2 = ResolutionKey::new("contoso", "42", 2);
+        assert_eq!(stored(&r2).as_ref(), AS_RECORDED);
+        let second = store.resolution(&r2).unwrap().unwrap();
+        assert_eq!((second.revision, second.incident.comments.len()), (2, 1));
+        assert_eq!(
+            serde_json::to_value(store.resolution(&r1).unwrap().unwrap()).unwrap(),
+            serde_json::to_value(&first).unwrap()
+        );
+        let all: Vec<u32> = store.resolutions().map(|r| r.unwrap().revision).collect();
+        assert_eq!(all, [1, 2]);
+    }
+
+    #[test]
+    fn a_reference_without_its_record_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let k = ResolutionKey::new("contoso", "7", 1);
+        store.resolutions.insert(&k.0, AS_RECORDED).unwrap();
+        let e = store.resolution(&k).unwrap_err().to_string();
+        assert!(e.contains("refers to an incident record that is not stored"), "{e}");
     }
 }

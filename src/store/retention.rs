@@ -75,7 +75,7 @@ fn cutoff(now: DateTime<Utc>, keep: Duration) -> Option<DateTime<Utc>> {
 }
 
 /// The `incidents` key and the revision in a resolution key (`source\0id\0revision`).
-fn split_resolution_key(rk: &[u8]) -> Option<(&[u8], u32)> {
+pub(super) fn split_resolution_key(rk: &[u8]) -> Option<(&[u8], u32)> {
     let (incident, rest) = rk.split_at_checked(rk.len().checked_sub(5)?)?;
     let revision = u32::from_be_bytes(rest.get(1..)?.try_into().ok()?);
     (rest[0] == 0).then_some((incident, revision))
