@@ -189,7 +189,7 @@ fn breakdown(bodies: &[Vec<u8>]) {
     let stored = t.elapsed().as_secs_f64();
     let per = |s: f64| s / BACKLOG as f64 * 1e6;
     println!(
-        "  the source's steps without HTTP, per incident: page parsed into a JSON tree {:.1} µs, normalized {:.1} µs, raw text kept {:.1} µs, stored (snapshot and resolution compressed, one flush) {:.1} µs",
+        "  the source's steps without HTTP, per incident: page parsed into a JSON tree {:.1} µs, normalized {:.1} µs, raw text kept {:.1} µs, stored (the snapshot compressed, the resolution referring to it, one flush) {:.1} µs",
         per(parse),
         per(normalize),
         per(raw),
