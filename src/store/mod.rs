@@ -7,7 +7,8 @@
 //! - `incidents`: `source\0incident id` → [`IncidentRecord`], the latest snapshot seen (raw JSON
 //!   as received, and the normalized form), with its status and how many resolutions it had.
 //! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
-//!   resolution: what the review is made from.
+//!   resolution: what the review is made from. `=` while that snapshot is the one in the
+//!   incident's record (stored once; written out in full before the record changes).
 //! - `pending`: same keys → nothing: resolutions not reviewed yet (the reviewer's queue).
 //! - `failed`: same keys → [`FailedReview`]: queued resolutions that can never be reviewed
 //!   (their record is missing or unreadable), out of the queue so that it moves on.
