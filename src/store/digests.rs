@@ -118,7 +118,9 @@ impl Store {
     /// A follow-up's text, as the latest review that raised it wrote it.
     pub fn follow_up(&self, id: &str) -> Result<Option<crate::digest::summary::FollowUpInfo>> {
         match self.follow_ups.get(id.as_bytes()).map_err(|e| self.io(e))? {
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e)),
+            Some(v) => {
+                super::codec::from_packed(&v).map(Some).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e))
+            }
             None => Ok(None),
         }
     }
@@ -166,7 +168,7 @@ impl Store {
             let bytes = s.to_stored().map_err(|e| self.corrupt("summaries", &k, e))?;
             self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;
             for (id, info) in Summary::follow_up_texts(&review) {
-                let bytes = serde_json::to_vec(&info).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e))?;
+                let bytes = super::codec::to_packed(&info).map_err(|e| self.corrupt("follow_ups", id.as_bytes(), e))?;
                 self.follow_ups.insert(id.as_bytes(), bytes).map_err(|e| self.io(e))?;
             }
             n += 1;

@@ -29,7 +29,7 @@ impl Store {
         let mut out: Vec<PastIncident> = Vec::new();
         for item in self.history.scan_prefix(&prefix).rev() {
             let (k, v) = item.map_err(|e| self.io(e))?;
-            let past: PastIncident = serde_json::from_slice(&v).map_err(|e| self.corrupt("history", &k, e))?;
+            let past: PastIncident = super::codec::from_packed(&v).map_err(|e| self.corrupt("history", &k, e))?;
             if !out.iter().any(|p| p.id == past.id) {
                 out.push(past);
             }

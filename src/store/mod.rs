@@ -42,7 +42,8 @@
 //!
 //! The values of `incidents`, `resolutions` and `reviews` are JSON compressed with zstd (stores
 //! of schema 3 and before hold plain JSON, and either form reads: [`codec`]); the others are
-//! plain JSON, but for the summaries and the indexes.
+//! plain JSON, but for the summaries and the indexes, and for `follow_ups` and `history`, whose
+//! values are compressed like the large ones when that pays (schema 5 on; either form reads).
 //!
 //! Every write that changes more than one tree is one sled transaction; anything acknowledged
 //! (a cursor moved) is flushed to disk first.

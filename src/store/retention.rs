@@ -212,7 +212,7 @@ impl Store {
                         // A follow-up raised again by a review made since is still that one's.
                         for (id, _) in &summary.follow_ups {
                             let Some(text) = texts.get(id.as_bytes())? else { continue };
-                            let raised: Raised = serde_json::from_slice(&text).map_err(|e| {
+                            let raised: Raised = super::codec::from_packed(&text).map_err(|e| {
                                 ConflictableTransactionError::Abort(self.corrupt("follow_ups", id.as_bytes(), e))
                             })?;
                             if raised.at.is_some_and(|at| at < before) {

@@ -54,7 +54,7 @@ fn first_raised(bytes: &[u8]) -> Option<DateTime<Utc>> {
         first_raised: Option<DateTime<Utc>>,
         at: Option<DateTime<Utc>>,
     }
-    let t: Times = serde_json::from_slice(bytes).ok()?;
+    let t: Times = super::codec::from_packed(bytes).ok()?;
     t.first_raised.or(t.at)
 }
 
@@ -93,7 +93,7 @@ impl Store {
         // First raised now, unless an earlier review raised it: then that time is kept (read
         // in the transaction, below).
         let stored = |info: &FollowUpInfo, first: DateTime<Utc>| {
-            serde_json::to_vec(&StoredFollowUp {
+            super::codec::to_packed(&StoredFollowUp {
                 info: FollowUpInfo { first_raised: Some(first), ..info.clone() },
                 at: now,
             })
@@ -104,7 +104,7 @@ impl Store {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let past_key = super::history::history_key(source, past, now);
-        let past = serde_json::to_vec(past).map_err(|e| self.corrupt("history", &past_key, e))?;
+        let past = super::codec::to_packed(past).map_err(|e| self.corrupt("history", &past_key, e))?;
         let at = now.to_rfc3339();
         let reviewed_key = super::retention::reviewed_key(now, &k.0);
         let trees = (
