@@ -137,11 +137,37 @@ pub fn for_period_with(
     Ok(scopes.iter().map(|scope| compute(&summaries, period, scope, settings, &names)).collect())
 }
 
+/// The machine's cores, at most 8: the threads a digest reads and decodes with.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+/// `work` on each of `parts`, one thread each, the results joined in the order of `parts`.
+fn on_threads<P: Sync, T: Send>(
+    store: &Store,
+    parts: &[P],
+    work: impl Fn(&P) -> Result<Vec<T>> + Sync,
+) -> Result<Vec<T>> {
+    let work = &work;
+    let done: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || work(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(store.corrupt_summary(b"", "a digest thread panicked"))))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in done {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 /// The summaries of `[start, end)` as stored, oldest first, read in as many slices of time as
 /// the machine has cores, one thread each: reading 100,000 records out of sled is a third of a
 /// digest's time, and it is work for the processor (the store is in memory), not for the disk.
 fn read(store: &Store, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(sled::IVec, sled::IVec)>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = cores();
     if threads == 1 || end <= start {
         return store.summary_records_between(start, end);
     }
@@ -152,46 +178,23 @@ fn read(store: &Store, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<(
             (from, if i + 1 == threads { end } else { from + slice })
         })
         .collect();
-    let parts: Vec<Result<Vec<(sled::IVec, sled::IVec)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            bounds.iter().map(|&(a, b)| scope.spawn(move || store.summary_records_between(a, b))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(store.corrupt_summary(b"", "a reading thread panicked"))))
-            .collect()
-    });
-    let mut out = Vec::new();
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+    on_threads(store, &bounds, |&(a, b)| store.summary_records_between(a, b))
 }
 
 /// Decodes summaries borrowed from their stored bytes, spread over the machine's cores: the
 /// decoding is most of a digest's time.
 fn decode<'a>(store: &Store, records: &'a [(sled::IVec, sled::IVec)]) -> Result<Vec<View<'a>>> {
-    let one = |part: &'a [(sled::IVec, sled::IVec)]| -> Result<Vec<View<'a>>> {
+    let one = |part: &&'a [(sled::IVec, sled::IVec)]| -> Result<Vec<View<'a>>> {
         part.iter()
             .map(|(k, v)| crate::digest::summary::from_stored(v).map_err(|e| store.corrupt_summary(k, e)))
             .collect()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let chunk = records.len().div_ceil(threads).max(2048);
+    let chunk = records.len().div_ceil(cores()).max(2048);
     if records.len() <= chunk {
-        return one(records);
+        return one(&records);
     }
-    let parts: Vec<Result<Vec<View<'a>>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = records.chunks(chunk).map(|part| scope.spawn(move || one(part))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(store.corrupt_summary(b"", "a decoding thread panicked"))))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(records.len());
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+    let parts: Vec<&'a [(sled::IVec, sled::IVec)]> = records.chunks(chunk).collect();
+    on_threads(store, &parts, one)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

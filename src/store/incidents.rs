@@ -366,9 +366,9 @@ impl Store {
         if v != AS_RECORDED {
             return self.decode("resolutions", k, v);
         }
-        let revision = super::retention::split_resolution_key(k).map(|(_, r)| r);
+        let (incident_key, revision) = super::retention::split_resolution_key(k).unzip();
         let record: IncidentRecord = match record {
-            Some(bytes) => self.decode("incidents", k, bytes)?,
+            Some(bytes) => self.decode("incidents", incident_key.unwrap_or(k), bytes)?,
             None => return Err(self.corrupt("resolutions", k, "it refers to an incident record that is not stored")),
         };
         if revision != Some(record.resolutions) {
