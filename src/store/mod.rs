@@ -53,6 +53,7 @@ mod deployed;
 mod digests;
 mod done;
 mod failed;
+mod flusher;
 mod history;
 mod hunts;
 mod incidents;
@@ -145,6 +146,7 @@ pub struct Store {
     done: sled::Tree,
     counts: outbox::OutboxCounts,
     reserve: u64,
+    flusher: std::sync::Arc<flusher::Flusher>,
 }
 
 impl std::fmt::Debug for Store {
@@ -239,6 +241,7 @@ impl Store {
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
+            flusher: flusher::Flusher::new(db.clone()),
             db,
         };
         store.migrate()?;
@@ -398,9 +401,11 @@ impl Store {
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 
-    /// The same as [`Store::flush`], for async callers: sled's flush blocks on fsync.
+    /// The same as [`Store::flush`], for async callers: sled's flush blocks on fsync. Flushes
+    /// requested together share one (see [`flusher`]; not sled's own `flush_async`, which can
+    /// deadlock).
     pub async fn flush_async(&self) -> Result<()> {
-        self.db.flush_async().await.map(|_| ()).map_err(|e| self.io(e))
+        self.flusher.flush().await.map_err(|e| self.io(e))
     }
 }
 
