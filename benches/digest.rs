@@ -19,6 +19,12 @@ use hindsight::stages::digest as job;
 use hindsight::store::{Observed, Store};
 use rand::{Rng, SeedableRng};
 
+/// The daemon's allocator (src/main.rs): the digest runs in the daemon, and what it costs
+/// depends on the allocator (100,000 summaries decoded are some 800,000 small allocations).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "support/incidents.rs"]
 mod support;
 
@@ -28,6 +34,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // As the daemon does (src/main.rs).
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let numbers: Vec<i64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = numbers.first().map_or(100_000, |&n| n as usize);
     let days = numbers.get(1).copied().unwrap_or(14).max(2);

@@ -308,18 +308,74 @@ pub fn scope_text(scope: &[String], shard: Option<&str>) -> String {
     }
 }
 
-/// Keeps the latest revision of each incident, and only the sources of `scope` (empty = all).
+/// Keeps the latest revision of each incident, and only the sources of `scope` (empty = all),
+/// by resolution time, in the order they came (the store's, by resolution time).
 fn latest<'a>(summaries: impl Iterator<Item = &'a View<'a>>, scope: &[String]) -> Vec<&'a View<'a>> {
-    let mut by: HashMap<(&str, &str), &View> = HashMap::default();
-    for s in summaries.filter(|s| scope.is_empty() || scope.iter().any(|x| x.as_str() == &*s.source)) {
-        let slot = by.entry((&*s.source, &*s.incident_id)).or_insert(s);
-        if s.revision > slot.revision {
-            *slot = s;
+    let in_scope: Vec<&View> =
+        summaries.filter(|s| scope.is_empty() || scope.iter().any(|x| x.as_str() == &*s.source)).collect();
+    // Per incident: the position of its latest revision.
+    let mut by: HashMap<(&str, &str), usize> = HashMap::with_capacity_and_hasher(in_scope.len(), Default::default());
+    for (i, s) in in_scope.iter().enumerate() {
+        let slot = by.entry((&*s.source, &*s.incident_id)).or_insert(i);
+        if s.revision > in_scope[*slot].revision {
+            *slot = i;
         }
     }
-    let mut out: Vec<&View> = by.into_values().collect();
+    let mut keep = vec![false; in_scope.len()];
+    for i in by.into_values() {
+        keep[i] = true;
+    }
+    let mut out: Vec<&View> = in_scope.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s).collect();
     out.sort_by(|a, b| (a.resolved, &a.source, &a.incident_id).cmp(&(b.resolved, &b.source, &b.incident_id)));
     out
+}
+
+/// What the digest counts in one period: computed for the period and the one before at once.
+struct Side<'a> {
+    /// The latest revision of each incident resolved in the period.
+    all: Vec<&'a View<'a>>,
+    /// Those that were not false positives.
+    attacks: Vec<&'a View<'a>>,
+    techniques: HashMap<&'a str, usize>,
+    tactics: HashMap<&'a str, usize>,
+    uncovered: HashMap<&'a str, usize>,
+    blind_stages: HashMap<&'a str, usize>,
+    counts: Counts,
+    time_to_detect: Percentiles,
+    time_to_resolve: Percentiles,
+    time_to_acknowledge: Percentiles,
+}
+
+impl<'a> Side<'a> {
+    fn of(all: Vec<&'a View<'a>>) -> Side<'a> {
+        let attacks = attacks(&all);
+        Side {
+            techniques: tally(&attacks, |s| &s.techniques),
+            tactics: tally(&attacks, |s| &s.tactics),
+            uncovered: tally(&attacks, |s| &s.uncovered),
+            blind_stages: tally(&attacks, |s| &s.blind_stages),
+            counts: counts(&all),
+            time_to_detect: percentiles(all.iter().filter_map(|s| s.time_to_detect_s)),
+            time_to_resolve: percentiles(all.iter().filter_map(|s| s.time_to_resolve_s)),
+            time_to_acknowledge: percentiles(all.iter().filter_map(|s| s.time_to_acknowledge_s)),
+            attacks,
+            all,
+        }
+    }
+
+    fn gaps(&self, kind: &str) -> &HashMap<&'a str, usize> {
+        if kind == "uncovered" { &self.uncovered } else { &self.blind_stages }
+    }
+}
+
+/// Runs `a` here and `b` on another thread, at once: a digest over 100,000 reviews is two
+/// periods' worth of independent counting (issue 27's target is 300 ms on two cores).
+fn both<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let other = scope.spawn(b);
+        let here = a();
+        (here, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 /// The digest of `period` (compared with the period before it) over `summaries`, which may hold
@@ -332,14 +388,30 @@ pub fn compute(
     names: &dyn Names,
 ) -> Digest {
     let previous_period = period.previous();
-    let cur = latest(summaries.iter().filter(|s| period.contains(s.resolved)), scope);
-    let prev = latest(summaries.iter().filter(|s| previous_period.contains(s.resolved)), scope);
-    let (cur_a, prev_a) = (attacks(&cur), attacks(&prev));
+    let weeks = Weeks::of(summaries, period.end, scope);
+    // A weekly digest's two periods are the trend's last two weeks, already counted.
+    let latest_of = |p: Period| {
+        weeks.period(p).unwrap_or_else(|| latest(summaries.iter().filter(|s| p.contains(s.resolved)), scope))
+    };
+    let current = latest_of(period);
     let top = settings.top;
     let technique_name = |id: &str| names.technique(id).unwrap_or_else(|| id.to_owned());
     let tactic_name = |id: &str| names.tactic(id).unwrap_or_else(|| id.to_owned());
+    // What needs only this period (the ranked lists' own parts) is worked out beside the
+    // period before and the ranking of follow-ups.
+    let ((cur, times_by_classification, new_techniques, attribution), prev) = both(
+        || {
+            let cur = Side::of(current.clone());
+            let times = times_by_classification(&cur.all);
+            let new = new_techniques(&cur.attacks, top * 3, &technique_name);
+            let attribution = attribution(&cur.attacks, top, names);
+            (cur, times, new, attribution)
+        },
+        || (Side::of(latest_of(previous_period)), rank_follow_ups(&current, top * 2)),
+    );
+    let (prev, listed_follow_ups) = prev;
 
-    let all_techniques = ranked(&tally(&cur_a, |s| &s.techniques), &tally(&prev_a, |s| &s.techniques));
+    let all_techniques = ranked(&cur.techniques, &prev.techniques);
     let mut top_techniques: Vec<&(&str, usize, usize)> = all_techniques.iter().filter(|r| r.1 > 0).collect();
     top_techniques.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let layer = heat_map(&top_techniques, period, scope, settings, &technique_name);
@@ -350,7 +422,7 @@ pub fn compute(
             .map(|(id, n, p)| Ranked { id: (*id).to_owned(), name: name(id), incidents: *n, previous: *p })
             .collect()
     };
-    let all_tactics = ranked(&tally(&cur_a, |s| &s.tactics), &tally(&prev_a, |s| &s.tactics));
+    let all_tactics = ranked(&cur.tactics, &prev.tactics);
     let mut top_tactics: Vec<&(&str, usize, usize)> = all_tactics.iter().filter(|r| r.1 > 0).collect();
     top_tactics.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let change = |r: &(&str, usize, usize)| r.1 as i64 - r.2 as i64;
@@ -366,26 +438,26 @@ pub fn compute(
         shard: settings.shard.clone(),
         period,
         previous_period,
-        incidents: counts(&cur),
-        previous_incidents: counts(&prev),
-        time_to_detect: percentiles(cur.iter().filter_map(|s| s.time_to_detect_s)),
-        time_to_resolve: percentiles(cur.iter().filter_map(|s| s.time_to_resolve_s)),
-        previous_time_to_detect: percentiles(prev.iter().filter_map(|s| s.time_to_detect_s)),
-        previous_time_to_resolve: percentiles(prev.iter().filter_map(|s| s.time_to_resolve_s)),
-        time_to_acknowledge: percentiles(cur.iter().filter_map(|s| s.time_to_acknowledge_s)),
-        previous_time_to_acknowledge: percentiles(prev.iter().filter_map(|s| s.time_to_acknowledge_s)),
-        times_by_classification: times_by_classification(&cur),
-        trend: trend(summaries, period.end, scope),
+        time_to_detect: cur.time_to_detect.clone(),
+        time_to_resolve: cur.time_to_resolve.clone(),
+        previous_time_to_detect: prev.time_to_detect.clone(),
+        previous_time_to_resolve: prev.time_to_resolve.clone(),
+        time_to_acknowledge: cur.time_to_acknowledge.clone(),
+        previous_time_to_acknowledge: prev.time_to_acknowledge.clone(),
+        times_by_classification,
+        trend: weeks.trend(),
         top_tactics: named(&top_tactics, &tactic_name),
         top_techniques: named(&top_techniques, &technique_name),
         rising: named(&rising, &technique_name),
         falling: named(&falling, &technique_name),
-        new_techniques: new_techniques(&cur_a, top * 3, &technique_name),
-        recurring_gaps: recurring_gaps(&cur_a, &prev_a, top, &technique_name, &tactic_name),
-        attribution: attribution(&cur_a, top, names),
+        new_techniques,
+        recurring_gaps: recurring_gaps(&cur, &prev, top, &technique_name, &tactic_name),
+        attribution,
         attribution_note: ATTRIBUTION_NOTE.to_owned(),
-        follow_ups: follow_ups(&cur, &prev, top * 2, period.end, names),
+        follow_ups: follow_ups(listed_follow_ups, &cur.all, &prev.all, period.end, names),
         layer,
+        incidents: cur.counts,
+        previous_incidents: prev.counts,
     }
 }
 
@@ -435,31 +507,56 @@ fn times_by_classification(summaries: &[&View]) -> Vec<ClassTimes> {
     out
 }
 
-/// The [`TREND_WEEKS`] weeks up to `end`, each counted like a period: an incident once, as its
-/// latest revision resolved in the week.
-fn trend(summaries: &[View<'_>], end: DateTime<Utc>, scope: &[String]) -> Vec<Week> {
-    let week = chrono::Duration::days(7);
-    let first = end - week * TREND_WEEKS as i32;
-    let mut buckets: Vec<Vec<&View>> = vec![Vec::new(); TREND_WEEKS];
-    for s in summaries.iter().filter(|s| first <= s.resolved && s.resolved < end) {
-        let k = ((s.resolved - first).num_seconds() / week.num_seconds()) as usize;
-        buckets[k.min(TREND_WEEKS - 1)].push(s);
+/// The [`TREND_WEEKS`] weeks up to a digest's end, each counted like a period: an incident
+/// once, as its latest revision resolved in the week.
+struct Weeks<'a> {
+    first: DateTime<Utc>,
+    latest: Vec<Vec<&'a View<'a>>>,
+}
+
+impl<'a> Weeks<'a> {
+    const WEEK: chrono::Duration = chrono::Duration::days(7);
+
+    fn of(summaries: &'a [View<'a>], end: DateTime<Utc>, scope: &[String]) -> Weeks<'a> {
+        let first = end - Self::WEEK * TREND_WEEKS as i32;
+        let mut buckets: Vec<Vec<&View>> = vec![Vec::new(); TREND_WEEKS];
+        for s in summaries.iter().filter(|s| first <= s.resolved && s.resolved < end) {
+            let k = ((s.resolved - first).num_seconds() / Self::WEEK.num_seconds()) as usize;
+            buckets[k.min(TREND_WEEKS - 1)].push(s);
+        }
+        // Alternate weeks on two threads: a weekly digest's two periods are the last two.
+        let (even, odd): (Vec<_>, Vec<_>) = buckets.into_iter().enumerate().partition(|(k, _)| k % 2 == 0);
+        let per = |part: Vec<(usize, Vec<&'a View<'a>>)>| -> Vec<(usize, Vec<&'a View<'a>>)> {
+            part.into_iter().map(|(k, b)| (k, latest(b.into_iter(), scope))).collect()
+        };
+        let (even, odd) = both(|| per(even), || per(odd));
+        let mut latest: Vec<(usize, Vec<&View>)> = even.into_iter().chain(odd).collect();
+        latest.sort_unstable_by_key(|(k, _)| *k);
+        Weeks { first, latest: latest.into_iter().map(|(_, v)| v).collect() }
     }
-    buckets
-        .into_iter()
-        .enumerate()
-        .map(|(k, b)| {
-            let v = latest(b.into_iter(), scope);
-            let attacks = attacks(&v);
-            Week {
-                start: first + week * k as i32,
-                incidents: v.len(),
-                attacks: attacks.len(),
-                with_blind_stages: attacks.iter().filter(|s| !s.blind_stages.is_empty()).count(),
-                blind_stages: attacks.iter().map(|s| s.blind_stages.len()).sum(),
-            }
-        })
-        .collect()
+
+    /// The latest revisions of `period` when it is one of the weeks.
+    fn period(&self, period: Period) -> Option<Vec<&'a View<'a>>> {
+        let k = (0..TREND_WEEKS).find(|&k| self.first + Self::WEEK * k as i32 == period.start)?;
+        (period.end - period.start == Self::WEEK).then(|| self.latest[k].clone())
+    }
+
+    fn trend(&self) -> Vec<Week> {
+        self.latest
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let attacks = attacks(v);
+                Week {
+                    start: self.first + Self::WEEK * k as i32,
+                    incidents: v.len(),
+                    attacks: attacks.len(),
+                    with_blind_stages: attacks.iter().filter(|s| !s.blind_stages.is_empty()).count(),
+                    blind_stages: attacks.iter().map(|s| s.blind_stages.len()).sum(),
+                }
+            })
+            .collect()
+    }
 }
 
 fn counts(summaries: &[&View]) -> Counts {
@@ -532,8 +629,8 @@ fn gap_field(kind: &str) -> Field {
 }
 
 fn recurring_gaps(
-    cur: &[&View],
-    prev: &[&View],
+    cur: &Side,
+    prev: &Side,
     max: usize,
     technique: &dyn Fn(&str) -> String,
     tactic: &dyn Fn(&str) -> String,
@@ -541,9 +638,8 @@ fn recurring_gaps(
     let mut out = Vec::new();
     let kinds: [(&str, Namer); 2] = [("uncovered", technique), ("blind_stage", tactic)];
     for (kind, name) in kinds {
-        let field = gap_field(kind);
-        let before = tally(prev, field);
-        let mut now: Vec<(&str, usize)> = tally(cur, field).into_iter().collect();
+        let before = prev.gaps(kind);
+        let mut now: Vec<(&str, usize)> = cur.gaps(kind).iter().map(|(id, n)| (*id, *n)).collect();
         now.sort_unstable();
         for (id, n) in now {
             let previous = before.get(id).copied().unwrap_or(0);
@@ -568,7 +664,8 @@ fn recurring_gaps(
     out.truncate(max);
     for g in &mut out {
         let field = gap_field(&g.kind);
-        g.examples = cur.iter().filter(|s| field(s).iter().any(|x| **x == *g.id)).take(5).map(|s| example(s)).collect();
+        g.examples =
+            cur.attacks.iter().filter(|s| field(s).iter().any(|x| **x == *g.id)).take(5).map(|s| example(s)).collect();
     }
     out
 }
@@ -595,11 +692,15 @@ fn attribution(summaries: &[&View], max: usize, names: &dyn Names) -> Vec<Attrib
         .collect()
 }
 
-fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, names: &dyn Names) -> Vec<OpenFollowUp> {
-    let before: foldhash::HashSet<&str> = prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| &*f.0)).collect();
-    // Per follow-up: its highest priority and how many incidents raised it. Many follow-ups
-    // are raised once (per incident); examples are gathered afterwards, for the listed ones only.
-    let mut by: HashMap<&str, (Priority, usize)> = HashMap::default();
+/// A follow-up's highest priority, and how many incidents raised it.
+type Raised = (Priority, usize);
+
+/// The `max` follow-ups of the period to list, first first: by priority, then by how many
+/// incidents raised them. Many follow-ups are raised once (per incident): over 100,000 reviews
+/// this count is the digest's largest map (300,000 entries), so only the listed ones are sorted.
+fn rank_follow_ups<'a>(cur: &[&'a View<'a>], max: usize) -> Vec<(&'a str, Raised)> {
+    let raised: usize = cur.iter().map(|s| s.follow_ups.len()).sum();
+    let mut by: HashMap<&str, Raised> = HashMap::with_capacity_and_hasher(raised, Default::default());
     for s in cur {
         for (id, priority) in &s.follow_ups {
             let e = by.entry(&**id).or_insert((*priority, 0));
@@ -607,9 +708,30 @@ fn follow_ups(cur: &[&View], prev: &[&View], max: usize, end: DateTime<Utc>, nam
             e.1 += 1;
         }
     }
-    let mut ranked: Vec<(&str, (Priority, usize))> = by.into_iter().collect();
-    ranked.sort_unstable_by(|(a, x), (b, y)| (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b)));
+    let mut ranked: Vec<(&str, Raised)> = by.into_iter().collect();
+    let order = |(a, x): &(&str, Raised), (b, y): &(&str, Raised)| {
+        (x.0, std::cmp::Reverse(x.1), a).cmp(&(y.0, std::cmp::Reverse(y.1), b))
+    };
+    if ranked.len() > max && max > 0 {
+        ranked.select_nth_unstable_by(max - 1, order);
+    }
     ranked.truncate(max);
+    ranked.sort_unstable_by(order);
+    ranked
+}
+
+/// The listed follow-ups (`ranked`), each with its text, its state, and examples; examples,
+/// sources and the period before are looked at for these only.
+fn follow_ups(
+    ranked: Vec<(&str, Raised)>,
+    cur: &[&View],
+    prev: &[&View],
+    end: DateTime<Utc>,
+    names: &dyn Names,
+) -> Vec<OpenFollowUp> {
+    let listed: foldhash::HashSet<&str> = ranked.iter().map(|(id, _)| *id).collect();
+    let before: foldhash::HashSet<&str> =
+        prev.iter().flat_map(|s| s.follow_ups.iter().map(|f| &*f.0)).filter(|id| listed.contains(id)).collect();
     let mut examples: HashMap<&str, Vec<String>> = ranked.iter().map(|(id, _)| (*id, Vec::new())).collect();
     // The sources that raised each listed one: a detection is verified only where it was asked.
     let mut sources: HashMap<&str, Vec<&str>> = HashMap::default();
