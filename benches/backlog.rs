@@ -49,8 +49,17 @@ fn incident(n: usize) -> serde_json::Value {
         "createdDateTime": at(n as i64), "lastUpdateDateTime": at(n as i64 + 600), "alerts": alerts})
 }
 
+/// The daemon's allocator (src/main.rs): what Hindsight's own steps cost depends on it (a page
+/// of incidents is parsed into thousands of small allocations).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
+    // As the daemon does (src/main.rs).
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let _ = rustls::crypto::ring::default_provider().install_default();
     for page_size in [50u32, 1000] {
         let creds =
