@@ -1,6 +1,8 @@
 //! How the records are stored: the incident snapshots (`incidents`, `resolutions`), the reviews
-//! (`reviews`), and since schema 5 the follow-up texts (`follow_ups`) and the incident history
-//! (`history`) are JSON compressed with zstd, one frame per value.
+//! (`reviews`), and since schema 5 the follow-up texts (`follow_ups`), the incident history
+//! (`history`) and the outbox entries (`outbox`) are JSON compressed with zstd, one frame per
+//! value. Every reader takes either form, so a store of schema 5 written before a tree was
+//! compressed needs no upgrade.
 //!
 //! A review of a 1–3 alert incident is about 30 KB of JSON and one of a 10-alert ransomware
 //! incident about 75 KB: keys, technique names, KQL and prose repeat within each, and zstd at

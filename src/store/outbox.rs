@@ -142,7 +142,9 @@ impl Store {
     pub(super) fn encode_entries<'e>(&self, outbox: &'e [OutboxEntry]) -> Result<Vec<(&'e OutboxEntry, Vec<u8>)>> {
         outbox
             .iter()
-            .map(|e| serde_json::to_vec(e).map(|b| (e, b)).map_err(|err| self.corrupt("outbox", e.id.as_bytes(), err)))
+            .map(|e| {
+                super::codec::to_packed(e).map(|b| (e, b)).map_err(|err| self.corrupt("outbox", e.id.as_bytes(), err))
+            })
             .collect()
     }
 
@@ -224,12 +226,12 @@ impl Store {
     /// Records an entry's new state, moving its index key (`due`, `settled`) with it.
     pub fn update_outbox(&self, entry: &OutboxEntry) -> Result<()> {
         self.ensure_room()?;
-        let bytes = serde_json::to_vec(entry).map_err(|e| self.corrupt("outbox", entry.id.as_bytes(), e))?;
+        let bytes = super::codec::to_packed(entry).map_err(|e| self.corrupt("outbox", entry.id.as_bytes(), e))?;
         let _counted = self.counts.writing();
         let result = (&self.outbox, &self.due, &self.settled).transaction(|(out, due, settled)| {
             let mut was = None;
             if let Some(old) = out.insert(entry.id.as_bytes(), bytes.as_slice())? {
-                let old: OutboxEntry = serde_json::from_slice(&old)
+                let old: OutboxEntry = super::codec::from_packed(&old)
                     .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("outbox", entry.id.as_bytes(), e)))?;
                 unindex(due, settled, &old)?;
                 was = Some(old.state.label());
@@ -247,7 +249,7 @@ impl Store {
 
     pub fn outbox_entry(&self, id: &str) -> Result<Option<OutboxEntry>> {
         match self.outbox.get(id.as_bytes()).map_err(|e| self.io(e))? {
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.corrupt("outbox", id.as_bytes(), e)),
+            Some(v) => super::codec::from_packed(&v).map(Some).map_err(|e| self.corrupt("outbox", id.as_bytes(), e)),
             None => Ok(None),
         }
     }
@@ -258,7 +260,7 @@ impl Store {
             .iter()
             .map(|item| {
                 let (k, v) = item.map_err(|e| self.io(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.corrupt("outbox", &k, e))
+                super::codec::from_packed(&v).map_err(|e| self.corrupt("outbox", &k, e))
             })
             .collect()
     }
@@ -289,7 +291,7 @@ impl Store {
         let mut counts = Counts::new();
         for item in self.outbox.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
-            let l: Light = serde_json::from_slice(&v).map_err(|e| self.corrupt("outbox", &k, e))?;
+            let l: Light = super::codec::from_packed(&v).map_err(|e| self.corrupt("outbox", &k, e))?;
             let state = EntryState::LABELS
                 .into_iter()
                 .find(|label| *label == l.state)
@@ -314,7 +316,7 @@ impl Store {
         let _counted = self.counts.writing();
         let result = (&self.outbox, &self.due, &self.settled).transaction(|(out, due, settled)| {
             let Some(bytes) = out.get(id.as_bytes())? else { return Ok(None) };
-            let entry: OutboxEntry = serde_json::from_slice(&bytes)
+            let entry: OutboxEntry = super::codec::from_packed(&bytes)
                 .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("outbox", id.as_bytes(), e)))?;
             if !doomed(&entry) {
                 return Ok(None);
@@ -380,6 +382,26 @@ mod tests {
             body: serde_json::json!({}),
             digest: None,
         }
+    }
+
+    #[test]
+    fn entries_are_stored_compressed_and_plain_json_from_before_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let mut a = entry("1", "hook");
+        a.body = serde_json::json!({"text": "x".repeat(2000)});
+        s.record_digests(&[], std::slice::from_ref(&a), None).unwrap();
+        let stored = s.outbox.get(b"1").unwrap().unwrap();
+        assert!(super::super::codec::is_packed(&stored) && stored.len() < 500, "{} bytes", stored.len());
+        // An entry written by a Hindsight before the outbox was compressed: plain JSON.
+        let old = entry("2", "mail");
+        s.outbox.insert(b"2", serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(s.outbox_entry("2").unwrap(), Some(old.clone()));
+        let mut delivered = old.clone();
+        delivered.state = EntryState::Delivered { at: old.created_at };
+        s.update_outbox(&delivered).unwrap();
+        assert_eq!(s.outbox_entry("2").unwrap(), Some(delivered));
+        assert_eq!(s.outbox_entries().unwrap().len(), 2);
     }
 
     fn nonzero(c: Counts) -> Counts {
