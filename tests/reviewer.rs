@@ -170,7 +170,9 @@ async fn a_resolution_that_cannot_be_reviewed_leaves_the_queue_and_is_kept_with_
 }
 
 /// A later incident of the same tenant that raises a follow-up already raised says so, keeps
-/// its ID, and the store keeps when it was first raised (the digest's age).
+/// its ID, and the store keeps when it was first raised (the digest's age): when the first
+/// incident that raised it was resolved, the day its due date counts from, not when Hindsight
+/// happened to review it.
 #[tokio::test]
 async fn a_follow_up_raised_again_keeps_its_id_and_its_first_time() {
     use hindsight::source::Source;
@@ -198,6 +200,8 @@ async fn a_follow_up_raised_again_keeps_its_id_and_its_first_time() {
 
     // The same account phished again three weeks later: another incident.
     incident["id"] = "9001".into();
+    incident["resolvedDateTime"] = "2026-09-09T13:05:00Z".into();
+    incident["lastUpdateDateTime"] = "2026-09-09T13:05:00Z".into();
     let t2 = ManualClock::new("2026-12-15T12:00:00Z".parse().unwrap());
     std::fs::write(inbox.path().join("second.json"), serde_json::to_vec(&incident).unwrap()).unwrap();
     assert_eq!(source.poll(&store, &t2).await.unwrap().resolutions, 1);
@@ -208,5 +212,6 @@ async fn a_follow_up_raised_again_keeps_its_id_and_its_first_time() {
     assert_eq!(again.raised_before, 1);
     assert!(again.title.ends_with("(raised again: 1)"), "{}", again.title);
     let stored = store.follow_up(&mfa.id).unwrap().unwrap();
-    assert_eq!(stored.first_raised, Some(t1.now()), "first raised by the first review");
+    let first_resolved: chrono::DateTime<chrono::Utc> = "2026-08-19T13:05:00Z".parse().unwrap();
+    assert_eq!(stored.first_raised, Some(first_resolved), "first raised by the first incident, resolved then");
 }

@@ -204,7 +204,8 @@ pub struct OpenFollowUp {
     /// Also raised in the period before.
     pub recurring: bool,
     pub examples: Vec<String>,
-    /// When a review first raised it; its age is counted from this to the period's end.
+    /// When the incident that first raised it was resolved (where its due date counts from);
+    /// its age is counted from this to the period's end.
     #[serde(default)]
     pub first_raised: Option<DateTime<Utc>>,
     #[serde(default)]

@@ -146,8 +146,9 @@ pub struct FollowUpInfo {
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<chrono::NaiveDate>,
-    /// When a review first raised it (kept by the store across the reviews that raise it
-    /// again); the digest shows its age from this.
+    /// When the incident that first raised it was resolved, never later than the review (the
+    /// store keeps the earliest across the reviews that raise it again); the digest shows its
+    /// age from this, as its due date counts from the same day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_raised: Option<chrono::DateTime<chrono::Utc>>,
     /// For a follow-up that asks for a detection: the techniques it asks to cover, so the

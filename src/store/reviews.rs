@@ -87,11 +87,15 @@ impl Store {
         let bytes = super::codec::to_packed(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
+        let raised = summary.resolved.min(now);
         let summary = summary.to_stored().map_err(|e| self.corrupt("summaries", &k.0, e))?;
         // With when this review was made: retention removes a text once every review that
         // raised it is gone (`store::retention`).
-        // First raised now, unless an earlier review raised it: then that time is kept (read
-        // in the transaction, below).
+        // First raised when this incident was resolved (its due date counts from that day too;
+        // never later than now), unless an earlier review's incident raised it before: then
+        // that time is kept (read in the transaction, below). Counting from the review's own
+        // time made a backfilled incident's follow-up "open less than a day, OVERDUE since"
+        // a date weeks before.
         let stored = |info: &FollowUpInfo, first: DateTime<Utc>| {
             super::codec::to_packed(&StoredFollowUp {
                 info: FollowUpInfo { first_raised: Some(first), ..info.clone() },
@@ -100,7 +104,7 @@ impl Store {
         };
         let follow_ups: Vec<(&str, &FollowUpInfo, Vec<u8>)> = follow_ups
             .iter()
-            .map(|(id, info)| stored(info, now).map(|b| (*id, info, b)))
+            .map(|(id, info)| stored(info, raised).map(|b| (*id, info, b)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.corrupt("follow_ups", &k.0, e))?;
         let past_key = super::history::history_key(source, past, now);
@@ -134,7 +138,7 @@ impl Store {
                 reviewed.insert(reviewed_key.as_slice(), summary_key.as_slice())?;
                 history.insert(past_key.as_slice(), past.as_slice())?;
                 for (id, info, bytes) in &follow_ups {
-                    let earlier = texts.get(id.as_bytes())?.and_then(|v| first_raised(&v)).filter(|t| *t < now);
+                    let earlier = texts.get(id.as_bytes())?.and_then(|v| first_raised(&v)).filter(|t| *t < raised);
                     match earlier.map(|t| stored(info, t)) {
                         Some(Ok(b)) => texts.insert(id.as_bytes(), b)?,
                         _ => texts.insert(id.as_bytes(), bytes.as_slice())?,
