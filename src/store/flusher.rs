@@ -6,7 +6,7 @@
 //! are queued on that same pool; the pool does not grow past its first seven threads (its count
 //! of idle threads is decremented twice per task and wraps), so seven flushes at once can wait
 //! for ever, and every transaction then waits behind them: the daemon stops (sled issues #1241,
-//! #1308; `tests/store_flush.rs` reproduces it). Here one blocking thread outside sled's pool
+//! #1308; `tests/store_flush.rs` reproduces it). Here one thread outside sled's pool
 //! runs `Db::flush` in rounds: a round covers every request made before it started, so a
 //! thousand requests cost a few fsyncs rather than a thousand, and sled's pool stays free for the
 //! writes the flush waits on.
@@ -50,9 +50,19 @@ impl Flusher {
             let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
             r.issued += 1;
             if !r.running {
-                r.running = true;
+                // A thread of its own rather than tokio's blocking pool: a task spawned there
+                // while a runtime shuts down never runs, and `running` would then stay set for
+                // the next runtime that uses this store (a restart in the same process).
                 let me = Arc::clone(self);
-                tokio::task::spawn_blocking(move || me.run_rounds());
+                let spawned = std::thread::Builder::new().name("hindsight-flush".into()).spawn(move || me.run_rounds());
+                match spawned {
+                    Ok(_) => r.running = true,
+                    Err(e) => {
+                        let error =
+                            sled::Error::Io(std::io::Error::new(e.kind(), format!("cannot start a flush thread: {e}")));
+                        return Err(error);
+                    }
+                }
             }
             r.issued
         };
@@ -64,7 +74,7 @@ impl Flusher {
         }
     }
 
-    /// Flushes until no request is left uncovered. Runs on a blocking thread.
+    /// Flushes until no request is left uncovered, on a thread of its own.
     fn run_rounds(&self) {
         loop {
             let through = {
