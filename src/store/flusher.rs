@@ -9,7 +9,7 @@
 //! #1308; `tests/store_flush.rs` reproduces it). Here one thread outside sled's pool
 //! runs `Db::flush` in rounds: a round covers every request made before it started, so a
 //! thousand requests cost a few fsyncs rather than a thousand, and sled's pool stays free for the
-//! writes the flush waits on.
+//! writes the flush waits on (docs/decisions/0003).
 
 use std::sync::{Arc, Mutex};
 
