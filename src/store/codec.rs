@@ -117,12 +117,20 @@ fn dictionary_id() -> u32 {
     zstd::zstd_safe::get_dict_id_from_dict(DICTIONARY).map_or(0, |id| id.get())
 }
 
+/// [`DICTIONARY`] prepared once for compression at [`LEVEL`] and once for decompression, shared by
+/// every thread's context. Each context loading the dictionary itself built its own tables, about
+/// 1.2 MiB per compressing thread (heaptrack, in the soak).
+static ENCODER_DICTIONARY: std::sync::LazyLock<zstd::dict::EncoderDictionary<'static>> =
+    std::sync::LazyLock::new(|| zstd::dict::EncoderDictionary::copy(DICTIONARY, LEVEL));
+static DECODER_DICTIONARY: std::sync::LazyLock<zstd::dict::DecoderDictionary<'static>> =
+    std::sync::LazyLock::new(|| zstd::dict::DecoderDictionary::copy(DICTIONARY));
+
 thread_local! {
     /// One context per thread: making one allocates about a megabyte for level 3's window,
     /// which per record would churn the allocator. With a checksum, so that a damaged record
     /// fails to read instead of reading back different.
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = std::cell::RefCell::new(
-        zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY)
+        zstd::bulk::Compressor::with_prepared_dictionary(&ENCODER_DICTIONARY)
             .and_then(|mut c| c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).map(|()| c))
             .ok(),
     );
@@ -131,7 +139,7 @@ thread_local! {
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
     static DICT_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        std::cell::RefCell::new(zstd::bulk::Decompressor::with_dictionary(DICTIONARY).ok());
+        std::cell::RefCell::new(zstd::bulk::Decompressor::with_prepared_dictionary(&DECODER_DICTIONARY).ok());
 }
 
 /// The JSON of a stored value, whichever form it was stored in.
