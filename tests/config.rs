@@ -145,7 +145,7 @@ fn the_documented_digest_daemon_and_folder_keys_load() {
     assert_eq!(c.digest.period.as_secs(), 7 * 86_400);
     assert_eq!(c.daemon.shutdown_timeout.as_secs(), 30);
     assert_eq!(c.daemon.store_reserve.as_u64(), 64 << 20);
-    assert_eq!(c.daemon.store_cache.as_u64(), 8 << 20);
+    assert_eq!(c.daemon.store_cache.as_u64(), 2 << 20);
     let bytes = load_text("[daemon]\nstore_reserve = 1000000\n", &[]).unwrap();
     assert_eq!(bytes.daemon.store_reserve.as_u64(), 1_000_000);
     let SinkKind::Folder(f) = &c.destinations[2].sink else { panic!("the third destination is the folder") };

@@ -174,10 +174,11 @@ fn is_damage(e: &sled::Error) -> bool {
 /// sled's page cache (`daemon.store_cache`). sled's default is 1 GiB, which a daemon left
 /// running for months grows into as the store grows. The figure counts pages as stored, and
 /// sled's in-memory size is about twice that: the soak in RELIABILITY.md rose to about 64 MiB
-/// above idle at 32 MiB and leveled near 35 MiB above idle at 8 MiB. The working set (recent
-/// reviews, the outbox, a digest's summaries) is read back from the OS's file cache when
-/// evicted.
-pub const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+/// above idle at 32 MiB and leveled near 35 MiB above idle at 8 MiB; 2 MiB held 4 to 7 MiB less
+/// than 8 with the same backlog throughput and digest times (BENCHMARKS.md, 2026-12-07). The
+/// working set (recent reviews, the outbox, a digest's summaries) is read back from the OS's
+/// file cache when evicted.
+pub const CACHE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Free space below which the store refuses writes. sled 0.34 does not fail a write that meets
 /// a full disk: its writers block for good (RELIABILITY.md), so the daemon would hang with its
