@@ -58,8 +58,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     // As the daemon does (src/main.rs).
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    hindsight::memory::configure();
     let _ = rustls::crypto::ring::default_provider().install_default();
     for page_size in [50u32, 1000] {
         let creds =

@@ -35,8 +35,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     // As the daemon does (src/main.rs).
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    hindsight::memory::configure();
     let numbers: Vec<i64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = numbers.first().map_or(100_000, |&n| n as usize);
     let days = numbers.get(1).copied().unwrap_or(14).max(2);

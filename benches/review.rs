@@ -20,10 +20,13 @@ mod support;
 use support::incident;
 
 /// The daemon's allocator (src/main.rs), so that the figure is the daemon's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // As the daemon does (src/main.rs).
+    hindsight::memory::configure();
     let catalog = match store::embedded() {
         Ok(c) => c,
         Err(e) => panic!("{e}"),

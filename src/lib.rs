@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod hunts;
 pub mod input;
 pub mod inventory;
+pub mod memory;
 pub mod model;
 pub mod net;
 pub mod notify;
