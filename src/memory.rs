@@ -1,7 +1,7 @@
 //! How the process uses memory: set once at start by the binary, and by the benches that
 //! measure what the daemon costs, so that their figures are the daemon's.
 
-/// Transparent huge pages off, and freed memory given back to the system at once.
+/// Transparent huge pages off, and freed memory given back to the system within 10 ms.
 ///
 /// No transparent huge pages: mimalloc asks for them on its arenas, and a 2 MiB page is
 /// resident as a whole however little of it is used. With a thousand sources the idle daemon
@@ -10,15 +10,20 @@
 /// mimalloc v3 keeps freed pages for a second before it gives them back (`purge_delay`); a
 /// daemon that reviews an incident every few seconds then always holds the last second's
 /// garbage on top of what it uses: 5 to 8 MiB of the hour-long soak's RSS (BENCHMARKS.md,
-/// 2026-12-07). An operator's own `MIMALLOC_PURGE_DELAY` wins.
+/// 2026-12-07). 0 (at once) cost the review 11 % (pages faulted in again for the next one);
+/// 10 ms cost nothing measurable. An operator's own `MIMALLOC_PURGE_DELAY` wins.
 pub fn configure() {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     #[cfg(feature = "mimalloc")]
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        set_purge_delay(0);
+        set_purge_delay(PURGE_DELAY_MS);
     }
 }
+
+/// How long freed memory stays resident (see [`configure`]).
+#[cfg(feature = "mimalloc")]
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
 
 /// mimalloc's option `purge_delay`: the 16th in `mi_option_e` (mimalloc.h of v3, the version the
 /// `mimalloc` crate builds). The `libmimalloc-sys` bindings do not name it; a test checks it.
