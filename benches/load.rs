@@ -13,7 +13,8 @@
 //! HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's
 //! daemon keeps reviews (`retention.reviews`, 15m by default, "forever" for none; delivered
 //! notifications are kept a third of it); HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
-//! /tmp/ht") runs the daemon under a profiler.
+//! /tmp/ht") runs the daemon under a profiler; HINDSIGHT_BACKLOG_KEEP=DIR keeps a copy of the
+//! backlog's stopped store there, to look into with sled itself.
 //!
 //! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -109,6 +110,10 @@ async fn backlog(total: usize) {
         store_bytes as f64 / 1024.0 / total as f64
     );
     print_tree_sizes(&rig.state().join("store"), total);
+    if let Some(to) = std::env::var_os("HINDSIGHT_BACKLOG_KEEP") {
+        let copied = std::process::Command::new("cp").arg("-a").arg(rig.state().join("store")).arg(&to).status();
+        println!("  store copied to {}: {copied:?}", to.to_string_lossy());
+    }
 }
 
 /// What the store holds per tree (keys and values as stored), per reviewed incident.
