@@ -162,9 +162,10 @@ impl Client {
         self.tokens.forget(&self.app, &self.scope).await;
     }
 
-    /// GETs a Graph URL and parses the JSON body, retrying what is transient. A 401 gets one
-    /// fresh token and one more try.
-    pub async fn get_json(&mut self, url: &str) -> Result<serde_json::Value, GraphError> {
+    /// GETs a Graph URL and parses the JSON body (into a `serde_json::Value`, or straight into
+    /// the type the caller reads), retrying what is transient. A 401 gets one fresh token and
+    /// one more try.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&mut self, url: &str) -> Result<T, GraphError> {
         let mut refreshed = false;
         loop {
             let result = self.get_with_retries(url).await;
@@ -179,7 +180,7 @@ impl Client {
         }
     }
 
-    async fn get_with_retries(&mut self, url: &str) -> Result<serde_json::Value, GraphError> {
+    async fn get_with_retries<T: serde::de::DeserializeOwned>(&mut self, url: &str) -> Result<T, GraphError> {
         let mut delay = self.retry_base;
         let mut n = 0;
         loop {
@@ -192,7 +193,7 @@ impl Client {
         }
     }
 
-    async fn get_attempt(&mut self, url: &str) -> Result<Attempt<serde_json::Value>, GraphError> {
+    async fn get_attempt<T: serde::de::DeserializeOwned>(&mut self, url: &str) -> Result<Attempt<T>, GraphError> {
         let token = self.token().await?;
         self.gets += 1;
         let resp = self

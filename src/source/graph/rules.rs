@@ -107,7 +107,7 @@ impl GraphSource {
         );
         let mut rules = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page = arm.get_json(&url).await.map_err(|e| match e {
+            let page: serde_json::Value = arm.get_json(&url).await.map_err(|e| match e {
                 GraphError::Forbidden { detail } => GraphError::Feature(format!(
                     "Azure Resource Manager denied reading the analytics rules of {workspace} (HTTP 403): {detail}. The app needs the Microsoft Sentinel Reader role on the workspace or its resource group"
                 )),

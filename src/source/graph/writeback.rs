@@ -64,7 +64,8 @@ impl IncidentWriter {
     pub async fn write(&self, w: &Writing<'_>) -> Result<Written, GraphError> {
         let mut client = self.client.lock().await;
         let url = self.incident_url(w.incident_id);
-        let incident = client.get_json(&url).await.map_err(|e| permission(e, "reading the incident to write back"))?;
+        let incident: Value =
+            client.get_json(&url).await.map_err(|e| permission(e, "reading the incident to write back"))?;
         let mut out = Written::default();
         let status = incident.get("status").and_then(Value::as_str).unwrap_or("unknown");
         if status != "resolved" {
@@ -120,7 +121,7 @@ impl IncidentWriter {
     /// Signs in and reads one incident (`hindsight check`); writes nothing, so the write
     /// permission itself is not tried.
     pub async fn probe(&self, incident_id: &str) -> Result<(), GraphError> {
-        self.client.lock().await.get_json(&self.incident_url(incident_id)).await.map(|_| ())
+        self.client.lock().await.get_json::<serde::de::IgnoredAny>(&self.incident_url(incident_id)).await.map(|_| ())
     }
 }
 
