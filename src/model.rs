@@ -685,7 +685,7 @@ fn props_of(obj: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
 
 /// The value at `path` (dot-separated, `""` for `v` itself) as text: strings (trimmed,
 /// non-empty), numbers and booleans; through an array, its elements' values joined. Objects
-/// and nulls are no value. Walked without allocating: this runs ~100 times per evidence item.
+/// and nulls are no value. Walked without allocating: it runs for each path an item has.
 fn lookup(v: &Value, path: &str) -> Option<String> {
     match v {
         Value::Object(o) if !path.is_empty() => {
