@@ -1,7 +1,7 @@
 //! How the process uses memory: set once at start by the binary, and by the benches that
 //! measure what the daemon costs, so that their figures are the daemon's.
 
-/// Transparent huge pages off, and freed memory given back to the system within 10 ms.
+/// Transparent huge pages off, and freed memory given back to the system within 1 ms.
 ///
 /// No transparent huge pages: mimalloc asks for them on its arenas, and a 2 MiB page is
 /// resident as a whole however little of it is used. With a thousand sources the idle daemon
@@ -11,7 +11,8 @@
 /// daemon that reviews an incident every few seconds then always holds the last second's
 /// garbage on top of what it uses: 5 to 8 MiB of the hour-long soak's RSS (BENCHMARKS.md,
 /// 2026-12-07). 0 (at once) cost the review 11 % (pages faulted in again for the next one);
-/// 10 ms cost nothing measurable. An operator's own `MIMALLOC_PURGE_DELAY` wins.
+/// 10 ms held about 5 MiB more than 0 in the soak; 1 ms holds what 0 holds and costs the
+/// review about 5 %. An operator's own `MIMALLOC_PURGE_DELAY` wins.
 pub fn configure() {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
@@ -23,7 +24,7 @@ pub fn configure() {
 
 /// How long freed memory stays resident (see [`configure`]).
 #[cfg(feature = "mimalloc")]
-const PURGE_DELAY_MS: std::ffi::c_long = 10;
+const PURGE_DELAY_MS: std::ffi::c_long = 1;
 
 /// mimalloc's option `purge_delay`: the 16th in `mi_option_e` (mimalloc.h of v3, the version the
 /// `mimalloc` crate builds). The `libmimalloc-sys` bindings do not name it; a test checks it.
