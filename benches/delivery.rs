@@ -90,7 +90,9 @@ async fn main() {
         let subs: Vec<Subscription> = (0..destinations).map(|i| Subscription::everything(&format!("d{i}"))).collect();
         let mut keys = Vec::new();
         for n in 0..N {
-            let obs = hindsight::store::Observed::from_value(&raw, Incident { id: n.to_string(), ..incident.clone() });
+            let mut raw = raw.clone();
+            raw["id"] = n.to_string().into();
+            let obs = hindsight::store::Observed::from_value(&raw).unwrap_or_else(|e| fail(e));
             let out = store.ingest("bench", &[obs], None, None, now).unwrap_or_else(|e| fail(e));
             keys.extend(out.resolutions);
         }

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use hindsight::attack::store as catalog_store;
 use hindsight::digest::{Period, Settings};
-use hindsight::model::Incident;
 use hindsight::review::Engine;
 use hindsight::stages::digest as job;
 use hindsight::store::{Observed, Store};
@@ -73,11 +72,10 @@ fn main() {
             if rng.random_bool(0.05) {
                 raw["classification"] = "falsePositive".into();
             }
-            let incident = match Incident::from_graph(&raw) {
-                Ok(i) => i,
+            match Observed::from_value(&raw) {
+                Ok(o) => by_tenant[id % 10].push(o),
                 Err(e) => panic!("{e}"),
-            };
-            by_tenant[id % 10].push(Observed::from_value(&raw, incident));
+            }
         }
         for (tenant, observed) in by_tenant.iter().enumerate() {
             if let Err(e) = store.ingest(&format!("tenant-{tenant}"), observed, None, None, end) {

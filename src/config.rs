@@ -290,9 +290,10 @@ pub struct ReviewConfig {
     /// Folders of the site's own hunting queries (Azure-Sentinel YAML), added to the embedded
     /// hunt library.
     pub hunt_folders: Vec<PathBuf>,
-    /// Alerts kept and reviewed per incident: the first ones, in the order received.
+    /// Alerts reviewed per incident: the first ones, in the order received (the snapshot is
+    /// stored whole).
     pub max_alerts: usize,
-    /// Evidence items kept per alert.
+    /// Evidence items reviewed per alert.
     pub max_evidence: usize,
     /// A high-severity alert not acted on within this long is listed as unattended.
     #[serde(with = "humantime_serde")]

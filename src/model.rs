@@ -330,6 +330,19 @@ impl Incident {
     /// as before; its alerts are cut out of the text and parsed one at a time, only as many as
     /// are kept.
     pub fn from_graph_str(json: &str, limits: &Limits) -> Result<Incident, ParseError> {
+        Incident::from_text(json, Some(limits))
+    }
+
+    /// The incident's own fields without its alerts (`alerts` empty, none counted as omitted):
+    /// what ingest keeps beside the raw text, from which the review reads the whole incident
+    /// ([`Incident::from_graph_str`]). An incident's alerts are read leniently (a bad one is a
+    /// warning), so this fails on a text exactly when the whole reading would.
+    pub fn header_from_graph_str(json: &str) -> Result<Incident, ParseError> {
+        Incident::from_text(json, None)
+    }
+
+    /// [`Incident::from_graph_str`] within `limits`, or without alerts when `None`.
+    fn from_text(json: &str, limits: Option<&Limits>) -> Result<Incident, ParseError> {
         if !json.trim_start().starts_with('{') {
             // Valid JSON or not, it is no incident; the same answer as for a parsed value.
             return match serde_json::from_str::<serde::de::IgnoredAny>(json) {
@@ -343,6 +356,9 @@ impl Incident {
         let mut obj = serde_json::Map::new();
         let mut alerts = None;
         for (k, v) in fields {
+            if k == "alerts" && limits.is_none() {
+                continue;
+            }
             if k == "alerts" && v.get().starts_with('[') {
                 alerts = Some(serde_json::from_str::<Vec<&RawValue>>(v.get()).map_err(json_err)?);
             } else {
@@ -350,7 +366,7 @@ impl Incident {
                 obj.insert(k, serde_json::from_str(v.get()).map_err(json_err)?);
             }
         }
-        Incident::read(&obj, alerts, limits)
+        Incident::read(&obj, alerts, limits.unwrap_or(&Limits { max_alerts: 0, max_evidence: 0 }))
     }
 
     /// The reading itself: `obj` holds the incident's fields, with `alerts` unless they come as

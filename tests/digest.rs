@@ -14,7 +14,6 @@ use hindsight::clock::{Clock, ManualClock};
 use hindsight::digest::schedule::Schedule;
 use hindsight::digest::summary::FollowUpInfo;
 use hindsight::digest::{Names, Period, Settings, Summary, compute};
-use hindsight::model::Incident;
 use hindsight::notify::folder::{FolderConfig, FolderSink};
 use hindsight::notify::{Destination, Sink, Subscription};
 use hindsight::outbox::RetryPolicy;
@@ -212,8 +211,7 @@ fn incident_resolved_at(sample: &Value, id: &str, resolved: DateTime<Utc>) -> Ob
     let mut raw = sample.clone();
     walk(&mut raw, shift);
     raw["id"] = Value::String(id.into());
-    let incident = Incident::from_graph(&raw).unwrap();
-    Observed::from_value(&raw, incident)
+    Observed::from_value(&raw).unwrap()
 }
 
 fn folder_destination(dir: &Path) -> Destination {
@@ -465,7 +463,7 @@ async fn a_detection_follow_up_is_verified_once_an_enabled_deployed_rule_covers_
             "firstActivityDateTime": "2026-11-18T08:00:00Z", "lastActivityDateTime": "2026-11-18T08:10:00Z", "evidence": []
         }]
     });
-    let observed = Observed::from_value(&raw, Incident::from_graph(&raw).unwrap());
+    let observed = Observed::from_value(&raw).unwrap();
     store.ingest("examples", &[observed], None, None, clock.now()).unwrap();
     let catalog = Arc::new(hindsight::attack::store::embedded().unwrap());
     // An inventory that covers one unrelated technique: coverage is known, and T1003.001 is not
@@ -506,7 +504,7 @@ async fn a_detection_follow_up_is_verified_once_an_enabled_deployed_rule_covers_
         "comment": format!("Done: {} — rule written and switched on", asked.id),
         "createdByDisplayName": "det-eng@contoso.com", "createdDateTime": "2026-11-26T09:30:00Z"
     }]);
-    let observed = Observed::from_value(&marked, Incident::from_graph(&marked).unwrap());
+    let observed = Observed::from_value(&marked).unwrap();
     store.ingest("examples", &[observed], None, None, t("2026-11-26T10:05:00Z")).unwrap();
     let marked_done = digest();
     let f = marked_done.follow_ups.iter().find(|f| f.id == asked.id).unwrap();

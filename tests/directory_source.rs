@@ -189,7 +189,7 @@ fn fifos_links_out_of_the_folder_and_directories_are_refused_by_name_without_blo
 }
 
 #[tokio::test]
-async fn an_incident_over_the_alert_cap_is_stored_with_its_first_alerts_and_the_count_of_the_rest() {
+async fn an_incident_over_the_alert_cap_is_stored_whole_and_reviewed_with_its_first_alerts_and_the_count_of_the_rest() {
     let inbox = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let store = Store::open(state.path()).unwrap();
@@ -201,18 +201,18 @@ async fn an_incident_over_the_alert_cap_is_stored_with_its_first_alerts_and_the_
     big["alerts"] = json!(alerts);
     let list = json!({"value": [big, incident("2", "resolved", "2026-11-24T10:00:00Z")]});
     std::fs::write(inbox.path().join("export.json"), serde_json::to_string_pretty(&list).unwrap()).unwrap();
-    let mut src = Source::Directory(
-        DirectorySource::new(DirectoryConfig {
-            name: "drop".into(),
-            path: inbox.path().to_owned(),
-            max_file_bytes: 1 << 20,
-        })
-        .with_limits(hindsight::model::Limits { max_alerts: 10, max_evidence: 1 }),
-    );
+    let mut src = Source::Directory(DirectorySource::new(DirectoryConfig {
+        name: "drop".into(),
+        path: inbox.path().to_owned(),
+        max_file_bytes: 1 << 20,
+    }));
     let r = src.poll(&store, &clock).await.unwrap();
     assert_eq!((r.fetched, r.stored, r.resolutions), (2, 2, 2), "{r:?}");
     let resolution = store.resolutions().next().unwrap().unwrap();
-    let i = &resolution.incident;
+    // The store keeps the incident's own fields beside the text; the review stage reads the
+    // alerts within the daemon's `[review]` limits.
+    assert!(resolution.header.alerts.is_empty() && resolution.header.id == "1");
+    let i = &resolution.incident(&hindsight::model::Limits { max_alerts: 10, max_evidence: 1 }).unwrap();
     assert_eq!((i.id.as_str(), i.alerts.len(), i.alerts_omitted, i.evidence_omitted), ("1", 10, 15, 10));
     // The raw snapshot is the incident as the file has it, every alert included.
     let raw: serde_json::Value = serde_json::from_str(resolution.raw.get()).unwrap();

@@ -295,8 +295,8 @@ async fn odd_incidents_are_kept_or_set_aside_without_stopping_the_pass() {
     let r = rig.poll(&mut src).await.unwrap();
     assert_eq!((r.stored, r.resolutions), (2, 1));
     let odd = rig.store.incident("contoso", "odd").unwrap().unwrap();
-    assert_eq!(odd.incident.status.as_str(), "someFutureStatus");
-    assert_eq!(odd.incident.severity.as_str(), "Critical");
+    assert_eq!(odd.header.status.as_str(), "someFutureStatus");
+    assert_eq!(odd.header.severity.as_str(), "Critical");
     let raw: serde_json::Value = serde_json::from_str(odd.raw.get()).unwrap();
     assert_eq!(raw["severity"], "Critical", "the raw snapshot is kept as received");
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hindsight::clock::{Clock, ManualClock};
-use hindsight::model::Incident;
 use hindsight::notify::Subscription;
 use hindsight::outbox::EntryState;
 use hindsight::review::Engine;
@@ -104,15 +103,15 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     let r = String::from_utf8_lossy(&k.0).into_owned();
     let id = r.split('\0').nth(1).unwrap().to_owned();
     let record = store.incident("examples", &id).unwrap().unwrap();
-    assert!(record.raw.get() == "null" && record.incident.alerts.is_empty() && record.incident.comments.is_empty());
-    assert!(record.incident.title.is_empty() && record.incident.status == hindsight::model::IncidentStatus::Resolved);
+    assert!(record.raw.get() == "null" && record.header.alerts.is_empty() && record.header.comments.is_empty());
+    assert!(record.header.title.is_empty() && record.header.status == hindsight::model::IncidentStatus::Resolved);
     assert_eq!(record.resolutions, 1);
 
     // Updated while still resolved: a newer snapshot, no new review. Then re-opened and
     // resolved again: revision 2, not a second revision 1 (whose idempotency keys were used).
     let later = |status: &str, at: &str| {
         let raw = serde_json::json!({"id": id, "status": status, "lastUpdateDateTime": at, "alerts": []});
-        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+        Observed::from_value(&raw).unwrap()
     };
     let now = reviewed_at + chrono::Duration::days(61);
     let out = store.ingest("examples", &[later("resolved", "2027-01-25T00:00:00Z")], None, None, now).unwrap();
@@ -147,7 +146,7 @@ async fn a_store_pruned_and_reopened_reads_the_same() {
     for i in 0..3 {
         let mut raw: serde_json::Value = serde_json::from_str(sample.raw.get()).unwrap();
         raw["id"] = serde_json::json!(format!("later-{i}"));
-        fresh.push(Observed::from_value(&raw, Incident::from_graph(&raw).unwrap()));
+        fresh.push(Observed::from_value(&raw).unwrap());
     }
     store.ingest("examples", &fresh, None, None, later).unwrap();
     hindsight::stages::review::review_pending(&store, &engine, &[], 100, later).unwrap();

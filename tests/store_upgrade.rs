@@ -251,3 +251,72 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
     assert_eq!(contents(&db), before);
     assert_eq!(summaries(&db), (summaries_before, 0));
 }
+
+/// Every incident record of a store as schema 5 wrote it: the whole normalized incident
+/// (alerts, evidence) beside the snapshot's text, plain JSON. Returns how many.
+fn as_schema_5(path: &Path) -> usize {
+    let db = raw(path);
+    let tree = db.open_tree("incidents").unwrap();
+    let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    for (k, v) in &records {
+        let mut record: serde_json::Value = serde_json::from_slice(&json(v)).unwrap();
+        assert!(
+            record["incident"]["alerts"].as_array().unwrap().is_empty(),
+            "schema 6 keeps no alerts beside the text"
+        );
+        let whole = hindsight::model::Incident::from_graph(&record["raw"]).unwrap();
+        assert!(!whole.alerts.is_empty());
+        record["incident"] = serde_json::to_value(&whole).unwrap();
+        tree.insert(k, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    db.open_tree("meta").unwrap().insert("schema_version", &5u32.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+    records.len()
+}
+
+/// Schema 5 stored the normalized incident beside each snapshot; 6 stores its own fields only
+/// and the review reads the alerts from the text. A schema-5 store's queued resolutions are
+/// reviewed as a new store's are, and the upgrade sets the version an older Hindsight refuses.
+#[tokio::test]
+async fn a_schema_5_store_reviews_what_it_queued_as_a_new_one_does() {
+    let clock = ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap());
+    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
+    let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
+    let subs = vec![Subscription::everything("soc")];
+    let reviews = |path: &Path, upgrade: bool| {
+        let path = path.to_owned();
+        let (engine, subs, clock) = (&engine, &subs, &clock);
+        async move {
+            {
+                let store = Store::open(&path).unwrap();
+                assert!(common::ingest_examples(&store, clock).await > 0);
+                store.flush().unwrap();
+            }
+            if upgrade {
+                assert!(as_schema_5(&path) > 0);
+            }
+            let store = Store::open(&path).unwrap();
+            let done = hindsight::stages::review::review_pending(&store, engine, subs, 100, clock.now()).unwrap();
+            assert!(done.reviewed > 0 && done.failed.is_empty(), "{:?}", done.failed);
+            let all: BTreeMap<Vec<u8>, serde_json::Value> = store
+                .resolutions()
+                .map(|r| {
+                    let r = r.unwrap();
+                    let k = ResolutionKey::new(&r.source, &r.incident_id, r.revision);
+                    (k.0.clone(), serde_json::to_value(store.review(&k).unwrap().unwrap()).unwrap())
+                })
+                .collect();
+            drop(store);
+            (all, schema(&raw(&path)))
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (new, new_schema) = reviews(&dir.path().join("new"), false).await;
+    let (old, old_schema) = reviews(&dir.path().join("old"), true).await;
+    assert_eq!((new_schema, old_schema), (SCHEMA_VERSION, SCHEMA_VERSION));
+    assert_eq!(SCHEMA_VERSION, 6);
+    assert!(new.len() >= 5);
+    let alerts = |r: &serde_json::Value| r["alerts"].as_array().map_or(0, Vec::len);
+    assert!(new.values().all(|r| alerts(r) > 0), "the reviews are made from the alerts in the text");
+    assert_eq!(old, new);
+}

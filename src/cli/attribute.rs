@@ -48,10 +48,8 @@ pub fn run(global: &GlobalArgs, args: AttributeArgs) -> anyhow::Result<ExitCode>
     let catalog = super::review::load_catalog(global, args.catalog.as_deref())?;
     let observed = super::review::read_incidents(&args.input, args.max_input.as_u64())?;
     let engine = Engine::new(Arc::new(catalog), None, None, Settings::default());
-    let ranked: Vec<(String, String, Vec<Candidate>)> = observed
-        .iter()
-        .map(|o| (o.incident.id.clone(), o.incident.title.clone(), engine.attribute(&o.incident, args.top)))
-        .collect();
+    let ranked: Vec<(String, String, Vec<Candidate>)> =
+        observed.iter().map(|i| (i.id.clone(), i.title.clone(), engine.attribute(i, args.top))).collect();
     match args.format {
         // One incident: the array of candidates itself, best first.
         AttributeFormat::Json if ranked.len() == 1 => outln!("{}", serde_json::to_string_pretty(&ranked[0].2)?)?,

@@ -11,6 +11,7 @@ use super::GlobalArgs;
 use crate::attack::{Catalog, store};
 use crate::controls::{Controls, Licence};
 use crate::inventory::Inventory;
+use crate::model::Incident;
 use crate::review::{Engine, History, Review, Settings, Subject, render};
 use crate::source::directory::parse_file;
 use crate::text::printable;
@@ -69,17 +70,25 @@ pub(super) fn load_catalog(global: &GlobalArgs, bundle: Option<&Path>) -> anyhow
     })
 }
 
-/// The incidents of a file, its problems printed as warnings; a file that is too large or not
-/// an incident file is an error naming it.
-pub(super) fn read_incidents(input: &Path, max_input: u64) -> anyhow::Result<Vec<crate::store::Observed>> {
+/// The incidents of a file, read whole within the default limits, its problems printed as
+/// warnings; a file that is too large or not an incident file is an error naming it.
+pub(super) fn read_incidents(input: &Path, max_input: u64) -> anyhow::Result<Vec<Incident>> {
     let bytes = crate::input::read_limited(input, max_input, Some("--max-input"))
         .map_err(|reason| anyhow::anyhow!("{}: {reason}", input.display()))?;
-    let (observed, problems) = parse_file(&bytes)
+    let (observed, mut problems) = parse_file(&bytes)
         .map_err(|reason| anyhow::anyhow!("{} is not a usable incident file: {reason}", input.display()))?;
+    let mut incidents = Vec::with_capacity(observed.len());
+    for o in observed {
+        match Incident::from_graph_str(o.raw.get(), &crate::model::Limits::DEFAULT) {
+            Ok(i) => incidents.push(i),
+            // Its own fields were read already, so this cannot happen; said if it does.
+            Err(e) => problems.push(format!("incident {}: {e}", o.header.id)),
+        }
+    }
     for p in &problems {
         eprintln!("hindsight: warning: {}", printable(&format!("{}: {p}", input.display())));
     }
-    Ok(observed)
+    Ok(incidents)
 }
 
 pub fn run(global: &GlobalArgs, args: ReviewArgs) -> anyhow::Result<ExitCode> {
@@ -158,11 +167,11 @@ pub fn review_file(
     // not carried over (the history is not `recorded`): offline, "first time for this
     // organisation" cannot be known.
     let mut order: Vec<usize> = (0..observed.len()).collect();
-    order.sort_by_key(|&i| (observed[i].incident.created.is_none(), observed[i].incident.created));
+    order.sort_by_key(|&i| (observed[i].created.is_none(), observed[i].created));
     let mut history = History::default();
     let mut reviews: Vec<Option<Review>> = vec![None; observed.len()];
     for i in order {
-        let subject = Subject { incident: &observed[i].incident, source: "file", revision: 1, transitions: &[] };
+        let subject = Subject { incident: &observed[i], source: "file", revision: 1, transitions: &[] };
         let review = engine.review(&subject, &history);
         history.incidents.insert(0, crate::review::past_incident(&review));
         reviews[i] = Some(review);

@@ -110,6 +110,7 @@ impl Pipeline {
             late_detection: cfg.review.late_detection,
             attribution_top: cfg.review.attribution_top,
             max_alerts: cfg.review.max_alerts,
+            max_evidence: cfg.review.max_evidence,
             unattended_high: cfg.review.unattended_high,
             unattended_medium: cfg.review.unattended_medium,
             follow_up_owners: cfg.review.follow_ups.owners.clone(),
@@ -137,10 +138,7 @@ impl Pipeline {
         let mut sources = Vec::new();
         for (i, s) in cfg.sources.iter().enumerate().filter(|(_, s)| mine(s.kind.name())) {
             match s.kind.build() {
-                Ok(mut src) => {
-                    src.set_limits(cfg.review.limits());
-                    sources.push((src, s.poll_interval));
-                }
+                Ok(src) => sources.push((src, s.poll_interval)),
                 Err(problems) => errors.extend(invalid(problems, &format!("sources[{i}]"))),
             }
         }

@@ -133,10 +133,12 @@ pub struct Settings {
     pub attribution_top: usize,
     /// How many likely techniques each blind stage lists.
     pub likely_per_stage: usize,
-    /// Alerts reviewed per incident: the first ones, in the order received. The sources keep
-    /// no more than this (`review.max_alerts`); the cap here covers incidents stored before it
-    /// and files reviewed offline.
+    /// Alerts reviewed per incident: the first ones, in the order received
+    /// (`review.max_alerts`). The review stage reads no more than this of a stored snapshot;
+    /// the cap here covers files reviewed offline.
     pub max_alerts: usize,
+    /// Evidence items read per alert of a stored snapshot (`review.max_evidence`).
+    pub max_evidence: usize,
     /// A high-severity alert not acted on within this long is listed as unattended.
     pub unattended_high: Duration,
     /// A medium-severity alert not acted on within this long is listed as unattended.
@@ -196,6 +198,13 @@ impl ReviewLink {
     }
 }
 
+impl Settings {
+    /// How much of a stored snapshot the review stage reads.
+    pub fn limits(&self) -> crate::model::Limits {
+        crate::model::Limits { max_alerts: self.max_alerts, max_evidence: self.max_evidence }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -203,6 +212,7 @@ impl Default for Settings {
             attribution_top: 5,
             likely_per_stage: 5,
             max_alerts: crate::model::Limits::DEFAULT.max_alerts,
+            max_evidence: crate::model::Limits::DEFAULT.max_evidence,
             unattended_high: Duration::from_secs(3600),
             unattended_medium: Duration::from_secs(4 * 3600),
             follow_up_owners: BTreeMap::new(),

@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::PollReport;
 use crate::clock::Clock;
-use crate::model::{Incident, Limits};
+use crate::model::Incident;
 use crate::store::{FileOutcome, FileRecord, Observed, Store};
 
 /// As a Graph source's `max_page_bytes`: a file is held whole while its incidents are read.
@@ -99,8 +98,6 @@ pub struct DirectorySource {
     /// the blocking pool, possibly after its pass gave up waiting: not started a second time
     /// until it ends, so a file that hangs in the kernel holds at most one thread.
     in_flight: Arc<Mutex<HashSet<String>>>,
-    /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
-    limits: Limits,
 }
 
 /// Marks `key` as in flight until dropped (when the blocking work ends, however it ends).
@@ -125,17 +122,7 @@ impl Drop for InFlight {
 
 impl DirectorySource {
     pub fn new(cfg: DirectoryConfig) -> DirectorySource {
-        DirectorySource { cfg, refused: HashMap::new(), in_flight: Arc::default(), limits: Limits::DEFAULT }
-    }
-
-    /// Keeps at most `limits` of each incident (the daemon's `[review]` settings).
-    pub fn with_limits(mut self, limits: Limits) -> DirectorySource {
-        self.limits = limits;
-        self
-    }
-
-    pub fn set_limits(&mut self, limits: Limits) {
-        self.limits = limits;
+        DirectorySource { cfg, refused: HashMap::new(), in_flight: Arc::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -213,7 +200,7 @@ impl DirectorySource {
                 continue;
             }
             report.requests += 1;
-            let file = match read_file(&bytes, &self.limits) {
+            let file = match read_file(&bytes) {
                 Ok(file) => file,
                 Err(reason) => {
                     tracing::error!(source = %self.cfg.name, file = %file_name, "set aside: {reason}");
@@ -230,8 +217,8 @@ impl DirectorySource {
             report.fetched += file.len();
             let record =
                 FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: file.len() } };
-            // One incident per transaction, so that one normalized incident (and one copy of its
-            // text) is held at a time, not a whole export's. The file is recorded as read with
+            // One incident per transaction, so that one copy of an incident's text is held at a
+            // time, not a whole export's. The file is recorded as read with
             // the last one: after a crash half-way it is read again, and what was stored already
             // comes back unchanged.
             let mut incidents = file.oldest_first().peekable();
@@ -350,24 +337,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses a file into observations (in the file's order, within the default [`Limits`]), plus
-/// problems with individual incidents (which are skipped while the others are kept). An error
-/// means nothing in the file could be used.
+/// Parses a file into observations (in the file's order), plus problems with individual
+/// incidents (which are skipped while the others are kept). An error means nothing in the file
+/// could be used.
 pub fn parse_file(bytes: &[u8]) -> Result<(Vec<Observed>, Vec<String>), String> {
-    let file = read_file(bytes, &Limits::DEFAULT)?;
+    let file = read_file(bytes)?;
     let observed = file.in_file_order().collect();
     Ok((observed, file.problems))
 }
 
-/// The incidents of a file, as slices of its text, each normalized only when it is taken: a
-/// file of many incidents is never held normalized all at once, and none is held as a JSON
-/// tree.
+/// The incidents of a file, as slices of its text with the incidents' own fields (no alerts,
+/// [`Observed`]): a file of many incidents is never held normalized, nor as a JSON tree.
 pub struct FileIncidents<'a> {
-    /// Each usable incident's last update and text, in the file's order.
-    items: Vec<(DateTime<Utc>, &'a RawValue)>,
+    /// Each usable incident's header and text, in the file's order.
+    items: Vec<(Incident, &'a RawValue)>,
     /// Why single incidents were skipped.
     pub problems: Vec<String>,
-    limits: Limits,
 }
 
 impl FileIncidents<'_> {
@@ -379,45 +364,41 @@ impl FileIncidents<'_> {
         self.items.is_empty()
     }
 
-    fn observe(&self, raw: &RawValue) -> Option<Observed> {
-        // It was read once already (for its update time), so it reads again.
-        let incident = Incident::from_graph_str(raw.get(), &self.limits).ok()?;
-        Some(Observed { raw: raw.to_owned(), incident })
+    fn observe((header, raw): &(Incident, &RawValue)) -> Observed {
+        Observed { raw: (*raw).to_owned(), header: header.clone() }
     }
 
-    /// Each incident, normalized, in the file's order.
+    /// Each incident in the file's order.
     pub fn in_file_order(&self) -> impl Iterator<Item = Observed> + '_ {
-        self.items.iter().filter_map(|(_, raw)| self.observe(raw))
+        self.items.iter().map(Self::observe)
     }
 
-    /// Each incident, normalized, least recently updated first (the file's order among equals),
-    /// as [`Store::ingest`] orders a batch: an incident that is in the file twice moves through
-    /// its states in order.
+    /// Each incident, least recently updated first (the file's order among equals), as
+    /// [`Store::ingest`] orders a batch: an incident that is in the file twice moves through its
+    /// states in order.
     pub fn oldest_first(&self) -> impl Iterator<Item = Observed> + '_ {
         let mut order: Vec<usize> = (0..self.items.len()).collect();
-        order.sort_by_key(|&i| self.items[i].0);
-        order.into_iter().filter_map(|i| self.observe(self.items[i].1))
+        order.sort_by_key(|&i| self.items[i].0.last_update);
+        order.into_iter().map(|i| Self::observe(&self.items[i]))
     }
 }
 
-/// Reads what a file holds: its incidents' texts and update times. Each incident is read once
-/// here without its alerts (for the update time and to find what cannot be used), and again,
-/// within `limits`, when it is taken.
-pub fn read_file<'a>(bytes: &'a [u8], limits: &Limits) -> Result<FileIncidents<'a>, String> {
+/// Reads what a file holds: its incidents' texts and their own fields, without the alerts
+/// (which the review reads from the text). An incident that cannot be used is found here.
+pub fn read_file(bytes: &[u8]) -> Result<FileIncidents<'_>, String> {
     let texts = split_file(bytes)?;
-    let shallow = Limits { max_alerts: 0, max_evidence: 0 };
     let mut items = Vec::with_capacity(texts.len());
     let mut problems = Vec::new();
     for (i, raw) in texts.into_iter().enumerate() {
-        match Incident::from_graph_str(raw.get(), &shallow) {
-            Ok(incident) => items.push((incident.last_update, raw)),
+        match Incident::header_from_graph_str(raw.get()) {
+            Ok(header) => items.push((header, raw)),
             Err(e) => problems.push(format!("incident {i}: {e}")),
         }
     }
     if items.is_empty() && !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    Ok(FileIncidents { items, problems, limits: *limits })
+    Ok(FileIncidents { items, problems })
 }
 
 /// The text of each incident of a file (one incident, a Graph list response, a JSON array or

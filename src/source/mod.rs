@@ -120,14 +120,6 @@ impl Source {
         }
     }
 
-    /// Keeps at most `limits` of each incident read (the daemon's `[review]` settings).
-    pub fn set_limits(&mut self, limits: crate::model::Limits) {
-        match self {
-            Source::Graph(s) => s.set_limits(limits),
-            Source::Directory(s) => s.set_limits(limits),
-        }
-    }
-
     /// Makes the source's starting point durable (the Graph source's floor) before its first
     /// poll, so that nothing resolved between the daemon's start and that poll is missed.
     pub async fn start(&self, store: &Store, clock: &dyn Clock) -> Result<(), SourceError> {

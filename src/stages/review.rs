@@ -142,6 +142,11 @@ fn review_one(
         Err(e @ StoreError::Corrupt { .. }) => return Ok(Outcome::Failed(e.to_string())),
         Err(e) => return Err(e),
     };
+    // Ingest read the same text (its own fields), so only a snapshot changed on disk fails here.
+    let incident = match resolution.incident(&engine.settings.limits()) {
+        Ok(i) => i,
+        Err(e) => return Ok(Outcome::Failed(format!("the stored snapshot cannot be read: {e}"))),
+    };
     let history = match histories.entry(resolution.source.clone()) {
         Entry::Occupied(h) => h.into_mut(),
         Entry::Vacant(v) => v.insert(store.history(&resolution.source)?),
@@ -168,7 +173,7 @@ fn review_one(
         None => engine.inventory.as_deref(),
     };
     let subject = Subject {
-        incident: &resolution.incident,
+        incident: &incident,
         source: &resolution.source,
         revision: resolution.revision,
         transitions: &resolution.transitions,

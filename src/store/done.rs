@@ -78,7 +78,7 @@ impl Store {
         for item in self.incidents.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let record: super::IncidentRecord = self.decode("incidents", &k, &v)?;
-            let i = &record.incident;
+            let i = &record.header;
             for (id, at) in crate::digest::done_marks(&i.comments) {
                 self.done
                     .insert(done_key(&id, &record.source, &i.id), &super::millis(at)[..])

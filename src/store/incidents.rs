@@ -8,25 +8,40 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{Result, Store, StoreError, key};
-use crate::model::{Incident, IncidentStatus, Transition};
+use crate::model::{Incident, IncidentStatus, Limits, ParseError, Transition};
 
-/// An incident as a source received it: the raw JSON (kept as is, for audits and for fields we do
-/// not read yet) and its normalized form.
+/// An incident as a source received it: the raw JSON, and the incident's own fields read from
+/// it without its alerts.
+///
+/// The raw JSON is what is stored: the review reads the whole incident from it, within the
+/// daemon's `[review]` limits ([`Resolution::incident`]), and it keeps the fields we do not read
+/// yet for audits. Reading the alerts at ingest as well was most of ingest's cost and was thrown
+/// away for every snapshot of an incident still open (most of what a poll sees); storing the
+/// normalized form beside the text was a third of the rest (`cargo bench --bench backlog`,
+/// 2026-12-07). The header (id, status, times, assignment, comments) is what ingest itself uses.
 ///
 /// The raw JSON is kept as its text, not as a `serde_json::Value`: a tree of a large incident
 /// costs about ten times its text, and the text is all the store writes.
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub raw: Box<RawValue>,
-    pub incident: Incident,
+    /// [`Incident::header_from_graph_str`] of `raw`: no alerts.
+    pub header: Incident,
 }
 
 impl Observed {
-    /// An observation of a parsed incident (the Graph source's pages, tests).
-    pub fn from_value(raw: &serde_json::Value, incident: Incident) -> Observed {
+    /// An incident from its text (a Graph page's item, a file's incident); fails where reading
+    /// the whole incident would.
+    pub fn read(raw: Box<RawValue>) -> Result<Observed, ParseError> {
+        let header = Incident::header_from_graph_str(raw.get())?;
+        Ok(Observed { raw, header })
+    }
+
+    /// [`Observed::read`] of a parsed incident (tests, benches).
+    pub fn from_value(raw: &serde_json::Value) -> Result<Observed, ParseError> {
         // Serializing a `Value` cannot fail (its map keys are strings).
         let raw = serde_json::value::to_raw_value(raw).unwrap_or_else(|_| RawValue::NULL.to_owned());
-        Observed { raw, incident }
+        Observed::read(raw)
     }
 }
 
@@ -40,7 +55,10 @@ pub struct IncidentRecord {
     pub received_at: DateTime<Utc>,
     /// Stored as the JSON it is, written and read back without a tree.
     pub raw: Box<RawValue>,
-    pub incident: Incident,
+    /// The incident's own fields without its alerts ([`Observed::header`]). Records written
+    /// before schema 6 hold the whole normalized incident here; it is read the same way.
+    #[serde(rename = "incident")]
+    pub header: Incident,
     /// State changes seen between polls, oldest first (records from before they were kept
     /// have none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,10 +74,22 @@ pub struct Resolution {
     pub revision: u32,
     pub detected_at: DateTime<Utc>,
     pub raw: Box<RawValue>,
-    pub incident: Incident,
+    /// The incident's own fields as ingest read them ([`IncidentRecord::header`]); the whole
+    /// incident is [`Resolution::incident`].
+    #[serde(rename = "incident")]
+    pub header: Incident,
     /// The incident's observed state changes up to this resolution.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
+}
+
+impl Resolution {
+    /// The whole incident, alerts and evidence within `limits` (the daemon's `[review]`
+    /// settings), read from the snapshot. Ingest read the same text, so this fails only on a
+    /// snapshot that was changed on disk or a record compacted by retention.
+    pub fn incident(&self, limits: &Limits) -> std::result::Result<Incident, ParseError> {
+        Incident::from_graph_str(self.raw.get(), limits)
+    }
 }
 
 /// [`IncidentRecord`] and [`Resolution`] as they are written, borrowing the incident instead of
@@ -74,7 +104,8 @@ struct RecordOut<'a> {
     resolutions: u32,
     received_at: DateTime<Utc>,
     raw: &'a RawValue,
-    incident: &'a Incident,
+    #[serde(rename = "incident")]
+    header: &'a Incident,
     #[serde(skip_serializing_if = "<[Transition]>::is_empty")]
     transitions: &'a [Transition],
 }
@@ -86,7 +117,8 @@ struct ResolutionOut<'a> {
     revision: u32,
     detected_at: DateTime<Utc>,
     raw: &'a RawValue,
-    incident: &'a Incident,
+    #[serde(rename = "incident")]
+    header: &'a Incident,
     #[serde(skip_serializing_if = "<[Transition]>::is_empty")]
     transitions: &'a [Transition],
 }
@@ -200,7 +232,7 @@ fn observe_transitions(prev: &IncidentRecord, next: &Incident, now: DateTime<Utc
     // seen before it can have happened.
     let after = after.min(seen_at);
     for (field, value) in WATCHED {
-        let (from, to) = (value(&prev.incident), value(next));
+        let (from, to) = (value(&prev.header), value(next));
         if from != to {
             out.push(Transition { field: field.to_owned(), from, to, seen_at, after: Some(after) });
         }
@@ -232,12 +264,12 @@ impl Store {
         self.ensure_room()?;
         // Oldest first, so that an incident seen twice in one batch moves through its states in order.
         let mut order: Vec<&Observed> = observed.iter().collect();
-        order.sort_by_key(|o| o.incident.last_update);
+        order.sort_by_key(|o| o.header.last_update);
         let result = (&self.incidents, &self.resolutions, &self.pending, &self.files, &self.done).transaction(
             |(incidents, resolutions, pending, files, done)| {
                 let mut out = IngestOutcome::default();
                 for o in &order {
-                    let i = &o.incident;
+                    let i = &o.header;
                     if floor.is_some_and(|f| i.last_update < f) {
                         out.before_floor += 1;
                         continue;
@@ -272,7 +304,7 @@ impl Store {
                                 revision: p.resolutions,
                                 detected_at: p.received_at,
                                 raw: &p.raw,
-                                incident: &p.incident,
+                                header: &p.header,
                                 transitions: &p.transitions,
                             };
                             resolutions.insert(prk.0, encode_packed(&kept))?;
@@ -285,7 +317,7 @@ impl Store {
                         resolutions: revision,
                         received_at: now,
                         raw: &o.raw,
-                        incident: i,
+                        header: i,
                         transitions: &transitions,
                     };
                     incidents.insert(k, encode_packed(&record))?;
@@ -380,11 +412,11 @@ impl Store {
         }
         Ok(Resolution {
             source: record.source,
-            incident_id: record.incident.id.clone(),
+            incident_id: record.header.id.clone(),
             revision: record.resolutions,
             detected_at: record.received_at,
             raw: record.raw,
-            incident: record.incident,
+            header: record.header,
             transitions: record.transitions,
         })
     }
@@ -435,7 +467,7 @@ mod tests {
 
     fn obs(id: &str, status: &str, updated: &str) -> Observed {
         let raw = json!({"id": id, "status": status, "lastUpdateDateTime": updated, "alerts": []});
-        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+        Observed::from_value(&raw).unwrap()
     }
 
     fn now() -> DateTime<Utc> {
@@ -445,7 +477,7 @@ mod tests {
     #[test]
     fn the_borrowed_forms_write_what_the_stored_types_read() {
         let o = obs("7", "resolved", "2026-11-24T10:05:00Z");
-        let i = &o.incident;
+        let i = &o.header;
         let t = vec![Transition {
             field: "status".into(),
             from: Some("active".into()),
@@ -461,7 +493,7 @@ mod tests {
                 resolutions: 2,
                 received_at: now(),
                 raw: o.raw.clone(),
-                incident: i.clone(),
+                header: i.clone(),
                 transitions: transitions.clone(),
             };
             let out = RecordOut {
@@ -471,7 +503,7 @@ mod tests {
                 resolutions: 2,
                 received_at: now(),
                 raw: &o.raw,
-                incident: i,
+                header: i,
                 transitions: &transitions,
             };
             assert_eq!(encode(&out), encode(&owned));
@@ -481,7 +513,7 @@ mod tests {
                 revision: 2,
                 detected_at: now(),
                 raw: o.raw.clone(),
-                incident: i.clone(),
+                header: i.clone(),
                 transitions: transitions.clone(),
             };
             let out = ResolutionOut {
@@ -490,7 +522,7 @@ mod tests {
                 revision: 2,
                 detected_at: now(),
                 raw: &o.raw,
-                incident: i,
+                header: i,
                 transitions: &transitions,
             };
             assert_eq!(encode(&out), encode(&owned));
@@ -537,7 +569,7 @@ mod tests {
         for (k, v) in fields.as_object().unwrap() {
             raw[k] = v.clone();
         }
-        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+        Observed::from_value(&raw).unwrap()
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -626,12 +658,12 @@ mod tests {
         let o = obs("1", "active", "2026-11-24T10:00:00Z");
         let record = IncidentRecord {
             source: "t".into(),
-            last_update: o.incident.last_update,
+            last_update: o.header.last_update,
             status: IncidentStatus::Active,
             resolutions: 0,
             received_at: now(),
             raw: o.raw.clone(),
-            incident: o.incident.clone(),
+            header: o.header.clone(),
             transitions: vec![],
         };
         let text = String::from_utf8(encode(&record)).unwrap();
@@ -698,7 +730,7 @@ mod resolution_tests {
         if let Some(text) = comment {
             raw["comments"] = serde_json::json!([{ "comment": text, "createdDateTime": updated }]);
         }
-        Observed::from_value(&raw, Incident::from_graph(&raw).unwrap())
+        Observed::from_value(&raw).unwrap()
     }
 
     /// A resolution is stored as a reference to the record while the record holds its
@@ -716,7 +748,7 @@ mod resolution_tests {
         ingest(observed("resolved", "2026-11-02T10:00:00Z", None));
         assert_eq!(stored(&r1).as_ref(), AS_RECORDED, "stored once, in the record");
         let first = store.resolution(&r1).unwrap().unwrap();
-        assert_eq!((first.revision, first.incident.comments.len()), (1, 0));
+        assert_eq!((first.revision, first.header.comments.len()), (1, 0));
 
         // A comment after the resolution: the record changes, the resolution does not.
         ingest(observed("resolved", "2026-11-02T11:00:00Z", Some("closing notes")));
@@ -730,7 +762,7 @@ mod resolution_tests {
         let r2 = ResolutionKey::new("contoso", "42", 2);
         assert_eq!(stored(&r2).as_ref(), AS_RECORDED);
         let second = store.resolution(&r2).unwrap().unwrap();
-        assert_eq!((second.revision, second.incident.comments.len()), (2, 1));
+        assert_eq!((second.revision, second.header.comments.len()), (2, 1));
         assert_eq!(
             serde_json::to_value(store.resolution(&r1).unwrap().unwrap()).unwrap(),
             serde_json::to_value(&first).unwrap()

@@ -5,7 +5,9 @@
 //! - `meta`: `schema_version` → u32. Opening a store written by a newer Hindsight is refused.
 //!   `compressing` is there while the upgrade to schema 4 compresses the stored records.
 //! - `incidents`: `source\0incident id` → [`IncidentRecord`], the latest snapshot seen (raw JSON
-//!   as received, and the normalized form), with its status and how many resolutions it had.
+//!   as received, and the incident's own fields without its alerts: the review reads the alerts
+//!   from the JSON; stores of schema 5 and before hold the whole normalized incident), with its
+//!   status and how many resolutions it had.
 //! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
 //!   resolution: what the review is made from. `=` while that snapshot is the one in the
 //!   incident's record (stored once; written out in full before the record changes).
@@ -80,7 +82,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -357,6 +359,14 @@ impl Store {
         // finished by the next start after a kill).
         if (1..=4).contains(&found) {
             self.meta.insert(digests::UPGRADING_TO_5, &[][..]).map_err(|e| self.io(e))?;
+        }
+        // Version 5 stored the normalized incident (alerts, evidence) beside each snapshot's
+        // text; 6 stores the incident's own fields only, and the review reads the text. Records
+        // of either form read the same, so nothing is rewritten: the new version only keeps an
+        // older Hindsight, which would review a new record as an incident without alerts, from
+        // opening the store.
+        if (1..=5).contains(&found) {
+            tracing::info!(path = %self.path.display(), "store upgraded to schema 6: snapshots stored without their normalized alerts");
         }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;

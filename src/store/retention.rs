@@ -86,7 +86,7 @@ impl IncidentRecord {
     /// count) and the few facts that say what the incident was; drops the raw JSON, alerts,
     /// comments and free text. `false` if there was nothing to drop.
     fn compact(&mut self) -> bool {
-        let i = &mut self.incident;
+        let i = &mut self.header;
         let had = self.raw.get() != "null"
             || !i.alerts.is_empty()
             || !i.comments.is_empty()
@@ -226,13 +226,13 @@ impl Store {
                         let mut record: IncidentRecord = super::codec::from_packed(&bytes)
                             .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
                         // Only the snapshot of this resolution: one re-opened since is still live.
-                        let comments = record.incident.comments.clone();
+                        let comments = record.header.comments.clone();
                         if record.status == IncidentStatus::Resolved
                             && record.resolutions == revision
                             && record.compact()
                         {
                             // Its comments go, and with them what they marked done.
-                            super::done::forget(done, &record.source, &record.incident.id, &comments)?;
+                            super::done::forget(done, &record.source, &record.header.id, &comments)?;
                             let bytes = super::codec::to_packed(&record)
                                 .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
                             incidents.insert(ik, bytes)?;

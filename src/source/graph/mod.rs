@@ -71,8 +71,6 @@ pub struct GraphSource {
     /// The page size before this pass read smaller pages past a large incident; restored at
     /// the start of the next pass.
     full_page_size: Option<u32>,
-    /// How much of each incident is kept (`review.max_alerts`, `review.max_evidence`).
-    limits: crate::model::Limits,
     /// When this process last read and stored the tenant's detection rules.
     rules_read_at: Option<DateTime<Utc>>,
     /// With `detection_rules` off: any rules stored before have been cleared.
@@ -97,7 +95,6 @@ impl GraphConfig {
             client,
             page_size: self.page_size,
             full_page_size: None,
-            limits: crate::model::Limits::DEFAULT,
             rules_read_at: None,
             rules_cleared: false,
             rules_retry_at: None,
@@ -116,11 +113,6 @@ impl GraphSource {
 
     pub fn name(&self) -> &str {
         &self.cfg.name
-    }
-
-    /// Keeps at most `limits` of each incident (the daemon's `[review]` settings).
-    pub fn set_limits(&mut self, limits: crate::model::Limits) {
-        self.limits = limits;
     }
 
     /// Requests sent since the source was built (token requests included).
@@ -366,17 +358,17 @@ impl GraphSource {
             let mut observed = Vec::with_capacity(items.len());
             for (i, raw) in items.into_iter().enumerate() {
                 report.fetched += 1;
-                match Incident::from_graph_str(raw.get(), &self.limits) {
-                    Ok(incident) => {
+                match Observed::read(raw) {
+                    Ok(o) => {
                         // A timestamp ahead of our clock (Defender's clock skewed, or a bad
                         // record) must not carry the cursor past incidents that are updated
                         // later with a right timestamp: the cursor never goes beyond now.
                         // Re-reading the skewed window costs a few unchanged items per pass.
-                        if incident.last_update > now + chrono::Duration::minutes(5) {
+                        if o.header.last_update > now + chrono::Duration::minutes(5) {
                             ahead += 1;
                         }
-                        newest = newest.max(Some(incident.last_update.min(now)));
-                        observed.push(Observed { raw, incident });
+                        newest = newest.max(Some(o.header.last_update.min(now)));
+                        observed.push(o);
                     }
                     Err(e) => {
                         tracing::error!(source = %name, "incident {i} of a page set aside: {e}");
