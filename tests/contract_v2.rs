@@ -542,6 +542,7 @@ fn fully_populated() -> Review {
             kind: CandidateKind::Group,
             score: 0.4,
             shared_techniques: strings(&["T1003.003"]),
+            techniques_via_software: strings(&["T1486"]),
             actor_match: Some("Octo Tempest".into()),
             basis: strings(&["named", "software", "techniques"]),
             software: vec![SoftwareEvidence {

@@ -506,12 +506,17 @@ pub struct Candidate {
     pub name: String,
     pub kind: CandidateKind,
     /// Strength of the technique evidence, 0–1: the incident's techniques the candidate is
-    /// known to use, each weighted by its rarity among groups and campaigns, slightly
-    /// discounted for candidates known for very many techniques (below 0.2 for one common
-    /// technique, about 0.8 for ten ordinary ones). Not the order: named and software evidence
+    /// known to use, each weighted by its rarity among groups and campaigns (half for one known
+    /// only through its software), slightly discounted for candidates known for very many
+    /// techniques (below 0.2 for one common technique, about 0.8 for ten ordinary ones). Not the order: named and software evidence
     /// rank before it.
     pub score: f64,
     pub shared_techniques: Vec<String>,
+    /// The incident's techniques the candidate is not known for itself but its known software
+    /// is (ATT&CK's software → technique relationships), other than through software the
+    /// incident names (weighed as software): each counts half in `score`.
+    #[serde(default)]
+    pub techniques_via_software: Vec<String>,
     /// An alert's `actorDisplayName` matches the group's name or one of its aliases.
     pub actor_match: Option<String>,
     /// The kinds of evidence behind it, strongest first: `named` (the actor name), `software`

@@ -806,6 +806,13 @@ pub fn candidate(c: &crate::review::model::Candidate) -> String {
             c.shared_techniques.join(", ")
         ));
     }
+    if !c.techniques_via_software.is_empty() {
+        evidence.push(format!(
+            "{} more through the software it uses: {}",
+            c.techniques_via_software.len(),
+            c.techniques_via_software.join(", ")
+        ));
+    }
     let mut s = format!("{} {} ({kind}) — confidence {}.", c.id, c.name, c.confidence.as_str());
     if !evidence.is_empty() {
         s.push_str(&format!(" For: {}.", evidence.join("; ")));

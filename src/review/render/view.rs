@@ -128,6 +128,8 @@ pub struct CandidateView {
     pub evidence: Vec<String>,
     pub software: Vec<Link>,
     pub techniques: Vec<Link>,
+    /// The incident's techniques its known software is known for and it is not.
+    pub via_software: Vec<Link>,
     pub against: Vec<String>,
 }
 
@@ -512,12 +514,15 @@ fn candidate(c: &Candidate) -> CandidateView {
     if let Some(a) = &c.actor_match {
         evidence.push(format!("alerts name the actor “{a}”"));
     }
-    if !c.shared_techniques.is_empty() {
-        evidence.push(format!(
-            "shares {} of the incident's techniques (strength {:.2})",
-            c.shared_techniques.len(),
+    match (c.shared_techniques.len(), c.techniques_via_software.len()) {
+        (0, 0) => {}
+        (n, 0) => evidence.push(format!("shares {n} of the incident's techniques (strength {:.2})", c.score)),
+        (0, v) => evidence
+            .push(format!("{v} of the incident's techniques through the software it uses (strength {:.2})", c.score)),
+        (n, v) => evidence.push(format!(
+            "shares {n} of the incident's techniques and {v} more through the software it uses (strength {:.2})",
             c.score
-        ));
+        )),
     }
     CandidateView {
         id: c.id.clone(),
@@ -534,6 +539,7 @@ fn candidate(c: &Candidate) -> CandidateView {
             })
             .collect(),
         techniques: c.shared_techniques.iter().map(|t| Link { text: t.clone(), href: attack_url(t) }).collect(),
+        via_software: c.techniques_via_software.iter().map(|t| Link { text: t.clone(), href: attack_url(t) }).collect(),
         against: c.against.clone(),
     }
 }
