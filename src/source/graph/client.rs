@@ -39,6 +39,7 @@ pub struct Client {
 }
 
 /// What one attempt came to.
+#[derive(Debug)]
 enum Attempt<T> {
     Done(T),
     /// Transient: try again after this long (from `Retry-After`) or after a back-off.
@@ -220,11 +221,7 @@ impl Client {
             Err(why) => return Ok(Attempt::Retry { after: None, why: why.to_string() }),
         };
         match status {
-            s if s.is_success() => match serde_json::from_slice(&body) {
-                Ok(v) => Ok(Attempt::Done(v)),
-                // A cut or garbled body is a transport accident more often than a service bug.
-                Err(e) => Ok(Attempt::Retry { after: None, why: format!("response body is not valid JSON ({e})") }),
-            },
+            s if s.is_success() => read_success(&body),
             StatusCode::UNAUTHORIZED => Err(GraphError::Unauthorized { detail: graph_error(&body) }),
             StatusCode::FORBIDDEN => Err(GraphError::Forbidden { detail: graph_error(&body) }),
             StatusCode::BAD_REQUEST => Err(GraphError::BadRequest { detail: graph_error(&body) }),
@@ -303,6 +300,19 @@ impl Client {
     }
 }
 
+/// A successful answer read as `T`. A cut or garbled body is a transport accident more often
+/// than a service bug, and is tried again; valid JSON of another shape (an array, an object
+/// without the fields asked for) would come back the same, and is a protocol error at once.
+fn read_success<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Attempt<T>, GraphError> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(Attempt::Done(v)),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            Err(GraphError::Protocol(format!("the response is not what Graph answers ({e})")))
+        }
+        Err(e) => Ok(Attempt::Retry { after: None, why: format!("response body is not valid JSON ({e})") }),
+    }
+}
+
 /// 429, 503 (with their `Retry-After`), other 5xx and 408 are worth another try.
 fn transient<T>(
     status: StatusCode,
@@ -347,5 +357,29 @@ mod tests {
         let a = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1"}"#;
         assert_eq!(crate::entra::aad_error(a), "invalid_client: AADSTS7000215: Invalid client secret provided.");
         assert_eq!(graph_error(b"<html>\n<body>Bad gateway</body>"), "<html> <body>Bad gateway</body>");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Page {
+        #[allow(dead_code)]
+        value: Vec<serde_json::Value>,
+    }
+
+    /// A cut or garbled answer is tried again; valid JSON of another shape fails at once.
+    #[test]
+    fn a_garbled_answer_is_retried_and_one_of_another_shape_is_refused() {
+        assert!(matches!(read_success::<Page>(br#"{"value": []}"#), Ok(Attempt::Done(_))));
+        for garbled in [&br#"{"value": [{"id": "1"#[..], b"<html>Bad gateway</html>", b""] {
+            match read_success::<Page>(garbled) {
+                Ok(Attempt::Retry { why, .. }) => assert!(why.starts_with("response body is not valid JSON"), "{why}"),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(garbled)),
+            }
+        }
+        for shape in [&b"[]"[..], br#"{"value": 3}"#, br#"{"items": []}"#] {
+            match read_success::<Page>(shape) {
+                Err(GraphError::Protocol(m)) => assert!(m.starts_with("the response is not what Graph answers"), "{m}"),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(shape)),
+            }
+        }
     }
 }

@@ -159,16 +159,18 @@ impl GraphSource {
         newest: &mut Option<DateTime<Utc>>,
     ) -> Result<String, GraphError> {
         let url = self.list_url(from, 1, Some(position), false);
-        let page = self.client.get_json(&url).await?;
-        let (items, _) = split_page(&page)?;
-        let Some(raw) = items.first() else {
+        let page: IncidentPage = self.client.get_json(&url).await?;
+        let (items, _) = page.into_parts()?;
+        let Some(text) = items.first() else {
             return Ok(format!(
                 "an incident at position {position} of the window was larger than max_page_bytes ({limit} bytes) with its alerts and is gone now; not reviewed"
             ));
         };
+        // Asked for without its alerts: a small tree, read for the fields as Graph wrote them.
+        let raw: Value = serde_json::from_str(text.get()).unwrap_or_default();
         let id = raw.get("id").and_then(Value::as_str).unwrap_or("?");
         let updated = raw.get("lastUpdateDateTime").and_then(Value::as_str).unwrap_or("?");
-        if let Ok(i) = Incident::from_graph(raw) {
+        if let Ok(i) = Incident::header_from_graph_str(text.get()) {
             *newest = (*newest).max(Some(i.last_update.min(now)));
         }
         Ok(format!(
@@ -211,8 +213,8 @@ impl GraphSource {
         let token = self.client.access_token().await.map_err(|e| GraphError::Feature(format!("{e} [{credential}]")))?;
         let granted = self.check_roles(secrecy::ExposeSecret::expose_secret(&token), &credential)?;
         let url = self.list_url(now - chrono::Duration::days(30), 1, None, true);
-        let page = self.client.get_json(&url).await?;
-        let (items, _) = split_page(&page)?;
+        let page: IncidentPage = self.client.get_json(&url).await?;
+        let (items, _) = page.into_parts()?;
         let mut said = format!(
             "signed in to {} with {credential}{granted}; {} answered ({} incident(s) updated in the last 30 days on the first page of one)",
             self.cfg.login_base(),
@@ -462,7 +464,8 @@ fn incident_texts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<B
     d.deserialize_any(Texts)
 }
 
-/// The incidents of a list response and its nextLink (the probes, which read one incident).
+/// The items of a list response and its nextLink (the detection rules' pages; incident pages are
+/// [`IncidentPage`]).
 fn split_page(page: &Value) -> Result<(&[Value], Option<String>), GraphError> {
     let items = page
         .get("value")
