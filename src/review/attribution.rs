@@ -366,7 +366,9 @@ impl Index {
         // Shared technique count and rarity sum of every candidate, over the postings of the
         // incident's own techniques, and whether its software is known for any of them.
         let mut shared = vec![(0u32, 0.0f64); self.entries.len()];
-        let mut via = vec![Vec::new(); self.entries.len()];
+        // How many of the incident's techniques each candidate's software brings: counted here,
+        // listed only for the candidates returned (a review walks every posting).
+        let mut via = vec![0u32; self.entries.len()];
         // What the named software is known for is its own evidence (weighed as software): a
         // candidate that uses it is not credited again with those techniques through it.
         let named: Vec<(&str, BTreeSet<u32>)> = evidence
@@ -377,6 +379,14 @@ impl Index {
                 Some((s.id.as_str(), known.map(|t| t as u32).collect()))
             })
             .collect();
+        let brings = |e: &Entry, t: u32, n: u32| {
+            named.is_empty()
+                || n as usize
+                    > named
+                        .iter()
+                        .filter(|(id, known)| known.contains(&t) && e.software.iter().any(|s| s == id))
+                        .count()
+        };
         for &t in &observed {
             for &ei in &self.users[t as usize] {
                 let s = &mut shared[ei as usize];
@@ -384,12 +394,9 @@ impl Index {
                 s.1 += self.idf[t as usize];
             }
             for &(ei, n) in &self.soft_users[t as usize] {
-                let e = &self.entries[ei as usize];
-                let through_named =
-                    named.iter().filter(|(id, known)| known.contains(&t) && e.software.iter().any(|s| s == id)).count();
-                if n as usize > through_named {
+                if brings(&self.entries[ei as usize], t, n) {
                     shared[ei as usize].1 += SOFTWARE_TECHNIQUE_SHARE * self.idf[t as usize];
-                    via[ei as usize].push(t);
+                    via[ei as usize] += 1;
                 }
             }
         }
@@ -412,7 +419,7 @@ impl Index {
             let actor = actors.iter().find(|(k, _)| e.names.contains(k)).map(|(_, a)| *a);
             let software: Vec<&SoftwareEvidence> =
                 evidence.software.iter().filter(|s| e.software.contains(&s.id)).collect();
-            if actor.is_none() && software.is_empty() && shared[ei].0 == 0 && via[ei].is_empty() {
+            if actor.is_none() && software.is_empty() && shared[ei].0 == 0 && via[ei] == 0 {
                 continue;
             }
             if bar && actor.is_none() {
@@ -454,7 +461,13 @@ impl Index {
                     score: (score * 1000.0).round() / 1000.0,
                     shared_techniques: ids.iter().map(|&t| catalog.techniques()[t as usize].id.clone()).collect(),
                     techniques_via_software: {
-                        let mut via = via[s.ei].clone();
+                        let mut via: Vec<u32> = observed
+                            .iter()
+                            .filter_map(|&t| {
+                                let i = e.via_software.binary_search_by_key(&t, |v| v.0).ok()?;
+                                brings(e, t, e.via_software[i].1).then_some(t)
+                            })
+                            .collect();
                         via.sort_unstable_by_key(|&t| catalog.technique_id_rank(t as usize));
                         via.iter().map(|&t| catalog.techniques()[t as usize].id.clone()).collect()
                     },
