@@ -354,13 +354,6 @@ impl Default for ReviewConfig {
     }
 }
 
-impl ReviewConfig {
-    /// How much of each incident the sources keep.
-    pub fn limits(&self) -> crate::model::Limits {
-        crate::model::Limits { max_alerts: self.max_alerts, max_evidence: self.max_evidence }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct DestinationConfig {
     pub name: String,

@@ -218,9 +218,8 @@ impl DirectorySource {
             let record =
                 FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: file.len() } };
             // One incident per transaction, so that one copy of an incident's text is held at a
-            // time, not a whole export's. The file is recorded as read with
-            // the last one: after a crash half-way it is read again, and what was stored already
-            // comes back unchanged.
+            // time, not a whole export's. The file is recorded as read with the last one: after a
+            // crash half-way it is read again, and what was stored already comes back unchanged.
             let mut incidents = file.oldest_first().peekable();
             if incidents.peek().is_none() {
                 store.ingest(&self.cfg.name, &[], None, Some((&hash, &record)), now)?;

@@ -142,7 +142,8 @@ fn review_one(
         Err(e @ StoreError::Corrupt { .. }) => return Ok(Outcome::Failed(e.to_string())),
         Err(e) => return Err(e),
     };
-    // Ingest read the same text (its own fields), so only a snapshot changed on disk fails here.
+    // Ingest read the same text (its own fields), so only a snapshot changed on disk fails here
+    // (retention removes a resolution before it empties the snapshot it refers to).
     let incident = match resolution.incident(&engine.settings.limits()) {
         Ok(i) => i,
         Err(e) => return Ok(Outcome::Failed(format!("the stored snapshot cannot be read: {e}"))),

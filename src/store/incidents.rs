@@ -86,7 +86,7 @@ pub struct Resolution {
 impl Resolution {
     /// The whole incident, alerts and evidence within `limits` (the daemon's `[review]`
     /// settings), read from the snapshot. Ingest read the same text, so this fails only on a
-    /// snapshot that was changed on disk or a record compacted by retention.
+    /// snapshot that was changed on disk.
     pub fn incident(&self, limits: &Limits) -> std::result::Result<Incident, ParseError> {
         Incident::from_graph_str(self.raw.get(), limits)
     }
