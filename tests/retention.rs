@@ -116,6 +116,9 @@ async fn reviews_age_out_with_their_snapshots_and_leave_a_compact_incident() {
     let now = reviewed_at + chrono::Duration::days(61);
     let out = store.ingest("examples", &[later("resolved", "2027-01-25T00:00:00Z")], None, None, now).unwrap();
     assert_eq!((out.stored, out.resolutions.len()), (1, 0));
+    // The pruned resolution stays gone: the newer snapshot is not taken for it.
+    assert!(store.resolution(k).unwrap().is_none());
+    assert_eq!(store.resolutions().count(), 0);
     let out = store
         .ingest(
             "examples",

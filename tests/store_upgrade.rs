@@ -252,38 +252,56 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
     assert_eq!(summaries(&db), (summaries_before, 0));
 }
 
-/// Every incident record of a store as schema 5 wrote it: the whole normalized incident
-/// (alerts, evidence) beside the snapshot's text, plain JSON. Returns how many.
-fn as_schema_5(path: &Path) -> usize {
+/// Every incident record of a store as schema `version` (5 or 6) wrote it: a resolution the
+/// record holds marked `=` in `resolutions` instead of in the record, and (5) the whole
+/// normalized incident (alerts, evidence) beside the snapshot's text; plain JSON. Returns how
+/// many records and how many marks.
+fn as_schema(path: &Path, version: u32) -> (usize, usize) {
     let db = raw(path);
     let tree = db.open_tree("incidents").unwrap();
+    let resolutions = db.open_tree("resolutions").unwrap();
     let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    let mut marks = 0;
     for (k, v) in &records {
         let mut record: serde_json::Value = serde_json::from_slice(&json(v)).unwrap();
         assert!(
             record["incident"]["alerts"].as_array().unwrap().is_empty(),
-            "schema 6 keeps no alerts beside the text"
+            "schema 6 on keeps no alerts beside the text"
         );
-        let whole = hindsight::model::Incident::from_graph(&record["raw"]).unwrap();
-        assert!(!whole.alerts.is_empty());
-        record["incident"] = serde_json::to_value(&whole).unwrap();
+        if record.as_object_mut().unwrap().remove("holds_resolution") == Some(serde_json::Value::Bool(true)) {
+            let revision = u32::try_from(record["resolutions"].as_u64().unwrap()).unwrap();
+            let rk = ResolutionKey::new(
+                record["source"].as_str().unwrap(),
+                record["incident"]["id"].as_str().unwrap(),
+                revision,
+            );
+            assert!(resolutions.insert(&rk.0, &b"="[..]).unwrap().is_none(), "held by the record only");
+            marks += 1;
+        }
+        if version == 5 {
+            let whole = hindsight::model::Incident::from_graph(&record["raw"]).unwrap();
+            assert!(!whole.alerts.is_empty());
+            record["incident"] = serde_json::to_value(&whole).unwrap();
+        }
         tree.insert(k, serde_json::to_vec(&record).unwrap()).unwrap();
     }
-    db.open_tree("meta").unwrap().insert("schema_version", &5u32.to_be_bytes()).unwrap();
+    db.open_tree("meta").unwrap().insert("schema_version", &version.to_be_bytes()).unwrap();
     db.flush().unwrap();
-    records.len()
+    (records.len(), marks)
 }
 
 /// Schema 5 stored the normalized incident beside each snapshot; 6 stores its own fields only
-/// and the review reads the alerts from the text. A schema-5 store's queued resolutions are
-/// reviewed as a new store's are, and the upgrade sets the version an older Hindsight refuses.
+/// and the review reads the alerts from the text. Both marked a resolution held by its record
+/// with `=` in `resolutions`; 7 says so in the record. A schema-5 or 6 store's queued
+/// resolutions are reviewed as a new store's are, and the upgrade sets the version an older
+/// Hindsight refuses.
 #[tokio::test]
-async fn a_schema_5_store_reviews_what_it_queued_as_a_new_one_does() {
+async fn schema_5_and_6_stores_review_what_they_queued_as_a_new_one_does() {
     let clock = ManualClock::new("2026-11-20T12:00:00Z".parse().unwrap());
     let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
     let engine = Engine::new(catalog, None, None, hindsight::review::Settings::default());
     let subs = vec![Subscription::everything("soc")];
-    let reviews = |path: &Path, upgrade: bool| {
+    let reviews = |path: &Path, upgrade: Option<u32>| {
         let path = path.to_owned();
         let (engine, subs, clock) = (&engine, &subs, &clock);
         async move {
@@ -292,8 +310,9 @@ async fn a_schema_5_store_reviews_what_it_queued_as_a_new_one_does() {
                 assert!(common::ingest_examples(&store, clock).await > 0);
                 store.flush().unwrap();
             }
-            if upgrade {
-                assert!(as_schema_5(&path) > 0);
+            if let Some(version) = upgrade {
+                let (records, marks) = as_schema(&path, version);
+                assert!(records > 0 && marks > 0, "{records} records, {marks} held a resolution");
             }
             let store = Store::open(&path).unwrap();
             let done = hindsight::stages::review::review_pending(&store, engine, subs, 100, clock.now()).unwrap();
@@ -311,12 +330,14 @@ async fn a_schema_5_store_reviews_what_it_queued_as_a_new_one_does() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    let (new, new_schema) = reviews(&dir.path().join("new"), false).await;
-    let (old, old_schema) = reviews(&dir.path().join("old"), true).await;
-    assert_eq!((new_schema, old_schema), (SCHEMA_VERSION, SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 6);
+    let (new, new_schema) = reviews(&dir.path().join("new"), None).await;
+    assert_eq!((new_schema, SCHEMA_VERSION), (7, 7));
     assert!(new.len() >= 5);
     let alerts = |r: &serde_json::Value| r["alerts"].as_array().map_or(0, Vec::len);
     assert!(new.values().all(|r| alerts(r) > 0), "the reviews are made from the alerts in the text");
-    assert_eq!(old, new);
+    for version in [5, 6] {
+        let (old, old_schema) = reviews(&dir.path().join(format!("v{version}")), Some(version)).await;
+        assert_eq!(old_schema, SCHEMA_VERSION);
+        assert_eq!(old, new, "schema {version}");
+    }
 }

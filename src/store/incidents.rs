@@ -63,6 +63,11 @@ pub struct IncidentRecord {
     /// have none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
+    /// This snapshot is resolution `resolutions` itself, which `resolutions` then does not hold
+    /// (schema 7 on; stores from before mark such a resolution with [`AS_RECORDED`] instead).
+    /// Cleared when a later snapshot replaces it, after the resolution was written out in full.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_resolution: bool,
 }
 
 /// One resolution of one incident: what a review is made from.
@@ -108,6 +113,8 @@ struct RecordOut<'a> {
     header: &'a Incident,
     #[serde(skip_serializing_if = "<[Transition]>::is_empty")]
     transitions: &'a [Transition],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    holds_resolution: bool,
 }
 
 #[derive(Serialize)]
@@ -123,10 +130,11 @@ struct ResolutionOut<'a> {
     transitions: &'a [Transition],
 }
 
-/// A `resolutions` value that stands for the snapshot in the incident's record: a resolution is
-/// the record's snapshot when it is made, so it is stored once. Before the record changes,
-/// ingest writes the resolution out in full ([`Store::ingest`]), so a resolution always reads
-/// as the snapshot it was made from.
+/// A `resolutions` value that stands for the snapshot in the incident's record, as stores of
+/// schema 6 and before mark it (schema 7 writes nothing there: [`IncidentRecord::holds_resolution`]).
+/// A resolution is the record's snapshot when it is made, so it is stored once; before the
+/// record changes, ingest writes the resolution out in full ([`Store::ingest`]), so a
+/// resolution always reads as the snapshot it was made from. Either form reads.
 pub(super) const AS_RECORDED: &[u8] = b"=";
 
 /// Key of a resolution: `source\0incident id\0revision`.
@@ -297,7 +305,7 @@ impl Store {
                     // gets its own copy first.
                     if let Some(p) = prev.as_ref().filter(|p| p.resolutions > 0) {
                         let prk = ResolutionKey::new(source, &i.id, p.resolutions);
-                        if resolutions.get(&prk.0)?.is_some_and(|v| v.as_ref() == AS_RECORDED) {
+                        if p.holds_resolution || resolutions.get(&prk.0)?.is_some_and(|v| v.as_ref() == AS_RECORDED) {
                             let kept = ResolutionOut {
                                 source,
                                 incident_id: &i.id,
@@ -319,14 +327,16 @@ impl Store {
                         raw: &o.raw,
                         header: i,
                         transitions: &transitions,
+                        holds_resolution: newly_resolved,
                     };
                     incidents.insert(k, encode_packed(&record))?;
                     super::done::record(done, source, &i.id, &i.comments)?;
                     out.stored += 1;
                     if newly_resolved {
-                        // The snapshot just written: stored once (`AS_RECORDED`).
+                        // The snapshot just written (`holds_resolution`): nothing in
+                        // `resolutions` until the record changes. A marker there was a third of
+                        // storing a backlog (`cargo bench --bench backlog`, 2026-12-07).
                         let rk = ResolutionKey::new(source, &i.id, revision);
-                        resolutions.insert(rk.0.clone(), AS_RECORDED)?;
                         pending.insert(rk.0.clone(), &[][..])?;
                         out.resolutions.push(rk);
                     }
@@ -372,45 +382,52 @@ impl Store {
     pub fn resolution(&self, k: &ResolutionKey) -> Result<Option<Resolution>> {
         // Read with the record in one transaction: ingest may be replacing the record (and
         // writing the resolution out in full) at the same moment.
+        let ik = super::retention::split_resolution_key(&k.0).map(|(ik, _)| ik.to_vec());
         let read = (&self.resolutions, &self.incidents).transaction(|(resolutions, incidents)| {
-            Ok(match resolutions.get(&k.0)? {
-                Some(v) if v.as_ref() == AS_RECORDED => {
-                    let ik = super::retention::split_resolution_key(&k.0).map(|(ik, _)| ik.to_vec());
-                    Some((v, ik.map(|ik| incidents.get(&ik)).transpose()?.flatten()))
-                }
-                Some(v) => Some((v, None)),
-                None => None,
-            })
+            let own = resolutions.get(&k.0)?;
+            let record = match (&own, &ik) {
+                (Some(v), _) if v.as_ref() != AS_RECORDED => None,
+                (_, Some(ik)) => incidents.get(ik)?,
+                (_, None) => None,
+            };
+            Ok((own, record))
         });
-        let read: Option<(sled::IVec, Option<sled::IVec>)> = read.map_err(|e: TransactionError<()>| match e {
-            TransactionError::Storage(e) => self.io(e),
-            TransactionError::Abort(()) => self.corrupt("resolutions", &k.0, "read aborted"),
-        })?;
-        match read {
-            Some((v, record)) => self.resolution_of(&k.0, &v, record.as_deref()).map(Some),
-            None => Ok(None),
+        let (own, record): (Option<sled::IVec>, Option<sled::IVec>) =
+            read.map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => self.io(e),
+                TransactionError::Abort(()) => self.corrupt("resolutions", &k.0, "read aborted"),
+            })?;
+        match own {
+            Some(v) if v.as_ref() != AS_RECORDED => self.decode("resolutions", &k.0, &v).map(Some),
+            // Marked in the tree (schema 6 and before): the record must hold it.
+            Some(_) => self.resolution_in_record(&k.0, record.as_deref(), true),
+            None => self.resolution_in_record(&k.0, record.as_deref(), false),
         }
     }
 
-    /// A stored resolution: in full, or (`AS_RECORDED`) as the record's snapshot, which must
-    /// be of this revision.
-    fn resolution_of(&self, k: &[u8], v: &[u8], record: Option<&[u8]>) -> Result<Resolution> {
-        if v != AS_RECORDED {
-            return self.decode("resolutions", k, v);
-        }
+    /// The resolution at `k` read from its incident's record (`bytes`), when the record holds
+    /// it. `marked`: the tree says it does (a store from before schema 7), and anything else
+    /// is a corrupt store rather than a resolution that is not there.
+    fn resolution_in_record(&self, k: &[u8], bytes: Option<&[u8]>, marked: bool) -> Result<Option<Resolution>> {
         let (incident_key, revision) = super::retention::split_resolution_key(k).unzip();
-        let record: IncidentRecord = match record {
+        let record: IncidentRecord = match bytes {
             Some(bytes) => self.decode("incidents", incident_key.unwrap_or(k), bytes)?,
-            None => return Err(self.corrupt("resolutions", k, "it refers to an incident record that is not stored")),
+            None if marked => {
+                return Err(self.corrupt("resolutions", k, "it refers to an incident record that is not stored"));
+            }
+            None => return Ok(None),
         };
-        if revision != Some(record.resolutions) {
+        if revision != Some(record.resolutions) || !(marked || record.holds_resolution) {
+            if !marked {
+                return Ok(None);
+            }
             return Err(self.corrupt(
                 "resolutions",
                 k,
                 format!("it refers to the incident record, which is at resolution {}", record.resolutions),
             ));
         }
-        Ok(Resolution {
+        Ok(Some(Resolution {
             source: record.source,
             incident_id: record.header.id.clone(),
             revision: record.resolutions,
@@ -418,15 +435,36 @@ impl Store {
             raw: record.raw,
             header: record.header,
             transitions: record.transitions,
-        })
+        }))
     }
 
-    /// Every resolution, oldest key first (for tests, the digest and audits).
+    /// Every resolution, oldest key first (for tests and audits): those written out in
+    /// `resolutions` and those the incidents' records hold. Reads every record: not for the
+    /// daemon's own paths.
     pub fn resolutions(&self) -> impl Iterator<Item = Result<Resolution>> + '_ {
-        // Each read again with its record (one removed since the iterator passed it is left out).
-        self.resolutions.iter().keys().filter_map(move |k| match k {
-            Ok(k) => self.resolution(&ResolutionKey(k.to_vec())).transpose(),
-            Err(e) => Some(Err(self.io(e))),
+        let mut keys: Vec<Result<Vec<u8>>> =
+            self.resolutions.iter().keys().map(|k| k.map(|k| k.to_vec()).map_err(|e| self.io(e))).collect();
+        for item in self.incidents.iter() {
+            match item {
+                Ok((ik, v)) => match self.decode::<IncidentRecord>("incidents", &ik, &v) {
+                    Ok(r) if r.holds_resolution => {
+                        keys.push(Ok(ResolutionKey::new(&r.source, &r.header.id, r.resolutions).0));
+                    }
+                    Ok(_) => {}
+                    Err(e) => keys.push(Err(e)),
+                },
+                Err(e) => keys.push(Err(self.io(e))),
+            }
+        }
+        keys.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => a.cmp(b),
+            (a, b) => a.is_ok().cmp(&b.is_ok()),
+        });
+        keys.dedup_by(|a, b| matches!((a, b), (Ok(a), Ok(b)) if a == b));
+        // Each read again with its record (one removed since it was listed is left out).
+        keys.into_iter().filter_map(move |k| match k {
+            Ok(k) => self.resolution(&ResolutionKey(k)).transpose(),
+            Err(e) => Some(Err(e)),
         })
     }
 
@@ -485,7 +523,7 @@ mod tests {
             seen_at: now(),
             after: None,
         }];
-        for transitions in [vec![], t] {
+        for (transitions, holds_resolution) in [(vec![], false), (t, true)] {
             let owned = IncidentRecord {
                 source: "s".into(),
                 last_update: i.last_update,
@@ -495,6 +533,7 @@ mod tests {
                 raw: o.raw.clone(),
                 header: i.clone(),
                 transitions: transitions.clone(),
+                holds_resolution,
             };
             let out = RecordOut {
                 source: "s",
@@ -505,8 +544,11 @@ mod tests {
                 raw: &o.raw,
                 header: i,
                 transitions: &transitions,
+                holds_resolution,
             };
             assert_eq!(encode(&out), encode(&owned));
+            let back: IncidentRecord = serde_json::from_slice(&encode(&out)).unwrap();
+            assert_eq!(back.holds_resolution, holds_resolution);
             let owned = Resolution {
                 source: "s".into(),
                 incident_id: i.id.clone(),
@@ -665,9 +707,11 @@ mod tests {
             raw: o.raw.clone(),
             header: o.header.clone(),
             transitions: vec![],
+            holds_resolution: false,
         };
         let text = String::from_utf8(encode(&record)).unwrap();
         assert!(!text.contains("transitions"), "left out when empty");
+        assert!(!text.contains("holds_resolution"), "left out when false");
         let back: IncidentRecord = serde_json::from_str(&text).unwrap();
         assert!(back.transitions.is_empty());
     }
@@ -733,9 +777,9 @@ mod resolution_tests {
         Observed::from_value(&raw).unwrap()
     }
 
-    /// A resolution is stored as a reference to the record while the record holds its
-    /// snapshot, and written out in full before the record changes: it always reads as the
-    /// snapshot it was made from.
+    /// A resolution is stored once, in the record, while the record holds its snapshot, and
+    /// written out in full before the record changes: it always reads as the snapshot it was
+    /// made from.
     #[test]
     fn a_resolution_reads_as_its_own_snapshot_after_the_incident_changes() {
         let dir = tempfile::tempdir().unwrap();
@@ -743,24 +787,30 @@ mod resolution_tests {
         let now: DateTime<Utc> = "2026-11-03T00:00:00Z".parse().unwrap();
         let ingest = |o: Observed| store.ingest("contoso", &[o], None, None, now).unwrap();
         let r1 = ResolutionKey::new("contoso", "42", 1);
-        let stored = |k: &ResolutionKey| store.resolutions.get(&k.0).unwrap().unwrap();
+        let stored = |k: &ResolutionKey| store.resolutions.get(&k.0).unwrap();
+        let holds = || store.incident("contoso", "42").unwrap().unwrap().holds_resolution;
 
         ingest(observed("resolved", "2026-11-02T10:00:00Z", None));
-        assert_eq!(stored(&r1).as_ref(), AS_RECORDED, "stored once, in the record");
+        assert!(stored(&r1).is_none() && holds(), "stored once, in the record");
         let first = store.resolution(&r1).unwrap().unwrap();
         assert_eq!((first.revision, first.header.comments.len()), (1, 0));
 
         // A comment after the resolution: the record changes, the resolution does not.
         ingest(observed("resolved", "2026-11-02T11:00:00Z", Some("closing notes")));
-        assert_ne!(stored(&r1).as_ref(), AS_RECORDED, "written out before the record changed");
+        assert!(stored(&r1).is_some_and(|v| v.as_ref() != AS_RECORDED), "written out before the record changed");
+        assert!(!holds());
         let after = store.resolution(&r1).unwrap().unwrap();
         assert_eq!(serde_json::to_value(&after).unwrap(), serde_json::to_value(&first).unwrap());
+        let copy = stored(&r1);
+        ingest(observed("resolved", "2026-11-02T11:30:00Z", Some("more notes")));
+        assert_eq!(stored(&r1), copy, "written out once");
 
         // Re-opened and resolved again: the second resolution is the record's, the first its own.
         ingest(observed("active", "2026-11-02T12:00:00Z", None));
-        ingest(observed("resolved", "2026-11-02T13:00:00Z", Some("resolved again")));
         let r2 = ResolutionKey::new("contoso", "42", 2);
-        assert_eq!(stored(&r2).as_ref(), AS_RECORDED);
+        assert!(store.resolution(&r2).unwrap().is_none(), "not resolved again yet");
+        ingest(observed("resolved", "2026-11-02T13:00:00Z", Some("resolved again")));
+        assert!(stored(&r2).is_none() && holds());
         let second = store.resolution(&r2).unwrap().unwrap();
         assert_eq!((second.revision, second.header.comments.len()), (2, 1));
         assert_eq!(
@@ -769,6 +819,33 @@ mod resolution_tests {
         );
         let all: Vec<u32> = store.resolutions().map(|r| r.unwrap().revision).collect();
         assert_eq!(all, [1, 2]);
+        assert!(store.resolution(&ResolutionKey::new("contoso", "42", 3)).unwrap().is_none());
+    }
+
+    /// Stores of schema 6 and before mark a resolution the record holds with `=`: it reads
+    /// from the record, and is written out in full before the record changes, as a new one is.
+    #[test]
+    fn a_resolution_marked_in_an_older_store_reads_and_is_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now: DateTime<Utc> = "2026-11-03T00:00:00Z".parse().unwrap();
+        let ingest = |o: Observed| store.ingest("contoso", &[o], None, None, now).unwrap();
+        let r1 = ResolutionKey::new("contoso", "42", 1);
+        ingest(observed("resolved", "2026-11-02T10:00:00Z", None));
+        let first = serde_json::to_value(store.resolution(&r1).unwrap().unwrap()).unwrap();
+        // As schema 6 wrote it: the mark in the tree, nothing in the record.
+        let ik = key(&[b"contoso", b"42"]);
+        let mut record = store.incident("contoso", "42").unwrap().unwrap();
+        record.holds_resolution = false;
+        store.incidents.insert(&ik, encode(&record)).unwrap();
+        store.resolutions.insert(&r1.0, AS_RECORDED).unwrap();
+        assert_eq!(serde_json::to_value(store.resolution(&r1).unwrap().unwrap()).unwrap(), first);
+        assert_eq!(store.resolutions().count(), 1);
+
+        ingest(observed("resolved", "2026-11-02T11:00:00Z", Some("closing notes")));
+        let v = store.resolutions.get(&r1.0).unwrap().unwrap();
+        assert_ne!(v.as_ref(), AS_RECORDED, "written out before the record changed");
+        assert_eq!(serde_json::to_value(store.resolution(&r1).unwrap().unwrap()).unwrap(), first);
     }
 
     #[test]

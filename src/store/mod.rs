@@ -9,8 +9,9 @@
 //!   from the JSON; stores of schema 5 and before hold the whole normalized incident), with its
 //!   status and how many resolutions it had.
 //! - `resolutions`: `source\0incident id\0revision` → [`Resolution`], the snapshot of each
-//!   resolution: what the review is made from. `=` while that snapshot is the one in the
-//!   incident's record (stored once; written out in full before the record changes).
+//!   resolution: what the review is made from. Nothing while that snapshot is the one in the
+//!   incident's record ([`IncidentRecord::holds_resolution`]; `=` in stores of schema 6 and
+//!   before): stored once, and written out in full before the record changes.
 //! - `pending`: same keys → nothing: resolutions not reviewed yet (the reviewer's queue).
 //! - `failed`: same keys → [`FailedReview`]: queued resolutions that can never be reviewed
 //!   (their record is missing or unreadable), out of the queue so that it moves on.
@@ -82,7 +83,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -367,6 +368,13 @@ impl Store {
         // opening the store.
         if (1..=5).contains(&found) {
             tracing::info!(path = %self.path.display(), "store upgraded to schema 6: snapshots stored without their normalized alerts");
+        }
+        // Version 6 marked a resolution held by its incident's record with `=` in
+        // `resolutions`; 7 says so in the record and writes nothing there. Both read, so the
+        // marks stay; the version keeps an older Hindsight, which would find no resolution for
+        // a new queued key, from opening the store.
+        if (1..=6).contains(&found) {
+            tracing::info!(path = %self.path.display(), "store upgraded to schema 7: resolutions held by their incident's record unmarked");
         }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;

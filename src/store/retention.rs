@@ -96,6 +96,8 @@ impl IncidentRecord {
             || !i.custom_tags.is_empty()
             || !i.system_tags.is_empty()
             || !i.warnings.is_empty();
+        // The resolution it held goes with the review (its key is removed with it).
+        self.holds_resolution = false;
         self.raw = serde_json::value::RawValue::NULL.to_owned();
         i.title.clear();
         i.description = None;
