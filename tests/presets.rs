@@ -356,3 +356,66 @@ fn slack_messages_carry_no_forged_bullet_or_link() {
         }
     }
 }
+
+/// `event`'s review amended by its retro-hunts (`review.hunted`): two hunts with rows (one
+/// titled to forge a line and a link), one that found nothing, one that could not run.
+fn hunted(event: (Value, Payload)) -> (Value, Payload) {
+    use hindsight::review::{HuntResult, RetroHunts};
+    let Payload::Review(mut r) = event.1 else { panic!("a review") };
+    let stage = r.gaps.blind_stages.first().map(|b| (b.tactic.clone(), b.name.clone()));
+    let (tactic, name) = stage.expect("the sample has a blind stage");
+    let result = |title: &str, status: &str, rows: usize, reason: Option<&str>| HuntResult {
+        id: format!("H-{title}"),
+        title: title.into(),
+        stage: tactic.clone(),
+        technique: "T1021.002".into(),
+        status: status.into(),
+        reason: reason.map(Into::into),
+        detail: None,
+        timespan: None,
+        rows,
+        columns: vec![],
+        first_rows: vec![],
+    };
+    r.retro_hunts = Some(RetroHunts {
+        finished_at: "2026-11-24T13:00:00Z".parse().unwrap(),
+        ran: 3,
+        with_hits: 2,
+        results: vec![
+            result("SMB logons from the first host", "hits", 12, None),
+            result("Sneaky [Open](https://evil.example) **x**\n- forged", "hits", 1, None),
+            result("Scheduled tasks", "no_rows", 0, None),
+            result("Old sign-ins", "not_run", 0, Some("retention")),
+        ],
+    });
+    assert!(!name.is_empty());
+    (event.0, Payload::Review(r))
+}
+
+/// A channel that takes `review.hunted` learns what the hunts found, before the summary it has
+/// seen already; the first card says nothing of hunts.
+#[test]
+fn teams_and_slack_say_what_the_retro_hunts_found() {
+    let first = event("ransomware-unattended-alert", 0);
+    assert!(!teams_texts(&teams_of(&first)).iter().any(|t| t.contains("Retro-hunts")));
+    assert!(!slack_of(&first).to_string().contains("Retro-hunts"));
+
+    let event = hunted(event("ransomware-unattended-alert", 0));
+    let Payload::Review(r) = &event.1 else { panic!("a review") };
+    let stage = &r.gaps.blind_stages[0].name;
+    let texts = teams_texts(&teams_of(&event));
+    let heading = texts.iter().position(|t| t == "Retro-hunts: 2 of 4 returned rows, 1 could not run");
+    let summary = texts.iter().position(|t| t == "Summary");
+    assert!(heading.is_some() && (summary.is_none() || heading < summary), "{texts:#?}");
+    let list = &texts[heading.unwrap() + 1];
+    assert!(list.starts_with(&format!("- SMB logons from the first host — {stage}, T1021.002: 12 row(s)\n")), "{list}");
+    assert_eq!(list.lines().count(), 2, "one line per hunt with rows, none forged: {list}");
+    assert!(list.contains(r"Sneaky \[Open\](https://evil.example) \*\*x\*\* - forged"), "{list}");
+
+    let msg = slack_of(&event);
+    let blocks = msg["blocks"].as_array().unwrap();
+    let hunts = blocks.iter().find_map(|b| b["text"]["text"].as_str().filter(|t| t.contains("Retro-hunts"))).unwrap();
+    assert_eq!(hunts.lines().count(), 3, "{hunts}");
+    assert!(hunts.starts_with("*Retro-hunts: 2 of 4 returned rows, 1 could not run*\n• SMB logons"), "{hunts}");
+    assert!(hunts.contains("12 row(s)") && !hunts.contains("<https"), "{hunts}");
+}

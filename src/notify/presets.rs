@@ -86,6 +86,43 @@ fn follow_up_titles(review: &Review, n: usize, esc: fn(&str) -> String) -> Vec<S
     review.follow_ups.iter().take(n).map(|f| format!("[{}] {}", priority(f.priority), esc(&field(&f.title)))).collect()
 }
 
+/// Hunts with rows listed in a card or message; the rest are in the review.
+const HUNTS_SHOWN: usize = 5;
+
+/// What the retro-hunts found, for a review amended with them (`review.hunted`): a heading
+/// ("Retro-hunts: 2 of 5 returned rows, 1 could not run") and one line per hunt that returned
+/// rows ("title — Lateral Movement, T1021.002: 12 row(s)"), escaped with `esc`. `None` for a
+/// review the hunts have not amended. Without it, a channel that takes `review.hunted` got the
+/// first card again, with nothing that said what the hunts found.
+fn hunt_lines(review: &Review, esc: fn(&str) -> String) -> Option<(String, Vec<String>)> {
+    let h = review.retro_hunts.as_ref()?;
+    let not_run = h.results.len().saturating_sub(h.ran);
+    let mut heading = format!("Retro-hunts: {} of {} returned rows", h.with_hits, h.results.len());
+    if not_run > 0 {
+        heading += &format!(", {not_run} could not run");
+    }
+    let hits: Vec<_> = h.results.iter().filter(|x| x.status == "hits").collect();
+    let mut items: Vec<String> = hits
+        .iter()
+        .take(HUNTS_SHOWN)
+        .map(|x| {
+            // The stage as the review names it ("Lateral Movement"), its short name otherwise.
+            let stage = review.gaps.blind_stages.iter().find(|b| b.tactic == x.stage).map_or(&x.stage, |b| &b.name);
+            format!(
+                "{} — {}, {}: {} row(s)",
+                esc(&field(&x.title)),
+                esc(&field(stage)),
+                esc(&field(&x.technique)),
+                x.rows
+            )
+        })
+        .collect();
+    if hits.len() > HUNTS_SHOWN {
+        items.push(format!("{} more in the review", hits.len() - HUNTS_SHOWN));
+    }
+    Some((heading, items))
+}
+
 fn digest_techniques(list: &[Ranked], n: usize) -> Vec<String> {
     list.iter().take(n).map(|t| format!("{} {} ({})", t.id, t.name, t.incidents)).collect()
 }
@@ -301,6 +338,15 @@ fn teams_card<S: AsRef<str>>(envelope: &Value, payload: &Payload, follow_ups: us
             {"title": "Not covered", "value": r.gaps.uncovered.len().to_string()},
         ]}),
     ];
+    // What this event adds, when the hunts amended the review: before the summary the first
+    // card already carried.
+    if let Some((heading, items)) = hunt_lines(r, card_text) {
+        let color = if items.is_empty() { "Default" } else { "Attention" };
+        body.push(json!({"type": "TextBlock", "weight": "Bolder", "color": color, "text": heading, "wrap": true}));
+        if !items.is_empty() {
+            body.push(json!({"type": "TextBlock", "wrap": true, "text": items.iter().map(|t| format!("- {t}")).collect::<Vec<_>>().join("\n")}));
+        }
+    }
     let summary = summary_lines(r);
     if !summary.is_empty() {
         body.push(json!({"type": "TextBlock", "weight": "Bolder", "text": "Summary", "wrap": true}));
@@ -384,6 +430,11 @@ pub fn slack<S: AsRef<str>>(envelope: &Value, payload: &Payload, portal_hosts: &
             {"type": "mrkdwn", "text": format!("*Techniques*\n{}", slack_escape(&clip(&top_techniques(r, 5).join(", "), 1900)))},
         ]}),
     ];
+    if let Some((heading, items)) = hunt_lines(r, slack_escape) {
+        let text =
+            std::iter::once(format!("*{heading}*")).chain(items.iter().map(|t| format!("• {t}"))).collect::<Vec<_>>();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text.join("\n"), 2900)}}));
+    }
     let summary = summary_lines(r);
     if !summary.is_empty() {
         let text = summary
