@@ -439,3 +439,48 @@ fn software_named_by_alerts_ranks_the_groups_that_use_it() {
     );
     assert!(plain.gaps.blind_stages.iter().flat_map(|s| &s.likely).all(|l| l.reason.is_none()));
 }
+
+/// An incident with one alert per technique in `techniques`, on one mailbox.
+fn mail_rule_incident(techniques: &[&str]) -> Incident {
+    let alerts: Vec<Value> = techniques
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            json!({"id": format!("a{n}"), "title": format!("Mail rule {t}"), "severity": "medium", "mitreTechniques": [t],
+                "createdDateTime": "2026-11-20T09:10:00Z", "firstActivityDateTime": "2026-11-20T09:00:00Z",
+                "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence",
+                    "userAccount": {"accountName": "m.jansen", "userPrincipalName": "m.jansen@contoso.com"}}]})
+        })
+        .collect();
+    Incident::from_graph(
+        &json!({"id": "77", "status": "resolved", "severity": "medium", "classification": "truePositive",
+        "displayName": "Mail rules", "lastUpdateDateTime": "2026-11-20T12:00:00Z", "alerts": alerts}),
+    )
+    .unwrap()
+}
+
+/// The mail-rule follow-up is done by what it asks for, checked by the hunt for that kind of
+/// rule: a hiding rule alone is not checked by the external-forwarding hunt.
+#[test]
+fn the_mail_rule_follow_up_is_done_by_what_it_asks_for() {
+    let library = hindsight::hunts::library::Library::embedded();
+    for (techniques, hunts, done) in [
+        (&["T1564.008"][..], &["inbox-rules-hiding-estate"][..], "custom detection"),
+        (&["T1114.003"][..], &["inbox-rules-forwarding-external-estate"][..], "outbound spam policy"),
+        (
+            &["T1114.003", "T1564.008"][..],
+            &["inbox-rules-forwarding-external-estate", "inbox-rules-hiding-estate"][..],
+            "and a custom detection",
+        ),
+    ] {
+        let r = review(&mail_rule_incident(techniques));
+        let f = r.follow_ups.iter().find(|f| f.kind == "block_mail_forwarding").expect("a mail-rule follow-up");
+        assert_eq!(f.evidence.hunts, hunts, "{techniques:?}");
+        assert!(f.done_when.contains(done), "{techniques:?}: {}", f.done_when);
+        for h in hunts {
+            assert!(f.done_when.contains(h), "{h} named in {}", f.done_when);
+            assert!(library.get(h).is_some(), "{h} is in the hunt library");
+        }
+        assert_eq!(f.done_when.contains("outbound spam"), techniques.contains(&"T1114.003"), "{}", f.done_when);
+    }
+}

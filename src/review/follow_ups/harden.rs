@@ -270,11 +270,22 @@ fn mail_forwarding(r: &Review, _: &Incident) -> Option<Draft> {
                 "Alert on new inbox rules that delete, move or mark mail as read (a custom detection on CloudAppEvents New-InboxRule / Set-InboxRule), so the next one is seen while it hides replies."
             }
         ),
-        done_when: "The outbound spam policy blocks automatic external forwarding; the hunt inbox-rules-forwarding-external-estate returns nothing for the last 30 days.".into(),
+        // Each case is done when what it asks for is in place, checked by the hunt that looks
+        // for that kind of rule across the estate.
+        done_when: match (forward, hide) {
+            (true, true) => "The outbound spam policy blocks automatic external forwarding and a custom detection alerts on new inbox rules that forward, delete or move mail; the hunts inbox-rules-forwarding-external-estate and inbox-rules-hiding-estate return nothing unexplained for the last 30 days.",
+            (true, false) => "The outbound spam policy blocks automatic external forwarding; the hunt inbox-rules-forwarding-external-estate returns nothing for the last 30 days.",
+            _ => "A custom detection on CloudAppEvents alerts on new inbox rules that delete, move or mark mail as read; the hunt inbox-rules-hiding-estate returns nothing unexplained for the last 30 days.",
+        }
+        .into(),
         evidence: Evidence {
             techniques: [forward.then_some("T1114.003"), hide.then_some("T1564.008")].into_iter().flatten().map(str::to_owned).collect(),
             entities: users,
-            hunts: vec!["inbox-rules-forwarding-external-estate".into()],
+            hunts: [forward.then_some("inbox-rules-forwarding-external-estate"), hide.then_some("inbox-rules-hiding-estate")]
+                .into_iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect(),
             ..Default::default()
         },
     })
