@@ -205,7 +205,9 @@ fn notification(r: &Review) -> Option<Draft> {
 /// hunting loses the window.
 fn scope(r: &Review) -> Option<Draft> {
     let blind = &r.gaps.blind_stages;
-    let questions = &r.story.open_questions;
+    // A root cause nobody recorded has its own follow-up ("Record the root cause"); asked here
+    // as well, a phishing incident with nothing else open got a second, high-priority one for it.
+    let questions: Vec<_> = r.story.open_questions.iter().filter(|q| q.rule != "no_root_cause").collect();
     if blind.is_empty() && questions.is_empty() {
         return None;
     }

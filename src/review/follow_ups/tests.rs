@@ -44,9 +44,11 @@ fn the_first_three_follow_ups_are_the_ones_to_act_on() {
         // NTDS.dit and DCSync: krbtgt twice; how it got in is blind; tamper protection and
         // ASR against the next one.
         ("ransomware-unattended-alert", ["reset_credentials", "hunt_blind_stages", "ransomware_hardening"]),
-        // AiTM: the session token was stolen; reset and revoke, answer the open question,
-        // phishing-resistant MFA (passwords and push MFA do not stop AiTM).
-        ("phishing-credential-theft", ["reset_credentials", "hunt_blind_stages", "phishing_resistant_mfa"]),
+        // AiTM: the session token was stolen; reset and revoke, phishing-resistant MFA
+        // (passwords and push MFA do not stop AiTM), the two high alerts that waited. Nothing
+        // else is open: the missing root cause is its own follow-up, not a second one to
+        // "close the scope".
+        ("phishing-credential-theft", ["reset_credentials", "phishing_resistant_mfa", "act_on_high_severity"]),
         // The first of two AiTM phishing incidents: the stolen session, what may have left,
         // how much left.
         ("recurring-phishing-1", ["reset_credentials", "notification_decision", "hunt_blind_stages"]),
