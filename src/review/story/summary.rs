@@ -127,7 +127,8 @@ fn way_in(c: &Ctx, story: &Story) -> String {
     if ia.detected {
         let ts: Vec<String> = ia.techniques.iter().map(|t| c.technique_label(t)).collect();
         let ts = if ts.is_empty() { "Initial Access".to_owned() } else { and_list(&ts) };
-        format!("Way in: {ts} ({}), first activity {}.{cause}", some_of(&titles, 2), when(ia.first_activity))
+        let earlier = earlier_than_way_in(c, story).map(|e| format!(" — {e}")).unwrap_or_default();
+        format!("Way in: {ts} ({}), first activity {}{earlier}.{cause}", some_of(&titles, 2), when(ia.first_activity))
     } else {
         let first = if titles.is_empty() { String::new() } else { format!(" ({})", titles.join(", ")) };
         format!(
@@ -135,6 +136,41 @@ fn way_in(c: &Ctx, story: &Story) -> String {
             when(ia.first_activity)
         )
     }
+}
+
+/// When another alert's activity began before the Initial Access alerts' (a BEC's fraud mail
+/// maps to T1566 Phishing and comes last, hours after the password spray that let the attacker
+/// in), the way in named may not be the one: say what came first and how long before. A
+/// password guessed (T1110: brute force, spraying, stuffing) and then used is the likelier way
+/// in, and is named as such.
+fn earlier_than_way_in(c: &Ctx, story: &Story) -> Option<String> {
+    let ia = &story.initial_access;
+    let entry = ia.first_activity?;
+    let first = c
+        .incident
+        .alerts
+        .iter()
+        .filter(|a| !ia.alerts.contains(&a.id))
+        .filter_map(|a| Some((a, a.first_activity?)))
+        .filter(|(_, at)| *at < entry)
+        .min_by_key(|(_, at)| *at)?;
+    let (alert, at) = first;
+    let guessed: Vec<String> = alert
+        .mitre_techniques
+        .iter()
+        .filter(|t| t.to_ascii_uppercase().starts_with("T1110"))
+        .map(|t| c.technique_label(&t.to_ascii_uppercase()))
+        .collect();
+    let ago = duration((entry - at).num_seconds());
+    Some(if guessed.is_empty() {
+        format!("but \"{}\" began {ago} before it, so the way in may be earlier", alert.title)
+    } else {
+        format!(
+            "but \"{}\" ({}) began {ago} before it: a sign-in with the guessed password is the likelier way in",
+            alert.title,
+            and_list(&guessed)
+        )
+    })
 }
 
 fn detection(c: &Ctx, story: &Story) -> String {

@@ -393,3 +393,43 @@ fn impact_before_the_first_recorded_action_is_said() {
     let s = tell(&r, &i, &History::default());
     assert!(!s.summary[4].contains("before the first recorded action"), "{}", s.summary[4]);
 }
+
+/// A BEC: the fraud mail maps to T1566 Phishing and comes last, four hours after the password
+/// spray that let the attacker in. The way in says so; an Initial Access alert that comes first
+/// reads as before.
+#[test]
+fn a_way_in_seen_after_other_activity_says_what_came_first() {
+    let bec = |spray_first: &str| {
+        json!({"id": "5", "status": "resolved", "classification": "truePositive", "lastUpdateDateTime": "2026-11-03T23:10:00Z",
+        "alerts": [
+            alert("a1", "Password spray", "CredentialAccess", &["T1110.003"], spray_first, "2026-11-03T16:50:00Z"),
+            alert("a2", "Suspicious email forwarding activity", "Exfiltration", &["T1114.003"], "2026-11-03T13:10:00Z", "2026-11-03T13:45:00Z"),
+            alert("a3", "BEC financial fraud", "Impact", &["T1656", "T1566"], "2026-11-03T14:15:00Z", "2026-11-03T14:35:00Z"),
+        ]})
+    };
+    let way_in = |v: &Value| told(v).0.summary[3].clone();
+    let line = way_in(&bec("2026-11-03T10:10:00Z"));
+    assert!(
+        line.starts_with("Way in: T1566 Phishing (\"BEC financial fraud\"), first activity 11-03 14:15 UTC — but \"Password spray\" (T1110.003 Password Spraying) began 4 h 5 min before it: a sign-in with the guessed password is the likelier way in."),
+        "{line}"
+    );
+    // Without the spray, the forwarding rule still came first: the way in may be earlier.
+    let mut v = bec("2026-11-03T10:10:00Z");
+    v["alerts"].as_array_mut().unwrap().remove(0);
+    let line = way_in(&v);
+    assert!(
+        line.contains(
+            "— but \"Suspicious email forwarding activity\" began 1 h 5 min before it, so the way in may be earlier."
+        ),
+        "{line}"
+    );
+    // The phishing mail first: the way in as it was.
+    let mut v = bec("2026-11-03T14:20:00Z");
+    v["alerts"][1]["firstActivityDateTime"] = json!("2026-11-03T14:30:00Z");
+    let line = way_in(&v);
+    assert!(
+        line.starts_with("Way in: T1566 Phishing (\"BEC financial fraud\"), first activity 11-03 14:15 UTC."),
+        "{line}"
+    );
+    assert!(!line.contains("but"), "{line}");
+}
