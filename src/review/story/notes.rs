@@ -135,7 +135,9 @@ pub(in crate::review) fn open_questions(c: &Ctx, story: &Story) -> Vec<OpenQuest
     }
     activity_before_entry(c, story, &mut out);
     for a in c.tactic_alerts("lateral-movement") {
-        if c.entities(&["user"], &[a]).is_empty() {
+        // A mailbox is the account of mail-borne movement (internal spearphishing is sent from
+        // one): only an alert that names neither leaves the account unknown.
+        if c.entities(&["user", "mailbox"], &[a]).is_empty() {
             let t = c.title(a);
             let question = format!("Which account was used to move laterally? \"{t}\" has no user evidence.");
             out.push(q("lateral_account_unknown", question, vec![t]));

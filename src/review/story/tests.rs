@@ -433,3 +433,28 @@ fn a_way_in_seen_after_other_activity_says_what_came_first() {
     );
     assert!(!line.contains("but"), "{line}");
 }
+
+/// Lateral movement by mail is sent from a mailbox: that mailbox is the account, and no
+/// question asks for it. An alert that names neither a user nor a mailbox leaves it unknown.
+#[test]
+fn a_mailbox_names_the_account_of_mail_borne_lateral_movement() {
+    let incident = |evidence: Value| {
+        let mut a = alert(
+            "a1",
+            "Internal phishing campaign",
+            "LateralMovement",
+            &["T1534"],
+            "2026-11-03T13:30:00Z",
+            "2026-11-03T13:55:00Z",
+        );
+        a["evidence"] = evidence;
+        json!({"id": "6", "status": "resolved", "classification": "truePositive", "lastUpdateDateTime": "2026-11-03T23:10:00Z", "alerts": [a]})
+    };
+    let asked = |v: &Value| {
+        let (r, i) = review_of(v);
+        tell(&r, &i, &History::default()).open_questions.iter().any(|q| q.rule == "lateral_account_unknown")
+    };
+    let mailbox = json!([{"@odata.type": "#microsoft.graph.security.mailboxEvidence", "primaryAddress": "j.devries@contoso.com", "verdict": "suspicious"}]);
+    assert!(!asked(&incident(mailbox)));
+    assert!(asked(&incident(json!([]))));
+}
