@@ -101,6 +101,26 @@ fn collect_data(r: &Review) -> Vec<Draft> {
         .take(2)
         .map(|(dc, ts)| {
             let ts: Vec<String> = ts.into_iter().collect();
+            let tables = dc.split_whitespace().next().map_or(&[][..], defender_tables);
+            let (detail, done_when) = if tables.is_empty() {
+                (
+                    format!("It is the log source ATT&CK names for detecting {} in this incident.", list(&ts, 5)),
+                    format!(
+                        "A query over the last 7 days returns {dc} events from every device class the incident touched."
+                    ),
+                )
+            } else {
+                let tables = crate::review::story::and_list(&tables.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+                (
+                    format!(
+                        "It is the log source ATT&CK names for detecting {} in this incident; Defender XDR's advanced hunting holds it in {tables} (a table without rows is a sensor or licence not deployed).",
+                        list(&ts, 5)
+                    ),
+                    format!(
+                        "A query over the last 7 days returns rows of {tables} for the devices and accounts the incident touched."
+                    ),
+                )
+            };
             Draft {
                 id: id("collect", &dc),
                 kind: "collect_data",
@@ -108,14 +128,49 @@ fn collect_data(r: &Review) -> Vec<Draft> {
                 area: "detection",
                 priority: Priority::Medium,
                 title: format!("Make sure {dc} is collected and searchable"),
-                detail: format!("It is the log source ATT&CK names for detecting {} in this incident.", list(&ts, 5)),
-                done_when: format!(
-                    "A query over the last 7 days returns {dc} events from every device class the incident touched."
-                ),
+                detail,
+                done_when,
                 evidence: Evidence { data_components: vec![dc], techniques: ts, ..Default::default() },
             }
         })
         .collect()
+}
+
+/// The Defender XDR advanced hunting tables that hold an ATT&CK data component's events, for
+/// the components Defender collects (Microsoft's schema reference, `data/hunting/tables.json`):
+/// a SOC checks a table, not a data component. Empty for the rest (cloud storage, containers,
+/// firmware, …), which Defender XDR does not collect as such.
+fn defender_tables(dc: &str) -> &'static [&'static str] {
+    match dc {
+        // User Account Authentication, Logon Session Creation, Logon Session Metadata.
+        "DC0002" | "DC0067" | "DC0088" => &["EntraIdSignInEvents", "IdentityLogonEvents", "DeviceLogonEvents"],
+        // Web Credential Creation and Usage: tokens and cookies, seen in sign-ins and app activity.
+        "DC0006" | "DC0007" => &["EntraIdSignInEvents", "CloudAppEvents"],
+        // User Account Deletion, Modification, Creation; Group Modification; Active Directory
+        // Object Creation, Modification, Deletion.
+        "DC0009" | "DC0010" | "DC0014" | "DC0094" | "DC0066" | "DC0068" | "DC0087" => {
+            &["IdentityDirectoryEvents", "CloudAppEvents"]
+        }
+        // Active Directory Credential Request (Kerberos), Active Directory Object Access.
+        "DC0084" => &["IdentityLogonEvents"],
+        "DC0071" => &["IdentityQueryEvents"],
+        // Process Creation, Command Execution.
+        "DC0032" | "DC0064" => &["DeviceProcessEvents"],
+        // Script Execution (PowerShell, AMSI), OS API Execution, Process Access, Process
+        // Modification, Scheduled Job and Service Creation.
+        "DC0029" | "DC0021" | "DC0035" | "DC0020" | "DC0001" | "DC0060" => &["DeviceEvents"],
+        // Module Load.
+        "DC0016" => &["DeviceImageLoadEvents"],
+        // File Creation, Deletion, Modification, Metadata.
+        "DC0039" | "DC0040" | "DC0061" | "DC0059" => &["DeviceFileEvents"],
+        // Windows Registry Key Creation, Modification, Deletion.
+        "DC0056" | "DC0063" | "DC0045" => &["DeviceRegistryEvents"],
+        // Network Traffic Flow, Network Connection Creation.
+        "DC0078" | "DC0082" => &["DeviceNetworkEvents"],
+        // Cloud Service Modification, Disable, Enumeration.
+        "DC0069" | "DC0090" | "DC0083" => &["CloudAppEvents"],
+        _ => &[],
+    }
 }
 
 /// What can be done about a late alert depends on what raised it.
@@ -237,4 +292,23 @@ pub(super) fn content(r: &Review) -> Vec<Draft> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every table named is one of Defender XDR's advanced hunting tables (the schemas the
+    /// hunts are checked against).
+    #[test]
+    fn the_tables_named_for_data_components_exist() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hunting/tables.json");
+        let schemas: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut named = 0;
+        for n in 0..200 {
+            for t in super::defender_tables(&format!("DC{n:04}")) {
+                assert!(schemas["tables"].get(*t).is_some(), "DC{n:04}: {t} is not an advanced hunting table");
+                named += 1;
+            }
+        }
+        assert!(named > 20);
+    }
 }
