@@ -137,6 +137,17 @@ impl<'a> Ctx<'a> {
         self.said.iter().filter(|s| mentions(&s.text, keys)).collect()
     }
 
+    /// The alerts other than the Initial Access ones whose activity began before the way in
+    /// was first seen (`ia.first_activity`), in the incident's order; none when it is unknown.
+    pub fn before_way_in(&self, ia: &InitialAccess) -> Vec<&'a Alert> {
+        let Some(entry) = ia.first_activity else { return vec![] };
+        self.incident
+            .alerts
+            .iter()
+            .filter(|a| !ia.alerts.contains(&a.id) && a.first_activity.is_some_and(|f| f < entry))
+            .collect()
+    }
+
     /// The alert whose activity began first (the earliest evidence of the attack).
     pub fn first_alert_by_activity(&self) -> Option<&'a Alert> {
         self.incident

@@ -417,10 +417,11 @@ impl Store {
             }
             None => return Ok(None),
         };
-        if revision != Some(record.resolutions) || !(marked || record.holds_resolution) {
-            if !marked {
-                return Ok(None);
-            }
+        let held = revision == Some(record.resolutions) && (marked || record.holds_resolution);
+        if !held && !marked {
+            return Ok(None);
+        }
+        if !held {
             return Err(self.corrupt(
                 "resolutions",
                 k,

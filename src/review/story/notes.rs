@@ -109,13 +109,7 @@ pub(in crate::review) fn open_questions(c: &Ctx, story: &Story) -> Vec<OpenQuest
     let ia = &story.initial_access;
     if ia.detected {
         if let Some(entry) = ia.first_activity {
-            let before: Vec<String> = c
-                .incident
-                .alerts
-                .iter()
-                .filter(|a| !ia.alerts.contains(&a.id) && a.first_activity.is_some_and(|f| f < entry))
-                .map(|a| a.title.clone())
-                .collect();
+            let before: Vec<String> = c.before_way_in(ia).iter().map(|a| a.title.clone()).collect();
             if !before.is_empty() {
                 let question = format!(
                     "What happened before the way in was seen? {} began before the first Initial Access activity ({}).",

@@ -146,15 +146,8 @@ fn way_in(c: &Ctx, story: &Story) -> String {
 fn earlier_than_way_in(c: &Ctx, story: &Story) -> Option<String> {
     let ia = &story.initial_access;
     let entry = ia.first_activity?;
-    let first = c
-        .incident
-        .alerts
-        .iter()
-        .filter(|a| !ia.alerts.contains(&a.id))
-        .filter_map(|a| Some((a, a.first_activity?)))
-        .filter(|(_, at)| *at < entry)
-        .min_by_key(|(_, at)| *at)?;
-    let (alert, at) = first;
+    let alert = c.before_way_in(ia).into_iter().min_by_key(|a| a.first_activity)?;
+    let at = alert.first_activity?;
     let guessed: Vec<String> = alert
         .mitre_techniques
         .iter()
