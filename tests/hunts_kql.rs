@@ -31,7 +31,7 @@ fn hostile_entities() -> Entities {
         file_names: v(&["locker.exe", "a\tb.exe"]),
         urls: v(&["https://evil.example/x?a=\"1\"&b=\\2"]),
         domains: v(&["evil.example"]),
-        app_ids: v(&["20893", "00000003-0000-0000-c000-000000000000"]),
+        app_ids: v(&["d3590ed6-52b3-4102-aeff-aad2292ab01c", "00000003-0000-0000-c000-000000000000"]),
     }
 }
 

@@ -200,8 +200,12 @@ impl Entities {
                     }
                     put(&mut s.ips, p("senderIp"), false);
                 }
-                "cloudApplicationEvidence" | "oauthApplicationEvidence" | "servicePrincipalEvidence" => {
-                    put(&mut s.app_ids, p("appId"), true);
+                // Entra application (client) IDs, as the hunting tables' ApplicationId and
+                // OAuthAppId hold them. A cloudApplicationEvidence's `appId` is Defender for Cloud
+                // Apps' own number for the app (20893, Exchange Online): no table's GUID, and
+                // `has_any` over raw events would match it anywhere.
+                "oauthApplicationEvidence" | "servicePrincipalEvidence" => {
+                    put(&mut s.app_ids, p("appId").filter(|v| is_guid(v)), true);
                 }
                 _ => {}
             }
@@ -315,6 +319,13 @@ pub fn fill(t: &Template, entities: &Entities, window: Option<&Window>) -> Optio
     Some(out)
 }
 
+/// An application (client) ID: 8-4-4-4-12 hexadecimal digits.
+fn is_guid(v: &str) -> bool {
+    let parts: Vec<&str> = v.trim().split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,11 +347,16 @@ mod tests {
                 {"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"accountName": "Svc-Backup", "userPrincipalName": "Svc-Backup@Contoso.com", "azureAdUserId": "9F1C", "userSid": "S-1-5-21-1"}},
                 {"@odata.type": "#microsoft.graph.security.fileEvidence", "fileDetails": {"fileName": "Locker.EXE", "sha256": "AB12"}},
                 {"@odata.type": "#microsoft.graph.security.urlEvidence", "url": "https://Evil.example/x?a=1"},
-                {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "45.141.87.12"}
+                {"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": "45.141.87.12"},
+                {"@odata.type": "#microsoft.graph.security.cloudApplicationEvidence", "appId": 20893, "displayName": "Microsoft Exchange Online"},
+                {"@odata.type": "#microsoft.graph.security.oauthApplicationEvidence", "appId": "D3590ED6-52B3-4102-AEFF-AAD2292AB01C", "displayName": "Mail Sync"},
+                {"@odata.type": "#microsoft.graph.security.oauthApplicationEvidence", "appId": "not-an-id"}
             ]}
         ]}))
         .unwrap();
         let e = Entities::of(&i);
+        // Defender for Cloud Apps' number for Exchange Online is no application ID.
+        assert_eq!(e.app_ids, ["d3590ed6-52b3-4102-aeff-aad2292ab01c"]);
         assert_eq!(e.device_ids, ["abc123"]);
         assert_eq!(e.device_names, ["fs-02", "fs-02.corp.contoso.com"]);
         assert_eq!(e.account_upns, ["svc-backup@contoso.com"]);
