@@ -484,3 +484,61 @@ fn the_mail_rule_follow_up_is_done_by_what_it_asks_for() {
         assert_eq!(f.done_when.contains("outbound spam"), techniques.contains(&"T1114.003"), "{}", f.done_when);
     }
 }
+
+fn user(upn: &str) -> Value {
+    json!({"@odata.type": "#microsoft.graph.security.userEvidence",
+        "userAccount": {"accountName": upn.split('@').next().unwrap(), "userPrincipalName": upn}})
+}
+
+/// A click on a phishing link by `clickers` at 09:01, then a sign-in from outside for `signer`
+/// at 09:04.
+fn click_then_sign_in(clickers: &[&str], signer: &str) -> Incident {
+    let alerts = json!([
+        {"id": "click", "title": "User clicked through to a potentially malicious URL", "severity": "high",
+            "serviceSource": "microsoftDefenderForOffice365",
+            "mitreTechniques": ["T1566.002", "T1204.001"], "createdDateTime": "2026-11-20T09:05:00Z",
+            "firstActivityDateTime": "2026-11-20T09:01:00Z",
+            "evidence": clickers.iter().map(|u| user(u)).collect::<Vec<_>>()},
+        {"id": "signin", "title": "Unfamiliar sign-in properties", "severity": "medium",
+            "serviceSource": "azureAdIdentityProtection",
+            "mitreTechniques": ["T1078.004"], "createdDateTime": "2026-11-20T09:20:00Z",
+            "firstActivityDateTime": "2026-11-20T09:04:00Z", "evidence": [user(signer)]}
+    ]);
+    Incident::from_graph(
+        &json!({"id": "78", "status": "resolved", "severity": "high", "classification": "truePositive",
+        "displayName": "Phish", "lastUpdateDateTime": "2026-11-20T12:00:00Z", "alerts": alerts}),
+    )
+    .unwrap()
+}
+
+/// A sign-in three minutes after the same user clicked a phishing link: Credential Access is
+/// blind, and the review says the phishing page is the likeliest source and puts what such a page
+/// takes (the session cookie, a consented token) first, not the password spraying that groups
+/// resembling the incident also use. The account that clicked but never signed in is to be
+/// checked, not reset as one "the attacker used". A sign-in by someone who clicked nothing
+/// gets neither.
+#[test]
+fn a_sign_in_after_a_phishing_click_was_phished() {
+    let r = review(&click_then_sign_in(&["m.jansen@contoso.com", "k.berg@contoso.com"], "m.jansen@contoso.com"));
+    let stage = r.gaps.blind_stages.iter().find(|s| s.tactic == "credential-access").expect("credential access blind");
+    assert!(stage.reason.contains("likeliest source is the phishing"), "{}", stage.reason);
+    assert!(stage.reason.contains("\"User clicked through to a potentially malicious URL\""), "{}", stage.reason);
+    assert!(stage.reason.contains("(m.jansen@contoso.com) began 3 min before"), "{}", stage.reason);
+    let first: Vec<&str> = stage.likely.iter().take(2).map(|l| l.id.as_str()).collect();
+    assert_eq!(first, ["T1539", "T1528"], "{:?}", stage.likely);
+    for l in stage.likely.iter().take(2) {
+        assert!(l.reason.as_deref().is_some_and(|x| x.contains("phishing came before the sign-in")), "{l:?}");
+    }
+    let reset = r.follow_ups.iter().find(|f| f.kind == "reset_credentials").expect("a reset");
+    assert_eq!(reset.evidence.entities, ["m.jansen@contoso.com"]);
+    assert!(reset.detail.contains("k.berg@contoso.com is named by the incident's other alerts"), "{}", reset.detail);
+    let scope = r.follow_ups.iter().find(|f| f.detail.contains("per stage")).expect("close the scope");
+    assert!(scope.detail.contains("Most likely, per stage: Credential Access (T1539"), "{}", scope.detail);
+
+    let r = review(&click_then_sign_in(&["k.berg@contoso.com"], "m.jansen@contoso.com"));
+    let stage = r.gaps.blind_stages.iter().find(|s| s.tactic == "credential-access").expect("credential access blind");
+    assert!(stage.reason.contains("no alert shows how they were obtained"), "{}", stage.reason);
+    assert!(stage.likely.iter().all(|l| l.reason.is_none()), "{:?}", stage.likely);
+    let reset = r.follow_ups.iter().find(|f| f.kind == "reset_credentials").expect("a reset");
+    assert_eq!(reset.evidence.entities, ["m.jansen@contoso.com"]);
+}

@@ -213,10 +213,33 @@ pub(crate) fn duration(secs: i64) -> String {
 
 /// The user accounts of the incident (UPN, else the name), those named by most alerts first.
 pub(crate) fn accounts(r: &Review) -> Vec<String> {
+    accounts_where(r, |_| true)
+}
+
+/// The accounts (users and mailboxes, by UPN where known, each once) named by the alerts of
+/// `techniques` (or their sub-techniques): the inbox rule's mailbox, not every recipient of the
+/// lure. Empty when those alerts name no account.
+pub(crate) fn accounts_of(r: &Review, techniques: &[&str]) -> Vec<String> {
+    let alerts: Vec<&str> = r
+        .techniques
+        .iter()
+        .filter(|t| techniques.iter().any(|x| is_or_under(&t.id, x)))
+        .flat_map(|t| t.alerts.iter().map(String::as_str))
+        .collect();
+    accounts_where(r, |e| e.alerts.iter().any(|a| alerts.contains(&a.as_str())))
+}
+
+/// `id` is `technique` or one of its sub-techniques.
+fn is_or_under(id: &str, technique: &str) -> bool {
+    id == technique || id.strip_prefix(technique).is_some_and(|rest| rest.starts_with('.'))
+}
+
+fn accounts_where(r: &Review, keep: impl Fn(&Entity) -> bool) -> Vec<String> {
     r.incident
         .entities
         .iter()
         .filter(|e| e.kind == "user" || e.kind == "mailbox")
+        .filter(|e| keep(e))
         .map(|e| e.ids.get("userPrincipalName").cloned().unwrap_or_else(|| e.name.clone()))
         .filter(|n| !n.is_empty() && !n.starts_with('('))
         .collect::<Vec<_>>()
@@ -231,9 +254,7 @@ pub(crate) fn accounts(r: &Review) -> Vec<String> {
 
 /// Whether the incident shows the technique or one of its sub-techniques.
 pub(crate) fn observed(r: &Review, technique: &str) -> bool {
-    r.techniques
-        .iter()
-        .any(|t| t.id == technique || t.id.strip_prefix(technique).is_some_and(|rest| rest.starts_with('.')))
+    r.techniques.iter().any(|t| is_or_under(&t.id, technique))
 }
 
 /// Every comment's text and the resolving comment, lower case: what the analysts recorded.

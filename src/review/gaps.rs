@@ -59,7 +59,16 @@ pub(crate) fn find(
     Gaps {
         uncovered,
         coverage,
-        blind_stages: blind_stages(engine, inventory, mapped, vector, sims, software, &platforms),
+        blind_stages: blind_stages(
+            engine,
+            inventory,
+            mapped,
+            vector,
+            sims,
+            software,
+            super::implied::phishing_source(incident, mapped).as_ref(),
+            &platforms,
+        ),
         late_detections: late(engine, incident, mapped),
         platforms,
         hunt_window: None,
@@ -67,10 +76,22 @@ pub(crate) fn find(
     }
 }
 
+/// What a phishing page that came before the sign-in takes, as ATT&CK names it, with why: the
+/// credential access of such an incident is one of these, not the brute force that groups
+/// resembling it also use.
+const PHISHING_TAKES: [(&str, &str); 4] = [
+    ("T1539", "an adversary-in-the-middle phishing page takes the session cookie"),
+    ("T1557", "an adversary-in-the-middle phishing page relays the sign-in"),
+    ("T1111", "the MFA code typed into a phishing page is relayed"),
+    ("T1528", "a phishing link can ask for consent to an application and take its token"),
+];
+
 /// For each blind stage, the techniques of that tactic that groups and campaigns resembling the
 /// incident use most (similarity-weighted), excluding what was observed. Techniques of that
 /// tactic that software the incident names is known to use come first, with that reason: the
-/// software was there, so what it does is more than a resemblance.
+/// software was there, so what it does is more than a resemblance. Likewise, when phishing
+/// came before the sign-in, what a phishing page takes comes first for Credential Access.
+#[allow(clippy::too_many_arguments)]
 fn blind_stages(
     engine: &Engine,
     inventory: Option<&dyn super::DetectionInventory>,
@@ -78,6 +99,7 @@ fn blind_stages(
     vector: &Vector,
     sims: &Similarities,
     software: &[SoftwareEvidence],
+    phish: Option<&super::implied::PhishSource>,
     platforms: &[String],
 ) -> Vec<BlindStage> {
     let catalog = &*engine.catalog;
@@ -88,21 +110,32 @@ fn blind_stages(
     let index = engine.attribution_index();
     let likely = index.likely(sims, 20);
     let contributors = &likely.contributors;
-    // technique index → the first named software known to use it.
-    let mut known: std::collections::HashMap<usize, &SoftwareEvidence> = std::collections::HashMap::new();
+    // technique index → why it is more than a resemblance: the first named software known to
+    // use it.
+    let mut known: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
     for s in software {
         for t in catalog.software(&s.id).map(|x| x.techniques.as_slice()).unwrap_or_default() {
             if let Some(ix) = catalog.technique_ix(t) {
-                known.entry(ix).or_insert(s);
+                known.entry(ix).or_insert_with(|| format!("software {} {} is known to use it", s.id, s.name));
             }
         }
     }
+    let phished: std::collections::HashMap<usize, String> = match phish {
+        Some(_) => PHISHING_TAKES
+            .iter()
+            .filter_map(|(t, why)| {
+                let ix = catalog.technique_ix(t)?;
+                Some((ix, format!("{why}, and here the phishing came before the sign-in")))
+            })
+            .collect(),
+        None => Default::default(),
+    };
     let per_stage = engine.settings.likely_per_stage;
     blind
         .into_iter()
         .map(|stage| {
             let position = catalog.tactic_position(&stage.shortname).unwrap_or(usize::MAX);
-            let mut cands: Vec<(usize, f64, bool)> = engine
+            let mut cands: Vec<(usize, f64, Option<&String>)> = engine
                 .techniques_of_tactic(position)
                 .iter()
                 .filter(|&&i| !vector.contains_key(i as u32))
@@ -115,18 +148,23 @@ fn blind_stages(
                 .map(|&i| {
                     let t = &catalog.techniques()[i];
                     let fits = stage.shortname != "initial-access" || t.tactics.len() == 1;
-                    (i, likely.of(i), fits && known.contains_key(&i))
+                    let why = match phished.get(&i) {
+                        Some(why) if stage.shortname == "credential-access" => Some(why),
+                        _ => known.get(&i).filter(|_| fits),
+                    };
+                    (i, likely.of(i), why)
                 })
-                .filter(|&(_, l, k)| l > 0.0 || k)
+                .filter(|&(_, l, why)| l > 0.0 || why.is_some())
                 .collect();
             top(&mut cands, per_stage, |a, b| {
-                b.2.cmp(&a.2)
+                b.2.is_some()
+                    .cmp(&a.2.is_some())
                     .then_with(|| b.1.total_cmp(&a.1))
                     .then_with(|| catalog.technique_id_rank(a.0).cmp(&catalog.technique_id_rank(b.0)))
             });
             let likely = cands
                 .into_iter()
-                .map(|(i, l, by_software)| {
+                .map(|(i, l, why)| {
                     let t = &catalog.techniques()[i];
                     LikelyTechnique {
                         id: t.id.clone(),
@@ -138,10 +176,7 @@ fn blind_stages(
                             .take(3)
                             .map(|&ei| index.entry_label(ei))
                             .collect(),
-                        reason: known
-                            .get(&i)
-                            .filter(|_| by_software)
-                            .map(|s| format!("software {} {} is known to use it", s.id, s.name)),
+                        reason: why.cloned(),
                         covered: inventory.map(|inv| inv.covers(catalog, &t.id)),
                         data_components: data_components(catalog, i),
                         hunts: vec![],

@@ -57,6 +57,92 @@ struct Facts<'i> {
     credential_users: Vec<String>,
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     longest_silence: Option<(Duration, DateTime<Utc>)>,
+    phish: Option<PhishSource>,
+}
+
+/// The phishing alert that most likely gave an account sign-in its credentials: a phishing link
+/// or click that began before the first sign-in or token alert, for an account that alert names
+/// (or naming no account). What an adversary-in-the-middle page takes — the password, the MFA
+/// code, the session cookie — is not itself alerted on, so the stage stays blind; this says
+/// where to look.
+#[derive(Debug, Clone)]
+pub(crate) struct PhishSource {
+    pub title: String,
+    pub at: DateTime<Utc>,
+    pub accounts: Vec<String>,
+    pub sign_in_title: String,
+    pub sign_in_at: DateTime<Utc>,
+}
+
+/// Phishing that leads to a credential page: a link (or any phishing the alert could not tell
+/// apart), a user's click on it, phishing for information.
+fn is_phishing(technique: &str) -> bool {
+    technique == "T1566"
+        || technique == "T1566.002"
+        || technique == "T1566.003"
+        || technique == "T1204.001"
+        || technique == "T1598"
+        || technique.starts_with("T1598.")
+}
+
+/// Use of an account's credentials or session: a sign-in, a stolen token or cookie replayed.
+fn is_sign_in(technique: &str) -> bool {
+    technique == "T1078" || technique.starts_with("T1078.") || technique.starts_with("T1550")
+}
+
+pub(crate) fn phishing_source(incident: &Incident, mapped: &Mapped) -> Option<PhishSource> {
+    let alerts_of = |pred: fn(&str) -> bool| -> Vec<&Alert> {
+        let ids: Vec<&str> = mapped
+            .techniques
+            .iter()
+            .filter(|t| pred(&t.id))
+            .flat_map(|t| t.alerts.iter().map(String::as_str))
+            .collect();
+        incident.alerts.iter().filter(|a| ids.contains(&a.id.as_str())).collect()
+    };
+    let began = |a: &Alert| a.first_activity.or(a.created);
+    let sign_in = alerts_of(is_sign_in)
+        .into_iter()
+        .filter_map(|a| Some((a, began(a)?)))
+        .min_by_key(|&(a, t)| (t, a.id.as_str()))?;
+    let sign_in_accounts = accounts(sign_in.0);
+    let shares = |p: &[String]| p.iter().any(|x| sign_in_accounts.iter().any(|y| x.eq_ignore_ascii_case(y)));
+    let (phish, at, phish_accounts) = alerts_of(is_phishing)
+        .into_iter()
+        .filter(|a| a.id != sign_in.0.id)
+        .filter_map(|a| Some((a, began(a)?, accounts(a))))
+        .filter(|(_, t, _)| *t <= sign_in.1)
+        // An account in common is the strongest sign; an alert naming no account (the mail
+        // removed) says nothing against; one naming only other accounts is another person's.
+        .filter(|(_, _, acc)| acc.is_empty() || sign_in_accounts.is_empty() || shares(acc))
+        .max_by_key(|(a, t, acc)| (shares(acc), *t, std::cmp::Reverse(a.id.clone())))?;
+    let accounts = if sign_in_accounts.is_empty() {
+        phish_accounts
+    } else {
+        sign_in_accounts.into_iter().filter(|a| phish_accounts.is_empty() || phish_accounts.contains(a)).collect()
+    };
+    Some(PhishSource {
+        title: phish.title.clone(),
+        at,
+        accounts,
+        sign_in_title: sign_in.0.title.clone(),
+        sign_in_at: sign_in.1,
+    })
+}
+
+/// The user accounts an alert's evidence names (UPN, lower case, each once).
+fn accounts(a: &Alert) -> Vec<String> {
+    let mut v: Vec<String> = a
+        .evidence
+        .iter()
+        .filter(|e| e.kind == "userEvidence" || e.kind == "mailboxEvidence")
+        .filter_map(|e| e.props.get("userPrincipalName").or(e.entity.as_ref()))
+        .filter(|n| n.contains('@'))
+        .map(|n| n.to_ascii_lowercase())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 impl<'i> Facts<'i> {
@@ -116,6 +202,7 @@ impl<'i> Facts<'i> {
             credential_users,
             span: span(incident),
             longest_silence: longest_silence(incident),
+            phish: phishing_source(incident, mapped),
         }
     }
 }
@@ -187,10 +274,23 @@ fn implied(tactic: &str, f: &Facts) -> Verdict {
             plural(f.endpoint_alerts, "endpoint alert"),
             hosts(&f.hosts)
         )),
-        "credential-access" if !f.credential_users.is_empty() => Verdict::Blind(format!(
-            "{} used credentials obtained earlier, and no alert shows how they were obtained.",
-            list(&f.credential_users)
-        )),
+        "credential-access" if !f.credential_users.is_empty() => Verdict::Blind(match &f.phish {
+            Some(p) => format!(
+                "{} used credentials obtained earlier. The likeliest source is the phishing: \"{}\"{} began {} \"{}\"; no alert shows what the page took (a password and MFA code typed in, or the session cookie relayed by an adversary-in-the-middle page).",
+                list(&f.credential_users),
+                p.title,
+                if p.accounts.is_empty() { String::new() } else { format!(" ({})", list(&p.accounts)) },
+                match (p.sign_in_at - p.at).num_seconds() {
+                    s if s < 60 => "with".to_owned(),
+                    s => format!("{} before", super::story::duration(s)),
+                },
+                p.sign_in_title,
+            ),
+            None => format!(
+                "{} used credentials obtained earlier, and no alert shows how they were obtained.",
+                list(&f.credential_users)
+            ),
+        }),
         "persistence" => persistence(f),
         "command-and-control" if f.endpoint_alerts > 0 && (f.hands_on.len() >= 2 || f.hands_on_title) => match &f.rdp {
             Some(rdp) => Verdict::NotBlind(format!(

@@ -412,7 +412,8 @@ pub struct LikelyTechnique {
     /// The best-matching groups or campaigns that use it.
     pub used_by: Vec<String>,
     /// Why it is listed when not only by likelihood: "software S0154 Cobalt Strike is known to
-    /// use it" (software the incident names).
+    /// use it" (software the incident names), or what a phishing page that came before the
+    /// sign-in takes (Credential Access).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub covered: Option<bool>,

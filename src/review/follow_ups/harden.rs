@@ -14,6 +14,7 @@ type Rule = fn(&Review, &Incident) -> Option<Draft>;
 pub(super) const RULES: &[(&str, Rule)] = &[
     ("exposed_remote_service", exposed_remote_service),
     ("help_desk_verification", help_desk_verification),
+    ("expired_block", expired_block),
     ("phishing_resistant_mfa", phishing_resistant_mfa),
     ("oauth_consent", oauth_consent),
     ("mail_forwarding", mail_forwarding),
@@ -181,6 +182,68 @@ fn help_desk_verification(r: &Review, _: &Incident) -> Option<Draft> {
     })
 }
 
+/// A block the lure had met before and that had expired: the analysts record it as the cause
+/// ("the Tenant Allow/Block List entry expired on 2026-09-30 and was not renewed"). This one is
+/// usually renewed during the response; the others expire the same way, unseen.
+fn expired_block(r: &Review, _: &Incident) -> Option<Draft> {
+    let said = recorded(r);
+    let block = ["allow/block", "block list", "blocklist", "block entry", "blocked sender", "block for", "block of"]
+        .iter()
+        .any(|w| said.contains(w));
+    let expired = ["expired", "expiry", "expiration", "lapsed"].iter().any(|w| said.contains(w));
+    if !(block && expired) {
+        return None;
+    }
+    // Renewed without an end during the response: what is left is the other entries.
+    let renewed =
+        ["without expiry", "no expiry", "never expire", "no expiration", "without expiration", "noexpiration"]
+            .iter()
+            .any(|w| said.contains(w));
+    let domains = lure_domains(r);
+    Some(Draft {
+        id: id("harden_block_expiry", "tenant allow/block list"),
+        kind: "block_entries_expire",
+        category: "harden",
+        area: "email",
+        // Renewed already, the lure is blocked again: the other entries are the next thing,
+        // not the first.
+        priority: if renewed { Priority::Medium } else { Priority::High },
+        title: "Keep blocks of known attackers from expiring unseen: a lapsed block let this lure back in".into(),
+        detail: format!(
+            "The comments record that a block entry for this lure had expired{}{}. Entries of the Tenant Allow/Block List end on their expiration date without notice. List the sender, domain and URL blocks that expire in the next 30 days (Get-TenantAllowBlockListItems -ListType Sender -Block, then -ListType Url), set confirmed attacker infrastructure to never expire (Set-TenantAllowBlockListItems -NoExpiration), and give the expiring ones an owner who reviews them before they lapse.",
+            if domains.is_empty() { String::new() } else { format!(" ({})", list(&domains, 3)) },
+            if renewed { "; it was re-added without expiry during the response" } else { "" },
+        ),
+        done_when: "Every block of the Tenant Allow/Block List for a confirmed attacker's sender, domain or URL has no expiration date, and the entries that do expire are reviewed on a schedule with an owner.".into(),
+        evidence: Evidence { entities: domains, ..Default::default() },
+    })
+}
+
+/// The registrable part of the domains of the incident's URLs and senders that Defender judged
+/// malicious or suspicious: what a block entry names.
+fn lure_domains(r: &Review) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .incident
+        .entities
+        .iter()
+        .filter(|e| matches!(e.verdict.as_deref(), Some("malicious" | "suspicious")))
+        .filter_map(|e| match e.kind.as_str() {
+            "url" => url::Url::parse(&e.name).ok().and_then(|u| u.host_str().map(str::to_owned)),
+            _ => None,
+        })
+        .map(|host| {
+            // The last two labels: view.secure-fabrikamdocs.com → secure-fabrikamdocs.com. A
+            // public-suffix list would do better for co.uk and the like; the comment names the
+            // entry anyway.
+            let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+            labels[labels.len().saturating_sub(2)..].join(".").to_ascii_lowercase()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Ticket and change numbers as comments write them (INC0048213, CHG-20931).
 pub(super) fn tickets(text: &str) -> Vec<String> {
     let mut out: Vec<String> = text
@@ -244,7 +307,11 @@ fn mail_forwarding(r: &Review, _: &Incident) -> Option<Draft> {
     if !(forward || hide) {
         return None;
     }
-    let users = accounts(r);
+    // The mailboxes the rule alerts name; all of the incident's only when they name none.
+    let users = match super::accounts_of(r, &["T1114.003", "T1564.008"]) {
+        named if named.is_empty() => accounts(r),
+        named => named,
+    };
     Some(Draft {
         id: id("harden_forwarding", "external forwarding"),
         kind: "block_mail_forwarding",

@@ -40,7 +40,11 @@ fn credentials(r: &Review) -> Option<Draft> {
     if tier0 {
         steps.push("reset every domain account's password and krbtgt twice (10 hours apart, after replication): the domain's secrets were taken".to_owned());
     } else if !accounts.is_empty() {
-        steps.push(format!("reset the passwords of {} and revoke their sessions", list(&accounts, 6)));
+        steps.push(if accounts.len() == 1 {
+            format!("reset the password of {} and revoke its sessions", accounts[0])
+        } else {
+            format!("reset the passwords of {} and revoke their sessions", list(&accounts, 6))
+        });
     } else {
         steps.push("reset the passwords of every account that signed in to those hosts since the first activity, and revoke their sessions".to_owned());
     }
@@ -110,11 +114,31 @@ fn compromised_accounts(r: &Review) -> Option<Draft> {
     if signs.is_empty() && !compromised {
         return None;
     }
-    let accounts = super::accounts(r);
+    // The accounts the sign-in and token alerts name; the others of the incident (a recipient
+    // of the lure who did not fall for it) are named apart, to be checked, not reset blindly.
+    let all = super::accounts(r);
+    let named = super::accounts_of(r, &signs);
+    let (accounts, others): (Vec<String>, Vec<String>) = if named.is_empty() {
+        (all, vec![])
+    } else {
+        let others = all.into_iter().filter(|a| !named.iter().any(|n| n.eq_ignore_ascii_case(a))).collect();
+        (named, others)
+    };
     if accounts.is_empty() {
         return None;
     }
     let since = r.metrics.first_activity;
+    let since_text =
+        since.map_or_else(|| "the first activity".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let check_others = match others.len() {
+        0 => String::new(),
+        n => format!(
+            " {} {} named by the incident's other alerts but by no sign-in or token alert: check {} sign-ins since {since_text} and reset only where one is not the user's.",
+            list(&others, 4),
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "its" } else { "their" },
+        ),
+    };
     Some(Draft {
         id: id("reset", &format!("{}\0{}", r.incident.id, accounts.join(","))),
         kind: "reset_credentials",
@@ -123,9 +147,10 @@ fn compromised_accounts(r: &Review) -> Option<Draft> {
         priority: Priority::High,
         title: format!("Reset the credentials and revoke the sessions of {}", list(&accounts, 4)),
         detail: format!(
-            "The attacker used {} ({}). Reset their passwords, revoke every refresh token and session, and check the MFA methods registered since the first activity{}.",
+            "The attacker used {} ({}). Reset {}, revoke every refresh token and session, and check the MFA methods registered since the first activity{}.{check_others}",
             if accounts.len() == 1 { "this account" } else { "these accounts" },
             if signs.is_empty() { "determination: compromised account".to_owned() } else { signs.join(", ") },
+            if accounts.len() == 1 { "its password" } else { "their passwords" },
             if recorded(r).contains("reset") || recorded(r).contains("revoked") {
                 "; the comments record some of this: check each account against them"
             } else {
@@ -133,8 +158,8 @@ fn compromised_accounts(r: &Review) -> Option<Draft> {
             }
         ),
         done_when: format!(
-            "Each account's password was last set, and its sessions revoked, after {}; its MFA methods are the user's own.",
-            since.map_or_else(|| "the first activity".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            "Each account's password was last set, and its sessions revoked, after {since_text}; its MFA methods are the user's own{}.",
+            if others.is_empty() { "" } else { "; the sign-ins of the other accounts named were checked" }
         ),
         evidence: Evidence {
             techniques: signs.iter().map(|s| (*s).to_owned()).collect(),
@@ -233,7 +258,14 @@ fn scope(r: &Review) -> Option<Draft> {
             if blind.len() == 1 { "it" } else { "them" },
         );
         if blind.iter().any(|s| !s.likely.is_empty()) {
-            detail += &format!("Groups with similar techniques most often use, per stage: {}. ", per_stage.join("; "));
+            // A candidate with a reason (software the incident names, the phishing before a
+            // sign-in) is more than what resembling groups use: the sentence must not say otherwise.
+            let reasoned = blind.iter().any(|s| s.likely.iter().take(2).any(|l| l.reason.is_some()));
+            detail += &format!(
+                "{}, per stage: {}. ",
+                if reasoned { "Most likely" } else { "Groups with similar techniques most often use" },
+                per_stage.join("; ")
+            );
         }
     }
     if !questions.is_empty() {

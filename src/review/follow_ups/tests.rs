@@ -199,3 +199,37 @@ fn owners_due_dates_and_a_follow_up_raised_again() {
     assert_eq!(mfa2.raised_before, 1);
     assert!(mfa2.title.ends_with("(raised again: 1)"), "{}", mfa2.title);
 }
+
+/// A block entry that had expired is recorded as the cause: the follow-up is about the other
+/// entries, says this one was renewed, and names the lure's domain. Where no comment speaks of
+/// an expired block it does not fire.
+#[test]
+fn an_expired_block_recorded_as_the_cause_is_a_follow_up_on_the_others() {
+    let r = review("recurring-phishing-2");
+    let f = r.follow_ups.iter().find(|f| f.kind == "block_entries_expire").expect("an expired-block follow-up");
+    assert_eq!(f.evidence.entities, ["secure-fabrikamdocs.com"]);
+    assert!(f.detail.contains("re-added without expiry during the response"), "{}", f.detail);
+    assert!(f.detail.contains("Set-TenantAllowBlockListItems -NoExpiration"), "{}", f.detail);
+    // The lure's own block was renewed in the response: the others come after the reset, the
+    // hunts and phishing-resistant MFA.
+    assert_eq!(f.priority, crate::review::model::Priority::Medium);
+    // Not renewed yet: the lure is still let in, the block comes first.
+    let text = raw("recurring-phishing-2").to_string().replace("without expiry", "").replace("with no expiry", "");
+    let r = review_of(&serde_json::from_str(&text).unwrap(), Settings::default(), &History::default());
+    let f = r.follow_ups.iter().find(|f| f.kind == "block_entries_expire").expect("an expired-block follow-up");
+    assert!(!f.detail.contains("re-added"), "{}", f.detail);
+    assert_eq!(f.priority, crate::review::model::Priority::High);
+    for other in ["recurring-phishing-1", "phishing-credential-theft", "business-email-compromise"] {
+        assert!(!kinds(&review(other)).contains(&"block_entries_expire"), "{other}");
+    }
+}
+
+/// The inbox-rule follow-up names the mailbox the rule alert names, not the other recipient of
+/// the lure.
+#[test]
+fn the_mail_rule_follow_up_names_the_mailbox_with_the_rule() {
+    let r = review("recurring-phishing-2");
+    let f = r.follow_ups.iter().find(|f| f.kind == "block_mail_forwarding").expect("a mail-rule follow-up");
+    assert_eq!(f.evidence.entities, ["p.andersen@fabrikam.com"]);
+    assert!(!f.detail.contains("m.okonkwo"), "{}", f.detail);
+}
