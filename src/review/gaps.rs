@@ -24,6 +24,13 @@ fn strategies(catalog: &Catalog, t: usize) -> Vec<String> {
     set.into_iter().map(str::to_owned).collect()
 }
 
+/// What the incident itself says about the techniques of its blind stages, beyond what
+/// resembling groups use: the software it names, the phishing that came before a sign-in.
+pub(crate) struct Leads<'a> {
+    pub software: &'a [SoftwareEvidence],
+    pub phish: Option<&'a super::implied::PhishSource>,
+}
+
 pub(crate) fn find(
     engine: &Engine,
     inventory: Option<&dyn super::DetectionInventory>,
@@ -31,7 +38,7 @@ pub(crate) fn find(
     mapped: &Mapped,
     vector: &Vector,
     sims: &Similarities,
-    software: &[SoftwareEvidence],
+    leads: Leads,
 ) -> Gaps {
     let catalog = &*engine.catalog;
     let coverage = super::coverage::assess(incident, catalog, mapped, inventory);
@@ -59,16 +66,7 @@ pub(crate) fn find(
     Gaps {
         uncovered,
         coverage,
-        blind_stages: blind_stages(
-            engine,
-            inventory,
-            mapped,
-            vector,
-            sims,
-            software,
-            super::implied::phishing_source(incident, mapped).as_ref(),
-            &platforms,
-        ),
+        blind_stages: blind_stages(engine, inventory, mapped, vector, sims, &leads, &platforms),
         late_detections: late(engine, incident, mapped),
         platforms,
         hunt_window: None,
@@ -91,15 +89,13 @@ const PHISHING_TAKES: [(&str, &str); 4] = [
 /// tactic that software the incident names is known to use come first, with that reason: the
 /// software was there, so what it does is more than a resemblance. Likewise, when phishing
 /// came before the sign-in, what a phishing page takes comes first for Credential Access.
-#[allow(clippy::too_many_arguments)]
 fn blind_stages(
     engine: &Engine,
     inventory: Option<&dyn super::DetectionInventory>,
     mapped: &Mapped,
     vector: &Vector,
     sims: &Similarities,
-    software: &[SoftwareEvidence],
-    phish: Option<&super::implied::PhishSource>,
+    leads: &Leads,
     platforms: &[String],
 ) -> Vec<BlindStage> {
     let catalog = &*engine.catalog;
@@ -113,14 +109,14 @@ fn blind_stages(
     // technique index → why it is more than a resemblance: the first named software known to
     // use it.
     let mut known: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
-    for s in software {
+    for s in leads.software {
         for t in catalog.software(&s.id).map(|x| x.techniques.as_slice()).unwrap_or_default() {
             if let Some(ix) = catalog.technique_ix(t) {
                 known.entry(ix).or_insert_with(|| format!("software {} {} is known to use it", s.id, s.name));
             }
         }
     }
-    let phished: std::collections::HashMap<usize, String> = match phish {
+    let phished: std::collections::HashMap<usize, String> = match leads.phish {
         Some(_) => PHISHING_TAKES
             .iter()
             .filter_map(|(t, why)| {

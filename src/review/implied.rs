@@ -20,8 +20,8 @@ const DWELL: i64 = 24 * 3600;
 
 /// Marks the implied stages no alert covers as blind, each with its reason, and says why a stage
 /// that might look blind is not (a Remote Desktop session is itself the control channel).
-pub(crate) fn mark(incident: &Incident, mapped: &mut Mapped) {
-    let facts = Facts::of(incident, mapped);
+pub(crate) fn mark(incident: &Incident, mapped: &mut Mapped, phish: Option<&PhishSource>) {
+    let facts = Facts::of(incident, mapped, phish);
     for stage in mapped.tactics.iter_mut() {
         if stage.state == StageState::Observed {
             continue;
@@ -57,7 +57,7 @@ struct Facts<'i> {
     credential_users: Vec<String>,
     span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     longest_silence: Option<(Duration, DateTime<Utc>)>,
-    phish: Option<PhishSource>,
+    phish: Option<&'i PhishSource>,
 }
 
 /// The phishing alert that most likely gave an account sign-in its credentials: a phishing link
@@ -146,7 +146,7 @@ fn accounts(a: &Alert) -> Vec<String> {
 }
 
 impl<'i> Facts<'i> {
-    fn of(incident: &'i Incident, mapped: &Mapped) -> Facts<'i> {
+    fn of(incident: &'i Incident, mapped: &Mapped, phish: Option<&'i PhishSource>) -> Facts<'i> {
         let techniques = &mapped.techniques;
         let first = incident
             .alerts
@@ -202,7 +202,7 @@ impl<'i> Facts<'i> {
             credential_users,
             span: span(incident),
             longest_silence: longest_silence(incident),
-            phish: phishing_source(incident, mapped),
+            phish,
         }
     }
 }

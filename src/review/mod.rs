@@ -352,8 +352,11 @@ impl Engine {
             incident.classification,
             crate::model::Classification::FalsePositive | crate::model::Classification::InformationalExpectedActivity
         );
+        // The phishing that most likely gave a sign-in its credentials: the blind stage's reason
+        // and its candidates both read it.
+        let phish = if benign { None } else { implied::phishing_source(incident, &mapped) };
         if !benign {
-            implied::mark(incident, &mut mapped);
+            implied::mark(incident, &mut mapped, phish.as_ref());
         }
         let sims = self.attribution.similarities(&vector);
         let evidence = attribution::Evidence::of(incident, catalog, &self.software);
@@ -373,7 +376,15 @@ impl Engine {
         } else {
             (
                 self.attribution.attribute(catalog, &vector, &evidence, self.settings.attribution_top, true),
-                gaps::find(self, inventory, incident, &mapped, &vector, &sims, &evidence.software),
+                gaps::find(
+                    self,
+                    inventory,
+                    incident,
+                    &mapped,
+                    &vector,
+                    &sims,
+                    gaps::Leads { software: &evidence.software, phish: phish.as_ref() },
+                ),
             )
         };
         // Nothing was attacked in a false or benign positive: no mitigations or controls.
