@@ -10,7 +10,8 @@
 //!                                                 # 60 s poll) on one fake: idle RSS, RSS after
 //!                                                 # each tenant reviewed an incident, CPU
 //!
-//! HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's
+//! HINDSIGHT_BACKLOG_SAMPLES=1 makes the backlog of the sample incidents in turn instead of
+//! generated 1–3 alert ones. HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's
 //! daemon keeps reviews (`retention.reviews`, 15m by default, "forever" for none; delivered
 //! notifications are kept a third of it); HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
 //! /tmp/ht") runs the daemon under a profiler; HINDSIGHT_BACKLOG_KEEP=DIR keeps a copy of the
@@ -59,12 +60,35 @@ async fn wait_ready(rig: &Rig, daemon: &Daemon) {
     rig::ready(rig.http, daemon).await;
 }
 
+/// The incidents of `examples/incidents`.
+const SAMPLES: [&str; 10] = [
+    "business-email-compromise",
+    "false-positive-admin-tool",
+    "human-operated-ransomware",
+    "identity-only-intrusion",
+    "legacy-technique-ids",
+    "no-techniques",
+    "phishing-credential-theft",
+    "ransomware-unattended-alert",
+    "recurring-phishing-1",
+    "recurring-phishing-2",
+];
+
 /// N resolved incidents already in Defender at the first start (backfill), each reviewed and
 /// sent to one webhook.
 async fn backlog(total: usize) {
     let graph = FakeGraph::start(creds()).await;
+    // The generated incidents have 1–3 alerts without evidence; HINDSIGHT_BACKLOG_SAMPLES=1
+    // takes the ten sample incidents in turn instead (2–12 alerts, 5.4 on average, with their
+    // evidence): the size of a typical incident's records.
+    let samples = std::env::var_os("HINDSIGHT_BACKLOG_SAMPLES").is_some();
     for n in 0..total {
-        graph.upsert(resolved_ago(&format!("8{n:06}"), (n % 1400) as i64, 1 + n % 3));
+        let id = format!("8{n:06}");
+        graph.upsert(if samples {
+            rig::recent_sample(SAMPLES[n % SAMPLES.len()], &id)
+        } else {
+            resolved_ago(&id, (n % 1400) as i64, 1 + n % 3)
+        });
     }
     let (hook, url) = fakes::receiver::start().await;
     let rig = Rig::with(rig::config(&graph, &url, None).set_in("contoso", "backfill", "1d"));

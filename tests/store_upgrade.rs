@@ -41,27 +41,52 @@ fn json(v: &[u8]) -> Vec<u8> {
     hindsight::store::stored_json(v).unwrap()
 }
 
-/// Every record of the three trees as JSON, by tree and key.
+/// Every record of the three trees as JSON, by tree and key (a review in the review log read
+/// from there).
 type Contents = BTreeMap<(String, Vec<u8>), Vec<u8>>;
 
-fn contents(db: &sled::Db) -> Contents {
+/// Whether a `reviews` value is a pointer into the review log (schema 8).
+fn is_pointer(v: &[u8]) -> bool {
+    v.len() == 21 && v[0] == 1
+}
+
+/// A record's bytes as stored: for a review in the review log, its value there, read from the
+/// segment file where the pointer says (segment u32, offset u64, length u32; the entry is a
+/// header of 8 bytes, the key's length and the key, then the value).
+fn stored(path: &Path, t: &str, k: &[u8], v: &[u8]) -> Vec<u8> {
+    if t != "reviews" || !is_pointer(v) {
+        return v.to_vec();
+    }
+    let segment = u32::from_be_bytes(v[1..5].try_into().unwrap());
+    let offset = u64::from_be_bytes(v[5..13].try_into().unwrap()) as usize;
+    let len = u32::from_be_bytes(v[13..17].try_into().unwrap()) as usize;
+    let bytes = std::fs::read(path.join("reviews").join(format!("{segment:08}.log"))).unwrap();
+    bytes[offset + 8 + 2 + k.len()..offset + 8 + len].to_vec()
+}
+
+fn contents(db: &sled::Db, path: &Path) -> Contents {
     let mut out = BTreeMap::new();
     for t in TREES {
         for kv in db.open_tree(t).unwrap().iter() {
             let (k, v) = kv.unwrap();
-            out.insert((t.to_owned(), k.to_vec()), json(&v));
+            out.insert((t.to_owned(), k.to_vec()), json(&stored(path, t, &k, &v)));
         }
     }
     out
 }
 
-/// (compressed, plain) records of the three trees.
-fn forms(db: &sled::Db) -> (usize, usize) {
-    let mut packed = (0, 0);
+/// (compressed, plain) records of the three trees, and how many reviews are in the review log.
+fn forms(db: &sled::Db, path: &Path) -> (usize, usize, usize) {
+    let mut packed = (0, 0, 0);
     for t in TREES {
         for kv in db.open_tree(t).unwrap().iter() {
-            let (_, v) = kv.unwrap();
-            if v.starts_with(&ZSTD) { packed.0 += 1 } else { packed.1 += 1 }
+            let (k, v) = kv.unwrap();
+            if stored(path, t, &k, &v).starts_with(&ZSTD) {
+                packed.0 += 1
+            } else {
+                packed.1 += 1
+            }
+            packed.2 += usize::from(t == "reviews" && is_pointer(&v));
         }
     }
     packed
@@ -86,7 +111,7 @@ fn summaries(db: &sled::Db) -> (BTreeMap<Vec<u8>, Summary>, usize) {
 /// An upgrade is under way: one of its marks is in `meta`.
 fn marked(db: &sled::Db) -> bool {
     let meta = db.open_tree("meta").unwrap();
-    meta.get("compressing").unwrap().is_some() || meta.get("upgrading_to_5").unwrap().is_some()
+    ["compressing", "upgrading_to_5", "moving_reviews_to_log"].iter().any(|m| meta.get(m).unwrap().is_some())
 }
 
 fn schema(db: &sled::Db) -> u32 {
@@ -123,7 +148,7 @@ async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>)
         let tree = db.open_tree(t).unwrap();
         let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
         for (i, (k, v)) in records.into_iter().enumerate() {
-            let mut plain = if t == "resolutions" { full[k.as_ref()].clone() } else { json(&v) };
+            let mut plain = if t == "resolutions" { full[k.as_ref()].clone() } else { json(&stored(path, t, &k, &v)) };
             if t == "incidents" && i == 0 {
                 // An analyst marked a follow-up done on the first incident: the upgrade indexes it.
                 let mut record: serde_json::Value = serde_json::from_slice(&plain).unwrap();
@@ -154,10 +179,12 @@ async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>)
     }
     db.open_tree("meta").unwrap().insert("schema_version", &3u32.to_be_bytes()).unwrap();
     db.flush().unwrap();
+    // Hindsight 3 had no review log: every review is back in its tree.
+    std::fs::remove_dir_all(path.join("reviews")).unwrap();
     let (_, json) = summaries(&db);
     assert!(json > 0 && json == tree.len(), "the old store's summaries are JSON");
-    assert_eq!(forms(&db).0, 0, "the old store holds plain JSON only");
-    (contents(&db), keys)
+    assert_eq!(forms(&db, path).0, 0, "the old store holds plain JSON only");
+    (contents(&db, path), keys)
 }
 
 #[tokio::test]
@@ -182,12 +209,16 @@ async fn an_old_store_is_compressed_in_place_and_reads_the_same() {
     assert_eq!(schema(&db), SCHEMA_VERSION);
     assert!(!marked(&db), "the marks are gone once done");
     assert_eq!(summaries(&db), (summaries_before, 0), "every summary rewritten, reading the same");
-    let (packed, plain) = forms(&db);
+    let (packed, plain, logged) = forms(&db, &path);
     assert!(packed > 0 && packed == before.len() - plain, "{packed} compressed, {plain} left plain");
-    assert_eq!(contents(&db), before, "every record holds the same JSON");
+    assert_eq!(logged, keys.len(), "every review moved to the review log");
+    assert_eq!(contents(&db, &path), before, "every record holds the same JSON");
     let stored: usize = TREES
         .iter()
-        .flat_map(|t| db.open_tree(t).unwrap().iter().map(|kv| kv.unwrap().1.len()).collect::<Vec<_>>())
+        .flat_map(|t| {
+            let records = db.open_tree(t).unwrap().iter().map(Result::unwrap);
+            records.map(|(k, v)| stored(&path, t, &k, &v).len()).collect::<Vec<_>>()
+        })
         .sum();
     assert!(stored * 4 < plain_bytes, "{plain_bytes} bytes of JSON stored in {stored}");
 }
@@ -225,8 +256,8 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
         let _ = child.kill();
         let _ = child.wait();
         let db = raw(&path);
-        let (packed, plain) = forms(&db);
-        assert_eq!(contents(&db), before, "after a kill at {delay_ms} ms every record holds its JSON");
+        let (packed, plain, logged) = forms(&db, &path);
+        assert_eq!(contents(&db, &path), before, "after a kill at {delay_ms} ms every record holds its JSON");
         assert_eq!(summaries(&db).0, summaries_before, "after a kill at {delay_ms} ms every summary reads the same");
         let marked = marked(&db);
         if packed > 0 && marked {
@@ -237,7 +268,7 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
         if finished || (!marked && schema(&raw(&path)) == SCHEMA_VERSION) {
             break;
         }
-        eprintln!("killed at {delay_ms} ms: {packed} compressed, {plain} plain");
+        eprintln!("killed at {delay_ms} ms: {packed} compressed, {plain} plain, {logged} reviews in the log");
     }
     assert!(interrupted > 0, "no kill landed while the upgrade ran");
     // The next start finishes it.
@@ -246,9 +277,10 @@ async fn a_sigkill_during_the_upgrade_leaves_a_store_the_next_start_finishes() {
     let db = raw(&path);
     assert_eq!(schema(&db), SCHEMA_VERSION);
     assert!(!marked(&db));
-    let (packed, plain) = forms(&db);
+    let (packed, plain, logged) = forms(&db, &path);
     assert!(packed > 0 && plain * 20 < packed, "{packed} compressed, {plain} plain at the end");
-    assert_eq!(contents(&db), before);
+    assert_eq!(logged, db.open_tree("reviews").unwrap().len(), "every review in the review log");
+    assert_eq!(contents(&db, &path), before);
     assert_eq!(summaries(&db), (summaries_before, 0));
 }
 
@@ -331,7 +363,7 @@ async fn schema_5_and_6_stores_review_what_they_queued_as_a_new_one_does() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (new, new_schema) = reviews(&dir.path().join("new"), None).await;
-    assert_eq!((new_schema, SCHEMA_VERSION), (7, 7));
+    assert_eq!((new_schema, SCHEMA_VERSION), (8, 8));
     assert!(new.len() >= 5);
     let alerts = |r: &serde_json::Value| r["alerts"].as_array().map_or(0, Vec::len);
     assert!(new.values().all(|r| alerts(r) > 0), "the reviews are made from the alerts in the text");

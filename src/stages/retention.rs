@@ -28,6 +28,20 @@ pub async fn prune_once(ctx: &Ctx) -> Pruned {
         }
         tokio::task::yield_now().await;
     }
+    // The log's space comes back only once its segments are mostly dead, which retention
+    // removing the oldest reviews is what brings about.
+    if total.reviews > 0 && !ctx.stop.is_cancelled() {
+        match ctx.store.compact_review_log() {
+            Ok(c) if c.segments > 0 => tracing::info!(
+                segments = c.segments,
+                moved = c.moved,
+                freed = %bytesize::ByteSize(c.freed),
+                "retention: review log segments freed"
+            ),
+            Ok(_) => {}
+            Err(e) => ctx.store_failed(&e),
+        }
+    }
     if total.history > 0 {
         tracing::info!(
             history = total.history,

@@ -177,6 +177,20 @@ pub fn stored_json(stored: &[u8]) -> Result<Vec<u8>, String> {
     unpack(stored).map(Cow::into_owned)
 }
 
+/// The JSON of a value of `reviews` as sled holds it in the store at `store_dir`: a pointer into
+/// the review log (schema 8 on), or the review itself, compressed or not (before); for tests
+/// and audits that open the store's trees directly.
+pub fn stored_review_json(store_dir: &std::path::Path, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, String> {
+    match super::review_log::Pointer::decode(stored) {
+        Some(p) => {
+            let bytes = super::review_log::read_in(&store_dir.join(super::REVIEW_LOG_DIR), &p, key)
+                .map_err(|e| e.to_string())?;
+            stored_json(&bytes)
+        }
+        None => stored_json(stored),
+    }
+}
+
 /// Whether a stored value is compressed.
 pub(super) fn is_packed(stored: &[u8]) -> bool {
     stored.starts_with(&MAGIC)

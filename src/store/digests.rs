@@ -162,8 +162,9 @@ impl Store {
     pub(super) fn build_summaries(&self) -> Result<usize> {
         let mut n = 0;
         for item in self.reviews.iter() {
-            let (k, v) = item.map_err(|e| self.io(e))?;
-            let review: crate::review::Review = self.decode("reviews", &k, &v)?;
+            let (k, _) = item.map_err(|e| self.io(e))?;
+            // Inline in a store of schema 1, but read as any review is.
+            let Some(review) = self.review(&super::ResolutionKey(k.to_vec()))? else { continue };
             let s = Summary::of(&review, review.incident.created.unwrap_or_default());
             let bytes = s.to_stored().map_err(|e| self.corrupt("summaries", &k, e))?;
             self.summaries.insert(summary_key(s.resolved, &k), bytes).map_err(|e| self.io(e))?;

@@ -32,14 +32,16 @@ struct Requests {
 
 pub(crate) struct Flusher {
     db: sled::Db,
+    /// Synced before each round's sled flush: a review's pointer must not be durable first.
+    log: Arc<super::review_log::ReviewLog>,
     requests: Mutex<Requests>,
     rounds: watch::Sender<Round>,
 }
 
 impl Flusher {
-    pub(crate) fn new(db: sled::Db) -> Arc<Flusher> {
+    pub(crate) fn new(db: sled::Db, log: Arc<super::review_log::ReviewLog>) -> Arc<Flusher> {
         let (rounds, _) = watch::channel(Round { through: 0, result: Ok(()) });
-        Arc::new(Flusher { db, requests: Mutex::new(Requests::default()), rounds })
+        Arc::new(Flusher { db, log, requests: Mutex::new(Requests::default()), rounds })
     }
 
     /// Returns once a flush that started after this call has finished, with its outcome (or
@@ -86,7 +88,8 @@ impl Flusher {
                 r.issued
             };
             // A panic in sled must not leave the waiters waiting: it becomes this round's error.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.db.flush()))
+            let flush = || self.log.sync().map_err(sled::Error::Io).and_then(|()| self.db.flush());
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(flush))
                 .unwrap_or_else(|_| Err(sled::Error::ReportableBug("sled panicked while flushing".into())))
                 .map(|_| ());
             self.rounds.send_replace(Round { through, result });

@@ -52,6 +52,7 @@ impl Store {
     pub fn record_hunted(&self, k: &ResolutionKey, amended: &Review, outbox: &[OutboxEntry]) -> Result<bool> {
         self.ensure_room()?;
         let bytes = super::codec::to_packed(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        let pointer = self.append_review(&k.0, &bytes)?;
         let entries = self.encode_entries(outbox)?;
         let _counted = self.counts.writing();
         let result = (&self.hunts, &self.reviews, &self.outbox, &self.due, &self.settled).transaction(
@@ -59,7 +60,7 @@ impl Store {
                 if hunts.remove(k.0.as_slice())?.is_none() || reviews.get(k.0.as_slice())?.is_none() {
                     return Ok(None);
                 }
-                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                reviews.insert(k.0.as_slice(), &pointer[..])?;
                 Ok::<_, ConflictableTransactionError<super::StoreError>>(Some(super::outbox::insert_all(
                     out, due, settled, &entries,
                 )?))

@@ -17,7 +17,9 @@
 //!   (their record is missing or unreadable), out of the queue so that it moves on.
 //! - `cursors`: `source` → [`Cursor`], how far each source has read.
 //! - `files`: `source\0sha256` → [`FileRecord`], files a directory source has handled.
-//! - `reviews`: resolution key → the review (JSON, `schemas/review.v2.json`).
+//! - `reviews`: resolution key → where the review is in the review log (a 21-byte pointer,
+//!   [`review_log`]; the review is JSON, `schemas/review.v2.json`, compressed). Stores of schema
+//!   7 and before held the review itself here; the upgrade to 8 moves them to the log.
 //! - `seen`: `source\0technique` → when a review of that source first saw the technique: the
 //!   organisation's history, from which reviews tell what is new to it.
 //! - `outbox`: idempotency key → [`crate::outbox::OutboxEntry`]: notifications to deliver,
@@ -43,7 +45,10 @@
 //! - `digests`: digest id → [`crate::digest::Digest`]; `meta.digest_schedule` holds the
 //!   occurrence the last digest was for, written with the digest and its outbox entries.
 //!
-//! The values of `incidents`, `resolutions` and `reviews` are JSON compressed with zstd (stores
+//! Beside the trees, `reviews/` holds the review log: append-only segment files, synced before
+//! every sled flush, cut back to their last whole entry at open ([`review_log`]).
+//!
+//! The values of `incidents`, `resolutions` and the reviews are JSON compressed with zstd (stores
 //! of schema 3 and before hold plain JSON, and either form reads: [`codec`]); the others are
 //! plain JSON, but for the summaries and the indexes, and for `follow_ups` and `history`, whose
 //! values are compressed like the large ones when that pays (schema 5 on; either form reads).
@@ -60,21 +65,24 @@ mod flusher;
 mod history;
 mod hunts;
 mod incidents;
+mod log_upkeep;
 mod outbox;
 mod retention;
+mod review_log;
 mod reviews;
 pub use deployed::DeployedRecord;
 pub use failed::FailedReview;
 pub use history::{KEEP_DAYS as HISTORY_KEEP_DAYS, MAX_PER_SOURCE as HISTORY_MAX_PER_SOURCE};
 pub use reviews::ReviewRecord;
 
+pub use log_upkeep::Compacted;
 pub use retention::{Pruned, Retention};
 
 pub use digests::DigestMark;
 
 pub use done::DoneMark;
 
-pub use codec::stored_json;
+pub use codec::{stored_json, stored_review_json};
 
 pub use incidents::{
     Cursor, FileOutcome, FileRecord, IncidentRecord, IngestOutcome, Observed, Resolution, ResolutionKey,
@@ -83,7 +91,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -147,6 +155,8 @@ pub struct Store {
     deployed: sled::Tree,
     hunts: sled::Tree,
     done: sled::Tree,
+    /// The reviews themselves, beside sled ([`review_log`]); `reviews` holds where each is.
+    log: std::sync::Arc<review_log::ReviewLog>,
     counts: outbox::OutboxCounts,
     reserve: u64,
     flusher: std::sync::Arc<flusher::Flusher>,
@@ -182,6 +192,9 @@ fn is_damage(e: &sled::Error) -> bool {
 /// working set (recent reviews, the outbox, a digest's summaries) is read back from the OS's
 /// file cache when evicted.
 pub const CACHE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// The review log's directory inside the store's.
+const REVIEW_LOG_DIR: &str = "reviews";
 
 /// Free space below which the store refuses writes. sled 0.34 does not fail a write that meets
 /// a full disk: its writers block for good (RELIABILITY.md), so the daemon would hang with its
@@ -221,6 +234,9 @@ impl Store {
                 StoreError::Io { path: path.to_owned(), error }
             }
         };
+        let (log, tail) = review_log::ReviewLog::open(&path.join(REVIEW_LOG_DIR))
+            .map_err(|e| StoreError::Open { path: path.join(REVIEW_LOG_DIR), error: e.into() })?;
+        let log = std::sync::Arc::new(log);
         let store = Store {
             meta: db.open_tree("meta").map_err(io)?,
             incidents: db.open_tree("incidents").map_err(io)?,
@@ -245,10 +261,11 @@ impl Store {
             counts: outbox::OutboxCounts::default(),
             reserve: DEFAULT_RESERVE,
             path: path.to_owned(),
-            flusher: flusher::Flusher::new(db.clone()),
+            flusher: flusher::Flusher::new(db.clone(), log.clone()),
+            log,
             db,
         };
-        store.migrate()?;
+        store.migrate(tail)?;
         make_files_private(path);
         Ok(store)
     }
@@ -258,7 +275,7 @@ impl Store {
     }
 
     /// Each tree's records and the bytes of their keys and values, as stored (before sled's
-    /// own overhead): where a store's size goes. Reads every record; for benchmarks and
+    /// own overhead), and the review log's entries and bytes on disk: where a store's size goes. Reads every record; for benchmarks and
     /// operators, not for a loop.
     pub fn tree_sizes(&self) -> Result<Vec<TreeSize>> {
         let mut out = Vec::new();
@@ -273,7 +290,22 @@ impl Store {
             }
             out.push(size);
         }
+        let (records, value_bytes) = self.review_log_size()?;
+        out.push(TreeSize { name: "review log".into(), records, key_bytes: 0, value_bytes });
         Ok(out)
+    }
+
+    /// The same store with review log segments of `bytes` instead of 4 MiB: for tests of
+    /// compaction, which need many segments from few reviews.
+    #[doc(hidden)]
+    pub fn with_review_log_segments(self, bytes: u64) -> Store {
+        self.log.set_segment_bytes(bytes);
+        self
+    }
+
+    /// The review log's directory (segment files `00000001.log`, …).
+    pub fn review_log_dir(&self) -> PathBuf {
+        self.path.join(REVIEW_LOG_DIR)
     }
 
     /// The same store with another free-space reserve (`daemon.store_reserve`; 0 turns the
@@ -322,7 +354,9 @@ impl Store {
     }
 
     /// Brings an older store up to [`SCHEMA_VERSION`], one version at a time; refuses newer ones.
-    fn migrate(&self) -> Result<()> {
+    /// `tail` is the review log as the last run left it: every pointer is checked against it
+    /// before anything is appended.
+    fn migrate(&self, tail: review_log::Tail) -> Result<()> {
         let found = match self.meta.get("schema_version").map_err(|e| self.io(e))? {
             Some(v) => {
                 let bytes: [u8; 4] =
@@ -334,6 +368,7 @@ impl Store {
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: self.path.clone(), found });
         }
+        self.repair_review_log(tail)?;
         // Version 0 is a new, empty store. Version 1 had no review summaries and no index of due
         // notifications: build both from what is stored, so that digests cover what was
         // reviewed before the upgrade and nothing pending is left undelivered.
@@ -376,6 +411,12 @@ impl Store {
         if (1..=6).contains(&found) {
             tracing::info!(path = %self.path.display(), "store upgraded to schema 7: resolutions held by their incident's record unmarked");
         }
+        // Version 7 held each review in the `reviews` tree; 8 holds it in the review log and a
+        // pointer in the tree. Marked first, like the upgrades above: a start after a kill
+        // finishes moving them, and reading never depends on whether it finished.
+        if (1..=7).contains(&found) {
+            self.meta.insert(log_upkeep::MOVING_TO_LOG, &[][..]).map_err(|e| self.io(e))?;
+        }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;
             self.flush()?;
@@ -404,6 +445,12 @@ impl Store {
                 "store upgraded to schema 5: digest summaries in a binary layout, follow-ups marked done indexed"
             );
         }
+        if self.meta.contains_key(log_upkeep::MOVING_TO_LOG).map_err(|e| self.io(e))? {
+            let moved = self.move_reviews_to_log()?;
+            self.meta.remove(log_upkeep::MOVING_TO_LOG).map_err(|e| self.io(e))?;
+            self.flush()?;
+            tracing::info!(path = %self.path.display(), reviews = moved, "store upgraded to schema 8: reviews moved to the review log");
+        }
         Ok(())
     }
 
@@ -416,7 +463,9 @@ impl Store {
     }
 
     /// Makes every earlier write durable (one log for all trees, so one flush covers them all).
+    /// The review log first: a review's pointer must not be on disk before the review.
     pub fn flush(&self) -> Result<()> {
+        self.log.sync().map_err(|e| self.io(e.into()))?;
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 

@@ -85,6 +85,9 @@ impl Store {
         let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt } = record;
         let now = *now;
         let bytes = super::codec::to_packed(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+        // In the log before the transaction that points at it (`review_log`). Should the
+        // resolution turn out to be reviewed already, the entry is dead weight compaction drops.
+        let pointer = self.append_review(&k.0, &bytes)?;
         let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let raised = summary.resolved.min(now);
@@ -130,7 +133,7 @@ impl Store {
                 if pending.remove(k.0.as_slice())?.is_none() {
                     return Ok(None);
                 }
-                reviews.insert(k.0.as_slice(), bytes.as_slice())?;
+                reviews.insert(k.0.as_slice(), &pointer[..])?;
                 if *hunt {
                     hunts.insert(k.0.as_slice(), &[][..])?;
                 }
@@ -166,9 +169,30 @@ impl Store {
     }
 
     pub fn review(&self, k: &ResolutionKey) -> Result<Option<Review>> {
-        match self.reviews.get(&k.0).map_err(|e| self.io(e))? {
-            Some(v) => self.decode("reviews", &k.0, &v).map(Some),
-            None => Ok(None),
+        // Twice at most: compaction may move the review, and delete the segment it was in,
+        // between reading its pointer and reading the log.
+        let mut moved = false;
+        loop {
+            let Some(v) = self.reviews.get(&k.0).map_err(|e| self.io(e))? else { return Ok(None) };
+            let Some(pointer) = super::review_log::Pointer::decode(&v) else {
+                // Stored inline (schema 7 and before, until the upgrade moved it).
+                return self.decode("reviews", &k.0, &v).map(Some);
+            };
+            match self.log.read(&pointer, &k.0) {
+                Ok(bytes) => return self.decode("reviews", &k.0, &bytes).map(Some),
+                Err(super::review_log::ReadError::Missing(_)) if !moved => moved = true,
+                Err(super::review_log::ReadError::Io(e)) => return Err(self.io(e.into())),
+                Err(e) => return Err(self.corrupt("reviews", &k.0, format!("in the review log: {e}"))),
+            }
+        }
+    }
+
+    /// Writes a review's bytes to the log and returns the pointer the `reviews` tree keeps.
+    pub(super) fn append_review(&self, key: &[u8], bytes: &[u8]) -> Result<[u8; super::review_log::Pointer::BYTES]> {
+        self.ensure_room()?;
+        match self.log.append(key, bytes) {
+            Ok(p) => Ok(p.encode()),
+            Err(e) => Err(self.io(e.into())),
         }
     }
 
