@@ -4,7 +4,7 @@
 //! Why (docs/decisions/0004): sled 0.34 keeps about twice what it holds on disk (it rewrites a
 //! leaf whole every few updates and cleans a segment only once half of it is dead), and a
 //! review is two thirds of what the store holds. Here a review costs its own bytes and a
-//! header of 14 plus its key: the load bench's backlog went from 12 to 7 KiB per review on disk,
+//! header of 10 bytes and its key: the load bench's backlog went from 12 to 7 KiB per review on disk,
 //! a backlog of the sample incidents from 25 to 15 (BENCHMARKS.md, 2026-12-07).
 //!
 //! The log is a row of segment files (`00000001.log`, …), each entry
