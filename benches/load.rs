@@ -60,20 +60,6 @@ async fn wait_ready(rig: &Rig, daemon: &Daemon) {
     rig::ready(rig.http, daemon).await;
 }
 
-/// The incidents of `examples/incidents`.
-const SAMPLES: [&str; 10] = [
-    "business-email-compromise",
-    "false-positive-admin-tool",
-    "human-operated-ransomware",
-    "identity-only-intrusion",
-    "legacy-technique-ids",
-    "no-techniques",
-    "phishing-credential-theft",
-    "ransomware-unattended-alert",
-    "recurring-phishing-1",
-    "recurring-phishing-2",
-];
-
 /// N resolved incidents already in Defender at the first start (backfill), each reviewed and
 /// sent to one webhook.
 async fn backlog(total: usize) {
@@ -81,11 +67,22 @@ async fn backlog(total: usize) {
     // The generated incidents have 1–3 alerts without evidence; HINDSIGHT_BACKLOG_SAMPLES=1
     // takes the ten sample incidents in turn instead (2–12 alerts, 5.4 on average, with their
     // evidence): the size of a typical incident's records.
-    let samples = std::env::var_os("HINDSIGHT_BACKLOG_SAMPLES").is_some();
+    let samples: Vec<String> = match std::env::var_os("HINDSIGHT_BACKLOG_SAMPLES") {
+        Some(_) => {
+            let dir = common::repo().join("examples/incidents");
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        }
+        None => Vec::new(),
+    };
     for n in 0..total {
         let id = format!("8{n:06}");
-        graph.upsert(if samples {
-            rig::recent_sample(SAMPLES[n % SAMPLES.len()], &id)
+        graph.upsert(if !samples.is_empty() {
+            rig::recent_sample(&samples[n % samples.len()], &id)
         } else {
             resolved_ago(&id, (n % 1400) as i64, 1 + n % 3)
         });

@@ -151,16 +151,8 @@ async fn retention_frees_the_log_segments_it_emptied_and_moves_what_is_still_liv
     assert_eq!(store.compact_review_log().unwrap(), Default::default(), "nothing left to free");
 }
 
-/// Opens the store's sled directly, once the last handle's flusher let go of its lock.
 fn raw(path: &std::path::Path) -> sled::Db {
-    (0..100)
-        .find_map(|_| {
-            sled::open(path).ok().or_else(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                None
-            })
-        })
-        .expect("the store's lock is released")
+    common::raw_sled(path)
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {

@@ -23,16 +23,8 @@ const ZSTD: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// A follow-up marked done in a comment of the old store's first incident.
 const MARKED: &str = "FU-0123456789";
 
-/// Opens the store's sled directly, once the last handle's flusher let go of its lock.
 fn raw(path: &Path) -> sled::Db {
-    (0..100)
-        .find_map(|_| {
-            sled::open(path).ok().or_else(|| {
-                std::thread::sleep(Duration::from_millis(100));
-                None
-            })
-        })
-        .expect("the store's lock is released")
+    common::raw_sled(path)
 }
 
 /// The JSON of a stored value, compressed (with the store's dictionary or, as schema 4 did,
