@@ -200,43 +200,74 @@ impl DirectorySource {
                 continue;
             }
             report.requests += 1;
-            let file = match read_file(&bytes) {
-                Ok(file) => file,
-                Err(reason) => {
-                    tracing::error!(source = %self.cfg.name, file = %file_name, "set aside: {reason}");
-                    report.rejected.push(format!("{file_name}: {reason}"));
-                    let record = FileRecord { name: file_name, at: now, outcome: FileOutcome::Rejected { reason } };
-                    store.record_file(&self.cfg.name, &hash, &record)?;
-                    continue;
-                }
-            };
-            for p in &file.problems {
-                tracing::error!(source = %self.cfg.name, file = %file_name, "{p}");
-                report.rejected.push(format!("{file_name}: {p}"));
-            }
-            report.fetched += file.len();
-            let record =
-                FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: file.len() } };
-            // One incident per transaction, so that one copy of an incident's text is held at a
-            // time, not a whole export's. The file is recorded as read with the last one: after a
-            // crash half-way it is read again, and what was stored already comes back unchanged.
-            let mut incidents = file.oldest_first().peekable();
-            if incidents.peek().is_none() {
-                store.ingest(&self.cfg.name, &[], None, Some((&hash, &record)), now)?;
-            }
-            while let Some(observed) = incidents.next() {
-                let last = incidents.peek().is_none().then_some((hash.as_str(), &record));
-                let out = store.ingest(&self.cfg.name, std::slice::from_ref(&observed), None, last, now)?;
-                report.stored += out.stored;
-                report.unchanged += out.unchanged;
-                report.resolutions += out.resolutions.len();
-            }
+            let (s, source) = (store.clone(), self.cfg.name.clone());
+            let out =
+                super::off_the_runtime(store, move || store_file(&s, &source, &hash, file_name, &bytes, now)).await?;
+            report.fetched += out.fetched;
+            report.stored += out.stored;
+            report.unchanged += out.unchanged;
+            report.resolutions += out.resolutions;
+            report.rejected.extend(out.rejected);
         }
         // A file no longer refused (fixed, removed) is reported afresh if it is refused again.
         self.refused.retain(|name, _| refused_now.contains(name));
         store.flush_async().await?;
         Ok(report)
     }
+}
+
+/// What storing one file did.
+#[derive(Debug, Default)]
+struct StoredFile {
+    fetched: usize,
+    stored: usize,
+    unchanged: usize,
+    resolutions: usize,
+    rejected: Vec<String>,
+}
+
+/// Parses a file and stores its incidents, or records it as set aside; on tokio's blocking
+/// pool (`off_the_runtime`): an export of thousands of incidents takes seconds.
+fn store_file(
+    store: &Store,
+    source: &str,
+    hash: &str,
+    file_name: String,
+    bytes: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<StoredFile, crate::store::StoreError> {
+    let mut out = StoredFile::default();
+    let file = match read_file(bytes) {
+        Ok(file) => file,
+        Err(reason) => {
+            tracing::error!(source = %source, file = %file_name, "set aside: {reason}");
+            out.rejected.push(format!("{file_name}: {reason}"));
+            let record = FileRecord { name: file_name, at: now, outcome: FileOutcome::Rejected { reason } };
+            store.record_file(source, hash, &record)?;
+            return Ok(out);
+        }
+    };
+    for p in &file.problems {
+        tracing::error!(source = %source, file = %file_name, "{p}");
+        out.rejected.push(format!("{file_name}: {p}"));
+    }
+    out.fetched = file.len();
+    let record = FileRecord { name: file_name, at: now, outcome: FileOutcome::Ingested { incidents: file.len() } };
+    // One incident per transaction, so that one copy of an incident's text is held at a time,
+    // not a whole export's. The file is recorded as read with the last one: after a crash
+    // half-way it is read again, and what was stored already comes back unchanged.
+    let mut incidents = file.oldest_first().peekable();
+    if incidents.peek().is_none() {
+        store.ingest(source, &[], None, Some((hash, &record)), now)?;
+    }
+    while let Some(observed) = incidents.next() {
+        let last = incidents.peek().is_none().then_some((hash, &record));
+        let stored = store.ingest(source, std::slice::from_ref(&observed), None, last, now)?;
+        out.stored += stored.stored;
+        out.unchanged += stored.unchanged;
+        out.resolutions += stored.resolutions.len();
+    }
+    Ok(out)
 }
 
 /// The folder (canonical, to tell where links lead) and the entries with an incident file's

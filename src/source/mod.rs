@@ -20,6 +20,29 @@ use crate::store::{Store, StoreError};
 /// at about a hundred MB; a typical page of 50 incidents with their alerts is about a MB.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Runs `work` (parsing and storing what a source read) on tokio's blocking pool: sled's
+/// transaction over a Graph page of a thousand incidents takes about 15 ms, and a directory
+/// export of thousands takes seconds, which a runtime worker would otherwise spend away from
+/// the other sources' polls, the HTTP port and the timers (the daemon runs on two workers). A
+/// panic in it stays a panic, as if the call were made here.
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
+    store: &Store,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(out) => out,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only when the runtime shuts down under the pass: nothing was acknowledged, the
+            // next start reads it again.
+            Err(e) => Err(StoreError::Io {
+                path: store.path().to_owned(),
+                error: sled::Error::Io(std::io::Error::other(format!("the write was cancelled: {e}"))),
+            }),
+        },
+    }
+}
+
 /// What one poll pass did, for logs, metrics and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PollReport {

@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use super::{PollReport, SourceError};
 use crate::clock::Clock;
 use crate::model::Incident;
-use crate::store::{Cursor, IngestOutcome, Observed, Store, StoreError};
+use crate::store::{Cursor, Observed, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -378,7 +378,9 @@ impl GraphSource {
                     }
                 }
             }
-            let out = ingest_off_the_runtime(store, &name, observed, cursor.floor, now).await?;
+            let (s, source, floor) = (store.clone(), name.clone(), cursor.floor);
+            let out =
+                super::off_the_runtime(store, move || s.ingest(&source, &observed, Some(floor), None, now)).await?;
             report.stored += out.stored;
             report.unchanged += out.unchanged;
             report.before_floor += out.before_floor;
@@ -399,32 +401,6 @@ impl GraphSource {
         store.advance_cursor(&name, &done).await?;
         report.requests = self.client.requests() - requests_before;
         Ok(report)
-    }
-}
-
-/// Stores a page on tokio's blocking pool: sled's transaction over a page of a thousand
-/// incidents takes about 15 ms, which a runtime worker would otherwise spend away from the
-/// other sources' polls, the HTTP port and the timers (the daemon runs on two workers). A
-/// panic in the store stays a panic, as if the call were made here.
-async fn ingest_off_the_runtime(
-    store: &Store,
-    name: &str,
-    observed: Vec<Observed>,
-    floor: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<IngestOutcome, StoreError> {
-    let (s, name) = (store.clone(), name.to_owned());
-    match tokio::task::spawn_blocking(move || s.ingest(&name, &observed, Some(floor), None, now)).await {
-        Ok(out) => out,
-        Err(e) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Only when the runtime shuts down under the pass: nothing was acknowledged, the
-            // next start reads the page again.
-            Err(e) => Err(StoreError::Io {
-                path: store.path().to_owned(),
-                error: sled::Error::Io(std::io::Error::other(format!("the page's write was cancelled: {e}"))),
-            }),
-        },
     }
 }
 
