@@ -129,8 +129,8 @@ fn last_lines(text: &str, n: usize) -> String {
 fn a_full_disk_stops_the_daemon_with_a_clear_error_and_loses_nothing() {
     // Enough that the store outgrows the 4 MiB left above the reserve: since reviews and
     // snapshots are compressed (about 26 KiB on disk each), 150 fitted and the daemon never
-    // stopped.
-    let total = 500;
+    // stopped; since the reviews are in their own log (about 7 KiB each), 500 did.
+    let total = 2000;
     let setup = Setup::new(total, |c| c.daemon("store_reserve", "4 MiB").daemon("review_batch", 5));
     let disk = Mount::tmpfs(&setup.state(), "8m");
     let (status, stderr) = setup.run(&["run"], Duration::from_secs(300));
