@@ -151,6 +151,54 @@ async fn retention_frees_the_log_segments_it_emptied_and_moves_what_is_still_liv
     assert_eq!(store.compact_review_log().unwrap(), Default::default(), "nothing left to free");
 }
 
+#[tokio::test]
+async fn a_segment_with_a_damaged_live_review_is_kept_and_the_others_are_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t("2026-11-20T12:00:00Z");
+    let later = t0 + chrono::Duration::days(10);
+    let clock = ManualClock::new(t0);
+    let engine = engine();
+    let store = Store::open(&dir.path().join("store")).unwrap().with_review_log_segments(64 << 10);
+    common::ingest_examples(&store, &clock).await;
+    hindsight::stages::review::review_pending(&store, &engine, &[], 100, t0).unwrap();
+    let sample = store.resolution(&keys(&store)[0]).unwrap().unwrap();
+    let mut raw: serde_json::Value = serde_json::from_str(sample.raw.get()).unwrap();
+    raw["id"] = serde_json::json!("kept");
+    store.ingest("examples", &[Observed::from_value(&raw).unwrap()], None, None, later).unwrap();
+    hindsight::stages::review::review_pending(&store, &engine, &[], 100, later).unwrap();
+    let old: Vec<Observed> = (0..30)
+        .map(|i| {
+            raw["id"] = serde_json::json!(format!("old-{i}"));
+            Observed::from_value(&raw).unwrap()
+        })
+        .collect();
+    store.ingest("examples", &old, None, None, t0).unwrap();
+    hindsight::stages::review::review_pending(&store, &engine, &[], 100, t0).unwrap();
+    // A byte of the review made later flipped on disk, in the segment that holds it.
+    let kept = ResolutionKey::new("examples", "kept", 1);
+    let damaged = segments(&store)
+        .into_iter()
+        .find_map(|name| {
+            let path = store.review_log_dir().join(&name);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let at = bytes.windows(kept.0.len()).position(|w| w == kept.0.as_slice())?;
+            bytes[at + kept.0.len() + 40] ^= 0xFF;
+            std::fs::write(&path, bytes).unwrap();
+            Some(name)
+        })
+        .unwrap();
+    let before = segments(&store);
+    assert_ne!(before.last(), Some(&damaged), "the damaged segment is a sealed one: {before:?}");
+    let keep = Retention { reviews: Some(Duration::from_secs(30 * 86_400)), ..Retention::default() };
+    store.prune(&keep, t0 + chrono::Duration::days(31), 1000).unwrap();
+    let c = store.compact_review_log().unwrap();
+    assert_eq!(c.segments, before.len() - 2, "all but the damaged one and the newest: {c:?}");
+    let after = segments(&store);
+    assert!(after.contains(&damaged), "{after:?}");
+    let e = store.review(&kept).unwrap_err().to_string();
+    assert!(e.contains("review log") && e.contains(&damaged), "the damage is named where it is: {e}");
+}
+
 fn raw(path: &std::path::Path) -> sled::Db {
     common::raw_sled(path)
 }

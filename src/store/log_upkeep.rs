@@ -154,14 +154,14 @@ impl Store {
             if live_bytes * 2 > size {
                 break;
             }
+            let mut unreadable = None;
             for chunk in live.chunks(BATCH) {
                 let mut swaps = Vec::with_capacity(chunk.len());
                 for (k, p) in chunk {
-                    let bytes = self
-                        .log
-                        .read(p, k)
-                        .map_err(|e| self.corrupt("reviews", k, format!("in the review log: {e}")))?;
-                    swaps.push((k, p.encode(), self.append_review(k, &bytes)?));
+                    match self.log.read(p, k) {
+                        Ok(bytes) => swaps.push((k, p.encode(), self.append_review(k, &bytes)?)),
+                        Err(e) => unreadable = Some((k, e)),
+                    }
                 }
                 self.log.sync().map_err(|e| self.io(e.into()))?;
                 for (k, old, new) in swaps {
@@ -173,6 +173,17 @@ impl Store {
             }
             // The new pointers are durable before the entries they replace are gone.
             self.flush()?;
+            if let Some((k, e)) = unreadable {
+                // Kept, with what could not be moved: its reader reports the damage, and
+                // retention goes on with the other segments.
+                tracing::warn!(
+                    path = %self.path.display(),
+                    segment,
+                    resolution = %String::from_utf8_lossy(k).replace('\0', "/"),
+                    "a review log segment is kept: a live review in it cannot be read ({e})"
+                );
+                continue;
+            }
             self.log.remove(segment).map_err(|e| self.io(e.into()))?;
             done.segments += 1;
             done.freed += size;
