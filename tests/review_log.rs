@@ -199,6 +199,33 @@ async fn a_segment_with_a_damaged_live_review_is_kept_and_the_others_are_freed()
     assert!(e.contains("review log") && e.contains(&damaged), "the damage is named where it is: {e}");
 }
 
+#[tokio::test]
+async fn a_store_copied_without_its_review_log_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let clock = ManualClock::new(t("2026-11-20T12:00:00Z"));
+    {
+        let store = Store::open(&path).unwrap();
+        common::ingest_examples(&store, &clock).await;
+        hindsight::stages::review::review_pending(&store, &engine(), &[], 100, clock.now()).unwrap();
+    }
+    std::fs::remove_dir_all(path.join("reviews")).unwrap();
+    let e = (0..50)
+        .find_map(|_| match Store::open(&path) {
+            Err(hindsight::store::StoreError::Locked { .. }) => {
+                std::thread::sleep(Duration::from_millis(100));
+                None
+            }
+            other => Some(other.unwrap_err().to_string()),
+        })
+        .unwrap();
+    assert!(e.contains("00000001.log") && e.contains("restore the whole store directory"), "{e}");
+    // Nothing was made again from it: the reviews are still pointed to, none queued.
+    let db = raw(&path);
+    assert!(db.open_tree("reviews").unwrap().len() >= 5);
+    assert_eq!(db.open_tree("pending").unwrap().len(), 0);
+}
+
 fn raw(path: &std::path::Path) -> sled::Db {
     common::raw_sled(path)
 }

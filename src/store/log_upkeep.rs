@@ -85,13 +85,30 @@ impl Store {
         }
         let sealed: HashSet<u32> = self.log.sealed().map_err(|e| self.io(e.into()))?.into_iter().collect();
         let mut lost = Vec::new();
+        let mut missing = std::collections::BTreeSet::new();
         for item in self.reviews.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let Some(p) = Pointer::decode(&v) else { continue };
-            let there = if p.segment == tail.segment { p.end() <= tail.end } else { sealed.contains(&p.segment) };
-            if !there {
-                lost.push((k, v));
+            if p.segment == tail.segment && !tail.fresh {
+                if p.end() > tail.end {
+                    lost.push((k, v));
+                }
+            } else if !sealed.contains(&p.segment) {
+                missing.insert(p.segment);
             }
+        }
+        // A power cut loses only the end of the segment being written (a segment is synced
+        // before the next is started, and compaction deletes one only once nothing points into
+        // it). Whole segments gone, or the directory, are a store copied or restored without
+        // them: refused rather than every review in them made again.
+        if !missing.is_empty() {
+            let dir = self.review_log_dir();
+            let error = std::io::Error::other(format!(
+                "the review log at {} lacks segment(s) {} that the store points into (copied or restored without its reviews/ directory?): restore the whole store directory, reviews/ with it",
+                dir.display(),
+                missing.iter().map(|s| format!("{s:08}.log")).collect::<Vec<_>>().join(", ")
+            ));
+            return Err(StoreError::Open { path: self.path.clone(), error: error.into() });
         }
         if lost.is_empty() {
             return Ok(());

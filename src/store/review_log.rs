@@ -142,6 +142,8 @@ pub(crate) struct Tail {
     /// Bytes after that (an entry written in part when the process stopped): left in the
     /// segment, which is sealed, and the next one started.
     pub cut: u64,
+    /// The directory held no segment: the log is new (or was lost).
+    pub fresh: bool,
 }
 
 fn segment_name(id: u32) -> String {
@@ -169,7 +171,7 @@ impl ReviewLog {
         if segments.is_empty() {
             sync_dir(dir)?;
         }
-        let tail = Tail { segment: id, end, cut: on_disk - end };
+        let tail = Tail { segment: id, end, cut: on_disk - end, fresh: segments.is_empty() };
         let log = ReviewLog {
             dir: dir.to_owned(),
             active: Mutex::new(Active { id, file: file.into(), len: end, dirty: false }),
@@ -408,7 +410,7 @@ mod tests {
     fn entries_read_back_and_a_pointer_is_not_a_stored_review() {
         let dir = tempfile::tempdir().unwrap();
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
-        assert_eq!(tail, Tail { segment: 1, end: 0, cut: 0 });
+        assert_eq!(tail, Tail { segment: 1, end: 0, cut: 0, fresh: true });
         let a = log.append(b"src\x001\x001", b"first review").unwrap();
         let b = log.append(b"src\x002\x001", &[0x28, 0xB5, 0x2F, 0xFD, 9, 9]).unwrap();
         assert_eq!(Pointer::decode(&a.encode()), Some(a));
@@ -442,7 +444,7 @@ mod tests {
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(torn.offset + 100).unwrap();
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
-        assert_eq!(tail, Tail { segment: 1, end: kept.end(), cut: 100 });
+        assert_eq!(tail, Tail { segment: 1, end: kept.end(), cut: 100, fresh: false });
         assert_eq!(log.read(&kept, b"k1").unwrap(), vec![7u8; 300]);
         assert!(matches!(log.read(&torn, b"k2"), Err(ReadError::Missing(_))));
         // The segment is sealed as it is; the next entry starts the next one.
@@ -452,7 +454,7 @@ mod tests {
         assert_eq!((entries, whole), (vec![(b"k1".to_vec(), kept)], false));
         drop(log);
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
-        assert_eq!(tail, Tail { segment: 2, end: next.end(), cut: 0 });
+        assert_eq!(tail, Tail { segment: 2, end: next.end(), cut: 0, fresh: false });
         assert_eq!(log.read(&next, b"k3").unwrap(), b"again");
     }
 
@@ -468,7 +470,7 @@ mod tests {
         bytes[(first.offset + 20) as usize] ^= 0xFF;
         std::fs::write(&path, bytes).unwrap();
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
-        assert_eq!(tail, Tail { segment: 1, end: second.end(), cut: 0 }, "not taken for a torn tail");
+        assert_eq!(tail, Tail { segment: 1, end: second.end(), cut: 0, fresh: false }, "not taken for a torn tail");
         assert!(matches!(log.read(&first, b"k1"), Err(ReadError::Damaged(_))));
         assert_eq!(log.read(&second, b"k2").unwrap(), vec![8u8; 300]);
         assert!(!log.entries(1).unwrap().1, "a segment with damage does not read whole");
