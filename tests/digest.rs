@@ -326,16 +326,7 @@ async fn a_store_of_schema_1_gets_summaries_and_due_notifications_indexed() {
         store.flush().unwrap();
     }
     {
-        // sled's flusher thread lets go of the store's lock shortly after the store is dropped;
-        // on a loaded machine that can be after this line runs.
-        let db = (0..100)
-            .find_map(|_| {
-                sled::open(&path).ok().or_else(|| {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                    None
-                })
-            })
-            .expect("the store's lock is released within 5 s");
+        let db = common::raw_sled(&path);
         db.open_tree("meta").unwrap().insert("schema_version", &1u32.to_be_bytes()).unwrap();
         db.drop_tree("summaries").unwrap();
         db.drop_tree("follow_ups").unwrap();
