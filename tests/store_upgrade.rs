@@ -42,9 +42,9 @@ fn is_pointer(v: &[u8]) -> bool {
     v.len() == 21 && v[0] == 1
 }
 
-/// A record's bytes as stored: for a review in the review log, its value there, read from the
-/// segment file where the pointer says (segment u32, offset u64, length u32; the entry is a
-/// header of 8 bytes, the key's length and the key, then the value).
+/// A record's bytes as stored: for a review the upgrade moved into the review log, its value
+/// there, read from the segment file where the pointer says (segment u32, offset u64, length
+/// u32; the entry is a header of 8 bytes, the key's length and the key, then the value).
 fn stored(path: &Path, t: &str, k: &[u8], v: &[u8]) -> Vec<u8> {
     if t != "reviews" || !is_pointer(v) {
         return v.to_vec();
@@ -56,12 +56,20 @@ fn stored(path: &Path, t: &str, k: &[u8], v: &[u8]) -> Vec<u8> {
     bytes[offset + 8 + 2 + k.len()..offset + 8 + len].to_vec()
 }
 
+/// A record as JSON: for a review in the review log, read from there.
+fn stored_json(path: &Path, t: &str, k: &[u8], v: &[u8]) -> Vec<u8> {
+    if t != "reviews" {
+        return json(v);
+    }
+    hindsight::store::stored_review_json(path, k, v).unwrap()
+}
+
 fn contents(db: &sled::Db, path: &Path) -> Contents {
     let mut out = BTreeMap::new();
     for t in TREES {
         for kv in db.open_tree(t).unwrap().iter() {
             let (k, v) = kv.unwrap();
-            out.insert((t.to_owned(), k.to_vec()), json(&stored(path, t, &k, &v)));
+            out.insert((t.to_owned(), k.to_vec()), stored_json(path, t, &k, &v));
         }
     }
     out
@@ -140,7 +148,7 @@ async fn old_store(path: &Path, copies: usize) -> (Contents, Vec<ResolutionKey>)
         let tree = db.open_tree(t).unwrap();
         let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
         for (i, (k, v)) in records.into_iter().enumerate() {
-            let mut plain = if t == "resolutions" { full[k.as_ref()].clone() } else { json(&stored(path, t, &k, &v)) };
+            let mut plain = if t == "resolutions" { full[k.as_ref()].clone() } else { stored_json(path, t, &k, &v) };
             if t == "incidents" && i == 0 {
                 // An analyst marked a follow-up done on the first incident: the upgrade indexes it.
                 let mut record: serde_json::Value = serde_json::from_slice(&plain).unwrap();
@@ -355,7 +363,7 @@ async fn schema_5_and_6_stores_review_what_they_queued_as_a_new_one_does() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (new, new_schema) = reviews(&dir.path().join("new"), None).await;
-    assert_eq!((new_schema, SCHEMA_VERSION), (8, 8));
+    assert_eq!((new_schema, SCHEMA_VERSION), (9, 9));
     assert!(new.len() >= 5);
     let alerts = |r: &serde_json::Value| r["alerts"].as_array().map_or(0, Vec::len);
     assert!(new.values().all(|r| alerts(r) > 0), "the reviews are made from the alerts in the text");

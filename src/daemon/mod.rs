@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::stages::health::Health;
-use crate::stages::{Ctx, deliver, digest, ingest, retention, review};
+use crate::stages::{Ctx, deliver, digest, ingest, pack, retention, review};
 use crate::store::Store;
 use pipeline::Pipeline;
 
@@ -193,6 +193,7 @@ pub async fn run(cfg: Config, state_dir: &Path, opts: Options) -> Result<(), Dae
         handles.push(("digest".into(), tracker.spawn(digest::digest_loop(ctx.clone(), s))));
     }
     handles.push(("retention".into(), tracker.spawn(retention::retention_loop(ctx.clone()))));
+    handles.push(("pack".into(), tracker.spawn(pack::pack_loop(ctx.clone()))));
     tracker.spawn(status_loop(ctx.clone()));
     tracker.spawn(systemd::watchdog(health.clone(), clock.clone(), ctx.cfg.daemon.stall_timeout, ctx.stop.clone()));
     tracker.close();
@@ -266,6 +267,7 @@ async fn run_once(
     }
     deliver::deliver_once(ctx).await;
     retention::prune_once(ctx).await;
+    pack::pack_once(ctx).await;
     if let Some(e) = ctx.take_fatal() {
         return Err(DaemonError::StoreFailed(e));
     }

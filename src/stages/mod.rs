@@ -8,6 +8,7 @@
 //! | [`digest`] | [`digest::tick`]: the schedule looked at once | [`digest::digest_loop`] | digests and their outbox entries |
 //! | [`hunt`] | [`hunt::hunt_queued`]: queued reviews' hunts, within budgets | [`hunt::hunt_loop`] | amended reviews and their `review.hunted` entries |
 //! | [`retention`] | [`retention::prune_once`] | [`retention::retention_loop`] | — |
+//! | [`pack`] | [`pack::pack_once`]: sealed review log segments packed | [`pack::pack_loop`] | — |
 //!
 //! Stages hand work to each other only through the store, and wake each other with [`Notify`]
 //! so that a new resolution is reviewed and sent at once rather than at the next tick. Each loop
@@ -19,6 +20,7 @@ pub mod digest;
 pub mod health;
 pub mod hunt;
 pub mod ingest;
+pub mod pack;
 pub mod retention;
 pub mod review;
 

@@ -53,6 +53,7 @@ pub fn record_of<'a>(
         outbox,
         at: now,
         hunt: false,
+        snapshot: None,
     }
 }
 
@@ -194,6 +195,7 @@ fn review_one(
     let outbox = crate::notify::entries_for(k, &review, subscriptions, now);
     let notifications = outbox.len();
     let mut record = record_of(&resolution.source, &review, outbox, now);
+    record.snapshot = Some(&resolution.raw);
     // Hunting costs the tenant's shared quota: only real incidents with a blind stage to look at.
     record.hunt = engine.settings.retro_hunt_sources.contains(&resolution.source)
         && crate::review::is_real_incident(&review)

@@ -110,7 +110,7 @@ pub(super) fn pack(json: Vec<u8>) -> Vec<u8> {
 /// (chosen by zstd from its content) is in every frame made with it, so a frame says which
 /// dictionary reads it. Once released, a dictionary stays in the binary for good: a new one
 /// is added beside it, never in its place.
-static DICTIONARY: &[u8] = include_bytes!("zstd-1.dict");
+pub(super) static DICTIONARY: &[u8] = include_bytes!("zstd-1.dict");
 
 /// The ID in [`DICTIONARY`]'s header (0 if the file were not a dictionary: frames then name none).
 fn dictionary_id() -> u32 {
@@ -185,10 +185,15 @@ pub fn stored_review_json(store_dir: &std::path::Path, key: &[u8], stored: &[u8]
         Some(p) => {
             let bytes = super::review_log::read_in(&store_dir.join(super::REVIEW_LOG_DIR), &p, key)
                 .map_err(|e| e.to_string())?;
-            stored_json(&bytes)
+            stored_json(&bytes.review)
         }
         None => stored_json(stored),
     }
+}
+
+/// A stored value compressed again if it is not (a review or snapshot read from a pack is JSON).
+pub(super) fn repack(stored: Vec<u8>) -> Vec<u8> {
+    if is_packed(&stored) { stored } else { pack(stored) }
 }
 
 /// Whether a stored value is compressed.

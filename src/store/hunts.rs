@@ -52,7 +52,12 @@ impl Store {
     pub fn record_hunted(&self, k: &ResolutionKey, amended: &Review, outbox: &[OutboxEntry]) -> Result<bool> {
         self.ensure_room()?;
         let bytes = super::codec::to_packed(amended).map_err(|e| self.corrupt("reviews", &k.0, e))?;
-        let pointer = self.append_review(&k.0, &bytes)?;
+        // The snapshot the review's entry carries goes on with the amended one; the incident's
+        // record may have given up its own copy. Synced before the transaction: the entry it
+        // replaces may be the only copy of that snapshot.
+        let snapshot = self.stored_review(k)?.and_then(|s| s.snapshot).map(super::codec::repack);
+        let pointer = self.append_review(&k.0, bytes, snapshot.as_deref())?;
+        self.log.sync().map_err(|e| self.io(e.into()))?;
         let entries = self.encode_entries(outbox)?;
         let _counted = self.counts.writing();
         let result = (&self.hunts, &self.reviews, &self.outbox, &self.due, &self.settled).transaction(

@@ -380,6 +380,19 @@ impl Store {
     }
 
     pub fn resolution(&self, k: &ResolutionKey) -> Result<Option<Resolution>> {
+        let Some(mut resolution) = self.resolution_as_recorded(k)? else { return Ok(None) };
+        // Reviewed and packed (schema 9): the snapshot is the one its review's entry carries.
+        if resolution.raw.get() == "null"
+            && let Some(snapshot) = self.stored_review(k)?.and_then(|s| s.snapshot)
+        {
+            let json = super::codec::unpack(&snapshot).map_err(|e| self.corrupt("reviews", &k.0, e))?;
+            resolution.raw = serde_json::from_slice(&json)
+                .map_err(|e| self.corrupt("reviews", &k.0, format!("the snapshot beside the review: {e}")))?;
+        }
+        Ok(Some(resolution))
+    }
+
+    fn resolution_as_recorded(&self, k: &ResolutionKey) -> Result<Option<Resolution>> {
         // Read with the record in one transaction: ingest may be replacing the record (and
         // writing the resolution out in full) at the same moment.
         let ik = super::retention::split_resolution_key(&k.0).map(|(ik, _)| ik.to_vec());

@@ -57,7 +57,7 @@ impl Store {
             }
             let mut pointers = Vec::with_capacity(batch.len());
             for (k, v) in &batch {
-                pointers.push(self.append_review(k, v)?);
+                pointers.push(self.append_review(k, v.to_vec(), None)?);
             }
             self.log.sync().map_err(|e| self.io(e.into()))?;
             for ((k, v), p) in batch.iter().zip(&pointers) {
@@ -84,17 +84,22 @@ impl Store {
             );
         }
         let sealed: HashSet<u32> = self.log.sealed().map_err(|e| self.io(e.into()))?.into_iter().collect();
+        let packs: HashSet<u32> = self.log.packs().map_err(|e| self.io(e.into()))?.into_iter().collect();
         let mut lost = Vec::new();
         let mut missing = std::collections::BTreeSet::new();
         for item in self.reviews.iter() {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let Some(p) = Pointer::decode(&v) else { continue };
-            if p.segment == tail.segment && !tail.fresh {
+            if p.packed.is_some() {
+                if !packs.contains(&p.segment) {
+                    missing.insert(super::review_pack::pack_name(p.segment));
+                }
+            } else if p.segment == tail.segment && !tail.fresh {
                 if p.end() > tail.end {
                     lost.push((k, v));
                 }
             } else if !sealed.contains(&p.segment) {
-                missing.insert(p.segment);
+                missing.insert(format!("{:08}.log", p.segment));
             }
         }
         // A power cut loses only the end of the segment being written (a segment is synced
@@ -106,7 +111,7 @@ impl Store {
             let error = std::io::Error::other(format!(
                 "the review log at {} lacks segment(s) {} that the store points into (copied or restored without its reviews/ directory?): restore the whole store directory, reviews/ with it",
                 dir.display(),
-                missing.iter().map(|s| format!("{s:08}.log")).collect::<Vec<_>>().join(", ")
+                missing.iter().cloned().collect::<Vec<_>>().join(", ")
             ));
             return Err(StoreError::Open { path: self.path.clone(), error: error.into() });
         }
@@ -153,22 +158,43 @@ impl Store {
     /// ones are livelier still. Reviews amended by retro-hunts leave dead entries anywhere; a
     /// segment with some of those is freed once retention has emptied the rest of it.
     pub fn compact_review_log(&self) -> Result<Compacted> {
+        let _one_at_a_time = self.upkeep.lock().unwrap_or_else(|e| e.into_inner());
+        let io = |e: std::io::Error| self.io(e.into());
         let mut done = Compacted::default();
-        for segment in self.log.sealed().map_err(|e| self.io(e.into()))? {
-            let size = self.log.segment_bytes(segment).map_err(|e| self.io(e.into()))?;
-            let (entries, whole) = self.log.entries(segment).map_err(|e| self.io(e.into()))?;
+        // Segments and packs (sealed segments rewritten: `log_packing`) by age; one that is both
+        // is being packed, which finishes it.
+        let segments = self.log.sealed().map_err(io)?;
+        let packs = self.log.packs().map_err(io)?;
+        let mut files: Vec<(u32, bool)> = segments.iter().filter(|s| !packs.contains(s)).map(|s| (*s, false)).collect();
+        files.extend(packs.iter().filter(|p| !segments.contains(p)).map(|p| (*p, true)));
+        files.sort_unstable();
+        for (segment, is_pack) in files {
+            let (entries, whole, size) = if is_pack {
+                let (entries, whole) = self.log.pack_entries(segment).map_err(io)?;
+                let entries: Vec<_> = entries.into_iter().map(|(k, p, _)| (k, p)).collect();
+                (entries, whole, self.log.pack_bytes(segment).map_err(io)?)
+            } else {
+                let (entries, whole) = self.log.entries(segment).map_err(io)?;
+                (entries, whole, self.log.segment_bytes(segment).map_err(io)?)
+            };
             if !whole {
                 // Damage or a torn tail: what is past it cannot be told live or dead.
                 continue;
             }
+            let total = entries.len();
             let mut live = Vec::new();
             for (k, p) in entries {
                 if self.reviews.get(&k).map_err(|e| self.io(e))?.as_deref() == Some(&p.encode()[..]) {
                     live.push((k, p));
                 }
             }
-            let live_bytes: u64 = live.iter().map(|(_, p)| p.end() - p.offset).sum();
-            if live_bytes * 2 > size {
+            // A pack's reviews share their blocks: it is judged by how many are live.
+            let mostly_live = if is_pack {
+                live.len() * 2 > total
+            } else {
+                live.iter().map(|(_, p)| p.end() - p.offset).sum::<u64>() * 2 > size
+            };
+            if mostly_live {
                 break;
             }
             let mut unreadable = None;
@@ -176,7 +202,15 @@ impl Store {
                 let mut swaps = Vec::with_capacity(chunk.len());
                 for (k, p) in chunk {
                     match self.log.read(p, k) {
-                        Ok(bytes) => swaps.push((k, p.encode(), self.append_review(k, &bytes)?)),
+                        Ok(s) => swaps.push((
+                            k,
+                            p.encode(),
+                            self.append_review(
+                                k,
+                                super::codec::repack(s.review),
+                                s.snapshot.map(super::codec::repack).as_deref(),
+                            )?,
+                        )),
                         Err(e) => unreadable = Some((k, e)),
                     }
                 }
@@ -201,7 +235,11 @@ impl Store {
                 );
                 continue;
             }
-            self.log.remove(segment).map_err(|e| self.io(e.into()))?;
+            if is_pack {
+                self.log.remove_pack(segment).map_err(io)?;
+            } else {
+                self.log.remove(segment).map_err(io)?;
+            }
             done.segments += 1;
             done.freed += size;
         }
@@ -215,6 +253,9 @@ impl Store {
         segments.push(self.log.active_segment());
         for s in segments {
             entries += self.log.entries(s).map_err(|e| self.io(e.into()))?.0.len() as u64;
+        }
+        for p in self.log.packs().map_err(|e| self.io(e.into()))? {
+            entries += self.log.pack_entries(p).map_err(|e| self.io(e.into()))?.0.len() as u64;
         }
         Ok((entries, self.log.bytes().map_err(|e| self.io(e.into()))?))
     }

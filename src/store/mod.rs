@@ -65,16 +65,19 @@ mod flusher;
 mod history;
 mod hunts;
 mod incidents;
+mod log_packing;
 mod log_upkeep;
 mod outbox;
 mod retention;
 mod review_log;
+mod review_pack;
 mod reviews;
 pub use deployed::DeployedRecord;
 pub use failed::FailedReview;
 pub use history::{KEEP_DAYS as HISTORY_KEEP_DAYS, MAX_PER_SOURCE as HISTORY_MAX_PER_SOURCE};
 pub use reviews::ReviewRecord;
 
+pub use log_packing::Packing;
 pub use log_upkeep::Compacted;
 pub use retention::{Pruned, Retention};
 
@@ -91,7 +94,7 @@ pub use incidents::{
 use std::path::{Path, PathBuf};
 
 /// The schema this version writes. Migrations from older versions go in [`Store::migrate`].
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -157,6 +160,9 @@ pub struct Store {
     done: sled::Tree,
     /// The reviews themselves, beside sled ([`review_log`]); `reviews` holds where each is.
     log: std::sync::Arc<review_log::ReviewLog>,
+    /// Held by packing and compaction, which both move reviews out of sealed files and delete
+    /// them: one at a time.
+    upkeep: std::sync::Arc<std::sync::Mutex<()>>,
     counts: outbox::OutboxCounts,
     reserve: u64,
     flusher: std::sync::Arc<flusher::Flusher>,
@@ -263,6 +269,7 @@ impl Store {
             path: path.to_owned(),
             flusher: flusher::Flusher::new(db.clone(), log.clone()),
             log,
+            upkeep: Default::default(),
             db,
         };
         store.migrate(tail)?;
@@ -416,6 +423,13 @@ impl Store {
         // finishes moving them, and reading never depends on whether it finished.
         if (1..=7).contains(&found) {
             self.meta.insert(log_upkeep::MOVING_TO_LOG, &[][..]).map_err(|e| self.io(e))?;
+        }
+        // Version 9 packs sealed segments of the log (pointers of a second form) and moves a
+        // reviewed resolution's snapshot out of its incident's record into the pack. Nothing is
+        // rewritten at the upgrade (packing runs as segments are sealed); the version keeps an
+        // older Hindsight, which could read neither, from opening the store.
+        if (1..=8).contains(&found) {
+            tracing::info!(path = %self.path.display(), "store upgraded to schema 9: sealed review log segments are packed");
         }
         if found < SCHEMA_VERSION {
             self.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(|e| self.io(e))?;

@@ -21,6 +21,12 @@
 //! - An entry whose transaction never committed is dead weight, like one of a review removed:
 //!   retention moves the live entries out of a segment that is mostly dead and deletes it
 //!   ([`super::Store::compact_review_log`]).
+//!
+//! Since schema 9 an entry also carries the snapshot of the resolution its review was made from
+//! (a second zstd frame after the review's: [`Stored`]), and a sealed segment is packed
+//! (`review_pack`, `log_packing`): its live reviews and snapshots compressed together into
+//! `NNNNNNNN.pack`, the pointers swapped to a second form (tag 0x02, the block and the review's
+//! place in it), the incidents' records relieved of their snapshot copies, the segment deleted.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -38,45 +44,64 @@ const TAG: u8 = 0x01;
 const SEGMENT_BYTES: u64 = 4 << 20;
 
 /// Entry header: body length and crc32.
-const HEADER: usize = 8;
+pub(super) const HEADER: usize = 8;
 
 /// A body larger than this is damage, not an entry (the largest review is a few megabytes).
-const MAX_BODY: u32 = 256 << 20;
+pub(super) const MAX_BODY: u32 = 256 << 20;
+
+/// The first byte of a pointer into a pack (`review_pack`): 0x02, which no inline review starts
+/// with either.
+const PACKED_TAG: u8 = 0x02;
 
 /// Where an entry is: what the `reviews` tree holds for a review in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pointer {
     pub segment: u32,
+    /// In a segment, where the entry starts; in a pack, where its block starts.
     pub offset: u64,
-    /// The body's length and crc32, as in the entry's header: a pointer whose entry was
-    /// overwritten or cut off does not read as another entry.
+    /// The body's length and crc32, as in the entry's (or block's) header: a pointer whose
+    /// entry was overwritten or cut off does not read as another entry.
     pub len: u32,
     pub crc: u32,
+    /// In a pack: the review's place among its block's reviews. `None`: in a segment.
+    pub packed: Option<u16>,
 }
 
 impl Pointer {
+    /// Bytes of a pointer into a segment; one into a pack has two more.
     pub(crate) const BYTES: usize = 21;
 
-    pub(crate) fn encode(&self) -> [u8; Self::BYTES] {
-        let mut b = [0u8; Self::BYTES];
-        b[0] = TAG;
-        b[1..5].copy_from_slice(&self.segment.to_be_bytes());
-        b[5..13].copy_from_slice(&self.offset.to_be_bytes());
-        b[13..17].copy_from_slice(&self.len.to_be_bytes());
-        b[17..21].copy_from_slice(&self.crc.to_be_bytes());
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(Self::BYTES + 2);
+        b.push(if self.packed.is_some() { PACKED_TAG } else { TAG });
+        b.extend_from_slice(&self.segment.to_be_bytes());
+        b.extend_from_slice(&self.offset.to_be_bytes());
+        b.extend_from_slice(&self.len.to_be_bytes());
+        b.extend_from_slice(&self.crc.to_be_bytes());
+        if let Some(index) = self.packed {
+            b.extend_from_slice(&index.to_be_bytes());
+        }
         b
     }
 
     /// The pointer a stored value is, or `None` for a review stored inline.
     pub(crate) fn decode(stored: &[u8]) -> Option<Pointer> {
-        let b: &[u8; Self::BYTES] = stored.try_into().ok()?;
-        if b[0] != TAG {
-            return None;
-        }
+        let packed = match (stored.first(), stored.len()) {
+            (Some(&TAG), Self::BYTES) => None,
+            (Some(&PACKED_TAG), n) if n == Self::BYTES + 2 => Some(u16::from_be_bytes([stored[21], stored[22]])),
+            _ => return None,
+        };
+        let b = stored;
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let mut offset = [0u8; 8];
         offset.copy_from_slice(&b[5..13]);
-        Some(Pointer { segment: u32_at(1), offset: u64::from_be_bytes(offset), len: u32_at(13), crc: u32_at(17) })
+        Some(Pointer {
+            segment: u32_at(1),
+            offset: u64::from_be_bytes(offset),
+            len: u32_at(13),
+            crc: u32_at(17),
+            packed,
+        })
     }
 
     /// Where the entry ends in its segment.
@@ -87,6 +112,42 @@ impl Pointer {
 
 /// An entry's key and where it is.
 pub(crate) type Entry = (Vec<u8>, Pointer);
+
+/// What an entry holds, each part as the store keeps a value (a zstd frame, or JSON): the
+/// review, and the snapshot of the resolution it was made from (entries written since schema
+/// 9; the snapshot then leaves the incident's record once the entry is packed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub review: Vec<u8>,
+    pub snapshot: Option<Vec<u8>>,
+}
+
+impl Stored {
+    /// An entry's value: the review's zstd frame, then the snapshot. A review that is not a
+    /// frame (never, for a real one: it would be JSON compressing to nothing) goes alone, so
+    /// that the first frame's end always says where the snapshot starts.
+    pub(crate) fn value(review: Vec<u8>, snapshot: Option<&[u8]>) -> Vec<u8> {
+        match snapshot {
+            Some(s) if super::codec::is_packed(&review) => [review.as_slice(), s].concat(),
+            _ => review,
+        }
+    }
+
+    /// An entry's value read back ([`Stored::value`]; entries from before schema 9 hold the
+    /// review alone).
+    pub(crate) fn from_value(mut value: Vec<u8>) -> Stored {
+        if !super::codec::is_packed(&value) {
+            return Stored { review: value, snapshot: None };
+        }
+        match zstd::zstd_safe::find_frame_compressed_size(&value) {
+            Ok(n) if n < value.len() => {
+                let snapshot = value.split_off(n);
+                Stored { review: value, snapshot: Some(snapshot) }
+            }
+            _ => Stored { review: value, snapshot: None },
+        }
+    }
+}
 
 /// Why an entry could not be read.
 #[derive(Debug)]
@@ -146,11 +207,11 @@ pub(crate) struct Tail {
     pub fresh: bool,
 }
 
-fn segment_name(id: u32) -> String {
+pub(super) fn segment_name(id: u32) -> String {
     format!("{id:08}.log")
 }
 
-fn crc_of(body: &[u8]) -> u32 {
+pub(super) fn crc_of(body: &[u8]) -> u32 {
     crc32fast::hash(body)
 }
 
@@ -161,17 +222,26 @@ impl ReviewLog {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
+        super::review_pack::remove_leftovers(dir)?;
         let segments = list_segments(dir)?;
-        let id = segments.last().copied().unwrap_or(1);
+        let packs = super::review_pack::list(dir)?;
+        // The newest segment goes on being written; packs are of sealed segments, so a log
+        // whose segments were all packed (restored so) starts after them.
+        let id = match (segments.last(), packs.last()) {
+            (Some(&log), Some(&pack)) if pack >= log => pack + 1,
+            (Some(&log), _) => log,
+            (None, Some(&pack)) => pack + 1,
+            (None, None) => 1,
+        };
         let path = dir.join(segment_name(id));
         let file =
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path)?;
         let on_disk = file.metadata()?.len();
         let end = valid_end(&file)?;
-        if segments.is_empty() {
+        if segments.last() != Some(&id) {
             sync_dir(dir)?;
         }
-        let tail = Tail { segment: id, end, cut: on_disk - end, fresh: segments.is_empty() };
+        let tail = Tail { segment: id, end, cut: on_disk - end, fresh: segments.is_empty() && packs.is_empty() };
         let log = ReviewLog {
             dir: dir.to_owned(),
             active: Mutex::new(Active { id, file: file.into(), len: end, dirty: false }),
@@ -217,7 +287,7 @@ impl ReviewLog {
         active.file.write_all_at(&entry, offset)?;
         active.len += entry.len() as u64;
         active.dirty = true;
-        Ok(Pointer { segment: active.id, offset, len, crc })
+        Ok(Pointer { segment: active.id, offset, len, crc, packed: None })
     }
 
     /// Starts a new segment once the newest holds `bytes` (tests: many segments from few reviews).
@@ -257,8 +327,8 @@ impl ReviewLog {
         self.dir.join(segment_name(id))
     }
 
-    /// The value stored under `key` at `p`.
-    pub(crate) fn read(&self, p: &Pointer, key: &[u8]) -> Result<Vec<u8>, ReadError> {
+    /// What is stored under `key` at `p`.
+    pub(crate) fn read(&self, p: &Pointer, key: &[u8]) -> Result<Stored, ReadError> {
         read_in(&self.dir, p, key)
     }
 
@@ -282,7 +352,7 @@ impl ReviewLog {
         let mut at = 0usize;
         while let Some((len, crc, body)) = entry_at(&bytes, at) {
             let key_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
-            out.push((body[2..2 + key_len].to_vec(), Pointer { segment, offset: at as u64, len, crc }));
+            out.push((body[2..2 + key_len].to_vec(), Pointer { segment, offset: at as u64, len, crc, packed: None }));
             at += HEADER + len as usize;
         }
         Ok((out, at == bytes.len()))
@@ -302,18 +372,50 @@ impl ReviewLog {
         sync_dir(&self.dir)
     }
 
-    /// Bytes of every segment on disk.
+    /// Bytes of every segment and pack on disk.
     pub(crate) fn bytes(&self) -> io::Result<u64> {
         let mut total = 0;
         for id in list_segments(&self.dir)? {
             total += std::fs::metadata(self.path(id))?.len();
         }
+        for id in super::review_pack::list(&self.dir)? {
+            total += std::fs::metadata(self.dir.join(super::review_pack::pack_name(id)))?.len();
+        }
         Ok(total)
+    }
+
+    /// The packs, oldest first.
+    pub(crate) fn packs(&self) -> io::Result<Vec<u32>> {
+        super::review_pack::list(&self.dir)
+    }
+
+    /// Every review in the pack of `segment`, and whether it read whole.
+    pub(crate) fn pack_entries(&self, segment: u32) -> io::Result<(Vec<super::review_pack::PackEntry>, bool)> {
+        super::review_pack::entries(&self.dir, segment)
+    }
+
+    /// The size of a pack on disk.
+    pub(crate) fn pack_bytes(&self, segment: u32) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.dir.join(super::review_pack::pack_name(segment)))?.len())
+    }
+
+    /// Starts the pack of sealed `segment` ([`super::review_pack::Writer`]).
+    pub(crate) fn pack_writer(&self, segment: u32) -> io::Result<super::review_pack::Writer> {
+        super::review_pack::Writer::new(&self.dir, segment)
+    }
+
+    /// Deletes a pack (every live review moved out of it, and that made durable).
+    pub(crate) fn remove_pack(&self, segment: u32) -> io::Result<()> {
+        std::fs::remove_file(self.dir.join(super::review_pack::pack_name(segment)))?;
+        sync_dir(&self.dir)
     }
 }
 
 /// [`ReviewLog::read`] in the log at `dir`.
-pub(crate) fn read_in(dir: &Path, p: &Pointer, key: &[u8]) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_in(dir: &Path, p: &Pointer, key: &[u8]) -> Result<Stored, ReadError> {
+    if p.packed.is_some() {
+        return super::review_pack::read(dir, p, key);
+    }
     let name = segment_name(p.segment);
     let file = match File::open(dir.join(&name)) {
         Ok(f) => f,
@@ -347,7 +449,7 @@ pub(crate) fn read_in(dir: &Path, p: &Pointer, key: &[u8]) -> Result<Vec<u8>, Re
     if body.get(2..2 + key_len) != Some(key) {
         return Err(ReadError::Damaged(format!("the entry at byte {} of {name} is another review's", p.offset)));
     }
-    Ok(body[2 + key_len..].to_vec())
+    Ok(Stored::from_value(body[2 + key_len..].to_vec()))
 }
 
 /// The entry starting at `at`, if a whole one with a matching crc is there.
@@ -390,15 +492,20 @@ fn valid_end(file: &File) -> io::Result<u64> {
 }
 
 fn list_segments(dir: &Path) -> io::Result<Vec<u32>> {
+    list_ids(dir, ".log")
+}
+
+/// The ids of the files `NNNNNNNN<suffix>` in `dir`, in order.
+pub(super) fn list_ids(dir: &Path, suffix: &str) -> io::Result<Vec<u32>> {
     let mut ids: Vec<u32> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(suffix)?.parse().ok())
         .collect();
     ids.sort_unstable();
     Ok(ids)
 }
 
 /// Makes a file's creation or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -414,8 +521,8 @@ mod tests {
         let a = log.append(b"src\x001\x001", b"first review").unwrap();
         let b = log.append(b"src\x002\x001", &[0x28, 0xB5, 0x2F, 0xFD, 9, 9]).unwrap();
         assert_eq!(Pointer::decode(&a.encode()), Some(a));
-        assert_eq!(log.read(&a, b"src\x001\x001").unwrap(), b"first review");
-        assert_eq!(log.read(&b, b"src\x002\x001").unwrap(), [0x28, 0xB5, 0x2F, 0xFD, 9, 9]);
+        assert_eq!(log.read(&a, b"src\x001\x001").unwrap().review, b"first review");
+        assert_eq!(log.read(&b, b"src\x002\x001").unwrap().review, [0x28, 0xB5, 0x2F, 0xFD, 9, 9]);
         // Inline reviews (a zstd frame, JSON) are not pointers, even at the pointer's length.
         assert_eq!(Pointer::decode(&[0x28; Pointer::BYTES]), None);
         assert_eq!(Pointer::decode(b"{\"incident\":{}}      "), None);
@@ -427,6 +534,26 @@ mod tests {
         assert!(matches!(log.read(&beyond, b"src\x001\x001"), Err(ReadError::Missing(_))));
         let all = vec![(b"src\x001\x001".to_vec(), a), (b"src\x002\x001".to_vec(), b)];
         assert_eq!(log.entries(1).unwrap(), (all, true));
+    }
+
+    #[test]
+    fn an_entry_carries_the_snapshot_after_the_review_and_older_entries_read_alone() {
+        let frame = |json: &str| super::super::codec::pack(json.repeat(20).into_bytes());
+        let review = frame("{\"review\":1}");
+        let snapshot = frame("{\"id\":\"42\"}");
+        let value = Stored::value(review.clone(), Some(&snapshot));
+        assert_eq!(Stored::from_value(value), Stored { review: review.clone(), snapshot: Some(snapshot) });
+        // A small snapshot stays JSON after the review's frame.
+        let value = Stored::value(review.clone(), Some(b"{}"));
+        assert_eq!(Stored::from_value(value), Stored { review: review.clone(), snapshot: Some(b"{}".to_vec()) });
+        // Before schema 9, and a review that is not a frame: the value is the review.
+        assert_eq!(Stored::from_value(review.clone()), Stored { review, snapshot: None });
+        assert_eq!(Stored::value(b"{\"r\":1}".to_vec(), Some(b"{}")), b"{\"r\":1}");
+        assert_eq!(Stored::from_value(b"{\"r\":1}".to_vec()).snapshot, None);
+        // A pointer into a pack is two bytes longer and reads back as one.
+        let p = Pointer { segment: 3, offset: 9, len: 5, crc: 7, packed: Some(300) };
+        assert_eq!((p.encode().len(), Pointer::decode(&p.encode())), (Pointer::BYTES + 2, Some(p)));
+        assert_eq!(Pointer::decode(&p.encode()[..Pointer::BYTES]), None);
     }
 
     #[test]
@@ -445,7 +572,7 @@ mod tests {
         file.set_len(torn.offset + 100).unwrap();
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
         assert_eq!(tail, Tail { segment: 1, end: kept.end(), cut: 100, fresh: false });
-        assert_eq!(log.read(&kept, b"k1").unwrap(), vec![7u8; 300]);
+        assert_eq!(log.read(&kept, b"k1").unwrap().review, vec![7u8; 300]);
         assert!(matches!(log.read(&torn, b"k2"), Err(ReadError::Missing(_))));
         // The segment is sealed as it is; the next entry starts the next one.
         let next = log.append(b"k3", b"again").unwrap();
@@ -455,7 +582,7 @@ mod tests {
         drop(log);
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
         assert_eq!(tail, Tail { segment: 2, end: next.end(), cut: 0, fresh: false });
-        assert_eq!(log.read(&next, b"k3").unwrap(), b"again");
+        assert_eq!(log.read(&next, b"k3").unwrap().review, b"again");
     }
 
     #[test]
@@ -472,7 +599,7 @@ mod tests {
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
         assert_eq!(tail, Tail { segment: 1, end: second.end(), cut: 0, fresh: false }, "not taken for a torn tail");
         assert!(matches!(log.read(&first, b"k1"), Err(ReadError::Damaged(_))));
-        assert_eq!(log.read(&second, b"k2").unwrap(), vec![8u8; 300]);
+        assert_eq!(log.read(&second, b"k2").unwrap().review, vec![8u8; 300]);
         assert!(!log.entries(1).unwrap().1, "a segment with damage does not read whole");
         assert_eq!(log.append(b"k3", b"v").unwrap().offset, second.end());
     }
@@ -488,7 +615,7 @@ mod tests {
         assert!(log.remove(2).is_err(), "the segment being written stays");
         log.remove(1).unwrap();
         assert!(matches!(log.read(&pointers[0], &[0]), Err(ReadError::Missing(_))));
-        assert_eq!(log.read(&pointers[3], &[3]).unwrap(), big);
+        assert_eq!(log.read(&pointers[3], &[3]).unwrap().review, big);
         drop(log);
         let (log, tail) = ReviewLog::open(dir.path()).unwrap();
         assert_eq!((tail.segment, tail.end), (2, pointers[3].end()));

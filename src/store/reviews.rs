@@ -35,6 +35,9 @@ pub struct ReviewRecord<'a> {
     pub at: DateTime<Utc>,
     /// Queue it for retro-hunts (its source hunts and it has hunts to run).
     pub hunt: bool,
+    /// The resolution's snapshot as Graph sent it, stored with the review (`None`: kept only in
+    /// the incident's record, as before schema 9).
+    pub snapshot: Option<&'a serde_json::value::RawValue>,
 }
 
 /// A `follow_ups` value: the text, and when the latest review that raised it was made (readers
@@ -82,12 +85,19 @@ impl Store {
     /// notifications are enqueued in the same transaction.
     pub fn record_review(&self, k: &ResolutionKey, record: &ReviewRecord<'_>) -> Result<bool> {
         self.ensure_room()?;
-        let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt } = record;
+        let ReviewRecord { source, review, summary, follow_ups, techniques, past, outbox, at: now, hunt, snapshot: _ } =
+            record;
         let now = *now;
         let bytes = super::codec::to_packed(review).map_err(|e| self.corrupt("reviews", &k.0, e))?;
         // In the log before the transaction that points at it (`review_log`). Should the
         // resolution turn out to be reviewed already, the entry is dead weight compaction drops.
-        let pointer = self.append_review(&k.0, &bytes)?;
+        // The snapshot goes with it: once the entry is packed, the incident's record no longer
+        // keeps its own copy (`log_packing`).
+        let snapshot = record
+            .snapshot
+            .filter(|raw| raw.get() != "null")
+            .map(|raw| super::codec::pack(raw.get().as_bytes().to_vec()));
+        let pointer = self.append_review(&k.0, bytes, snapshot.as_deref())?;
         let entries = self.encode_entries(outbox)?;
         let summary_key = super::digests::summary_key(summary.resolved, &k.0);
         let raised = summary.resolved.min(now);
@@ -169,17 +179,25 @@ impl Store {
     }
 
     pub fn review(&self, k: &ResolutionKey) -> Result<Option<Review>> {
-        // Twice at most: compaction may move the review, and delete the segment it was in,
-        // between reading its pointer and reading the log.
+        match self.stored_review(k)? {
+            Some(stored) => self.decode("reviews", &k.0, &stored.review).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The review at `k` as stored, with the snapshot its entry carries.
+    pub(super) fn stored_review(&self, k: &ResolutionKey) -> Result<Option<super::review_log::Stored>> {
+        // Twice at most: compaction or packing may move the review, and delete the file it was
+        // in, between reading its pointer and reading the log.
         let mut moved = false;
         loop {
             let Some(v) = self.reviews.get(&k.0).map_err(|e| self.io(e))? else { return Ok(None) };
             let Some(pointer) = super::review_log::Pointer::decode(&v) else {
                 // Stored inline (schema 7 and before, until the upgrade moved it).
-                return self.decode("reviews", &k.0, &v).map(Some);
+                return Ok(Some(super::review_log::Stored { review: v.to_vec(), snapshot: None }));
             };
             match self.log.read(&pointer, &k.0) {
-                Ok(bytes) => return self.decode("reviews", &k.0, &bytes).map(Some),
+                Ok(stored) => return Ok(Some(stored)),
                 Err(super::review_log::ReadError::Missing(_)) if !moved => moved = true,
                 Err(super::review_log::ReadError::Io(e)) => return Err(self.io(e.into())),
                 Err(e) => return Err(self.corrupt("reviews", &k.0, format!("in the review log: {e}"))),
@@ -187,10 +205,12 @@ impl Store {
         }
     }
 
-    /// Writes a review's bytes to the log and returns the pointer the `reviews` tree keeps.
-    pub(super) fn append_review(&self, key: &[u8], bytes: &[u8]) -> Result<[u8; super::review_log::Pointer::BYTES]> {
+    /// Writes a review's bytes to the log, with the snapshot of the resolution it was made from
+    /// (both as [`super::codec::pack`] stores them), and returns the pointer the `reviews` tree
+    /// keeps.
+    pub(super) fn append_review(&self, key: &[u8], review: Vec<u8>, snapshot: Option<&[u8]>) -> Result<Vec<u8>> {
         self.ensure_room()?;
-        match self.log.append(key, bytes) {
+        match self.log.append(key, &super::review_log::Stored::value(review, snapshot)) {
             Ok(p) => Ok(p.encode()),
             Err(e) => Err(self.io(e.into())),
         }
