@@ -36,13 +36,17 @@ fn keys(store: &Store) -> Vec<ResolutionKey> {
     keys
 }
 
-/// Every review and every resolution's snapshot, as JSON, by key.
+/// Every review and every resolution (its snapshot, the fields ingest read from it, its
+/// transitions), as JSON, by key.
 fn contents(store: &Store, keys: &[ResolutionKey]) -> Vec<(Option<Value>, Value)> {
     keys.iter()
         .map(|k| {
             let review = store.review(k).unwrap().map(|r| serde_json::to_value(r).unwrap());
-            let snapshot = serde_json::from_str(store.resolution(k).unwrap().unwrap().raw.get()).unwrap();
-            (review, snapshot)
+            let resolution = store.resolution(k).unwrap().unwrap();
+            let mut resolution = serde_json::to_value(&resolution).unwrap();
+            let raw: Value = serde_json::from_str(resolution["raw"].to_string().as_str()).unwrap();
+            resolution["raw"] = raw;
+            (review, resolution)
         })
         .collect()
 }
@@ -224,6 +228,13 @@ async fn a_packed_review_amended_by_a_retro_hunt_keeps_its_snapshot() {
     store.pack_review_log().unwrap();
     let record = store.incident("examples", &resolution.incident_id).unwrap().unwrap();
     assert_eq!(record.raw.get(), "null", "the pack holds the snapshot now");
+    assert!(
+        record.header.title.is_empty() && record.header.id == resolution.incident_id,
+        "and the fields read from it"
+    );
+    let read = store.resolution(&k).unwrap().unwrap();
+    assert_eq!(read.header.title, resolution.header.title, "read again from the snapshot");
+    assert!(!read.header.title.is_empty());
 
     let mut amended = store.review(&k).unwrap().unwrap();
     amended.follow_ups.truncate(1);

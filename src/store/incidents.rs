@@ -70,6 +70,25 @@ pub struct IncidentRecord {
     pub holds_resolution: bool,
 }
 
+impl IncidentRecord {
+    /// Drops the snapshot (its review's entry in a pack holds it: `log_packing`) and the fields
+    /// of the header that are read again from it ([`Store::resolution`]); keeps what ingest
+    /// compares a later update with (status, times, assignment, classification, determination)
+    /// and the comments retention forgets done marks by.
+    pub(super) fn give_up_snapshot(&mut self) {
+        self.raw = serde_json::value::RawValue::NULL.to_owned();
+        let i = &mut self.header;
+        i.title.clear();
+        i.description = None;
+        i.tenant_id = None;
+        i.url = None;
+        i.resolving_comment = None;
+        i.custom_tags.clear();
+        i.system_tags.clear();
+        i.last_modified_by = None;
+    }
+}
+
 /// One resolution of one incident: what a review is made from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resolution {
@@ -386,8 +405,12 @@ impl Store {
             && let Some(snapshot) = self.stored_review(k)?.and_then(|s| s.snapshot)
         {
             let json = super::codec::unpack(&snapshot).map_err(|e| self.corrupt("reviews", &k.0, e))?;
-            resolution.raw = serde_json::from_slice(&json)
-                .map_err(|e| self.corrupt("reviews", &k.0, format!("the snapshot beside the review: {e}")))?;
+            let bad = |e: &dyn std::fmt::Display| {
+                self.corrupt("reviews", &k.0, format!("the snapshot beside the review: {e}"))
+            };
+            resolution.raw = serde_json::from_slice(&json).map_err(|e| bad(&e))?;
+            // The header as ingest read it from this text (the record kept only part of it).
+            resolution.header = Incident::header_from_graph_str(resolution.raw.get()).map_err(|e| bad(&e))?;
         }
         Ok(Some(resolution))
     }

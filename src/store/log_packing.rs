@@ -142,7 +142,7 @@ impl Store {
                 if !record.holds_resolution || record.resolutions != revision || record.raw.get() == "null" {
                     return Ok((true, false));
                 }
-                record.raw = serde_json::value::RawValue::NULL.to_owned();
+                record.give_up_snapshot();
                 let bytes = super::codec::to_packed(&record)
                     .map_err(|e| ConflictableTransactionError::Abort(self.corrupt("incidents", ik, e)))?;
                 incidents.insert(ik, bytes)?;
