@@ -5,47 +5,23 @@
 
 mod common;
 
+use common::store::{dir_bytes, engine, log_files, resolution_keys as keys};
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hindsight::clock::{Clock, ManualClock};
 use hindsight::notify::Subscription;
 use hindsight::outbox::EntryState;
-use hindsight::review::Engine;
 use hindsight::store::{Observed, ResolutionKey, Retention, Store};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-fn engine() -> Engine {
-    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
-    Engine::new(catalog, None, None, hindsight::review::Settings::default())
-}
-
-fn keys(store: &Store) -> Vec<ResolutionKey> {
-    store
-        .resolutions()
-        .map(|r| {
-            let r = r.unwrap();
-            ResolutionKey::new(&r.source, &r.incident_id, r.revision)
-        })
-        .collect()
-}
-
 /// Every review of the store as JSON, by key.
 fn reviews(store: &Store, keys: &[ResolutionKey]) -> Vec<Option<serde_json::Value>> {
     keys.iter().map(|k| store.review(k).unwrap().map(|r| serde_json::to_value(r).unwrap())).collect()
-}
-
-/// The segment files of the log, by number.
-fn segments(store: &Store) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(store.review_log_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test]
@@ -124,7 +100,7 @@ async fn retention_frees_the_log_segments_it_emptied_and_moves_what_is_still_liv
     let all = keys(&store);
     let kept = ResolutionKey::new("examples", "kept", 1);
     let kept_review = store.review(&kept).unwrap().unwrap();
-    let files = segments(&store);
+    let files = log_files(&store);
     assert!(files.len() >= 3, "{files:?}");
     let bytes_before = dir_bytes(&store.review_log_dir());
 
@@ -176,7 +152,7 @@ async fn a_segment_with_a_damaged_live_review_is_kept_and_the_others_are_freed()
     hindsight::stages::review::review_pending(&store, &engine, &[], 100, t0).unwrap();
     // A byte of the review made later flipped on disk, in the segment that holds it.
     let kept = ResolutionKey::new("examples", "kept", 1);
-    let damaged = segments(&store)
+    let damaged = log_files(&store)
         .into_iter()
         .find_map(|name| {
             let path = store.review_log_dir().join(&name);
@@ -187,13 +163,13 @@ async fn a_segment_with_a_damaged_live_review_is_kept_and_the_others_are_freed()
             Some(name)
         })
         .unwrap();
-    let before = segments(&store);
+    let before = log_files(&store);
     assert_ne!(before.last(), Some(&damaged), "the damaged segment is a sealed one: {before:?}");
     let keep = Retention { reviews: Some(Duration::from_secs(30 * 86_400)), ..Retention::default() };
     store.prune(&keep, t0 + chrono::Duration::days(31), 1000).unwrap();
     let c = store.compact_review_log().unwrap();
     assert_eq!(c.segments, before.len() - 2, "all but the damaged one and the newest: {c:?}");
-    let after = segments(&store);
+    let after = log_files(&store);
     assert!(after.contains(&damaged), "{after:?}");
     let e = store.review(&kept).unwrap_err().to_string();
     assert!(e.contains("review log") && e.contains(&damaged), "the damage is named where it is: {e}");
@@ -228,8 +204,4 @@ async fn a_store_copied_without_its_review_log_is_refused_with_what_to_do() {
 
 fn raw(path: &std::path::Path) -> sled::Db {
     common::raw_sled(path)
-}
-
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
 }

@@ -6,34 +6,19 @@
 
 mod common;
 
+use common::store::{dir_bytes, engine, log_files, resolution_keys as keys};
+
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hindsight::clock::ManualClock;
-use hindsight::review::{Engine, History, Subject};
+use hindsight::review::{History, Subject};
 use hindsight::store::{Observed, ResolutionKey, Retention, Store};
 use serde_json::Value;
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
-}
-
-fn engine() -> Engine {
-    let catalog = std::sync::Arc::new(hindsight::attack::store::embedded().unwrap());
-    Engine::new(catalog, None, None, hindsight::review::Settings::default())
-}
-
-fn keys(store: &Store) -> Vec<ResolutionKey> {
-    let mut keys: Vec<ResolutionKey> = store
-        .resolutions()
-        .map(|r| {
-            let r = r.unwrap();
-            ResolutionKey::new(&r.source, &r.incident_id, r.revision)
-        })
-        .collect();
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
-    keys
 }
 
 /// Every review and every resolution (its snapshot, the fields ingest read from it, its
@@ -49,20 +34,6 @@ fn contents(store: &Store, keys: &[ResolutionKey]) -> Vec<(Option<Value>, Value)
             (review, resolution)
         })
         .collect()
-}
-
-/// The files of the review log, by name.
-fn files(store: &Store) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(store.review_log_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
 }
 
 /// The sample incidents and `copies` more of the first, under other ids, resolved at `at`.
@@ -101,7 +72,7 @@ async fn sealed_segments_are_packed_and_every_review_and_snapshot_reads_the_same
     hindsight::stages::review::review_pending(&store, &engine(), &[], 100, t0).unwrap();
     let all = keys(&store);
     let before = contents(&store, &all);
-    let logs = files(&store);
+    let logs = log_files(&store);
     assert!(logs.len() >= 4 && logs.iter().all(|f| f.ends_with(".log")), "{logs:?}");
     let bytes_before = dir_bytes(&store.review_log_dir());
     assert_eq!(records_with_snapshot(&store, &all), all.len());
@@ -109,7 +80,7 @@ async fn sealed_segments_are_packed_and_every_review_and_snapshot_reads_the_same
     let done = store.pack_review_log().unwrap();
     assert_eq!(done.segments, logs.len() - 1, "every sealed segment: {done:?}");
     assert!(done.reviews > 0 && done.after < done.before, "{done:?}");
-    let after = files(&store);
+    let after = log_files(&store);
     assert_eq!(after.iter().filter(|f| f.ends_with(".log")).collect::<Vec<_>>(), [logs.last().unwrap()]);
     assert_eq!(after.iter().filter(|f| f.ends_with(".pack")).count(), logs.len() - 1, "{after:?}");
     let bytes_after = dir_bytes(&store.review_log_dir());
@@ -155,18 +126,18 @@ async fn a_pack_written_before_a_crash_is_finished_at_the_next_pass() {
     let packs: Vec<String> = {
         let store = Store::open(&a).unwrap();
         assert!(store.pack_review_log().unwrap().segments >= 2);
-        files(&store).into_iter().filter(|f| f.ends_with(".pack")).collect()
+        log_files(&store).into_iter().filter(|f| f.ends_with(".pack")).collect()
     };
     for pack in &packs {
         std::fs::copy(a.join("reviews").join(pack), b.join("reviews").join(pack)).unwrap();
     }
     std::fs::write(b.join("reviews").join("00000099.pack.tmp"), b"written in part").unwrap();
     let store = Store::open(&b).unwrap();
-    assert!(!files(&store).iter().any(|f| f.ends_with(".tmp")), "the part-written pack is gone");
+    assert!(!log_files(&store).iter().any(|f| f.ends_with(".tmp")), "the part-written pack is gone");
     assert_eq!(contents(&store, &all), before, "read from the segments meanwhile");
     let done = store.pack_review_log().unwrap();
     assert_eq!(done.segments, packs.len(), "finished from the packs already there: {done:?}");
-    assert_eq!(files(&store).iter().filter(|f| f.ends_with(".log")).count(), 1);
+    assert_eq!(log_files(&store).iter().filter(|f| f.ends_with(".log")).count(), 1);
     assert_eq!(contents(&store, &all), before);
     assert_eq!(records_with_snapshot(&store, &all), all.len() - done.snapshots);
 }
@@ -196,10 +167,12 @@ async fn retention_frees_packs_and_a_live_review_keeps_its_snapshot_when_moved()
 
     let keep = Retention { reviews: Some(Duration::from_secs(30 * 86_400)), ..Retention::default() };
     store.prune(&keep, t0 + chrono::Duration::days(31), 1000).unwrap();
+    assert_eq!(store.review_count(), 1);
+    assert_eq!(keys(&store), std::slice::from_ref(&kept), "no record holds a resolution whose review is gone");
     let c = store.compact_review_log().unwrap();
     assert_eq!(c.moved, 1, "the live review moved out of its pack: {c:?}");
     assert_eq!(c.segments, packed.segments, "every pack freed: {c:?}");
-    assert!(!files(&store).iter().any(|f| f.ends_with(".pack")), "{:?}", files(&store));
+    assert!(!log_files(&store).iter().any(|f| f.ends_with(".pack")), "{:?}", log_files(&store));
     assert_eq!(contents(&store, std::slice::from_ref(&kept)), kept_before, "review and snapshot moved together");
     drop(store);
     let store = Store::open(&path).unwrap();

@@ -87,7 +87,11 @@ impl IncidentRecord {
     /// comments and free text. `false` if there was nothing to drop.
     fn compact(&mut self) -> bool {
         let i = &mut self.header;
-        let had = self.raw.get() != "null"
+        // A record whose snapshot went to a pack (`log_packing`) may have nothing else to drop,
+        // but it still holds its resolution.
+        let had = self.holds_resolution
+            || self.raw.get() != "null"
+            || i.assigned_to.is_some()
             || !i.alerts.is_empty()
             || !i.comments.is_empty()
             || !i.title.is_empty()
@@ -98,15 +102,9 @@ impl IncidentRecord {
             || !i.warnings.is_empty();
         // The resolution it held goes with the review (its key is removed with it).
         self.holds_resolution = false;
-        self.raw = serde_json::value::RawValue::NULL.to_owned();
-        i.title.clear();
-        i.description = None;
-        i.tenant_id = None;
+        self.give_up_snapshot();
+        let i = &mut self.header;
         i.assigned_to = None;
-        i.url = None;
-        i.custom_tags.clear();
-        i.system_tags.clear();
-        i.resolving_comment = None;
         i.comments.clear();
         i.alerts.clear();
         i.warnings.clear();

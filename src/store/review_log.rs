@@ -417,39 +417,56 @@ pub(crate) fn read_in(dir: &Path, p: &Pointer, key: &[u8]) -> Result<Stored, Rea
         return super::review_pack::read(dir, p, key);
     }
     let name = segment_name(p.segment);
-    let file = match File::open(dir.join(&name)) {
+    let cut = || {
+        ReadError::Missing(format!(
+            "{name} ends before byte {} where its entry would end (lost with the machine's power?)",
+            p.end()
+        ))
+    };
+    let entry = read_framed(dir, &name, ("segment", "entry"), p, cut)?;
+    let body = &entry[HEADER..];
+    let key_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    if body.get(2..2 + key_len) != Some(key) {
+        return Err(ReadError::Damaged(format!("the entry at byte {} of {name} is another review's", p.offset)));
+    }
+    Ok(Stored::from_value(body[2 + key_len..].to_vec()))
+}
+
+/// What `p` points to in the file `name` of `dir` (a segment's entry, a pack's block: `what`
+/// names both), header and body, the header checked against the pointer; `cut` when the file
+/// ends before it.
+pub(super) fn read_framed(
+    dir: &Path,
+    name: &str,
+    what: (&str, &str),
+    p: &Pointer,
+    cut: impl FnOnce() -> ReadError,
+) -> Result<Vec<u8>, ReadError> {
+    let (file_kind, unit) = what;
+    let file = match File::open(dir.join(name)) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ReadError::Missing(format!("its segment {name} is not in the review log")));
+            return Err(ReadError::Missing(format!("its {file_kind} {name} is not in the review log")));
         }
         Err(e) => return Err(ReadError::Io(e)),
     };
     if !(2..=MAX_BODY).contains(&p.len) {
         return Err(ReadError::Damaged(format!("a pointer into {name} claiming {} bytes", p.len)));
     }
-    let mut entry = vec![0u8; HEADER + p.len as usize];
-    match file.read_exact_at(&mut entry, p.offset) {
+    let mut framed = vec![0u8; HEADER + p.len as usize];
+    match file.read_exact_at(&mut framed, p.offset) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            return Err(ReadError::Missing(format!(
-                "{name} ends before byte {} where its entry would end (lost with the machine's power?)",
-                p.end()
-            )));
-        }
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(cut()),
         Err(e) => return Err(ReadError::Io(e)),
     }
-    let body = &entry[HEADER..];
-    if entry[..4] != p.len.to_be_bytes() || entry[4..8] != p.crc.to_be_bytes() || crc_of(body) != p.crc {
+    let body = &framed[HEADER..];
+    if framed[..4] != p.len.to_be_bytes() || framed[4..8] != p.crc.to_be_bytes() || crc_of(body) != p.crc {
         return Err(ReadError::Damaged(format!(
-            "the entry at byte {} of {name} is not the one it points to",
+            "the {unit} at byte {} of {name} is not the one it points to",
             p.offset
         )));
     }
-    let key_len = usize::from(u16::from_be_bytes([body[0], body[1]]));
-    if body.get(2..2 + key_len) != Some(key) {
-        return Err(ReadError::Damaged(format!("the entry at byte {} of {name} is another review's", p.offset)));
-    }
-    Ok(Stored::from_value(body[2 + key_len..].to_vec()))
+    Ok(framed)
 }
 
 /// The entry starting at `at`, if a whole one with a matching crc is there.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod config;
+pub mod store;
 // Not every test file that includes this module builds a configuration.
 #[allow(unused_imports)]
 pub use config::DaemonConfig;
