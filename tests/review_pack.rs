@@ -216,3 +216,28 @@ async fn a_packed_review_amended_by_a_retro_hunt_keeps_its_snapshot() {
     assert_eq!(after[0].1, before[0].1, "the snapshot went on with the amended review");
     assert_eq!(after[0].0, Some(serde_json::to_value(&amended).unwrap()));
 }
+
+#[tokio::test]
+async fn an_incident_reopened_after_its_review_was_packed_keeps_its_first_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t("2026-11-20T12:00:00Z");
+    let store = Store::open(&dir.path().join("store")).unwrap().with_review_log_segments(64 << 10);
+    ingest(&store, 12, t0).await;
+    hindsight::stages::review::review_pending(&store, &engine(), &[], 100, t0).unwrap();
+    let k = keys(&store)[0].clone();
+    let before = contents(&store, std::slice::from_ref(&k));
+    store.pack_review_log().unwrap();
+    let first = store.resolution(&k).unwrap().unwrap();
+    assert_eq!(store.incident("examples", &first.incident_id).unwrap().unwrap().raw.get(), "null");
+
+    // Re-opened in Defender a day later: the record takes the new snapshot, and the first
+    // resolution is written out on its own (its snapshot in the pack).
+    let mut raw: Value = serde_json::from_str(first.raw.get()).unwrap();
+    let later = t0 + chrono::Duration::days(1);
+    raw["status"] = serde_json::json!("active");
+    raw["lastUpdateDateTime"] = serde_json::json!(later.to_rfc3339());
+    let out = store.ingest("examples", &[Observed::from_value(&raw).unwrap()], None, None, later).unwrap();
+    assert_eq!((out.stored, out.resolutions.len()), (1, 0));
+    assert_ne!(store.incident("examples", &first.incident_id).unwrap().unwrap().raw.get(), "null");
+    assert_eq!(contents(&store, std::slice::from_ref(&k)), before, "the first resolution reads as it was");
+}
