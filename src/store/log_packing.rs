@@ -47,6 +47,8 @@ impl Store {
         for segment in self.log.sealed().map_err(io)? {
             let before = self.log.segment_bytes(segment).map_err(io)?;
             if !packed.contains(&segment) {
+                // A pack is about half its segment, written before the segment goes.
+                self.ensure_room()?;
                 let (entries, whole) = self.log.entries(segment).map_err(io)?;
                 if !whole {
                     // Damage or a torn tail: what is past it cannot be told live or dead.
