@@ -56,10 +56,7 @@ impl Store {
                 }
                 let mut writer = None;
                 let mut unreadable = None;
-                for (k, p) in entries {
-                    if self.reviews.get(&k).map_err(|e| self.io(e))?.as_deref() != Some(&p.encode()[..]) {
-                        continue;
-                    }
+                for (k, p) in self.live_entries(entries)? {
                     match self.log.read(&p, &k).map_err(|e| e.to_string()).and_then(|s| {
                         let json = |b: &[u8]| super::codec::unpack(b).map(std::borrow::Cow::into_owned);
                         Ok(Item {
@@ -69,12 +66,11 @@ impl Store {
                         })
                     }) {
                         Ok(item) => {
-                            if writer.is_none() {
-                                writer = Some(self.log.pack_writer(segment).map_err(io)?);
-                            }
-                            if let Some(w) = writer.as_mut() {
-                                w.add(&item).map_err(io)?;
-                            }
+                            let w = match &mut writer {
+                                Some(w) => w,
+                                None => writer.insert(self.log.pack_writer(segment).map_err(io)?),
+                            };
+                            w.add(&item).map_err(io)?;
                         }
                         Err(e) => {
                             unreadable = Some((k, e));
@@ -103,7 +99,7 @@ impl Store {
                 };
                 writer.finish().map_err(io)?;
             }
-            let (reviews, snapshots) = self.swap_into_pack(segment)?;
+            let Some((reviews, snapshots)) = self.swap_into_pack(segment)? else { continue };
             done.segments += 1;
             done.reviews += reviews;
             done.snapshots += snapshots;
@@ -114,14 +110,15 @@ impl Store {
     }
 
     /// Points every review still in `segment` at its place in the segment's pack, drops the
-    /// records' copies of the snapshots the pack holds, flushes, and deletes the segment.
-    fn swap_into_pack(&self, segment: u32) -> Result<(usize, usize)> {
+    /// records' copies of the snapshots the pack holds, flushes, and deletes the segment; how
+    /// many reviews moved and snapshots the records gave up, `None` if the pack does not read.
+    fn swap_into_pack(&self, segment: u32) -> Result<Option<(usize, usize)>> {
         let (entries, whole) = self.log.pack_entries(segment).map_err(|e| self.io(e.into()))?;
         if !whole {
             // Written whole and synced, so damaged since: the segment stays, and its reviews
             // are read from it.
             tracing::warn!(path = %self.path.display(), segment, "a review log pack cannot be read whole; its segment is kept");
-            return Ok((0, 0));
+            return Ok(None);
         }
         let (mut reviews, mut snapshots) = (0, 0);
         for (k, packed, has_snapshot) in entries {
@@ -160,6 +157,6 @@ impl Store {
         // The pointers into the pack are durable before the entries they replace are gone.
         self.flush()?;
         self.log.remove(segment).map_err(|e| self.io(e.into()))?;
-        Ok((reviews, snapshots))
+        Ok(Some((reviews, snapshots)))
     }
 }

@@ -182,12 +182,7 @@ impl Store {
                 continue;
             }
             let total = entries.len();
-            let mut live = Vec::new();
-            for (k, p) in entries {
-                if self.reviews.get(&k).map_err(|e| self.io(e))?.as_deref() == Some(&p.encode()[..]) {
-                    live.push((k, p));
-                }
-            }
+            let live = self.live_entries(entries)?;
             // A pack's reviews share their blocks: it is judged by how many are live.
             let mostly_live = if is_pack {
                 live.len() * 2 > total
@@ -244,6 +239,18 @@ impl Store {
             done.freed += size;
         }
         Ok(done)
+    }
+
+    /// The entries whose review's pointer still names them (the others were replaced or
+    /// removed).
+    pub(super) fn live_entries(&self, entries: Vec<super::review_log::Entry>) -> Result<Vec<super::review_log::Entry>> {
+        let mut live = Vec::with_capacity(entries.len());
+        for (k, p) in entries {
+            if self.reviews.get(&k).map_err(|e| self.io(e))?.as_deref() == Some(&p.encode()[..]) {
+                live.push((k, p));
+            }
+        }
+        Ok(live)
     }
 
     /// The review log's size on disk and its entries (live or not), for [`Store::tree_sizes`].
