@@ -41,6 +41,8 @@ pub fn register(sources: &[&str], destinations: &[&str]) {
     metrics::counter!("hindsight_digest_failures_total").increment(0);
     metrics::counter!("hindsight_task_panics_total", "stage" => "review").increment(0);
     metrics::counter!("hindsight_task_panics_total", "stage" => "deliver").increment(0);
+    metrics::counter!("hindsight_review_log_packed_segments_total").increment(0);
+    metrics::counter!("hindsight_review_log_packed_reviews_total").increment(0);
 }
 
 /// A source's pass ended and its results are stored.
@@ -337,5 +339,47 @@ impl Event for Pruned {
                 "retention: removed what is past its keep"
             );
         }
+    }
+}
+
+/// Sealed review log segments were packed (`store::log_packing`).
+pub struct Packed {
+    pub packing: crate::store::Packing,
+    pub elapsed: Duration,
+}
+
+impl Event for Packed {
+    fn emit(self) {
+        let p = self.packing;
+        metrics::counter!("hindsight_review_log_packed_segments_total").increment(p.segments as u64);
+        metrics::counter!("hindsight_review_log_packed_reviews_total").increment(p.reviews as u64);
+        if p.segments > 0 {
+            tracing::info!(
+                segments = p.segments,
+                reviews = p.reviews,
+                snapshots = p.snapshots,
+                before = %bytesize::ByteSize(p.before),
+                after = %bytesize::ByteSize(p.after),
+                elapsed_ms = self.elapsed.as_millis() as u64,
+                "review log segments packed"
+            );
+        }
+    }
+}
+
+/// The store's size on disk, and the sealed review log segments left unpacked (each one that
+/// cannot be read whole was warned about when packing first met it; this keeps them counted).
+pub struct StoreMeasured {
+    pub usage: crate::store::DiskUsage,
+    pub unpacked: usize,
+}
+
+impl Event for StoreMeasured {
+    fn emit(self) {
+        let u = self.usage;
+        for (part, bytes) in [("trees", u.trees), ("review_log", u.segments), ("packs", u.packs)] {
+            metrics::gauge!("hindsight_store_bytes", "part" => part).set(bytes as f64);
+        }
+        metrics::gauge!("hindsight_review_log_unpacked_segments").set(self.unpacked as f64);
     }
 }

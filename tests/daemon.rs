@@ -69,6 +69,9 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
         "hindsight_dead_letters_total{destination=\"soc-hook\"} 0",
         "hindsight_polls_total{source=\"contoso\",outcome=\"error\"} 0",
         "hindsight_review_failures_total 0",
+        "hindsight_review_log_packed_segments_total 0",
+        "hindsight_review_log_unpacked_segments 0",
+        "hindsight_store_bytes{part=\"packs\"} 0",
     ];
     let started = Instant::now();
     loop {
@@ -80,6 +83,30 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
         assert!(started.elapsed() < Duration::from_secs(10), "/metrics lacks {missing:?}:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The store's size on disk, as its files are: sled's file, and the review log segment the
+    // two reviews are in (measured every 5 s: the first measurement, at start, had none).
+    let gauge = |metrics: &str, part: &str| -> u64 {
+        let line = format!("hindsight_store_bytes{{part=\"{part}\"}} ");
+        let value =
+            metrics.lines().find_map(|l| l.strip_prefix(line.as_str())).unwrap_or_else(|| panic!("{line}in {metrics}"));
+        value.parse::<f64>().unwrap() as u64
+    };
+    let store = rig.state().join("store");
+    let metrics = loop {
+        let (_, metrics) = get(rig.http, "/metrics").await;
+        if gauge(&metrics, "review_log") > 0 {
+            break metrics;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the review log's size is not reported:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let db = std::fs::metadata(store.join("db")).unwrap().len();
+    let trees = gauge(&metrics, "trees");
+    assert!(trees > 0 && trees <= db, "trees {trees} against sled's file of {db}");
+    let log: u64 =
+        std::fs::read_dir(store.join("reviews")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let segments = gauge(&metrics, "review_log");
+    assert!(segments <= log, "review log {segments} against {log}");
     let log = daemon.log();
     assert!(!log.contains(SECRET), "the client secret is in the log");
 }

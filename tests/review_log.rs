@@ -173,6 +173,11 @@ async fn a_segment_with_a_damaged_live_review_is_kept_and_the_others_are_freed()
     assert!(after.contains(&damaged), "{after:?}");
     let e = store.review(&kept).unwrap_err().to_string();
     assert!(e.contains("review log") && e.contains(&damaged), "the damage is named where it is: {e}");
+    // Packing leaves it as well, and says which (`hindsight_review_log_unpacked_segments`).
+    let packing = store.pack_review_log().unwrap();
+    let id: u32 = damaged.trim_end_matches(".log").parse().unwrap();
+    assert_eq!(packing.left, [id], "{packing:?}");
+    assert!(log_files(&store).contains(&damaged));
 }
 
 #[tokio::test]

@@ -85,6 +85,13 @@ async fn sealed_segments_are_packed_and_every_review_and_snapshot_reads_the_same
     assert_eq!(after.iter().filter(|f| f.ends_with(".pack")).count(), logs.len() - 1, "{after:?}");
     let bytes_after = dir_bytes(&store.review_log_dir());
     assert!(bytes_after * 10 < bytes_before * 7, "{bytes_before} bytes before, {bytes_after} after");
+    // What /metrics reports (`hindsight_store_bytes`): the files, by part.
+    let usage = store.disk_usage().unwrap();
+    let file = |name: &str| std::fs::metadata(store.review_log_dir().join(name)).unwrap().len();
+    let of = |ext: &str| after.iter().filter(|f| f.ends_with(ext)).map(|f| file(f)).sum::<u64>();
+    assert_eq!((usage.segments, usage.packs), (of(".log"), of(".pack")), "{usage:?}");
+    assert!(usage.packs > 0 && usage.segments > 0, "{usage:?}");
+    assert!(usage.trees >= std::fs::metadata(path.join("db")).unwrap().len(), "{usage:?}");
     assert_eq!(contents(&store, &all), before, "every review and snapshot reads the same");
     // The records no longer keep the snapshots the packs hold.
     assert_eq!(records_with_snapshot(&store, &all), all.len() - done.snapshots);

@@ -18,8 +18,11 @@ use super::review_pack::Item;
 use super::{IncidentRecord, Result, Store, StoreError};
 
 /// What [`Store::pack_review_log`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Packing {
+    /// Sealed segments it had to leave as they are: one that does not read whole, one with a
+    /// live review it cannot read, one whose pack does not read back (each warned about).
+    pub left: Vec<u32>,
     /// Segments packed (and deleted).
     pub segments: usize,
     /// Reviews now in packs.
@@ -52,6 +55,7 @@ impl Store {
                 let (entries, whole) = self.log.entries(segment).map_err(io)?;
                 if !whole {
                     // Damage or a torn tail: what is past it cannot be told live or dead.
+                    done.left.push(segment);
                     continue;
                 }
                 let mut writer = None;
@@ -88,6 +92,7 @@ impl Store {
                         resolution = %String::from_utf8_lossy(&k).replace('\0', "/"),
                         "a review log segment is left unpacked: a live review in it cannot be read ({e})"
                     );
+                    done.left.push(segment);
                     continue;
                 }
                 let Some(writer) = writer else {
@@ -99,7 +104,10 @@ impl Store {
                 };
                 writer.finish().map_err(io)?;
             }
-            let Some((reviews, snapshots)) = self.swap_into_pack(segment)? else { continue };
+            let Some((reviews, snapshots)) = self.swap_into_pack(segment)? else {
+                done.left.push(segment);
+                continue;
+            };
             done.segments += 1;
             done.reviews += reviews;
             done.snapshots += snapshots;
