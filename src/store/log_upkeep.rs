@@ -264,7 +264,6 @@ impl Store {
         for p in self.log.packs().map_err(|e| self.io(e.into()))? {
             entries += self.log.pack_entries(p).map_err(|e| self.io(e.into()))?.0.len() as u64;
         }
-        let (segments, packs) = self.log.bytes().map_err(|e| self.io(e.into()))?;
-        Ok((entries, segments + packs))
+        Ok((entries, self.log.bytes().map_err(|e| self.io(e.into()))?))
     }
 }

@@ -126,7 +126,7 @@ pub enum StoreError {
 /// What the store takes on disk, by part ([`Store::disk_usage`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DiskUsage {
-    /// sled's files: every tree.
+    /// sled's files (its log of every tree, `conf`, snapshots, `blobs`).
     pub trees: u64,
     /// The review log's segments: reviews not packed yet (the one being written, and any
     /// sealed one packing has not reached or could not read).
@@ -139,6 +139,45 @@ impl DiskUsage {
     pub fn total(&self) -> u64 {
         self.trees + self.segments + self.packs
     }
+}
+
+/// The size on disk of the store at `path`, by part, from its files' sizes: nothing is opened
+/// or read, so it is cheap enough for the packing loop to report every few seconds
+/// (`hindsight_store_bytes`), and works on a store a running daemon holds (`hindsight check`).
+pub fn disk_usage_at(path: &Path) -> std::io::Result<DiskUsage> {
+    // A file deleted between the listing and its size (packing, compaction, sled's snapshots)
+    // is counted as gone, not as an error.
+    fn size(entry: &std::fs::DirEntry) -> std::io::Result<u64> {
+        match entry.metadata() {
+            Ok(m) if m.is_file() => Ok(m.len()),
+            Ok(_) => Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+    let mut usage = DiskUsage::default();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == REVIEW_LOG_DIR {
+            for file in std::fs::read_dir(entry.path())? {
+                let file = file?;
+                // A pack being written (`.tmp`) counts with the packs.
+                match file.file_name().to_string_lossy().ends_with(".log") {
+                    true => usage.segments += size(&file)?,
+                    false => usage.packs += size(&file)?,
+                }
+            }
+        } else if entry.file_type()?.is_dir() {
+            // sled's `blobs`.
+            for file in std::fs::read_dir(entry.path())? {
+                usage.trees += size(&file?)?;
+            }
+        } else {
+            usage.trees += size(&entry)?;
+        }
+    }
+    Ok(usage)
 }
 
 /// One tree's records and bytes ([`Store::tree_sizes`]).
@@ -320,12 +359,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The store's size on disk by part, from the files' sizes (nothing is read): cheap
-    /// enough for the packing loop to report every few seconds (`hindsight_store_bytes`).
+    /// The store's size on disk by part ([`disk_usage_at`]).
     pub fn disk_usage(&self) -> Result<DiskUsage> {
-        let trees = self.db.size_on_disk().map_err(|e| self.io(e))?;
-        let (segments, packs) = self.log.bytes().map_err(|e| self.io(e.into()))?;
-        Ok(DiskUsage { trees, segments, packs })
+        disk_usage_at(&self.path).map_err(|e| self.io(e.into()))
     }
 
     /// The same store with review log segments of `bytes` instead of 4 MiB: for tests of

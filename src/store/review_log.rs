@@ -372,24 +372,16 @@ impl ReviewLog {
         sync_dir(&self.dir)
     }
 
-    /// Bytes on disk of the segments, and of the packs.
-    pub(crate) fn bytes(&self) -> io::Result<(u64, u64)> {
-        // A file deleted between the listing and its size (packing or compaction at work) is
-        // counted as gone, not as an error.
-        let size = |path: PathBuf| match std::fs::metadata(path) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(e),
-        };
-        let mut segments = 0;
+    /// Bytes of every segment and pack on disk.
+    pub(crate) fn bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
         for id in list_segments(&self.dir)? {
-            segments += size(self.path(id))?;
+            total += std::fs::metadata(self.path(id))?.len();
         }
-        let mut packs = 0;
         for id in super::review_pack::list(&self.dir)? {
-            packs += size(self.dir.join(super::review_pack::pack_name(id)))?;
+            total += std::fs::metadata(self.dir.join(super::review_pack::pack_name(id)))?.len();
         }
-        Ok((segments, packs))
+        Ok(total)
     }
 
     /// The packs, oldest first.
