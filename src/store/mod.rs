@@ -163,9 +163,10 @@ pub fn disk_usage_at(path: &Path) -> std::io::Result<DiskUsage> {
             for file in std::fs::read_dir(entry.path())? {
                 let file = file?;
                 // A pack being written (`.tmp`) counts with the packs.
-                match file.file_name().to_string_lossy().ends_with(".log") {
-                    true => usage.segments += size(&file)?,
-                    false => usage.packs += size(&file)?,
+                if file.file_name().to_string_lossy().ends_with(".log") {
+                    usage.segments += size(&file)?;
+                } else {
+                    usage.packs += size(&file)?;
                 }
             }
         } else if entry.file_type()?.is_dir() {
