@@ -264,6 +264,7 @@ impl Store {
         for p in self.log.packs().map_err(|e| self.io(e.into()))? {
             entries += self.log.pack_entries(p).map_err(|e| self.io(e.into()))?.0.len() as u64;
         }
-        Ok((entries, self.log.bytes().map_err(|e| self.io(e.into()))?))
+        let usage = self.disk_usage()?;
+        Ok((entries, usage.segments + usage.packs))
     }
 }

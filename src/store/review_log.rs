@@ -372,18 +372,6 @@ impl ReviewLog {
         sync_dir(&self.dir)
     }
 
-    /// Bytes of every segment and pack on disk.
-    pub(crate) fn bytes(&self) -> io::Result<u64> {
-        let mut total = 0;
-        for id in list_segments(&self.dir)? {
-            total += std::fs::metadata(self.path(id))?.len();
-        }
-        for id in super::review_pack::list(&self.dir)? {
-            total += std::fs::metadata(self.dir.join(super::review_pack::pack_name(id)))?.len();
-        }
-        Ok(total)
-    }
-
     /// The packs, oldest first.
     pub(crate) fn packs(&self) -> io::Result<Vec<u32>> {
         super::review_pack::list(&self.dir)
