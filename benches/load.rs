@@ -10,12 +10,14 @@
 //!                                                 # 60 s poll) on one fake: idle RSS, RSS after
 //!                                                 # each tenant reviewed an incident, CPU
 //!
-//! HINDSIGHT_BACKLOG_SAMPLES=1 makes the backlog of the sample incidents in turn instead of
-//! generated 1–3 alert ones. HINDSIGHT_SOAK_EVERY_MS sets the soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's
-//! daemon keeps reviews (`retention.reviews`, 15m by default, "forever" for none; delivered
-//! notifications are kept a third of it); HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o
-//! /tmp/ht") runs the daemon under a profiler; HINDSIGHT_BACKLOG_KEEP=DIR keeps a copy of the
-//! backlog's stopped store there, to look into with sled itself.
+//! HINDSIGHT_BACKLOG_SAMPLES=1 makes the backlog's (and the soak's) incidents of the sample
+//! incidents in turn instead of generated 1–3 alert ones. HINDSIGHT_SOAK_EVERY_MS sets the
+//! soak's pace; HINDSIGHT_SOAK_KEEP how long the soak's daemon keeps reviews
+//! (`retention.reviews`, 15m by default, "forever" for none; delivered notifications are kept
+//! a third of it; the soak ends with the store's size per review, once caught up and stopped);
+//! HINDSIGHT_RIG_WRAPPER (e.g. "heaptrack -o /tmp/ht") runs the daemon under a profiler;
+//! HINDSIGHT_BACKLOG_KEEP=DIR keeps a copy of the backlog's stopped store there, to look into
+//! with sled itself.
 //!
 //! RSS is read from /proc/PID/status (VmRSS now, VmHWM the peak).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -60,25 +62,27 @@ async fn wait_ready(rig: &Rig, daemon: &Daemon) {
     rig::ready(rig.http, daemon).await;
 }
 
+/// The generated incidents have 1–3 alerts without evidence; HINDSIGHT_BACKLOG_SAMPLES=1
+/// takes the ten sample incidents in turn instead (2–12 alerts, 5.4 on average, with their
+/// evidence): the size of a typical incident's records. Empty without it.
+fn sample_names() -> Vec<String> {
+    if std::env::var_os("HINDSIGHT_BACKLOG_SAMPLES").is_none() {
+        return Vec::new();
+    }
+    let dir = common::repo().join("examples/incidents");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 /// N resolved incidents already in Defender at the first start (backfill), each reviewed and
 /// sent to one webhook.
 async fn backlog(total: usize) {
     let graph = FakeGraph::start(creds()).await;
-    // The generated incidents have 1–3 alerts without evidence; HINDSIGHT_BACKLOG_SAMPLES=1
-    // takes the ten sample incidents in turn instead (2–12 alerts, 5.4 on average, with their
-    // evidence): the size of a typical incident's records.
-    let samples: Vec<String> = match std::env::var_os("HINDSIGHT_BACKLOG_SAMPLES") {
-        Some(_) => {
-            let dir = common::repo().join("examples/incidents");
-            let mut names: Vec<String> = std::fs::read_dir(dir)
-                .unwrap()
-                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
-                .collect();
-            names.sort();
-            names
-        }
-        None => Vec::new(),
-    };
+    let samples = sample_names();
     for n in 0..total {
         let id = format!("8{n:06}");
         graph.upsert(if !samples.is_empty() {
@@ -200,7 +204,7 @@ async fn soak(length: Duration) {
         ("HINDSIGHT__DIGEST__ENABLED", "false"),
     ];
     println!("soak: retention.reviews = {keep}, retention.notifications = {notifications}");
-    let daemon = rig.start(&env);
+    let mut daemon = rig.start(&env);
     wait_ready(&rig, &daemon).await;
     // HINDSIGHT_SOAK_EVERY_MS: the pace of new incidents (2 s by default), faster to look for
     // growth per incident in less time.
@@ -212,8 +216,14 @@ async fn soak(length: Duration) {
     let mut samples: Vec<(u64, u64, usize)> = Vec::new();
     let mut next_sample = Duration::ZERO;
     let mut next_faults = Duration::from_secs(60);
+    let kinds = sample_names();
     while started.elapsed() < length {
-        graph.upsert(resolved_ago(&format!("6{n:06}"), 0, 1 + n % 3));
+        let id = format!("6{n:06}");
+        graph.upsert(if kinds.is_empty() {
+            resolved_ago(&id, 0, 1 + n % 3)
+        } else {
+            rig::recent_sample(&kinds[n % kinds.len()], &id)
+        });
         n += 1;
         let at = started.elapsed();
         if at >= next_faults {
@@ -253,7 +263,20 @@ async fn soak(length: Duration) {
         }
         tokio::time::sleep(every).await;
     }
+    // What the store takes per reviewed incident, the figure the backlog prints, for incidents
+    // that arrived over time: 30 s to catch up, then stopped.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    daemon.signal("-TERM");
+    let _ = daemon.wait(Duration::from_secs(30)).await;
     let store = rig.state().join("store");
+    let bytes = dir_size(&store);
+    let reviewed = hindsight::store::Store::open(&store).expect("the stopped daemon's store opens").review_count();
+    println!(
+        "  {reviewed} of {n} incidents reviewed; store on disk after the stop: {:.0} MiB ({:.1} KiB per review)",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / 1024.0 / reviewed.max(1) as f64
+    );
+    print_tree_sizes(&store, reviewed.max(1));
     let tenth = (samples.len() / 6).max(1);
     let early = samples.iter().skip(tenth).take(tenth).map(|s| s.0).max().unwrap_or_default();
     let late = samples.iter().rev().take(tenth).map(|s| s.0).max().unwrap_or_default();
