@@ -287,7 +287,7 @@ async fn soak(length: Duration) {
         2 * tenth,
         mib(late),
         tenth,
-        dir_size(&store) as f64 / 1048576.0
+        bytes as f64 / 1048576.0
     );
     drop(daemon);
 }
